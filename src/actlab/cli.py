@@ -1,0 +1,202 @@
+"""The `actlab` command: thin typer commands that parse arguments and call library functions.
+
+Every `ActlabError` (bad input) is printed as one line `error: ...` on stderr with exit status 2, and no
+traceback. Files are written only where a command's options say.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from actlab import catalog
+from actlab.activations import Activation, get
+from actlab.activations import names as all_names
+from actlab.errors import ActlabError
+
+app = typer.Typer(help="actlab: a laboratory for controlled experiments on activation functions.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+acts_app = typer.Typer(help="The activation catalog and its measured properties.", add_completion=False)
+app.add_typer(acts_app, name="activations")
+
+out = Console(width=None if sys.stdout.isatty() else 200)  # piped output keeps whole rows
+err = Console(stderr=True)
+
+SHOWN = ("activation", "range", "derivative", "zero-centred", "saturates", "monotonic", "smoothness",
+         "dying risk", "cost vs ReLU")  # the terminal table; files carry every column
+
+ParamOpt = Annotated[list[str] | None, typer.Option(
+    "--param", "-p", help="Parameter as KEY=VALUE (every named activation that has KEY) or NAME.KEY=VALUE.")]
+
+
+def parse_params(items: list[str] | None, acts: list[Activation]) -> dict[str, dict[str, float]]:
+    """`--param` values as {activation name: {key: value}}; each key must belong to a named activation."""
+    result: dict[str, dict[str, float]] = {a.name: {} for a in acts}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ActlabError(f"--param {item!r} must look like KEY=VALUE or NAME.KEY=VALUE, e.g. alpha=0.1")
+        target, _, key = key.rpartition(".")
+        chosen = [get(target)] if target else acts
+        if target and chosen[0].name not in result:
+            raise ActlabError(f"--param {item!r}: {target!r} is not among the named activations")
+        owners = [a for a in chosen if any(p.name == key for p in a.params)]
+        if not owners:
+            have = "; ".join(f"{a.name}: {', '.join(p.name for p in a.params) or 'none'}" for a in chosen)
+            raise ActlabError(f"--param {item!r}: no named activation has a parameter {key!r} (parameters: {have})")
+        for a in owners:
+            result[a.name][key] = a.params[[p.name for p in a.params].index(key)].check(value, a.name)
+    return result
+
+
+def resolve_names(names: list[str]) -> list[Activation]:
+    """Catalog entries for names or import paths; import paths may name modules in the current folder."""
+    if any(":" in n for n in names) and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like `python -m`, so `mymod:fn` finds ./mymod.py
+    return [get(n) for n in names]
+
+
+@acts_app.callback(invoke_without_command=True)
+def activations_table(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Option("--name", "-n", help="Only these activations (repeatable; import paths allowed).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, csv or markdown.")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the json/csv/markdown text to this file.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Write catalog.{json,csv,md} and catalog.png into this folder.")] = None,
+    cost: Annotated[bool, typer.Option(help="Measure forward+backward cost against ReLU on this machine.")] = True,
+    param: ParamOpt = None,
+) -> None:
+    """Print the measured properties table of the catalog (or of --name activations)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if fmt not in catalog.FORMATS:
+        raise ActlabError(f"--format {fmt!r} is unknown; allowed: {', '.join(catalog.FORMATS)}")
+    acts = resolve_names(names) if names else [get(n) for n in all_names()]
+    entries = catalog.measure(acts, cost=cost, params=parse_params(param, acts))
+    if out_dir is not None:
+        from actlab import plots
+
+        paths = catalog.write(entries, out_dir)
+        elementwise = [e.activation for e in entries if not e.activation.vector]
+        fig = plots.save(plots.catalog_figure(elementwise), Path(out_dir) / "catalog.png")
+        for p in [*paths.values(), fig]:
+            err.print(f"wrote {p}")
+    if fmt == "table":
+        _print_table(entries)
+    elif output is not None:
+        output.write_text(catalog.render(entries, fmt), encoding="utf-8")
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.write(catalog.render(entries, fmt))
+
+
+def _print_table(entries: list[catalog.Entry]) -> None:
+    table = Table(title="actlab catalog: measured properties", show_lines=False)
+    for col in SHOWN:
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        r = catalog.row(e)
+        table.add_row(*(r[c] for c in SHOWN))
+    out.print(table)
+    out.print("zero-centred: |E[φ(z)]| <= 0.1·sqrt(E[φ(z)²]), z ~ N(0, 1); cost: forward+backward, float32, "
+              "this machine. Full columns: --format markdown|csv|json.", style="dim")
+
+
+@acts_app.command("show")
+def show(
+    names: Annotated[list[str], typer.Argument(help="Activation names or import paths; several overlay.")],
+    param: ParamOpt = None,
+    figure: Annotated[Path | None, typer.Option(help="Figure path (.png, .svg, .pdf); default NAMES.png here.")] = None,
+    no_figure: Annotated[bool, typer.Option("--no-figure", help="Do not write a figure.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full records as JSON.")] = False,
+    cost: Annotated[bool, typer.Option(help="Measure the cost against ReLU.")] = True,
+    lo: Annotated[float, typer.Option(help="Left end of the figure's x axis.")] = -5.0,
+    hi: Annotated[float, typer.Option(help="Right end of the figure's x axis.")] = 5.0,
+) -> None:
+    """Print one or several entries in full and draw function (blue) and derivative (red) on one axes."""
+    if not lo < hi:
+        raise ActlabError(f"--lo {lo} must be smaller than --hi {hi}")
+    acts = resolve_names(names)
+    params = parse_params(param, acts)
+    entries = catalog.measure(acts, cost=cost, params=params)
+    if as_json:
+        sys.stdout.write(catalog.to_json(entries) + "\n")
+    else:
+        for e in entries:
+            _print_entry(e)
+    if not no_figure:
+        from actlab import plots
+
+        path = figure or Path("_".join(_slug(e.activation.label(**e.params)) for e in entries) + ".png")
+        curves = [(e.activation, e.params) for e in entries if not e.activation.vector]
+        if curves:
+            err.print(f"wrote {plots.save(plots.activation_figure(curves, lo, hi), path)}")
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label).strip("_")
+
+
+def _print_entry(e: catalog.Entry) -> None:
+    a = e.activation
+    out.rule(f"[bold]{a.label(**e.params)}")
+    out.print(a.description)
+    out.print(f"formula:  {a.text}")
+    out.print(f"LaTeX:    {a.latex}")
+    for p in a.params:
+        out.print(f"param:    {p.name} = {e.params[p.name]:g} (default {p.default:g}; {p.allowed()}) {p.doc}")
+    out.print(f"init:     {a.init}, gain {a.init_gain(**e.params):.4g}    source: {a.source}")
+    if e.properties is None:
+        out.print("vector-valued, output layer only: element-wise properties do not apply")
+        return
+    for key, value in catalog.row(e).items():
+        if key not in ("activation", "formula", "init"):
+            out.print(f"{key + ':':<14}{value}")
+    p = e.properties
+    out.print(f"{'φ(0), φ′(0):':<14}{p.value_at_zero:.4g}, {p.derivative_at_zero:.4g}")
+    out.print(f"{'E[φ′(z)²]:':<14}{p.derivative_second_moment:.4f}")
+    if p.kinks:
+        out.print(f"{'kinks at:':<14}{', '.join(f'{k:g}' for k in p.kinks)}")
+    if p.maximum:
+        out.print(f"{'interior max:':<14}{p.maximum.value:.4f} at {p.maximum.x:.4f}")
+    if p.cost_ns is not None:
+        out.print(f"{'cost:':<14}{p.cost_ns:.2f} ns/element forward+backward")
+
+
+@acts_app.command("gelu-error")
+def gelu_error(
+    lo: Annotated[float, typer.Option(help="Left end of the scanned range.")] = -10.0,
+    hi: Annotated[float, typer.Option(help="Right end of the scanned range.")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Maximum |exact GELU − approximation| of the tanh and sigmoid forms, and where it occurs."""
+    from actlab.theory import gelu_approximation_error
+
+    if not lo < hi:
+        raise ActlabError(f"--lo {lo} must be smaller than --hi {hi}")
+    results = gelu_approximation_error(lo, hi)
+    if as_json:
+        sys.stdout.write(json.dumps([r.model_dump() for r in results], indent=2) + "\n")
+        return
+    table = Table(title=f"GELU approximations vs the exact erf form on [{lo:g}, {hi:g}] (float64)")
+    for col in ("approximation", "formula", "max |error|", "at x", "mean |error|"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r.approximation, r.formula, f"{r.max_abs_error:.3e}", f"±{r.at_x:.4f}", f"{r.mean_abs_error:.3e}")
+    out.print(table)
+
+
+def main() -> None:
+    """Console entry point: bad input becomes one `error:` line and exit status 2."""
+    try:
+        app()
+    except ActlabError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
