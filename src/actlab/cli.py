@@ -141,6 +141,8 @@ def show(
 
 
 def _slug(label: str) -> str:
+    """A file-name form of a label: 'elu(alpha=2)' -> 'elu-alpha=2'; import paths keep only safe characters."""
+    label = label.replace("(", "-").replace(")", "").replace(", ", "-")
     return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label).strip("_")
 
 

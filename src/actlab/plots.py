@@ -45,19 +45,20 @@ def activation_figure(curves: Sequence[tuple[str | Activation, dict[str, Any]]],
     return fig
 
 
-def catalog_figure(names: Sequence[str], lo: float = -5.0, hi: float = 5.0, cols: int = 5) -> Figure:
+def catalog_figure(names: Sequence[str | Activation], lo: float = -5.0, hi: float = 5.0, cols: int = 5) -> Figure:
     """Small multiples: every activation's function (blue) and derivative (red) at its default parameters."""
     rows = -(-len(names) // cols)
     fig = Figure(figsize=(2.6 * cols, 2.2 * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True)).ravel()
     x = np.linspace(lo, hi, 801)
     for ax, name in zip(axes, names, strict=False):
-        y, dy = evaluate(name, x)
+        act = get(name)
+        y, dy = evaluate(act, x)
         ax.plot(x, y, color=FUNCTION_COLOR, lw=1.6)
         ax.plot(x, dy, color=DERIVATIVE_COLOR, lw=1.2)
         ax.axhline(0, color="0.7", lw=0.5)
         ax.axvline(0, color="0.7", lw=0.5)
-        ax.set_title(name, fontsize=9)
+        ax.set_title(act.label(), fontsize=9)
         ax.tick_params(labelsize=7)
         ax.set_ylim(max(-2.0, min(y.min(), dy.min()) - 0.2), min(4.0, max(y.max(), dy.max()) + 0.2))
     for ax in axes[len(names):]:

@@ -36,7 +36,7 @@ from actlab.errors import ActlabError
 WINDOW = 12.0  # extrema are searched for, and attained ends detected, on [-WINDOW, WINDOW]
 STEP = 1e-4  # grid step on the window
 TAIL_EXPONENTS = range(2, 13)  # limits at ±inf are read off x = ±10^k, k = 2..12
-ATTAIN_RTOL = 1e-12  # an end is attained when the window comes this close to it (relative)
+ATTAIN_RTOL = 1e-12  # an end is attained when the window comes this close to it, relative to the end
 # A zero gradient on |x| >= OUTER (and at the tails) counts as zero on that half-line. Not larger: the tanh
 # inside gelu_tanh rounds to -1 in float64 below x ≈ -7, a rounding artefact, not a dead half-line.
 OUTER = 6.5
@@ -259,8 +259,8 @@ def _interval(window: np.ndarray, left: np.ndarray, right: np.ndarray, discrete:
     lo = min([float(finite.min()), *limits])
     hi = max([float(finite.max()), *limits])
 
-    def attained(end: float, best: float) -> bool:
-        return math.isfinite(end) and abs(best - end) <= ATTAIN_RTOL * max(1.0, abs(end))
+    def attained(end: float, best: float) -> bool:  # relative: an end of 0 must be hit exactly, not by 1e-68
+        return math.isfinite(end) and abs(best - end) <= ATTAIN_RTOL * abs(end)
 
     return Interval(low=lo + 0.0, high=hi + 0.0, low_closed=attained(lo, float(window.min())),
                     high_closed=attained(hi, float(window.max())))

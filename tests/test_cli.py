@@ -1,0 +1,116 @@
+"""The `actlab activations` commands run as a user runs them: in a subprocess, asserting on output and exit code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import matplotlib.image as mpimg
+import pytest
+
+
+def actlab(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "actlab", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_table_prints_every_activation():
+    r = actlab("activations", "--no-cost")
+    assert r.returncode == 0, r.stderr
+    for name in ("sigmoid", "gelu_sigmoid", "hard_swish", "softmax"):
+        assert name in r.stdout
+    assert "(0, 0.25]" in r.stdout and "no, min -0.2785 at -1.2785" in r.stdout
+
+
+def test_table_writes_json_csv_markdown_and_figure(tmp_path):
+    r = actlab("activations", "--out", str(tmp_path), "--format", "json", "--no-cost")
+    assert r.returncode == 0, r.stderr
+    records = json.loads(r.stdout)
+    by_name = {d["name"]: d for d in records}
+    assert by_name["selu"]["properties"]["second_moment"] == pytest.approx(1.0, abs=1e-6)
+    assert by_name["softmax"]["properties"] is None and by_name["softmax"]["vector"]
+    assert by_name["relu"]["properties"]["range"]["high"] == "Infinity"  # JSON has no inf literal
+    assert json.loads((tmp_path / "catalog.json").read_text()) == records
+    csv_lines = (tmp_path / "catalog.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("activation,formula,range,derivative") and len(csv_lines) == len(records) + 1
+    md = (tmp_path / "catalog.md").read_text()
+    assert "| tanh | tanh(x) | (-1, 1) | (0, 1] | yes" in md
+    image = mpimg.imread(tmp_path / "catalog.png")
+    assert image.shape[0] > 500 and image.shape[1] > 1000
+
+
+def test_table_with_cost_and_selected_names(tmp_path):
+    out = tmp_path / "t.md"
+    r = actlab("activations", "-n", "relu", "-n", "gelu", "-f", "markdown", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    rows = out.read_text().splitlines()
+    assert len(rows) == 4 and rows[2].startswith("| relu |") and "×" in rows[2]
+
+
+def test_show_prints_entry_and_writes_figure(tmp_path):
+    fig = tmp_path / "leaky.png"
+    r = actlab("activations", "show", "leaky_relu", "--param", "alpha=0.1", "--figure", str(fig), "--no-cost")
+    assert r.returncode == 0, r.stderr
+    assert "leaky_relu(alpha=0.1)" in r.stdout and "Maas, Hannun & Ng 2013" in r.stdout
+    assert "{0.1, 1}" in r.stdout and "kaiming" in r.stdout
+    assert mpimg.imread(fig).shape[2] in (3, 4)
+
+
+def test_show_overlays_several_with_targeted_params(tmp_path):
+    r = actlab("activations", "show", "elu", "celu", "relu", "-p", "elu.alpha=0.5", "-p", "alpha=2",
+               "--json", "--no-cost", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    params = {d["name"]: d["params"] for d in json.loads(r.stdout)}
+    assert params == {"elu": {"alpha": 2.0}, "celu": {"alpha": 2.0}, "relu": {}}  # later --param wins
+    assert (tmp_path / "elu-alpha=2_celu-alpha=2_relu.png").exists()
+    assert "wrote elu-alpha=2_celu-alpha=2_relu.png" in r.stderr
+
+
+def test_gelu_error():
+    r = actlab("activations", "gelu-error", "--json")
+    assert r.returncode == 0, r.stderr
+    tanh_form = json.loads(r.stdout)[0]
+    assert tanh_form["approximation"] == "gelu_tanh"
+    assert tanh_form["max_abs_error"] == pytest.approx(4.73e-4, abs=0.01e-4)
+    assert tanh_form["at_x"] == pytest.approx(2.70, abs=0.01)
+    r = actlab("activations", "gelu-error")
+    assert "4.732e-04" in r.stdout and "±2.69" in r.stdout
+
+
+def test_user_activation_from_import_path(tmp_path):
+    (tmp_path / "myacts.py").write_text(textwrap.dedent('''
+        import torch
+
+        def scaled_tanh(x, a=1.7159, b=0.6667):
+            """LeCun's scaled tanh (LeCun et al. 1998)."""
+            return a * torch.tanh(b * x)
+
+        CONSTANT = 3
+    '''))
+    r = actlab("activations", "show", "myacts:scaled_tanh", "-p", "a=2", "--no-figure", "--no-cost", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "myacts:scaled_tanh(a=2)" in r.stdout and "(-2, 2)" in r.stdout and "LeCun's scaled tanh" in r.stdout
+    r = actlab("activations", "-n", "myacts:scaled_tanh", "-n", "tanh", "--no-cost", "-f", "csv", cwd=tmp_path)
+    assert r.returncode == 0 and "myacts:scaled_tanh" in r.stdout
+    r = actlab("activations", "show", "myacts:CONSTANT", cwd=tmp_path)
+    assert r.returncode == 2 and "names a int, which is not callable" in r.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["activations", "show", "rleu"], "activation 'rleu' is unknown; did you mean"),
+    (["activations", "show", "leaky_relu", "--param", "alpha=-0.1"],
+     "leaky_relu: parameter alpha='-0.1' is out of range; allowed: 0 <= alpha < 1"),
+    (["activations", "show", "relu", "--param", "alpha=0.1"], "no named activation has a parameter 'alpha'"),
+    (["activations", "show", "elu", "--param", "alpha"], "must look like KEY=VALUE"),
+    (["activations", "show", "elu", "--param", "gelu.alpha=1"], "'gelu' is not among the named activations"),
+    (["activations", "show", "nosuchmodule:f"], "cannot import module 'nosuchmodule'"),
+    (["activations", "--format", "xml"], "--format 'xml' is unknown; allowed: table, json, csv, markdown"),
+    (["activations", "gelu-error", "--lo", "3", "--hi", "1"], "--lo 3.0 must be smaller than --hi 1.0"),
+])
+def test_bad_input_gives_one_clear_message(args, message):
+    r = actlab(*args)
+    assert r.returncode == 2
+    assert message in " ".join(r.stderr.split())  # rich may wrap long lines
+    assert "Traceback" not in r.stderr and r.stderr.strip().startswith("error:")
