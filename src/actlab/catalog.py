@@ -68,7 +68,8 @@ def row(e: Entry) -> dict[str, str]:
         "cost vs ReLU": "—" if p.cost_vs_relu is None else f"{p.cost_vs_relu:.2f}×",
         "monotonic": mono,
         "smoothness": p.smoothness,
-        "dying risk": f"yes ({p.zero_gradient} side)" if p.dying_risk else "no",
+        "dying risk": ("no" if not p.dying_risk else "yes (both sides)" if p.zero_gradient == "both"
+                       else f"yes ({p.zero_gradient} side)"),
         "E[φ(z)]": f"{p.mean:.4f}",
         "E[φ(z)²]": f"{p.second_moment:.4f}",
         "gain": f"{p.variance_gain:.3f}",
