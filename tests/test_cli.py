@@ -114,3 +114,39 @@ def test_bad_input_gives_one_clear_message(args, message):
     assert r.returncode == 2
     assert message in " ".join(r.stderr.split())  # rich may wrap long lines
     assert "Traceback" not in r.stderr and r.stderr.strip().startswith("error:")
+
+
+# ------------------------------------------------------------------------------------- actlab data
+
+
+def test_data_list():
+    r = actlab("data", "list")
+    assert r.returncode == 0, r.stderr
+    for name in ("moons", "blobs8", "mnist1d", "digits", "cifar10", "fashion_mnist", "spirals"):
+        assert name in r.stdout
+
+
+def test_data_show_summary_and_figure(tmp_path):
+    r = actlab("data", "show", "moons", "-p", "noise=0.3", "-p", "n=200", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["n_train"] == 150 and summary["provenance"]["noise"] == 0.3
+    assert sum(summary["train_counts"].values()) == 150
+    assert mpimg.imread(tmp_path / "moons.png").shape[0] > 300
+    r = actlab("data", "show", "digits", "-p", "classes=[3,8]", "--figure", str(tmp_path / "d.png"))
+    assert r.returncode == 0, r.stderr
+    assert "binary" in r.stdout and (tmp_path / "d.png").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["data", "show", "mooons"], "dataset 'mooons' is unknown; did you mean moons?"),
+    (["data", "show", "moons", "-p", "noise=-2"], "dataset moons: noise=-2: Input should be greater than or equal to 0"),
+    (["data", "show", "moons", "-p", "noise"], "--param 'noise' must look like KEY=VALUE"),
+    (["data", "show", "cifar10", "-p", "url=http://127.0.0.1:9/c.tar.gz", "-p", "cache_dir=CACHE"],
+     "Place the file cifar-10-python.tar.gz (MD5 c58f30108f718f92721af3b95e74349a) at"),
+])
+def test_data_bad_input(tmp_path, args, message):
+    r = actlab(*[a.replace("CACHE", str(tmp_path)) for a in args], cwd=tmp_path)
+    assert r.returncode == 2
+    assert message in " ".join(r.stderr.split())
+    assert "Traceback" not in r.stderr

@@ -25,6 +25,9 @@ app = typer.Typer(help="actlab: a laboratory for controlled experiments on activ
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 acts_app = typer.Typer(help="The activation catalog and its measured properties.", add_completion=False)
 app.add_typer(acts_app, name="activations")
+data_app = typer.Typer(help="Data sources: the classic experiments' datasets, generated or downloaded.",
+                       add_completion=False, no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 out = Console(width=None if sys.stdout.isatty() else 200)  # piped output keeps whole rows
 err = Console(stderr=True)
@@ -193,6 +196,70 @@ def gelu_error(
     for r in results:
         table.add_row(r.approximation, r.formula, f"{r.max_abs_error:.3e}", f"±{r.at_x:.4f}", f"{r.mean_abs_error:.3e}")
     out.print(table)
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List the data sources with their origin and options."""
+    from actlab import data
+
+    table = Table(title="actlab data sources")
+    for col in ("name", "origin", "description", "options"):
+        table.add_column(col, overflow="fold")
+    for name, src in data.SOURCES.items():
+        table.add_row(name, src.origin, src.description, ", ".join(data.options(name)[: -len(data.COMMON_OPTIONS)]))
+    out.print(table)
+    out.print(f"Every source also takes: {', '.join(data.COMMON_OPTIONS)}. Downloads are cached in "
+              f"$ACTLAB_CACHE or ~/.cache/actlab.", style="dim")
+
+
+@data_app.command("show")
+def data_show(
+    name: Annotated[str, typer.Argument(help="Data source name.")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Option as KEY=VALUE (JSON values: classes=[0,1]).")] = None,
+    figure: Annotated[Path | None, typer.Option(help="Figure path; default NAME.png here.")] = None,
+    no_figure: Annotated[bool, typer.Option("--no-figure", help="Do not write a figure.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Load a data source and show its shapes, class balance and provenance, with a figure of samples."""
+    from actlab import data
+
+    ds = data.load(name, **_parse_options(param))
+    summary = ds.summary()
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        out.rule(f"[bold]{ds.name}")
+        out.print(f"task: {ds.task}    input shape: {ds.input_shape}    classes: {ds.n_classes}")
+        out.print(f"train: {tuple(ds.x_train.shape)} {ds.x_train.dtype}    test: {tuple(ds.x_test.shape)}")
+        out.print(f"input mean {ds.x_train.mean():.4f}, std {ds.x_train.std():.4f}, "
+                  f"range [{ds.x_train.min():.3f}, {ds.x_train.max():.3f}] (train)")
+        if ds.task != "regression":
+            table = Table(title="class balance")
+            for col in ("class", "train", "test"):
+                table.add_column(col)
+            for cls in ds.class_names:
+                table.add_row(cls, str(summary["train_counts"][cls]), str(summary["test_counts"][cls]))
+            out.print(table)
+        out.print(f"provenance: {json.dumps(ds.provenance)}")
+    if not no_figure:
+        from actlab import plots
+
+        err.print(f"wrote {plots.save(plots.dataset_figure(ds), figure or Path(f'{ds.name}.png'))}")
+
+
+def _parse_options(items: list[str] | None) -> dict[str, object]:
+    """KEY=VALUE pairs; VALUE is read as JSON when it parses (numbers, lists, true/false), else as text."""
+    opts: dict[str, object] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ActlabError(f"--param {item!r} must look like KEY=VALUE, e.g. noise=0.3 or classes=[0,1]")
+        try:
+            opts[key] = json.loads(value)
+        except json.JSONDecodeError:
+            opts[key] = value
+    return opts
 
 
 def main() -> None:

@@ -73,3 +73,55 @@ def save(fig: Figure, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     return path
+
+
+def dataset_figure(ds: Any, per_class: int = 4) -> Figure:
+    """What a dataset looks like: 2-D points by class (train filled, test hollow), signals, or image samples."""
+    shape = ds.input_shape
+    if len(shape) == 1:
+        return _points_figure(ds)
+    return _samples_figure(ds, per_class)
+
+
+def _points_figure(ds: Any) -> Figure:
+    """Scatter of the first two input dimensions (all of them for 2-D data)."""
+    fig = Figure(figsize=(6, 5), layout="constrained")
+    ax = fig.subplots()
+    colors = ("tab:blue", "tab:red", "tab:green", "tab:orange", "tab:purple")
+    for c, name in enumerate(ds.class_names):
+        col = colors[c % len(colors)]
+        tr, te = ds.x_train[ds.y_train == c], ds.x_test[ds.y_test == c]
+        ax.scatter(tr[:, 0], tr[:, 1], s=14, color=col, alpha=0.8, label=f"class {name} (train)")
+        ax.scatter(te[:, 0], te[:, 1], s=22, facecolors="none", edgecolors=col, label=f"class {name} (test)")
+    dims = "" if ds.input_shape[0] == 2 else f" (first 2 of {ds.input_shape[0]} dimensions)"
+    ax.set_title(f"{ds.name}: {len(ds.x_train)} train, {len(ds.x_test)} test{dims}")
+    ax.set_xlabel("x₁")
+    ax.set_ylabel("x₂")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _samples_figure(ds: Any, per_class: int) -> Figure:
+    """`per_class` training samples of each class: images in gray or RGB, 1-D signals as lines."""
+    k = min(len(ds.class_names), 10)
+    fig = Figure(figsize=(1.3 * per_class + 1, 1.2 * k + 0.6), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(k, per_class))
+    for c in range(k):
+        idx = (ds.y_train == c).nonzero().flatten()[:per_class]
+        for j in range(per_class):
+            ax = axes[c, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j >= len(idx):
+                ax.set_visible(False)
+                continue
+            x = ds.x_train[idx[j]].numpy()
+            if x.ndim == 2:  # (C, L) signal
+                ax.plot(x[0], color="k", lw=1)
+            else:  # (C, H, W) image, shown min-max scaled
+                img = (x - x.min()) / (x.max() - x.min() + 1e-8)
+                ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray")
+            if j == 0:
+                ax.set_ylabel(ds.class_names[c], fontsize=8, rotation=0, ha="right", va="center")
+    fig.suptitle(f"{ds.name}: {per_class} training samples per class, input {tuple(ds.input_shape)}", fontsize=10)
+    return fig
