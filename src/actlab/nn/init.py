@@ -1,0 +1,55 @@
+"""Weight initialisation of populations from counter-based draws (paired design, DESIGN §2).
+
+Replica m's weights of layer l are a fixed draw of the replica's seed and the layer index, scaled by the
+scheme: so two cells that differ only in their activation (or init scale) start from the *same* draw, and
+replica m of a population starts exactly where the same seed starts alone.
+
+Schemes (std for normal, bound b for U(-b, b); fan_in, fan_out count kernel positions for convolutions):
+
+| scheme          | weights                                   |
+|-----------------|-------------------------------------------|
+| kaiming_normal  | N(0, gain² / fan_in)                      |
+| kaiming_uniform | U(±gain·sqrt(3 / fan_in))                 |
+| lecun_normal    | N(0, gain² / fan_in) (gain 1 unless given)|
+| xavier_normal   | N(0, gain² · 2 / (fan_in + fan_out))      |
+| xavier_uniform  | U(±gain·sqrt(6 / (fan_in + fan_out)))     |
+| orthogonal      | gain · Q of the QR of a normal draw       |
+| blobs           | 0.01 · U[0, 1) (the blobs-depth protocol) |
+| default         | the activation's paired scheme            |
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from actlab import rng
+
+SCHEMES = ("default", "kaiming_normal", "kaiming_uniform", "lecun_normal", "xavier_normal", "xavier_uniform",
+           "orthogonal", "blobs")
+PAIRED = {"kaiming": "kaiming_normal", "lecun": "lecun_normal", "xavier": "xavier_normal"}
+
+
+def draw(scheme: str, gain: float, seeds: list[int], layer: int, shape: tuple[int, ...], fan_in: int,
+         fan_out: int) -> Tensor:
+    """(M, *shape) float32 initial weights of layer `layer` for each seed. `shape` is one replica's weight."""
+    stream = rng.stream_id("init", layer)
+    if scheme in ("kaiming_normal", "lecun_normal"):
+        return rng.normal(seeds, stream, shape) * (gain / math.sqrt(fan_in))
+    if scheme == "xavier_normal":
+        return rng.normal(seeds, stream, shape) * (gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    if scheme in ("kaiming_uniform", "xavier_uniform"):
+        bound = gain * (math.sqrt(3.0 / fan_in) if scheme == "kaiming_uniform" else math.sqrt(6.0 / (fan_in + fan_out)))
+        return (2.0 * rng.uniform(seeds, stream, shape) - 1.0) * bound
+    if scheme == "blobs":
+        return 0.01 * rng.uniform(seeds, stream, shape)
+    if scheme == "orthogonal":
+        rows, cols = shape[0], math.prod(shape[1:])
+        a = rng.normal(seeds, stream, (max(rows, cols), min(rows, cols)), dtype=torch.float64)
+        q, r = torch.linalg.qr(a)  # batched over replicas
+        q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)  # unique Q (Mezzadri 2007)
+        q = q if rows >= cols else q.transpose(-2, -1)
+        return (gain * q).to(torch.float32).reshape(-1, *shape)
+    raise ValueError(f"unknown init scheme {scheme!r}")

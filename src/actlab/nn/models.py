@@ -1,0 +1,226 @@
+"""Population models built from a config: the MLP and the Conv-BN-Act ConvNet (2-D, and 1-D for MNIST-1D).
+
+Depth, precisely (DESIGN §2):
+- MLP: the number of hidden layers. `widths=[8, 8]` on 2-D inputs with one output is the 2-8-8-1 network,
+  depth 2. `widths` wins over `depth` × `width` when given.
+- ConvNet: the number of Conv-BN-Act blocks after the stem, the stem not counted. depth=4 is stem + 4
+  blocks = 5 convolutions, then global average pooling and a linear layer to the classes.
+
+The output head follows the task: 1 logit for binary (sigmoid + BCE), one logit per class for multiclass
+(softmax + CE), a linear output for regression (MSE); or an explicit `output_activation` applied to the
+output (the blobs-depth protocol puts the hidden activation there too, with MSE on its value).
+
+Every forward can record, per layer (the hidden ones, then the output), the pre-activation z, the
+activation a and the derivative φ'(z) in the canonical shape (M, B, units, positions): units are features or
+channels, positions 1 or the spatial size.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import Tensor, nn
+
+from actlab.activations import Activation, get
+from actlab.errors import ActlabError
+from actlab.nn import init as inits
+from actlab.nn.layers import PopBatchNorm, PopConv, PopLayerNorm, PopLinear, PopPReLU
+
+Trace = list[tuple[str, Tensor, Tensor, Tensor]]  # (layer name, z, a, φ'(z)), each (M, B, units, positions)
+
+
+class ModelConfig(BaseModel):
+    """One network, everything but its seed. Units: widths in units (MLP) or channels (ConvNet)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["mlp", "convnet"] = "mlp"
+    activation: str = "relu"  # catalog name or import path 'package.module:function'
+    activation_params: dict[str, float] = {}
+    depth: Annotated[int, Field(ge=0, le=256)] = 2  # hidden layers (MLP) or blocks after the stem (ConvNet)
+    width: Annotated[int, Field(ge=1, le=65536)] = 8  # units per hidden layer, or channels
+    widths: list[Annotated[int, Field(ge=1, le=65536)]] | None = None  # MLP: explicit hidden widths
+    # Normalisation after each hidden layer. A layer followed by BatchNorm has no bias (BatchNorm removes it;
+    # its gradient would be float noise, which Adam amplifies). ConvNet 'layer' = GroupNorm, one group per replica.
+    norm: Literal["none", "batch", "layer"] = "none"
+    residual: bool = False  # h + φ(norm(W h)) where shapes match
+    init: Literal[inits.SCHEMES] = "default"  # type: ignore[valid-type]
+    init_gain: Annotated[float, Field(gt=0, le=100)] | None = None  # None: the activation's gain
+    bias_init: Annotated[float, Field(ge=-100, le=100)] = 0.0
+    output_activation: str | None = None  # explicit output activation (name), loss on its value
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        if self.kind == "convnet" and self.widths is not None:
+            raise ValueError("widths is for kind='mlp'; a ConvNet takes depth (blocks) and width (channels)")
+        return self
+
+    def hidden_widths(self) -> list[int]:
+        return list(self.widths) if self.widths is not None else [self.width] * self.depth
+
+    def resolved_activation(self) -> tuple[Activation, dict[str, float]]:
+        act = get(self.activation)
+        if act.vector:
+            raise ActlabError(f"activation {act.name!r} is vector-valued (output only); it cannot be a hidden activation")
+        return act, act.resolve(**self.activation_params)
+
+    def init_scheme(self) -> tuple[str, float]:
+        """(scheme, gain): 'default' is the activation's paired scheme; gain defaults to the activation's."""
+        act, params = self.resolved_activation()
+        scheme = inits.PAIRED[act.init] if self.init == "default" else self.init
+        if self.init_gain is not None:
+            return scheme, self.init_gain
+        if scheme == "blobs":
+            return scheme, 1.0
+        return scheme, act.init_gain(**params)
+
+
+class Population(nn.Module):
+    """M replicas of one network. `seeds[m]` drew replica m's initial weights; data order uses it too."""
+
+    def __init__(self, cfg: ModelConfig, seeds: list[int]):
+        super().__init__()
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ActlabError(f"seeds={seeds} must be a non-empty list of distinct integers")
+        self.cfg, self.seeds, self.m = cfg, list(seeds), len(seeds)
+        self.act_entry, self.act_params = cfg.resolved_activation()
+        self.act = _population_activation(self.act_entry, self.act_params, self.m)
+        self.out_act = None if cfg.output_activation is None else get(cfg.output_activation).module()
+
+    def weight_layers(self) -> list[nn.Module]:
+        """Layers with a weight, input to output (PopLinear and PopConv)."""
+        return [m for m in self.modules() if isinstance(m, (PopLinear, PopConv))]
+
+    def init_weights(self) -> None:
+        """Draw every weight from the replicas' seeds (layer index = position in weight_layers)."""
+        scheme, gain = self.cfg.init_scheme()
+        with torch.no_grad():
+            for layer_idx, layer in enumerate(self.weight_layers()):
+                one = tuple(layer.weight.shape[1:]) if isinstance(layer, PopLinear) else (
+                    layer.out_channels, *layer.weight.shape[1:])
+                fan_in, fan_out = layer.fans
+                w = inits.draw(scheme, gain, self.seeds, layer_idx, one, fan_in, fan_out)
+                layer.weight.copy_(w.reshape(layer.weight.shape))
+                if layer.bias is not None:
+                    layer.bias.fill_(self.cfg.bias_init)
+
+    def output(self, z: Tensor) -> Tensor:
+        return z if self.out_act is None else self.out_act(z)
+
+    @staticmethod
+    def _record(trace: Trace | None, name: str, z: Tensor, a: Tensor, act: nn.Module | None, canon) -> None:
+        """Append (name, z, a, φ'(z)) in canonical shape; φ' by autograd on the layer's own activation."""
+        if trace is None:
+            return
+        if act is None:
+            d = torch.ones_like(z)
+        else:
+            with torch.enable_grad():
+                zz = z.detach().requires_grad_()
+                (d,) = torch.autograd.grad(act(zz).sum(), zz)
+        trace.append((name, canon(z.detach()), canon(a.detach()), canon(d)))
+
+
+class PopMLP(Population):
+    """An MLP population; forward takes (M, B, in) per-replica batches or (B, in) shared inputs."""
+
+    def __init__(self, cfg: ModelConfig, seeds: list[int], in_shape: tuple[int, ...], out_features: int):
+        super().__init__(cfg, seeds)
+        self.in_rank = len(in_shape)  # images and signals are flattened
+        sizes = [int(torch.tensor(in_shape).prod()), *cfg.hidden_widths()]
+        bias = cfg.norm != "batch"
+        self.hidden = nn.ModuleList(PopLinear(self.m, a, b, bias) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        norm = {"none": lambda f: nn.Identity(), "batch": lambda f: PopBatchNorm(self.m, f),
+                "layer": lambda f: PopLayerNorm(self.m, f)}[cfg.norm]
+        self.norms = nn.ModuleList(norm(f) for f in sizes[1:])
+        self.head = PopLinear(self.m, sizes[-1], out_features)
+        self.init_weights()
+
+    def forward(self, x: Tensor, trace: Trace | None = None) -> Tensor:
+        shared = x.dim() == self.in_rank + 1  # (B, *in) shared, else (M, B, *in)
+        h = x.flatten(1) if shared else x.flatten(2)
+        for i, (lin, norm) in enumerate(zip(self.hidden, self.norms, strict=True)):
+            z = norm(lin(h))
+            a = self.act(z)
+            self._record(trace, f"hidden{i + 1}", z, a, self.act, _unsqueeze)
+            h = a + h if self.cfg.residual and h.shape == a.shape else a
+        z = self.head(h)
+        y = self.output(z)
+        self._record(trace, "output", z, y, self.out_act, _unsqueeze)
+        return y
+
+
+class PopConvNet(Population):
+    """Stem + `depth` Conv-BN-Act blocks + global average pool + linear, for (C, H, W) or (C, L) inputs.
+
+    forward takes per-replica batches (M, B, C, *spatial) or shared inputs (B, C, *spatial).
+    """
+
+    def __init__(self, cfg: ModelConfig, seeds: list[int], in_shape: tuple[int, ...], out_features: int):
+        super().__init__(cfg, seeds)
+        self.dims = len(in_shape) - 1
+        if self.dims not in (1, 2):
+            raise ActlabError(f"ConvNet input shape {in_shape} must be (C, L) or (C, H, W)")
+        c_in, ch, m = in_shape[0], cfg.width, self.m
+        bias = cfg.norm != "batch"
+        self.convs = nn.ModuleList(PopConv(m, a, ch, 3, 1, self.dims, bias) for a in [c_in] + [ch] * cfg.depth)
+        bn = nn.BatchNorm2d if self.dims == 2 else nn.BatchNorm1d  # over M·C channels: M independent BNs
+        norm = {"none": lambda: nn.Identity(), "batch": lambda: bn(m * ch),
+                "layer": lambda: nn.GroupNorm(m, m * ch)}[cfg.norm]  # one group per replica = its LayerNorm
+        self.norms = nn.ModuleList(norm() for _ in self.convs)
+        self.head = PopLinear(m, ch, out_features)
+        self.init_weights()
+
+    def _canon(self, t: Tensor) -> Tensor:
+        """(B, M·C, *spatial) -> (M, B, C, positions)."""
+        b = t.shape[0]
+        return t.reshape(b, self.m, -1, t[0, 0].numel()).transpose(0, 1)
+
+    def forward(self, x: Tensor, trace: Trace | None = None) -> Tensor:
+        if x.dim() == self.dims + 3:  # (M, B, C, *spatial) -> (B, M·C, *spatial)
+            x = x.transpose(0, 1).flatten(1, 2)
+        else:  # shared (B, C, *spatial): the same images for every replica
+            x = x.repeat(1, self.m, *([1] * self.dims))
+        h = x
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
+            z = norm(conv(h))
+            a = self.act(z)
+            self._record(trace, "stem" if i == 0 else f"block{i}", z, a, self.act, self._canon)
+            h = a + h if self.cfg.residual and i > 0 else a
+        pooled = h.flatten(2).mean(-1)  # (B, M·C)
+        pooled = pooled.reshape(pooled.shape[0], self.m, -1).transpose(0, 1)  # (M, B, C)
+        z = self.head(pooled)
+        y = self.output(z)
+        self._record(trace, "output", z, y, self.out_act, _unsqueeze)
+        return y
+
+
+def _unsqueeze(t: Tensor) -> Tensor:
+    """(M, B, F) -> (M, B, F, 1)."""
+    return t.unsqueeze(-1)
+
+
+def _population_activation(act: Activation, params: dict[str, float], m: int) -> nn.Module:
+    """The hidden activation as a module; learnable ones get one parameter set per replica."""
+    if act.name == "prelu":
+        return PopPReLU(m, params["alpha"])
+    module = act.module(**params)
+    if any(True for _ in module.parameters()):
+        raise ActlabError(f"activation {act.name!r} has learnable parameters; in a population only prelu can "
+                          "(one slope per replica); use it in a single model with actlab.probe instead")
+    return module
+
+
+def out_features(task: str, n_classes: int) -> int:
+    return n_classes if task == "multiclass" else 1
+
+
+def build(cfg: ModelConfig | dict[str, Any], input_shape: tuple[int, ...], task: str, n_classes: int,
+          seeds: list[int]) -> Population:
+    """The population for `cfg` on inputs of `input_shape` (one example) and the dataset's task."""
+    cfg = cfg if isinstance(cfg, ModelConfig) else ModelConfig(**cfg)
+    k = out_features(task, n_classes)
+    if cfg.kind == "mlp":
+        return PopMLP(cfg, seeds, tuple(input_shape), k)
+    return PopConvNet(cfg, seeds, tuple(input_shape), k)

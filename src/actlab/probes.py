@@ -1,0 +1,227 @@
+"""Per-layer diagnostics (DESIGN §4), for populations and, through hooks, for any `nn.Module`.
+
+Definitions, per replica and layer, on a probe batch:
+- grad_norm: Frobenius norm of the layer's weight gradient; grad_mean_abs: mean |∂L/∂W|;
+- z_* and a_*: mean, std and mean |·| of the pre-activations z and activations a = φ(z), over examples,
+  units and positions;
+- dead_fraction: fraction of units whose φ'(z) is exactly 0 for every example and position of the batch
+  (a ReLU unit that is never active);
+- saturated_fraction: fraction of (example, unit, position) values with |φ'(z)| below a threshold (0.01).
+A population is probed in training mode (BatchNorm uses batch statistics) with BatchNorm's running
+statistics left untouched and no optimizer step, so probing never changes the trajectory.
+
+For 2-D inputs: `decision_surface` (the output on a grid), `signal_trace` (mean |z| and |a| per layer for
+chosen points) and `hidden_snapshot` (hidden activations of a set of points, with the std of all values).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from actlab.nn.layers import replica_view
+from actlab.nn.models import Population, Trace
+
+ACTIVATION_STATS = ("z_mean", "z_std", "z_mean_abs", "a_mean", "a_std", "a_mean_abs", "dead_fraction",
+                    "saturated_fraction")
+WEIGHT_STATS = ("grad_norm", "grad_mean_abs")
+
+
+@dataclass
+class ProbeRecord:
+    """Diagnostics at one epoch: each stat is an (M, layers) array."""
+
+    epoch: int
+    activation_layers: list[str]
+    activation_stats: dict[str, np.ndarray]
+    weight_layers: list[str]
+    weight_stats: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def mask(self, keep: np.ndarray) -> None:
+        """Set the rows of replicas not in `keep` (diverged ones) to NaN."""
+        for stats in (self.activation_stats, self.weight_stats):
+            for v in stats.values():
+                v[~keep] = np.nan
+
+
+def trace_stats(trace: Trace, saturation_threshold: float = 0.01) -> dict[str, Tensor]:
+    """Activation statistics of a trace: each (M, layers)."""
+    cols: dict[str, list[Tensor]] = {k: [] for k in ACTIVATION_STATS}
+    for _, z, a, d in trace:  # each (M, B, U, S)
+        zf, af = z.float().flatten(1), a.float().flatten(1)
+        cols["z_mean"].append(zf.mean(1))
+        cols["z_std"].append(zf.std(1, correction=0))
+        cols["z_mean_abs"].append(zf.abs().mean(1))
+        cols["a_mean"].append(af.mean(1))
+        cols["a_std"].append(af.std(1, correction=0))
+        cols["a_mean_abs"].append(af.abs().mean(1))
+        never = (d == 0).all(dim=3).all(dim=1)  # (M, U): φ' = 0 on every example and position
+        cols["dead_fraction"].append(never.float().mean(1))
+        cols["saturated_fraction"].append((d.abs() < saturation_threshold).float().flatten(1).mean(1))
+    return {k: torch.stack(v, dim=1) for k, v in cols.items()}
+
+
+def weight_grad_stats(grads: list[Tensor], m: int) -> dict[str, Tensor]:
+    """Gradient norm and mean |grad| per replica of each weight: each (M, layers)."""
+    views = [replica_view(g.float(), m) for g in grads]
+    return {"grad_norm": torch.stack([v.norm(dim=1) for v in views], 1),
+            "grad_mean_abs": torch.stack([v.abs().mean(1) for v in views], 1)}
+
+
+def probe_population(model: Population, x: Tensor, y: Tensor, objective: Any, epoch: int,
+                     saturation_threshold: float = 0.01) -> ProbeRecord:
+    """Diagnostics of every replica on the shared batch (x, y), without changing the model's state."""
+    bns = [mod for mod in model.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
+    saved = [(bn.momentum, bn.num_batches_tracked.clone()) for bn in bns]
+    for bn in bns:
+        bn.momentum = 0.0  # running = (1 - 0)·running + 0·batch: unchanged
+    was_training = model.training
+    model.train()
+    try:
+        trace: Trace = []
+        with torch.enable_grad():
+            out = model(x, trace=trace)
+            loss = objective.losses(out, y).sum()
+            layers = model.weight_layers()
+            grads = torch.autograd.grad(loss, [lay.weight for lay in layers])
+    finally:
+        for bn, (mom, nbt) in zip(bns, saved, strict=True):
+            bn.momentum = mom
+            bn.num_batches_tracked.copy_(nbt)
+        model.train(was_training)
+    names = [name for name, *_ in trace]
+    act = {k: v.cpu().numpy() for k, v in trace_stats(trace, saturation_threshold).items()}
+    wgt = {k: v.cpu().numpy() for k, v in weight_grad_stats(list(grads), model.m).items()}
+    return ProbeRecord(epoch, names, act, names, wgt)
+
+
+# ------------------------------------------------------------------------ any nn.Module, by hooks
+
+
+def _is_activation(module: nn.Module) -> bool:
+    from actlab.activations import ActivationModule
+
+    return isinstance(module, ActivationModule) or type(module).__module__ == "torch.nn.modules.activation"
+
+
+def _canon_user(t: Tensor, channels_last: bool) -> Tensor:
+    """A user tensor as (1, B, units, positions): (B, F); (B, C, *spatial); or (B, ..., F) if channels_last."""
+    if t.dim() == 1:
+        return t.reshape(1, -1, 1, 1)
+    if t.dim() == 2:
+        return t.reshape(1, t.shape[0], t.shape[1], 1)
+    if channels_last:
+        return t.reshape(1, -1, t.shape[-1], 1)
+    return t.reshape(1, t.shape[0], t.shape[1], -1)
+
+
+def probe(module: nn.Module, x: Tensor, y: Tensor | None = None, loss_fn: Any = None,
+          saturation_threshold: float = 0.01, channels_last: bool = False) -> ProbeRecord:
+    """Diagnose any `nn.Module` on one batch: activation statistics at every activation module (found by
+    hooks) and, when `y` or `loss_fn` is given, weight-gradient statistics of every Linear and Conv layer.
+
+    The loss is `loss_fn(output, y)`, or by default cross-entropy for integer labels with one output per
+    class and mean squared error otherwise. `channels_last=True` reads (B, ..., F) activations (sequence
+    models) with features last; otherwise dimension 1 holds the units. Parameters' `.grad` are untouched.
+    """
+    acts: list[tuple[str, Tensor, Tensor, Tensor]] = []
+    handles = []
+    for name, mod in module.named_modules():
+        if _is_activation(mod):
+            def hook(mod: nn.Module, inputs: tuple, output: Tensor, name: str = name) -> None:
+                z = inputs[0].detach()
+                with torch.enable_grad():
+                    zz = z.clone().requires_grad_()
+                    (d,) = torch.autograd.grad(mod.forward(zz).sum(), zz)  # .forward: no hooks, no recursion
+                acts.append((name, _canon_user(z, channels_last), _canon_user(output.detach(), channels_last),
+                             _canon_user(d, channels_last)))
+
+            handles.append(mod.register_forward_hook(hook))
+    weights = [(n, mod.weight) for n, mod in module.named_modules()
+               if isinstance(mod, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) and mod.weight.requires_grad]
+    try:
+        with torch.enable_grad():
+            out = module(x)
+            w_stats: dict[str, np.ndarray] = {}
+            if y is not None or loss_fn is not None:
+                if loss_fn is not None:
+                    loss = loss_fn(out, y)
+                elif out.dim() == 2 and out.shape[1] > 1 and not torch.is_floating_point(y):
+                    loss = F.cross_entropy(out, y)
+                else:
+                    loss = F.mse_loss(out.reshape(y.shape).float(), y.float())
+                grads = torch.autograd.grad(loss, [w for _, w in weights], allow_unused=True)
+                grads = [torch.zeros_like(w) if g is None else g for (_, w), g in zip(weights, grads, strict=True)]
+                w_stats = {k: v.cpu().numpy() for k, v in weight_grad_stats([g.unsqueeze(0) for g in grads], 1).items()}
+    finally:
+        for h in handles:
+            h.remove()
+    a_stats = {k: v.cpu().numpy() for k, v in trace_stats(acts, saturation_threshold).items()} if acts else {}
+    return ProbeRecord(0, [n for n, *_ in acts], a_stats, [n for n, _ in weights] if w_stats else [], w_stats)
+
+
+# ------------------------------------------------------------------------------- 2-D diagnostics
+
+
+def grid(x: Tensor, step: float = 0.025, margin: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Grid axes over the range of 2-D points x, widened by `margin` on every side (moons protocol)."""
+    xd = x.detach().double().cpu()
+    lo, hi = xd.min(0).values.numpy() - margin, xd.max(0).values.numpy() + margin
+    return np.arange(lo[0], hi[0] + step / 2, step), np.arange(lo[1], hi[1] + step / 2, step)
+
+
+def decision_surface(model: Population, x: Tensor, step: float = 0.025, margin: float = 0.5,
+                     max_points: int = 1_000_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gx, gy, p): the model's output probability (binary) or value on the grid, p of shape (M, len(gy), len(gx))."""
+    gx, gy = grid(x, step, margin)
+    if len(gx) * len(gy) > max_points:
+        raise ValueError(f"decision surface grid of {len(gx)}×{len(gy)} points exceeds {max_points}")
+    xx, yy = np.meshgrid(gx, gy)
+    pts = torch.tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float32, device=x.device)
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        out = torch.cat([model(pts[i: i + 65536]) for i in range(0, len(pts), 65536)], dim=1)[..., 0]
+    model.train(was)
+    p = torch.sigmoid(out) if model.out_act is None else out
+    return gx, gy, p.reshape(model.m, len(gy), len(gx)).cpu().numpy()
+
+
+def signal_trace(model: Population, points: Tensor) -> dict[str, np.ndarray]:
+    """Mean |z| and |a| over the units of each layer for each point: {'z1': (M, P), 'a1': ..., 'z_out': ...}."""
+    was = model.training
+    model.eval()
+    trace: Trace = []
+    with torch.no_grad():
+        model(points, trace=trace)
+    model.train(was)
+    out: dict[str, np.ndarray] = {}
+    for i, (name, z, a, _) in enumerate(trace):
+        zm, am = z.abs().mean((2, 3)).cpu().numpy(), a.abs().mean((2, 3)).cpu().numpy()
+        if name == "output":
+            out["z_out"] = zm
+        else:
+            out[f"z{i + 1}"], out[f"a{i + 1}"] = zm, am
+    return out
+
+
+def hidden_snapshot(model: Population, x: Tensor, layers: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
+    """Hidden activations of points x at `layers` (1-based): first two units (M, N, 2) and the std of all values (M,)."""
+    was = model.training
+    model.eval()
+    trace: Trace = []
+    with torch.no_grad():
+        model(x, trace=trace)
+    model.train(was)
+    snap: dict[str, Any] = {}
+    for layer in layers:
+        if layer > len(trace) - 1:
+            continue
+        a = trace[layer - 1][2][..., 0]  # (M, N, U)
+        snap[f"layer{layer}"] = {"points": a[..., :2].cpu().numpy(), "std": a.flatten(1).std(1).cpu().numpy()}
+    return snap

@@ -1,0 +1,330 @@
+"""One training loop for every population (DESIGN §3).
+
+Key choices:
+- The loss minimised is the *sum* over replicas of each replica's own mean loss, so gradients, and every
+  element-wise optimizer (SGD, momentum, Nesterov, Adam, AdamW), stay independent per replica. Nothing
+  couples replicas (no global gradient clipping).
+- Replica m shuffles its training set each epoch with `rng.permutations(seed_m, ("order", epoch))`, so its
+  data order depends on its seed only: the same as when trained alone (the equivalence contract), and the
+  same for replica m of every other cell (the paired design). Full batch needs no order.
+- A replica whose loss becomes NaN or inf is marked diverged at that epoch; its parameters and optimizer
+  state are zeroed and its gradients masked from then on, its metrics are NaN, and the others go on.
+- Metrics per epoch and replica: the mean minibatch loss and accuracy seen during the epoch, and the loss
+  and accuracy of the full train (optional) and test sets evaluated after the epoch, in eval mode.
+- Probes (per-layer diagnostics, `actlab.probes`) run at chosen epochs; epoch 0 is before training.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
+
+from actlab import rng
+from actlab.data.record import Dataset
+from actlab.errors import ActlabError
+from actlab.nn.layers import replica_view
+from actlab.nn.models import Population
+
+Loss = Literal["auto", "bce", "ce", "mse"]
+
+
+class TrainConfig(BaseModel):
+    """How to train. Learning rates are per step; epochs count passes over the training set."""
+
+    model_config = ConfigDict(extra="forbid")
+    epochs: Annotated[int, Field(ge=0, le=1_000_000)] = 100
+    batch_size: Annotated[int, Field(ge=1)] | None = 64  # None: full batch
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: Annotated[float, Field(gt=0, le=100)] = 0.05
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0  # SGD only
+    nesterov: bool = False
+    weight_decay: Annotated[float, Field(ge=0, le=10)] = 0.0
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
+    schedule: Literal["constant", "step", "cosine", "warmup_cosine"] = "constant"
+    step_every: Annotated[int, Field(ge=1)] = 30  # epochs between lr drops ('step')
+    gamma: Annotated[float, Field(gt=0, le=1)] = 0.1  # lr factor per drop ('step')
+    warmup_epochs: Annotated[float, Field(ge=0)] = 5  # linear warm-up length ('warmup_cosine')
+    loss: Loss = "auto"  # auto: bce (binary), ce (multiclass), mse (regression, or an explicit output activation)
+    threshold: float = 0.5  # binary prediction: output value > threshold (explicit output activation)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = False  # bfloat16 autocast on CUDA
+    eval_train: bool = True  # evaluate the full training set after each epoch
+    eval_batch_size: Annotated[int, Field(ge=1)] = 2048
+    grad_stats: bool = False  # all-parameter mean |grad| per batch, averaged per epoch (cnn-depth protocol)
+    probe_epochs: list[Annotated[int, Field(ge=0)]] = []
+    probe_size: Annotated[int, Field(ge=1, le=100_000)] = 512  # examples in the probe batch (the first n)
+    saturation_threshold: Annotated[float, Field(gt=0)] = 0.01  # |φ'(z)| below this is saturated
+
+    def resolved_loss(self, task: str, explicit_output: bool) -> str:
+        if self.loss != "auto":
+            return self.loss
+        if explicit_output or task == "regression":
+            return "mse"
+        return "bce" if task == "binary" else "ce"
+
+
+@dataclass
+class History:
+    """What training produced, per replica (rows) and epoch (columns)."""
+
+    seeds: list[int]
+    batch_loss: np.ndarray  # (M, E) mean minibatch loss during the epoch
+    batch_acc: np.ndarray  # (M, E)
+    train_loss: np.ndarray | None  # (M, E) after the epoch, full training set, eval mode
+    train_acc: np.ndarray | None
+    test_loss: np.ndarray  # (M, E)
+    test_acc: np.ndarray
+    grad_mean: np.ndarray | None  # (M, E) mean |grad| over all parameters per batch, averaged per epoch
+    diverged_epoch: np.ndarray  # (M,) first epoch (1-based) with a non-finite loss; 0 = never
+    probes: list = field(default_factory=list)  # ProbeRecord per probed epoch
+    wall_time_s: float = 0.0
+    device: str = "cpu"
+
+    @property
+    def best_test_acc(self) -> np.ndarray:
+        return np.nanmax(self.test_acc, axis=1) if self.test_acc.shape[1] else np.full(len(self.seeds), np.nan)
+
+    @property
+    def final_test_acc(self) -> np.ndarray:
+        return self.test_acc[:, -1] if self.test_acc.shape[1] else np.full(len(self.seeds), np.nan)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ActlabError("device='cuda' was asked for but no CUDA device is available; allowed here: cpu, auto")
+    return torch.device(name)
+
+
+def make_optimizer(params: list[Tensor], cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        if cfg.nesterov and cfg.momentum == 0:
+            raise ActlabError("nesterov=True needs momentum > 0")
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                               weight_decay=cfg.weight_decay, foreach=True)
+    cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=True)
+
+
+def lr_factor(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Multiplier of the base lr at optimizer step `step` (0-based)."""
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warm = cfg.warmup_epochs * steps_per_epoch
+
+    def factor(step: int) -> float:
+        if cfg.schedule == "step":
+            return cfg.gamma ** ((step // steps_per_epoch) // cfg.step_every)
+        if cfg.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * step / total))
+        if cfg.schedule == "warmup_cosine":
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+        return 1.0
+
+    return factor
+
+
+def replica_losses(out: Tensor, y: Tensor, loss: str) -> Tensor:
+    """(M,) mean loss of each replica. out: (M, B, K); y: (M, B) per-replica or (B,) shared labels."""
+    m, b = out.shape[:2]
+    y = y.expand(m, b) if y.dim() == 1 else y
+    if loss == "ce":
+        return F.cross_entropy(out.reshape(m * b, -1).float(), y.reshape(-1), reduction="none").view(m, b).mean(1)
+    o = out[..., 0].float() if out.shape[-1] == 1 else out.float()
+    t = y.float() if out.shape[-1] == 1 else F.one_hot(y, out.shape[-1]).float()
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(o, t, reduction="none").view(m, b, -1).mean((1, 2))
+    return ((o - t) ** 2).view(m, b, -1).mean((1, 2))
+
+
+def bce_on_probabilities(out: Tensor, y: Tensor) -> Tensor:
+    """BCE when the output already is a probability (explicit sigmoid output)."""
+    m, b = out.shape[:2]
+    y = y.expand(m, b) if y.dim() == 1 else y
+    return F.binary_cross_entropy(out[..., 0].float().clamp(1e-7, 1 - 1e-7), y.float(), reduction="none").mean(1)
+
+
+def correct(out: Tensor, y: Tensor, task: str, logits: bool, threshold: float) -> Tensor:
+    """(M,) number of correct predictions of each replica."""
+    m, b = out.shape[:2]
+    y = y.expand(m, b) if y.dim() == 1 else y
+    if task == "multiclass":
+        pred = out.argmax(-1)
+    elif task == "binary":
+        pred = (out[..., 0] > (0.0 if logits else threshold)).long()
+    else:
+        return torch.zeros(m, device=out.device)
+    return (pred == y).sum(1).float()
+
+
+class _Objective:
+    """The loss and prediction rule of one model on one task."""
+
+    def __init__(self, model: Population, ds: Dataset, cfg: TrainConfig):
+        self.task, self.threshold = ds.task, cfg.threshold
+        self.explicit = model.out_act is not None
+        self.loss = cfg.resolved_loss(ds.task, self.explicit)
+        if self.loss == "ce" and ds.task != "multiclass":
+            raise ActlabError(f"loss='ce' needs a multiclass task; dataset {ds.name} is {ds.task}")
+        if self.loss == "ce" and self.explicit:
+            raise ActlabError("loss='ce' takes logits; drop output_activation or use loss='mse'")
+        if self.loss == "bce" and ds.task == "multiclass":
+            raise ActlabError(f"loss='bce' needs a binary task; dataset {ds.name} is multiclass (use 'ce')")
+
+    def losses(self, out: Tensor, y: Tensor) -> Tensor:
+        if self.loss == "bce" and self.explicit:
+            return bce_on_probabilities(out, y)
+        return replica_losses(out, y, self.loss)
+
+    def correct(self, out: Tensor, y: Tensor) -> Tensor:
+        return correct(out, y, self.task, logits=not self.explicit, threshold=self.threshold)
+
+
+def evaluate(model: Population, x: Tensor, y: Tensor, objective: _Objective, batch: int,
+             amp: bool = False) -> tuple[Tensor, Tensor]:
+    """(M,) mean loss and accuracy of every replica on the shared set (x, y), in eval mode."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros(model.m, device=x.device)
+    hits = torch.zeros(model.m, device=x.device)
+    with torch.no_grad(), _autocast(x.device, amp):
+        for i in range(0, len(x), batch):
+            xb, yb = x[i: i + batch], y[i: i + batch]
+            out = model(xb)
+            loss_sum += objective.losses(out, yb) * len(xb)
+            hits += objective.correct(out, yb)
+    model.train(was_training)
+    return loss_sum / len(x), hits / len(x)
+
+
+def _autocast(device: torch.device, amp: bool):
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
+
+
+def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
+          on_epoch: Callable[[int, History], None] | None = None) -> History:
+    """Train every replica of `model` on `ds`; returns per-epoch, per-replica metrics and probe records.
+
+    `on_epoch(epoch, history_so_far)` is called after each epoch (progress bars, live views, stopping by
+    raising); the history's arrays then hold NaN for epochs not yet run.
+    """
+    from actlab import probes  # probes import the models; imported here to keep module import order simple
+
+    cfg = cfg or TrainConfig()
+    device = resolve_device(cfg.device)
+    model.to(device).train()
+    objective = _Objective(model, ds, cfg)
+    xtr, ytr = ds.x_train.to(device), ds.y_train.to(device)
+    xte, yte = ds.x_test.to(device), ds.y_test.to(device)
+    n, m, e = len(xtr), model.m, cfg.epochs
+    bs = n if cfg.batch_size is None else min(cfg.batch_size, n)
+    steps = math.ceil(n / bs)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(params, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, steps))
+    seeds = torch.tensor(model.seeds, device=device)
+
+    def nan(rows: int = m) -> np.ndarray:
+        return np.full((rows, e), np.nan)
+
+    hist = History(model.seeds, nan(), nan(), nan() if cfg.eval_train else None, nan() if cfg.eval_train else None,
+                   nan(), nan(), nan() if cfg.grad_stats else None, np.zeros(m, dtype=np.int64), device=str(device))
+    alive = torch.ones(m, dtype=torch.bool, device=device)
+    probe_x, probe_y = xtr[: cfg.probe_size], ytr[: cfg.probe_size]
+    t0 = time.perf_counter()
+    if 0 in cfg.probe_epochs:
+        hist.probes.append(probes.probe_population(model, probe_x, probe_y, objective, 0, cfg.saturation_threshold))
+    for epoch in range(1, e + 1):
+        order = None if bs == n else rng.permutations(seeds, rng.stream_id("order", epoch), n, device)
+        loss_acc = torch.zeros(m, device=device)
+        hit_acc = torch.zeros(m, device=device)
+        grad_acc = torch.zeros(m, device=device)
+        bad = torch.zeros(m, dtype=torch.bool, device=device)
+        for s in range(steps):
+            if order is None:  # full batch: one shared input for every replica
+                xb, yb, nb = xtr, ytr, n
+            else:
+                idx = order[:, s * bs: (s + 1) * bs]  # (M, b)
+                xb, yb, nb = xtr[idx], ytr[idx], idx.shape[1]
+            with _autocast(device, cfg.amp):
+                out = model(xb)
+                lv = objective.losses(out, yb)  # (M,)
+            opt.zero_grad(set_to_none=True)
+            lv.sum().backward()
+            if not bool(alive.all()):
+                _mask_grads(params, alive, m)
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                bad |= ~torch.isfinite(lv)
+                loss_acc += torch.nan_to_num(lv.detach(), nan=0.0, posinf=0.0, neginf=0.0) * nb
+                hit_acc += objective.correct(out.detach(), yb)
+                if cfg.grad_stats:
+                    grad_acc += _mean_abs_grad(params, m)
+        newly = bad & alive
+        if bool(newly.any()):
+            hist.diverged_epoch[newly.cpu().numpy()] = epoch
+            alive &= ~bad
+            _zero_replicas(model, opt, ~alive, m)
+        col = epoch - 1
+        keep = alive.cpu().numpy()
+        hist.batch_loss[:, col] = np.where(keep, (loss_acc / n).cpu().numpy(), np.nan)
+        hist.batch_acc[:, col] = np.where(keep, (hit_acc / n).cpu().numpy(), np.nan)
+        if cfg.grad_stats:
+            hist.grad_mean[:, col] = np.where(keep, (grad_acc / steps).cpu().numpy(), np.nan)
+        te_loss, te_acc = evaluate(model, xte, yte, objective, cfg.eval_batch_size, cfg.amp)
+        hist.test_loss[:, col] = np.where(keep, te_loss.cpu().numpy(), np.nan)
+        hist.test_acc[:, col] = np.where(keep, te_acc.cpu().numpy(), np.nan)
+        if cfg.eval_train:
+            tr_loss, tr_acc = evaluate(model, xtr, ytr, objective, cfg.eval_batch_size, cfg.amp)
+            hist.train_loss[:, col] = np.where(keep, tr_loss.cpu().numpy(), np.nan)
+            hist.train_acc[:, col] = np.where(keep, tr_acc.cpu().numpy(), np.nan)
+        if epoch in cfg.probe_epochs:
+            rec = probes.probe_population(model, probe_x, probe_y, objective, epoch, cfg.saturation_threshold)
+            rec.mask(keep)
+            hist.probes.append(rec)
+        hist.wall_time_s = time.perf_counter() - t0
+        if on_epoch is not None:
+            on_epoch(epoch, hist)
+    return hist
+
+
+def _mean_abs_grad(params: list[Tensor], m: int) -> Tensor:
+    """(M,) mean |grad| over every parameter element of each replica."""
+    total = torch.zeros(m, device=params[0].device)
+    count = 0
+    for p in params:
+        if p.grad is not None:
+            g = replica_view(p.grad, m)
+            total += g.abs().sum(1)
+            count += g.shape[1]
+    return total / max(count, 1)
+
+
+def _mask_grads(params: list[Tensor], alive: Tensor, m: int) -> None:
+    """Zero the gradients of replicas that are no longer alive."""
+    keep = alive.to(params[0].dtype)[:, None]
+    for p in params:
+        if p.grad is not None:
+            replica_view(p.grad, m).mul_(keep)
+
+
+def _zero_replicas(model: Population, opt: torch.optim.Optimizer, dead: Tensor, m: int) -> None:
+    """Zero the parameters, buffers and optimizer state of `dead` replicas, so nothing non-finite remains."""
+    with torch.no_grad():
+        tensors = [*model.parameters(), *(b for b in model.buffers() if b.dim() > 0)]
+        tensors += [t for st in opt.state.values() for t in st.values() if torch.is_tensor(t) and t.dim() > 0]
+        for t in tensors:
+            if t.numel() % m == 0:
+                replica_view(t, m)[dead] = 0.0

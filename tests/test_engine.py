@@ -1,0 +1,276 @@
+"""The population engine: equivalence contract, paired design, divergence, determinism, probes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from actlab import data, probes, rng
+from actlab.nn import ModelConfig, build
+from actlab.nn.layers import PopLinear
+from actlab.train import TrainConfig, lr_factor, train
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return data.load("moons", n=120)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits", n_train=96, n_test=40, downsample=2)  # (1, 4, 4) images, quick
+
+
+def _params(model, m):
+    """Every parameter of replica m as one float64 vector (replica-major layout)."""
+    return torch.cat([p.detach().reshape(model.m, -1)[m].double() for p in model.parameters()])
+
+
+SEEDS = [11, 3, 7, 42]
+
+
+# ------------------------------------------------------------------------------ equivalence contract
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("norm", ["none", "batch", "layer"])
+def test_mlp_replica_follows_its_solo_trajectory(moons, optimizer, norm):
+    cfg = ModelConfig(widths=[8, 8], activation="tanh", norm=norm)
+    tc = TrainConfig(epochs=6, batch_size=16, optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 0.01,
+                     momentum=0.9 if optimizer == "sgd" else 0.0)
+    pop = build(cfg, moons.input_shape, moons.task, 2, SEEDS)
+    hp = train(pop, moons, tc)
+    for k, seed in enumerate(SEEDS):
+        solo = build(cfg, moons.input_shape, moons.task, 2, [seed])
+        hs = train(solo, moons, tc)
+        np.testing.assert_allclose(hp.test_loss[k], hs.test_loss[0], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(hp.batch_loss[k], hs.batch_loss[0], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(_params(pop, k), _params(solo, 0), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_convnet_with_batchnorm_replica_follows_its_solo_trajectory(digits, optimizer):
+    cfg = ModelConfig(kind="convnet", depth=2, width=6, norm="batch", activation="relu")
+    tc = TrainConfig(epochs=3, batch_size=32, optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 3e-3,
+                     momentum=0.9 if optimizer == "sgd" else 0.0, grad_stats=True)
+    seeds = SEEDS[:3]
+    pop = build(cfg, digits.input_shape, digits.task, 10, seeds)
+    hp = train(pop, digits, tc)
+    for k, seed in enumerate(seeds):
+        solo = build(cfg, digits.input_shape, digits.task, 10, [seed])
+        hs = train(solo, digits, tc)
+        np.testing.assert_allclose(hp.test_loss[k], hs.test_loss[0], rtol=2e-4, atol=1e-5)
+        np.testing.assert_allclose(hp.grad_mean[k], hs.grad_mean[0], rtol=2e-4, atol=1e-7)
+        torch.testing.assert_close(_params(pop, k), _params(solo, 0), rtol=2e-4, atol=2e-5)
+        bn_pop = [b for b in pop.buffers() if b.dim() > 0]
+        bn_solo = [b for b in solo.buffers() if b.dim() > 0]
+        for bp, bs in zip(bn_pop, bn_solo, strict=True):  # running statistics too
+            torch.testing.assert_close(bp.reshape(len(seeds), -1)[k], bs.reshape(1, -1)[0], rtol=2e-4, atol=2e-5)
+
+
+def test_conv1d_on_mnist1d_shapes():
+    ds = data.load("mnist1d", n_train=64, n_test=32)
+    pop = build(ModelConfig(kind="convnet", depth=1, width=4, norm="batch"), ds.input_shape, ds.task, 10, [0, 1])
+    h = train(pop, ds, TrainConfig(epochs=1, batch_size=32, optimizer="adam", lr=1e-3))
+    assert h.test_acc.shape == (2, 1) and np.isfinite(h.test_loss).all()
+
+
+# -------------------------------------------------------------------------------- paired design
+
+
+def test_paired_design_same_draw_across_activations_and_depths(moons):
+    relu = build(ModelConfig(widths=[8, 8], activation="relu", init="kaiming_normal"), (2,), "binary", 2, [5, 6])
+    sig = build(ModelConfig(widths=[8, 8], activation="sigmoid", init="kaiming_normal", init_gain=1.0),
+                (2,), "binary", 2, [5, 6])
+    deeper = build(ModelConfig(widths=[8, 8, 8], activation="relu", init="kaiming_normal"), (2,), "binary", 2, [5, 6])
+    # Same underlying draw, scaled by the gain: relu's sqrt(2) against sigmoid's 1.
+    torch.testing.assert_close(relu.hidden[0].weight, sig.hidden[0].weight * math.sqrt(2))
+    torch.testing.assert_close(relu.hidden[1].weight, deeper.hidden[1].weight)
+
+
+def test_init_scales(moons):
+    seeds = list(range(400))
+    for scheme, expected in [("kaiming_normal", math.sqrt(2 / 8)), ("lecun_normal", None),
+                             ("xavier_uniform", None), ("blobs", None)]:
+        m = build(ModelConfig(widths=[8, 8], activation="relu", init=scheme), (2,), "binary", 2, seeds)
+        w = m.hidden[1].weight.detach()  # fan_in 8, fan_out 8
+        if scheme == "kaiming_normal":
+            assert float(w.std()) == pytest.approx(expected, rel=0.02)
+        if scheme == "lecun_normal":  # relu's gain sqrt(2) applies to any scheme unless init_gain is given
+            assert float(w.std()) == pytest.approx(math.sqrt(2) / math.sqrt(8), rel=0.02)
+        if scheme == "xavier_uniform":
+            bound = math.sqrt(2) * math.sqrt(6 / 16)
+            assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.99 * bound
+        if scheme == "blobs":
+            assert 0 <= float(w.min()) and float(w.max()) < 0.01 and float(w.mean()) == pytest.approx(0.005, rel=0.02)
+    orth = build(ModelConfig(widths=[8, 8], init="orthogonal", init_gain=1.0), (2,), "binary", 2, [1, 2])
+    w = orth.hidden[1].weight.double()
+    torch.testing.assert_close(w[0].T @ w[0], torch.eye(8, dtype=torch.float64), atol=1e-6, rtol=0)
+
+
+def test_data_order_depends_on_the_seed_only():
+    a = rng.permutations([4, 9, 1], rng.stream_id("order", 3), 50)
+    b = rng.permutations([9], rng.stream_id("order", 3), 50)
+    assert torch.equal(a[1], b[0]) and sorted(a[0].tolist()) == list(range(50))
+    assert not torch.equal(a[0], a[1])
+
+
+# --------------------------------------------------------------------------- divergence and determinism
+
+
+def test_divergent_replica_is_masked_and_the_others_go_on(moons):
+    cfg = ModelConfig(widths=[8], activation="relu")
+    tc = TrainConfig(epochs=5, batch_size=32, loss="mse", lr=0.05, probe_epochs=[5])
+    pop = build(cfg, moons.input_shape, moons.task, 2, [1, 2, 3])
+    with torch.no_grad():
+        pop.hidden[0].weight[1] *= 1e30  # replica 1 overflows on its first step
+        pop.head.weight[1] *= 1e30
+    h = train(pop, moons, tc)
+    assert h.diverged_epoch.tolist() == [0, 1, 0]
+    assert np.isnan(h.test_loss[1]).all() and np.isfinite(h.test_loss[[0, 2]]).all()
+    assert np.isnan(h.probes[0].weight_stats["grad_norm"][1]).all()
+    assert all(torch.isfinite(p).all() for p in pop.parameters())  # nothing non-finite left behind
+    solo = build(cfg, moons.input_shape, moons.task, 2, [3])
+    hs = train(solo, moons, tc)
+    np.testing.assert_allclose(h.test_loss[2], hs.test_loss[0], rtol=1e-5)  # untouched by its neighbour
+
+
+def test_same_seed_same_numbers_bitwise(digits):
+    torch.set_num_threads(2)
+    cfg = ModelConfig(kind="convnet", depth=1, width=4, norm="batch", activation="gelu")
+    tc = TrainConfig(epochs=2, batch_size=16, optimizer="adamw", lr=1e-3, probe_epochs=[0, 2], grad_stats=True)
+    runs = [train(build(cfg, digits.input_shape, digits.task, 10, [0, 1]), digits, tc) for _ in range(2)]
+    for key in ("batch_loss", "test_loss", "test_acc", "train_loss", "grad_mean"):
+        assert np.array_equal(getattr(runs[0], key), getattr(runs[1], key)), key
+    assert np.array_equal(runs[0].probes[1].weight_stats["grad_norm"], runs[1].probes[1].weight_stats["grad_norm"])
+
+
+def test_probing_does_not_change_the_trajectory(digits):
+    cfg = ModelConfig(kind="convnet", depth=1, width=4, norm="batch")
+    plain = train(build(cfg, digits.input_shape, digits.task, 10, [0]), digits, TrainConfig(epochs=2, batch_size=16))
+    probed = train(build(cfg, digits.input_shape, digits.task, 10, [0]), digits,
+                   TrainConfig(epochs=2, batch_size=16, probe_epochs=[0, 1, 2]))
+    assert np.array_equal(plain.test_loss, probed.test_loss)
+
+
+def test_schedules():
+    tc = TrainConfig(epochs=10, schedule="step", step_every=3, gamma=0.5)
+    f = lr_factor(tc, steps_per_epoch=2)
+    assert [f(s) for s in (0, 5, 6, 12, 19)] == [1.0, 1.0, 0.5, 0.25, 0.125]
+    f = lr_factor(TrainConfig(epochs=10, schedule="cosine"), 2)
+    assert f(0) == 1.0 and f(10) == pytest.approx(0.5) and f(20) == pytest.approx(0.0)
+    f = lr_factor(TrainConfig(epochs=10, schedule="warmup_cosine", warmup_epochs=2), 2)
+    assert f(0) == 0.25 and f(3) == 1.0 and f(4) == pytest.approx(1.0) and f(20) == pytest.approx(0.0)
+
+
+def test_bad_configs_are_named(moons):
+    with pytest.raises(Exception, match="nesterov=True needs momentum > 0"):
+        train(build(ModelConfig(), (2,), "binary", 2, [0]), moons, TrainConfig(epochs=1, nesterov=True))
+    with pytest.raises(Exception, match="loss='ce' needs a multiclass task"):
+        train(build(ModelConfig(), (2,), "binary", 2, [0]), moons, TrainConfig(epochs=1, loss="ce"))
+    with pytest.raises(Exception, match="distinct"):
+        build(ModelConfig(), (2,), "binary", 2, [1, 1])
+    with pytest.raises(Exception, match="vector-valued"):
+        build(ModelConfig(activation="softmax"), (2,), "binary", 2, [1])
+
+
+def test_prelu_slope_is_per_replica(moons):
+    pop = build(ModelConfig(widths=[4], activation="prelu", activation_params={"alpha": 0.1}), (2,), "binary", 2, [0, 1])
+    train(pop, moons, TrainConfig(epochs=2, batch_size=16, lr=0.5))
+    slopes = pop.act.weight.detach()
+    assert slopes.shape == (2,) and slopes[0] != slopes[1]
+
+
+# ---------------------------------------------------------------------------------------- probes
+
+
+def _reference_mlp(pop, k):
+    """Replica k of a PopMLP as a plain nn.Sequential of nn.Linear (an independent implementation)."""
+    layers = []
+    for lin in [*pop.hidden, pop.head]:
+        ref = nn.Linear(lin.in_features, lin.out_features).double()
+        with torch.no_grad():
+            ref.weight.copy_(lin.weight[k].T)
+            ref.bias.copy_(lin.bias[k, 0])
+        layers.append(ref)
+    return layers
+
+
+def test_population_probe_matches_hand_computation():
+    torch.manual_seed(0)
+    pop = build(ModelConfig(widths=[5, 4], activation="relu", bias_init=-0.3), (3,), "binary", 2, [2, 8])
+    x = torch.randn(64, 3)
+    y = (x[:, 0] > 0).long()
+    from actlab.train import _Objective
+
+    objective = _Objective(pop, data.record.Dataset("t", "binary", x, y, x, y, ("0", "1")), TrainConfig())
+    rec = probes.probe_population(pop, x, y, objective, epoch=0)
+    for k in range(2):
+        l1, l2, l3 = _reference_mlp(pop, k)
+        xd = x.double()
+        z1 = l1(xd)
+        a1 = torch.relu(z1)
+        z2 = l2(a1)
+        a2 = torch.relu(z2)
+        out = l3(a2)[:, 0]
+        loss = nn.functional.binary_cross_entropy_with_logits(out, y.double())
+        grads = torch.autograd.grad(loss, [l1.weight, l2.weight, l3.weight])
+        for j, g in enumerate(grads):
+            assert rec.weight_stats["grad_norm"][k, j] == pytest.approx(float(g.norm()), rel=1e-4)
+            assert rec.weight_stats["grad_mean_abs"][k, j] == pytest.approx(float(g.abs().mean()), rel=1e-4)
+        for j, (z, a) in enumerate([(z1.detach(), a1.detach()), (z2.detach(), a2.detach())]):
+            s = rec.activation_stats
+            assert s["z_mean"][k, j] == pytest.approx(float(z.mean()), abs=1e-5)
+            assert s["z_std"][k, j] == pytest.approx(float(z.std(correction=0)), rel=1e-4)
+            assert s["a_mean_abs"][k, j] == pytest.approx(float(a.abs().mean()), abs=1e-5)
+            dead = float(((z <= 0).all(0)).double().mean())  # never active on the batch
+            assert s["dead_fraction"][k, j] == pytest.approx(dead)
+            assert s["saturated_fraction"][k, j] == pytest.approx(float((z <= 0).double().mean()))
+    assert rec.activation_layers == ["hidden1", "hidden2", "output"]
+
+
+def test_probe_any_user_module():
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+    x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
+    rec = probes.probe(net, x, y)
+    assert rec.activation_layers == ["1", "3"] and rec.weight_layers == ["0", "2", "4"]
+    z1 = net[0](x)
+    a1 = torch.tanh(z1)
+    assert rec.activation_stats["a_mean"][0, 0] == pytest.approx(float(a1.mean()), abs=1e-6)
+    sat = float(((1 - a1**2) < 0.01).float().mean())
+    assert rec.activation_stats["saturated_fraction"][0, 0] == pytest.approx(sat)
+    loss = nn.functional.cross_entropy(net(x), y)
+    g = torch.autograd.grad(loss, net[2].weight)[0]
+    assert rec.weight_stats["grad_norm"][0, 1] == pytest.approx(float(g.norm()), rel=1e-5)
+    assert all(p.grad is None for p in net.parameters())  # .grad untouched
+    conv = nn.Sequential(nn.Conv2d(1, 3, 3), nn.GELU())
+    rec = probes.probe(conv, torch.randn(2, 1, 6, 6))
+    assert rec.activation_layers == ["1"] and rec.weight_stats == {}
+
+
+def test_2d_diagnostics(moons):
+    pop = build(ModelConfig(widths=[8, 8], activation="relu"), (2,), "binary", 2, [0, 1, 2])
+    train(pop, moons, TrainConfig(epochs=30, batch_size=32, lr=0.1))
+    gx, gy, p = probes.decision_surface(pop, moons.x_train, step=0.025, margin=0.5)
+    assert p.shape == (3, len(gy), len(gx)) and gx[1] - gx[0] == pytest.approx(0.025)
+    assert gx[0] == pytest.approx(float(moons.x_train[:, 0].min()) - 0.5, abs=1e-6)
+    assert ((p >= 0) & (p <= 1)).all()
+    pts = moons.x_test[:2]
+    tr = probes.signal_trace(pop, pts)
+    assert set(tr) == {"z1", "a1", "z2", "a2", "z_out"} and tr["z1"].shape == (3, 2)
+    l1, *_ = _reference_mlp(pop, 0)
+    assert tr["z1"][0, 0] == pytest.approx(float(l1(pts[:1].double()).abs().mean()), rel=1e-5)
+    snap = probes.hidden_snapshot(pop, moons.x_test)
+    assert snap["layer1"]["points"].shape == (3, len(moons.x_test), 2) and snap["layer2"]["std"].shape == (3,)
+
+
+def test_poplinear_accepts_shared_and_per_replica_inputs():
+    lin = PopLinear(3, 4, 2)
+    torch.nn.init.normal_(lin.weight)
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(lin(x), lin(x.expand(3, 5, 4).contiguous()))
