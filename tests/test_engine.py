@@ -239,8 +239,8 @@ def test_probe_any_user_module():
     x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
     rec = probes.probe(net, x, y)
     assert rec.activation_layers == ["1", "3"] and rec.weight_layers == ["0", "2", "4"]
-    z1 = net[0](x)
-    a1 = torch.tanh(z1)
+    with torch.no_grad():
+        a1 = torch.tanh(net[0](x))
     assert rec.activation_stats["a_mean"][0, 0] == pytest.approx(float(a1.mean()), abs=1e-6)
     sat = float(((1 - a1**2) < 0.01).float().mean())
     assert rec.activation_stats["saturated_fraction"][0, 0] == pytest.approx(sat)
@@ -264,7 +264,8 @@ def test_2d_diagnostics(moons):
     tr = probes.signal_trace(pop, pts)
     assert set(tr) == {"z1", "a1", "z2", "a2", "z_out"} and tr["z1"].shape == (3, 2)
     l1, *_ = _reference_mlp(pop, 0)
-    assert tr["z1"][0, 0] == pytest.approx(float(l1(pts[:1].double()).abs().mean()), rel=1e-5)
+    with torch.no_grad():
+        assert tr["z1"][0, 0] == pytest.approx(float(l1(pts[:1].double()).abs().mean()), rel=1e-5)
     snap = probes.hidden_snapshot(pop, moons.x_test)
     assert snap["layer1"]["points"].shape == (3, len(moons.x_test), 2) and snap["layer2"]["std"].shape == (3,)
 
@@ -274,3 +275,34 @@ def test_poplinear_accepts_shared_and_per_replica_inputs():
     torch.nn.init.normal_(lin.weight)
     x = torch.randn(5, 4)
     torch.testing.assert_close(lin(x), lin(x.expand(3, 5, 4).contiguous()))
+
+
+def test_chunked_evaluation_and_probes_equal_whole_batch(moons, monkeypatch):
+    from actlab import train as train_mod
+
+    cfg = ModelConfig(widths=[8, 8], activation="relu")
+    tc = TrainConfig(epochs=2, batch_size=32, probe_epochs=[2])
+    whole = train(build(cfg, moons.input_shape, moons.task, 2, [0, 1]), moons, tc)
+    monkeypatch.setattr(train_mod, "CHUNK_FLOATS", 2 * 8 * 7)  # 7 examples per chunk
+    chunked = train(build(cfg, moons.input_shape, moons.task, 2, [0, 1]), moons, tc)
+    np.testing.assert_allclose(chunked.test_loss, whole.test_loss, rtol=1e-6)
+    np.testing.assert_array_equal(chunked.test_acc, whole.test_acc)
+    for key, v in whole.probes[0].activation_stats.items():
+        np.testing.assert_allclose(chunked.probes[0].activation_stats[key], v, rtol=1e-5, atol=1e-7, err_msg=key)
+    for key, v in whole.probes[0].weight_stats.items():
+        np.testing.assert_allclose(chunked.probes[0].weight_stats[key], v, rtol=1e-5, err_msg=key)
+
+
+def test_divergent_convnet_replica_is_zeroed_in_channels_last_weights(digits):
+    cfg = ModelConfig(kind="convnet", depth=1, width=4, norm="batch")
+    pop = build(cfg, digits.input_shape, digits.task, 10, [1, 2])
+    assert pop.convs[0].weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        pop.head.weight[0] *= 1e38  # replica 0 overflows
+        pop.head.weight[0] *= 1e38
+    h = train(pop, digits, TrainConfig(epochs=2, batch_size=32, optimizer="adam", lr=1e-3))
+    assert h.diverged_epoch.tolist() == [1, 0]
+    for p in pop.parameters():
+        assert torch.isfinite(p).all()
+        assert (p.reshape(2, -1)[0] == 0).all()  # the diverged replica's slice really is zero
+    assert np.isfinite(h.test_loss[1]).all()

@@ -49,21 +49,48 @@ class ProbeRecord:
                 v[~keep] = np.nan
 
 
+class _StatSums:
+    """Running per-replica sums over example chunks, so statistics of a large batch are exact in bounded memory."""
+
+    def __init__(self, saturation_threshold: float):
+        self.thr = saturation_threshold
+        self.layers: list[dict[str, Tensor]] = []
+        self.count = 0  # values per replica per layer seen so far (examples × units × positions)
+
+    def add(self, trace: Trace) -> None:
+        for i, (_, z, a, d) in enumerate(trace):  # each (M, B, U, S)
+            zf, af = z.double().flatten(1), a.double().flatten(1)
+            part = {"z": zf.sum(1), "z2": (zf * zf).sum(1), "z_abs": zf.abs().sum(1),
+                    "a": af.sum(1), "a2": (af * af).sum(1), "a_abs": af.abs().sum(1),
+                    "sat": (d.abs() < self.thr).flatten(1).sum(1).double(),
+                    "never": (d == 0).all(dim=3).all(dim=1),  # (M, U): φ' = 0 on every example and position
+                    "n": torch.tensor(zf.shape[1], dtype=torch.float64)}
+            if i == len(self.layers):
+                self.layers.append(part)
+            else:
+                acc = self.layers[i]
+                for k, v in part.items():
+                    acc[k] = acc[k] & v if k == "never" else acc[k] + v
+
+    def result(self) -> dict[str, Tensor]:
+        cols: dict[str, list[Tensor]] = {k: [] for k in ACTIVATION_STATS}
+        for acc in self.layers:
+            n = acc["n"]
+            for var in ("z", "a"):
+                mean = acc[var] / n
+                cols[f"{var}_mean"].append(mean)
+                cols[f"{var}_std"].append(torch.sqrt((acc[f"{var}2"] / n - mean * mean).clamp(min=0)))
+                cols[f"{var}_mean_abs"].append(acc[f"{var}_abs"] / n)
+            cols["dead_fraction"].append(acc["never"].double().mean(1))
+            cols["saturated_fraction"].append(acc["sat"] / n)
+        return {k: torch.stack(v, dim=1).float() for k, v in cols.items()}
+
+
 def trace_stats(trace: Trace, saturation_threshold: float = 0.01) -> dict[str, Tensor]:
-    """Activation statistics of a trace: each (M, layers)."""
-    cols: dict[str, list[Tensor]] = {k: [] for k in ACTIVATION_STATS}
-    for _, z, a, d in trace:  # each (M, B, U, S)
-        zf, af = z.float().flatten(1), a.float().flatten(1)
-        cols["z_mean"].append(zf.mean(1))
-        cols["z_std"].append(zf.std(1, correction=0))
-        cols["z_mean_abs"].append(zf.abs().mean(1))
-        cols["a_mean"].append(af.mean(1))
-        cols["a_std"].append(af.std(1, correction=0))
-        cols["a_mean_abs"].append(af.abs().mean(1))
-        never = (d == 0).all(dim=3).all(dim=1)  # (M, U): φ' = 0 on every example and position
-        cols["dead_fraction"].append(never.float().mean(1))
-        cols["saturated_fraction"].append((d.abs() < saturation_threshold).float().flatten(1).mean(1))
-    return {k: torch.stack(v, dim=1) for k, v in cols.items()}
+    """Activation statistics of one trace: each (M, layers)."""
+    sums = _StatSums(saturation_threshold)
+    sums.add(trace)
+    return sums.result()
 
 
 def weight_grad_stats(grads: list[Tensor], m: int) -> dict[str, Tensor]:
@@ -75,28 +102,43 @@ def weight_grad_stats(grads: list[Tensor], m: int) -> dict[str, Tensor]:
 
 def probe_population(model: Population, x: Tensor, y: Tensor, objective: Any, epoch: int,
                      saturation_threshold: float = 0.01) -> ProbeRecord:
-    """Diagnostics of every replica on the shared batch (x, y), without changing the model's state."""
+    """Diagnostics of every replica on the shared batch (x, y), without changing the model's state.
+
+    The batch is processed in example chunks (bounded memory, exact sums), except for models with
+    BatchNorm, whose batch statistics depend on the whole batch.
+    """
+    from actlab.train import example_chunk
+
     bns = [mod for mod in model.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
     saved = [(bn.momentum, bn.num_batches_tracked.clone()) for bn in bns]
     for bn in bns:
         bn.momentum = 0.0  # running = (1 - 0)·running + 0·batch: unchanged
     was_training = model.training
     model.train()
+    # A probe chunk holds z, a, φ' and float64 sums for every layer plus a graph: a quarter of an eval chunk.
+    chunk = len(x) if bns else max(1, example_chunk(model, len(x)) // 4)
+    weights = [lay.weight for lay in model.weight_layers()]
+    sums = _StatSums(saturation_threshold)
+    grads = [torch.zeros_like(w) for w in weights]
+    names: list[str] = []
     try:
-        trace: Trace = []
-        with torch.enable_grad():
-            out = model(x, trace=trace)
-            loss = objective.losses(out, y).sum()
-            layers = model.weight_layers()
-            grads = torch.autograd.grad(loss, [lay.weight for lay in layers])
+        for i in range(0, len(x), chunk):
+            xc, yc = x[i: i + chunk], y[i: i + chunk]
+            trace: Trace = []
+            with torch.enable_grad():
+                out = model(xc, trace=trace)
+                loss = objective.losses(out, yc).sum() * (len(xc) / len(x))  # the full batch's mean, in parts
+                for g, part in zip(grads, torch.autograd.grad(loss, weights), strict=True):
+                    g += part
+            sums.add(trace)
+            names = [name for name, *_ in trace]
     finally:
         for bn, (mom, nbt) in zip(bns, saved, strict=True):
             bn.momentum = mom
             bn.num_batches_tracked.copy_(nbt)
         model.train(was_training)
-    names = [name for name, *_ in trace]
-    act = {k: v.cpu().numpy() for k, v in trace_stats(trace, saturation_threshold).items()}
-    wgt = {k: v.cpu().numpy() for k, v in weight_grad_stats(list(grads), model.m).items()}
+    act = {k: v.cpu().numpy() for k, v in sums.result().items()}
+    wgt = {k: v.cpu().numpy() for k, v in weight_grad_stats(grads, model.m).items()}
     return ProbeRecord(epoch, names, act, names, wgt)
 
 

@@ -12,11 +12,19 @@ Key choices:
 - Metrics per epoch and replica: the mean minibatch loss and accuracy seen during the epoch, and the loss
   and accuracy of the full train (optional) and test sets evaluated after the epoch, in eval mode.
 - Probes (per-layer diagnostics, `actlab.probes`) run at chosen epochs; epoch 0 is before training.
+- Evaluation and probes run in chunks of examples sized so that replicas × chunk × widest layer stays
+  under CHUNK_FLOATS: a 10,000-replica population evaluates in bounded memory.
+- On Linux with glibc, the first call raises malloc's mmap and trim thresholds (`mallopt`), so the large
+  per-step tensors of a population reuse heap pages instead of being mapped and faulted in afresh every
+  step (2.7× on the blobs workload at 4,000 replicas). Set ACTLAB_MALLOC_TUNING=0 to leave malloc alone.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,10 +39,33 @@ from torch import Tensor
 from actlab import rng
 from actlab.data.record import Dataset
 from actlab.errors import ActlabError
-from actlab.nn.layers import replica_view
+from actlab.nn.layers import replica_view, replica_zero_
 from actlab.nn.models import Population
 
 Loss = Literal["auto", "bce", "ce", "mse"]
+CHUNK_FLOATS = 1 << 22  # per activation tensor in evaluation and probes (16 MB of float32)
+_MALLOC_TUNED = False
+
+
+def tune_malloc() -> bool:
+    """Raise glibc's mmap/trim thresholds once per process (see the module docstring); True if applied."""
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED or os.environ.get("ACTLAB_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
+        return _MALLOC_TUNED
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+        ok = libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, (1 << 31) - 1)
+        libc.mallopt(m_top_pad, 64 << 20)
+        _MALLOC_TUNED = bool(ok)
+    except OSError:  # not glibc (musl, ...): nothing to tune
+        pass
+    return _MALLOC_TUNED
+
+
+def example_chunk(model: Population, limit: int) -> int:
+    """Examples per evaluation chunk: at most `limit`, and replicas × chunk × widest layer <= CHUNK_FLOATS."""
+    return max(1, min(limit, CHUNK_FLOATS // max(1, model.m * model.floats_per_example())))
 
 
 class TrainConfig(BaseModel):
@@ -198,6 +229,7 @@ def evaluate(model: Population, x: Tensor, y: Tensor, objective: _Objective, bat
     model.eval()
     loss_sum = torch.zeros(model.m, device=x.device)
     hits = torch.zeros(model.m, device=x.device)
+    batch = example_chunk(model, batch)
     with torch.no_grad(), _autocast(x.device, amp):
         for i in range(0, len(x), batch):
             xb, yb = x[i: i + batch], y[i: i + batch]
@@ -222,6 +254,7 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
     from actlab import probes  # probes import the models; imported here to keep module import order simple
 
     cfg = cfg or TrainConfig()
+    tune_malloc()
     device = resolve_device(cfg.device)
     model.to(device).train()
     objective = _Objective(model, ds, cfg)
@@ -314,10 +347,9 @@ def _mean_abs_grad(params: list[Tensor], m: int) -> Tensor:
 
 def _mask_grads(params: list[Tensor], alive: Tensor, m: int) -> None:
     """Zero the gradients of replicas that are no longer alive."""
-    keep = alive.to(params[0].dtype)[:, None]
     for p in params:
         if p.grad is not None:
-            replica_view(p.grad, m).mul_(keep)
+            replica_zero_(p.grad, m, ~alive)
 
 
 def _zero_replicas(model: Population, opt: torch.optim.Optimizer, dead: Tensor, m: int) -> None:
@@ -326,5 +358,5 @@ def _zero_replicas(model: Population, opt: torch.optim.Optimizer, dead: Tensor, 
         tensors = [*model.parameters(), *(b for b in model.buffers() if b.dim() > 0)]
         tensors += [t for st in opt.state.values() for t in st.values() if torch.is_tensor(t) and t.dim() > 0]
         for t in tensors:
-            if t.numel() % m == 0:
-                replica_view(t, m)[dead] = 0.0
+            if t.shape[0] % m == 0:
+                replica_zero_(t, m, dead)

