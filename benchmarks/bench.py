@@ -149,14 +149,23 @@ def _per_model_loop(x, y, depth, models, batch) -> float:
     return time.perf_counter() - t
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not ru_maxrss: Linux carries that across fork + exec,
+    so a child would inherit its parent's peak."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
 def _memory_child(m: int, epochs: int) -> None:
     """Runs in a subprocess: train m moons networks and report peak RSS (and RSS before building)."""
     ds = data.load("moons")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = _peak_rss_mb()
     model = build(ModelConfig(widths=[8, 8], activation="relu"), ds.input_shape, ds.task, 2, list(range(m)))
     t = time.perf_counter()
     h = train(model, ds, TrainConfig(epochs=epochs, batch_size=64, lr=0.05, probe_epochs=[epochs], device="cpu"))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mb()
     print(json.dumps({"replicas": m, "epochs": epochs, "rss_after_imports_mb": before, "peak_rss_mb": peak,
                       "seconds": time.perf_counter() - t, "mean_final_test_acc": float(np.nanmean(h.final_test_acc))}))
 
