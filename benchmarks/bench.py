@@ -30,7 +30,7 @@ from numpy_baseline import train_one  # noqa: E402
 
 from actlab import data  # noqa: E402
 from actlab.nn import ModelConfig, build  # noqa: E402
-from actlab.train import TrainConfig, train  # noqa: E402
+from actlab.training import TrainConfig, train  # noqa: E402
 
 
 def machine() -> dict:

@@ -15,7 +15,7 @@ from actlab.nn import ModelConfig, build
 from actlab.probes import probe
 from actlab.properties import Interval, Properties, evaluate, properties
 from actlab.theory import gelu_approximation_error
-from actlab.train import TrainConfig, train
+from actlab.training import TrainConfig, train
 
 __version__ = "0.1.0"
 

@@ -107,7 +107,7 @@ def probe_population(model: Population, x: Tensor, y: Tensor, objective: Any, ep
     The batch is processed in example chunks (bounded memory, exact sums), except for models with
     BatchNorm, whose batch statistics depend on the whole batch.
     """
-    from actlab.train import example_chunk
+    from actlab.training import example_chunk
 
     bns = [mod for mod in model.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
     saved = [(bn.momentum, bn.num_batches_tracked.clone()) for bn in bns]
