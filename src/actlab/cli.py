@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -260,6 +261,138 @@ def _parse_options(items: list[str] | None) -> dict[str, object]:
         except json.JSONDecodeError:
             opts[key] = value
     return opts
+
+
+# ----------------------------------------------------------------------------------------- studies
+
+
+class _Progress:
+    """Cells and epochs of the running study on stderr with an ETA; silent when stderr is not a terminal."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), console=err, disable=not sys.stderr.isatty(), transient=True)
+        self.cells = self.epochs = None
+
+    def start(self, study: str, n_cells: int, already: int) -> None:
+        self.bar.start()
+        self.cells = self.bar.add_task(f"{study}: cells", total=n_cells, completed=already)
+        self.epochs = self.bar.add_task("epochs", total=1)
+        if already:
+            err.print(f"{study}: {already} of {n_cells} cells already done (resuming)")
+
+    def cell(self, label: str) -> None:
+        self.bar.update(self.epochs, description=f"  {label}", completed=0)
+
+    def epoch(self, e: int, total: int) -> None:
+        self.bar.update(self.epochs, completed=e, total=max(total, 1))
+
+    def cell_done(self) -> None:
+        self.bar.advance(self.cells)
+
+    def done(self) -> None:
+        self.bar.stop()
+
+
+def _print_summary(summary, max_rows: int = 16) -> None:
+    from actlab.study import sim_summary, summary_rows
+
+    if summary.members:
+        for m in summary.members:
+            _print_summary(m)
+        return
+    sims = sim_summary(summary.run_dir)
+    if sims:
+        cols = list(dict.fromkeys(k for row in sims for k in row))
+        table = Table(title=f"{summary.study}  ({summary.run_dir}): mean [95% CI] over seeds")
+        for col in cols:
+            table.add_column(col, overflow="fold")
+        for row in sims[:max_rows]:
+            table.add_row(*(str(row.get(c, "")) for c in cols))
+        out.print(table)
+        if len(sims) > max_rows:
+            out.print(f"... {len(sims) - max_rows} more rows: actlab export {summary.run_dir}", style="dim")
+        if summary.note:
+            out.print(summary.note, style="dim")
+        return
+    table = Table(title=f"{summary.study}  ({summary.run_dir})")
+    for col in ("cell", "status", "n", "final test acc, mean [95% CI]", "diverged", "rows", "wall s"):
+        table.add_column(col, overflow="fold")
+    for r in summary_rows(summary.run_dir):
+        acc = "—" if r["final_test_acc"] is None else str(r["final_test_acc"])
+        table.add_row(r["cell"], r["status"] + (f": {r['error']}" if r["error"] else ""), str(r["replicas"]),
+                      acc, str(r["diverged"]), str(r["sim_rows"] or "—"),
+                      "—" if r["wall_s"] is None else f"{r['wall_s']:.1f}")
+    out.print(table)
+    if summary.note:
+        out.print(summary.note, style="dim")
+
+
+@app.command("run")
+def run(
+    study: Annotated[str | None, typer.Argument(help="Study file, shipped study name, or a run directory to resume. Default: the quick tour.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/NAME). An existing one with the same study resumes.")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: path=value, e.g. train.epochs=20 or grid.activation=[relu,gelu].")] = None,
+    executor: Annotated[str, typer.Option(help="inprocess or ray.")] = "inprocess",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (with --executor ray); default: start a local Ray.")] = None,
+) -> None:
+    """Run a study (or resume one): every cell, its seeds as one population, results to the run's store."""
+    from actlab.config import load_study
+    from actlab.store import DB_NAME, Store
+    from actlab.study import run_study
+
+    source = study or "tour"
+    resume_dir = Path(source) if Path(source).is_dir() else None
+    if resume_dir is not None:
+        if not (resume_dir / DB_NAME).exists():
+            raise ActlabError(f"{resume_dir} is a directory but not a run directory (no {DB_NAME})")
+        store = Store(resume_dir)
+        held = store.study()
+        store.close()
+        if held is None:
+            raise ActlabError(f"{resume_dir} holds no study yet; run a study file into it with --out")
+        cfg = load_study(held["config"], sets)
+        target = resume_dir
+    else:
+        cfg = load_study(source, sets)
+        target = out_dir or Path("runs") / cfg.name
+    t0 = time.perf_counter()
+    try:
+        summary = run_study(cfg, target, executor=executor, address=address, progress=_Progress())
+    except KeyboardInterrupt:
+        err.print(f"interrupted: finished cells are kept in {target}; run `actlab run {target}` to resume")
+        raise typer.Exit(130) from None
+    _print_summary(summary)
+    err.print(f"run directory: {target}  ({time.perf_counter() - t0:.1f} s)")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command("studies")
+def studies() -> None:
+    """List the shipped studies."""
+    from actlab.studies import describe
+
+    table = Table(title="shipped studies (actlab run NAME)")
+    table.add_column("name")
+    table.add_column("description", overflow="fold")
+    for name, desc in describe():
+        table.add_row(name, desc)
+    out.print(table)
+
+
+@app.command("export")
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    to: Annotated[Path | None, typer.Option("--to", help="Output folder (default RUN_DIR/export).")] = None,
+) -> None:
+    """Write the run's tables as CSV and Parquet files."""
+    from actlab.export import export_run
+
+    for path in export_run(run_dir, to):
+        err.print(f"wrote {path}")
 
 
 def main() -> None:

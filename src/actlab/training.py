@@ -73,7 +73,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     epochs: Annotated[int, Field(ge=0, le=1_000_000)] = 100
-    batch_size: Annotated[int, Field(ge=1)] | None = 64  # None: full batch
+    batch_size: Annotated[int, Field(ge=1)] | Literal["full"] | None = 64  # "full" or None: full batch
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
     lr: Annotated[float, Field(gt=0, le=100)] = 0.05
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0  # SGD only
@@ -261,7 +261,7 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
     xtr, ytr = ds.x_train.to(device), ds.y_train.to(device)
     xte, yte = ds.x_test.to(device), ds.y_test.to(device)
     n, m, e = len(xtr), model.m, cfg.epochs
-    bs = n if cfg.batch_size is None else min(cfg.batch_size, n)
+    bs = n if cfg.batch_size in (None, "full") else min(cfg.batch_size, n)
     steps = math.ceil(n / bs)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(params, cfg)

@@ -15,6 +15,7 @@ Schemes (std for normal, bound b for U(-b, b); fan_in, fan_out count kernel posi
 | xavier_uniform  | U(±gain·sqrt(6 / (fan_in + fan_out)))     |
 | orthogonal      | gain · Q of the QR of a normal draw       |
 | blobs           | 0.01 · U[0, 1) (the blobs-depth protocol) |
+| normal          | N(0, gain²): a fixed std, not scaled by fan (the XOR protocol) |
 | default         | the activation's paired scheme            |
 """
 
@@ -28,7 +29,7 @@ from torch import Tensor
 from actlab import rng
 
 SCHEMES = ("default", "kaiming_normal", "kaiming_uniform", "lecun_normal", "xavier_normal", "xavier_uniform",
-           "orthogonal", "blobs")
+           "orthogonal", "blobs", "normal")
 PAIRED = {"kaiming": "kaiming_normal", "lecun": "lecun_normal", "xavier": "xavier_normal"}
 
 
@@ -43,6 +44,8 @@ def draw(scheme: str, gain: float, seeds: list[int], layer: int, shape: tuple[in
     if scheme in ("kaiming_uniform", "xavier_uniform"):
         bound = gain * (math.sqrt(3.0 / fan_in) if scheme == "kaiming_uniform" else math.sqrt(6.0 / (fan_in + fan_out)))
         return (2.0 * rng.uniform(seeds, stream, shape) - 1.0) * bound
+    if scheme == "normal":
+        return rng.normal(seeds, stream, shape) * gain
     if scheme == "blobs":
         return 0.01 * rng.uniform(seeds, stream, shape)
     if scheme == "orthogonal":

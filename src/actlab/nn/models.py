@@ -71,7 +71,7 @@ class ModelConfig(BaseModel):
         scheme = inits.PAIRED[act.init] if self.init == "default" else self.init
         if self.init_gain is not None:
             return scheme, self.init_gain
-        if scheme == "blobs":
+        if scheme in ("blobs", "normal"):
             return scheme, 1.0
         return scheme, act.init_gain(**params)
 

@@ -1,0 +1,310 @@
+"""Study files: TOML validated by pydantic, `--set` overrides, and the grid's expansion into cells.
+
+A study file has a base configuration (`data`, `model`, `train`, or a `simulation`), `seeds`, and a
+`grid`: each key is a path into the configuration and each value a list of values. A key is a dotted
+path (`model.activation`, `train.lr`, `data.options.noise`) or a bare field name that only one section
+has (`activation`, `epochs`, `depth`; `dataset` is `data.name`). A value may be a table that sets several
+fields at once, so linked choices stay together:
+
+    [grid]
+    model = [{activation = "sigmoid", init = "lecun_normal"}, {activation = "relu", init = "kaiming_normal"}]
+    widths = [[16], [16, 32]]
+
+The cells are the Cartesian product of the grid's lists, in file order. Every error is reported at once,
+each with its dotted path, the value given and what is allowed; unknown keys are rejected.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from actlab.activations import get
+from actlab.errors import ActlabError
+from actlab.nn.models import ModelConfig
+from actlab.training import TrainConfig
+
+SECTIONS = ("data", "model", "train", "simulation")
+ALIASES = {"dataset": "data.name"}
+
+
+class DataSpec(BaseModel):
+    """A data source and its options (see `actlab data list`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "moons"
+    options: dict[str, Any] = {}
+
+
+class SimulationSpec(BaseModel):
+    """A simulation (see `actlab.simulations`) and its parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    params: dict[str, Any] = {}
+
+
+class Diagnostics(BaseModel):
+    """What to record beyond the metrics. 2-D extras apply to 2-D inputs only."""
+
+    model_config = ConfigDict(extra="forbid")
+    decision_surface: bool = True
+    surface_step: Annotated[float, Field(gt=0)] = 0.025  # grid step over the data range ± margin
+    surface_margin: Annotated[float, Field(ge=0)] = 0.5
+    signal_trace: bool = True  # the moons protocol's two far points
+    hidden_snapshot: bool = True
+
+
+class StudyConfig(BaseModel):
+    """One study: a base configuration, a grid, and seeds. Units are in the sections' own docs."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    note: str = ""  # said in the output and the report, e.g. what a CPU profile changed
+    seeds: Annotated[int, Field(ge=1, le=100_000)] | list[Annotated[int, Field(ge=0)]] = 10
+    data: DataSpec = DataSpec()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    simulation: SimulationSpec | None = None
+    diagnostics: Diagnostics = Diagnostics()
+    grid: dict[str, list[Any]] = {}
+    include: list[str] = []  # a suite: names of shipped studies run one after another (with `overrides`)
+    overrides: dict[str, list[str]] = {}  # study name -> ["path=value", ...] applied to that member
+
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    @property
+    def kind(self) -> Literal["train", "simulation", "suite"]:
+        return "suite" if self.include else "simulation" if self.simulation else "train"
+
+
+class Cell(BaseModel):
+    """One fully specified configuration except its seed, with the grid values that made it."""
+
+    index: int
+    label: str
+    values: dict[str, Any]  # grid path -> value
+    config: StudyConfig  # the base with this cell's values applied (grid emptied)
+
+    @property
+    def key(self) -> str:
+        """Hash of the canonical configuration, seeds included: the cell's identity in the store."""
+        doc = self.config.model_dump(mode="json", exclude={"name", "description", "note", "grid", "include",
+                                                           "overrides"})
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------- loading
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ActlabError(f"study file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ActlabError(f"study file {path} is not valid TOML: {e}") from None
+
+
+def format_errors(err: ValidationError, prefix: str = "") -> list[str]:
+    """One line per pydantic error: dotted path, the value given, and what is allowed."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
+        given = e.get("input")
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{loc}: unknown key (given {given!r})")
+        else:
+            msg = e["msg"].replace("Value error, ", "")
+            lines.append(f"{loc}: {msg} (given {given!r})")
+    return lines
+
+
+def parse_value(text: str) -> Any:
+    """A `--set` value: TOML (numbers, booleans, "strings", [lists], {tables}); a bare word is a string;
+    a bracketed list of bare words is a list of strings ([relu,gelu])."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        pass
+    t = text.strip()
+    if t.startswith("[") and t.endswith("]"):
+        return [parse_value(item) for item in _split_top(t[1:-1])] if t[1:-1].strip() else []
+    return t
+
+
+def _split_top(s: str) -> list[str]:
+    """Split on commas outside brackets and braces."""
+    out, depth, cur = [], 0, ""
+    for ch in s:
+        if ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def apply_sets(doc: dict[str, Any], sets: list[str]) -> dict[str, Any]:
+    """`path=value` overrides into a raw study dict (a copy); `grid.x` sets the grid's list for x."""
+    doc = copy.deepcopy(doc)
+    for item in sets:
+        path, sep, value = item.partition("=")
+        if not sep or not path.strip():
+            raise ActlabError(f"--set {item!r} must look like path=value, e.g. train.epochs=20 or grid.activation=[relu,gelu]")
+        parts = path.strip().split(".")
+        if parts[0] == "grid":
+            doc.setdefault("grid", {})[".".join(parts[1:])] = _as_list(parse_value(value))
+            continue
+        node = doc
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ActlabError(f"--set {item!r}: {p!r} is not a section")
+        node[parts[-1]] = parse_value(value)
+    return doc
+
+
+def _as_list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else [v]
+
+
+def load_study(source: str | Path | dict[str, Any], sets: list[str] | None = None) -> StudyConfig:
+    """A validated StudyConfig from a TOML file, a shipped study's name, or a dict, with `--set` overrides."""
+    if isinstance(source, dict):
+        doc = source
+    else:
+        from actlab.studies import shipped_path
+
+        path = Path(source)
+        if not path.exists() and not str(source).endswith(".toml"):
+            path = shipped_path(str(source))
+        doc = read_toml(path)
+    doc = apply_sets(doc, sets or [])
+    try:
+        study = StudyConfig(**doc)
+    except ValidationError as e:
+        raise ActlabError(_error_block(doc.get("name", "?"), format_errors(e))) from None
+    expand(study)  # validates the grid too: every error at once
+    return study
+
+
+def _error_block(name: str, lines: list[str]) -> str:
+    return f"study {name!r} has {len(lines)} error{'s' * (len(lines) != 1)}:\n" + "\n".join(f"  - {x}" for x in lines)
+
+
+# ---------------------------------------------------------------------------------- the grid
+
+
+def resolve_path(key: str) -> list[str]:
+    """A grid key as a path into the study dict: dotted, a section, or a bare field unique to one section."""
+    key = ALIASES.get(key, key)
+    parts = key.split(".")
+    if parts[0] in SECTIONS or parts[0] == "seeds":
+        return parts
+    owners = [s for s, cls in (("data", DataSpec), ("model", ModelConfig), ("train", TrainConfig))
+              if parts[0] in cls.model_fields]
+    if len(owners) == 1:
+        return [owners[0], *parts]
+    if not owners:
+        known = sorted({*DataSpec.model_fields, *ModelConfig.model_fields, *TrainConfig.model_fields, *ALIASES})
+        raise ActlabError(f"grid key {key!r} is not a field of data, model or train; known fields: {', '.join(known)}")
+    raise ActlabError(f"grid key {key!r} is ambiguous ({', '.join(owners)}); write it as a dotted path")
+
+
+def _set_path(doc: dict[str, Any], path: list[str], value: Any) -> None:
+    node = doc
+    for p in path[:-1]:
+        node = node.setdefault(p, {})
+    if isinstance(value, dict) and isinstance(node.get(path[-1]), dict):
+        node[path[-1]] = {**node[path[-1]], **value}  # a table value sets several fields of a section
+    elif isinstance(value, dict) and len(path) == 1:
+        node[path[-1]] = {**node.get(path[-1], {}), **value}
+    else:
+        node[path[-1]] = value
+
+
+def _label(values: dict[str, Any]) -> str:
+    parts = []
+    for key, v in values.items():
+        if isinstance(v, dict):
+            parts += [f"{k}={_short(x)}" for k, x in v.items()]
+        else:
+            parts.append(f"{key.split('.')[-1]}={_short(v)}")
+    return ", ".join(parts) or "base"
+
+
+def _short(v: Any) -> str:
+    return "-".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def _check_names(cfg: StudyConfig) -> list[str]:
+    """Names that only a lookup can check: the activation, the data source, the simulation."""
+    from actlab import data, simulations
+
+    out = []
+    if cfg.simulation is not None:
+        if cfg.simulation.name not in simulations.SIMULATIONS:
+            out.append(f"simulation.name: {cfg.simulation.name!r} is unknown; allowed: {', '.join(simulations.SIMULATIONS)}")
+        return out
+    for path, check in (("model.activation", cfg.model.resolved_activation),
+                        ("model.output_activation", lambda: cfg.model.output_activation and get(cfg.model.output_activation)),
+                        ("data.name", lambda: data.get_source(cfg.data.name))):
+        try:
+            check()
+        except ActlabError as e:
+            out.append(f"{path}: {e}")
+    return out
+
+
+def expand(study: StudyConfig) -> list[Cell]:
+    """The study's cells: the Cartesian product of its grid, each validated (all errors reported at once)."""
+    if study.kind == "suite":
+        return []
+    base = study.model_dump(exclude={"grid"})
+    keys = list(study.grid)
+    errors: list[str] = []
+    paths = {}
+    for k in keys:
+        try:
+            paths[k] = resolve_path(k)
+        except ActlabError as e:
+            errors.append(f"grid.{k}: {e}")
+        if not study.grid[k]:
+            errors.append(f"grid.{k}: an empty list gives no cells; allowed: at least one value")
+    if errors:
+        raise ActlabError(_error_block(study.name, errors))
+    cells = []
+    for i, combo in enumerate(itertools.product(*(study.grid[k] for k in keys))):
+        doc = copy.deepcopy(base)
+        values = dict(zip(keys, combo, strict=True))
+        for k, v in values.items():
+            _set_path(doc, paths[k], v)
+        try:
+            cfg = StudyConfig(**doc)
+        except ValidationError as e:
+            where = ", ".join(f"grid.{k}={v!r}" for k, v in values.items())
+            errors += [f"{line} [cell {where}]" for line in format_errors(e)]
+            continue
+        where = "" if not values else " [cell " + ", ".join(f"grid.{k}={v!r}" for k, v in values.items()) + "]"
+        errors += [f"{line}{where}" for line in _check_names(cfg)]
+        cells.append(Cell(index=i, label=_label(values), values=values, config=cfg))
+    if errors:
+        raise ActlabError(_error_block(study.name, list(dict.fromkeys(errors))))
+    return cells

@@ -1,0 +1,40 @@
+"""Export a run's store as flat files: one CSV and one Parquet file per table (cells, metrics, replicas,
+probes, sim_rows, study), for pandas, R or a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from actlab.errors import ActlabError
+from actlab.store import DB_NAME, Store
+
+TABLES = ("study", "cells", "metrics", "replicas", "probes", "sim_rows", "artifacts")
+
+
+def export_run(run_dir: str | Path, to: str | Path | None = None) -> list[Path]:
+    """Write TABLE.csv and TABLE.parquet for every table into `to` (default RUN_DIR/export); returns the paths."""
+    run_dir = Path(run_dir)
+    if not (run_dir / DB_NAME).exists():
+        raise ActlabError(f"{run_dir} is not a run directory (no {DB_NAME})")
+    out = Path(to) if to is not None else run_dir / "export"
+    out.mkdir(parents=True, exist_ok=True)
+    store = Store(run_dir)
+    written = []
+    try:
+        for table in TABLES:
+            cur = store.db.execute(f"SELECT * FROM {table}")
+            cols = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+            with open(out / f"{table}.csv", "w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(cols)
+                w.writerows(rows)
+            pq.write_table(pa.table({c: [r[i] for r in rows] for i, c in enumerate(cols)}), out / f"{table}.parquet")
+            written += [out / f"{table}.csv", out / f"{table}.parquet"]
+    finally:
+        store.close()
+    return written

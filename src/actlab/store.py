@@ -1,0 +1,183 @@
+"""The run store: one SQLite database per run directory, the single source of truth for reports (DESIGN §6).
+
+Written by one process (the study runner); executors hand results back and never write it. WAL mode and a
+busy timeout let readers (a report, the explorer) read while it is written. A cell's results are written
+in one transaction that also marks the cell done, so a killed run leaves every cell either complete or
+not done at all. Arrays too large for rows (decision surfaces, hidden snapshots) are .npz artifact files,
+written to a temporary name and renamed before the transaction that refers to them commits.
+
+Tables:
+  study(id=1, name, config, provenance, created)
+  cells(key, idx, label, grid_values, config, status, started, finished, heartbeat, error, wall_s, device)
+  metrics(cell, seed, epoch, batch_loss, batch_acc, train_loss, train_acc, test_loss, test_acc, grad_mean)
+  replicas(cell, seed, diverged_epoch, best_test_acc, final_test_acc, final_test_loss, final_train_loss)
+  probes(cell, seed, epoch, layer_idx, layer, stat, value)
+  artifacts(cell, name, path)
+  sim_rows(cell, idx, row)            -- simulations: one JSON row each
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DB_NAME = "actlab.sqlite"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS study (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT, config TEXT, provenance TEXT,
+                                  created REAL);
+CREATE TABLE IF NOT EXISTS cells (key TEXT PRIMARY KEY, idx INTEGER, label TEXT, grid_values TEXT, config TEXT,
+                                  status TEXT NOT NULL DEFAULT 'pending', started REAL, finished REAL,
+                                  heartbeat REAL, error TEXT, wall_s REAL, device TEXT, runs INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS metrics (cell TEXT, seed INTEGER, epoch INTEGER, batch_loss REAL, batch_acc REAL,
+                                    train_loss REAL, train_acc REAL, test_loss REAL, test_acc REAL, grad_mean REAL,
+                                    PRIMARY KEY (cell, seed, epoch));
+CREATE TABLE IF NOT EXISTS replicas (cell TEXT, seed INTEGER, diverged_epoch INTEGER, best_test_acc REAL,
+                                     final_test_acc REAL, final_test_loss REAL, final_train_loss REAL,
+                                     PRIMARY KEY (cell, seed));
+CREATE TABLE IF NOT EXISTS probes (cell TEXT, seed INTEGER, epoch INTEGER, layer_idx INTEGER, layer TEXT,
+                                   stat TEXT, value REAL);
+CREATE INDEX IF NOT EXISTS probes_cell ON probes (cell, stat);
+CREATE TABLE IF NOT EXISTS artifacts (cell TEXT, name TEXT, path TEXT, PRIMARY KEY (cell, name));
+CREATE TABLE IF NOT EXISTS sim_rows (cell TEXT, idx INTEGER, row TEXT, PRIMARY KEY (cell, idx));
+"""
+
+
+def _f(v: Any) -> float | None:
+    """A float for SQLite, None for NaN (SQLite has no NaN)."""
+    v = float(v)
+    return None if np.isnan(v) else v
+
+
+class Store:
+    """Read and write one run directory's database."""
+
+    def __init__(self, run_dir: str | Path):
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / DB_NAME
+        self.db = sqlite3.connect(self.path, timeout=30.0)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self.db.executescript(SCHEMA)
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.db:  # commits on success, rolls back on an exception
+            yield self.db
+
+    # ------------------------------------------------------------------------------ study and cells
+
+    def study(self) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT name, config, provenance, created FROM study WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        return {"name": row[0], "config": json.loads(row[1]), "provenance": json.loads(row[2]), "created": row[3]}
+
+    def save_study(self, name: str, config: dict[str, Any], provenance: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO study VALUES (1, ?, ?, ?, ?)",
+                       (name, json.dumps(config), json.dumps(provenance), time.time()))
+
+    def add_cells(self, cells: list[Any]) -> None:
+        """Register cells (key, index, label, grid values, config) as pending unless already known."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO cells (key, idx, label, grid_values, config) VALUES (?, ?, ?, ?, ?)",
+                [(c.key, c.index, c.label, json.dumps(c.values), c.config.model_dump_json()) for c in cells])
+
+    def status(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, status FROM cells"))
+
+    def cells(self) -> list[dict[str, Any]]:
+        cur = self.db.execute("SELECT key, idx, label, grid_values, config, status, started, finished, error, wall_s,"
+                              " device, runs FROM cells ORDER BY idx")
+        cols = [d[0] for d in cur.description]
+        out = []
+        for row in cur:
+            d = dict(zip(cols, row, strict=True))
+            d["grid_values"], d["config"] = json.loads(d["grid_values"]), json.loads(d["config"])
+            out.append(d)
+        return out
+
+    def mark_running(self, key: str) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("UPDATE cells SET status = 'running', started = ?, heartbeat = ?, error = NULL, runs = runs + 1"
+                       " WHERE key = ?", (now, now, key))
+
+    def mark_failed(self, key: str, error: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE cells SET status = 'failed', error = ?, finished = ? WHERE key = ?",
+                       (error, time.time(), key))
+
+    # ------------------------------------------------------------------------------------ results
+
+    def write_artifact(self, key: str, name: str, arrays: dict[str, np.ndarray]) -> Path:
+        """An .npz file under artifacts/KEY/, written to a temporary name and renamed into place."""
+        folder = self.dir / "artifacts" / key
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.npz"
+        tmp = folder / f".{name}.tmp.npz"
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+        return path
+
+    def write_result(self, key: str, result: dict[str, Any]) -> None:
+        """Everything one cell produced, in one transaction that also marks it done."""
+        arts = {name: self.write_artifact(key, name, arrays) for name, arrays in result.get("artifacts", {}).items()}
+        with self.transaction() as db:
+            for table in ("metrics", "replicas", "probes", "artifacts", "sim_rows"):
+                db.execute(f"DELETE FROM {table} WHERE cell = ?", (key,))  # a re-run replaces a partial past
+            if "history" in result:
+                self._write_history(db, key, result["history"])
+            for i, row in enumerate(result.get("rows", [])):
+                db.execute("INSERT INTO sim_rows VALUES (?, ?, ?)", (key, i, json.dumps(row)))
+            db.executemany("INSERT INTO artifacts VALUES (?, ?, ?)",
+                           [(key, n, str(p.relative_to(self.dir))) for n, p in arts.items()])
+            db.execute("UPDATE cells SET status = 'done', finished = ?, wall_s = ?, device = ?, error = NULL"
+                       " WHERE key = ?", (time.time(), result.get("wall_s"), result.get("device"), key))
+
+    @staticmethod
+    def _write_history(db: sqlite3.Connection, key: str, h: Any) -> None:
+        m, e = h.test_loss.shape
+        cols = [h.batch_loss, h.batch_acc, h.train_loss, h.train_acc, h.test_loss, h.test_acc, h.grad_mean]
+        cols = [np.full((m, e), np.nan) if c is None else c for c in cols]
+        rows = [(key, seed, ep + 1, *(_f(c[r, ep]) for c in cols)) for r, seed in enumerate(h.seeds) for ep in range(e)]
+        db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        best, final = h.best_test_acc, h.final_test_acc
+        final_loss = h.test_loss[:, -1] if e else np.full(m, np.nan)
+        final_train = h.train_loss[:, -1] if (h.train_loss is not None and e) else np.full(m, np.nan)
+        db.executemany("INSERT INTO replicas VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [(key, seed, int(h.diverged_epoch[r]), _f(best[r]), _f(final[r]), _f(final_loss[r]),
+                         _f(final_train[r])) for r, seed in enumerate(h.seeds)])
+        prow = []
+        for rec in h.probes:
+            for stats, layers in ((rec.activation_stats, rec.activation_layers), (rec.weight_stats, rec.weight_layers)):
+                for stat, arr in stats.items():
+                    for r, seed in enumerate(h.seeds):
+                        prow += [(key, seed, rec.epoch, li, layer, stat, _f(arr[r, li])) for li, layer in enumerate(layers)]
+        db.executemany("INSERT INTO probes VALUES (?, ?, ?, ?, ?, ?, ?)", prow)
+
+    # ------------------------------------------------------------------------------------ reading
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self.db.execute(sql, params).fetchall()
+
+    def artifact(self, key: str, name: str) -> dict[str, np.ndarray] | None:
+        row = self.db.execute("SELECT path FROM artifacts WHERE cell = ? AND name = ?", (key, name)).fetchone()
+        if row is None:
+            return None
+        with np.load(self.dir / row[0]) as z:
+            return {k: z[k] for k in z.files}

@@ -1,0 +1,296 @@
+"""Running a study: expand its grid into cells, run each cell through an executor, write results to the store.
+
+One process writes the store: the executor (in-process by default, Ray for a cluster) hands each cell's
+result back, and the runner writes it in one transaction. Resume is a property of the store: `run_study`
+on a run directory that already holds the same study skips the cells marked done and re-runs the others,
+including cells left 'running' by a killed process. Ctrl-C stops after putting the cell in progress back
+to 'pending'; every finished cell stays.
+
+A cell's replicas are its seeds, trained together as one population (`actlab.nn`). A suite (`include`)
+runs its member studies one after another, each into its own sub-directory.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from actlab import __version__
+from actlab.config import Cell, StudyConfig, expand, load_study
+from actlab.errors import ActlabError
+from actlab.stats import mean_ci
+from actlab.store import Store
+
+EXECUTORS = ("inprocess", "ray")
+
+
+@dataclass
+class CellOutcome:
+    key: str
+    label: str
+    status: str  # done, failed, skipped (already done)
+    wall_s: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class RunSummary:
+    study: str
+    run_dir: Path
+    outcomes: list[CellOutcome] = field(default_factory=list)
+    members: list[RunSummary] = field(default_factory=list)  # a suite's studies
+    note: str = ""
+
+    @property
+    def failed(self) -> int:
+        return sum(o.status == "failed" for o in self.outcomes) + sum(m.failed for m in self.members)
+
+
+def provenance() -> dict[str, Any]:
+    """Versions, code revision and machine, recorded with every study."""
+    import scipy
+    import sklearn
+
+    rev = None
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"actlab": __version__, "code_revision": rev, "python": platform.python_version(),
+            "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
+            "scikit-learn": sklearn.__version__, "platform": platform.platform(), "machine": platform.machine(),
+            "cpus": torch.get_num_threads(), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "argv": sys.argv}
+
+
+# ------------------------------------------------------------------------------------ one cell
+
+
+_DATA_CACHE: dict[str, Any] = {}
+
+
+def _dataset(cfg: StudyConfig):
+    from actlab import data
+
+    key = json.dumps([cfg.data.name, cfg.data.options], sort_keys=True)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = data.load(cfg.data.name, **cfg.data.options)
+    return _DATA_CACHE[key]
+
+
+def far_points(ds: Any) -> torch.Tensor:
+    """The moons protocol's trace points: the class-0 training point farthest from (−1.2, −0.3) and the
+    class-1 point farthest from (1.2, 0.3)."""
+    x, y = ds.x_train, ds.y_train
+    out = []
+    for cls, centre in ((0, (-1.2, -0.3)), (1, (1.2, 0.3))):
+        pts = x[y == cls]
+        out.append(pts[(pts - torch.tensor(centre)).norm(dim=1).argmax()])
+    return torch.stack(out)
+
+
+def run_cell(cell: Cell, on_epoch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Everything one cell produces: a History (training) or rows (simulation), and artifacts."""
+    from actlab import probes, simulations
+    from actlab.nn import build
+    from actlab.training import train
+
+    cfg = cell.config
+    seeds = cfg.seed_list()
+    t0 = time.perf_counter()
+    if cfg.simulation is not None:
+        res = simulations.run(cfg.simulation.name, cfg.simulation.params, seeds)
+        return {"rows": res["rows"], "wall_s": time.perf_counter() - t0, "device": "cpu"}
+    ds = _dataset(cfg)
+    model = build(cfg.model, ds.input_shape, ds.task, ds.n_classes, seeds)
+    hist = train(model, ds, cfg.train, on_epoch=None if on_epoch is None else lambda e, h: on_epoch(e, cfg.train.epochs))
+    artifacts: dict[str, dict[str, np.ndarray]] = {}
+    d = cfg.diagnostics
+    if ds.input_shape == (2,) and ds.task == "binary":
+        if d.decision_surface:
+            gx, gy, p = probes.decision_surface(model, torch.cat([ds.x_train, ds.x_test]).to(next(model.parameters()).device),
+                                                d.surface_step, d.surface_margin)
+            artifacts["decision_surface"] = {"gx": gx, "gy": gy, "p": p.astype(np.float32)}
+        dev = next(model.parameters()).device
+        if d.signal_trace:
+            pts = far_points(ds)
+            tr = probes.signal_trace(model, pts.to(dev))
+            artifacts["signal_trace"] = {"points": pts.numpy(), **tr}
+        if d.hidden_snapshot:
+            snap = probes.hidden_snapshot(model, ds.x_test.to(dev))
+            artifacts["hidden_snapshot"] = {"y": ds.y_test.numpy(), **{f"{k}_points": v["points"] for k, v in snap.items()},
+                                            **{f"{k}_std": v["std"] for k, v in snap.items()}}
+    return {"history": hist, "artifacts": artifacts, "wall_s": time.perf_counter() - t0, "device": hist.device}
+
+
+# ---------------------------------------------------------------------------------- executors
+
+
+def _inprocess(cells: list[Cell], on_epoch: Callable[[int, int], None] | None) -> Iterator[tuple[Cell, dict | Exception]]:
+    for cell in cells:
+        try:
+            yield cell, run_cell(cell, on_epoch)
+        except ActlabError as e:
+            yield cell, e
+
+
+def _ray(cells: list[Cell], address: str | None, gpus_per_cell: float) -> Iterator[tuple[Cell, dict | Exception]]:
+    """Each cell a Ray task; results come back here, to the single writer, as they finish."""
+    try:
+        import ray
+    except ImportError:
+        raise ActlabError("--executor ray needs Ray: pip install 'actlab[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"ACTLAB_MALLOC_TUNING": "1"}})
+    remote = ray.remote(num_cpus=1, num_gpus=gpus_per_cell)(_ray_task)
+    pending = {remote.remote(c.model_dump_json()): c for c in cells}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        cell = pending.pop(done[0])
+        try:
+            yield cell, ray.get(done[0])
+        except ray.exceptions.RayTaskError as e:
+            cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
+            yield cell, cause if isinstance(cause, ActlabError) else ActlabError(str(cause))
+
+
+def _ray_task(cell_json: str) -> dict:
+    return run_cell(Cell.model_validate_json(cell_json))
+
+
+# ------------------------------------------------------------------------------------- studies
+
+
+def run_study(study: StudyConfig, run_dir: str | Path, *, executor: str = "inprocess", address: str | None = None,
+              progress: Any = None) -> RunSummary:
+    """Run (or resume) `study` into `run_dir`; returns what happened to each cell.
+
+    `progress` is an optional object with `start(study, n_cells)`, `cell(label)`, `epoch(e, total)`, `done()`.
+    """
+    if executor not in EXECUTORS:
+        raise ActlabError(f"--executor {executor!r} is unknown; allowed: {', '.join(EXECUTORS)}")
+    run_dir = Path(run_dir)
+    if study.kind == "suite":
+        summary = RunSummary(study.name, run_dir, note=study.note)
+        for name in study.include:
+            member = load_study(name, study.overrides.get(name, []))
+            summary.members.append(run_study(member, run_dir / member.name, executor=executor, address=address,
+                                             progress=progress))
+        return summary
+    store = Store(run_dir)
+    try:
+        cfg_doc = study.model_dump(mode="json")
+        held = store.study()
+        if held is not None and held["config"] != cfg_doc:
+            raise ActlabError(f"{run_dir} holds a different configuration of study {held['name']!r}; "
+                              "resume it with `actlab run " + str(run_dir) + "`, or choose another --out")
+        if held is None:
+            store.save_study(study.name, cfg_doc, provenance())
+        cells = expand(study)
+        store.add_cells(cells)
+        status = store.status()
+        summary = RunSummary(study.name, run_dir, note=study.note)
+        todo = [c for c in cells if status.get(c.key) != "done"]
+        summary.outcomes += [CellOutcome(c.key, c.label, "skipped") for c in cells if status.get(c.key) == "done"]
+        if progress is not None:
+            progress.start(study.name, len(cells), len(cells) - len(todo))
+        on_epoch = None if progress is None else progress.epoch
+        if executor == "ray":
+            gpus = 1.0 if torch.cuda.is_available() else 0.0
+            for c in todo:
+                store.mark_running(c.key)
+            stream = _ray(todo, address, gpus)
+        else:
+            stream = _inprocess_lazy(todo, on_epoch, store, progress)
+        try:
+            for cell, result in stream:
+                if isinstance(result, Exception):
+                    store.mark_failed(cell.key, str(result))
+                    summary.outcomes.append(CellOutcome(cell.key, cell.label, "failed", error=str(result)))
+                else:
+                    store.write_result(cell.key, result)
+                    summary.outcomes.append(CellOutcome(cell.key, cell.label, "done", result.get("wall_s", 0.0)))
+                if progress is not None:
+                    progress.cell_done()
+        except KeyboardInterrupt:
+            # Back to pending: the interrupted cell (and any not yet finished) will run on resume.
+            with store.transaction() as db:
+                db.execute("UPDATE cells SET status = 'pending' WHERE status = 'running'")
+            raise
+        finally:
+            if progress is not None:
+                progress.done()
+        return summary
+    finally:
+        store.close()
+
+
+def _inprocess_lazy(todo: list[Cell], on_epoch, store: Store, progress) -> Iterator[tuple[Cell, dict | Exception]]:
+    """In-process cells, each marked running (with its label shown) just before it starts."""
+    for cell in todo:
+        store.mark_running(cell.key)
+        if progress is not None:
+            progress.cell(cell.label)
+        yield from _inprocess([cell], on_epoch)
+
+
+def summary_rows(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Per cell: label, status, n, final and best test accuracy with 95 % CIs, diverged count, wall time."""
+    store = Store(run_dir)
+    try:
+        rows = []
+        for c in store.cells():
+            reps = store.query("SELECT final_test_acc, best_test_acc, diverged_epoch FROM replicas WHERE cell = ?",
+                               (c["key"],))
+            final = [r[0] if r[0] is not None else np.nan for r in reps]
+            best = [r[1] if r[1] is not None else np.nan for r in reps]
+            sim = store.query("SELECT COUNT(*) FROM sim_rows WHERE cell = ?", (c["key"],))[0][0]
+            rows.append({"cell": c["label"], "status": c["status"], "replicas": len(reps),
+                         "final_test_acc": mean_ci(final) if reps else None,
+                         "best_test_acc": mean_ci(best) if reps else None,
+                         "diverged": sum(1 for r in reps if r[2]), "sim_rows": sim, "wall_s": c["wall_s"],
+                         "error": c["error"]})
+        return rows
+    finally:
+        store.close()
+
+
+GROUP_INTS = ("depth", "layer", "epoch")  # integer fields that name a condition rather than measure one
+
+
+def sim_summary(run_dir: str | Path) -> list[dict[str, Any]]:
+    """A simulation's rows grouped over seeds: text fields (and depth/layer/epoch) as the group, each
+    numeric field as a mean with its 95 % CI (a yes/no field becomes the fraction of yes)."""
+    store = Store(run_dir)
+    try:
+        rows = [json.loads(r[0]) for r in store.query("SELECT row FROM sim_rows ORDER BY cell, idx")]
+    finally:
+        store.close()
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        key = tuple((k, v) for k, v in r.items() if k != "seed" and (isinstance(v, str) or k in GROUP_INTS))
+        groups.setdefault(key, []).append(r)
+    out = []
+    for key, members in groups.items():
+        entry: dict[str, Any] = dict(key)
+        numeric = [k for k, v in members[0].items() if k != "seed" and k not in entry and
+                   (isinstance(v, (int, float)) or v is None)]
+        for k in numeric:
+            vals = [None if m[k] is None else float(m[k]) for m in members]
+            entry[k] = mean_ci([np.nan if v is None else v for v in vals])
+            if any(v is None for v in vals):
+                entry[f"{k}_missing"] = sum(v is None for v in vals)
+        out.append(entry)
+    return out
