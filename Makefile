@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-OUT    ?= runs/catalog
+OUT    ?= runs/tour
 PYTEST_ARGS ?=
 
 .PHONY: run test install clean
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 run: install
-	$(BIN)/actlab activations --out $(OUT)
+	$(BIN)/actlab run --out $(OUT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

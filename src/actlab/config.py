@@ -20,6 +20,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -116,18 +117,24 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ActlabError(f"study file {path} is not valid TOML: {e}") from None
 
 
+_TYPE_TAG = re.compile(r"^(constrained-|function-|json-or-python|list\[|dict\[|tuple\[|literal\[|nullable|"
+                       r"(int|float|str|bool|none|dict|list|tuple)$)")
+
+
 def format_errors(err: ValidationError, prefix: str = "") -> list[str]:
-    """One line per pydantic error: dotted path, the value given, and what is allowed."""
-    lines = []
+    """One line per field: dotted path, the value given, and what is allowed. pydantic's union-member tags
+    are dropped from paths, and a field that failed every member of a union keeps the first member's message."""
+    lines: dict[str, str] = {}
     for e in err.errors():
-        loc = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
+        parts = [str(p) for p in (prefix, *e["loc"]) if p != "" and not _TYPE_TAG.match(str(p))]
+        loc = ".".join(parts)
         given = e.get("input")
         if e["type"] == "extra_forbidden":
-            lines.append(f"{loc}: unknown key (given {given!r})")
+            lines.setdefault(loc, f"{loc}: unknown key (given {given!r})")
         else:
             msg = e["msg"].replace("Value error, ", "")
-            lines.append(f"{loc}: {msg} (given {given!r})")
-    return lines
+            lines.setdefault(loc, f"{loc}: {msg} (given {given!r})")
+    return list(lines.values())
 
 
 def parse_value(text: str) -> Any:

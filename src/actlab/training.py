@@ -33,7 +33,7 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
 from actlab import rng
@@ -91,9 +91,20 @@ class TrainConfig(BaseModel):
     eval_train: bool = True  # evaluate the full training set after each epoch
     eval_batch_size: Annotated[int, Field(ge=1)] = 2048
     grad_stats: bool = False  # all-parameter mean |grad| per batch, averaged per epoch (cnn-depth protocol)
-    probe_epochs: list[Annotated[int, Field(ge=0)]] = []
+    probe_epochs: list[Annotated[int, Field(ge=0)] | Literal["last"]] = []  # 0: before training; "last": the final epoch
     probe_size: Annotated[int, Field(ge=1, le=100_000)] = 512  # examples in the probe batch (the first n)
     saturation_threshold: Annotated[float, Field(gt=0)] = 0.01  # |φ'(z)| below this is saturated
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        late = [e for e in self.probe_epochs if e != "last" and e > self.epochs]
+        if late:
+            raise ValueError(f"probe_epochs {late} lie after the last epoch ({self.epochs}); use \"last\" for the final one")
+        return self
+
+    def probe_set(self) -> set[int]:
+        """The probed epochs as numbers ("last" is `epochs`)."""
+        return {self.epochs if e == "last" else e for e in self.probe_epochs}
 
     def resolved_loss(self, task: str, explicit_output: bool) -> str:
         if self.loss != "auto":
@@ -276,7 +287,8 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
     alive = torch.ones(m, dtype=torch.bool, device=device)
     probe_x, probe_y = xtr[: cfg.probe_size], ytr[: cfg.probe_size]
     t0 = time.perf_counter()
-    if 0 in cfg.probe_epochs:
+    probe_at = cfg.probe_set()
+    if 0 in probe_at:
         hist.probes.append(probes.probe_population(model, probe_x, probe_y, objective, 0, cfg.saturation_threshold))
     for epoch in range(1, e + 1):
         order = None if bs == n else rng.permutations(seeds, rng.stream_id("order", epoch), n, device)
@@ -323,7 +335,7 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
             tr_loss, tr_acc = evaluate(model, xtr, ytr, objective, cfg.eval_batch_size, cfg.amp)
             hist.train_loss[:, col] = np.where(keep, tr_loss.cpu().numpy(), np.nan)
             hist.train_acc[:, col] = np.where(keep, tr_acc.cpu().numpy(), np.nan)
-        if epoch in cfg.probe_epochs:
+        if epoch in probe_at:
             rec = probes.probe_population(model, probe_x, probe_y, objective, epoch, cfg.saturation_threshold)
             rec.mask(keep)
             hist.probes.append(rec)

@@ -1,0 +1,284 @@
+"""Studies: files and the grid, the store and resume (with a real SIGKILL), shipped studies, protocols."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from actlab import studies
+from actlab.config import apply_sets, expand, load_study, parse_value
+from actlab.errors import ActlabError
+from actlab.study import run_study, sim_summary
+from actlab.store import Store
+
+
+def actlab(*args: str, cwd=None, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "actlab", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+# ------------------------------------------------------------------------------------- files and grid
+
+
+def test_every_shipped_study_validates():
+    cells = {name: len(expand(load_study(name))) for name in studies.names()}
+    assert cells["moons"] == 2 and cells["blobs-depth"] == 8 and cells["cnn-depth"] == 10
+    assert cells["activation-zoo"] == 100 and cells["gradient-flow"] == 1 and cells["tour"] == 0
+    assert set(load_study("tour").include) <= set(studies.names())
+
+
+def test_grid_expansion_labels_and_paired_keys():
+    study = load_study("blobs-depth")
+    cells = expand(study)
+    assert cells[0].label == "widths=16, activation=sigmoid, output_activation=sigmoid"
+    assert cells[7].config.model.widths == [16, 32, 16, 8] and cells[7].config.model.activation == "relu"
+    assert cells[7].config.model.init == "blobs"  # the base is kept where the grid is silent
+    assert len({c.key for c in cells}) == 8
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("3", 3), ("0.5", 0.5), ("true", True), ('"relu"', "relu"), ("relu", "relu"), ("[relu,gelu]", ["relu", "gelu"]),
+    ("[1, 2]", [1, 2]), ("[[16], [16, 32]]", [[16], [16, 32]]), ("{activation = \"relu\"}", {"activation": "relu"}),
+])
+def test_set_values(text, value):
+    assert parse_value(text) == value
+
+
+def test_overrides_reach_the_config():
+    study = load_study("moons", ["train.epochs=3", "seeds=2", "grid.activation=[relu,gelu]",
+                                 "data.options.noise=0.3"])
+    assert study.train.epochs == 3 and study.seed_list() == [0, 1] and study.data.options == {"noise": 0.3}
+    cells = expand(study)  # model tables × activation: the later key wins where both set a field
+    assert [c.config.model.activation for c in cells] == ["relu", "gelu", "relu", "gelu"]
+    assert [c.config.model.init for c in cells] == ["lecun_normal"] * 2 + ["kaiming_normal"] * 2
+    doc = apply_sets({"grid": {"x": [1]}}, ["grid.depth=4"])
+    assert doc["grid"] == {"x": [1], "depth": [4]}
+
+
+BAD_STUDY = textwrap.dedent('''
+    name = "bad"
+    seeds = 0
+    colour = "blue"
+
+    [model]
+    depth = -1
+    activation = "relu"
+
+    [train]
+    optimizer = "rmsprop"
+''')
+
+
+def test_bad_study_file_reports_every_error_at_once(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text(BAD_STUDY)
+    r = actlab("run", str(f), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    text = " ".join(r.stderr.split())
+    assert "study 'bad' has 4 errors" in text
+    assert "seeds: Input should be greater than or equal to 1 (given 0)" in text
+    assert "colour: unknown key (given 'blue')" in text
+    assert "model.depth: Input should be greater than or equal to 0 (given -1)" in text
+    assert "train.optimizer: Input should be 'sgd', 'adam' or 'adamw' (given 'rmsprop')" in text
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "moons", "--set", "grid.activation=[relu,rleu]"], "model.activation: activation 'rleu' is unknown"),
+    (["run", "moons", "--set", "grid.colour=[1]"], "grid key 'colour' is not a field of data, model or train"),
+    (["run", "moons", "--set", "train.lr=-1"], "train.lr: Input should be greater than 0 (given -1)"),
+    (["run", "moons", "--set", "epochs"], "--set 'epochs' must look like path=value"),
+    (["run", "moonz"], "study 'moonz' is neither a file nor a shipped study; did you mean moons?"),
+    (["run", "moons", "--set", "grid.dataset=[moons,mooons]"], "data.name: dataset 'mooons' is unknown"),
+    (["run", "moons", "--executor", "spark", "--set", "train.epochs=1"], "--executor 'spark' is unknown"),
+])
+def test_bad_overrides_and_names(tmp_path, args, message):
+    r = actlab(*args, "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert message in " ".join(r.stderr.split()) and "Traceback" not in r.stderr
+
+
+def test_invalid_toml(tmp_path):
+    f = tmp_path / "x.toml"
+    f.write_text("name = 'x'\n[train\n")
+    r = actlab("run", str(f))
+    assert r.returncode == 2 and f"study file {f} is not valid TOML" in " ".join(r.stderr.split())
+
+
+# ------------------------------------------------------------------------------ store and resume
+
+RESUME_STUDY = textwrap.dedent('''
+    name = "resume"
+    seeds = 3
+    [data]
+    name = "moons"
+    [model]
+    widths = [8, 8]
+    [train]
+    epochs = 150
+    batch_size = 32
+    lr = 0.05
+    probe_epochs = [150]
+    [grid]
+    lr = [0.02, 0.05, 0.1, 0.2]
+    activation = ["relu", "tanh"]
+''')
+
+
+def _done(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as con:
+            return con.execute("SELECT COUNT(*) FROM cells WHERE status = 'done'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _metrics(run_dir: Path) -> list[tuple]:
+    with sqlite3.connect(run_dir / "actlab.sqlite") as con:
+        return con.execute("SELECT c.label, m.seed, m.epoch, m.test_loss, m.test_acc, m.batch_loss FROM metrics m "
+                           "JOIN cells c ON c.key = m.cell ORDER BY c.idx, m.seed, m.epoch").fetchall()
+
+
+def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
+    f = tmp_path / "resume.toml"
+    f.write_text(RESUME_STUDY)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "actlab", "run", str(f), "--out", str(killed)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while _done(killed / "actlab.sqlite") < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(killed / "actlab.sqlite") as con:
+        before = dict(con.execute("SELECT key, finished FROM cells WHERE status = 'done'").fetchall())
+        left = con.execute("SELECT COUNT(*) FROM cells WHERE status != 'done'").fetchone()[0]
+    assert 2 <= len(before) and left >= 1, "the kill must land mid-way"
+    r = actlab("run", str(killed))  # resume from the run directory alone
+    assert r.returncode == 0, r.stderr
+    with sqlite3.connect(killed / "actlab.sqlite") as con:
+        after = dict(con.execute("SELECT key, finished FROM cells WHERE status = 'done'").fetchall())
+        runs = dict(con.execute("SELECT key, runs FROM cells").fetchall())
+    assert len(after) == 8
+    assert all(after[k] == t and runs[k] == 1 for k, t in before.items())  # finished cells not recomputed
+    whole = tmp_path / "whole"
+    assert actlab("run", str(f), "--out", str(whole)).returncode == 0
+    assert _metrics(killed) == _metrics(whole)  # the same numbers, bitwise
+
+
+def test_a_run_directory_refuses_a_different_study(tmp_path):
+    run_study(load_study("gelu-approx"), tmp_path / "r")
+    with pytest.raises(ActlabError, match="holds a different configuration"):
+        run_study(load_study("gelu-approx", ["simulation.params.hi=5.0"]), tmp_path / "r")
+
+
+def test_store_records_provenance_and_artifacts(tmp_path):
+    run_study(load_study("moons", ["train.epochs=5", "seeds=2"]), tmp_path / "m")
+    store = Store(tmp_path / "m")
+    try:
+        prov = store.study()["provenance"]
+        assert prov["actlab"] and prov["torch"].startswith("2.") and "platform" in prov
+        cells = store.cells()
+        assert [c["status"] for c in cells] == ["done", "done"] and all(c["wall_s"] > 0 for c in cells)
+        surf = store.artifact(cells[0]["key"], "decision_surface")
+        assert surf["p"].shape[0] == 2 and surf["gx"][1] - surf["gx"][0] == pytest.approx(0.025)
+        trace = store.artifact(cells[1]["key"], "signal_trace")
+        assert set(trace) >= {"points", "z1", "a1", "z2", "a2", "z_out"} and trace["z1"].shape == (2, 2)
+        probes = store.query("SELECT COUNT(*) FROM probes WHERE cell = ? AND stat = 'dead_fraction'", (cells[1]["key"],))
+        assert probes[0][0] == 2 * 2 * 3  # seeds × probe epochs (0 and 5) × layers (2 hidden + output)
+    finally:
+        store.close()
+
+
+def test_export_writes_csv_and_parquet(tmp_path):
+    run_study(load_study("moons", ["train.epochs=3", "seeds=2"]), tmp_path / "m")
+    r = actlab("export", str(tmp_path / "m"), "--to", str(tmp_path / "x"))
+    assert r.returncode == 0, r.stderr
+    table = pq.read_table(tmp_path / "x" / "metrics.parquet")
+    assert table.num_rows == 2 * 2 * 3 and "test_acc" in table.column_names
+    assert (tmp_path / "x" / "metrics.csv").read_text().count("\n") == 13
+    assert actlab("export", str(tmp_path)).returncode == 2
+
+
+# ------------------------------------------------------------------------------- shipped studies
+
+TINY = {
+    "moons": ["train.epochs=2"], "blobs-depth": ["train.epochs=2"], "blobs-depth-defaults": ["train.epochs=2"],
+    "cnn-depth": ["train.epochs=1", "data.name=digits", "model.width=4", "grid.depth=[1]"],
+    "cnn-depth-cpu": ["train.epochs=1", "model.width=4", "grid.depth=[1,2]"],
+    "activation-zoo": ["train.epochs=1", "grid.depth=[1]", "data.options.n_train=200", "data.options.n_test=100"],
+    "gradient-flow": ["simulation.params.depths=[2,3]", "simulation.params.width=16"],
+    "dead-neurons": ["simulation.params.epochs=2", "simulation.params.width=8"],
+    "selu-selfnorm": ["simulation.params.depth=3", "simulation.params.width=32", "simulation.params.batch=16"],
+    "xor-speed": ["simulation.params.epochs=50"],
+    "gelu-approx": [], "ffn-stats": ["simulation.params.d_model=16", "simulation.params.d_ff=32"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_shipped_study_smoke(tmp_path, name):
+    study = load_study(name, ["seeds=2", *TINY[name]] if name != "gelu-approx" else [])
+    summary = run_study(study, tmp_path / name)
+    assert summary.failed == 0 and all(o.status == "done" for o in summary.outcomes)
+    if study.simulation is not None:
+        assert sim_summary(tmp_path / name)
+
+
+def test_studies_command_and_tiny_cli_run(tmp_path):
+    r = actlab("studies")
+    assert r.returncode == 0 and "activation-zoo" in r.stdout and "tour" in r.stdout
+    r = actlab("run", "moons", "--set", "train.epochs=2", "--set", "seeds=2", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "sigmoid" in r.stdout and "(n = 2)" in r.stdout and (tmp_path / "runs" / "moons" / "actlab.sqlite").exists()
+    r = actlab("run", "moons", "--set", "train.epochs=2", "--set", "seeds=2", cwd=tmp_path)
+    assert r.returncode == 0 and "moons: 2 of 2 cells already done (resuming)" in r.stderr
+    store = Store(tmp_path / "runs" / "moons")
+    assert [c["runs"] for c in store.cells()] == [1, 1]
+    store.close()
+
+
+# ------------------------------------------------------------------ the protocols, reproduced
+
+
+def _acc(run_dir: Path) -> dict[str, np.ndarray]:
+    store = Store(run_dir)
+    try:
+        return {c["label"]: np.array([r[0] for r in store.query(
+            "SELECT final_test_acc FROM replicas WHERE cell = ? ORDER BY seed", (c["key"],))]) for c in store.cells()}
+    finally:
+        store.close()
+
+
+def test_blobs_depth_reproduces_the_original_pattern(tmp_path):
+    run_study(load_study("blobs-depth"), tmp_path / "b")
+    acc = _acc(tmp_path / "b")
+    succeeds = {label: bool(np.all(v == 1.0)) for label, v in acc.items()}
+    chance = {label: bool(np.all(v < 0.6)) for label, v in acc.items()}
+    assert all(len(v) == 10 for v in acc.values())
+    expected_success = {"16, activation=sigmoid": True, "16-32, activation=sigmoid": False,
+                        "16-32-16, activation=sigmoid": False, "16-32-16-8, activation=sigmoid": False,
+                        "16, activation=relu": True, "16-32, activation=relu": True,
+                        "16-32-16, activation=relu": True, "16-32-16-8, activation=relu": False}
+    for label in acc:
+        key = label.split("widths=")[1].split(", output")[0]
+        assert succeeds[label] is expected_success[key], label
+        assert chance[label] is (not expected_success[key]), label
+
+
+def test_moons_sigmoid_clearly_below_relu(tmp_path):
+    run_study(load_study("moons"), tmp_path / "m")
+    acc = _acc(tmp_path / "m")
+    sig, relu = acc["activation=sigmoid, init=lecun_normal, init_gain=1.0"], acc["activation=relu, init=kaiming_normal"]
+    assert len(sig) == len(relu) == 10
+    diff = relu - sig  # paired by seed
+    assert diff.mean() > 0.1 and diff.min() > 0
+    assert 0.7 < sig.mean() < 0.9 and relu.mean() > 0.93  # the write-up: ~79 % and ~96 %
