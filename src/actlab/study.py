@@ -146,14 +146,14 @@ def _inprocess(cells: list[Cell], on_epoch: Callable[[int, int], None] | None) -
 
 
 def _ray(cells: list[Cell], address: str | None, gpus_per_cell: float) -> Iterator[tuple[Cell, dict | Exception]]:
-    """Each cell a Ray task; results come back here, to the single writer, as they finish."""
+    """Each cell a Ray task (1 CPU, and 1 GPU where this machine has one); results come back here, to the
+    single writer, as they finish. Ray gives each task one thread (OMP_NUM_THREADS=1)."""
     try:
         import ray
     except ImportError:
         raise ActlabError("--executor ray needs Ray: pip install 'actlab[ray]'") from None
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"ACTLAB_MALLOC_TUNING": "1"}})
+    if not ray.is_initialized():  # a cluster at `address`, or a local Ray on this machine's CPUs
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
     remote = ray.remote(num_cpus=1, num_gpus=gpus_per_cell)(_ray_task)
     pending = {remote.remote(c.model_dump_json()): c for c in cells}
     while pending:
