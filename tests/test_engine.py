@@ -306,3 +306,25 @@ def test_divergent_convnet_replica_is_zeroed_in_channels_last_weights(digits):
         assert torch.isfinite(p).all()
         assert (p.reshape(2, -1)[0] == 0).all()  # the diverged replica's slice really is zero
     assert np.isfinite(h.test_loss[1]).all()
+
+
+@pytest.mark.parametrize("kind", ["mlp", "convnet"])
+def test_mixed_population_members_follow_their_solo_trajectories(moons, digits, kind):
+    ds = moons if kind == "mlp" else digits
+    base = {"kind": kind, "depth": 1, "width": 6, "norm": "batch" if kind == "convnet" else "none"}
+    members = [ModelConfig(**base, activation="relu", init="kaiming_normal"),
+               ModelConfig(**base, activation="tanh", init="xavier_uniform", bias_init=0.1),
+               ModelConfig(**base, activation="prelu", activation_params={"alpha": 0.2})]
+    seeds = [5, 9]
+    tc = TrainConfig(epochs=3, batch_size=32, optimizer="adam", lr=3e-3, probe_epochs=[3])
+    pop = build(members, ds.input_shape, ds.task, ds.n_classes, seeds)
+    assert pop.m == 6 and pop.seeds == [5, 9, 5, 9, 5, 9]
+    h = train(pop, ds, tc)
+    for i, mc in enumerate(members):
+        part = h.take(2 * i, 2 * i + 2)
+        solo = train(build(mc, ds.input_shape, ds.task, ds.n_classes, seeds), ds, tc)
+        np.testing.assert_allclose(part.test_loss, solo.test_loss, rtol=2e-4, atol=1e-6)
+        np.testing.assert_allclose(part.probes[0].weight_stats["grad_norm"], solo.probes[0].weight_stats["grad_norm"],
+                                   rtol=2e-3, atol=1e-7)
+    with pytest.raises(Exception, match="must differ only in activation"):
+        build([ModelConfig(widths=[4]), ModelConfig(widths=[5])], (2,), "binary", 2, [0])

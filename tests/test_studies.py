@@ -282,3 +282,24 @@ def test_moons_sigmoid_clearly_below_relu(tmp_path):
     diff = relu - sig  # paired by seed
     assert diff.mean() > 0.1 and diff.min() > 0
     assert 0.7 < sig.mean() < 0.9 and relu.mean() > 0.93  # the write-up: ~79 % and ~96 %
+
+
+def test_cells_differing_in_activation_share_a_population(tmp_path):
+    from actlab.study import populations
+
+    defaults = expand(load_study("blobs-depth-defaults"))
+    assert [len(g) for g in populations(defaults)] == [2, 2, 2, 2]  # sigmoid + relu per width
+    assert [len(g) for g in populations(defaults, enabled=False)] == [1] * 8
+    # the original protocol also swaps the output activation, which changes the head: no sharing
+    assert [len(g) for g in populations(expand(load_study("blobs-depth")))] == [1] * 8
+    assert [len(g) for g in populations(expand(load_study("cnn-depth-cpu")))] == [1] * 10  # measured slower mixed
+    assert [len(g) for g in populations(expand(load_study("activation-zoo")))] == [20] * 5
+    sets = ["train.epochs=20", "seeds=3"]
+    run_study(load_study("moons", sets), tmp_path / "grouped")
+    run_study(load_study("moons", [*sets, "group_cells=false"]), tmp_path / "separate")
+    q = "SELECT c.label, m.seed, m.epoch, m.test_loss FROM metrics m JOIN cells c ON c.key = m.cell ORDER BY c.idx, m.seed, m.epoch"
+    a, b = Store(tmp_path / "grouped"), Store(tmp_path / "separate")
+    ra, rb = a.query(q), b.query(q)
+    a.close(), b.close()
+    assert [r[:3] for r in ra] == [r[:3] for r in rb]
+    np.testing.assert_allclose([r[3] for r in ra], [r[3] for r in rb], rtol=1e-5)

@@ -289,8 +289,8 @@ class _Progress:
     def epoch(self, e: int, total: int) -> None:
         self.bar.update(self.epochs, completed=e, total=max(total, 1))
 
-    def cell_done(self) -> None:
-        self.bar.advance(self.cells)
+    def cell_done(self, n: int = 1) -> None:
+        self.bar.advance(self.cells, n)
 
     def done(self) -> None:
         self.bar.stop()

@@ -77,6 +77,7 @@ class StudyConfig(BaseModel):
     simulation: SimulationSpec | None = None
     diagnostics: Diagnostics = Diagnostics()
     grid: dict[str, list[Any]] = {}
+    group_cells: bool = True  # cells differing only in activation/init train as one population
     include: list[str] = []  # a suite: names of shipped studies run one after another (with `overrides`)
     overrides: dict[str, list[str]] = {}  # study name -> ["path=value", ...] applied to that member
 
@@ -100,7 +101,7 @@ class Cell(BaseModel):
     def key(self) -> str:
         """Hash of the canonical configuration, seeds included: the cell's identity in the store."""
         doc = self.config.model_dump(mode="json", exclude={"name", "description", "note", "grid", "include",
-                                                           "overrides"})
+                                                           "overrides", "group_cells"})
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -136,18 +136,29 @@ class Store:
 
     def write_result(self, key: str, result: dict[str, Any]) -> None:
         """Everything one cell produced, in one transaction that also marks it done."""
-        arts = {name: self.write_artifact(key, name, arrays) for name, arrays in result.get("artifacts", {}).items()}
+        self.write_results([(key, result)])
+
+    def write_results(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Several cells (one population) in one transaction: a killed run keeps all of them or none, so a
+        resumed population is the same population and its numbers are exactly an uninterrupted run's."""
+        arts = {key: {name: self.write_artifact(key, name, arrays) for name, arrays in res.get("artifacts", {}).items()}
+                for key, res in items}
         with self.transaction() as db:
-            for table in ("metrics", "replicas", "probes", "artifacts", "sim_rows"):
-                db.execute(f"DELETE FROM {table} WHERE cell = ?", (key,))  # a re-run replaces a partial past
-            if "history" in result:
-                self._write_history(db, key, result["history"])
-            for i, row in enumerate(result.get("rows", [])):
-                db.execute("INSERT INTO sim_rows VALUES (?, ?, ?)", (key, i, json.dumps(row)))
-            db.executemany("INSERT INTO artifacts VALUES (?, ?, ?)",
-                           [(key, n, str(p.relative_to(self.dir))) for n, p in arts.items()])
-            db.execute("UPDATE cells SET status = 'done', finished = ?, wall_s = ?, device = ?, error = NULL"
-                       " WHERE key = ?", (time.time(), result.get("wall_s"), result.get("device"), key))
+            for key, result in items:
+                self._write_one(db, key, result, arts[key])
+
+    def _write_one(self, db: sqlite3.Connection, key: str, result: dict[str, Any], arts: dict[str, Path]) -> None:
+        """One cell's rows, inside the caller's transaction; marks it done."""
+        for table in ("metrics", "replicas", "probes", "artifacts", "sim_rows"):
+            db.execute(f"DELETE FROM {table} WHERE cell = ?", (key,))  # a re-run replaces a partial past
+        if "history" in result:
+            self._write_history(db, key, result["history"])
+        for i, row in enumerate(result.get("rows", [])):
+            db.execute("INSERT INTO sim_rows VALUES (?, ?, ?)", (key, i, json.dumps(row)))
+        db.executemany("INSERT INTO artifacts VALUES (?, ?, ?)",
+                       [(key, n, str(p.relative_to(self.dir))) for n, p in arts.items()])
+        db.execute("UPDATE cells SET status = 'done', finished = ?, wall_s = ?, device = ?, error = NULL"
+                   " WHERE key = ?", (time.time(), result.get("wall_s"), result.get("device"), key))
 
     @staticmethod
     def _write_history(db: sqlite3.Connection, key: str, h: Any) -> None:

@@ -6,8 +6,10 @@ on a run directory that already holds the same study skips the cells marked done
 including cells left 'running' by a killed process. Ctrl-C stops after putting the cell in progress back
 to 'pending'; every finished cell stays.
 
-A cell's replicas are its seeds, trained together as one population (`actlab.nn`). A suite (`include`)
-runs its member studies one after another, each into its own sub-directory.
+A cell's replicas are its seeds, trained together as one population (`actlab.nn`); cells that differ
+only in their activation or init share every tensor shape and, for MLPs, train together in one
+population too (`group_cells = false` in a study turns that off). A suite (`include`) runs its member studies one after
+another, each into its own sub-directory.
 """
 
 from __future__ import annotations
@@ -100,74 +102,118 @@ def far_points(ds: Any) -> torch.Tensor:
     return torch.stack(out)
 
 
-def run_cell(cell: Cell, on_epoch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Everything one cell produces: a History (training) or rows (simulation), and artifacts."""
-    from actlab import probes, simulations
+def populations(cells: list[Cell], enabled: bool = True) -> list[list[Cell]]:
+    """Cells grouped into populations: MLP cells whose configurations differ only in the model's MIXABLE
+    fields (activation, init) share every tensor shape, data and training, and train as one population.
+    ConvNet cells stay apart: splitting conv maps between activations made them slower (benchmarks/RESULTS.md)."""
+    from actlab.nn.models import MIXABLE
+
+    if not enabled:
+        return [[c] for c in cells]
+    groups: dict[str, list[Cell]] = {}
+    for c in cells:
+        if c.config.simulation is not None or c.config.model.kind != "mlp":
+            key = c.key
+        else:
+            doc = c.config.model_dump(mode="json", exclude={"name", "description", "note", "grid", "include",
+                                                             "overrides"})
+            for f in MIXABLE:
+                doc["model"].pop(f)
+            key = json.dumps(doc, sort_keys=True)
+        groups.setdefault(key, []).append(c)
+    return list(groups.values())
+
+
+def run_population(cells: list[Cell], on_epoch: Callable[[int, int], None] | None = None
+                   ) -> list[tuple[Cell, dict[str, Any]]]:
+    """Train the cells of one population together (or run a simulation cell); one result per cell: a
+    History (training) or rows (simulation), and artifacts. Wall time is shared equally among the cells."""
+    from actlab import simulations
     from actlab.nn import build
     from actlab.training import train
 
-    cfg = cell.config
+    cfg = cells[0].config
     seeds = cfg.seed_list()
     t0 = time.perf_counter()
     if cfg.simulation is not None:
         res = simulations.run(cfg.simulation.name, cfg.simulation.params, seeds)
-        return {"rows": res["rows"], "wall_s": time.perf_counter() - t0, "device": "cpu"}
+        return [(cells[0], {"rows": res["rows"], "wall_s": time.perf_counter() - t0, "device": "cpu"})]
     ds = _dataset(cfg)
-    model = build(cfg.model, ds.input_shape, ds.task, ds.n_classes, seeds)
+    model = build([c.config.model for c in cells], ds.input_shape, ds.task, ds.n_classes, seeds)
     hist = train(model, ds, cfg.train, on_epoch=None if on_epoch is None else lambda e, h: on_epoch(e, cfg.train.epochs))
-    artifacts: dict[str, dict[str, np.ndarray]] = {}
-    d = cfg.diagnostics
-    if ds.input_shape == (2,) and ds.task == "binary":
-        if d.decision_surface:
-            gx, gy, p = probes.decision_surface(model, torch.cat([ds.x_train, ds.x_test]).to(next(model.parameters()).device),
-                                                d.surface_step, d.surface_margin)
-            artifacts["decision_surface"] = {"gx": gx, "gy": gy, "p": p.astype(np.float32)}
-        dev = next(model.parameters()).device
-        if d.signal_trace:
-            pts = far_points(ds)
-            tr = probes.signal_trace(model, pts.to(dev))
-            artifacts["signal_trace"] = {"points": pts.numpy(), **tr}
-        if d.hidden_snapshot:
-            snap = probes.hidden_snapshot(model, ds.x_test.to(dev))
-            artifacts["hidden_snapshot"] = {"y": ds.y_test.numpy(), **{f"{k}_points": v["points"] for k, v in snap.items()},
-                                            **{f"{k}_std": v["std"] for k, v in snap.items()}}
-    return {"history": hist, "artifacts": artifacts, "wall_s": time.perf_counter() - t0, "device": hist.device}
+    shared, per_replica = _diagnostics(model, ds, cfg.diagnostics)
+    wall = (time.perf_counter() - t0) / len(cells)
+    out = []
+    for i, cell in enumerate(cells):
+        lo, hi = i * len(seeds), (i + 1) * len(seeds)
+        arts = {name: {**shared.get(name, {}), **{k: v[lo:hi] for k, v in per_replica[name].items()}}
+                for name in per_replica}
+        out.append((cell, {"history": hist.take(lo, hi), "artifacts": arts, "wall_s": wall, "device": hist.device,
+                           "population": len(cells)}))
+    return out
+
+
+def _diagnostics(model: Any, ds: Any, d: Any) -> tuple[dict[str, dict], dict[str, dict]]:
+    """2-D extras as artifacts: (arrays shared by all replicas, arrays with a leading replica dimension)."""
+    from actlab import probes
+
+    shared: dict[str, dict] = {}
+    per: dict[str, dict] = {}
+    if ds.input_shape != (2,) or ds.task != "binary":
+        return shared, per
+    dev = next(model.parameters()).device
+    if d.decision_surface:
+        gx, gy, p = probes.decision_surface(model, torch.cat([ds.x_train, ds.x_test]).to(dev), d.surface_step,
+                                            d.surface_margin)
+        shared["decision_surface"], per["decision_surface"] = {"gx": gx, "gy": gy}, {"p": p.astype(np.float32)}
+    if d.signal_trace:
+        pts = far_points(ds)
+        shared["signal_trace"], per["signal_trace"] = {"points": pts.numpy()}, probes.signal_trace(model, pts.to(dev))
+    if d.hidden_snapshot:
+        snap = probes.hidden_snapshot(model, ds.x_test.to(dev))
+        shared["hidden_snapshot"] = {"y": ds.y_test.numpy()}
+        per["hidden_snapshot"] = {**{f"{k}_points": v["points"] for k, v in snap.items()},
+                                  **{f"{k}_std": v["std"] for k, v in snap.items()}}
+    return shared, per
 
 
 # ---------------------------------------------------------------------------------- executors
 
 
-def _inprocess(cells: list[Cell], on_epoch: Callable[[int, int], None] | None) -> Iterator[tuple[Cell, dict | Exception]]:
-    for cell in cells:
+Outcome = tuple[list[Cell], list[dict] | Exception]  # one population: its cells, and their results or the error
+
+
+def _inprocess(groups: list[list[Cell]], on_epoch: Callable[[int, int], None] | None) -> Iterator[Outcome]:
+    for cells in groups:
         try:
-            yield cell, run_cell(cell, on_epoch)
+            yield cells, [res for _, res in run_population(cells, on_epoch)]
         except ActlabError as e:
-            yield cell, e
+            yield cells, e
 
 
-def _ray(cells: list[Cell], address: str | None, gpus_per_cell: float) -> Iterator[tuple[Cell, dict | Exception]]:
-    """Each cell a Ray task (1 CPU, and 1 GPU where this machine has one); results come back here, to the
-    single writer, as they finish. Ray gives each task one thread (OMP_NUM_THREADS=1)."""
+def _ray(groups: list[list[Cell]], address: str | None, gpus: float) -> Iterator[Outcome]:
+    """Each population a Ray task (1 CPU, and 1 GPU where this machine has one); results come back here, to
+    the single writer, as they finish. Ray gives each task one thread (OMP_NUM_THREADS=1)."""
     try:
         import ray
     except ImportError:
         raise ActlabError("--executor ray needs Ray: pip install 'actlab[ray]'") from None
     if not ray.is_initialized():  # a cluster at `address`, or a local Ray on this machine's CPUs
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(num_cpus=1, num_gpus=gpus_per_cell)(_ray_task)
-    pending = {remote.remote(c.model_dump_json()): c for c in cells}
+    remote = ray.remote(num_cpus=1, num_gpus=gpus)(_ray_task)
+    pending = {remote.remote([c.model_dump_json() for c in cells]): cells for cells in groups}
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
-        cell = pending.pop(done[0])
+        cells = pending.pop(done[0])
         try:
-            yield cell, ray.get(done[0])
+            yield cells, ray.get(done[0])
         except ray.exceptions.RayTaskError as e:
             cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
-            yield cell, cause if isinstance(cause, ActlabError) else ActlabError(str(cause))
+            yield cells, cause if isinstance(cause, ActlabError) else ActlabError(str(cause))
 
 
-def _ray_task(cell_json: str) -> dict:
-    return run_cell(Cell.model_validate_json(cell_json))
+def _ray_task(cells_json: list[str]) -> list[dict]:
+    return [res for _, res in run_population([Cell.model_validate_json(c) for c in cells_json])]
 
 
 # ------------------------------------------------------------------------------------- studies
@@ -207,23 +253,26 @@ def run_study(study: StudyConfig, run_dir: str | Path, *, executor: str = "inpro
         if progress is not None:
             progress.start(study.name, len(cells), len(cells) - len(todo))
         on_epoch = None if progress is None else progress.epoch
+        groups = populations(todo, study.group_cells)
         if executor == "ray":
             gpus = 1.0 if torch.cuda.is_available() else 0.0
             for c in todo:
                 store.mark_running(c.key)
-            stream = _ray(todo, address, gpus)
+            stream = _ray(groups, address, gpus)
         else:
-            stream = _inprocess_lazy(todo, on_epoch, store, progress)
+            stream = _inprocess_lazy(groups, on_epoch, store, progress)
         try:
-            for cell, result in stream:
-                if isinstance(result, Exception):
-                    store.mark_failed(cell.key, str(result))
-                    summary.outcomes.append(CellOutcome(cell.key, cell.label, "failed", error=str(result)))
+            for cells, results in stream:
+                if isinstance(results, Exception):
+                    for cell in cells:
+                        store.mark_failed(cell.key, str(results))
+                        summary.outcomes.append(CellOutcome(cell.key, cell.label, "failed", error=str(results)))
                 else:
-                    store.write_result(cell.key, result)
-                    summary.outcomes.append(CellOutcome(cell.key, cell.label, "done", result.get("wall_s", 0.0)))
+                    store.write_results([(c.key, r) for c, r in zip(cells, results, strict=True)])
+                    summary.outcomes += [CellOutcome(c.key, c.label, "done", r.get("wall_s", 0.0))
+                                         for c, r in zip(cells, results, strict=True)]
                 if progress is not None:
-                    progress.cell_done()
+                    progress.cell_done(len(cells))
         except KeyboardInterrupt:
             # Back to pending: the interrupted cell (and any not yet finished) will run on resume.
             with store.transaction() as db:
@@ -237,13 +286,14 @@ def run_study(study: StudyConfig, run_dir: str | Path, *, executor: str = "inpro
         store.close()
 
 
-def _inprocess_lazy(todo: list[Cell], on_epoch, store: Store, progress) -> Iterator[tuple[Cell, dict | Exception]]:
-    """In-process cells, each marked running (with its label shown) just before it starts."""
-    for cell in todo:
-        store.mark_running(cell.key)
+def _inprocess_lazy(groups: list[list[Cell]], on_epoch, store: Store, progress) -> Iterator[Outcome]:
+    """In-process populations, their cells marked running (and shown) just before they start."""
+    for cells in groups:
+        for cell in cells:
+            store.mark_running(cell.key)
         if progress is not None:
-            progress.cell(cell.label)
-        yield from _inprocess([cell], on_epoch)
+            progress.cell(" | ".join(c.label for c in cells))
+        yield from _inprocess([cells], on_epoch)
 
 
 def summary_rows(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -131,6 +131,20 @@ class History:
     wall_time_s: float = 0.0
     device: str = "cpu"
 
+    def take(self, start: int, stop: int) -> History:
+        """The replicas start..stop-1 (one member of a mixed population) as a History of their own."""
+        def rows(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[start:stop].copy()
+
+        from actlab.probes import ProbeRecord  # probes import this module
+
+        probes = [ProbeRecord(p.epoch, p.activation_layers, {k: v[start:stop].copy() for k, v in p.activation_stats.items()},
+                              p.weight_layers, {k: v[start:stop].copy() for k, v in p.weight_stats.items()})
+                  for p in self.probes]
+        return History(self.seeds[start:stop], rows(self.batch_loss), rows(self.batch_acc), rows(self.train_loss),
+                       rows(self.train_acc), rows(self.test_loss), rows(self.test_acc), rows(self.grad_mean),
+                       rows(self.diverged_epoch), probes, self.wall_time_s, self.device)
+
     @property
     def best_test_acc(self) -> np.ndarray:
         return np.nanmax(self.test_acc, axis=1) if self.test_acc.shape[1] else np.full(len(self.seeds), np.nan)

@@ -28,6 +28,8 @@ from actlab.errors import ActlabError
 from actlab.nn import init as inits
 from actlab.nn.layers import PopBatchNorm, PopConv, PopLayerNorm, PopLinear, PopPReLU
 
+# Fields in which the members of one population may differ (applied per replica slice).
+MIXABLE = ("activation", "activation_params", "init", "init_gain", "bias_init")
 Trace = list[tuple[str, Tensor, Tensor, Tensor]]  # (layer name, z, a, φ'(z)), each (M, B, units, positions)
 
 
@@ -56,6 +58,10 @@ class ModelConfig(BaseModel):
             raise ValueError("widths is for kind='mlp'; a ConvNet takes depth (blocks) and width (channels)")
         return self
 
+    def shape_key(self) -> dict[str, Any]:
+        """Everything but the MIXABLE fields: configurations with equal keys share every tensor shape."""
+        return self.model_dump(exclude=set(MIXABLE))
+
     def hidden_widths(self) -> list[int]:
         return list(self.widths) if self.widths is not None else [self.width] * self.depth
 
@@ -77,15 +83,30 @@ class ModelConfig(BaseModel):
 
 
 class Population(nn.Module):
-    """M replicas of one network. `seeds[m]` drew replica m's initial weights; data order uses it too."""
+    """M replicas of one network shape. `seeds[m]` drew replica m's initial weights; data order uses it too.
 
-    def __init__(self, cfg: ModelConfig, seeds: list[int]):
+    A population may hold several *members*: configurations that differ only in MIXABLE fields (the
+    activation and the init), each with every seed, replicas ordered member by member. Each member's
+    replicas get its own activation and its own init, drawn from the same seeds (the paired design).
+    """
+
+    def __init__(self, cfg: ModelConfig, seeds: list[int], members: list[ModelConfig] | None = None):
         super().__init__()
         if not seeds or len(set(seeds)) != len(seeds):
             raise ActlabError(f"seeds={seeds} must be a non-empty list of distinct integers")
-        self.cfg, self.seeds, self.m = cfg, list(seeds), len(seeds)
-        self.act_entry, self.act_params = cfg.resolved_activation()
-        self.act = _population_activation(self.act_entry, self.act_params, self.m)
+        members = members or [cfg]
+        shape = members[0].shape_key()
+        if any(mc.shape_key() != shape for mc in members):
+            raise ActlabError("population members must differ only in " + ", ".join(MIXABLE))
+        self.cfg, self.members = members[0], members
+        self.seeds, self.m = list(seeds) * len(members), len(seeds) * len(members)
+        self.groups = [(mc, i * len(seeds), (i + 1) * len(seeds)) for i, mc in enumerate(members)]  # (cfg, start, stop)
+        acts = [(mc.resolved_activation(), stop - start) for mc, start, stop in self.groups]
+        if all(a == acts[0][0] for a, _ in acts):
+            (entry, params), _ = acts[0]
+            self.act = _population_activation(entry, params, self.m)
+        else:
+            self.act = MixedActivation([(_population_activation(e, p, n), n) for (e, p), n in acts])
         self.out_act = None if cfg.output_activation is None else get(cfg.output_activation).module()
 
     def weight_layers(self) -> list[nn.Module]:
@@ -93,17 +114,20 @@ class Population(nn.Module):
         return [m for m in self.modules() if isinstance(m, (PopLinear, PopConv))]
 
     def init_weights(self) -> None:
-        """Draw every weight from the replicas' seeds (layer index = position in weight_layers)."""
-        scheme, gain = self.cfg.init_scheme()
+        """Draw every weight from the replicas' seeds (layer index = position in weight_layers), member by member."""
         with torch.no_grad():
-            for layer_idx, layer in enumerate(self.weight_layers()):
-                one = tuple(layer.weight.shape[1:]) if isinstance(layer, PopLinear) else (
-                    layer.out_channels, *layer.weight.shape[1:])
-                fan_in, fan_out = layer.fans
-                w = inits.draw(scheme, gain, self.seeds, layer_idx, one, fan_in, fan_out)
-                layer.weight.copy_(w.reshape(layer.weight.shape))
-                if layer.bias is not None:
-                    layer.bias.fill_(self.cfg.bias_init)
+            for mc, start, stop in self.groups:
+                scheme, gain = mc.init_scheme()
+                seeds = self.seeds[start:stop]
+                for layer_idx, layer in enumerate(self.weight_layers()):
+                    per = 1 if isinstance(layer, PopLinear) else layer.out_channels  # rows of dim 0 per replica
+                    one = tuple(layer.weight.shape[1:]) if per == 1 else (per, *layer.weight.shape[1:])
+                    fan_in, fan_out = layer.fans
+                    w = inits.draw(scheme, gain, seeds, layer_idx, one, fan_in, fan_out)
+                    rows = slice(start * per, stop * per)
+                    layer.weight[rows] = w.reshape(layer.weight[rows].shape)
+                    if layer.bias is not None:
+                        layer.bias[rows] = mc.bias_init
 
     def output(self, z: Tensor) -> Tensor:
         return z if self.out_act is None else self.out_act(z)
@@ -129,8 +153,9 @@ class Population(nn.Module):
 class PopMLP(Population):
     """An MLP population; forward takes (M, B, in) per-replica batches or (B, in) shared inputs."""
 
-    def __init__(self, cfg: ModelConfig, seeds: list[int], in_shape: tuple[int, ...], out_features: int):
-        super().__init__(cfg, seeds)
+    def __init__(self, cfg: ModelConfig, seeds: list[int], in_shape: tuple[int, ...], out_features: int,
+                 members: list[ModelConfig] | None = None):
+        super().__init__(cfg, seeds, members)
         self.in_rank = len(in_shape)  # images and signals are flattened
         sizes = [int(torch.tensor(in_shape).prod()), *cfg.hidden_widths()]
         bias = cfg.norm != "batch"
@@ -165,8 +190,9 @@ class PopConvNet(Population):
     forward takes per-replica batches (M, B, C, *spatial) or shared inputs (B, C, *spatial).
     """
 
-    def __init__(self, cfg: ModelConfig, seeds: list[int], in_shape: tuple[int, ...], out_features: int):
-        super().__init__(cfg, seeds)
+    def __init__(self, cfg: ModelConfig, seeds: list[int], in_shape: tuple[int, ...], out_features: int,
+                 members: list[ModelConfig] | None = None):
+        super().__init__(cfg, seeds, members)
         self.dims = len(in_shape) - 1
         if self.dims not in (1, 2):
             raise ActlabError(f"ConvNet input shape {in_shape} must be (C, L) or (C, H, W)")
@@ -208,6 +234,24 @@ class PopConvNet(Population):
         return y
 
 
+class MixedActivation(nn.Module):
+    """Different activations on consecutive replica slices: (M, B, F) split on dim 0, (B, M·C, ...) on dim 1."""
+
+    def __init__(self, parts: list[tuple[nn.Module, int]]):
+        super().__init__()
+        self.mods = nn.ModuleList(mod for mod, _ in parts)
+        self.counts = [n for _, n in parts]
+        self.m = sum(self.counts)
+
+    def forward(self, z: Tensor) -> Tensor:
+        if z.dim() == 3:
+            pieces = torch.split(z, self.counts, dim=0)
+            return torch.cat([mod(p) for mod, p in zip(self.mods, pieces, strict=True)], dim=0)
+        c = z.shape[1] // self.m
+        pieces = torch.split(z, [n * c for n in self.counts], dim=1)
+        return torch.cat([mod(p) for mod, p in zip(self.mods, pieces, strict=True)], dim=1)
+
+
 def _unsqueeze(t: Tensor) -> Tensor:
     """(M, B, F) -> (M, B, F, 1)."""
     return t.unsqueeze(-1)
@@ -228,11 +272,16 @@ def out_features(task: str, n_classes: int) -> int:
     return n_classes if task == "multiclass" else 1
 
 
-def build(cfg: ModelConfig | dict[str, Any], input_shape: tuple[int, ...], task: str, n_classes: int,
-          seeds: list[int]) -> Population:
-    """The population for `cfg` on inputs of `input_shape` (one example) and the dataset's task."""
-    cfg = cfg if isinstance(cfg, ModelConfig) else ModelConfig(**cfg)
+def build(cfg: ModelConfig | dict[str, Any] | list[ModelConfig], input_shape: tuple[int, ...], task: str,
+          n_classes: int, seeds: list[int]) -> Population:
+    """The population for `cfg` on inputs of `input_shape` (one example) and the dataset's task.
+
+    A list of configurations that differ only in MIXABLE fields builds one population holding all of them,
+    member by member, each with every seed.
+    """
+    members = [c if isinstance(c, ModelConfig) else ModelConfig(**c) for c in (cfg if isinstance(cfg, list) else [cfg])]
+    first = members[0]
     k = out_features(task, n_classes)
-    if cfg.kind == "mlp":
-        return PopMLP(cfg, seeds, tuple(input_shape), k)
-    return PopConvNet(cfg, seeds, tuple(input_shape), k)
+    if first.kind == "mlp":
+        return PopMLP(first, seeds, tuple(input_shape), k, members)
+    return PopConvNet(first, seeds, tuple(input_shape), k, members)
