@@ -303,3 +303,21 @@ def test_cells_differing_in_activation_share_a_population(tmp_path):
     a.close(), b.close()
     assert [r[:3] for r in ra] == [r[:3] for r in rb]
     np.testing.assert_allclose([r[3] for r in ra], [r[3] for r in rb], rtol=1e-5)
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_cells(tmp_path):
+    f = tmp_path / "resume.toml"
+    f.write_text(RESUME_STUDY.replace("[data]", "group_cells = false\n[data]"))  # one cell per population
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "actlab", "run", str(f), "--out", str(run)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while _done(run / "actlab.sqlite") < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert f"finished cells are kept in {run}" in " ".join(stderr.split())
+    with sqlite3.connect(run / "actlab.sqlite") as con:
+        status = [r[0] for r in con.execute("SELECT status FROM cells")]
+    assert status.count("done") >= 2 and "running" not in status  # the interrupted cell is pending again
