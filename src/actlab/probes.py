@@ -234,16 +234,21 @@ def decision_surface(model: Population, x: Tensor, step: float = 0.025, margin: 
     return gx, gy, p.reshape(model.m, len(gy), len(gx)).cpu().numpy()
 
 
-def signal_trace(model: Population, points: Tensor) -> dict[str, np.ndarray]:
-    """Mean |z| and |a| over the units of each layer for each point: {'z1': (M, P), 'a1': ..., 'z_out': ...}."""
+def _eval_trace(model: Population, x: Tensor) -> Trace:
+    """The trace of a forward pass in eval mode (running BatchNorm statistics), the mode restored after."""
     was = model.training
     model.eval()
     trace: Trace = []
     with torch.no_grad():
-        model(points, trace=trace)
+        model(x, trace=trace)
     model.train(was)
+    return trace
+
+
+def signal_trace(model: Population, points: Tensor) -> dict[str, np.ndarray]:
+    """Mean |z| and |a| over the units of each layer for each point: {'z1': (M, P), 'a1': ..., 'z_out': ...}."""
     out: dict[str, np.ndarray] = {}
-    for i, (name, z, a, _) in enumerate(trace):
+    for i, (name, z, a, _) in enumerate(_eval_trace(model, points)):
         zm, am = z.abs().mean((2, 3)).cpu().numpy(), a.abs().mean((2, 3)).cpu().numpy()
         if name == "output":
             out["z_out"] = zm
@@ -254,12 +259,7 @@ def signal_trace(model: Population, points: Tensor) -> dict[str, np.ndarray]:
 
 def hidden_snapshot(model: Population, x: Tensor, layers: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
     """Hidden activations of points x at `layers` (1-based): first two units (M, N, 2) and the std of all values (M,)."""
-    was = model.training
-    model.eval()
-    trace: Trace = []
-    with torch.no_grad():
-        model(x, trace=trace)
-    model.train(was)
+    trace = _eval_trace(model, x)
     snap: dict[str, Any] = {}
     for layer in layers:
         if layer > len(trace) - 1:
