@@ -4,6 +4,7 @@
     python benchmarks/bench.py blobs      # the same on the blobs-depth workload (full batch)
     python benchmarks/bench.py cnn        # conv GFLOP/s vs this machine's fp32 matmul rate, and vs a per-model loop
     python benchmarks/bench.py memory     # peak RSS of a 10,000-network moons population while training
+    python benchmarks/bench.py grouping   # shipped studies with cells in separate vs shared populations
     python benchmarks/bench.py all
 
 Prints one JSON object per benchmark (machine, date and every figure) for benchmarks/RESULTS.md.
@@ -177,15 +178,36 @@ def bench_memory(m: int = 10_000, epochs: int = 10) -> dict:
     return {"benchmark": "memory", **res, "target_peak_rss_mb": 1024}
 
 
+def bench_grouping(studies: tuple[str, ...] = ("moons", "blobs-depth-defaults", "cnn-depth-cpu")) -> dict:
+    """Whole shipped studies with cells in separate populations vs sharing one (group_cells false / true)."""
+    import tempfile
+
+    from actlab.config import load_study
+    from actlab.study import run_study
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in studies:
+            times = {}
+            for grouped in (False, True):
+                study = load_study(name, [f"group_cells={'true' if grouped else 'false'}"])
+                t = time.perf_counter()
+                run_study(study, Path(tmp) / f"{name}-{grouped}")
+                times["shared" if grouped else "separate"] = time.perf_counter() - t
+            out[name] = {**times, "speedup": times["separate"] / times["shared"]}
+    return {"benchmark": "population sharing", "studies": out}
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_memory_child":
         _memory_child(int(sys.argv[2]), int(sys.argv[3]))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["moons", "blobs", "cnn", "memory", "all"])
+    ap.add_argument("which", choices=["moons", "blobs", "cnn", "memory", "grouping", "all"])
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    runs = {"moons": bench_moons, "blobs": bench_blobs, "cnn": bench_cnn, "memory": bench_memory}
+    runs = {"moons": bench_moons, "blobs": bench_blobs, "cnn": bench_cnn, "memory": bench_memory,
+            "grouping": bench_grouping}
     names = list(runs) if args.which == "all" else [args.which]
     info = machine()
     for name in names:

@@ -16,7 +16,7 @@ Key choices:
   under CHUNK_FLOATS: a 10,000-replica population evaluates in bounded memory.
 - On Linux with glibc, the first call raises malloc's mmap and trim thresholds (`mallopt`), so the large
   per-step tensors of a population reuse heap pages instead of being mapped and faulted in afresh every
-  step (2.7× on the blobs workload at 4,000 replicas). Set ACTLAB_MALLOC_TUNING=0 to leave malloc alone.
+  step (2.7× on the blobs workload at 4,000 replicas, benchmarks/RESULTS.md). ACTLAB_MALLOC_TUNING=0 opts out.
 """
 
 from __future__ import annotations
