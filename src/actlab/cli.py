@@ -217,7 +217,7 @@ def data_list() -> None:
 @data_app.command("show")
 def data_show(
     name: Annotated[str, typer.Argument(help="Data source name.")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Option as KEY=VALUE (JSON values: classes=[0,1]).")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Option as KEY=VALUE (e.g. noise=0.3, classes=[0,1]).")] = None,
     figure: Annotated[Path | None, typer.Option(help="Figure path; default NAME.png here.")] = None,
     no_figure: Annotated[bool, typer.Option("--no-figure", help="Do not write a figure.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -250,16 +250,15 @@ def data_show(
 
 
 def _parse_options(items: list[str] | None) -> dict[str, object]:
-    """KEY=VALUE pairs; VALUE is read as JSON when it parses (numbers, lists, true/false), else as text."""
+    """KEY=VALUE pairs, each VALUE read like a study file's `--set` value (numbers, lists, true/false, text)."""
+    from actlab.config import parse_value
+
     opts: dict[str, object] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ActlabError(f"--param {item!r} must look like KEY=VALUE, e.g. noise=0.3 or classes=[0,1]")
-        try:
-            opts[key] = json.loads(value)
-        except json.JSONDecodeError:
-            opts[key] = value
+        opts[key] = parse_value(value)
     return opts
 
 

@@ -240,10 +240,9 @@ def _set_path(doc: dict[str, Any], path: list[str], value: Any) -> None:
     node = doc
     for p in path[:-1]:
         node = node.setdefault(p, {})
-    if isinstance(value, dict) and isinstance(node.get(path[-1]), dict):
-        node[path[-1]] = {**node[path[-1]], **value}  # a table value sets several fields of a section
-    elif isinstance(value, dict) and len(path) == 1:
-        node[path[-1]] = {**node.get(path[-1], {}), **value}
+    current = node.get(path[-1], {})
+    if isinstance(value, dict) and isinstance(current, dict):
+        node[path[-1]] = {**current, **value}  # a table value sets several fields of a section
     else:
         node[path[-1]] = value
 

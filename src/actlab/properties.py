@@ -213,11 +213,12 @@ def _derivatives(f: Callable[[Tensor], Tensor], x: Tensor, order: int, name: str
         if prev.requires_grad:
             try:
                 (g,) = torch.autograd.grad(prev.sum(), x, create_graph=True, allow_unused=True)
-            except RuntimeError:  # no higher-order backward (e.g. hardsigmoid): central differences
-                h = 1e-6 * x.detach().abs().clamp(min=1.0)
-                up = _derivatives(f, x.detach() + h, k - 1, name)[k - 1]
-                down = _derivatives(f, x.detach() - h, k - 1, name)[k - 1]
-                out.extend((up - down) / (2 * h) for _ in range(order - k + 1))  # later orders: unknown
+            except RuntimeError:  # no higher-order backward (e.g. hardsigmoid): central differences,
+                h = 1e-6 * x.detach().abs().clamp(min=1.0)  # each order of the one below
+                for j in range(k, order + 1):
+                    up = _derivatives(f, x.detach() + h, j - 1, name)[j - 1]
+                    down = _derivatives(f, x.detach() - h, j - 1, name)[j - 1]
+                    out.append((up - down) / (2 * h))
                 break
         out.append(torch.zeros_like(x) if g is None else g)
     return [t.detach() for t in out]
