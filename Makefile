@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 OUT    ?= runs/tour
 PYTEST_ARGS ?=
 
-.PHONY: run test install clean
+.PHONY: run test install browser clean
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,10 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Debian's chromium for the browser tests (they skip without it, except under CI=true); needs root.
+browser:
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from conftest import TINY
 
 from actlab import studies
 from actlab.config import apply_sets, expand, load_study, parse_value
@@ -211,26 +212,12 @@ def test_export_writes_csv_and_parquet(tmp_path):
 
 # ------------------------------------------------------------------------------- shipped studies
 
-TINY = {
-    "moons": ["train.epochs=2"], "blobs-depth": ["train.epochs=2"], "blobs-depth-defaults": ["train.epochs=2"],
-    "cnn-depth": ["train.epochs=1", "data.name=digits", "model.width=4", "grid.depth=[1]"],
-    "cnn-depth-cpu": ["train.epochs=1", "model.width=4", "grid.depth=[1,2]"],
-    "activation-zoo": ["train.epochs=1", "grid.depth=[1]", "data.options.n_train=200", "data.options.n_test=100"],
-    "gradient-flow": ["simulation.params.depths=[2,3]", "simulation.params.width=16"],
-    "dead-neurons": ["simulation.params.epochs=2", "simulation.params.width=8"],
-    "selu-selfnorm": ["simulation.params.depth=3", "simulation.params.width=32", "simulation.params.batch=16"],
-    "xor-speed": ["simulation.params.epochs=50"],
-    "gelu-approx": [], "ffn-stats": ["simulation.params.d_model=16", "simulation.params.d_ff=32"],
-}
-
-
 @pytest.mark.parametrize("name", sorted(TINY))
-def test_shipped_study_smoke(tmp_path, name):
-    study = load_study(name, ["seeds=2", *TINY[name]] if name != "gelu-approx" else [])
-    summary = run_study(study, tmp_path / name)
-    assert summary.failed == 0 and all(o.status == "done" for o in summary.outcomes)
-    if study.simulation is not None:
-        assert sim_summary(tmp_path / name)
+def test_shipped_study_smoke(smoke_runs, name):
+    summary = smoke_runs[name]
+    assert summary.failed == 0 and summary.outcomes and all(o.status == "done" for o in summary.outcomes)
+    if load_study(name).simulation is not None:
+        assert sim_summary(summary.run_dir)
 
 
 def test_studies_command_and_tiny_cli_run(tmp_path):
@@ -239,6 +226,7 @@ def test_studies_command_and_tiny_cli_run(tmp_path):
     r = actlab("run", "moons", "--set", "train.epochs=2", "--set", "seeds=2", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "sigmoid" in r.stdout and "(n = 2)" in r.stdout and (tmp_path / "runs" / "moons" / "actlab.sqlite").exists()
+    assert "report: runs/moons/report.html" in r.stderr and (tmp_path / "runs" / "moons" / "figures" / "loss_curves.svg").exists()
     r = actlab("run", "moons", "--set", "train.epochs=2", "--set", "seeds=2", cwd=tmp_path)
     assert r.returncode == 0 and "moons: 2 of 2 cells already done (resuming)" in r.stderr
     store = Store(tmp_path / "runs" / "moons")

@@ -336,6 +336,7 @@ def run(
     sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: path=value, e.g. train.epochs=20 or grid.activation=[relu,gelu].")] = None,
     executor: Annotated[str, typer.Option(help="inprocess or ray.")] = "inprocess",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (with --executor ray); default: start a local Ray.")] = None,
+    report: Annotated[bool, typer.Option(help="Write RUN_DIR/report.html (figures, findings, provenance) at the end.")] = True,
 ) -> None:
     """Run a study (or resume one): every cell, its seeds as one population, results to the run's store."""
     from actlab.config import load_study
@@ -365,6 +366,11 @@ def run(
         raise typer.Exit(130) from None
     _print_summary(summary)
     err.print(f"run directory: {target}  ({time.perf_counter() - t0:.1f} s)")
+    if report:
+        from actlab.report import build_report
+
+        t1 = time.perf_counter()
+        err.print(f"report: {build_report(target)}  ({time.perf_counter() - t1:.1f} s)")
     if summary.failed:
         raise typer.Exit(1)
 
@@ -380,6 +386,17 @@ def studies() -> None:
     for name, desc in describe():
         table.add_row(name, desc)
     out.print(table)
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory, or a suite's (the quick tour's runs/tour).")],
+    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write (default RUN_DIR/report.html).")] = None,
+) -> None:
+    """Write the run's HTML report: figures (also PNG and SVG in figures/), findings, tables, provenance."""
+    from actlab.report import build_report
+
+    err.print(f"wrote {build_report(run_dir, out_path)}")
 
 
 @app.command("export")

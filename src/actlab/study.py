@@ -146,8 +146,8 @@ def run_population(cells: list[Cell], on_epoch: Callable[[int, int], None] | Non
     out = []
     for i, cell in enumerate(cells):
         lo, hi = i * len(seeds), (i + 1) * len(seeds)
-        arts = {name: {**shared.get(name, {}), **{k: v[lo:hi] for k, v in per_replica[name].items()}}
-                for name in per_replica}
+        arts = {name: {**shared.get(name, {}), **{k: v[lo:hi] for k, v in per_replica.get(name, {}).items()}}
+                for name in {**shared, **per_replica}}
         out.append((cell, {"history": hist.take(lo, hi), "artifacts": arts, "wall_s": wall, "device": hist.device,
                            "population": len(cells)}))
     return out
@@ -162,6 +162,8 @@ def _diagnostics(model: Any, ds: Any, d: Any) -> tuple[dict[str, dict], dict[str
     if ds.input_shape != (2,) or ds.task != "binary":
         return shared, per
     dev = next(model.parameters()).device
+    shared["dataset"] = {"x_train": ds.x_train.numpy(), "y_train": ds.y_train.numpy(), "x_test": ds.x_test.numpy(),
+                         "y_test": ds.y_test.numpy()}  # the points the report draws (a few KB)
     if d.decision_surface:
         gx, gy, p = probes.decision_surface(model, torch.cat([ds.x_train, ds.x_test]).to(dev), d.surface_step,
                                             d.surface_margin)

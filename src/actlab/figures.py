@@ -1,0 +1,244 @@
+"""The report's figures for training studies, drawn from a stored run (`actlab.results.Run`) alone.
+
+One function per figure; each returns a matplotlib `Figure` (no pyplot), or None where the study has
+nothing to show (no depth sweep, no probes, no 2-D artifacts). Curves are means over seeds with a 95 %
+band (Student t, `stats.column_ci`); error bars are 95 % CIs (`stats.mean_ci`); every title states n.
+A study's series (its activations) keep one colour across every figure.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from actlab import plots
+from actlab.results import CellData, Run
+from actlab.stats import column_ci, mean_ci
+
+MAX_PANELS = 20  # a figure shows at most this many panels; the caption says how many more there were
+HIDDEN_STATS = ("dead_fraction", "saturated_fraction")
+
+
+def colors(series: Sequence[str]) -> dict[str, tuple]:
+    """One colour per series, stable across a report's figures."""
+    cmap = colormaps["tab10" if len(series) <= 10 else "tab20"]
+    return {s: cmap(i % cmap.N) for i, s in enumerate(series)}
+
+
+def suptitle(fig: Figure, text: str, fontsize: float = 10) -> None:
+    """A suptitle wrapped to the figure's width."""
+    width = max(40, int(fig.get_figwidth() * 118 / fontsize))
+    fig.suptitle(textwrap.fill(text, width), fontsize=fontsize)
+
+
+def _grid(n: int, cols: int = 4, w: float = 3.6, h: float = 2.9) -> tuple[Figure, list]:
+    cols = max(1, min(cols, n))
+    rows = -(-n // cols)
+    fig = Figure(figsize=(w * cols + 0.8, h * rows + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel().tolist()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _band(ax, x: np.ndarray, values: np.ndarray, color, label: str | None, ls: str = "-", alpha: float = 0.2) -> None:
+    mean, lo, hi, _ = column_ci(values)
+    ax.plot(x, mean, color=color, ls=ls, lw=1.6, label=label)
+    if np.isfinite(lo).any():
+        ax.fill_between(x, lo, hi, color=color, alpha=alpha, lw=0)
+
+
+def _panel_title(cell: CellData, with_series: bool = False) -> str:
+    parts = [p for p in ((cell.series if with_series else ""), f"depth {cell.depth}", cell.context) if p]
+    return ", ".join(parts)
+
+
+def _panels(run: Run) -> list[tuple[str, list[CellData]]]:
+    """Done cells grouped by (depth, context): one panel each, its cells one line per series."""
+    groups: dict[str, list[CellData]] = {}
+    for c in run.done:
+        groups.setdefault(_panel_title(c), []).append(c)
+    return list(groups.items())
+
+
+def _n(run: Run, cells: Sequence[CellData]) -> str:
+    ns = sorted({len(run.replicas(c)) for c in cells})
+    return "n = " + "/".join(map(str, ns)) + " seeds"
+
+
+def activations_figure(run: Run) -> Figure | None:
+    """Function (blue) and derivative (red) of the study's activations; small multiples past four of them."""
+    specs: dict[str, tuple[str, dict]] = {}
+    for c in run.cells:
+        specs.setdefault(c.series, (c.model["activation"], c.model.get("activation_params") or {}))
+    if not specs:
+        return None
+    if len(specs) <= 4:
+        return plots.activation_figure(list(specs.values()))
+    return plots.catalog_figure([name for name, _ in specs.values()])
+
+
+def loss_figure(run: Run) -> Figure | None:
+    """Per panel (depth, context): training loss (solid) and test loss (dotted) per epoch, mean with a 95 % band."""
+    panels = _panels(run)
+    if not panels:
+        return None
+    col = colors(run.series())
+    fig, axes = _grid(min(len(panels), MAX_PANELS))
+    positive = True
+    for ax, (title, cells) in zip(axes, panels, strict=False):
+        for c in cells:
+            train_name = "train_loss" if np.isfinite(run.metric(c, "train_loss")[1]).any() else "batch_loss"
+            _, tr = run.metric(c, train_name)
+            _, te = run.metric(c, "test_loss")
+            x = np.arange(1, tr.shape[1] + 1)
+            _band(ax, x, tr, col[c.series], c.series)
+            _band(ax, x, te, col[c.series], None, ls=":", alpha=0.1)
+            positive &= bool(np.nanmin(np.r_[tr.ravel(), te.ravel(), np.inf]) > 0)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    for ax in axes:
+        if positive:
+            ax.set_yscale("log")
+    axes[0].set_ylabel("loss")
+    axes[0].legend(fontsize=7)
+    suptitle(fig, f"{run.name}: training loss (solid) and test loss (dotted), mean and 95 % band; {_n(run, run.done)}",
+                 fontsize=10)
+    return fig
+
+
+def accuracy_depth_figure(run: Run) -> Figure | None:
+    """Final test accuracy vs depth, one line per series, 95 % CI error bars; one panel per context."""
+    if len(run.depths()) < 2 or not run.done:
+        return None
+    col = colors(run.series())
+    contexts = run.contexts()[:MAX_PANELS]
+    fig, axes = _grid(len(contexts), cols=3, w=4.5, h=3.4)
+    for ax, ctx in zip(axes, contexts, strict=True):
+        for s in run.series():
+            cells = sorted((c for c in run.done if c.series == s and c.context == ctx), key=lambda c: c.depth)
+            if not cells:
+                continue
+            est = [mean_ci(list(run.replicas(c).values())) for c in cells]
+            d = [c.depth for c in cells]
+            m = np.array([e.mean for e in est])
+            err = np.array([[e.mean - e.lo, e.hi - e.mean] for e in est]).T
+            ax.errorbar(d, m, yerr=np.nan_to_num(err), color=col[s], marker="o", capsize=3, label=s)
+        ax.set_xticks(run.depths())
+        ax.set_xlabel("depth (hidden layers, or blocks after the stem)")
+        ax.set_ylabel("final test accuracy")
+        ax.set_title(ctx or run.name, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    suptitle(fig, f"{run.name}: test accuracy vs depth, mean and 95 % CI; {_n(run, run.done)}")
+    return fig
+
+
+def _probe_panels(run: Run) -> list[tuple[str, list[CellData]]]:
+    """Probed cells grouped by (series, context): one panel each, one line per depth."""
+    groups: dict[str, list[CellData]] = {}
+    for c in run.done:
+        if run.probe_epochs(c):
+            groups.setdefault(", ".join(p for p in (c.series, c.context) if p), []).append(c)
+    return list(groups.items())
+
+
+def _depth_colors(run: Run) -> dict[int, tuple]:
+    cmap = colormaps["viridis"]
+    ds = run.depths()
+    return {d: cmap(i / max(len(ds) - 1, 1) * 0.9) for i, d in enumerate(ds)}
+
+
+def _epoch_styles(epochs: list[int]) -> dict[int, tuple[str, float]]:
+    """First probe epoch dashed and faint, the last solid; the ones between dotted."""
+    return {e: (("--", 0.55) if i == 0 and len(epochs) > 1 else ("-", 1.0) if i == len(epochs) - 1 else (":", 0.8))
+            for i, e in enumerate(epochs)}
+
+
+def gradient_layers_figure(run: Run) -> Figure | None:
+    """Per-layer weight-gradient norm vs layer index (log scale), a line per depth, per probe epoch."""
+    panels = _probe_panels(run)
+    if not panels:
+        return None
+    dcol = _depth_colors(run)
+    fig, axes = _grid(min(len(panels), MAX_PANELS), cols=4)
+    for ax, (title, cells) in zip(axes, panels, strict=False):
+        for c in sorted(cells, key=lambda c: c.depth):
+            epochs = run.probe_epochs(c)
+            for e, (ls, alpha) in _epoch_styles(epochs).items():
+                layers, v = run.probe(c, "grad_norm", e)
+                if not layers:
+                    continue
+                x = np.arange(1, len(layers) + 1)
+                _band(ax, x, v, dcol[c.depth], f"depth {c.depth}, epoch {e}", ls=ls, alpha=0.12 * alpha)
+        ax.set_yscale("log")
+        ax.set_xlabel("layer (1 = first; the last is the output)")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=6)
+    axes[0].set_ylabel("‖∂L/∂W‖ per layer")
+    suptitle(fig, f"{run.name}: per-layer gradient norm at the probe epochs (dashed: first, solid: last), "
+                 f"mean and 95 % band; {_n(run, run.done)}")
+    return fig
+
+
+def dead_saturated_figure(run: Run) -> Figure | None:
+    """Dead and saturated fractions per hidden layer at each probe epoch: a row per statistic."""
+    panels = _probe_panels(run)[:MAX_PANELS // 2]
+    if not panels:
+        return None
+    dcol = _depth_colors(run)
+    cols = len(panels)
+    fig = Figure(figsize=(3.6 * cols + 0.8, 5.8), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(2, cols, squeeze=False))
+    for j, (title, cells) in enumerate(panels):
+        for i, stat in enumerate(HIDDEN_STATS):
+            ax = axes[i, j]
+            for c in sorted(cells, key=lambda c: c.depth):
+                for e, (ls, alpha) in _epoch_styles(run.probe_epochs(c)).items():
+                    layers, v = run.probe(c, stat, e)
+                    hidden = [k for k, name in enumerate(layers) if name != "output"]
+                    if not hidden:
+                        continue
+                    _band(ax, np.arange(1, len(hidden) + 1), v[:, hidden], dcol[c.depth],
+                          f"depth {c.depth}, epoch {e}", ls=ls, alpha=0.12 * alpha)
+            ax.set_ylim(-0.03, 1.03)
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{title}: {stat.replace('_', ' ')}", fontsize=8)
+            if i == 1:
+                ax.set_xlabel("hidden layer")
+        axes[0, j].legend(fontsize=6)
+    axes[0, 0].set_ylabel("dead fraction (φ′ = 0 on every probe example)")
+    axes[1, 0].set_ylabel("saturated fraction (|φ′| < 0.01)")
+    suptitle(fig, f"{run.name}: dead and saturated units per layer (dashed: first probe epoch, solid: last); "
+                 f"{_n(run, run.done)}")
+    return fig
+
+
+def grad_mean_figure(run: Run) -> Figure | None:
+    """Mean |grad| over all parameters per batch, averaged per epoch (the cnn-depth protocol), when recorded."""
+    recorded = [c for c in run.done if np.isfinite(run.metric(c, "grad_mean")[1]).any()]
+    if not recorded:
+        return None
+    col = colors(run.series())
+    contexts = list(dict.fromkeys(c.context for c in recorded))[:MAX_PANELS]
+    dstyle = dict(zip(run.depths(), ("-", "--", ":", "-.") * 8, strict=False))
+    fig, axes = _grid(len(contexts), cols=3, w=4.5, h=3.4)
+    for ax, ctx in zip(axes, contexts, strict=True):
+        for c in (c for c in recorded if c.context == ctx):
+            _, v = run.metric(c, "grad_mean")
+            _band(ax, np.arange(1, v.shape[1] + 1), v, col[c.series], f"{c.series}, depth {c.depth}",
+                  ls=dstyle[c.depth], alpha=0.1)
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("mean |∂L/∂θ| per batch")
+        ax.set_title(ctx or run.name, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=6, ncols=2)
+    suptitle(fig, f"{run.name}: gradient mean per epoch, mean and 95 % band; {_n(run, recorded)}")
+    return fig

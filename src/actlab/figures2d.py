@@ -1,0 +1,139 @@
+"""The report's figures for 2-D binary data (the moons protocol), from a run's stored artifacts alone.
+
+- the dataset (train filled, test hollow), from the `dataset` artifact;
+- the decision boundary per cell: the first seed's probability surface with its 0.5 contour, and every
+  other seed's 0.5 contour thin, so the spread across seeds shows; test accuracy in the title;
+- the signal trace of the protocol's two far points: mean |z| and |a| per stage, mean over seeds with a CI;
+- the hidden-space scatter of the test set for layers 1 and 2 (first two units, first seed), with the std
+  of all hidden values (mean over seeds with its CI).
+Each returns None where the run holds no such artifact (non-2-D data, diagnostics turned off).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from actlab.figures import MAX_PANELS, _grid, colors, suptitle
+from actlab.results import CellData, Run
+from actlab.stats import column_ci, mean_ci
+
+CLASS_COLORS = ("tab:blue", "tab:red")
+
+
+def _with(run: Run, name: str) -> list[tuple[CellData, dict[str, np.ndarray]]]:
+    out = []
+    for c in run.done:
+        art = run.artifact(c, name)
+        if art is not None:
+            out.append((c, art))
+    return out[:MAX_PANELS]
+
+
+def _title(run: Run, c: CellData) -> str:
+    acc = mean_ci(list(run.replicas(c).values()))
+    first = next(iter(run.replicas(c).values()), np.nan)
+    where = ", ".join(p for p in (f"depth {c.depth}", c.context) if p)
+    return f"{c.series} ({where})\ntest acc seed {run.seeds[0]}: {first:.3f}; mean {acc}"
+
+
+def dataset_figure(run: Run) -> Figure | None:
+    """The study's 2-D points by class: train filled, test hollow."""
+    arts = _with(run, "dataset")
+    if not arts:
+        return None
+    d = arts[0][1]
+    fig = Figure(figsize=(5.5, 4.6), layout="constrained")
+    ax = fig.subplots()
+    for k, col in enumerate(CLASS_COLORS):
+        tr, te = d["x_train"][d["y_train"] == k], d["x_test"][d["y_test"] == k]
+        ax.scatter(tr[:, 0], tr[:, 1], s=12, color=col, alpha=0.8, label=f"class {k} train ({len(tr)})")
+        ax.scatter(te[:, 0], te[:, 1], s=20, facecolors="none", edgecolors=col, label=f"class {k} test ({len(te)})")
+    ax.set_title(f"{run.study['config']['data']['name']}: {len(d['x_train'])} train, {len(d['x_test'])} test points",
+                 fontsize=10)
+    ax.set_xlabel("x₁ (standardised)")
+    ax.set_ylabel("x₂ (standardised)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def decision_figure(run: Run) -> Figure | None:
+    """Decision boundary per cell: first seed's surface and 0.5 contour; other seeds' 0.5 contours thin."""
+    arts = _with(run, "decision_surface")
+    if not arts:
+        return None
+    data = _with(run, "dataset")
+    fig, axes = _grid(len(arts), cols=3, w=4.2, h=3.9)
+    for ax, (c, s) in zip(axes, arts, strict=True):
+        gx, gy, p = s["gx"], s["gy"], s["p"]
+        ax.contourf(gx, gy, p[0], levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.55, vmin=0, vmax=1)
+        for r in range(1, len(p)):
+            ax.contour(gx, gy, p[r], levels=[0.5], colors="0.35", linewidths=0.5, alpha=0.6)
+        ax.contour(gx, gy, p[0], levels=[0.5], colors="k", linewidths=1.6)
+        if data:
+            d = data[0][1]
+            for k, col in enumerate(CLASS_COLORS):
+                te = d["x_test"][d["y_test"] == k]
+                ax.scatter(te[:, 0], te[:, 1], s=9, color=col, edgecolors="k", linewidths=0.3)
+        ax.set_title(_title(run, c), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    suptitle(fig, f"{run.name}: decision boundary (black: seed {run.seeds[0]}, grey: the other seeds), "
+                 "test points")
+    return fig
+
+
+def signal_trace_figure(run: Run) -> Figure | None:
+    """Mean |z| and |a| per stage for the two far points, a line per series, mean over seeds with a 95 % band."""
+    arts = _with(run, "signal_trace")
+    if not arts:
+        return None
+    col = colors(run.series())
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for c, t in arts:
+        stages = sorted((k for k in t if k[0] in "za" and k != "z_out"), key=lambda k: (int(k[1:]), k[0] == "a"))
+        stages.append("z_out")
+        for i, ax in enumerate(axes):
+            v = np.stack([t[k][:, i] for k in stages], 1)  # (seeds, stages)
+            x = np.arange(len(stages))
+            mean, lo, hi, _ = column_ci(v)
+            label = f"{c.series}" + (f", depth {c.depth}" if len(run.depths()) > 1 else "") + \
+                (f", {c.context}" if c.context else "")
+            ax.plot(x, mean, marker="o", color=col[c.series], label=label)
+            if np.isfinite(lo).any():
+                ax.fill_between(x, lo, hi, color=col[c.series], alpha=0.2, lw=0)
+            ax.set_xticks(x, [f"|{k[0]}{k[1:]}|" if k != "z_out" else "|z out|" for k in stages])
+    pts = arts[0][1]["points"]
+    for i, ax in enumerate(axes):
+        ax.set_title(f"class-{i} far point ({pts[i, 0]:.2f}, {pts[i, 1]:.2f})", fontsize=9)
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("mean over units")
+    axes[0].legend(fontsize=7)
+    n = len(arts[0][1]["z_out"])
+    suptitle(fig, f"{run.name}: signal trace through the network, mean and 95 % band, n = {n} seeds")
+    return fig
+
+
+def hidden_figure(run: Run) -> Figure | None:
+    """Test set in hidden space, layers 1 and 2 (first two units, first seed), coloured by class; std in titles."""
+    arts = _with(run, "hidden_snapshot")
+    if not arts:
+        return None
+    layers = sorted({k.split("_")[0] for k in arts[0][1] if k.endswith("_points")})
+    fig, axes = _grid(len(arts) * len(layers), cols=2 * min(len(layers), 2), w=3.8, h=3.5)
+    for i, (c, h) in enumerate(arts):
+        y = h["y"]
+        for j, layer in enumerate(layers):
+            ax = axes[i * len(layers) + j]
+            pts = h[f"{layer}_points"][0]  # (N, 2)
+            for k, colr in enumerate(CLASS_COLORS):
+                ax.scatter(pts[y == k, 0], pts[y == k, 1], s=9, color=colr, alpha=0.8)
+            std = mean_ci(h[f"{layer}_std"])
+            ax.set_title(f"{c.series}, {layer.replace('layer', 'layer ')}: std {std}", fontsize=8)
+            ax.set_xlabel("unit 1")
+            ax.set_ylabel("unit 2")
+    suptitle(fig, f"{run.name}: test points in hidden space (seed {run.seeds[0]}); std of all hidden values "
+                 "over seeds")
+    return fig

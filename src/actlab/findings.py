@@ -1,0 +1,339 @@
+"""Findings: short generated sentences that say what a stored run's numbers show, never typed by hand.
+
+Each `Finding` keeps, beside its text, every number the text states (`numbers`: name, value, format), so a
+test can recompute each from the store and find it, formatted, in the text. Comparisons are paired over the
+seeds both cells share (`stats.paired_difference`, paired t); the p-values of one study form one family,
+Holm-adjusted (`stats.holm`). A difference is called one only when its adjusted p is below 0.05; otherwise
+the sentence says the data do not support a difference, with the interval that shows why.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from actlab import simfigures as sf
+from actlab.results import CellData, Run
+from actlab.stats import Paired, holm, mean_ci, paired_difference
+
+ALPHA = 0.05
+_FIELD = re.compile(r"\{(\w+)\}")
+MAX_PAIRS = 3  # series per comparison group compared pairwise; past that, the best vs the runner-up and the worst
+
+
+@dataclass
+class Finding:
+    """One sentence and the numbers it states, each (name, value, format spec)."""
+
+    text: str
+    numbers: list[tuple[str, float, str]] = field(default_factory=list)
+    paired: Paired | None = None
+    p_index: int | None = None  # position in the study's family of p-values (Holm)
+
+
+def _fmt(value: float, spec: str) -> str:
+    return format(value, spec)
+
+
+class _Text:
+    """Builds a sentence while recording each number placed in it."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.numbers: list[tuple[str, float, str]] = []
+
+    def __call__(self, text: str = "", **nums: tuple[float, str]) -> _Text:
+        """Append `text`, whose {name} fields are filled from nums = name=(value, spec)."""
+        shown = {k: _fmt(v, s) for k, (v, s) in nums.items()}
+        # Only {name} fields named in nums are filled: labels may hold braces of their own ({'noise': 0.3}).
+        self.parts.append(_FIELD.sub(lambda m: shown.get(m.group(1), m.group(0)), text))
+        self.numbers += [(k, v, s) for k, (v, s) in nums.items()]
+        return self
+
+    def finding(self, **kw: Any) -> Finding:
+        return Finding("".join(self.parts), self.numbers, **kw)
+
+
+def _comparison(t: _Text, what: str, a: str, b: str, pr: Paired, scale: float, unit: str, spec: str) -> None:
+    """The body of a paired comparison; the verdict (after Holm) is written by `_verdict`."""
+    d = pr.diff
+    if pr.n < 2:
+        t(f"{what}: too few seeds with both values to compare {a} with {b} (n = {{n}}).", n=(pr.n, "d"))
+        return
+    if pr.identical:
+        t(f"{what}: {a} − {b} = {{d}}{unit} in every one of the {{n}} paired seeds.", d=(d.mean * scale, spec),
+          n=(pr.n, "d"))
+        return
+    t(f"{what}: {a} − {b} = {{d}}{unit} (95 % CI [{{lo}}, {{hi}}], n = {{n}} paired seeds, paired t = {{tstat}}, "
+      f"p = {{p}}", d=(d.mean * scale, spec), lo=(d.lo * scale, spec), hi=(d.hi * scale, spec), n=(pr.n, "d"),
+      tstat=(pr.statistic, ".3g"), p=(pr.p, ".2g"))
+
+
+def _verdict(f: Finding, adjusted: float, a: str, b: str, higher_is: str) -> None:
+    """Close a comparison sentence with the Holm-adjusted p and what it means."""
+    pr = f.paired
+    if pr is None or pr.n < 2:
+        return
+    if pr.identical:
+        f.text += " No test is needed: the difference has no spread." if pr.p == 0.0 else \
+            " The two give identical values."
+        return
+    fmt = _fmt(adjusted, ".2g")
+    f.numbers.append(("p_holm", adjusted, ".2g"))
+    f.numbers.append(("d_z", pr.effect_size, ".2f"))
+    if adjusted < ALPHA:
+        winner = a if pr.diff.mean > 0 else b
+        f.text += (f", Holm-adjusted p = {fmt}; effect size d_z = {_fmt(pr.effect_size, '.2f')}). "
+                   f"{winner} {higher_is}.")
+    else:
+        f.text += (f", Holm-adjusted p = {fmt}; d_z = {_fmt(pr.effect_size, '.2f')}). The data do not support "
+                   f"a difference between {a} and {b}.")
+
+
+def _finish(found: list[Finding], verdicts: list[tuple[Finding, str, str, str]]) -> list[Finding]:
+    """Holm-adjust the family of p-values and write each comparison's verdict."""
+    tested = [f for f, *_ in verdicts if f.paired is not None and f.paired.n >= 2 and not f.paired.identical]
+    adjusted = holm([f.paired.p for f in tested])
+    adj = {id(f): p for f, p in zip(tested, adjusted, strict=True)}
+    for f, a, b, higher in verdicts:
+        _verdict(f, adj.get(id(f), math.nan), a, b, higher)
+    if tested:
+        plural = "s" if len(tested) != 1 else ""
+        found.append(Finding(f"p-values are Holm-adjusted over the {len(tested)} paired comparison{plural} above.",
+                             [("family", len(tested), "d")]))
+    return found
+
+
+# ----------------------------------------------------------------------------------- training studies
+
+
+def _acc(run: Run, c: CellData) -> dict[int, float]:
+    return run.replicas(c, "final_test_acc")
+
+
+def _where(c: CellData, depths: bool) -> str:
+    return ", ".join(p for p in ((f"depth {c.depth}" if depths else ""), c.context) if p)
+
+
+def _groups(run: Run) -> dict[tuple[int | None, str], list[CellData]]:
+    g: dict[tuple[int | None, str], list[CellData]] = {}
+    for c in run.done:
+        g.setdefault((c.depth, c.context), []).append(c)
+    return g
+
+
+def _ranked(run: Run, cells: list[CellData]) -> list[tuple[CellData, float]]:
+    means = [(c, mean_ci(list(_acc(run, c).values())).mean) for c in cells]
+    return sorted(means, key=lambda cm: -np.nan_to_num(cm[1], nan=-1.0))
+
+
+def training_findings(run: Run) -> list[Finding]:
+    """Best cell; paired series comparisons per (depth, context); depth trends per series; divergences."""
+    found: list[Finding] = []
+    verdicts: list[tuple[Finding, str, str, str]] = []
+    done = run.done
+    if not done:
+        return [Finding("No cell has finished yet: there is nothing to report.")]
+    many_depths = len(run.depths()) > 1
+    best = _ranked(run, done)[0][0]
+    est = mean_ci(list(_acc(run, best).values()))
+    t = _Text()
+    where = _where(best, many_depths)
+    t(f"Highest mean final test accuracy: {best.series}" + (f" ({where})" if where else "") +
+      ": {m} (95 % CI [{lo}, {hi}], n = {n}).", m=(est.mean, ".3f"), lo=(est.lo, ".3f"), hi=(est.hi, ".3f"),
+      n=(est.n, "d"))
+    found.append(t.finding())
+    for cells in _groups(run).values():
+        ranked = [c for c, _ in _ranked(run, cells)]
+        if len(ranked) < 2:
+            continue
+        pairs = list(itertools.combinations(ranked, 2)) if len(ranked) <= MAX_PAIRS else \
+            [(ranked[0], ranked[1]), (ranked[0], ranked[-1])]
+        for a, b in pairs:
+            pr = paired_difference(_acc(run, a), _acc(run, b))
+            t = _Text()
+            where = _where(a, many_depths)
+            _comparison(t, ("At " + where if where else "Final test accuracy") + (" (final test accuracy)" if where
+                        else ""), a.series, b.series, pr, 100, " points", ".1f")
+            f = t.finding(paired=pr)
+            found.append(f)
+            verdicts.append((f, a.series, b.series, "is more accurate"))
+    if many_depths:
+        for s in run.series():
+            for ctx in run.contexts():
+                cells = sorted((c for c in done if c.series == s and c.context == ctx), key=lambda c: c.depth)
+                if len(cells) < 2:
+                    continue
+                lo_c, hi_c = cells[0], cells[-1]
+                pr = paired_difference(_acc(run, hi_c), _acc(run, lo_c))
+                a_est, b_est = mean_ci(list(_acc(run, lo_c).values())), mean_ci(list(_acc(run, hi_c).values()))
+                t = _Text()
+                t(f"{s}" + (f" ({ctx})" if ctx else "") + ": final test accuracy {a} at depth {d0} and {b} at depth "
+                  "{d1}. ", a=(a_est.mean, ".3f"), b=(b_est.mean, ".3f"), d0=(lo_c.depth, "d"), d1=(hi_c.depth, "d"))
+                _comparison(t, "Depth effect", f"depth {hi_c.depth}", f"depth {lo_c.depth}", pr, 100, " points", ".1f")
+                f = t.finding(paired=pr)
+                found.append(f)
+                verdicts.append((f, f"depth {hi_c.depth}", f"depth {lo_c.depth}", "is more accurate"))
+    for c in done:
+        k = run.diverged(c)
+        if k:
+            t = _Text()
+            t(f"{c.series}" + (f" ({_where(c, many_depths)})" if _where(c, many_depths) else "") +
+              ": {k} of {n} replicas diverged (NaN or inf loss); their numbers are excluded, and n says so.",
+              k=(k, "d"), n=(len(run.replicas(c)), "d"))
+            found.append(t.finding())
+    failed = [c for c in run.cells if c.status != "done"]
+    if failed:
+        found.append(Finding(f"{len(failed)} cell(s) did not finish ({', '.join(sorted({c.status for c in failed}))});"
+                             " they are left out of every number here.", [("unfinished", len(failed), "d")]))
+    return _finish(found, verdicts)
+
+
+# ---------------------------------------------------------------------------------------- simulations
+
+
+def _by_seed(rows: list[dict], key: str, fn=lambda v: v) -> dict[int, float]:
+    return {r["seed"]: (np.nan if r.get(key) is None else fn(float(r[key]))) for r in rows}
+
+
+def _gradient_flow(rows: list[dict]) -> tuple[list[Finding], list]:
+    found, verdicts = [], []
+    top = max(r["depth"] for r in rows)
+    g = sf.group([r for r in rows if r["depth"] == top], "method", "activation", "init")
+    for (method, act, init), rs in g.items():
+        e = sf.log_ratio(rs)
+        t = _Text()
+        t(f"At depth {{depth}} ({method}), {act} + {init}: the first layer's gradient norm is {{r}}× the last "
+          "layer's (geometric mean, 95 % CI [{lo}, {hi}], n = {n}).", depth=(top, "d"), r=(10 ** e.mean, ".3g"),
+          lo=(10 ** e.lo, ".3g"), hi=(10 ** e.hi, ".3g"), n=(e.n, "d"))
+        found.append(t.finding())
+    for method in dict.fromkeys(m for m, _, _ in g):
+        keys = [k for k in g if k[0] == method]
+        for ka, kb in itertools.combinations(keys, 2):
+            la, lb = (_by_seed(g[k], "ratio", lambda v: math.log10(max(v, 1e-300))) for k in (ka, kb))
+            pr = paired_difference(la, lb)
+            t = _Text()
+            _comparison(t, f"log10 ratio at depth {top} ({method})", ka[1], kb[1], pr, 1, "", ".3g")
+            f = t.finding(paired=pr)
+            found.append(f)
+            verdicts.append((f, ka[1], kb[1], "passes more gradient to the first layer"))
+    return found, verdicts
+
+
+def _dead_neurons(rows: list[dict]) -> tuple[list[Finding], list]:
+    found, verdicts = [], []
+    last = max(r["epoch"] for r in rows)
+    per: dict[str, dict[int, float]] = {}
+    for (cond,), rs in sf.group([r for r in rows if r["epoch"] == last], "condition").items():
+        per[cond] = {s: float(np.mean([r["dead_fraction"] for r in rs if r["seed"] == s]))
+                     for s in dict.fromkeys(r["seed"] for r in rs)}
+        e = mean_ci(list(per[cond].values()))
+        t = _Text()
+        t(f"{cond}: after {{ep}} epochs, {{m}} of the hidden ReLU units are dead on average over layers (95 % CI "
+          "[{lo}, {hi}], n = {n}).", ep=(last, "d"), m=(e.mean, ".3f"), lo=(e.lo, ".3f"), hi=(e.hi, ".3f"),
+          n=(e.n, "d"))
+        found.append(t.finding())
+    base = next(iter(per), None)
+    for cond in list(per)[1:]:
+        pr = paired_difference(per[cond], per[base])
+        t = _Text()
+        _comparison(t, f"Dead fraction after {last} epochs", cond, base, pr, 1, "", ".3f")
+        f = t.finding(paired=pr)
+        found.append(f)
+        verdicts.append((f, cond, base, "leaves more units dead"))
+    return found, verdicts
+
+
+def _selu(rows: list[dict]) -> tuple[list[Finding], list]:
+    found = []
+    top = max(r["layer"] for r in rows)
+    for (act, init), rs in sf.group([r for r in rows if r["layer"] == top], "activation", "init").items():
+        m, v = mean_ci(sf.values(rs, "mean")), mean_ci(sf.values(rs, "variance"))
+        kept = 0.5 <= v.mean <= 2.0
+        t = _Text()
+        t(f"{act} + {init} at layer {{layer}}: mean {{m}} (95 % CI [{{mlo}}, {{mhi}}]), variance {{v}} (95 % CI "
+          "[{vlo}, {vhi}]), n = {n}: " + ("the variance stays within a factor 2 of 1." if kept else
+                                          "the variance has drifted more than a factor 2 from 1."),
+          layer=(top, "d"), m=(m.mean, ".3g"), mlo=(m.lo, ".3g"), mhi=(m.hi, ".3g"), v=(v.mean, ".3g"),
+          vlo=(v.lo, ".3g"), vhi=(v.hi, ".3g"), n=(m.n, "d"))
+        found.append(t.finding())
+    return found, []
+
+
+def _xor(rows: list[dict]) -> tuple[list[Finding], list]:
+    found, verdicts = [], []
+    g = sf.group(rows, "activation")
+    for (act,), rs in g.items():
+        hit = [r["epochs_to_threshold"] for r in rs if r["epochs_to_threshold"] is not None]
+        t = _Text()
+        t(f"{act}: {{k}} of {{n}} seeds reached the threshold", k=(len(hit), "d"), n=(len(rs), "d"))
+        if hit:
+            e = mean_ci(hit)
+            t(", in {m} epochs on average", m=(e.mean, ".0f"))
+            if e.n > 1:
+                t(" (95 % CI [{lo}, {hi}] over those seeds)", lo=(e.lo, ".0f"), hi=(e.hi, ".0f"))
+            t(".")
+        else:
+            t(".")
+        found.append(t.finding())
+    acts = [a for (a,) in g]
+    for a, b in itertools.combinations(acts, 2):
+        pr = paired_difference(_by_seed(g[(a,)], "epochs_to_threshold"), _by_seed(g[(b,)], "epochs_to_threshold"))
+        t = _Text()
+        _comparison(t, "Epochs to threshold, seeds where both reached it", a, b, pr, 1, " epochs", ".0f")
+        f = t.finding(paired=pr)
+        found.append(f)
+        verdicts.append((f, a, b, "is slower"))
+    return found, verdicts
+
+
+def _gelu(rows: list[dict]) -> tuple[list[Finding], list]:
+    found = []
+    for r in rows:
+        t = _Text()
+        t(f"{r['approximation']} ({r['formula']}): largest |error| {{e}} at x = ±{{x}} over [{{lo}}, {{hi}}]; mean "
+          "|error| {m}.", e=(r["max_abs_error"], ".3e"), x=(r["at_x"], ".4f"), lo=(r["lo"], "g"), hi=(r["hi"], "g"),
+          m=(r["mean_abs_error"], ".3e"))
+        found.append(t.finding())
+    return found, []
+
+
+def _ffn(rows: list[dict]) -> tuple[list[Finding], list]:
+    found, verdicts = [], []
+    g = sf.group(rows, "activation")
+    for (act,), rs in g.items():
+        m, s = mean_ci(sf.values(rs, "mean")), mean_ci(sf.values(rs, "std"))
+        t = _Text()
+        t(f"{act}: FFN output mean {{m}} (95 % CI [{{mlo}}, {{mhi}}]) and std {{s}} (95 % CI [{{slo}}, {{shi}}]), "
+          "n = {n}.", m=(m.mean, ".3g"), mlo=(m.lo, ".3g"), mhi=(m.hi, ".3g"), s=(s.mean, ".3g"), slo=(s.lo, ".3g"),
+          shi=(s.hi, ".3g"), n=(m.n, "d"))
+        found.append(t.finding())
+    for a, b in itertools.combinations([a for (a,) in g], 2):
+        pr = paired_difference(_by_seed(g[(a,)], "std"), _by_seed(g[(b,)], "std"))
+        t = _Text()
+        _comparison(t, "FFN output std", a, b, pr, 1, "", ".3g")
+        f = t.finding(paired=pr)
+        found.append(f)
+        verdicts.append((f, a, b, "gives the wider output"))
+    return found, verdicts
+
+
+SIMULATION_FINDINGS = {"gradient-flow": _gradient_flow, "dead-neurons": _dead_neurons, "selu-selfnorm": _selu,
+                       "xor-speed": _xor, "gelu-approx": _gelu, "ffn-stats": _ffn}
+
+
+def findings(run: Run) -> list[Finding]:
+    """The study's findings, from its store."""
+    if run.kind == "train":
+        return training_findings(run)
+    rows = run.sim_rows()
+    name = run.study["config"]["simulation"]["name"]
+    if not rows:
+        return [Finding("No simulation rows are stored yet: there is nothing to report.")]
+    found, verdicts = SIMULATION_FINDINGS[name](rows)
+    return _finish(found, verdicts)

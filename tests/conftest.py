@@ -1,0 +1,57 @@
+"""Shared fixtures: every shipped study run once at a tiny budget (the smoke runs), reused by the study,
+report and explorer tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from actlab.config import load_study
+from actlab.study import run_study
+
+# Each shipped study at a budget of seconds: what a smoke run overrides (2 seeds, except gelu-approx's 1).
+TINY = {
+    "moons": ["train.epochs=2"], "blobs-depth": ["train.epochs=2"], "blobs-depth-defaults": ["train.epochs=2"],
+    "cnn-depth": ["train.epochs=1", "data.name=digits", "model.width=4", "grid.depth=[1]"],
+    "cnn-depth-cpu": ["train.epochs=1", "model.width=4", "grid.depth=[1,2]"],
+    "activation-zoo": ["train.epochs=1", "grid.depth=[1]", "data.options.n_train=200", "data.options.n_test=100"],
+    "gradient-flow": ["simulation.params.depths=[2,3]", "simulation.params.width=16"],
+    "dead-neurons": ["simulation.params.epochs=2", "simulation.params.width=8"],
+    "selu-selfnorm": ["simulation.params.depth=3", "simulation.params.width=32", "simulation.params.batch=16"],
+    "xor-speed": ["simulation.params.epochs=50"],
+    "gelu-approx": [], "ffn-stats": ["simulation.params.d_model=16", "simulation.params.d_ff=32"],
+}
+
+
+@pytest.fixture(scope="session")
+def smoke_dir(tmp_path_factory) -> Path:
+    """A suite-like directory holding one run directory per shipped study, each at its TINY budget."""
+    return tmp_path_factory.mktemp("smoke")
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(smoke_dir):
+    """{study name: RunSummary} of every shipped study's smoke run, under smoke_dir."""
+    out = {}
+    for name, sets in TINY.items():
+        study = load_study(name, ["seeds=2", *sets] if name != "gelu-approx" else [])
+        out[name] = run_study(study, smoke_dir / name)
+    return out
+
+
+def chromium() -> str:
+    """Debian's chromium; CI (CI=true) installs it, so there its absence fails instead of skipping."""
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
+        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    return path
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]

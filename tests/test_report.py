@@ -1,0 +1,226 @@
+"""The report: every figure renders for every shipped study's smoke run, every number in the findings is the
+store's (recomputed here from raw SQL with textbook formulas), and the page opens in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CHROMIUM_ARGS, TINY, chromium
+from scipy import stats as sps
+
+from actlab.config import load_study
+from actlab.findings import findings
+from actlab.report import build_report
+from actlab.results import Run
+from actlab.study import run_study
+
+TRAIN_COMMON = {"activations", "loss_curves", "gradient_per_layer", "dead_saturated"}
+MOONS_2D = {"dataset", "decision_boundary", "signal_trace", "hidden_space"}
+EXPECTED = {
+    "moons": TRAIN_COMMON | MOONS_2D,
+    "blobs-depth": TRAIN_COMMON | {"accuracy_vs_depth"},
+    "blobs-depth-defaults": TRAIN_COMMON | {"accuracy_vs_depth"},
+    "cnn-depth": TRAIN_COMMON | {"gradient_mean"},
+    "cnn-depth-cpu": TRAIN_COMMON | {"gradient_mean", "accuracy_vs_depth"},
+    "activation-zoo": TRAIN_COMMON,
+    "gradient-flow": {"activations", "gradient_flow"},
+    "dead-neurons": {"dead_neurons"},
+    "selu-selfnorm": {"activations", "selu_selfnorm"},
+    "xor-speed": {"activations", "xor_convergence"},
+    "gelu-approx": {"gelu_error"},
+    "ffn-stats": {"activations", "ffn_stats"},
+}
+
+
+@pytest.fixture(scope="module")
+def suite_report(smoke_runs, smoke_dir) -> Path:
+    return build_report(smoke_dir)
+
+
+def actlab(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "actlab", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+# ----------------------------------------------------------------------------------------------- figures
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_every_figure_renders_for_every_smoke_run(suite_report, smoke_dir, name):
+    assert set(EXPECTED) == set(TINY)
+    folder = smoke_dir / name / "figures"
+    assert {p.stem for p in folder.glob("*.png")} == EXPECTED[name]
+    for stem in EXPECTED[name]:
+        png, svg = folder / f"{stem}.png", folder / f"{stem}.svg"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+        assert ET.parse(svg).getroot().tag.endswith("svg")
+    page = (smoke_dir / name / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == len(EXPECTED[name])
+    assert f'id="study-{name}"' in suite_report.read_text()
+
+
+def test_suite_report_is_self_contained(suite_report):
+    page = suite_report.read_text()
+    assert page.count('src="data:image/png;base64,') == sum(map(len, EXPECTED.values()))
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched: it opens offline
+    for name in TINY:
+        assert f'href="#study-{name}"' in page
+    assert "code_revision" in page and "wall s" in page and "torch" in page
+
+
+# ---------------------------------------------------------------------------------------------- findings
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_every_number_a_finding_states_is_in_its_text(smoke_runs, name):
+    with Run.open(smoke_runs[name].run_dir) as run:
+        found = findings(run)
+    assert found
+    for f in found:
+        for key, value, spec in f.numbers:
+            assert format(value, spec) in f.text, (key, value, f.text)
+
+
+def _replicas(db: Path, label: str) -> dict[int, float]:
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute("SELECT r.seed, r.final_test_acc FROM replicas r JOIN cells c ON r.cell = c.key "
+                           "WHERE c.label LIKE ? ORDER BY r.seed", (f"%activation={label}%",)).fetchall()
+    finally:
+        con.close()
+    return dict(rows)
+
+
+def _numbers(f) -> dict[str, float]:
+    return {k: v for k, v, _ in f.numbers}
+
+
+@pytest.fixture(scope="module")
+def moons_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("moons") / "m"
+    run_study(load_study("moons", ["train.epochs=40", "seeds=5"]), out)
+    return out
+
+
+def test_moons_findings_equal_raw_store_numbers(moons_run):
+    db = moons_run / "actlab.sqlite"
+    relu, sig = _replicas(db, "relu"), _replicas(db, "sigmoid")
+    with Run.open(moons_run) as run:
+        found = findings(run)
+    best = _numbers(found[0])
+    top = max((relu, sig), key=lambda r: np.mean(list(r.values())))
+    v = np.array(list(top.values()), dtype=np.float64)
+    half = sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    np.testing.assert_allclose([best["m"], best["lo"], best["hi"], best["n"]],
+                               [v.mean(), v.mean() - half, v.mean() + half, len(v)], rtol=1e-9)
+    cmp = next(f for f in found if f.paired is not None)
+    a, b = (relu, sig) if "relu − sigmoid" in cmp.text else (sig, relu)
+    d = np.array([a[s] - b[s] for s in sorted(a)], dtype=np.float64)
+    got = _numbers(cmp)
+    if np.ptp(d) < 1e-6:
+        pytest.skip("every seed gave the same difference at this budget; nothing to test")
+    t = d.mean() / (d.std(ddof=1) / math.sqrt(len(d)))
+    half = sps.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+    np.testing.assert_allclose([got["d"], got["lo"], got["hi"]], 100 * np.array([d.mean(), d.mean() - half,
+                                                                              d.mean() + half]), rtol=1e-9)
+    np.testing.assert_allclose([got["n"], got["tstat"], got["p"], got["p_holm"], got["d_z"]],
+                               [len(d), t, 2 * sps.t.sf(abs(t), len(d) - 1), 2 * sps.t.sf(abs(t), len(d) - 1),
+                                d.mean() / d.std(ddof=1)], rtol=1e-9)
+
+
+@pytest.mark.parametrize(("shift", "says"), [(0.2, "relu is more accurate"),
+                                             (0.0, "The data do not support a difference between")])
+def test_findings_call_a_difference_only_when_the_data_support_it(moons_run, tmp_path, shift, says):
+    import shutil
+
+    run_dir = tmp_path / "m"
+    shutil.copytree(moons_run, run_dir)
+    noise = [0.03, -0.02, 0.01, -0.04, 0.02]
+    con = sqlite3.connect(run_dir / "actlab.sqlite")
+    with con:
+        for label, add in (("sigmoid", [0.0] * 5), ("relu", [shift + e for e in noise])):
+            key = con.execute("SELECT key FROM cells WHERE label LIKE ?", (f"%activation={label}%",)).fetchone()[0]
+            for seed in range(5):
+                con.execute("UPDATE replicas SET final_test_acc = ? WHERE cell = ? AND seed = ?",
+                            (0.7 + add[seed], key, seed))
+    con.close()
+    with Run.open(run_dir) as run:
+        cmp = next(f for f in findings(run) if f.paired is not None)
+    assert says in cmp.text
+    d = np.array(noise) + shift if "relu − sigmoid" in cmp.text else -(np.array(noise) + shift)
+    assert _numbers(cmp)["p"] == pytest.approx(sps.ttest_1samp(d, 0).pvalue, rel=1e-6)
+
+
+def test_simulation_findings_equal_raw_store_rows(smoke_runs):
+    def rows(name):
+        con = sqlite3.connect(smoke_runs[name].run_dir / "actlab.sqlite")
+        try:
+            return [json.loads(r[0]) for r in con.execute("SELECT row FROM sim_rows ORDER BY cell, idx")]
+        finally:
+            con.close()
+
+    with Run.open(smoke_runs["gelu-approx"].run_dir) as run:
+        gelu = findings(run)
+    for f, r in zip(gelu, rows("gelu-approx"), strict=True):
+        assert _numbers(f)["e"] == r["max_abs_error"] and _numbers(f)["x"] == r["at_x"]
+    with Run.open(smoke_runs["ffn-stats"].run_dir) as run:
+        ffn = findings(run)
+    for f in ffn[:3]:
+        act = f.text.split(":")[0]
+        std = [r["std"] for r in rows("ffn-stats") if r["activation"] == act]
+        assert _numbers(f)["s"] == pytest.approx(np.mean(std), rel=1e-12) and _numbers(f)["n"] == len(std)
+    with Run.open(smoke_runs["xor-speed"].run_dir) as run:
+        xor = findings(run)
+    for f in xor[:3]:
+        act = f.text.split(":")[0]
+        mine = [r for r in rows("xor-speed") if r["activation"] == act]
+        assert _numbers(f)["k"] == sum(r["epochs_to_threshold"] is not None for r in mine)
+        assert _numbers(f)["n"] == len(mine)
+
+
+# -------------------------------------------------------------------------------------------- the page
+
+
+def test_report_opens_in_chromium_without_errors(suite_report, tmp_path):
+    exe = chromium()
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+            page.goto(suite_report.as_uri(), wait_until="load")
+            images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
+            page.click("a[href='#study-moons']")
+            page.screenshot(path=tmp_path / "report.png")
+        finally:
+            browser.close()
+    assert errors == []
+    assert len(images) == sum(map(len, EXPECTED.values()))
+    assert all(done and width > 100 for done, width in images)  # no missing or broken image
+    assert (tmp_path / "report.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# --------------------------------------------------------------------------------------------- the CLI
+
+
+def test_report_command(smoke_runs, tmp_path):
+    out = tmp_path / "r.html"
+    r = actlab("report", str(smoke_runs["xor-speed"].run_dir), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and "xor-speed" in out.read_text()
+    r = actlab("report", str(tmp_path))
+    assert r.returncode == 2 and r.stderr.count("error:") == 1 and "Traceback" not in r.stderr
+    assert "is not a run directory" in r.stderr

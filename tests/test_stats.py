@@ -1,0 +1,88 @@
+"""Statistics against independent references: float64 textbook formulas, scipy's distributions, hand-worked
+Holm adjustments."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from actlab.errors import ActlabError
+from actlab.stats import column_ci, holm, mean_ci, paired_difference
+
+
+def _t_interval(v):
+    v = np.asarray(v, dtype=np.float64)
+    n, m, sd = len(v), v.mean(), v.std(ddof=1)
+    half = sps.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    return m, m - half, m + half
+
+
+def test_mean_ci_is_student_t_and_drops_missing_values():
+    v = [0.91, 0.88, 0.95, 0.90, np.nan, None, 0.87]
+    est = mean_ci(v)
+    m, lo, hi = _t_interval([0.91, 0.88, 0.95, 0.90, 0.87])
+    assert est.n == 5 and est.method == "t"
+    np.testing.assert_allclose([est.mean, est.lo, est.hi], [m, lo, hi], rtol=1e-12)
+    assert str(est) == f"{m:.4g} [{lo:.4g}, {hi:.4g}] (n = 5)"
+    assert mean_ci([]).n == 0 and math.isnan(mean_ci([1.0]).lo)
+    assert (mean_ci([0.5, 0.5, 0.5]).lo, mean_ci([0.5, 0.5, 0.5]).hi) == (0.5, 0.5)
+
+
+def test_bootstrap_interval_agrees_with_t_on_normal_data_and_is_seeded():
+    v = np.random.default_rng(1).normal(3.0, 2.0, 400)
+    t, b = mean_ci(v), mean_ci(v, method="bootstrap", resamples=4000)
+    assert b.method == "bootstrap" and b.mean == t.mean
+    assert b.lo < t.mean < b.hi
+    assert abs((b.hi - b.lo) / (t.hi - t.lo) - 1) < 0.1  # the CLT: both widths ≈ 2·1.96·σ/√n
+    assert mean_ci(v, method="bootstrap", resamples=500, seed=7) == mean_ci(v, method="bootstrap", resamples=500, seed=7)
+    with pytest.raises(ActlabError, match="allowed: t, bootstrap"):
+        mean_ci(v, method="jackknife")
+
+
+def test_column_ci_equals_mean_ci_column_by_column():
+    a = np.random.default_rng(0).normal(size=(6, 5))
+    a[2, 1] = np.nan
+    a[:, 4] = np.nan
+    a[1:, 3] = np.nan  # a single finite value: no interval
+    mean, lo, hi, n = column_ci(a)
+    for j in range(5):
+        e = mean_ci(a[:, j])
+        assert n[j] == e.n
+        np.testing.assert_allclose([mean[j], lo[j], hi[j]], [e.mean, e.lo, e.hi], rtol=1e-12, equal_nan=True)
+
+
+def test_paired_difference_matches_the_textbook_paired_t():
+    a = {0: 0.90, 1: 0.85, 2: 0.93, 3: 0.88, 4: 0.91, 5: float("nan")}
+    b = {0: 0.80, 1: 0.84, 2: 0.85, 3: 0.70, 4: 0.90, 6: 0.5}
+    pr = paired_difference(a, b)
+    d = np.array([0.10, 0.01, 0.08, 0.18, 0.01])  # seeds 0..4: 5 is NaN, 6 is unpaired
+    n, m, sd = 5, d.mean(), d.std(ddof=1)
+    t = m / (sd / math.sqrt(n))
+    p = 2 * sps.t.sf(abs(t), n - 1)
+    assert pr.n == 5 and pr.seeds == (0, 1, 2, 3, 4)
+    np.testing.assert_allclose([pr.diff.mean, pr.statistic, pr.p, pr.effect_size], [m, t, p, m / sd], rtol=1e-10)
+    np.testing.assert_allclose([pr.diff.lo, pr.diff.hi], _t_interval(d)[1:], rtol=1e-10)
+    w = paired_difference(a, b, test="wilcoxon")
+    assert w.test == "wilcoxon" and w.p == pytest.approx(sps.wilcoxon(d).pvalue)
+
+
+def test_paired_difference_without_spread_or_pairs():
+    same = paired_difference([0.5, 0.7, 0.9], [0.4, 0.6, 0.8])  # +0.1 in every seed (up to float rounding)
+    assert same.identical and same.p == 0.0 and same.effect_size == math.inf and same.diff.lo == same.diff.hi
+    equal = paired_difference([0.5, 0.7], [0.5, 0.7])
+    assert equal.identical and equal.p == 1.0 and equal.diff.mean == 0.0
+    one = paired_difference({0: 1.0, 1: 2.0}, {1: 1.5, 2: 0.0})
+    assert one.n == 1 and math.isnan(one.p)
+    with pytest.raises(ActlabError, match="equal lengths"):
+        paired_difference([1.0, 2.0], [1.0])
+
+
+def test_holm_by_hand():
+    # sorted: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 -> monotone 0.06
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    out = holm([0.2, float("nan"), 0.9])
+    assert out[0] == pytest.approx(0.4) and math.isnan(out[1]) and out[2] == pytest.approx(0.9)
+    assert holm([0.6, 0.7]) == [1.0, 1.0]
