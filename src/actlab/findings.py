@@ -206,16 +206,24 @@ def _gradient_flow(rows: list[dict]) -> tuple[list[Finding], list]:
     top = max(r["depth"] for r in rows)
     g = sf.group([r for r in rows if r["depth"] == top], "method", "activation", "init")
     for (method, act, init), rs in g.items():
-        e = sf.log_ratio(rs)
+        e, zero = sf.log_ratio(rs), sf.underflows(rs)
         t = _Text()
-        t(f"At depth {{depth}} ({method}), {act} + {init}: the first layer's gradient norm is {{r}}× the last "
-          "layer's (geometric mean, 95 % CI [{lo}, {hi}], n = {n}).", depth=(top, "d"), r=(10 ** e.mean, ".3g"),
-          lo=(10 ** e.lo, ".3g"), hi=(10 ** e.hi, ".3g"), n=(e.n, "d"))
+        t(f"At depth {{depth}} ({method}), {act} + {init}: ", depth=(top, "d"))
+        if e.n:
+            t("the first layer's gradient norm is {r}× the last layer's (geometric mean", r=(10 ** e.mean, ".3g"))
+            if e.n > 1:
+                t(", 95 % CI [{lo}, {hi}]", lo=(10 ** e.lo, ".3g"), hi=(10 ** e.hi, ".3g"))
+            t(", n = {n})", n=(e.n, "d"))
+        if zero:
+            t(("; in " if e.n else "in ") + "{z} of {m} seeds the gradient reaching the first layer underflowed to "
+              "exactly 0 in float32 (vanished entirely)", z=(zero, "d"), m=(len(rs), "d"))
+        t(".")
         found.append(t.finding())
     for method in dict.fromkeys(m for m, _, _ in g):
         keys = [k for k in g if k[0] == method]
         for ka, kb in itertools.combinations(keys, 2):
-            la, lb = (_by_seed(g[k], "ratio", lambda v: math.log10(max(v, 1e-300))) for k in (ka, kb))
+            # log10 of a ratio that underflowed to 0 is undefined: such seeds drop out of the pairs
+            la, lb = (_by_seed(g[k], "ratio", lambda v: math.log10(v) if v > 0 else math.nan) for k in (ka, kb))
             pr = paired_difference(la, lb)
             t = _Text()
             _comparison(t, f"log10 ratio at depth {top} ({method})", ka[1], kb[1], pr, 1, "", ".3g")
@@ -234,9 +242,13 @@ def _dead_neurons(rows: list[dict]) -> tuple[list[Finding], list]:
                      for s in dict.fromkeys(r["seed"] for r in rs)}
         e = mean_ci(list(per[cond].values()))
         t = _Text()
-        t(f"{cond}: after {{ep}} epochs, {{m}} of the hidden ReLU units are dead on average over layers (95 % CI "
-          "[{lo}, {hi}], n = {n}).", ep=(last, "d"), m=(e.mean, ".3f"), lo=(e.lo, ".3f"), hi=(e.hi, ".3f"),
-          n=(e.n, "d"))
+        if e.n == 0:  # a replica that diverged has NaN statistics
+            t(f"{cond}: after {{ep}} epochs no dead fraction is measured: all {{k}} replicas diverged (NaN loss).",
+              ep=(last, "d"), k=(len(per[cond]), "d"))
+        else:
+            t(f"{cond}: after {{ep}} epochs, {{m}} of the hidden ReLU units are dead on average over layers (95 % "
+              "CI [{lo}, {hi}], n = {n}).", ep=(last, "d"), m=(e.mean, ".3f"), lo=(e.lo, ".3f"), hi=(e.hi, ".3f"),
+              n=(e.n, "d"))
         found.append(t.finding())
     base = next(iter(per), None)
     for cond in list(per)[1:]:

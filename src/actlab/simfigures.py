@@ -32,8 +32,16 @@ def values(rows: Rows, key: str) -> list[float]:
 
 
 def log_ratio(rows: Rows) -> Estimate:
-    """Mean of log10(ratio) over seeds with its CI: 10**mean is the geometric-mean ratio."""
-    return mean_ci(np.log10(np.clip(values(rows, "ratio"), 1e-300, None)))
+    """Mean of log10(ratio) over seeds with its CI: 10**mean is the geometric-mean ratio. A ratio of exactly
+    0 (the first layer's gradient underflowed in float32) has no logarithm: it is left out, and n says so."""
+    v = np.array(values(rows, "ratio"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return mean_ci(np.where(v > 0, np.log10(v), np.nan))
+
+
+def underflows(rows: Rows) -> int:
+    """Replicas whose ratio is exactly 0: the gradient reaching the first layer underflowed (float32)."""
+    return sum(1 for v in values(rows, "ratio") if v == 0.0)
 
 
 def _errbar(ax, x, ests: list[Estimate], **kw) -> None:
@@ -223,8 +231,10 @@ def gradient_flow_table(rows: Rows) -> tuple[list[str], list[list[str]]]:
     for depth in sorted({r["depth"] for r in rows}):
         line = [str(depth)]
         for a, i, m in cols:
-            e = log_ratio(g.get((depth, a, i, m), []))
-            line.append("—" if e.n == 0 else f"{10 ** e.mean:.3g}" + (
-                f" [{10 ** e.lo:.3g}, {10 ** e.hi:.3g}]" if np.isfinite(e.lo) else "") + f" (n = {e.n})")
+            rs = g.get((depth, a, i, m), [])
+            e, zero = log_ratio(rs), underflows(rs)
+            cell = "—" if e.n == 0 else f"{10 ** e.mean:.3g}" + (
+                f" [{10 ** e.lo:.3g}, {10 ** e.hi:.3g}]" if np.isfinite(e.lo) else "") + f" (n = {e.n})"
+            line.append(cell + (f"; 0 (underflow) in {zero} of {len(rs)}" if zero else ""))
         body.append(line)
     return ["depth", *(f"{a} + {i} ({m})" for a, i, m in cols)], body

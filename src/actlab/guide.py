@@ -1,0 +1,78 @@
+"""When to use an activation: short selection guidelines for the explorer and the catalog.
+
+Two kinds of text, kept apart:
+- `NOTES`: an editorial line per catalog entry (where it is used: hidden layers, the output layer for a
+  task, the architectures that adopted it), from the literature each entry's description cites;
+- `cautions`: sentences *derived from the measured properties* (saturation, zero-gradient half-lines,
+  zero-centredness, non-monotonicity, cost), so they hold for a user's activation too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actlab.properties import Properties
+
+# Where each catalog entry is used: hidden layers, the output layer (by task), architecture types.
+NOTES: dict[str, str] = {
+    "sigmoid": "Output layer for binary classification (with binary cross-entropy) and gates (LSTM/GRU); avoid "
+               "in deep hidden stacks, where its gradient (at most 0.25) shrinks layer after layer.",
+    "tanh": "Hidden state of recurrent networks (RNN/LSTM cells) and small shallow MLPs; zero-centred, but it "
+            "saturates, so deep feed-forward stacks need normalisation or Xavier init.",
+    "hard_tanh": "A cheap piecewise-linear tanh for quantised or embedded networks; its gradient is exactly 0 "
+                 "outside [-1, 1].",
+    "softsign": "A slower-saturating tanh alternative (polynomial tails) for shallow networks; rarely used.",
+    "relu": "The default for hidden layers of MLPs and CNNs (ResNets, VGG), with He (Kaiming) init; watch for "
+            "dead units with large learning rates or negative biases.",
+    "relu6": "Mobile CNNs (MobileNet v1/v2): ReLU capped at 6 for low-precision arithmetic.",
+    "leaky_relu": "A ReLU replacement in hidden layers when dead units are a problem (GAN discriminators, deep "
+                  "CNNs); a small negative slope keeps every unit trainable.",
+    "prelu": "Deep CNNs (ImageNet-era ResNet variants): Leaky ReLU whose negative slope is learned per layer.",
+    "elu": "Hidden layers of deep MLPs/CNNs without batch norm: negative outputs pull the mean toward 0.",
+    "celu": "A continuously differentiable ELU (for any alpha); same uses as ELU.",
+    "selu": "Self-normalising deep MLPs (SNNs): use with LeCun-normal init, no batch norm, and alpha-dropout.",
+    "softplus": "A smooth ReLU for hidden layers, and the output for strictly positive quantities "
+                "(variances, rates).",
+    "swish": "Hidden layers of modern CNNs (EfficientNet, MobileNetV3 as hard-swish) and transformer FFNs "
+             "(SiLU, SwiGLU in LLaMA-style models).",
+    "mish": "Hidden layers of detection CNNs (YOLOv4 backbones); smooth and non-monotonic like Swish.",
+    "gelu": "Transformer FFNs (BERT, GPT, ViT): the exact erf form; the default in most transformer code.",
+    "gelu_tanh": "The tanh approximation of GELU used by GPT-2 and many fused kernels; within 5e-4 of the "
+                 "exact form.",
+    "gelu_sigmoid": "x·σ(1.702x), the cheapest GELU approximation (within 0.021): Swish with beta = 1.702.",
+    "hard_sigmoid": "A piecewise-linear sigmoid for mobile networks and quantised gates (MobileNetV3 "
+                    "squeeze-and-excitation).",
+    "hard_swish": "MobileNetV3's hidden layers: Swish built from ReLU6, cheap on mobile hardware.",
+    "identity": "The output layer for regression (with MSE); in hidden layers the network stays linear, "
+                "whatever its depth.",
+    "softmax": "The output layer for multiclass classification (with cross-entropy); vector-valued, never a "
+               "hidden activation.",
+}
+
+OUTPUT_BY_TASK = {"binary": "sigmoid", "multiclass": "softmax", "regression": "identity"}
+
+
+def cautions(p: Properties) -> list[str]:
+    """Sentences derived from measured properties: what to watch for in hidden layers."""
+    out = []
+    if p.saturates == "both":
+        out.append("Saturates on both sides (φ′ → 0): gradients vanish through deep stacks unless normalised.")
+    elif p.saturates in ("negative", "positive"):
+        out.append(f"Saturates on the {p.saturates} side only; the other side keeps its gradient.")
+    if p.zero_gradient != "none":
+        out.append(f"φ′ is exactly 0 on the {p.zero_gradient} half-line{'s' if p.zero_gradient == 'both' else ''}: "
+                   "units can die; watch the dead fraction.")
+    if not p.zero_centred:
+        out.append(f"Not zero-centred (E[φ(z)] = {p.mean:.3g} for z ~ N(0, 1)): the next layer sees shifted inputs.")
+    if not p.monotonic and p.minimum is not None:
+        out.append(f"Non-monotonic: minimum {p.minimum.value:.4g} at x = {p.minimum.x:.4g}.")
+    if p.cost_vs_relu is not None and p.cost_vs_relu > 2:
+        out.append(f"Costs {p.cost_vs_relu:.1f}× ReLU per element (forward + backward, this machine).")
+    out.append(f"Variance-preserving weight gain 1/√E[φ(z)²] = {p.variance_gain:.4g}.")
+    return out
+
+
+def guidance(name: str, p: Properties | None) -> dict[str, Any]:
+    """{'note': editorial line or None (a user's activation), 'output_for': tasks, 'cautions': derived}."""
+    return {"note": NOTES.get(name), "output_for": [t for t, a in OUTPUT_BY_TASK.items() if a == name],
+            "cautions": cautions(p) if p is not None else []}
