@@ -399,6 +399,24 @@ def report_cmd(
     err.print(f"wrote {build_report(run_dir, out_path)}")
 
 
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to bind. Anything but 127.0.0.1/localhost exposes the explorer to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    runs: Annotated[Path, typer.Option(help="Runs root: the run directories the Runs view shows (and the only files it serves).")] = Path("runs"),
+    max_trainings: Annotated[int, typer.Option(min=1, max=16, help="Live trainings allowed at once.")] = 2,
+) -> None:
+    """The explorer: activations, live training and stored runs in the browser at http://HOST:PORT/."""
+    from actlab.web import serve
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[bold yellow]warning:[/] binding {host}: anyone who can reach this machine on port {port} can "
+                  "use the explorer (it serves the runs under its root and runs bounded trainings)", highlight=False)
+    err.print(f"actlab explorer on http://{'[' + host + ']' if ':' in host else host}:{port}/  (runs root: {runs}; "
+              "Ctrl-C stops)")
+    serve(host, port, runs, max_trainings)
+
+
 @app.command("export")
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],

@@ -1,0 +1,380 @@
+// actlab explorer: three views over the server's API. The state of a view lives in the URL's hash
+// (#view?key=value&...), so a view can be shared. Plots use uPlot, shipped in /static/vendor.
+// window.actlab exposes what the page shows (curves, live losses), for tests and for the curious.
+"use strict";
+
+const BLUE = "#1f77b4", RED = "#d62728";
+const DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3], [4, 4], [1, 5]];
+const SEED_COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
+                     "#9c755f", "#bab0ac", "#17becf", "#bcbd22", "#7f7f7f", "#8c564b", "#e377c2", "#aec7e8"];
+const $ = (sel, el = document) => el.querySelector(sel);
+const el = (tag, attrs = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "text") e.textContent = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids) if (k != null) e.append(k);
+  return e;
+};
+const actlab = window.actlab = { catalog: [], curves: null, live: null, run: null };
+
+// ------------------------------------------------------------------------------------- plumbing
+
+async function api(path, opts = {}) {
+  const r = await fetch(path, { headers: { "Content-Type": "application/json" }, ...opts });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.detail || `${r.status} ${r.statusText}`);
+  return body;
+}
+
+function showError(err) {
+  const p = $("#error");
+  p.textContent = err ? String(err.message || err) : "";
+  p.hidden = !err;
+}
+
+function readHash() {
+  const [view, query] = location.hash.replace(/^#/, "").split("?");
+  return { view: view || "activations", params: new URLSearchParams(query || "") };
+}
+
+function writeHash(view, params) {
+  const q = params.toString();
+  history.replaceState(null, "", `#${view}${q ? "?" + q : ""}`);
+}
+
+function plot(container, series, data, { logY = false, xLabel = "", yLabel = "", height = 300 } = {}) {
+  container.innerHTML = "";
+  const width = Math.max(300, container.clientWidth || 600);
+  return new uPlot({
+    width, height, series: [{ label: xLabel }, ...series],
+    scales: { x: { time: false }, y: logY ? { distr: 3 } : {} },
+    axes: [{ label: xLabel }, { label: yLabel, size: 60 }],
+    legend: { live: false },
+  }, data, container);
+}
+
+function fmt(v, digits = 4) { return v == null ? "—" : Number(v).toPrecision(digits); }
+
+// ---------------------------------------------------------------------------------- activations
+
+function selectedActs(params) { return (params.get("acts") || "relu,gelu").split(",").filter(Boolean); }
+
+function renderActivations() {
+  const { params } = readHash();
+  const chosen = selectedActs(params);
+  $("#act-lo").value = params.get("lo") || "-5";
+  $("#act-hi").value = params.get("hi") || "5";
+  const list = $("#act-list");
+  list.innerHTML = "";
+  for (const a of actlab.catalog.filter(a => !a.vector)) {
+    const box = el("input", { type: "checkbox", value: a.name, onchange: onActChange });
+    box.checked = chosen.includes(a.name);
+    list.append(el("label", { title: a.description }, box, " " + a.name));
+  }
+  const holder = $("#act-params");
+  holder.innerHTML = "";
+  for (const name of chosen) {
+    const a = actlab.catalog.find(c => c.name === name);
+    if (!a) continue;
+    for (const p of a.params) {
+      const key = `${name}.${p.name}`;
+      const hi = p.high ?? Math.max(5, 5 * Math.abs(p.default) || 5), lo = p.low ?? -hi;
+      const input = el("input", { type: "number", step: "0.05", min: lo, max: hi, name: key,
+                                  value: params.get(key) ?? p.default, onchange: onActChange });
+      holder.append(el("div", { class: "param" }, el("label", { text: `${name}: ${p.name} (${p.doc})` }), input));
+    }
+  }
+  drawCurves();
+}
+
+function onActChange() {
+  const params = new URLSearchParams();
+  const acts = [...document.querySelectorAll("#act-list input:checked")].map(b => b.value);
+  params.set("acts", acts.join(","));
+  for (const input of document.querySelectorAll("#act-params input")) {
+    if (acts.includes(input.name.split(".")[0])) params.set(input.name, input.value);
+  }
+  params.set("lo", $("#act-lo").value);
+  params.set("hi", $("#act-hi").value);
+  writeHash("activations", params);
+  renderActivations();
+}
+
+async function drawCurves() {
+  const { params } = readHash();
+  const acts = selectedActs(params).slice(0, 6);
+  if (!acts.length) { $("#act-plot").innerHTML = "<p class='dim'>Choose an activation.</p>"; return; }
+  const items = acts.map(name => {
+    const a = actlab.catalog.find(c => c.name === name);
+    const p = {};
+    for (const prm of (a ? a.params : [])) if (params.has(`${name}.${prm.name}`)) p[prm.name] = Number(params.get(`${name}.${prm.name}`));
+    return { name, params: p };
+  });
+  try {
+    const res = await api("/api/activations/curves", { method: "POST", body: JSON.stringify(
+      { items, lo: Number(params.get("lo") || -5), hi: Number(params.get("hi") || 5), points: 401 }) });
+    showError(null);
+    actlab.curves = res;
+    const series = [], data = [res.x];
+    res.curves.forEach((c, i) => {
+      series.push({ label: c.label, stroke: BLUE, width: 2, dash: DASHES[i % DASHES.length] });
+      series.push({ label: c.label + "′", stroke: RED, width: 1.5, dash: DASHES[i % DASHES.length] });
+      data.push(c.y, c.dy);
+    });
+    actlab.plots = { ...(actlab.plots || {}), act: plot($("#act-plot"), series, data, { xLabel: "x", yLabel: "φ (blue), φ′ (red)", height: 340 }) };
+    renderProps(res.curves);
+  } catch (e) { showError(e); }
+}
+
+function renderProps(curves) {
+  const box = $("#act-props");
+  box.innerHTML = "";
+  const grid = el("div", { class: "props" });
+  for (const c of curves) {
+    const rows = Object.entries(c.table).map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: v })));
+    const g = c.guidance;
+    grid.append(el("div", { class: "card" },
+      el("h3", { text: c.label }),
+      el("table", {}, el("tbody", {}, ...rows)),
+      el("strong", { text: "When to use" }),
+      el("p", { text: g.note || "A user activation: no guideline; see the measured cautions." }),
+      g.output_for.length ? el("p", { text: `Output layer for ${g.output_for.join(", ")} tasks.` }) : null,
+      el("ul", {}, ...g.cautions.map(t => el("li", { text: t })))));
+  }
+  box.append(grid);
+}
+
+// ------------------------------------------------------------------------------- live training
+
+const LIVE_FIELDS = ["dataset", "noise", "points", "activation", "depth", "width", "init", "optimizer", "lr",
+                     "batch_size", "epochs", "seeds"];
+const NUMERIC = new Set(["noise", "points", "depth", "width", "lr", "batch_size", "epochs", "seeds"]);
+let source = null;
+
+function liveForm() { return $("#live-form"); }
+
+function renderLive() {
+  const { params } = readHash();
+  const form = liveForm();
+  for (const f of LIVE_FIELDS) if (params.has(f)) form.elements[f].value = params.get(f);
+}
+
+function liveRequest() {
+  const form = liveForm(), body = {}, params = new URLSearchParams();
+  for (const f of LIVE_FIELDS) {
+    const v = form.elements[f].value;
+    body[f] = NUMERIC.has(f) ? Number(v) : v;
+    params.set(f, v);
+  }
+  writeHash("live", params);
+  return body;
+}
+
+function resetLive() {
+  if (source) { source.close(); source = null; }
+  if (actlab.live && actlab.live.id && !actlab.live.finished) fetch(`/api/live/${actlab.live.id}`, { method: "DELETE" });
+  actlab.live = null;
+  for (const id of ["#live-loss", "#live-grad", "#live-dead"]) $(id).innerHTML = "";
+  const c = $("#live-surface");
+  c.getContext("2d").clearRect(0, 0, c.width, c.height);
+  $("#live-pause").disabled = true;
+  $("#live-pause").textContent = "Pause";
+  $("#live-start").disabled = false;
+  $("#live-status").textContent = "Ready.";
+}
+
+async function startLive() {
+  resetLive();
+  const body = liveRequest();
+  try {
+    const s = await api("/api/live", { method: "POST", body: JSON.stringify(body) });
+    showError(null);
+    const st = actlab.live = { id: s.id, request: s.request, epochs: [], loss: [], meanLoss: [], testAcc: [],
+                               probes: [], finished: false, paused: false };
+    $("#live-start").disabled = true;
+    $("#live-pause").disabled = false;
+    source = new EventSource(`/api/live/${s.id}/events`);
+    source.addEventListener("start", e => { st.data = JSON.parse(e.data); st.loss = st.data.seeds.map(() => []); });
+    source.addEventListener("epoch", e => onEpoch(st, JSON.parse(e.data)));
+    source.addEventListener("surface", e => drawSurface(st, JSON.parse(e.data)));
+    source.addEventListener("probe", e => onProbe(st, JSON.parse(e.data)));
+    source.addEventListener("done", e => finishLive(st, JSON.parse(e.data)));
+    source.addEventListener("stopped", () => finishLive(st, null));
+    source.addEventListener("error", e => {
+      if (e.data) { showError(JSON.parse(e.data).detail); finishLive(st, null); }
+      else if (!st.finished) { $("#live-status").textContent = "Connection lost."; finishLive(st, null); }
+    });
+  } catch (e) { showError(e); }
+}
+
+function onEpoch(st, d) {
+  st.epochs.push(...d.epochs);
+  d.loss.forEach((row, s) => st.loss[s].push(...row));
+  for (let j = 0; j < d.epochs.length; j++) {
+    const vals = d.loss.map(r => r[j]).filter(v => v != null);
+    st.meanLoss.push(vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : null);
+    const acc = d.test_acc.map(r => r[j]).filter(v => v != null);
+    st.testAcc.push(acc.length ? acc.reduce((a, b) => a + b, 0) / acc.length : null);
+  }
+  const series = [...st.loss.map((_, s) => ({ label: `seed ${s}`, stroke: SEED_COLORS[s % 16] + "88", width: 1 })),
+                  { label: "mean", stroke: "#111", width: 2.2 }];
+  const data = [st.epochs, ...st.loss, st.meanLoss];
+  if (!st.lossPlot || st.lossPlot.series.length !== series.length + 1)
+    st.lossPlot = plot($("#live-loss"), series, data, { xLabel: "epoch", yLabel: "loss", logY: true });
+  else st.lossPlot.setData(data);
+  const last = st.epochs.length - 1;
+  $("#live-status").textContent = `epoch ${st.epochs[last]} of ${st.request.epochs} · mean training loss ` +
+    `${fmt(st.meanLoss[last])} · mean test accuracy ${fmt(st.testAcc[last], 3)} (n = ${st.loss.length} seeds)`;
+}
+
+function drawSurface(st, d) {
+  st.surface = d;
+  const c = $("#live-surface"), ctx = c.getContext("2d");
+  const nx = d.gx.length, ny = d.gy.length;
+  const img = ctx.createImageData(nx, ny);
+  for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
+    const p = d.mean[j][i] ?? 0.5, k = 4 * ((ny - 1 - j) * nx + i);
+    // blue (class 0) to white to red (class 1), as in the report
+    img.data[k] = p < 0.5 ? 70 + 370 * p : 255;
+    img.data[k + 1] = p < 0.5 ? 130 + 250 * p : 255 - 300 * (p - 0.5);
+    img.data[k + 2] = p < 0.5 ? 255 : 255 - 380 * (p - 0.5);
+    img.data[k + 3] = 200;
+  }
+  const off = document.createElement("canvas");
+  off.width = nx; off.height = ny;
+  off.getContext("2d").putImageData(img, 0, 0);
+  ctx.imageSmoothingEnabled = true;
+  ctx.clearRect(0, 0, c.width, c.height);
+  ctx.drawImage(off, 0, 0, c.width, c.height);
+  if (!st.data) return;
+  const [x0, x1, y0, y1] = [d.gx[0], d.gx[nx - 1], d.gy[0], d.gy[ny - 1]];
+  const draw = (pts, ys, hollow) => pts.forEach(([x, y], i) => {
+    ctx.beginPath();
+    ctx.arc((x - x0) / (x1 - x0) * c.width, (1 - (y - y0) / (y1 - y0)) * c.height, 3, 0, 2 * Math.PI);
+    ctx.fillStyle = ctx.strokeStyle = ys[i] ? "#b3001b" : "#0b3d91";
+    if (hollow) ctx.stroke(); else ctx.fill();
+  });
+  draw(st.data.train, st.data.train_y, false);
+  draw(st.data.test, st.data.test_y, true);
+}
+
+function onProbe(st, d) {
+  st.probes.push(d);
+  const first = st.probes[0], x = d.layers.map((_, i) => i + 1);
+  const g = [{ label: `epoch ${first.epoch}`, stroke: "#999", width: 1.5, dash: [6, 4] },
+             { label: `epoch ${d.epoch}`, stroke: BLUE, width: 2 }];
+  st.gradPlot = plot($("#live-grad"), g, [x, first.grad_norm, d.grad_norm], { xLabel: "layer (last = output)", yLabel: "‖∂L/∂W‖", logY: true, height: 240 });
+  const hidden = d.hidden.map((n, i) => [n, i]).filter(([n]) => n !== "output").map(([, i]) => i);
+  st.deadPlot = plot($("#live-dead"), [{ label: `epoch ${first.epoch}`, stroke: "#999", width: 1.5, dash: [6, 4] },
+                                        { label: `epoch ${d.epoch}`, stroke: RED, width: 2 }],
+                     [hidden.map(i => i + 1), hidden.map(i => first.dead_fraction[i]), hidden.map(i => d.dead_fraction[i])],
+                     { xLabel: "hidden layer", yLabel: "dead fraction", height: 240 });
+}
+
+function finishLive(st, d) {
+  st.finished = true;
+  if (source) { source.close(); source = null; }
+  $("#live-start").disabled = false;
+  $("#live-pause").disabled = true;
+  if (d) {
+    st.result = d;
+    $("#live-status").textContent = `done: ${d.epoch} epochs in ${d.wall_s} s · final test accuracy ` +
+      `${fmt(d.test_acc, 3)} [${fmt(d.lo, 3)}, ${fmt(d.hi, 3)}] (95 % CI, n = ${d.n} seeds)` +
+      (d.diverged ? ` · ${d.diverged} diverged` : "");
+  } else if (!$("#error").hidden) $("#live-status").textContent = "Stopped with an error.";
+  else $("#live-status").textContent = "Stopped.";
+}
+
+async function togglePause() {
+  const st = actlab.live;
+  if (!st || st.finished) return;
+  const r = await api(`/api/live/${st.id}/${st.paused ? "resume" : "pause"}`, { method: "POST" });
+  st.paused = r.state === "paused";
+  $("#live-pause").textContent = st.paused ? "Resume" : "Pause";
+}
+
+// ------------------------------------------------------------------------------------------ runs
+
+async function renderRuns() {
+  const { params } = readHash();
+  try {
+    const res = await api("/api/runs");
+    $("#runs-root").textContent = res.root;
+    const rows = res.runs.map(r => {
+      const tr = el("tr", { "data-path": r.path, onclick: () => { writeHash("runs", new URLSearchParams({ run: r.path })); renderRuns(); } },
+        el("td", { text: r.path }), el("td", { text: r.kind }),
+        el("td", { text: Object.entries(r.cells).map(([k, v]) => `${v} ${k}`).join(", ") }));
+      if (r.path === params.get("run")) tr.className = "sel";
+      return tr;
+    });
+    const list = $("#runs-list");
+    list.innerHTML = "";
+    list.append(rows.length ? el("table", { class: "runs-table" },
+      el("thead", {}, el("tr", {}, el("th", { text: "run" }), el("th", { text: "kind" }), el("th", { text: "cells" }))),
+      el("tbody", {}, ...rows)) : el("p", { class: "dim", text: "No runs yet: actlab run writes them here." }));
+    if (params.get("run")) await showRun(params.get("run"));
+  } catch (e) { showError(e); }
+}
+
+async function showRun(path, build = false) {
+  const box = $("#run-detail");
+  try {
+    const r = actlab.run = await api(`/api/runs/${path}${build ? "/report" : ""}`, build ? { method: "POST" } : {});
+    showError(null);
+    box.innerHTML = "";
+    box.append(el("h2", { text: r.name }), el("p", { text: r.description }),
+      r.note ? el("p", { class: "dim", text: r.note }) : null,
+      r.report_url ? el("p", {}, el("a", { href: r.report_url, target: "_blank", text: "Open the full report" })) : null,
+      el("h3", { text: "Findings" }), el("ul", {}, ...r.findings.map(t => el("li", { text: t }))));
+    for (const t of r.tables) {
+      box.append(el("h3", { text: t.title }), el("table", {},
+        el("thead", {}, el("tr", {}, ...t.header.map(h => el("th", { text: h })))),
+        el("tbody", {}, ...t.rows.map(row => el("tr", {}, ...row.map(v => el("td", { text: v })))))));
+    }
+    if (!r.figures.length) {
+      box.append(el("p", { class: "dim", text: "No figures yet: build the report to draw them from the store." }),
+                 el("button", { type: "button", id: "build-report", onclick: e => { e.target.disabled = true; e.target.textContent = "Building…"; showRun(path, true); } }, "Build report"));
+    }
+    for (const f of r.figures) {
+      box.append(el("figure", {}, el("img", { src: f.png, alt: f.caption, loading: "lazy" }),
+        el("figcaption", {}, f.caption + " ", el("a", { href: f.svg, target: "_blank", text: "SVG" }))));
+    }
+  } catch (e) { showError(e); }
+}
+
+// ---------------------------------------------------------------------------------------- start
+
+function route() {
+  const { view } = readHash();
+  for (const s of document.querySelectorAll(".view")) s.hidden = s.id !== `view-${view}`;
+  for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("active", a.dataset.view === view);
+  showError(null);
+  if (view === "activations") renderActivations();
+  else if (view === "live") renderLive();
+  else if (view === "runs") renderRuns();
+}
+
+async function main() {
+  try {
+    const [health, catalog, datasets] = await Promise.all([api("/api/health"), api("/api/activations"), api("/api/datasets")]);
+    $("#version").textContent = `actlab ${health.version}`;
+    actlab.catalog = catalog;
+    const form = liveForm();
+    for (const name of Object.keys(datasets)) form.elements.dataset.append(el("option", { value: name, text: name }));
+    for (const a of catalog.filter(a => !a.vector)) form.elements.activation.append(el("option", { value: a.name, text: a.name }));
+    form.elements.activation.value = "relu";
+  } catch (e) { showError(e); return; }
+  $("#act-lo").addEventListener("change", onActChange);
+  $("#act-hi").addEventListener("change", onActChange);
+  liveForm().addEventListener("change", liveRequest);
+  $("#live-start").addEventListener("click", startLive);
+  $("#live-pause").addEventListener("click", togglePause);
+  $("#live-reset").addEventListener("click", resetLive);
+  window.addEventListener("hashchange", route);
+  window.addEventListener("beforeunload", () => { if (source) source.close(); });
+  route();
+}
+
+main();
