@@ -1,0 +1,307 @@
+"""The explorer: API tests (TestClient), a real server on 127.0.0.1 for live trainings, a client going away,
+a bounded load test, and Playwright driving Debian's chromium through the three views."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import CHROMIUM_ARGS, chromium
+from fastapi.testclient import TestClient
+
+from actlab import guide
+from actlab.activations import names
+from actlab.findings import findings
+from actlab.properties import properties
+from actlab.results import Run
+from actlab.web import create_app
+
+
+@pytest.fixture(scope="module")
+def client(smoke_runs, smoke_dir) -> TestClient:
+    return TestClient(create_app(smoke_dir, max_trainings=2))
+
+
+@pytest.fixture(scope="module")
+def server(smoke_runs, smoke_dir):
+    """The explorer served by uvicorn on a free port of 127.0.0.1, in a thread; yields its base URL."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(smoke_dir, max_trainings=2), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield base
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def events(lines) -> list[tuple[str, dict]]:
+    """Parse server-sent events from an iterator of lines."""
+    out, event = [], None
+    for line in lines:
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: ") and event:
+            out.append((event, json.loads(line[6:])))
+            if event in ("done", "stopped", "error"):
+                break
+    return out
+
+
+# ---------------------------------------------------------------------------------------- activations
+
+
+def test_catalog_lists_every_entry_with_its_parameters_and_a_note(client):
+    cat = client.get("/api/activations").json()
+    assert [a["name"] for a in cat] == names()
+    assert set(guide.NOTES) == set(names())  # every entry has a when-to-use note
+    elu = next(a for a in cat if a["name"] == "elu")
+    assert elu["params"] == [{"name": "alpha", "default": 1.0, "low": 0.0, "high": None,
+                              "doc": "saturation value -alpha for x -> -inf"}]
+
+
+def test_curves_equal_torch_and_finite_differences(client):
+    r = client.post("/api/activations/curves", json={"items": [{"name": "elu", "params": {"alpha": 0.5}},
+                                                               {"name": "GELU"}], "lo": -3, "hi": 3, "points": 601})
+    assert r.status_code == 200, r.text
+    res = r.json()
+    x = torch.tensor(res["x"], dtype=torch.float64)
+    for c, fn in zip(res["curves"], (lambda t: F.elu(t, alpha=0.5), F.gelu), strict=True):
+        np.testing.assert_allclose(c["y"], fn(x).numpy(), atol=1e-7)
+        h = 1e-6  # central differences, away from ELU's kink at 0 where the derivative jumps
+        fd = ((fn(x + h) - fn(x - h)) / (2 * h)).numpy()
+        away = np.abs(x.numpy()) > 1e-3
+        np.testing.assert_allclose(np.array(c["dy"])[away], fd[away], atol=1e-6)
+    assert res["curves"][1]["name"] == "gelu" and res["curves"][0]["label"] == "elu(alpha=0.5)"
+    measured = json.loads(properties("elu", cost=False, alpha=0.5).model_dump_json())
+    assert res["curves"][0]["record"] == measured
+    assert res["curves"][0]["guidance"]["note"] == guide.NOTES["elu"]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "says"), [
+    ("post", "/api/live", {"depth": 99}, 422, "depth: Input should be less than or equal to 6 (given 99)"),
+    ("post", "/api/live", {"width": 0}, 422, "width: Input should be greater than or equal to 1"),
+    ("post", "/api/live", {"epochs": 10**6}, 422, "epochs"),
+    ("post", "/api/live", {"points": 10**7}, 422, "points"),
+    ("post", "/api/live", {"seeds": 1000}, 422, "seeds"),
+    ("post", "/api/live", {"activation": "relux"}, 400, "activation 'relux' is unknown; did you mean"),
+    ("post", "/api/live", {"activation": "os:system"}, 422, "the explorer takes no import paths"),
+    ("post", "/api/live", {"activation": "softmax"}, 400, "vector-valued"),
+    ("post", "/api/live", {"activation": "elu", "activation_params": {"alpha": -1}}, 400, "alpha=-1.0 is out of range"),
+    ("post", "/api/live", {"color": "red"}, 422, "color: Extra inputs are not permitted"),
+    ("post", "/api/activations/curves", {"items": [{"name": "nope"}]}, 400, "activation 'nope' is unknown"),
+    ("post", "/api/activations/curves", {"items": [{"name": "relu"}] * 7}, 422, "items: List should have at most 6"),
+    ("post", "/api/activations/curves", {"items": [{"name": "relu"}], "points": 10**6}, 422, "points"),
+    ("post", "/api/activations/curves", {"items": [{"name": "relu"}], "lo": 2, "hi": 1}, 400, "lo=2.0 must be smaller"),
+    ("get", "/api/runs/%2e%2e/%2e%2e", None, 403, "outside the runs root"),
+    ("get", "/files/%2e%2e/%2e%2e/etc/passwd", None, 403, "outside the runs root"),
+    ("get", "/files/moons/actlab.sqlite", None, 403, "not a figure or report file"),
+    ("get", "/api/runs/nowhere", None, 404, "does not exist"),
+    ("get", "/api/live/abc/events", None, 404, "does not exist"),
+])
+def test_bad_requests_get_a_4xx_with_a_clear_message(client, method, path, body, status, says):
+    r = client.post(path, json=body) if method == "post" else client.get(path)
+    assert r.status_code == status, r.text
+    assert says in r.json()["detail"]
+
+
+def test_a_symlink_out_of_the_root_is_refused(client, smoke_dir, tmp_path):
+    (tmp_path / "secret.html").write_text("secret")
+    link = smoke_dir / "escape"
+    link.symlink_to(tmp_path, target_is_directory=True)
+    try:
+        r = client.get("/files/escape/secret.html")
+        assert r.status_code == 403 and "outside the runs root" in r.json()["detail"]
+    finally:
+        link.unlink()
+
+
+# ---------------------------------------------------------------------------------------------- runs
+
+
+def test_runs_are_listed_and_read_from_their_stores(client, smoke_runs, smoke_dir):
+    listed = {r["path"]: r for r in client.get("/api/runs").json()["runs"]}
+    assert set(smoke_runs) <= set(listed)
+    assert listed["moons"]["kind"] == "train" and listed["xor-speed"]["kind"] == "simulation"
+    detail = client.post("/api/runs/moons/report").json()  # builds the report: figures appear
+    with Run.open(smoke_dir / "moons") as run:
+        assert detail["findings"] == [f.text for f in findings(run)]
+    assert detail["tables"][0]["header"][0] == "cell" and len(detail["tables"][0]["rows"]) == 2
+    assert {f["name"] for f in detail["figures"]} >= {"loss_curves", "decision_boundary"}
+    png = client.get(detail["figures"][0]["png"])
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
+    assert client.get(detail["report_url"]).status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------- live
+
+
+def test_live_training_streams_and_its_loss_falls(client):
+    r = client.post("/api/live", json={"dataset": "moons", "epochs": 60, "seeds": 3, "depth": 2, "width": 8,
+                                       "optimizer": "adam", "lr": 0.02})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    with client.stream("GET", f"/api/live/{sid}/events") as s:
+        evs = events(s.iter_lines())
+    kinds = [e for e, _ in evs]
+    assert kinds[0] == "session" and kinds[1] == "start" and kinds[-1] == "done"
+    assert {"epoch", "surface", "probe"} <= set(kinds)
+    loss = np.concatenate([np.array(d["loss"], dtype=float) for e, d in evs if e == "epoch"], axis=1)  # (seeds, epochs)
+    assert loss.shape == (3, 60) and loss[:, -1].mean() < 0.6 * loss[:, 0].mean()
+    surf = [d for e, d in evs if e == "surface"][-1]
+    assert np.array(surf["mean"], dtype=float).shape == (len(surf["gy"]), len(surf["gx"]))
+    done = evs[-1][1]
+    assert done["n"] == 3 and 0.5 < done["test_acc"] <= 1
+    for _ in range(50):  # the worker removes its session as it ends
+        if not client.get("/api/live").json()["sessions"]:
+            break
+        time.sleep(0.1)
+    assert client.get("/api/live").json()["sessions"] == []
+
+
+def test_at_most_max_trainings_at_once(client):
+    ids = [client.post("/api/live", json={"epochs": 5}).json()["id"] for _ in range(2)]
+    r = client.post("/api/live", json={"epochs": 5})
+    assert r.status_code == 429 and "the most this server allows" in r.json()["detail"]
+    for sid in ids:
+        assert client.delete(f"/api/live/{sid}").status_code == 200
+    assert client.post("/api/live", json={"epochs": 5}).status_code == 201
+    client.app.state.live.sessions.clear()
+
+
+def _wait(pred, timeout=15.0):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_pause_resume_and_a_client_that_goes_away_stops_its_training(server):
+    big = {"dataset": "spirals", "points": 1000, "epochs": 2000, "seeds": 16, "width": 64, "depth": 4}
+    sid = httpx.post(f"{server}/api/live", json=big).json()["id"]
+    with httpx.Client(timeout=30) as c, c.stream("GET", f"{server}/api/live/{sid}/events") as s:
+        lines = s.iter_lines()
+        seen = [line for line in (next(lines) for _ in range(12))]
+        assert any(line.startswith("event: epoch") or line.startswith("event: surface") for line in seen)
+
+        def epoch():
+            ss = httpx.get(f"{server}/api/live").json()["sessions"]
+            return ss[0]["epoch"] if ss else None
+
+        assert httpx.post(f"{server}/api/live/{sid}/pause").json()["state"] == "paused"
+        time.sleep(0.5)
+        e0 = epoch()
+        time.sleep(1.0)
+        assert epoch() == e0  # paused: no epoch passes
+        httpx.post(f"{server}/api/live/{sid}/resume")
+        assert _wait(lambda: (epoch() or 0) > e0)
+    # the stream is closed: the worker stops at its next epoch, long before 2000 epochs
+    assert _wait(lambda: httpx.get(f"{server}/api/live").json()["sessions"] == [], timeout=20)
+
+
+def test_bounded_concurrent_load_keeps_the_server_up(server):
+    """200 requests, 16 at a time, on 127.0.0.1 only; every answer is a success or a 429, never an error."""
+    reqs = [("GET", "/api/health", None), ("GET", "/api/activations", None), ("GET", "/api/runs", None),
+            ("POST", "/api/activations/curves", {"items": [{"name": "relu"}], "points": 401}),
+            ("POST", "/api/live", {"epochs": 1, "seeds": 1}), ("GET", "/api/runs/moons", None),
+            ("GET", "/static/app.js", None), ("POST", "/api/live", {"depth": 50})]
+
+    def one(i: int) -> int:
+        method, path, body = reqs[i % len(reqs)]
+        with httpx.Client(base_url=server, timeout=60) as c:
+            r = c.request(method, path, json=body)
+            if r.status_code == 201:  # a live session nobody streams: give it back
+                c.delete(f"/api/live/{r.json()['id']}")
+            return r.status_code
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(one, range(200)))
+    assert time.monotonic() - t0 < 120
+    assert set(codes) <= {200, 201, 422, 429} and codes.count(422) == 25  # the depth=50 requests, exactly
+    assert httpx.get(f"{server}/api/health").json()["ok"]
+
+
+# ------------------------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    exe = chromium()
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.errors = errors
+        yield pg
+        browser.close()
+
+
+def test_browser_activation_curves(page, server, tmp_path):
+    page.goto(f"{server}/#activations?acts=relu,elu&elu.alpha=0.5")
+    page.wait_for_function("window.actlab.plots && window.actlab.plots.act && window.actlab.curves.curves.length == 2")
+    data = page.evaluate("window.actlab.plots.act.data")  # what uPlot draws: [x, relu, relu', elu, elu']
+    x = np.array(data[0])
+    np.testing.assert_allclose(data[1], np.maximum(x, 0), atol=1e-7)
+    np.testing.assert_allclose(np.array(data[3]), np.where(x > 0, x, 0.5 * np.expm1(x)), atol=1e-7)
+    away = np.abs(x) > 1e-9
+    np.testing.assert_allclose(np.array(data[4])[away], np.where(x > 0, 1.0, 0.5 * np.exp(x))[away], atol=1e-7)
+    page.check("#act-list input[value=gelu]")
+    page.wait_for_function("window.actlab.curves.curves.length == 3")
+    assert "gelu" in page.evaluate("location.hash") and page.locator("#act-props .card").count() == 3
+    page.screenshot(path=tmp_path / "activations.png")
+    assert page.errors == []
+
+
+def test_browser_live_training_loss_falls(page, server, tmp_path):
+    page.goto(f"{server}/#live?dataset=circles&epochs=120&seeds=3&optimizer=adam&lr=0.02&width=16")
+    assert page.input_value("select[name=dataset]") == "circles"  # the state came from the URL
+    page.click("#live-start")
+    page.wait_for_function("window.actlab.live && window.actlab.live.finished", timeout=60_000)
+    loss = page.evaluate("window.actlab.live.meanLoss")
+    assert len(loss) == 120 and loss[-1] < 0.6 * loss[0]
+    pixel = page.evaluate("Array.from(document.querySelector('#live-surface').getContext('2d')"
+                          ".getImageData(180, 180, 1, 1).data)")
+    assert pixel[3] > 0  # the decision surface was drawn
+    assert "done" in page.inner_text("#live-status")
+    page.screenshot(path=tmp_path / "live.png")
+    assert page.errors == []
+
+
+def test_browser_opens_a_stored_run(page, server, tmp_path):
+    page.goto(f"{server}/#runs?run=xor-speed")
+    page.wait_for_function("window.actlab.run && window.actlab.run.name == 'xor-speed'")
+    if page.locator("#build-report").count():
+        page.click("#build-report")
+        page.wait_for_selector("#run-detail figure img", timeout=60_000)
+    page.wait_for_function("[...document.querySelectorAll('#run-detail img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert page.locator("#run-detail figure").count() >= 2
+    assert "reached the threshold" in page.inner_text("#run-detail")
+    page.screenshot(path=tmp_path / "runs.png", full_page=True)
+    assert page.errors == []
