@@ -305,3 +305,33 @@ def test_browser_opens_a_stored_run(page, server, tmp_path):
     assert "reached the threshold" in page.inner_text("#run-detail")
     page.screenshot(path=tmp_path / "runs.png", full_page=True)
     assert page.errors == []
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+@pytest.mark.parametrize(("host", "warns"), [("127.0.0.1", False), ("127.0.0.2", True)])  # both loopback
+def test_serve_command(smoke_dir, host, warns):
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "actlab", "serve", "--host", host, "--port", str(port), "--runs",
+                             str(smoke_dir)], stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait(lambda: _up(f"http://{host}:{port}/api/health"), timeout=30)
+        assert httpx.get(f"http://{host}:{port}/").text.count("actlab explorer") >= 1
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert f"actlab explorer on http://{host}:{port}/" in err
+    assert ("warning:" in err) == warns
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
