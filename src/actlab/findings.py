@@ -95,6 +95,19 @@ def _verdict(f: Finding, adjusted: float, a: str, b: str, higher_is: str) -> Non
                    f"a difference between {a} and {b}.")
 
 
+def _compare(found: list[Finding], verdicts: list, what: str, a: str, b: str, va: dict[int, float],
+             vb: dict[int, float], verb: str, scale: float = 1, unit: str = "", spec: str = ".3g",
+             t: _Text | None = None) -> None:
+    """Add the paired comparison a − b (values by seed) to the findings, after the sentence `t` has begun;
+    its verdict is written after the Holm adjustment (`_finish`)."""
+    pr = paired_difference(va, vb)
+    t = t or _Text()
+    _comparison(t, what, a, b, pr, scale, unit, spec)
+    f = t.finding(paired=pr)
+    found.append(f)
+    verdicts.append((f, a, b, verb))
+
+
 def _finish(found: list[Finding], verdicts: list[tuple[Finding, str, str, str]]) -> list[Finding]:
     """Holm-adjust the family of p-values and write each comparison's verdict."""
     tested = [f for f, *_ in verdicts if f.paired is not None and f.paired.n >= 2 and not f.paired.identical]
@@ -155,14 +168,9 @@ def training_findings(run: Run) -> list[Finding]:
         pairs = list(itertools.combinations(ranked, 2)) if len(ranked) <= MAX_PAIRS else \
             [(ranked[0], ranked[1]), (ranked[0], ranked[-1])]
         for a, b in pairs:
-            pr = paired_difference(_acc(run, a), _acc(run, b))
-            t = _Text()
             where = _where(a, many_depths)
-            _comparison(t, ("At " + where if where else "Final test accuracy") + (" (final test accuracy)" if where
-                        else ""), a.series, b.series, pr, 100, " points", ".1f")
-            f = t.finding(paired=pr)
-            found.append(f)
-            verdicts.append((f, a.series, b.series, "is more accurate"))
+            _compare(found, verdicts, f"At {where} (final test accuracy)" if where else "Final test accuracy",
+                     a.series, b.series, _acc(run, a), _acc(run, b), "is more accurate", 100, " points", ".1f")
     if many_depths:
         for s in run.series():
             for ctx in run.contexts():
@@ -170,15 +178,12 @@ def training_findings(run: Run) -> list[Finding]:
                 if len(cells) < 2:
                     continue
                 lo_c, hi_c = cells[0], cells[-1]
-                pr = paired_difference(_acc(run, hi_c), _acc(run, lo_c))
                 a_est, b_est = mean_ci(list(_acc(run, lo_c).values())), mean_ci(list(_acc(run, hi_c).values()))
                 t = _Text()
                 t(f"{s}" + (f" ({ctx})" if ctx else "") + ": final test accuracy {a} at depth {d0} and {b} at depth "
                   "{d1}. ", a=(a_est.mean, ".3f"), b=(b_est.mean, ".3f"), d0=(lo_c.depth, "d"), d1=(hi_c.depth, "d"))
-                _comparison(t, "Depth effect", f"depth {hi_c.depth}", f"depth {lo_c.depth}", pr, 100, " points", ".1f")
-                f = t.finding(paired=pr)
-                found.append(f)
-                verdicts.append((f, f"depth {hi_c.depth}", f"depth {lo_c.depth}", "is more accurate"))
+                _compare(found, verdicts, "Depth effect", f"depth {hi_c.depth}", f"depth {lo_c.depth}",
+                         _acc(run, hi_c), _acc(run, lo_c), "is more accurate", 100, " points", ".1f", t)
     for c in done:
         k = run.diverged(c)
         if k:
@@ -224,12 +229,8 @@ def _gradient_flow(rows: list[dict]) -> tuple[list[Finding], list]:
         for ka, kb in itertools.combinations(keys, 2):
             # log10 of a ratio that underflowed to 0 is undefined: such seeds drop out of the pairs
             la, lb = (_by_seed(g[k], "ratio", lambda v: math.log10(v) if v > 0 else math.nan) for k in (ka, kb))
-            pr = paired_difference(la, lb)
-            t = _Text()
-            _comparison(t, f"log10 ratio at depth {top} ({method})", ka[1], kb[1], pr, 1, "", ".3g")
-            f = t.finding(paired=pr)
-            found.append(f)
-            verdicts.append((f, ka[1], kb[1], "passes more gradient to the first layer"))
+            _compare(found, verdicts, f"log10 ratio at depth {top} ({method})", ka[1], kb[1], la, lb,
+                     "passes more gradient to the first layer")
     return found, verdicts
 
 
@@ -252,12 +253,8 @@ def _dead_neurons(rows: list[dict]) -> tuple[list[Finding], list]:
         found.append(t.finding())
     base = next(iter(per), None)
     for cond in list(per)[1:]:
-        pr = paired_difference(per[cond], per[base])
-        t = _Text()
-        _comparison(t, f"Dead fraction after {last} epochs", cond, base, pr, 1, "", ".3f")
-        f = t.finding(paired=pr)
-        found.append(f)
-        verdicts.append((f, cond, base, "leaves more units dead"))
+        _compare(found, verdicts, f"Dead fraction after {last} epochs", cond, base, per[cond], per[base],
+                 "leaves more units dead", spec=".3f")
     return found, verdicts
 
 
@@ -295,12 +292,9 @@ def _xor(rows: list[dict]) -> tuple[list[Finding], list]:
         found.append(t.finding())
     acts = [a for (a,) in g]
     for a, b in itertools.combinations(acts, 2):
-        pr = paired_difference(_by_seed(g[(a,)], "epochs_to_threshold"), _by_seed(g[(b,)], "epochs_to_threshold"))
-        t = _Text()
-        _comparison(t, "Epochs to threshold, seeds where both reached it", a, b, pr, 1, " epochs", ".0f")
-        f = t.finding(paired=pr)
-        found.append(f)
-        verdicts.append((f, a, b, "is slower"))
+        _compare(found, verdicts, "Epochs to threshold, seeds where both reached it", a, b,
+                 _by_seed(g[(a,)], "epochs_to_threshold"), _by_seed(g[(b,)], "epochs_to_threshold"), "is slower",
+                 unit=" epochs", spec=".0f")
     return found, verdicts
 
 
@@ -326,12 +320,8 @@ def _ffn(rows: list[dict]) -> tuple[list[Finding], list]:
           shi=(s.hi, ".3g"), n=(m.n, "d"))
         found.append(t.finding())
     for a, b in itertools.combinations([a for (a,) in g], 2):
-        pr = paired_difference(_by_seed(g[(a,)], "std"), _by_seed(g[(b,)], "std"))
-        t = _Text()
-        _comparison(t, "FFN output std", a, b, pr, 1, "", ".3g")
-        f = t.finding(paired=pr)
-        found.append(f)
-        verdicts.append((f, a, b, "gives the wider output"))
+        _compare(found, verdicts, "FFN output std", a, b, _by_seed(g[(a,)], "std"), _by_seed(g[(b,)], "std"),
+                 "gives the wider output")
     return found, verdicts
 
 

@@ -15,7 +15,7 @@ import math
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
@@ -266,18 +266,15 @@ def create_app(runs_root: str | Path = "runs", max_trainings: int = 2) -> FastAP
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    @app.post("/api/live/{sid}/pause")
-    async def live_pause(sid: str) -> dict[str, str]:
+    @app.post("/api/live/{sid}/{action}")
+    async def live_control(sid: str, action: Literal["pause", "resume"]) -> dict[str, str]:
+        """Pause (the worker waits between epochs) or resume a live training."""
         s = _session(sid)
-        s.running.clear()
-        s.state = "paused"
-        return {"id": sid, "state": s.state}
-
-    @app.post("/api/live/{sid}/resume")
-    async def live_resume(sid: str) -> dict[str, str]:
-        s = _session(sid)
-        s.running.set()
-        s.state = "running"
+        if action == "pause":
+            s.running.clear()
+        else:
+            s.running.set()
+        s.state = "paused" if action == "pause" else "running"
         return {"id": sid, "state": s.state}
 
     @app.delete("/api/live/{sid}")
