@@ -224,3 +224,19 @@ def test_report_command(smoke_runs, tmp_path):
     r = actlab("report", str(tmp_path))
     assert r.returncode == 2 and r.stderr.count("error:") == 1 and "Traceback" not in r.stderr
     assert "is not a run directory" in r.stderr
+
+
+def test_a_figure_that_cannot_be_drawn_is_named_and_the_rest_still_reports(tmp_path, monkeypatch):
+    """A study of a user's activation reported after its module is gone: the activation figure is skipped
+    with its reason, every other figure and the findings are still there."""
+    mod = tmp_path / "gone_act.py"
+    mod.write_text("import torch\n\ndef act(x, k=1.0):\n    return torch.tanh(k * x)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run_study(load_study("moons", ["train.epochs=2", "seeds=2", "grid.activation=[gone_act:act]",
+                                   "diagnostics.decision_surface=false"]), tmp_path / "run")
+    mod.unlink()
+    sys.modules.pop("gone_act", None)
+    page = build_report(tmp_path / "run").read_text()
+    assert "Figure not drawn: activations:" in page and "gone_act" in page
+    assert (tmp_path / "run" / "figures" / "loss_curves.png").exists()
+    assert "Highest mean final test accuracy" in page

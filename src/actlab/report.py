@@ -17,6 +17,7 @@ import html
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,6 +89,7 @@ class Section:
     provenance: dict[str, Any] = field(default_factory=dict)
     config: str = ""
     cells: Table | None = None
+    skipped: list[str] = field(default_factory=list)  # figures that could not be drawn, with the reason
 
     @property
     def anchor(self) -> str:
@@ -203,7 +205,7 @@ def study_section(run_dir: str | Path) -> Section:
         folder = Path(run_dir) / FIGURE_DIR
         if run.kind == "train":
             sec.tables = [results_table(run), *depth_tables(run)]
-            specs = [(name, caption, fn(run)) for name, caption, fn in TRAINING_FIGURES]
+            specs = [(name, caption, partial(fn, run)) for name, caption, fn in TRAINING_FIGURES]
         else:
             rows = run.sim_rows()
             sec.tables = simulation_tables(run)
@@ -214,12 +216,17 @@ def study_section(run_dir: str | Path) -> Section:
                 from actlab import plots
 
                 specs.append(("activations", "The simulation's activations: function (blue) and derivative (red).",
-                              plots.activation_figure([(a, {}) for a in acts]) if len(acts) <= 4 else
-                              plots.catalog_figure(acts)))
+                              partial(plots.activation_figure, [(a, {}) for a in acts]) if len(acts) <= 4 else
+                              partial(plots.catalog_figure, acts)))
             if rows:
-                specs += [(name, (fn.__doc__ or "").strip().splitlines()[0], fn(rows))
+                specs += [(name, (fn.__doc__ or "").strip().splitlines()[0], partial(fn, rows))
                           for name, fn in simfigures.FIGURES.get(sim, [])]
-        for name, caption, fig in specs:
+        for name, caption, draw in specs:
+            try:
+                fig = draw()
+            except ActlabError as e:  # e.g. a user's activation that no longer imports: the rest still reports
+                sec.skipped.append(f"{name}: {e}")
+                continue
             if fig is not None:
                 sec.figures.append(_save(fig, folder, name, caption))
     return sec
