@@ -240,3 +240,21 @@ def test_a_figure_that_cannot_be_drawn_is_named_and_the_rest_still_reports(tmp_p
     assert "Figure not drawn: activations:" in page and "gone_act" in page
     assert (tmp_path / "run" / "figures" / "loss_curves.png").exists()
     assert "Highest mean final test accuracy" in page
+
+
+def test_bootstrap_intervals_on_request(moons_run, tmp_path):
+    from actlab.stats import mean_ci
+
+    out = tmp_path / "boot.html"
+    r = actlab("report", str(moons_run), "--ci", "bootstrap", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    page = out.read_text()
+    assert "BCa bootstrap over seeds" in page
+    with Run.open(moons_run) as run:
+        relu = next(c for c in run.cells if c.series == "relu")
+        boot = mean_ci(list(run.replicas(relu).values()), method="bootstrap")
+        cmp = next(f for f in findings(run, "bootstrap") if f.paired is not None)
+    assert boot.method == "bootstrap" and f"{boot.mean:.3f} [{boot.lo:.3f}, {boot.hi:.3f}] (n = 5)" in page
+    assert cmp.paired.diff.method == "bootstrap"
+    r = actlab("report", str(moons_run), "--ci", "jackknife", "--out", str(out))
+    assert r.returncode == 2 and "--ci 'jackknife' is unknown; allowed: t, bootstrap" in r.stderr

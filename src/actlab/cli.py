@@ -392,11 +392,12 @@ def studies() -> None:
 def report_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory, or a suite's (the quick tour's runs/tour).")],
     out_path: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write (default RUN_DIR/report.html).")] = None,
+    ci: Annotated[str, typer.Option(help="Intervals of the tables and findings: t (Student t) or bootstrap (BCa).")] = "t",
 ) -> None:
     """Write the run's HTML report: figures (also PNG and SVG in figures/), findings, tables, provenance."""
     from actlab.report import build_report
 
-    err.print(f"wrote {build_report(run_dir, out_path)}")
+    err.print(f"wrote {build_report(run_dir, out_path, ci)}")
 
 
 @app.command("serve")

@@ -19,11 +19,24 @@ import numpy as np
 
 from actlab import simfigures as sf
 from actlab.results import CellData, Run
-from actlab.stats import Paired, holm, mean_ci, paired_difference
+from actlab.stats import Estimate, Paired, holm, mean_ci, paired_difference
 
 ALPHA = 0.05
 _FIELD = re.compile(r"\{(\w+)\}")
 MAX_PAIRS = 3  # series per comparison group compared pairwise; past that, the best vs the runner-up and the worst
+
+
+@dataclass(frozen=True)
+class Stats:
+    """How the findings estimate: the CI method of every mean and paired difference (t or bootstrap)."""
+
+    ci: str = "t"
+
+    def mean(self, values: Any) -> Estimate:
+        return mean_ci(values, method=self.ci)
+
+    def paired(self, a: dict[int, float], b: dict[int, float]) -> Paired:
+        return paired_difference(a, b, ci=self.ci)
 
 
 @dataclass
@@ -95,12 +108,12 @@ def _verdict(f: Finding, adjusted: float, a: str, b: str, higher_is: str) -> Non
                    f"a difference between {a} and {b}.")
 
 
-def _compare(found: list[Finding], verdicts: list, what: str, a: str, b: str, va: dict[int, float],
+def _compare(found: list[Finding], verdicts: list, st: Stats, what: str, a: str, b: str, va: dict[int, float],
              vb: dict[int, float], verb: str, scale: float = 1, unit: str = "", spec: str = ".3g",
              t: _Text | None = None) -> None:
     """Add the paired comparison a − b (values by seed) to the findings, after the sentence `t` has begun;
     its verdict is written after the Holm adjustment (`_finish`)."""
-    pr = paired_difference(va, vb)
+    pr = st.paired(va, vb)
     t = t or _Text()
     _comparison(t, what, a, b, pr, scale, unit, spec)
     f = t.finding(paired=pr)
@@ -145,7 +158,7 @@ def _ranked(run: Run, cells: list[CellData]) -> list[tuple[CellData, float]]:
     return sorted(means, key=lambda cm: -np.nan_to_num(cm[1], nan=-1.0))
 
 
-def training_findings(run: Run) -> list[Finding]:
+def training_findings(run: Run, st: Stats = Stats()) -> list[Finding]:
     """Best cell; paired series comparisons per (depth, context); depth trends per series; divergences."""
     found: list[Finding] = []
     verdicts: list[tuple[Finding, str, str, str]] = []
@@ -154,7 +167,7 @@ def training_findings(run: Run) -> list[Finding]:
         return [Finding("No cell has finished yet: there is nothing to report.")]
     many_depths = len(run.depths()) > 1
     best = _ranked(run, done)[0][0]
-    est = mean_ci(list(_acc(run, best).values()))
+    est = st.mean(list(_acc(run, best).values()))
     t = _Text()
     where = _where(best, many_depths)
     t(f"Highest mean final test accuracy: {best.series}" + (f" ({where})" if where else "") +
@@ -169,7 +182,7 @@ def training_findings(run: Run) -> list[Finding]:
             [(ranked[0], ranked[1]), (ranked[0], ranked[-1])]
         for a, b in pairs:
             where = _where(a, many_depths)
-            _compare(found, verdicts, f"At {where} (final test accuracy)" if where else "Final test accuracy",
+            _compare(found, verdicts, st, f"At {where} (final test accuracy)" if where else "Final test accuracy",
                      a.series, b.series, _acc(run, a), _acc(run, b), "is more accurate", 100, " points", ".1f")
     if many_depths:
         for s in run.series():
@@ -178,11 +191,11 @@ def training_findings(run: Run) -> list[Finding]:
                 if len(cells) < 2:
                     continue
                 lo_c, hi_c = cells[0], cells[-1]
-                a_est, b_est = mean_ci(list(_acc(run, lo_c).values())), mean_ci(list(_acc(run, hi_c).values()))
+                a_est, b_est = st.mean(list(_acc(run, lo_c).values())), st.mean(list(_acc(run, hi_c).values()))
                 t = _Text()
                 t(f"{s}" + (f" ({ctx})" if ctx else "") + ": final test accuracy {a} at depth {d0} and {b} at depth "
                   "{d1}. ", a=(a_est.mean, ".3f"), b=(b_est.mean, ".3f"), d0=(lo_c.depth, "d"), d1=(hi_c.depth, "d"))
-                _compare(found, verdicts, "Depth effect", f"depth {hi_c.depth}", f"depth {lo_c.depth}",
+                _compare(found, verdicts, st, "Depth effect", f"depth {hi_c.depth}", f"depth {lo_c.depth}",
                          _acc(run, hi_c), _acc(run, lo_c), "is more accurate", 100, " points", ".1f", t)
     for c in done:
         k = run.diverged(c)
@@ -206,12 +219,12 @@ def _by_seed(rows: list[dict], key: str, fn=lambda v: v) -> dict[int, float]:
     return {r["seed"]: (np.nan if r.get(key) is None else fn(float(r[key]))) for r in rows}
 
 
-def _gradient_flow(rows: list[dict]) -> tuple[list[Finding], list]:
+def _gradient_flow(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found, verdicts = [], []
     top = max(r["depth"] for r in rows)
     g = sf.group([r for r in rows if r["depth"] == top], "method", "activation", "init")
     for (method, act, init), rs in g.items():
-        e, zero = sf.log_ratio(rs), sf.underflows(rs)
+        e, zero = sf.log_ratio(rs, st.ci), sf.underflows(rs)
         t = _Text()
         t(f"At depth {{depth}} ({method}), {act} + {init}: ", depth=(top, "d"))
         if e.n:
@@ -229,19 +242,19 @@ def _gradient_flow(rows: list[dict]) -> tuple[list[Finding], list]:
         for ka, kb in itertools.combinations(keys, 2):
             # log10 of a ratio that underflowed to 0 is undefined: such seeds drop out of the pairs
             la, lb = (_by_seed(g[k], "ratio", lambda v: math.log10(v) if v > 0 else math.nan) for k in (ka, kb))
-            _compare(found, verdicts, f"log10 ratio at depth {top} ({method})", ka[1], kb[1], la, lb,
+            _compare(found, verdicts, st, f"log10 ratio at depth {top} ({method})", ka[1], kb[1], la, lb,
                      "passes more gradient to the first layer")
     return found, verdicts
 
 
-def _dead_neurons(rows: list[dict]) -> tuple[list[Finding], list]:
+def _dead_neurons(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found, verdicts = [], []
     last = max(r["epoch"] for r in rows)
     per: dict[str, dict[int, float]] = {}
     for (cond,), rs in sf.group([r for r in rows if r["epoch"] == last], "condition").items():
         per[cond] = {s: float(np.mean([r["dead_fraction"] for r in rs if r["seed"] == s]))
                      for s in dict.fromkeys(r["seed"] for r in rs)}
-        e = mean_ci(list(per[cond].values()))
+        e = st.mean(list(per[cond].values()))
         t = _Text()
         if e.n == 0:  # a replica that diverged has NaN statistics
             t(f"{cond}: after {{ep}} epochs no dead fraction is measured: all {{k}} replicas diverged (NaN loss).",
@@ -253,16 +266,16 @@ def _dead_neurons(rows: list[dict]) -> tuple[list[Finding], list]:
         found.append(t.finding())
     base = next(iter(per), None)
     for cond in list(per)[1:]:
-        _compare(found, verdicts, f"Dead fraction after {last} epochs", cond, base, per[cond], per[base],
+        _compare(found, verdicts, st, f"Dead fraction after {last} epochs", cond, base, per[cond], per[base],
                  "leaves more units dead", spec=".3f")
     return found, verdicts
 
 
-def _selu(rows: list[dict]) -> tuple[list[Finding], list]:
+def _selu(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found = []
     top = max(r["layer"] for r in rows)
     for (act, init), rs in sf.group([r for r in rows if r["layer"] == top], "activation", "init").items():
-        m, v = mean_ci(sf.values(rs, "mean")), mean_ci(sf.values(rs, "variance"))
+        m, v = st.mean(sf.values(rs, "mean")), st.mean(sf.values(rs, "variance"))
         kept = 0.5 <= v.mean <= 2.0
         t = _Text()
         t(f"{act} + {init} at layer {{layer}}: mean {{m}} (95 % CI [{{mlo}}, {{mhi}}]), variance {{v}} (95 % CI "
@@ -274,7 +287,7 @@ def _selu(rows: list[dict]) -> tuple[list[Finding], list]:
     return found, []
 
 
-def _xor(rows: list[dict]) -> tuple[list[Finding], list]:
+def _xor(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found, verdicts = [], []
     g = sf.group(rows, "activation")
     for (act,), rs in g.items():
@@ -282,7 +295,7 @@ def _xor(rows: list[dict]) -> tuple[list[Finding], list]:
         t = _Text()
         t(f"{act}: {{k}} of {{n}} seeds reached the threshold", k=(len(hit), "d"), n=(len(rs), "d"))
         if hit:
-            e = mean_ci(hit)
+            e = st.mean(hit)
             t(", in {m} epochs on average", m=(e.mean, ".0f"))
             if e.n > 1:
                 t(" (95 % CI [{lo}, {hi}] over those seeds)", lo=(e.lo, ".0f"), hi=(e.hi, ".0f"))
@@ -292,13 +305,13 @@ def _xor(rows: list[dict]) -> tuple[list[Finding], list]:
         found.append(t.finding())
     acts = [a for (a,) in g]
     for a, b in itertools.combinations(acts, 2):
-        _compare(found, verdicts, "Epochs to threshold, seeds where both reached it", a, b,
+        _compare(found, verdicts, st, "Epochs to threshold, seeds where both reached it", a, b,
                  _by_seed(g[(a,)], "epochs_to_threshold"), _by_seed(g[(b,)], "epochs_to_threshold"), "is slower",
                  unit=" epochs", spec=".0f")
     return found, verdicts
 
 
-def _gelu(rows: list[dict]) -> tuple[list[Finding], list]:
+def _gelu(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found = []
     for r in rows:
         t = _Text()
@@ -309,18 +322,18 @@ def _gelu(rows: list[dict]) -> tuple[list[Finding], list]:
     return found, []
 
 
-def _ffn(rows: list[dict]) -> tuple[list[Finding], list]:
+def _ffn(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found, verdicts = [], []
     g = sf.group(rows, "activation")
     for (act,), rs in g.items():
-        m, s = mean_ci(sf.values(rs, "mean")), mean_ci(sf.values(rs, "std"))
+        m, s = st.mean(sf.values(rs, "mean")), st.mean(sf.values(rs, "std"))
         t = _Text()
         t(f"{act}: FFN output mean {{m}} (95 % CI [{{mlo}}, {{mhi}}]) and std {{s}} (95 % CI [{{slo}}, {{shi}}]), "
           "n = {n}.", m=(m.mean, ".3g"), mlo=(m.lo, ".3g"), mhi=(m.hi, ".3g"), s=(s.mean, ".3g"), slo=(s.lo, ".3g"),
           shi=(s.hi, ".3g"), n=(m.n, "d"))
         found.append(t.finding())
     for a, b in itertools.combinations([a for (a,) in g], 2):
-        _compare(found, verdicts, "FFN output std", a, b, _by_seed(g[(a,)], "std"), _by_seed(g[(b,)], "std"),
+        _compare(found, verdicts, st, "FFN output std", a, b, _by_seed(g[(a,)], "std"), _by_seed(g[(b,)], "std"),
                  "gives the wider output")
     return found, verdicts
 
@@ -329,13 +342,14 @@ SIMULATION_FINDINGS = {"gradient-flow": _gradient_flow, "dead-neurons": _dead_ne
                        "xor-speed": _xor, "gelu-approx": _gelu, "ffn-stats": _ffn}
 
 
-def findings(run: Run) -> list[Finding]:
-    """The study's findings, from its store."""
+def findings(run: Run, ci: str = "t") -> list[Finding]:
+    """The study's findings, from its store; `ci` is the CI method of every mean and difference (t, bootstrap)."""
+    st = Stats(ci)
     if run.kind == "train":
-        return training_findings(run)
+        return training_findings(run, st)
     rows = run.sim_rows()
     name = run.study["config"]["simulation"]["name"]
     if not rows:
         return [Finding("No simulation rows are stored yet: there is nothing to report.")]
-    found, verdicts = SIMULATION_FINDINGS[name](rows)
+    found, verdicts = SIMULATION_FINDINGS[name](rows, st)
     return _finish(found, verdicts)

@@ -110,8 +110,8 @@ def _save(fig: Figure, folder: Path, name: str, caption: str) -> ReportFigure:
     return ReportFigure(name, caption, paths["png"], paths["svg"], uri)
 
 
-def _ci(values: list[float] | np.ndarray, spec: str = ".3f") -> str:
-    e = mean_ci(values)
+def _ci(values: list[float] | np.ndarray, spec: str = ".3f", method: str = "t") -> str:
+    e = mean_ci(values, method=method)
     if e.n == 0:
         return "— (n = 0)"
     if not np.isfinite(e.lo):
@@ -122,20 +122,21 @@ def _ci(values: list[float] | np.ndarray, spec: str = ".3f") -> str:
 # ---------------------------------------------------------------------------------------------- tables
 
 
-def results_table(run: Run) -> Table:
+def results_table(run: Run, ci: str = "t") -> Table:
     """Per cell: status, n, final and best test accuracy, final test loss (95 % CIs), diverged, wall time."""
     rows = []
     for c in run.cells:
         final = list(run.replicas(c, "final_test_acc").values())
-        rows.append([c.label, c.status, str(len(final)), _ci(final), _ci(list(run.replicas(c, "best_test_acc").values())),
-                     _ci(list(run.replicas(c, "final_test_loss").values()), ".4g"), str(run.diverged(c)),
+        rows.append([c.label, c.status, str(len(final)), _ci(final, method=ci),
+                     _ci(list(run.replicas(c, "best_test_acc").values()), method=ci),
+                     _ci(list(run.replicas(c, "final_test_loss").values()), ".4g", ci), str(run.diverged(c)),
                      "—" if c.wall_s is None else f"{c.wall_s:.1f}"])
     return Table("Results per cell: mean [95 % CI] over seeds (n = replicas with a finite value)",
                  ["cell", "status", "seeds", "final test acc", "best test acc", "final test loss", "diverged",
                   "wall s"], rows)
 
 
-def depth_tables(run: Run) -> list[Table]:
+def depth_tables(run: Run, ci: str = "t") -> list[Table]:
     """The classic layout: depth rows; per series, final and best accuracy and the gradient mean (when recorded)."""
     if len(run.depths()) < 2:
         return []
@@ -154,10 +155,11 @@ def depth_tables(run: Run) -> list[Table]:
                 if c is None:
                     line += ["—", "—"] + (["—"] if grad else [])
                     continue
-                line += [_ci(list(run.replicas(c).values())), _ci(list(run.replicas(c, "best_test_acc").values()))]
+                line += [_ci(list(run.replicas(c).values()), method=ci),
+                         _ci(list(run.replicas(c, "best_test_acc").values()), method=ci)]
                 if grad:
                     _, g = run.metric(c, "grad_mean")
-                    line.append(_ci(np.nanmean(g, axis=1) if g.size else [], ".3g"))
+                    line.append(_ci(np.nanmean(g, axis=1) if g.size else [], ".3g", ci))
             rows.append(line)
         title = "By depth" + (f" ({ctx})" if ctx else "") + ": mean [95 % CI] over seeds" + \
             ("; grad mean = mean |∂L/∂θ| per batch, averaged over all epochs" if grad else "")
@@ -195,16 +197,17 @@ def _cells_table(run: Run) -> Table:
 # --------------------------------------------------------------------------------------------- sections
 
 
-def study_section(run_dir: str | Path) -> Section:
-    """One study's section from its store; its figures are saved under RUN_DIR/figures."""
+def study_section(run_dir: str | Path, ci: str = "t") -> Section:
+    """One study's section from its store; its figures are saved under RUN_DIR/figures. `ci` is the method of
+    the tables' and findings' intervals (t or bootstrap); curves' bands are Student t."""
     with Run.open(run_dir) as run:
         cfg = run.study["config"]
         sec = Section(run.name, Path(run_dir), cfg.get("description", ""), cfg.get("note", ""), run.kind,
-                      len(run.seeds), findings(run), provenance=run.study["provenance"],
+                      len(run.seeds), findings(run, ci), provenance=run.study["provenance"],
                       config=json.dumps(cfg, indent=2), cells=_cells_table(run))
         folder = Path(run_dir) / FIGURE_DIR
         if run.kind == "train":
-            sec.tables = [results_table(run), *depth_tables(run)]
+            sec.tables = [results_table(run, ci), *depth_tables(run, ci)]
             specs = [(name, caption, partial(fn, run)) for name, caption, fn in TRAINING_FIGURES]
         else:
             rows = run.sim_rows()
@@ -236,22 +239,30 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("actlab", "templates"), au
                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def render(sections: list[Section], title: str, note: str = "") -> str:
+CI_LABELS = {"t": "Student t over seeds",
+             "bootstrap": "BCa bootstrap over seeds, 9,999 resamples, seed 0; Student t where n is too small for it, "
+                          "and for curves' bands and the simulation summary table"}
+
+
+def render(sections: list[Section], title: str, note: str = "", ci: str = "t") -> str:
     """The page's HTML for these sections."""
     return _ENV.get_template("report.html.j2").render(
-        title=title, note=note, sections=sections, version=__version__,
+        title=title, note=note, sections=sections, version=__version__, ci_label=CI_LABELS[ci],
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), escape=html.escape)
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+def build_report(run_dir: str | Path, out: str | Path | None = None, ci: str = "t") -> Path:
     """Write the report of a study's run directory, or of a suite's (one section per member); returns its path.
 
-    `out` defaults to RUN_DIR/report.html. Figures go to figures/ in each study's run directory.
+    `out` defaults to RUN_DIR/report.html. Figures go to figures/ in each study's run directory. `ci`: the
+    intervals of tables and findings, "t" (Student t) or "bootstrap" (BCa).
     """
+    if ci not in CI_LABELS:
+        raise ActlabError(f"--ci {ci!r} is unknown; allowed: {', '.join(CI_LABELS)}")
     run_dir = Path(run_dir)
     t0 = time.perf_counter()
     if (run_dir / DB_NAME).exists():
-        sections = [study_section(run_dir)]
+        sections = [study_section(run_dir, ci)]
         title, note = f"actlab report: {sections[0].name}", ""
     else:
         members = suite_members(run_dir)
@@ -260,13 +271,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
                               "in it); run a study into it first")
         sections = []
         for m in members:
-            sec = study_section(m)
-            _write(m / REPORT_NAME, render([sec], f"actlab report: {sec.name}"))
+            sec = study_section(m, ci)
+            _write(m / REPORT_NAME, render([sec], f"actlab report: {sec.name}", ci=ci))
             sections.append(sec)
         title = f"actlab report: {run_dir.name} ({len(sections)} studies)"
         note = "Each study also has its own report.html in its run directory."
     path = Path(out) if out is not None else run_dir / REPORT_NAME
-    _write(path, render(sections, title, note + f" Built in {time.perf_counter() - t0:.1f} s from the stores."))
+    _write(path, render(sections, title, note + f" Built in {time.perf_counter() - t0:.1f} s from the stores.", ci))
     return path
 
 

@@ -31,12 +31,12 @@ def values(rows: Rows, key: str) -> list[float]:
     return [np.nan if r.get(key) is None else float(r[key]) for r in rows]
 
 
-def log_ratio(rows: Rows) -> Estimate:
+def log_ratio(rows: Rows, method: str = "t") -> Estimate:
     """Mean of log10(ratio) over seeds with its CI: 10**mean is the geometric-mean ratio. A ratio of exactly
     0 (the first layer's gradient underflowed in float32) has no logarithm: it is left out, and n says so."""
     v = np.array(values(rows, "ratio"))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return mean_ci(np.where(v > 0, np.log10(v), np.nan))
+        return mean_ci(np.where(v > 0, np.log10(v), np.nan), method=method)
 
 
 def underflows(rows: Rows) -> int:
