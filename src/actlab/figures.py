@@ -213,8 +213,8 @@ def dead_saturated_figure(run: Run) -> Figure | None:
             if i == 1:
                 ax.set_xlabel("hidden layer")
         axes[0, j].legend(fontsize=6)
-    axes[0, 0].set_ylabel("dead fraction (φ′ = 0 on every probe example)")
-    axes[1, 0].set_ylabel("saturated fraction (|φ′| < 0.01)")
+    axes[0, 0].set_ylabel("dead (φ′ = 0 on all probes)")
+    axes[1, 0].set_ylabel("saturated (|φ′| < 0.01)")
     suptitle(fig, f"{run.name}: dead and saturated units per layer (dashed: first probe epoch, solid: last); "
                  f"{_n(run, run.done)}")
     return fig
