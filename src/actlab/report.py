@@ -111,12 +111,7 @@ def _save(fig: Figure, folder: Path, name: str, caption: str) -> ReportFigure:
 
 
 def _ci(values: list[float] | np.ndarray, spec: str = ".3f", method: str = "t") -> str:
-    e = mean_ci(values, method=method)
-    if e.n == 0:
-        return "— (n = 0)"
-    if not np.isfinite(e.lo):
-        return f"{e.mean:{spec}} (n = {e.n})"
-    return f"{e.mean:{spec}} [{e.lo:{spec}}, {e.hi:{spec}}] (n = {e.n})"
+    return mean_ci(values, method=method).format(spec)
 
 
 # ---------------------------------------------------------------------------------------------- tables

@@ -206,10 +206,21 @@ class Run:
         return [json.loads(r[0]) for r in self.store.query("SELECT row FROM sim_rows ORDER BY cell, idx")]
 
 
+def run_dirs(root: str | Path, max_depth: int = 1) -> list[Path]:
+    """Run directories (holding the store) under `root`, 1 to `max_depth` levels down, sorted; links that
+    lead outside `root` are left out."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        return []
+    out = []
+    for depth in range(1, max_depth + 1):
+        out += [p.parent for p in root.glob("/".join(["*"] * depth) + f"/{DB_NAME}") if p.resolve().is_relative_to(root)]
+    return sorted(out)
+
+
 def suite_members(run_dir: str | Path) -> list[Path]:
     """The run directories directly under a suite's directory, in the order their studies were created."""
-    run_dir = Path(run_dir)
-    found = [p for p in sorted(run_dir.iterdir()) if (p / DB_NAME).exists()] if run_dir.is_dir() else []
+    found = run_dirs(run_dir)
     created = {}
     for p in found:
         with Run.open(p) as run:

@@ -34,12 +34,16 @@ class Estimate:
     n: int
     method: str = "t"
 
-    def __str__(self) -> str:
+    def format(self, spec: str = ".4g") -> str:
+        """'mean [lo, hi] (n = k)' with each number in `spec`; no interval where there is none."""
         if self.n == 0:
             return "— (n = 0)"
         if self.n == 1 or not np.isfinite(self.lo):
-            return f"{self.mean:.4g} (n = {self.n})"
-        return f"{self.mean:.4g} [{self.lo:.4g}, {self.hi:.4g}] (n = {self.n})"
+            return f"{self.mean:{spec}} (n = {self.n})"
+        return f"{self.mean:{spec}} [{self.lo:{spec}}, {self.hi:{spec}}] (n = {self.n})"
+
+    def __str__(self) -> str:
+        return self.format()
 
 
 def _finite(values: np.ndarray | list[float]) -> np.ndarray:

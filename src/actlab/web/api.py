@@ -108,18 +108,6 @@ def contained(root: Path, rel: str) -> Path:
     return path
 
 
-def find_runs(root: Path) -> list[Path]:
-    """Run directories (holding actlab.sqlite) under `root`, at most MAX_RUN_DEPTH levels down."""
-    root = root.resolve()
-    if not root.is_dir():
-        return []
-    out = []
-    for depth in range(1, MAX_RUN_DEPTH + 1):
-        out += [p.parent for p in root.glob("/".join(["*"] * depth) + f"/{DB_NAME}")
-                if p.resolve().is_relative_to(root)]
-    return sorted(out)
-
-
 def run_summary(root: Path, run_dir: Path) -> dict[str, Any]:
     from actlab.results import Run
 
@@ -290,7 +278,9 @@ def create_app(runs_root: str | Path = "runs", max_trainings: int = 2) -> FastAP
 
     @app.get("/api/runs")
     def runs() -> dict[str, Any]:
-        return {"root": str(root), "runs": [run_summary(root, p) for p in find_runs(root)]}
+        from actlab.results import run_dirs
+
+        return {"root": str(root), "runs": [run_summary(root, p) for p in run_dirs(root, MAX_RUN_DEPTH)]}
 
     @app.get("/api/runs/{rel:path}")
     def run(rel: str) -> dict[str, Any]:
