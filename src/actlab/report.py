@@ -13,13 +13,12 @@ out (jinja2, autoescaped). Every mean is shown with its 95 % CI and n.
 from __future__ import annotations
 
 import base64
-import html
 import json
 import time
 from collections.abc import Callable
-from functools import partial
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -164,16 +163,17 @@ def depth_tables(run: Run, ci: str = "t") -> list[Table]:
 
 def simulation_tables(run: Run) -> list[Table]:
     """Every simulation's rows grouped over seeds (means with CIs), and gradient flow's ratio table."""
-    from actlab.study import sim_summary
+    from actlab.study import group_sim_rows
 
-    rows = sim_summary(run.dir)
+    rows = run.sim_rows()
+    grouped = group_sim_rows(rows)
     out = []
-    if rows:
-        cols = list(dict.fromkeys(k for r in rows for k in r))
+    if grouped:
+        cols = list(dict.fromkeys(k for r in grouped for k in r))
         out.append(Table("Simulation results: mean [95 % CI] over seeds", cols,
-                         [[str(r.get(c, "")) for c in cols] for r in rows]))
-    if run.study["config"]["simulation"]["name"] == "gradient-flow" and run.sim_rows():
-        header, body = simfigures.gradient_flow_table(run.sim_rows())
+                         [[str(r.get(c, "")) for c in cols] for r in grouped]))
+    if run.study["config"]["simulation"]["name"] == "gradient-flow" and rows:
+        header, body = simfigures.gradient_flow_table(rows)
         out.append(Table("Gradient ratio ‖first layer‖ / ‖last layer‖: geometric mean [95 % CI] over seeds",
                          header, body))
     return out
@@ -243,7 +243,7 @@ def render(sections: list[Section], title: str, note: str = "", ci: str = "t") -
     """The page's HTML for these sections."""
     return _ENV.get_template("report.html.j2").render(
         title=title, note=note, sections=sections, version=__version__, ci_label=CI_LABELS[ci],
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), escape=html.escape)
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, ci: str = "t") -> Path:

@@ -86,6 +86,8 @@ class Run:
 
     dir: Path
     store: Store = field(repr=False)
+    # A report reads each cell's replicas and metrics for several figures, tables and findings: read once.
+    _memo: dict[tuple, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, run_dir: str | Path) -> Run:
@@ -155,9 +157,12 @@ class Run:
     # ------------------------------------------------------------------------------- numbers
 
     def replicas(self, cell: CellData, column: str = "final_test_acc") -> dict[int, float]:
-        """seed -> the replica's value (NaN for a diverged replica's missing value)."""
-        rows = self.store.query(f"SELECT seed, {column} FROM replicas WHERE cell = ? ORDER BY seed", (cell.key,))
-        return {int(s): np.nan if v is None else float(v) for s, v in rows}
+        """seed -> the replica's value (NaN for a diverged replica's missing value). A fresh dict each call."""
+        key = ("replicas", cell.key, column)
+        if key not in self._memo:
+            rows = self.store.query(f"SELECT seed, {column} FROM replicas WHERE cell = ? ORDER BY seed", (cell.key,))
+            self._memo[key] = {int(s): np.nan if v is None else float(v) for s, v in rows}
+        return dict(self._memo[key])
 
     def diverged(self, cell: CellData) -> int:
         return self.store.query("SELECT COUNT(*) FROM replicas WHERE cell = ? AND diverged_epoch > 0",
@@ -167,6 +172,14 @@ class Run:
         """(seeds, values (seeds, epochs)): one metric per replica and epoch, NaN where not recorded."""
         if name not in METRICS:
             raise ActlabError(f"metric {name!r} is unknown; allowed: {', '.join(METRICS)}")
+        key = ("metric", cell.key, name)
+        if key not in self._memo:
+            self._memo[key] = self._metric(cell, name)
+        seeds, values = self._memo[key]
+        return list(seeds), values.copy()
+
+    def _metric(self, cell: CellData, name: str) -> tuple[list[int], np.ndarray]:
+        """One metric read from the store (uncached)."""
         rows = self.store.query(f"SELECT seed, epoch, {name} FROM metrics WHERE cell = ? ORDER BY seed, epoch",
                                 (cell.key,))
         if not rows:
@@ -220,9 +233,10 @@ def run_dirs(root: str | Path, max_depth: int = 1) -> list[Path]:
 
 def suite_members(run_dir: str | Path) -> list[Path]:
     """The run directories directly under a suite's directory, in the order their studies were created."""
-    found = run_dirs(run_dir)
     created = {}
-    for p in found:
+    for p in run_dirs(run_dir):
         with Run.open(p) as run:
-            created[p] = run.store.query("SELECT created FROM study WHERE id = 1")
-    return sorted((p for p in found if created[p]), key=lambda p: created[p][0][0])
+            held = run.store.study()
+        if held is not None:  # a store that holds no study yet is no member
+            created[p] = held["created"]
+    return sorted(created, key=created.__getitem__)

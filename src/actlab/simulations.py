@@ -137,11 +137,6 @@ def selu_selfnorm(seeds: list[int], depth: Depth = 50, width: Width = 1000, batc
 CURVE_POINTS = 500  # xor-speed keeps E at about this many epochs per replica, for the convergence figure
 
 
-def _f(v: float) -> float | None:
-    """A JSON-safe float: None for NaN or inf (a diverged replica)."""
-    return float(v) if np.isfinite(v) else None
-
-
 @validate_call(config=ConfigDict(strict=False))
 def xor_speed(seeds: list[int], activations: list[str] = ["sigmoid", "relu", "tanh"],  # noqa: B006
               weight_std: Annotated[float, Field(gt=0)] = 0.5, lr: Annotated[float, Field(gt=0)] = 0.5,
@@ -168,7 +163,7 @@ def xor_speed(seeds: list[int], activations: list[str] = ["sigmoid", "relu", "ta
             below = np.nonzero(half[r] < threshold)[0]
             rows.append({"activation": act, "seed": seed, "epochs_to_threshold": int(below[0]) + 1 if len(below) else None,
                          "final_loss": float(half[r, -1]), "solved": bool(h.train_acc[r, -1] == 1.0),
-                         "curve_epochs": (shown + 1).tolist(), "loss_curve": [_f(v) for v in half[r, shown]]})
+                         "curve_epochs": (shown + 1).tolist(), "loss_curve": [float(v) if np.isfinite(v) else None for v in half[r, shown]]})  # JSON-safe
     return {"rows": rows}
 
 

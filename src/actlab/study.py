@@ -330,6 +330,11 @@ def sim_summary(run_dir: str | Path) -> list[dict[str, Any]]:
         rows = [json.loads(r[0]) for r in store.query("SELECT row FROM sim_rows ORDER BY cell, idx")]
     finally:
         store.close()
+    return group_sim_rows(rows)
+
+
+def group_sim_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`sim_summary` of rows already read."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         key = tuple((k, v) for k, v in r.items() if k != "seed" and (isinstance(v, str) or k in GROUP_INTS))

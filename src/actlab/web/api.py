@@ -108,17 +108,14 @@ def contained(root: Path, rel: str) -> Path:
     return path
 
 
-def run_summary(root: Path, run_dir: Path) -> dict[str, Any]:
-    from actlab.results import Run
-
-    with Run.open(run_dir) as run:
-        counts: dict[str, int] = {}
-        for c in run.cells:
-            counts[c.status] = counts.get(c.status, 0) + 1
-        return {"path": run_dir.relative_to(root.resolve()).as_posix(), "name": run.name, "kind": run.kind,
-                "description": run.study["config"].get("description", ""), "seeds": len(run.seeds),
-                "cells": counts, "created": run.study["created"],
-                "report": (run_dir / "report.html").exists()}
+def run_summary(root: Path, run: Any) -> dict[str, Any]:
+    """One line of the runs list, from an open `actlab.results.Run`."""
+    counts: dict[str, int] = {}
+    for c in run.cells:
+        counts[c.status] = counts.get(c.status, 0) + 1
+    return {"path": run.dir.resolve().relative_to(root.resolve()).as_posix(), "name": run.name, "kind": run.kind,
+            "description": run.study["config"].get("description", ""), "seeds": len(run.seeds), "cells": counts,
+            "created": run.study["created"], "report": (run.dir / "report.html").exists()}
 
 
 def run_detail(root: Path, run_dir: Path) -> dict[str, Any]:
@@ -130,7 +127,7 @@ def run_detail(root: Path, run_dir: Path) -> dict[str, Any]:
     with Run.open(run_dir) as run:
         tables = [report.results_table(run), *report.depth_tables(run)] if run.kind == "train" else \
             report.simulation_tables(run)
-        info = run_summary(root, run_dir)
+        info = run_summary(root, run)
         info.update(note=run.study["config"].get("note", ""), provenance=run.study["provenance"],
                     findings=[f.text for f in findings(run)],
                     tables=[{"title": t.title, "header": t.header, "rows": t.rows} for t in tables])
@@ -278,9 +275,14 @@ def create_app(runs_root: str | Path = "runs", max_trainings: int = 2) -> FastAP
 
     @app.get("/api/runs")
     def runs() -> dict[str, Any]:
-        from actlab.results import run_dirs
+        from actlab.results import Run, run_dirs
 
-        return {"root": str(root), "runs": [run_summary(root, p) for p in run_dirs(root, MAX_RUN_DEPTH)]}
+        listed = []
+        for p in run_dirs(root, MAX_RUN_DEPTH):
+            with Run.open(p) as r:
+                if r.store.study() is not None:  # a store still being created holds no study yet
+                    listed.append(run_summary(root, r))
+        return {"root": str(root), "runs": listed}
 
     @app.get("/api/runs/{rel:path}")
     def run(rel: str) -> dict[str, Any]:
