@@ -31,7 +31,10 @@ from numpy_baseline import train_one  # noqa: E402
 
 from actlab import data  # noqa: E402
 from actlab.nn import ModelConfig, build  # noqa: E402
-from actlab.training import TrainConfig, train  # noqa: E402
+from actlab.runtime import tune_malloc  # noqa: E402
+from actlab.studies.config import load_study  # noqa: E402
+from actlab.studies.runner import run_study  # noqa: E402
+from actlab.train.loop import TrainConfig, train  # noqa: E402
 
 
 def machine() -> dict:
@@ -182,9 +185,6 @@ def bench_grouping(studies: tuple[str, ...] = ("moons", "blobs-depth-defaults", 
     """Whole shipped studies with cells in separate populations vs sharing one (group_cells false / true)."""
     import tempfile
 
-    from actlab.config import load_study
-    from actlab.study import run_study
-
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in studies:
@@ -199,6 +199,7 @@ def bench_grouping(studies: tuple[str, ...] = ("moons", "blobs-depth-defaults", 
 
 
 def main() -> None:
+    tune_malloc()  # an entry point: the process-wide allocator setting the CLI applies too
     if len(sys.argv) > 1 and sys.argv[1] == "_memory_child":
         _memory_child(int(sys.argv[2]), int(sys.argv[3]))
         return

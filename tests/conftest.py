@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from actlab.config import load_study
-from actlab.study import run_study
+from actlab.runtime import tune_malloc
+from actlab.studies.config import load_study
+from actlab.studies.runner import run_study
+
+tune_malloc()  # the test session is an entry point, like the CLI: the same allocator setting
 
 # Each shipped study at a budget of seconds: what a smoke run overrides (2 seeds, except gelu-approx's 1).
 TINY = {

@@ -12,7 +12,7 @@ from scipy.special import erf, expit
 from torch import nn
 
 import actlab
-from actlab.activations import get, names, register
+from actlab.catalog.activations import get, names, register
 
 # SELU's constants as published (Klambauer et al. 2017), not read from torch.
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -170,7 +170,7 @@ def test_init_pairing_and_gain():
     assert get("leaky_relu").init_gain(alpha=0.2) == pytest.approx(nn.init.calculate_gain("leaky_relu", 0.2))
     assert get("tanh").init == "xavier" and get("tanh").init_gain() == pytest.approx(nn.init.calculate_gain("tanh"))
     assert get("selu").init == "lecun" and get("selu").init_gain() == 1.0
-    assert all(get(n).init in actlab.activations.INIT_SCHEMES for n in names())
+    assert all(get(n).init in actlab.catalog.activations.INIT_SCHEMES for n in names())
     assert all(get(n).description and get(n).latex and get(n).text for n in names())
 
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 
 import bench  # noqa: E402
@@ -32,7 +29,7 @@ def test_numpy_baseline_learns_moons():
 
 def test_benchmarks_run_at_tiny_sizes():
     from actlab.nn import ModelConfig
-    from actlab.training import TrainConfig
+    from actlab.train.loop import TrainConfig
 
     ds = data.load("moons")
     tc = TrainConfig(epochs=2, batch_size=64, eval_train=False, device="cpu")

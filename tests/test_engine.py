@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from actlab import data, probes, rng
+from actlab import data, rng
 from actlab.nn import ModelConfig, build
 from actlab.nn.layers import PopLinear
-from actlab.training import TrainConfig, lr_factor, train
+from actlab.train import probes
+from actlab.train.loop import TrainConfig, lr_factor, train
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +206,7 @@ def test_population_probe_matches_hand_computation():
     pop = build(ModelConfig(widths=[5, 4], activation="relu", bias_init=-0.3), (3,), "binary", 2, [2, 8])
     x = torch.randn(64, 3)
     y = (x[:, 0] > 0).long()
-    from actlab.training import _Objective
+    from actlab.train.loop import _Objective
 
     objective = _Objective(pop, data.record.Dataset("t", "binary", x, y, x, y, ("0", "1")), TrainConfig())
     rec = probes.probe_population(pop, x, y, objective, epoch=0)
@@ -278,12 +279,12 @@ def test_poplinear_accepts_shared_and_per_replica_inputs():
 
 
 def test_chunked_evaluation_and_probes_equal_whole_batch(moons, monkeypatch):
-    import actlab.training as train_mod
+    import actlab.train.probes as probes_mod
 
     cfg = ModelConfig(widths=[8, 8], activation="relu")
     tc = TrainConfig(epochs=2, batch_size=32, probe_epochs=[2])
     whole = train(build(cfg, moons.input_shape, moons.task, 2, [0, 1]), moons, tc)
-    monkeypatch.setattr(train_mod, "CHUNK_FLOATS", 2 * 8 * 7)  # 7 examples per chunk
+    monkeypatch.setattr(probes_mod, "CHUNK_FLOATS", 2 * 8 * 7)  # 7 examples per chunk
     chunked = train(build(cfg, moons.input_shape, moons.task, 2, [0, 1]), moons, tc)
     np.testing.assert_allclose(chunked.test_loss, whole.test_loss, rtol=1e-6)
     np.testing.assert_array_equal(chunked.test_acc, whole.test_acc)

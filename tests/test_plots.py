@@ -5,8 +5,9 @@ from __future__ import annotations
 import matplotlib.colors as mcolors
 import numpy as np
 
-from actlab import plots
-from actlab.activations import get
+from actlab.catalog.activations import get
+from actlab.report.figures import catalog as plots
+from actlab.report.figures.common import save
 
 
 def _lines(fig):
@@ -31,5 +32,5 @@ def test_catalog_figure_has_one_panel_per_activation(tmp_path):
     fig = plots.catalog_figure([*names[:-1], get("selu")], cols=3)  # names or entries
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in visible] == names
-    path = plots.save(fig, tmp_path / "sub" / "catalog.svg")
+    path = save(fig, tmp_path / "sub" / "catalog.svg")
     assert path.read_text().startswith("<?xml")

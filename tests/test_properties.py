@@ -14,7 +14,7 @@ from scipy.optimize import brentq
 from scipy.special import erf
 
 import actlab
-from actlab.properties import cost_ns
+from actlab.catalog.properties import cost_ns
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_LAMBDA = 1.0507009873554804934193349852946

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from actlab.config import load_study
-from actlab.store import Store
-from actlab.study import run_study
+from actlab.store.writer import Store
+from actlab.studies.config import load_study
+from actlab.studies.runner import run_study
 
 ray = pytest.importorskip("ray")
 

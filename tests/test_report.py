@@ -14,14 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CHROMIUM_ARGS, TINY, chromium
 from scipy import stats as sps
 
-from actlab.config import load_study
-from actlab.findings import findings
-from actlab.report import build_report
-from actlab.results import Run
-from actlab.study import run_study
+from actlab.catalog.activations import from_import_path
+from actlab.report.findings import findings
+from actlab.report.page import build_report
+from actlab.store.results import Run
+from actlab.studies.config import load_study
+from actlab.studies.runner import run_study
+from conftest import CHROMIUM_ARGS, TINY, chromium
 
 TRAIN_COMMON = {"activations", "loss_curves", "gradient_per_layer", "dead_saturated"}
 MOONS_2D = {"dataset", "decision_boundary", "signal_trace", "hidden_space"}
@@ -235,7 +236,8 @@ def test_a_figure_that_cannot_be_drawn_is_named_and_the_rest_still_reports(tmp_p
     run_study(load_study("moons", ["train.epochs=2", "seeds=2", "grid.activation=[gone_act:act]",
                                    "diagnostics.decision_surface=false"]), tmp_path / "run")
     mod.unlink()
-    sys.modules.pop("gone_act", None)
+    sys.modules.pop("gone_act", None)  # a later process: neither the module nor its resolved entry is held
+    from_import_path.cache_clear()
     page = build_report(tmp_path / "run").read_text()
     assert "Figure not drawn: activations:" in page and "gone_act" in page
     assert (tmp_path / "run" / "figures" / "loss_curves.png").exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import subprocess
@@ -14,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import TINY
 
-from actlab import studies
-from actlab.config import apply_sets, expand, load_study, parse_value
 from actlab.errors import ActlabError
-from actlab.study import run_study, sim_summary
-from actlab.store import Store
+from actlab.store.writer import Store
+from actlab.studies import shipped
+from actlab.studies.config import apply_sets, expand, load_study, parse_value
+from actlab.studies.runner import plan_run, run_study
+from conftest import TINY
 
 
 def actlab(*args: str, cwd=None, timeout=600) -> subprocess.CompletedProcess:
@@ -32,10 +31,10 @@ def actlab(*args: str, cwd=None, timeout=600) -> subprocess.CompletedProcess:
 
 
 def test_every_shipped_study_validates():
-    cells = {name: len(expand(load_study(name))) for name in studies.names()}
+    cells = {name: len(expand(load_study(name))) for name in shipped.names()}
     assert cells["moons"] == 2 and cells["blobs-depth"] == 8 and cells["cnn-depth"] == 10
     assert cells["activation-zoo"] == 100 and cells["gradient-flow"] == 1 and cells["tour"] == 0
-    assert set(load_study("tour").include) <= set(studies.names())
+    assert set(load_study("tour").include) <= set(shipped.names())
 
 
 def test_grid_expansion_labels_and_paired_keys():
@@ -182,13 +181,57 @@ def test_a_run_directory_refuses_a_different_study(tmp_path):
         run_study(load_study("gelu-approx", ["simulation.params.hi=5.0"]), tmp_path / "r")
 
 
+def test_run_summary_is_returned_and_readers_cannot_write(tmp_path):
+    summary = run_study(load_study("moons", ["train.epochs=2", "seeds=2"]), tmp_path / "m")
+    assert [r["cell"].split(",")[0] for r in summary.rows] == ["activation=sigmoid", "activation=relu"]
+    assert all(r["status"] == "done" and r["replicas"] == 2 and r["final_test_acc"].n == 2 for r in summary.rows)
+    assert summary.sims == []
+    reader = Store(tmp_path / "m", read_only=True)
+    try:
+        assert len(reader.cells()) == 2
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.db.execute("DELETE FROM cells")
+    finally:
+        reader.close()
+    with pytest.raises(ActlabError, match="is not a run directory"):
+        Store(tmp_path / "nothing", read_only=True)
+    sim = run_study(load_study("gelu-approx"), tmp_path / "g")
+    assert sim.sims and sim.rows[0]["sim_rows"] == 2
+
+
+def test_plan_run_names_a_study_or_resumes_a_run_directory(tmp_path):
+    study, target = plan_run("moons", None, ["seeds=2"])
+    assert study.name == "moons" and target == Path("runs/moons")
+    run_study(load_study("gelu-approx"), tmp_path / "g")
+    again, where = plan_run(str(tmp_path / "g"))
+    assert again.name == "gelu-approx" and where == tmp_path / "g"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ActlabError, match="not a run directory"):
+        plan_run(str(tmp_path / "empty"))
+
+
+def test_studies_show_prints_every_field_with_its_description():
+    r = actlab("studies", "show", "moons", "--set", "train.epochs=3")
+    assert r.returncode == 0, r.stderr
+    assert "moons: resolved configuration (2 cells × 10 seeds)" in r.stdout
+    assert "train.epochs" in r.stdout and "passes over the training set" in r.stdout
+    assert "model.widths" in r.stdout and "[8, 8]" in r.stdout
+    r = actlab("studies", "show", "gradient-flow")
+    assert r.returncode == 0 and "simulation.params" in r.stdout and "train.epochs" not in r.stdout
+    r = actlab("studies", "show", "moonz")
+    assert r.returncode == 2 and "did you mean moons" in r.stderr
+
+
 def test_store_records_provenance_and_artifacts(tmp_path):
     run_study(load_study("moons", ["train.epochs=5", "seeds=2"]), tmp_path / "m")
     store = Store(tmp_path / "m")
     try:
         prov = store.study()["provenance"]
         assert prov["actlab"] and prov["torch"].startswith("2.") and "platform" in prov
+        assert prov["code_dirty"] in (True, False, None) and "code_revision" in prov
         cells = store.cells()
+        data = cells[0]["data_provenance"]
+        assert data["generator"] == "sklearn.datasets.make_moons" and data["n"] == 400 and data["noise"] == 0.18
         assert [c["status"] for c in cells] == ["done", "done"] and all(c["wall_s"] > 0 for c in cells)
         surf = store.artifact(cells[0]["key"], "decision_surface")
         assert surf["p"].shape[0] == 2 and surf["gx"][1] - surf["gx"][0] == pytest.approx(0.025)
@@ -217,7 +260,7 @@ def test_shipped_study_smoke(smoke_runs, name):
     summary = smoke_runs[name]
     assert summary.failed == 0 and summary.outcomes and all(o.status == "done" for o in summary.outcomes)
     if load_study(name).simulation is not None:
-        assert sim_summary(summary.run_dir)
+        assert summary.sims
 
 
 def test_studies_command_and_tiny_cli_run(tmp_path):
@@ -273,7 +316,7 @@ def test_moons_sigmoid_clearly_below_relu(tmp_path):
 
 
 def test_cells_differing_in_activation_share_a_population(tmp_path):
-    from actlab.study import populations
+    from actlab.studies.populations import populations
 
     defaults = expand(load_study("blobs-depth-defaults"))
     assert [len(g) for g in populations(defaults)] == [2, 2, 2, 2]  # sigmoid + relu per width

@@ -8,22 +8,21 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import CHROMIUM_ARGS, chromium
 from fastapi.testclient import TestClient
 
-from actlab import guide
-from actlab.activations import names
-from actlab.findings import findings
-from actlab.properties import properties
-from actlab.results import Run
+from actlab.catalog import guide
+from actlab.catalog.activations import names
+from actlab.catalog.properties import properties
+from actlab.report.findings import findings
+from actlab.store.results import Run
 from actlab.web import create_app
+from conftest import CHROMIUM_ARGS, chromium
 
 
 @pytest.fixture(scope="module")

@@ -7,20 +7,45 @@ networks, train them, probe them (and probe any nn.Module). Data sources live in
     >>> layer = actlab.activation("leaky_relu", alpha=0.2)      # an nn.Module
     >>> actlab.properties("swish").minimum                      # measured, not typed
     Extremum(x=-1.27846..., value=-0.27846...)
+
+`import actlab` is light: each public name is imported from its stage's package on first use, so a
+module that only needs `actlab.__version__` does not load torch models, the training loop or probes.
+
+The package follows the pipeline, each stage importing only from those before it (an import-linter
+contract in pyproject.toml, checked by the test suite): errors, rng, stats, jsonsafe, runtime (shared
+leaves) → catalog, data → nn → train → store → studies → report → web → cli.
 """
 
-from actlab.activations import Activation, Param, activation, from_callable, get, names, register
-from actlab.errors import ActlabError
-from actlab.nn import ModelConfig, build
-from actlab.probes import probe
-from actlab.properties import Interval, Properties, evaluate, properties
-from actlab.theory import gelu_approximation_error
-from actlab.training import TrainConfig, train
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Activation", "ActlabError", "Interval", "ModelConfig", "Param", "Properties", "TrainConfig", "activation",
-    "build", "evaluate", "from_callable", "gelu_approximation_error", "get", "names", "probe", "properties",
-    "register", "train",
-]
+_EXPORTS = {  # public name -> module that defines it
+    **dict.fromkeys(("Activation", "Param", "activation", "from_callable", "get", "names", "register"),
+                    "actlab.catalog.activations"),
+    **dict.fromkeys(("Interval", "Properties", "evaluate", "properties"), "actlab.catalog.properties"),
+    "gelu_approximation_error": "actlab.catalog.theory",
+    "ActlabError": "actlab.errors",
+    **dict.fromkeys(("ModelConfig", "build"), "actlab.nn.models"),
+    "probe": "actlab.train.probes",
+    **dict.fromkeys(("TrainConfig", "train"), "actlab.train.loop"),
+    "tune_malloc": "actlab.runtime",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first access (PEP 562)."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'actlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

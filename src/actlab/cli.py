@@ -15,12 +15,24 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from actlab import catalog
-from actlab.activations import Activation, get
-from actlab.activations import names as all_names
+from actlab import data
+from actlab.catalog import table as catalog
+from actlab.catalog.activations import Activation, get
+from actlab.catalog.activations import names as all_names
+from actlab.catalog.theory import gelu_approximation_error
 from actlab.errors import ActlabError
+from actlab.report.figures import catalog as plots
+from actlab.report.figures.common import save
+from actlab.report.page import build_report
+from actlab.runtime import tune_malloc
+from actlab.store.export import export_run
+from actlab.studies.config import documented, expand, load_study, parse_value
+from actlab.studies.runner import RunSummary, plan_run, run_study
+from actlab.studies.shipped import describe
+from actlab.web import serve
 
 app = typer.Typer(help="actlab: a laboratory for controlled experiments on activation functions.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -85,11 +97,9 @@ def activations_table(
     acts = resolve_names(names) if names else [get(n) for n in all_names()]
     entries = catalog.measure(acts, cost=cost, params=parse_params(param, acts))
     if out_dir is not None:
-        from actlab import plots
-
         paths = catalog.write(entries, out_dir)
         elementwise = [e.activation for e in entries if not e.activation.vector]
-        fig = plots.save(plots.catalog_figure(elementwise), Path(out_dir) / "catalog.png")
+        fig = save(plots.catalog_figure(elementwise), Path(out_dir) / "catalog.png")
         for p in [*paths.values(), fig]:
             err.print(f"wrote {p}")
     if fmt == "table":
@@ -136,12 +146,10 @@ def show(
         for e in entries:
             _print_entry(e)
     if not no_figure:
-        from actlab import plots
-
         path = figure or Path("_".join(_slug(e.activation.label(**e.params)) for e in entries) + ".png")
         curves = [(e.activation, e.params) for e in entries if not e.activation.vector]
         if curves:
-            err.print(f"wrote {plots.save(plots.activation_figure(curves, lo, hi), path)}")
+            err.print(f"wrote {save(plots.activation_figure(curves, lo, hi), path)}")
 
 
 def _slug(label: str) -> str:
@@ -183,8 +191,6 @@ def gelu_error(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Maximum |exact GELU − approximation| of the tanh and sigmoid forms, and where it occurs."""
-    from actlab.theory import gelu_approximation_error
-
     if not lo < hi:
         raise ActlabError(f"--lo {lo} must be smaller than --hi {hi}")
     results = gelu_approximation_error(lo, hi)
@@ -202,8 +208,6 @@ def gelu_error(
 @data_app.command("list")
 def data_list() -> None:
     """List the data sources with their origin and options."""
-    from actlab import data
-
     table = Table(title="actlab data sources")
     for col in ("name", "origin", "description", "options"):
         table.add_column(col, overflow="fold")
@@ -223,8 +227,6 @@ def data_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Load a data source and show its shapes, class balance and provenance, with a figure of samples."""
-    from actlab import data
-
     ds = data.load(name, **_parse_options(param))
     summary = ds.summary()
     if as_json:
@@ -244,15 +246,11 @@ def data_show(
             out.print(table)
         out.print(f"provenance: {json.dumps(ds.provenance)}")
     if not no_figure:
-        from actlab import plots
-
-        err.print(f"wrote {plots.save(plots.dataset_figure(ds), figure or Path(f'{ds.name}.png'))}")
+        err.print(f"wrote {save(plots.dataset_figure(ds), figure or Path(f'{ds.name}.png'))}")
 
 
 def _parse_options(items: list[str] | None) -> dict[str, object]:
     """KEY=VALUE pairs, each VALUE read like a study file's `--set` value (numbers, lists, true/false, text)."""
-    from actlab.config import parse_value
-
     opts: dict[str, object] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -269,8 +267,6 @@ class _Progress:
     """Cells and epochs of the running study on stderr with an ETA; silent when stderr is not a terminal."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), console=err, disable=not sys.stderr.isatty(), transient=True)
         self.cells = self.epochs = None
@@ -295,14 +291,13 @@ class _Progress:
         self.bar.stop()
 
 
-def _print_summary(summary, max_rows: int = 16) -> None:
-    from actlab.study import sim_summary, summary_rows
-
+def _print_summary(summary: RunSummary, max_rows: int = 16) -> None:
+    """The summary the runner returned: a simulation's grouped rows, or a training study's cells."""
     if summary.members:
         for m in summary.members:
             _print_summary(m)
         return
-    sims = sim_summary(summary.run_dir)
+    sims = summary.sims
     if sims:
         cols = list(dict.fromkeys(k for row in sims for k in row))
         table = Table(title=f"{summary.study}  ({summary.run_dir}): mean [95% CI] over seeds")
@@ -319,7 +314,7 @@ def _print_summary(summary, max_rows: int = 16) -> None:
     table = Table(title=f"{summary.study}  ({summary.run_dir})")
     for col in ("cell", "status", "n", "final test acc, mean [95% CI]", "diverged", "rows", "wall s"):
         table.add_column(col, overflow="fold")
-    for r in summary_rows(summary.run_dir):
+    for r in summary.rows:
         acc = "—" if r["final_test_acc"] is None else str(r["final_test_acc"])
         table.add_row(r["cell"], r["status"] + (f": {r['error']}" if r["error"] else ""), str(r["replicas"]),
                       acc, str(r["diverged"]), str(r["sim_rows"] or "—"),
@@ -339,25 +334,7 @@ def run(
     report: Annotated[bool, typer.Option(help="Write RUN_DIR/report.html (figures, findings, provenance) at the end.")] = True,
 ) -> None:
     """Run a study (or resume one): every cell, its seeds as one population, results to the run's store."""
-    from actlab.config import load_study
-    from actlab.store import DB_NAME, Store
-    from actlab.study import run_study
-
-    source = study or "tour"
-    resume_dir = Path(source) if Path(source).is_dir() else None
-    if resume_dir is not None:
-        if not (resume_dir / DB_NAME).exists():
-            raise ActlabError(f"{resume_dir} is a directory but not a run directory (no {DB_NAME})")
-        store = Store(resume_dir)
-        held = store.study()
-        store.close()
-        if held is None:
-            raise ActlabError(f"{resume_dir} holds no study yet; run a study file into it with --out")
-        cfg = load_study(held["config"], sets)
-        target = resume_dir
-    else:
-        cfg = load_study(source, sets)
-        target = out_dir or Path("runs") / cfg.name
+    cfg, target = plan_run(study, out_dir, sets)
     t0 = time.perf_counter()
     try:
         summary = run_study(cfg, target, executor=executor, address=address, progress=_Progress())
@@ -367,25 +344,45 @@ def run(
     _print_summary(summary)
     err.print(f"run directory: {target}  ({time.perf_counter() - t0:.1f} s)")
     if report:
-        from actlab.report import build_report
-
         t1 = time.perf_counter()
         err.print(f"report: {build_report(target)}  ({time.perf_counter() - t1:.1f} s)")
     if summary.failed:
         raise typer.Exit(1)
 
 
-@app.command("studies")
-def studies() -> None:
-    """List the shipped studies."""
-    from actlab.studies import describe
+studies_app = typer.Typer(help="The shipped studies: list them, or show one's configuration.", add_completion=False)
+app.add_typer(studies_app, name="studies")
 
-    table = Table(title="shipped studies (actlab run NAME)")
+
+@studies_app.callback(invoke_without_command=True)
+def studies(ctx: typer.Context) -> None:
+    """List the shipped studies."""
+    if ctx.invoked_subcommand is not None:
+        return
+    table = Table(title="shipped studies (actlab run NAME; actlab studies show NAME)")
     table.add_column("name")
     table.add_column("description", overflow="fold")
     for name, desc in describe():
         table.add_row(name, desc)
     out.print(table)
+
+
+@studies_app.command("show")
+def studies_show(
+    study: Annotated[str, typer.Argument(help="A shipped study's name or a study file.")],
+    sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: path=value, as for `actlab run`.")] = None,
+) -> None:
+    """A study's resolved configuration: every field with its value and what it means (units, allowed values)."""
+    cfg = load_study(study, sets)
+    table = Table(title=f"{cfg.name}: resolved configuration ({len(expand(cfg))} cells × {len(cfg.seed_list())} "
+                        "seeds)" if cfg.kind != "suite" else f"{cfg.name}: a suite of {len(cfg.include)} studies")
+    for col in ("field", "value", "description"):
+        table.add_column(col, overflow="fold")
+    for path, value, desc in documented(cfg):
+        table.add_row(path, json.dumps(value, default=str), desc)
+    out.print(table)
+    if cfg.note:
+        out.print(cfg.note, style="dim")
 
 
 @app.command("report")
@@ -395,8 +392,6 @@ def report_cmd(
     ci: Annotated[str, typer.Option(help="Intervals of the tables and findings: t (Student t) or bootstrap (BCa).")] = "t",
 ) -> None:
     """Write the run's HTML report: figures (also PNG and SVG in figures/), findings, tables, provenance."""
-    from actlab.report import build_report
-
     err.print(f"wrote {build_report(run_dir, out_path, ci)}")
 
 
@@ -408,8 +403,6 @@ def serve_cmd(
     max_trainings: Annotated[int, typer.Option(min=1, max=16, help="Live trainings allowed at once.")] = 2,
 ) -> None:
     """The explorer: activations, live training and stored runs in the browser at http://HOST:PORT/."""
-    from actlab.web import serve
-
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[bold yellow]warning:[/] binding {host}: anyone who can reach this machine on port {port} can "
                   "use the explorer (it serves the runs under its root and runs bounded trainings)", highlight=False)
@@ -424,14 +417,14 @@ def export(
     to: Annotated[Path | None, typer.Option("--to", help="Output folder (default RUN_DIR/export).")] = None,
 ) -> None:
     """Write the run's tables as CSV and Parquet files."""
-    from actlab.export import export_run
-
     for path in export_run(run_dir, to):
         err.print(f"wrote {path}")
 
 
 def main() -> None:
-    """Console entry point: bad input becomes one `error:` line and exit status 2."""
+    """Console entry point: bad input becomes one `error:` line and exit status 2. Applies the process-wide
+    allocator tuning (`actlab.runtime.tune_malloc`) before any command runs."""
+    tune_malloc()
     try:
         app()
     except ActlabError as e:

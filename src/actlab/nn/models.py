@@ -20,10 +20,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from torch import Tensor, nn
 
-from actlab.activations import Activation, get
+from actlab.catalog.activations import Activation, get
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
 from actlab.nn.layers import PopBatchNorm, PopConv, PopLayerNorm, PopLinear, PopPReLU
@@ -37,20 +37,33 @@ class ModelConfig(BaseModel):
     """One network, everything but its seed. Units: widths in units (MLP) or channels (ConvNet)."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["mlp", "convnet"] = "mlp"
-    activation: str = "relu"  # catalog name or import path 'package.module:function'
-    activation_params: dict[str, float] = {}
-    depth: Annotated[int, Field(ge=0, le=256)] = 2  # hidden layers (MLP) or blocks after the stem (ConvNet)
-    width: Annotated[int, Field(ge=1, le=65536)] = 8  # units per hidden layer, or channels
-    widths: list[Annotated[int, Field(ge=1, le=65536)]] | None = None  # MLP: explicit hidden widths
-    # Normalisation after each hidden layer. A layer followed by BatchNorm has no bias (BatchNorm removes it;
-    # its gradient would be float noise, which Adam amplifies). ConvNet 'layer' = GroupNorm, one group per replica.
-    norm: Literal["none", "batch", "layer"] = "none"
-    residual: bool = False  # h + φ(norm(W h)) where shapes match
-    init: Literal[inits.SCHEMES] = "default"  # type: ignore[valid-type]
-    init_gain: Annotated[float, Field(gt=0, le=100)] | None = None  # None: the activation's gain
-    bias_init: Annotated[float, Field(ge=-100, le=100)] = 0.0
-    output_activation: str | None = None  # explicit output activation (name), loss on its value
+    kind: Annotated[Literal["mlp", "convnet"], Field(description="an MLP, or the Conv-Norm-Act ConvNet")] = "mlp"
+    activation: Annotated[str, Field(description="hidden activation: a catalog name (actlab activations) or an "
+                                                 "import path 'package.module:function'")] = "relu"
+    activation_params: Annotated[dict[str, float], Field(description="the activation's parameters, e.g. "
+                                                                     "{alpha = 0.2}")] = {}
+    depth: Annotated[int, Field(ge=0, le=256, description="hidden layers (MLP) or blocks after the stem "
+                                                          "(ConvNet)")] = 2
+    width: Annotated[int, Field(ge=1, le=65536, description="units per hidden layer (MLP) or channels "
+                                                            "(ConvNet)")] = 8
+    widths: Annotated[list[Annotated[int, Field(ge=1, le=65536)]] | None, Field(
+        description="MLP: explicit hidden widths, e.g. [16, 32] (wins over depth × width)")] = None
+    # A layer followed by BatchNorm has no bias (BatchNorm removes it; its gradient would be float noise,
+    # which Adam amplifies).
+    norm: Annotated[Literal["none", "batch", "layer"], Field(
+        description="normalisation after each hidden layer; ConvNet 'layer' is GroupNorm with one group per "
+                    "replica")] = "none"
+    residual: Annotated[bool, Field(description="h + φ(norm(W h)) where shapes match")] = False
+    init: Annotated[Literal[inits.SCHEMES], Field(  # type: ignore[valid-type]
+        description="weight initialisation; 'default' is the activation's paired scheme")] = "default"
+    init_gain: Annotated[float | None, Field(gt=0, le=100, description="weight gain; none: the activation's "
+                                                                       "gain for the scheme")] = None
+    bias_init: Annotated[float, Field(ge=-100, le=100, description="initial value of every bias")] = 0.0
+    output_activation: Annotated[str | None, Field(description="an explicit output activation (name); the "
+                                                               "loss is then on its value")] = None
+    # The resolved entry, keyed by what it was resolved from: an activation is looked up and its parameters
+    # checked once per configuration, however often the population asks (members, init, layers).
+    _resolved: tuple[tuple, tuple[Activation, dict[str, float]]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
@@ -59,17 +72,22 @@ class ModelConfig(BaseModel):
         return self
 
     def shape_key(self) -> dict[str, Any]:
-        """Everything but the MIXABLE fields: configurations with equal keys share every tensor shape."""
-        return self.model_dump(exclude=set(MIXABLE))
+        """Everything but the MIXABLE fields (JSON types): configurations with equal keys share every tensor shape."""
+        return self.model_dump(mode="json", exclude=set(MIXABLE))
 
     def hidden_widths(self) -> list[int]:
         return list(self.widths) if self.widths is not None else [self.width] * self.depth
 
     def resolved_activation(self) -> tuple[Activation, dict[str, float]]:
-        act = get(self.activation)
-        if act.vector:
-            raise ActlabError(f"activation {act.name!r} is vector-valued (output only); it cannot be a hidden activation")
-        return act, act.resolve(**self.activation_params)
+        """(catalog entry, checked parameters) of the hidden activation, resolved once per configuration."""
+        key = (self.activation, tuple(sorted(self.activation_params.items())))
+        if self._resolved is None or self._resolved[0] != key:
+            act = get(self.activation)
+            if act.vector:
+                raise ActlabError(f"activation {act.name!r} is vector-valued (output only); it cannot be a hidden "
+                                  "activation")
+            self._resolved = (key, (act, act.resolve(**self.activation_params)))
+        return self._resolved[1]
 
     def init_scheme(self) -> tuple[str, float]:
         """(scheme, gain): 'default' is the activation's paired scheme; gain defaults to the activation's."""

@@ -1,33 +1,9 @@
-"""The shipped studies: one TOML file per classic experiment, found by name (`actlab studies` lists them)."""
+"""Studies: a study file (`config`: grid, seeds, validation) expands into cells, cells group into
+populations (`populations`), populations run through an executor (`executors`), and the runner (`runner`)
+writes every result to the run's store. The classic simulations are in `simulations`; the shipped study
+files are in shipped/ (`shipped`)."""
 
-from __future__ import annotations
+from actlab.studies.config import Cell, StudyConfig, expand, load_study
+from actlab.studies.runner import RunSummary, plan_run, run_study
 
-import tomllib
-from pathlib import Path
-
-from actlab.errors import ActlabError, closest
-
-FOLDER = Path(__file__).parent
-
-
-def names() -> list[str]:
-    return sorted(p.stem for p in FOLDER.glob("*.toml"))
-
-
-def shipped_path(name: str) -> Path:
-    """The file of shipped study `name`; unknown names list the closest."""
-    path = FOLDER / f"{name}.toml"
-    if not path.exists():
-        near = closest(name, names())
-        hint = f"; did you mean {', '.join(near)}?" if near else ""
-        raise ActlabError(f"study {name!r} is neither a file nor a shipped study{hint} Shipped: {', '.join(names())}")
-    return path
-
-
-def describe() -> list[tuple[str, str]]:
-    """(name, description) of every shipped study."""
-    out = []
-    for name in names():
-        doc = tomllib.loads(shipped_path(name).read_text(encoding="utf-8"))
-        out.append((name, doc.get("description", "")))
-    return out
+__all__ = ["Cell", "RunSummary", "StudyConfig", "expand", "load_study", "plan_run", "run_study"]

@@ -10,7 +10,6 @@ worker raise at its next epoch. At most `max_trainings` sessions exist at once; 
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import threading
 import time
@@ -22,7 +21,14 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from actlab import data
+from actlab.catalog.activations import Activation, get
 from actlab.errors import ActlabError
+from actlab.jsonsafe import clean
+from actlab.nn.models import ModelConfig, build
+from actlab.stats import mean_ci
+from actlab.train import probes
+from actlab.train.loop import TrainConfig, train
 
 # The explorer's datasets (Playground's five) and the actlab source behind each.
 DATASETS = {"moons": "moons", "circles": "circles", "xor": "xor_noisy", "spirals": "spirals", "blobs": "gaussian"}
@@ -45,10 +51,8 @@ def _catalog_name(v: str) -> str:
 CatalogName = Annotated[str, AfterValidator(_catalog_name)]
 
 
-def lookup(name: str) -> Any:
+def lookup(name: str) -> Activation:
     """The catalog entry for `name`; an unknown name's message lists the catalog (no import-path hint)."""
-    from actlab.activations import get
-
     try:
         return get(_catalog_name(name))
     except ActlabError as e:
@@ -83,10 +87,7 @@ class LiveRequest(BaseModel):
 
 def _clean(a: Any) -> Any:
     """Arrays and floats as JSON-safe lists (NaN and inf become None), rounded to 5 significant digits."""
-    arr = np.asarray(a, dtype=float)
-    out = np.where(np.isfinite(arr), arr, np.nan)
-    rounded = [None if math.isnan(v) else float(f"{v:.5g}") for v in out.ravel()]
-    return np.array(rounded, dtype=object).reshape(arr.shape).tolist() if arr.ndim else rounded[0]
+    return clean(a, sig=5)
 
 
 class _Stopped(Exception):
@@ -96,11 +97,6 @@ class _Stopped(Exception):
 def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: threading.Event,
                running: threading.Event) -> None:
     """Run one live training, calling emit(event, data) as it goes; returns when done or stopped."""
-    from actlab import data, probes
-    from actlab.nn import ModelConfig, build
-    from actlab.stats import mean_ci
-    from actlab.training import TrainConfig, train
-
     ds = data.load(DATASETS[req.dataset], n=req.points, noise=req.noise)
     cfg = ModelConfig(widths=[req.width] * req.depth, activation=req.activation,
                       activation_params=req.activation_params, init=req.init)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actlab.properties import Properties
+from actlab.catalog.properties import Properties
 
 # Where each catalog entry is used: hidden layers, the output layer (by task), architecture types.
 NOTES: dict[str, str] = {

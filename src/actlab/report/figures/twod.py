@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from actlab.figures import MAX_PANELS, _grid, colors, suptitle
-from actlab.results import CellData, Run
+from actlab.report.figures.common import MAX_PANELS, colors, panel_grid, suptitle
 from actlab.stats import column_ci, mean_ci
+from actlab.store.results import CellData, Run
 
 CLASS_COLORS = ("tab:blue", "tab:red")
 
@@ -63,7 +63,7 @@ def decision_figure(run: Run) -> Figure | None:
     if not arts:
         return None
     data = _with(run, "dataset")
-    fig, axes = _grid(len(arts), cols=3, w=4.2, h=3.9)
+    fig, axes = panel_grid(len(arts), cols=3, w=4.2, h=3.9)
     for ax, (c, s) in zip(axes, arts, strict=True):
         gx, gy, p = s["gx"], s["gy"], s["p"]
         ax.contourf(gx, gy, p[0], levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.55, vmin=0, vmax=1)
@@ -122,7 +122,7 @@ def hidden_figure(run: Run) -> Figure | None:
     if not arts:
         return None
     layers = sorted({k.split("_")[0] for k in arts[0][1] if k.endswith("_points")})
-    fig, axes = _grid(len(arts) * len(layers), cols=2 * min(len(layers), 2), w=3.8, h=3.5)
+    fig, axes = panel_grid(len(arts) * len(layers), cols=2 * min(len(layers), 2), w=3.8, h=3.5)
     for i, (c, h) in enumerate(arts):
         y = h["y"]
         for j, layer in enumerate(layers):

@@ -9,8 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from actlab.errors import ActlabError
-from actlab.store import DB_NAME, Store
+from actlab.store.writer import Store
 
 TABLES = ("study", "cells", "metrics", "replicas", "probes", "sim_rows", "artifacts")
 
@@ -18,11 +17,9 @@ TABLES = ("study", "cells", "metrics", "replicas", "probes", "sim_rows", "artifa
 def export_run(run_dir: str | Path, to: str | Path | None = None) -> list[Path]:
     """Write TABLE.csv and TABLE.parquet for every table into `to` (default RUN_DIR/export); returns the paths."""
     run_dir = Path(run_dir)
-    if not (run_dir / DB_NAME).exists():
-        raise ActlabError(f"{run_dir} is not a run directory (no {DB_NAME})")
+    store = Store(run_dir, read_only=True)
     out = Path(to) if to is not None else run_dir / "export"
     out.mkdir(parents=True, exist_ok=True)
-    store = Store(run_dir)
     written = []
     try:
         for table in TABLES:

@@ -4,7 +4,7 @@ Each entry (`Activation`) holds its torch function `fn(x, **params)`, a factory 
 own module where torch has one), its parameters with defaults and valid ranges, its formula (LaTeX and
 plain text), the weight initialisation it is normally paired with and that scheme's gain, and a one-line
 description citing its paper. Nothing here states a property of the function (range, monotonicity, ...):
-those are measured from `fn` itself by `actlab.properties`, so a user's activation gets the same record.
+those are measured from `fn` itself by `actlab.catalog.properties`, so a user's activation gets the same record.
 
 Key choices:
 - Lookup is case- and separator-insensitive (`LeakyReLU`, `leaky-relu` and `leaky_relu` are one name).
@@ -15,6 +15,7 @@ Key choices:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import math
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from actlab.catalog.moments import gaussian_moments
 from actlab.errors import ActlabError, closest
 
 INIT_SCHEMES = ("kaiming", "lecun", "xavier")  # He (fan_in), LeCun (fan_in), Glorot (fan_in + fan_out)
@@ -316,8 +318,12 @@ def activation(spec: str | Activation | Callable[..., Any] = "relu", **params: A
     return get(spec).module(**params)
 
 
+@functools.lru_cache(maxsize=128)
 def from_import_path(path: str) -> Activation:
-    """The activation at `package.module:attribute` (a function, an nn.Module class or instance)."""
+    """The activation at `package.module:attribute` (a function, an nn.Module class or instance).
+
+    Resolved once per path and process (cached, like the module import itself): a study's cells all hand
+    the same entry on, checked once, its gain measured once per parameter setting."""
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
         raise ActlabError(f"activation import path {path!r} must look like 'package.module:function'")
@@ -356,9 +362,13 @@ def from_callable(obj: Callable[..., Any], name: str | None = None, source: str 
     else:
         params = _numeric_params(obj, label)
         fn, factory, doc_src = obj, _module(obj, label), obj
+    @functools.lru_cache(maxsize=64)
+    def gain(items: tuple[tuple[str, float], ...]) -> float:  # one quadrature per parameter setting
+        return _variance_gain(fn, dict(items))
+
     act = Activation(
         name=label, fn=fn, module_factory=factory, params=params, latex=r"\mathrm{user}",
-        text=f"user-defined ({source or label})", init="lecun", gain=lambda p: _variance_gain(fn, p),
+        text=f"user-defined ({source or label})", init="lecun", gain=lambda p: gain(tuple(sorted(p.items()))),
         description=(inspect.getdoc(doc_src) or "User-defined activation.").splitlines()[0],
         source=source or "callable",
     )
@@ -401,8 +411,6 @@ def _check_elementwise(act: Activation) -> None:
 
 def _variance_gain(fn: Callable[..., Tensor], params: Mapping[str, float]) -> float:
     """1 / sqrt(E[phi(z)^2]) for z ~ N(0, 1): the gain that keeps the forward second moment at 1."""
-    from actlab.properties import gaussian_moments  # measured, not typed; imported late (it imports us)
-
     second = gaussian_moments(lambda x: fn(x, **params))[1]
     return 1.0 / math.sqrt(second) if second > 0 else 1.0
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from actlab import simfigures as sf
-from actlab.results import CellData, Run
+from actlab.report.figures import simulations as sf
 from actlab.stats import Estimate, Paired, holm, mean_ci, paired_difference
+from actlab.store.results import CellData, Run
 
 ALPHA = 0.05
 _FIELD = re.compile(r"\{(\w+)\}")

@@ -1,4 +1,4 @@
-"""The report's figures for training studies, drawn from a stored run (`actlab.results.Run`) alone.
+"""The report's figures for training studies, drawn from a stored run (`actlab.store.results.Run`) alone.
 
 One function per figure; each returns a matplotlib `Figure` (no pyplot), or None where the study has
 nothing to show (no depth sweep, no probes, no 2-D artifacts). Curves are means over seeds with a 95 %
@@ -8,41 +8,18 @@ A study's series (its activations) keep one colour across every figure.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Sequence
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from actlab import plots
-from actlab.results import CellData, Run
+from actlab.report.figures import catalog as plots
+from actlab.report.figures.common import MAX_PANELS, colors, panel_grid, suptitle
 from actlab.stats import column_ci, mean_ci
+from actlab.store.results import CellData, Run
 
-MAX_PANELS = 20  # a figure shows at most this many panels; the caption says how many more there were
 HIDDEN_STATS = ("dead_fraction", "saturated_fraction")
-
-
-def colors(series: Sequence[str]) -> dict[str, tuple]:
-    """One colour per series, stable across a report's figures."""
-    cmap = colormaps["tab10" if len(series) <= 10 else "tab20"]
-    return {s: cmap(i % cmap.N) for i, s in enumerate(series)}
-
-
-def suptitle(fig: Figure, text: str, fontsize: float = 10) -> None:
-    """A suptitle wrapped to the figure's width."""
-    width = max(40, int(fig.get_figwidth() * 118 / fontsize))
-    fig.suptitle(textwrap.fill(text, width), fontsize=fontsize)
-
-
-def _grid(n: int, cols: int = 4, w: float = 3.6, h: float = 2.9) -> tuple[Figure, list]:
-    cols = max(1, min(cols, n))
-    rows = -(-n // cols)
-    fig = Figure(figsize=(w * cols + 0.8, h * rows + 0.6), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel().tolist()
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    return fig, axes[:n]
 
 
 def _band(ax, x: np.ndarray, values: np.ndarray, color, label: str | None, ls: str = "-", alpha: float = 0.2) -> None:
@@ -88,7 +65,7 @@ def loss_figure(run: Run) -> Figure | None:
     if not panels:
         return None
     col = colors(run.series())
-    fig, axes = _grid(min(len(panels), MAX_PANELS))
+    fig, axes = panel_grid(min(len(panels), MAX_PANELS))
     positive = True
     for ax, (title, cells) in zip(axes, panels, strict=False):
         for c in cells:
@@ -118,7 +95,7 @@ def accuracy_depth_figure(run: Run) -> Figure | None:
         return None
     col = colors(run.series())
     contexts = run.contexts()[:MAX_PANELS]
-    fig, axes = _grid(len(contexts), cols=3, w=4.5, h=3.4)
+    fig, axes = panel_grid(len(contexts), cols=3, w=4.5, h=3.4)
     for ax, ctx in zip(axes, contexts, strict=True):
         for s in run.series():
             cells = sorted((c for c in run.done if c.series == s and c.context == ctx), key=lambda c: c.depth)
@@ -166,7 +143,7 @@ def gradient_layers_figure(run: Run) -> Figure | None:
     if not panels:
         return None
     dcol = _depth_colors(run)
-    fig, axes = _grid(min(len(panels), MAX_PANELS), cols=4)
+    fig, axes = panel_grid(min(len(panels), MAX_PANELS), cols=4)
     for ax, (title, cells) in zip(axes, panels, strict=False):
         for c in sorted(cells, key=lambda c: c.depth):
             epochs = run.probe_epochs(c)
@@ -228,7 +205,7 @@ def grad_mean_figure(run: Run) -> Figure | None:
     col = colors(run.series())
     contexts = list(dict.fromkeys(c.context for c in recorded))[:MAX_PANELS]
     dstyle = dict(zip(run.depths(), ("-", "--", ":", "-.") * 8, strict=False))
-    fig, axes = _grid(len(contexts), cols=3, w=4.5, h=3.4)
+    fig, axes = panel_grid(len(contexts), cols=3, w=4.5, h=3.4)
     for ax, ctx in zip(axes, contexts, strict=True):
         for c in (c for c in recorded if c.context == ctx):
             _, v = run.metric(c, "grad_mean")

@@ -26,14 +26,14 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict
-from scipy.integrate import simpson
 from scipy.optimize import minimize_scalar
 from torch import Tensor
 
-from actlab.activations import Activation, get
+from actlab.catalog.activations import Activation, get
+from actlab.catalog.moments import WINDOW, normal_moments
 from actlab.errors import ActlabError
 
-WINDOW = 12.0  # extrema are searched for, and attained ends detected, on [-WINDOW, WINDOW]
+# Extrema are searched for, and attained ends detected, on [-WINDOW, WINDOW] (the quadrature's window).
 STEP = 1e-4  # grid step on the window
 TAIL_EXPONENTS = range(2, 13)  # limits at ±inf are read off x = ±10^k, k = 2..12
 ATTAIN_RTOL = 1e-12  # an end is attained when the window comes this close to it, relative to the end
@@ -121,8 +121,8 @@ def properties(spec: str | Activation | Callable[..., Any], *, cost: bool = True
     xs, ys = x.numpy(), y.numpy()
     seq = np.concatenate([yl.numpy()[::-1], ys, yr.numpy()])  # φ along the whole line, left to right
     direction = _direction(seq)
-    mean, second = _moments(xs, ys)
-    _, dsecond = _moments(xs, d1.numpy())
+    mean, second = normal_moments(xs, ys)
+    _, dsecond = normal_moments(xs, d1.numpy())
     jumps = {k: _jumps(f, x, g, k, act.name) for k, g in ((0, y), (1, d1), (2, d2), (3, d3))}
     rec = Properties(
         name=act.label(**values),
@@ -159,14 +159,6 @@ def evaluate(spec: str | Activation | Callable[..., Any], x: Tensor | np.ndarray
     values = act.resolve(**params)
     y, dy = _derivatives(lambda t: act.fn(t, **values), torch.as_tensor(x, dtype=torch.float64), 1, act.name)
     return y.numpy(), dy.numpy()
-
-
-def gaussian_moments(f: Callable[[Tensor], Tensor]) -> tuple[float, float]:
-    """(E[f(z)], E[f(z)²]) for z ~ N(0, 1), by Simpson's rule on [-12, 12] with step 1e-3."""
-    x = torch.linspace(-WINDOW, WINDOW, 24001, dtype=torch.float64)
-    with torch.no_grad():
-        y = f(x)
-    return _moments(x.numpy(), y.numpy())
 
 
 def cost_ns(f: Callable[[Tensor], Tensor], n: int = 1 << 20, repeats: int = 9) -> tuple[float, float]:
@@ -222,12 +214,6 @@ def _derivatives(f: Callable[[Tensor], Tensor], x: Tensor, order: int, name: str
                 break
         out.append(torch.zeros_like(x) if g is None else g)
     return [t.detach() for t in out]
-
-
-def _moments(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(E[y], E[y²]) under the standard normal density, Simpson's rule over the grid x."""
-    pdf = np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
-    return float(simpson(y * pdf, x=x)), float(simpson(y * y * pdf, x=x))
 
 
 def _limit(t: np.ndarray) -> float:

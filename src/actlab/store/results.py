@@ -1,7 +1,8 @@
 """Reading a run back from its store: the cells with what varies between them, metrics, probes, artifacts.
 
-Everything the report and the explorer show comes through here, from the SQLite store and its artifact
-files alone (DESIGN §6, STYLE 9), never from in-memory training state.
+Everything the report, the explorer and the run summary show comes through here, from the SQLite store
+and its artifact files alone (DESIGN §6, STYLE 9), never from in-memory training state. Readers open the
+store read-only; the runner hands its own open store in (`Run(run_dir, store)`) to summarise what it wrote.
 
 Each cell's grid values are split into three roles, by the field they set:
 - **series**: the activation and what goes with it (activation_params, init, init_gain, bias_init,
@@ -14,6 +15,7 @@ Each cell's grid values are split into three roles, by the field they set:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,9 +24,11 @@ from typing import Any
 import numpy as np
 
 from actlab.errors import ActlabError
-from actlab.store import DB_NAME, Store
+from actlab.nn.models import MIXABLE
+from actlab.stats import mean_ci
+from actlab.store.writer import DB_NAME, Store
 
-SERIES_FIELDS = ("activation", "activation_params", "init", "init_gain", "bias_init", "output_activation")
+SERIES_FIELDS = (*MIXABLE, "output_activation")  # what a population may mix, and the output it ends in
 DEPTH_FIELDS = ("depth", "widths")
 METRICS = ("batch_loss", "batch_acc", "train_loss", "train_acc", "test_loss", "test_acc", "grad_mean")
 
@@ -41,8 +45,9 @@ def activation_label(model: dict[str, Any]) -> str:
     return f"{model['activation']}({inner})" if inner else str(model["activation"])
 
 
-def _flatten(values: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Grid values as (field, value) pairs; a table value (`model = {activation = ...}`) gives one pair per key."""
+def grid_pairs(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Grid values as (field, value) pairs; a table value (`model = {activation = ...}`) gives one pair per key,
+    a dotted key its last part."""
     out = []
     for key, v in values.items():
         if isinstance(v, dict):
@@ -52,8 +57,14 @@ def _flatten(values: dict[str, Any]) -> list[tuple[str, Any]]:
     return out
 
 
-def _show(v: Any) -> str:
+def show_value(v: Any) -> str:
+    """A grid value as text: lists joined by '-' ([16, 32] -> '16-32')."""
     return "-".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def cell_label(values: dict[str, Any]) -> str:
+    """A cell's name from its grid values, e.g. 'activation=relu, widths=16-32'; 'base' without a grid."""
+    return ", ".join(f"{k}={show_value(v)}" for k, v in grid_pairs(values)) or "base"
 
 
 @dataclass
@@ -74,6 +85,7 @@ class CellData:
     series: str = ""
     depth: int | None = None
     context: str = ""
+    data_provenance: dict[str, Any] | None = None  # the dataset's generator and parameters, or file and MD5
 
     @property
     def model(self) -> dict[str, Any]:
@@ -91,10 +103,8 @@ class Run:
 
     @classmethod
     def open(cls, run_dir: str | Path) -> Run:
-        run_dir = Path(run_dir)
-        if not (run_dir / DB_NAME).exists():
-            raise ActlabError(f"{run_dir} is not a run directory (no {DB_NAME}); run a study into it first")
-        return cls(run_dir, Store(run_dir))
+        """A reader of `run_dir`'s store, opened read-only."""
+        return cls(Path(run_dir), Store(run_dir, read_only=True))
 
     def __enter__(self) -> Run:
         return self
@@ -125,15 +135,23 @@ class Run:
         cells = []
         for c in self.store.cells():
             cell = CellData(c["key"], c["idx"], c["label"], c["grid_values"], c["config"], c["status"], c["wall_s"],
-                            c["device"], c["error"], c["started"], c["finished"])
+                            c["device"], c["error"], c["started"], c["finished"], data_provenance=c["data_provenance"])
             if self.kind == "train":
-                pairs = _flatten(cell.values)
+                pairs = grid_pairs(cell.values)
                 cell.series = activation_label(cell.model)
                 cell.depth = depth_of(cell.model)
-                cell.context = ", ".join(f"{k}={_show(v)}" for k, v in pairs
+                cell.context = ", ".join(f"{k}={show_value(v)}" for k, v in pairs
                                          if k not in SERIES_FIELDS and k not in DEPTH_FIELDS)
             cells.append(cell)
         return cells
+
+    def datasets(self) -> list[dict[str, Any]]:
+        """The distinct dataset provenances of the run's finished cells (most studies have one)."""
+        seen: dict[str, dict[str, Any]] = {}
+        for c in self.cells:
+            if c.data_provenance is not None:
+                seen.setdefault(json.dumps(c.data_provenance, sort_keys=True), c.data_provenance)
+        return list(seen.values())
 
     @property
     def done(self) -> list[CellData]:
@@ -216,7 +234,68 @@ class Run:
         return self.store.artifact(cell.key, name)
 
     def sim_rows(self) -> list[dict[str, Any]]:
-        return [json.loads(r[0]) for r in self.store.query("SELECT row FROM sim_rows ORDER BY cell, idx")]
+        """Every simulation row, cell by cell in row order (read once)."""
+        if "sim_rows" not in self._memo:
+            self._memo["sim_rows"] = [json.loads(r[0]) for r in
+                                      self.store.query("SELECT row FROM sim_rows ORDER BY cell, idx")]
+        return [dict(r) for r in self._memo["sim_rows"]]
+
+
+# --------------------------------------------------------------------------------------- summaries
+
+
+def summary_rows(run: Run) -> list[dict[str, Any]]:
+    """Per cell: label, status, n, final and best test accuracy with 95 % CIs, diverged count, sim rows,
+    wall time and error."""
+    counts = dict(run.store.query("SELECT cell, COUNT(*) FROM sim_rows GROUP BY cell"))
+    rows = []
+    for c in run.cells:
+        final = run.replicas(c, "final_test_acc")
+        rows.append({"cell": c.label, "status": c.status, "replicas": len(final),
+                     "final_test_acc": mean_ci(list(final.values())) if final else None,
+                     "best_test_acc": mean_ci(list(run.replicas(c, "best_test_acc").values())) if final else None,
+                     "diverged": run.diverged(c), "sim_rows": counts.get(c.key, 0), "wall_s": c.wall_s,
+                     "error": c.error})
+    return rows
+
+
+GROUP_INTS = ("depth", "layer", "epoch")  # integer fields that name a condition rather than measure one
+
+
+def group_rows(rows: list[dict[str, Any]], by: tuple[str, ...] | Callable[[dict[str, Any]], tuple]
+               ) -> dict[tuple, list[dict[str, Any]]]:
+    """Rows grouped by the values of the fields `by` (or by `by(row)`), in order of first appearance."""
+    key = by if callable(by) else (lambda r: tuple(r.get(k) for k in by))
+    out: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(key(r), []).append(r)
+    return out
+
+
+def group_sim_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A simulation's rows grouped over seeds: text fields (and depth/layer/epoch) as the group, each
+    numeric field as a mean with its 95 % CI (a yes/no field becomes the fraction of yes)."""
+    def condition(r: dict[str, Any]) -> tuple:
+        return tuple((k, v) for k, v in r.items() if k != "seed" and (isinstance(v, str) or k in GROUP_INTS))
+
+    out = []
+    for key, members in group_rows(rows, condition).items():
+        entry: dict[str, Any] = dict(key)
+        numeric = [k for k, v in members[0].items() if k != "seed" and k not in entry and
+                   (isinstance(v, (int, float)) or v is None)]
+        for k in numeric:
+            vals = [None if m[k] is None else float(m[k]) for m in members]
+            entry[k] = mean_ci([np.nan if v is None else v for v in vals])
+            if any(v is None for v in vals):
+                entry[f"{k}_missing"] = sum(v is None for v in vals)
+        out.append(entry)
+    return out
+
+
+def sim_summary(run: Run) -> list[dict[str, Any]]:
+    """`group_sim_rows` of the run's stored rows."""
+    return group_sim_rows(run.sim_rows())
+
 
 
 def run_dirs(root: str | Path, max_depth: int = 1) -> list[Path]:

@@ -10,7 +10,7 @@ import torch
 from pydantic import BaseModel
 from scipy.optimize import minimize_scalar
 
-from actlab.activations import get
+from actlab.catalog.activations import get
 
 GELU_APPROXIMATIONS = ("gelu_tanh", "gelu_sigmoid")
 

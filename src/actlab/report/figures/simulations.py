@@ -11,20 +11,20 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 
-from actlab.figures import colors, suptitle
+from actlab.catalog.activations import get
+from actlab.report.figures.common import colors, suptitle
 from actlab.stats import Estimate, column_ci, mean_ci
+from actlab.store.results import group_rows
 
 Rows = list[dict[str, Any]]
 
 
 def group(rows: Rows, *keys: str) -> dict[tuple, Rows]:
     """Rows grouped by the values of `keys`, in order of first appearance."""
-    out: dict[tuple, Rows] = {}
-    for r in rows:
-        out.setdefault(tuple(r.get(k) for k in keys), []).append(r)
-    return out
+    return group_rows(rows, keys)
 
 
 def values(rows: Rows, key: str) -> list[float]:
@@ -167,10 +167,6 @@ def xor_figure(rows: Rows) -> Figure:
 
 def gelu_figure(rows: Rows) -> Figure:
     """|exact GELU − approximation| over x, with the stored maximum of each marked."""
-    import torch
-
-    from actlab.activations import get
-
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.subplots()
     lo, hi = rows[0]["lo"], rows[0]["hi"]

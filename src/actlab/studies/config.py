@@ -25,12 +25,16 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from actlab.activations import get
+from actlab import data
+from actlab.catalog.activations import get
 from actlab.errors import ActlabError
 from actlab.nn.models import ModelConfig
-from actlab.training import TrainConfig
+from actlab.store.results import cell_label
+from actlab.studies import simulations
+from actlab.studies.shipped import shipped_path
+from actlab.train.loop import TrainConfig
 
 SECTIONS = ("data", "model", "train", "simulation")
 ALIASES = {"dataset": "data.name"}
@@ -40,46 +44,59 @@ class DataSpec(BaseModel):
     """A data source and its options (see `actlab data list`)."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = "moons"
-    options: dict[str, Any] = {}
+    name: Annotated[str, Field(description="data source (actlab data list)")] = "moons"
+    options: Annotated[dict[str, Any], Field(description="the source's options, e.g. {noise = 0.3}")] = {}
 
 
 class SimulationSpec(BaseModel):
-    """A simulation (see `actlab.simulations`) and its parameters."""
+    """A simulation (see `actlab.studies.simulations`) and its parameters."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str
-    params: dict[str, Any] = {}
+    name: Annotated[str, Field(description="one of the classic simulations")]
+    params: Annotated[dict[str, Any], Field(description="the simulation's parameters (its function's "
+                                                        "arguments)")] = {}
 
 
 class Diagnostics(BaseModel):
     """What to record beyond the metrics. 2-D extras apply to 2-D inputs only."""
 
     model_config = ConfigDict(extra="forbid")
-    decision_surface: bool = True
-    surface_step: Annotated[float, Field(gt=0)] = 0.025  # grid step over the data range ± margin
-    surface_margin: Annotated[float, Field(ge=0)] = 0.5
-    signal_trace: bool = True  # the moons protocol's two far points
-    hidden_snapshot: bool = True
+    decision_surface: Annotated[bool, Field(description="every replica's output on a grid over the data")] = True
+    surface_step: Annotated[float, Field(gt=0, description="grid step of the decision surface, in input "
+                                                           "units")] = 0.025
+    surface_margin: Annotated[float, Field(ge=0, description="the grid spans the data range ± this")] = 0.5
+    signal_trace: Annotated[bool, Field(description="mean |z| and |a| per layer of the moons protocol's two far "
+                                                    "points")] = True
+    hidden_snapshot: Annotated[bool, Field(description="the test set in hidden layers 1 and 2")] = True
 
 
 class StudyConfig(BaseModel):
-    """One study: a base configuration, a grid, and seeds. Units are in the sections' own docs."""
+    """One study: a base configuration, a grid, and seeds. Every field documents itself (`actlab studies
+    show NAME`)."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str
-    description: str = ""
-    note: str = ""  # said in the output and the report, e.g. what a CPU profile changed
-    seeds: Annotated[int, Field(ge=1, le=100_000)] | list[Annotated[int, Field(ge=0)]] = 10
-    data: DataSpec = DataSpec()
-    model: ModelConfig = ModelConfig()
-    train: TrainConfig = TrainConfig()
-    simulation: SimulationSpec | None = None
-    diagnostics: Diagnostics = Diagnostics()
-    grid: dict[str, list[Any]] = {}
-    group_cells: bool = True  # cells differing only in activation/init train as one population
-    include: list[str] = []  # a suite: names of shipped studies run one after another (with `overrides`)
-    overrides: dict[str, list[str]] = {}  # study name -> ["path=value", ...] applied to that member
+    name: Annotated[str, Field(description="the study's name; its default run directory is runs/NAME")]
+    description: Annotated[str, Field(description="one line on what the study shows")] = ""
+    note: Annotated[str, Field(description="said in the output and the report, e.g. what a CPU profile "
+                                           "changed")] = ""
+    seeds: Annotated[Annotated[int, Field(ge=1, le=100_000)] | list[Annotated[int, Field(ge=0)]], Field(
+        description="replicas per cell: a count n (seeds 0..n-1) or a list of seeds")] = 10
+    data: Annotated[DataSpec, Field(description="the data source")] = DataSpec()
+    model: Annotated[ModelConfig, Field(description="the network")] = ModelConfig()
+    train: Annotated[TrainConfig, Field(description="how to train")] = TrainConfig()
+    simulation: Annotated[SimulationSpec | None, Field(description="a simulation instead of training")] = None
+    diagnostics: Annotated[Diagnostics, Field(description="what to record beyond the metrics")] = Diagnostics()
+    grid: Annotated[dict[str, list[Any]], Field(description="field path -> list of values; the cells are their "
+                                                            "Cartesian product")] = {}
+    group_cells: Annotated[bool, Field(description="cells differing only in activation/init train as one "
+                                                   "population")] = True
+    include: Annotated[list[str], Field(description="a suite: shipped studies run one after another")] = []
+    overrides: Annotated[dict[str, list[str]], Field(description="a suite: study name -> [\"path=value\", ...] "
+                                                                 "applied to that member")] = {}
+
+    # The grid's expansion, keyed by the configuration it was made from: `load_study` validates by expanding,
+    # and the runner reuses that expansion instead of making it again.
+    _cells: tuple[str, list[Cell]] | None = PrivateAttr(default=None)
 
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
@@ -103,6 +120,29 @@ class Cell(BaseModel):
         doc = self.config.model_dump(mode="json", exclude={"name", "description", "note", "grid", "include",
                                                            "overrides", "group_cells"})
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def documented(study: StudyConfig) -> list[tuple[str, Any, str]]:
+    """(dotted path, value, description) of every field of the resolved study, sections expanded: the config
+    is its own help (`actlab studies show NAME`). A suite lists its own fields; a simulation study leaves out
+    the model, train and diagnostics sections it does not use."""
+    skip = {"model", "train", "diagnostics", "data"} if study.kind == "simulation" else set()
+    if study.kind == "suite":
+        skip |= {"model", "train", "diagnostics", "data", "simulation", "seeds", "grid", "group_cells"}
+    out: list[tuple[str, Any, str]] = []
+
+    def walk(model: BaseModel, prefix: str) -> None:
+        for name, info in type(model).model_fields.items():
+            if not prefix and name in skip:
+                continue
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                walk(value, f"{prefix}{name}.")
+            else:
+                out.append((prefix + name, value, info.description or ""))
+
+    walk(study, "")
+    return out
 
 
 # ---------------------------------------------------------------------------------- loading
@@ -198,8 +238,6 @@ def load_study(source: str | Path | dict[str, Any], sets: list[str] | None = Non
     if isinstance(source, dict):
         doc = source
     else:
-        from actlab.studies import shipped_path
-
         path = Path(source)
         if not path.exists() and not str(source).endswith(".toml"):
             path = shipped_path(str(source))
@@ -247,24 +285,8 @@ def _set_path(doc: dict[str, Any], path: list[str], value: Any) -> None:
         node[path[-1]] = value
 
 
-def _label(values: dict[str, Any]) -> str:
-    parts = []
-    for key, v in values.items():
-        if isinstance(v, dict):
-            parts += [f"{k}={_short(x)}" for k, x in v.items()]
-        else:
-            parts.append(f"{key.split('.')[-1]}={_short(v)}")
-    return ", ".join(parts) or "base"
-
-
-def _short(v: Any) -> str:
-    return "-".join(map(str, v)) if isinstance(v, list) else str(v)
-
-
 def _check_names(cfg: StudyConfig) -> list[str]:
     """Names that only a lookup can check: the activation, the data source, the simulation."""
-    from actlab import data, simulations
-
     out = []
     if cfg.simulation is not None:
         if cfg.simulation.name not in simulations.SIMULATIONS:
@@ -281,9 +303,17 @@ def _check_names(cfg: StudyConfig) -> list[str]:
 
 
 def expand(study: StudyConfig) -> list[Cell]:
-    """The study's cells: the Cartesian product of its grid, each validated (all errors reported at once)."""
+    """The study's cells: the Cartesian product of its grid, each validated (all errors reported at once).
+    Expanded once per configuration: a second call returns the same cells."""
     if study.kind == "suite":
         return []
+    key = study.model_dump_json()
+    if study._cells is None or study._cells[0] != key:
+        study._cells = (key, _expand(study))
+    return list(study._cells[1])
+
+
+def _expand(study: StudyConfig) -> list[Cell]:
     base = study.model_dump(exclude={"grid"})
     keys = list(study.grid)
     errors: list[str] = []
@@ -311,7 +341,7 @@ def expand(study: StudyConfig) -> list[Cell]:
             continue
         where = "" if not values else " [cell " + ", ".join(f"grid.{k}={v!r}" for k, v in values.items()) + "]"
         errors += [f"{line}{where}" for line in _check_names(cfg)]
-        cells.append(Cell(index=i, label=_label(values), values=values, config=cfg))
+        cells.append(Cell(index=i, label=cell_label(values), values=values, config=cfg))
     if errors:
         raise ActlabError(_error_block(study.name, list(dict.fromkeys(errors))))
     return cells

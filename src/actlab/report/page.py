@@ -5,8 +5,8 @@
 nothing is fetched, so it opens offline and can be mailed. A suite's directory (the quick tour) gets one
 page with a section per member study (each member also gets its own report in its own directory).
 
-Key choices: figures come from `actlab.figures`, `actlab.figures2d` and `actlab.simfigures`, the findings
-from `actlab.findings`, the numbers from `actlab.results` and `actlab.stats`; this module only lays them
+Key choices: figures come from `actlab.report.figures.training`, `actlab.report.figures.twod` and `actlab.report.figures.simulations`, the findings
+from `actlab.report.findings`, the numbers from `actlab.store.results` and `actlab.stats`; this module only lays them
 out (jinja2, autoescaped). Every mean is shown with its 95 % CI and n.
 """
 
@@ -23,15 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import numpy as np
 from matplotlib.figure import Figure
 
-from actlab import __version__, figures, figures2d, simfigures
+from actlab import __version__
 from actlab.errors import ActlabError
-from actlab.findings import Finding, findings
-from actlab.results import Run, suite_members
-from actlab.stats import mean_ci
-from actlab.store import DB_NAME
+from actlab.report.figures import catalog as catalog_figures
+from actlab.report.figures import simulations as simfigures
+from actlab.report.figures import training as figures
+from actlab.report.figures import twod as figures2d
+from actlab.report.findings import Finding, findings
+from actlab.report.tables import Table, cells_table, depth_tables, results_table, simulation_tables
+from actlab.store.results import Run, suite_members
+from actlab.store.writer import DB_NAME
 
 REPORT_NAME = "report.html"
 FIGURE_DIR = "figures"
@@ -63,13 +66,6 @@ class ReportFigure:
     png: Path
     svg: Path
     data_uri: str
-
-
-@dataclass
-class Table:
-    title: str
-    header: list[str]
-    rows: list[list[str]]
 
 
 @dataclass
@@ -109,87 +105,19 @@ def _save(fig: Figure, folder: Path, name: str, caption: str) -> ReportFigure:
     return ReportFigure(name, caption, paths["png"], paths["svg"], uri)
 
 
-def _ci(values: list[float] | np.ndarray, spec: str = ".3f", method: str = "t") -> str:
-    return mean_ci(values, method=method).format(spec)
-
-
-# ---------------------------------------------------------------------------------------------- tables
-
-
-def results_table(run: Run, ci: str = "t") -> Table:
-    """Per cell: status, n, final and best test accuracy, final test loss (95 % CIs), diverged, wall time."""
-    rows = []
-    for c in run.cells:
-        final = list(run.replicas(c, "final_test_acc").values())
-        rows.append([c.label, c.status, str(len(final)), _ci(final, method=ci),
-                     _ci(list(run.replicas(c, "best_test_acc").values()), method=ci),
-                     _ci(list(run.replicas(c, "final_test_loss").values()), ".4g", ci), str(run.diverged(c)),
-                     "—" if c.wall_s is None else f"{c.wall_s:.1f}"])
-    return Table("Results per cell: mean [95 % CI] over seeds (n = replicas with a finite value)",
-                 ["cell", "status", "seeds", "final test acc", "best test acc", "final test loss", "diverged",
-                  "wall s"], rows)
-
-
-def depth_tables(run: Run, ci: str = "t") -> list[Table]:
-    """The classic layout: depth rows; per series, final and best accuracy and the gradient mean (when recorded)."""
-    if len(run.depths()) < 2:
-        return []
-    out = []
-    for ctx in run.contexts():
-        cells = {(c.depth, c.series): c for c in run.done if c.context == ctx}
-        grad = any(np.isfinite(run.metric(c, "grad_mean")[1]).any() for c in cells.values())
-        header = ["depth"]
-        for s in run.series():
-            header += [f"{s} final acc", f"{s} best acc"] + ([f"{s} grad mean"] if grad else [])
-        rows = []
-        for d in run.depths():
-            line = [str(d)]
-            for s in run.series():
-                c = cells.get((d, s))
-                if c is None:
-                    line += ["—", "—"] + (["—"] if grad else [])
-                    continue
-                line += [_ci(list(run.replicas(c).values()), method=ci),
-                         _ci(list(run.replicas(c, "best_test_acc").values()), method=ci)]
-                if grad:
-                    _, g = run.metric(c, "grad_mean")
-                    line.append(_ci(np.nanmean(g, axis=1) if g.size else [], ".3g", ci))
-            rows.append(line)
-        title = "By depth" + (f" ({ctx})" if ctx else "") + ": mean [95 % CI] over seeds" + \
-            ("; grad mean = mean |∂L/∂θ| per batch, averaged over all epochs" if grad else "")
-        out.append(Table(title, header, rows))
-    return out
-
-
-def simulation_tables(run: Run) -> list[Table]:
-    """Every simulation's rows grouped over seeds (means with CIs), and gradient flow's ratio table."""
-    from actlab.study import group_sim_rows
-
-    rows = run.sim_rows()
-    grouped = group_sim_rows(rows)
-    out = []
-    if grouped:
-        cols = list(dict.fromkeys(k for r in grouped for k in r))
-        out.append(Table("Simulation results: mean [95 % CI] over seeds", cols,
-                         [[str(r.get(c, "")) for c in cols] for r in grouped]))
-    if run.study["config"]["simulation"]["name"] == "gradient-flow" and rows:
-        header, body = simfigures.gradient_flow_table(rows)
-        out.append(Table("Gradient ratio ‖first layer‖ / ‖last layer‖: geometric mean [95 % CI] over seeds",
-                         header, body))
-    return out
-
-
-def _cells_table(run: Run) -> Table:
-    def when(t: float | None) -> str:
-        return "—" if t is None else datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-    rows = [[c.label, c.key, c.status, when(c.started), when(c.finished),
-             "—" if c.wall_s is None else f"{c.wall_s:.2f}", c.device or "—", c.error or ""] for c in run.cells]
-    return Table("Cells: wall time per cell (cells trained as one population share its time equally)",
-                 ["cell", "key", "status", "started", "finished", "wall s", "device", "error"], rows)
-
-
 # --------------------------------------------------------------------------------------------- sections
+
+
+def _provenance(run: Run) -> dict[str, Any]:
+    """What the study was run with (versions, code revision and whether its tree was dirty, machine, command)
+    and the data each cell trained on, as text rows for the page."""
+    prov = {k: v if isinstance(v, str) else json.dumps(v) for k, v in run.study["provenance"].items()}
+    if "code_dirty" in prov:
+        prov["code_dirty"] = {"true": "yes: uncommitted changes in actlab's source", "false": "no",
+                              "null": "unknown (not a git checkout)"}[prov["code_dirty"]]
+    for i, ds in enumerate(run.datasets()):
+        prov[f"data{'' if len(run.datasets()) == 1 else f' {i + 1}'}"] = json.dumps(ds)
+    return prov
 
 
 def study_section(run_dir: str | Path, ci: str = "t") -> Section:
@@ -198,8 +126,8 @@ def study_section(run_dir: str | Path, ci: str = "t") -> Section:
     with Run.open(run_dir) as run:
         cfg = run.study["config"]
         sec = Section(run.name, Path(run_dir), cfg.get("description", ""), cfg.get("note", ""), run.kind,
-                      len(run.seeds), findings(run, ci), provenance=run.study["provenance"],
-                      config=json.dumps(cfg, indent=2), cells=_cells_table(run))
+                      len(run.seeds), findings(run, ci), provenance=_provenance(run),
+                      config=json.dumps(cfg, indent=2), cells=cells_table(run))
         folder = Path(run_dir) / FIGURE_DIR
         if run.kind == "train":
             sec.tables = [results_table(run, ci), *depth_tables(run, ci)]
@@ -211,11 +139,9 @@ def study_section(run_dir: str | Path, ci: str = "t") -> Section:
             specs = []
             acts = list(dict.fromkeys(r["activation"] for r in rows if "activation" in r))
             if acts:
-                from actlab import plots
-
                 specs.append(("activations", "The simulation's activations: function (blue) and derivative (red).",
-                              partial(plots.activation_figure, [(a, {}) for a in acts]) if len(acts) <= 4 else
-                              partial(plots.catalog_figure, acts)))
+                              partial(catalog_figures.activation_figure, [(a, {}) for a in acts]) if len(acts) <= 4 else
+                              partial(catalog_figures.catalog_figure, acts)))
             if rows:
                 specs += [(name, (fn.__doc__ or "").strip().splitlines()[0], partial(fn, rows))
                           for name, fn in simfigures.FIGURES.get(sim, [])]
@@ -230,7 +156,7 @@ def study_section(run_dir: str | Path, ci: str = "t") -> Section:
     return sec
 
 
-_ENV = jinja2.Environment(loader=jinja2.PackageLoader("actlab", "templates"), autoescape=True,
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("actlab.report", "templates"), autoescape=True,
                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 

@@ -24,9 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from actlab.catalog.activations import ActivationModule
 from actlab.nn.layers import replica_view
 from actlab.nn.models import Population, Trace
 
+CHUNK_FLOATS = 1 << 22  # per activation tensor in evaluation and probes (16 MB of float32)
 ACTIVATION_STATS = ("z_mean", "z_std", "z_mean_abs", "a_mean", "a_std", "a_mean_abs", "dead_fraction",
                     "saturated_fraction")
 WEIGHT_STATS = ("grad_norm", "grad_mean_abs")
@@ -42,11 +44,22 @@ class ProbeRecord:
     weight_layers: list[str]
     weight_stats: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def take(self, start: int, stop: int) -> ProbeRecord:
+        """The rows of replicas start..stop-1 (one member of a mixed population), copied."""
+        return ProbeRecord(self.epoch, self.activation_layers,
+                           {k: v[start:stop].copy() for k, v in self.activation_stats.items()},
+                           self.weight_layers, {k: v[start:stop].copy() for k, v in self.weight_stats.items()})
+
     def mask(self, keep: np.ndarray) -> None:
         """Set the rows of replicas not in `keep` (diverged ones) to NaN."""
         for stats in (self.activation_stats, self.weight_stats):
             for v in stats.values():
                 v[~keep] = np.nan
+
+
+def example_chunk(model: Population, limit: int) -> int:
+    """Examples per evaluation chunk: at most `limit`, and replicas × chunk × widest layer <= CHUNK_FLOATS."""
+    return max(1, min(limit, CHUNK_FLOATS // max(1, model.m * model.floats_per_example())))
 
 
 class _StatSums:
@@ -107,8 +120,6 @@ def probe_population(model: Population, x: Tensor, y: Tensor, objective: Any, ep
     The batch is processed in example chunks (bounded memory, exact sums), except for models with
     BatchNorm, whose batch statistics depend on the whole batch.
     """
-    from actlab.training import example_chunk
-
     bns = [mod for mod in model.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
     saved = [(bn.momentum, bn.num_batches_tracked.clone()) for bn in bns]
     for bn in bns:
@@ -146,8 +157,6 @@ def probe_population(model: Population, x: Tensor, y: Tensor, objective: Any, ep
 
 
 def _is_activation(module: nn.Module) -> bool:
-    from actlab.activations import ActivationModule
-
     return isinstance(module, ActivationModule) or type(module).__module__ == "torch.nn.modules.activation"
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actlab.activations import Activation, get, names
-from actlab.properties import Properties, properties
+from actlab.catalog.activations import Activation, get, names
+from actlab.catalog.properties import Properties, properties
 
 FORMATS = ("table", "json", "csv", "markdown")
 

@@ -7,14 +7,13 @@ registry is touched; `save(fig, path)` writes PNG, or any format matplotlib know
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from actlab.activations import Activation, get
-from actlab.properties import evaluate
+from actlab.catalog.activations import Activation, get
+from actlab.catalog.properties import evaluate
 
 FUNCTION_COLOR = "tab:blue"  # the function is drawn in blue, its derivative in red, as in the original visualiser
 DERIVATIVE_COLOR = "tab:red"
@@ -65,14 +64,6 @@ def catalog_figure(names: Sequence[str | Activation], lo: float = -5.0, hi: floa
         ax.set_visible(False)
     fig.suptitle("actlab catalog: φ (blue) and φ′ (red)", fontsize=11)
     return fig
-
-
-def save(fig: Figure, path: str | Path) -> Path:
-    """Write `fig` to `path` (format from the suffix), creating its folder; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path
 
 
 def dataset_figure(ds: Any, per_class: int = 4) -> Figure:

@@ -1,14 +1,16 @@
 """The run store: one SQLite database per run directory, the single source of truth for reports (DESIGN §6).
 
-Written by one process (the study runner); executors hand results back and never write it. WAL mode and a
-busy timeout let readers (a report, the explorer) read while it is written. A cell's results are written
+Written by one process (the study runner); executors hand results back (`CellResult`, a typed record) and
+never write it. WAL mode and a busy timeout let readers (a report, the explorer) read while it is written;
+readers open it read-only (`Store(run_dir, read_only=True)`). A cell's results are written
 in one transaction that also marks the cell done, so a killed run leaves every cell either complete or
 not done at all. Arrays too large for rows (decision surfaces, hidden snapshots) are .npz artifact files,
 written to a temporary name and renamed before the transaction that refers to them commits.
 
 Tables:
   study(id=1, name, config, provenance, created)
-  cells(key, idx, label, grid_values, config, status, started, finished, heartbeat, error, wall_s, device)
+  cells(key, idx, label, grid_values, config, status, started, finished, heartbeat, error, wall_s, device,
+        runs, data_provenance)
   metrics(cell, seed, epoch, batch_loss, batch_acc, train_loss, train_acc, test_loss, test_acc, grad_mean)
   replicas(cell, seed, diverged_epoch, best_test_acc, final_test_acc, final_test_loss, final_train_loss)
   probes(cell, seed, epoch, layer_idx, layer, stat, value)
@@ -24,10 +26,15 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from actlab.errors import ActlabError
+from actlab.jsonsafe import number
+from actlab.train.loop import History
 
 DB_NAME = "actlab.sqlite"
 SCHEMA = """
@@ -35,7 +42,8 @@ CREATE TABLE IF NOT EXISTS study (id INTEGER PRIMARY KEY CHECK (id = 1), name TE
                                   created REAL);
 CREATE TABLE IF NOT EXISTS cells (key TEXT PRIMARY KEY, idx INTEGER, label TEXT, grid_values TEXT, config TEXT,
                                   status TEXT NOT NULL DEFAULT 'pending', started REAL, finished REAL,
-                                  heartbeat REAL, error TEXT, wall_s REAL, device TEXT, runs INTEGER DEFAULT 0);
+                                  heartbeat REAL, error TEXT, wall_s REAL, device TEXT, runs INTEGER DEFAULT 0,
+                                  data_provenance TEXT);
 CREATE TABLE IF NOT EXISTS metrics (cell TEXT, seed INTEGER, epoch INTEGER, batch_loss REAL, batch_acc REAL,
                                     train_loss REAL, train_acc REAL, test_loss REAL, test_acc REAL, grad_mean REAL,
                                     PRIMARY KEY (cell, seed, epoch));
@@ -50,23 +58,40 @@ CREATE TABLE IF NOT EXISTS sim_rows (cell TEXT, idx INTEGER, row TEXT, PRIMARY K
 """
 
 
-def _f(v: Any) -> float | None:
-    """A float for SQLite, None for NaN (SQLite has no NaN)."""
-    v = float(v)
-    return None if np.isnan(v) else v
+@dataclass
+class CellResult:
+    """What one cell produced, handed by an executor to the single writer."""
+
+    wall_s: float  # the cell's share of its population's wall time
+    device: str
+    history: History | None = None  # a training cell: per-replica, per-epoch metrics and probe records
+    rows: list[dict[str, Any]] = field(default_factory=list)  # a simulation cell: one JSON row per quantity
+    artifacts: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # name -> arrays (an .npz file)
+    population: int = 1  # how many cells trained together in this cell's population
+    data_provenance: dict[str, Any] | None = None  # the dataset's generator and parameters, or file and MD5
 
 
 class Store:
-    """Read and write one run directory's database."""
+    """One run directory's database: `Store(run_dir)` for the writer, `read_only=True` for every reader."""
 
-    def __init__(self, run_dir: str | Path):
+    def __init__(self, run_dir: str | Path, read_only: bool = False):
         self.dir = Path(run_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / DB_NAME
+        self.read_only = read_only
+        if read_only:
+            if not self.path.exists():
+                raise ActlabError(f"{self.dir} is not a run directory (no {DB_NAME}); run a study into it first")
+            self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+            self.db.execute("PRAGMA busy_timeout=30000")
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30.0)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.executescript(SCHEMA)
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(cells)")}
+        if "data_provenance" not in columns:  # a store written before the column existed
+            self.db.execute("ALTER TABLE cells ADD COLUMN data_provenance TEXT")
         self.db.commit()
 
     def close(self) -> None:
@@ -101,13 +126,16 @@ class Store:
         return dict(self.db.execute("SELECT key, status FROM cells"))
 
     def cells(self) -> list[dict[str, Any]]:
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(cells)")}  # a reader may see an older store
+        extra = ", data_provenance" if "data_provenance" in have else ", NULL AS data_provenance"
         cur = self.db.execute("SELECT key, idx, label, grid_values, config, status, started, finished, error, wall_s,"
-                              " device, runs FROM cells ORDER BY idx")
+                              f" device, runs{extra} FROM cells ORDER BY idx")
         cols = [d[0] for d in cur.description]
         out = []
         for row in cur:
             d = dict(zip(cols, row, strict=True))
             d["grid_values"], d["config"] = json.loads(d["grid_values"]), json.loads(d["config"])
+            d["data_provenance"] = json.loads(d["data_provenance"]) if d["data_provenance"] else None
             out.append(d)
         return out
 
@@ -122,6 +150,11 @@ class Store:
             db.execute("UPDATE cells SET status = 'failed', error = ?, finished = ? WHERE key = ?",
                        (error, time.time(), key))
 
+    def reset_running(self) -> None:
+        """Cells left 'running' (an interrupted run) back to 'pending': they run again on resume."""
+        with self.transaction() as db:
+            db.execute("UPDATE cells SET status = 'pending' WHERE status = 'running'")
+
     # ------------------------------------------------------------------------------------ results
 
     def write_artifact(self, key: str, name: str, arrays: dict[str, np.ndarray]) -> Path:
@@ -134,51 +167,48 @@ class Store:
         os.replace(tmp, path)
         return path
 
-    def write_result(self, key: str, result: dict[str, Any]) -> None:
-        """Everything one cell produced, in one transaction that also marks it done."""
-        self.write_results([(key, result)])
-
-    def write_results(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+    def write_results(self, items: list[tuple[str, CellResult]]) -> None:
         """Several cells (one population) in one transaction: a killed run keeps all of them or none, so a
         resumed population is the same population and its numbers are exactly an uninterrupted run's."""
-        arts = {key: {name: self.write_artifact(key, name, arrays) for name, arrays in res.get("artifacts", {}).items()}
+        arts = {key: {name: self.write_artifact(key, name, arrays) for name, arrays in res.artifacts.items()}
                 for key, res in items}
         with self.transaction() as db:
             for key, result in items:
                 self._write_one(db, key, result, arts[key])
 
-    def _write_one(self, db: sqlite3.Connection, key: str, result: dict[str, Any], arts: dict[str, Path]) -> None:
+    def _write_one(self, db: sqlite3.Connection, key: str, result: CellResult, arts: dict[str, Path]) -> None:
         """One cell's rows, inside the caller's transaction; marks it done."""
         for table in ("metrics", "replicas", "probes", "artifacts", "sim_rows"):
             db.execute(f"DELETE FROM {table} WHERE cell = ?", (key,))  # a re-run replaces a partial past
-        if "history" in result:
-            self._write_history(db, key, result["history"])
-        for i, row in enumerate(result.get("rows", [])):
+        if result.history is not None:
+            self._write_history(db, key, result.history)
+        for i, row in enumerate(result.rows):
             db.execute("INSERT INTO sim_rows VALUES (?, ?, ?)", (key, i, json.dumps(row)))
         db.executemany("INSERT INTO artifacts VALUES (?, ?, ?)",
                        [(key, n, str(p.relative_to(self.dir))) for n, p in arts.items()])
-        db.execute("UPDATE cells SET status = 'done', finished = ?, wall_s = ?, device = ?, error = NULL"
-                   " WHERE key = ?", (time.time(), result.get("wall_s"), result.get("device"), key))
+        prov = None if result.data_provenance is None else json.dumps(result.data_provenance, default=str)
+        db.execute("UPDATE cells SET status = 'done', finished = ?, wall_s = ?, device = ?, error = NULL,"
+                   " data_provenance = ? WHERE key = ?", (time.time(), result.wall_s, result.device, prov, key))
 
     @staticmethod
-    def _write_history(db: sqlite3.Connection, key: str, h: Any) -> None:
+    def _write_history(db: sqlite3.Connection, key: str, h: History) -> None:
         m, e = h.test_loss.shape
         cols = [h.batch_loss, h.batch_acc, h.train_loss, h.train_acc, h.test_loss, h.test_acc, h.grad_mean]
         cols = [np.full((m, e), np.nan) if c is None else c for c in cols]
-        rows = [(key, seed, ep + 1, *(_f(c[r, ep]) for c in cols)) for r, seed in enumerate(h.seeds) for ep in range(e)]
+        rows = [(key, seed, ep + 1, *(number(c[r, ep]) for c in cols)) for r, seed in enumerate(h.seeds) for ep in range(e)]
         db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         best, final = h.best_test_acc, h.final_test_acc
         final_loss = h.test_loss[:, -1] if e else np.full(m, np.nan)
         final_train = h.train_loss[:, -1] if (h.train_loss is not None and e) else np.full(m, np.nan)
         db.executemany("INSERT INTO replicas VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [(key, seed, int(h.diverged_epoch[r]), _f(best[r]), _f(final[r]), _f(final_loss[r]),
-                         _f(final_train[r])) for r, seed in enumerate(h.seeds)])
+                       [(key, seed, int(h.diverged_epoch[r]), number(best[r]), number(final[r]), number(final_loss[r]),
+                         number(final_train[r])) for r, seed in enumerate(h.seeds)])
         prow = []
         for rec in h.probes:
             for stats, layers in ((rec.activation_stats, rec.activation_layers), (rec.weight_stats, rec.weight_layers)):
                 for stat, arr in stats.items():
                     for r, seed in enumerate(h.seeds):
-                        prow += [(key, seed, rec.epoch, li, layer, stat, _f(arr[r, li])) for li, layer in enumerate(layers)]
+                        prow += [(key, seed, rec.epoch, li, layer, stat, number(arr[r, li])) for li, layer in enumerate(layers)]
         db.executemany("INSERT INTO probes VALUES (?, ?, ?, ?, ?, ?, ?)", prow)
 
     # ------------------------------------------------------------------------------------ reading

@@ -15,7 +15,7 @@ report can give means with confidence intervals. Weights come from the counter-b
   textbook sum, this reproduces the write-up's scale: sigmoid ~1,500 epochs, ReLU ~200 when it converges;
   read as 0.5·mean, every count is 4× larger.) Each row also keeps E at about 500 epochs (`curve_epochs`,
   `loss_curve`) for the convergence figure.
-- gelu-approx: max |GELU − approximation| of the tanh and sigmoid forms (actlab.theory).
+- gelu-approx: max |GELU − approximation| of the tanh and sigmoid forms (actlab.catalog.theory).
 - ffn-stats: a transformer FFN 768 → 3072 → 768 with nn.Linear's default init on N(0, 1) inputs: output
   mean, std and range per activation.
 """
@@ -30,16 +30,19 @@ import numpy as np
 import torch
 from pydantic import ConfigDict, Field, ValidationError, validate_call
 
-from actlab import rng
-from actlab.activations import get
+from actlab import data, rng
+from actlab.catalog.activations import get
+from actlab.catalog.theory import gelu_approximation_error
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
+from actlab.nn.models import ModelConfig, build
+from actlab.train.loop import TrainConfig, train
 
 Depth = Annotated[int, Field(ge=1, le=1000)]
 Width = Annotated[int, Field(ge=1, le=8192)]
 Batch = Annotated[int, Field(ge=1, le=100_000)]
 # (activation, init scheme) pairs; gains are the activation's unless the scheme says otherwise.
-Pairs = list[tuple[str, str]]
+Pairs = tuple[tuple[str, str], ...]
 
 
 def _draw(scheme: str, act: str, seeds: list[int], layer: int, shape: tuple[int, int]) -> torch.Tensor:
@@ -49,9 +52,8 @@ def _draw(scheme: str, act: str, seeds: list[int], layer: int, shape: tuple[int,
 
 
 @validate_call(config=ConfigDict(strict=False))
-def gradient_flow(seeds: list[int], depths: list[Depth] = [5, 10, 20, 50], width: Width = 256,  # noqa: B006
-                  batch: Batch = 64,
-                  pairs: Pairs = [("relu", "kaiming_normal"), ("sigmoid", "lecun_normal")]) -> dict:  # noqa: B006
+def gradient_flow(seeds: list[int], depths: tuple[Depth, ...] = (5, 10, 20, 50), width: Width = 256,
+                  batch: Batch = 64, pairs: Pairs = (("relu", "kaiming_normal"), ("sigmoid", "lecun_normal"))) -> dict:
     """Gradient reaching the first layer vs depth: the independent-z toy and real backprop, side by side."""
     rows = []
     for act, scheme in pairs:
@@ -92,10 +94,6 @@ def gradient_flow(seeds: list[int], depths: list[Depth] = [5, 10, 20, 50], width
 def dead_neurons(seeds: list[int], width: Width = 64, depth: Depth = 4, epochs: Annotated[int, Field(ge=0)] = 200,
                  lr: Annotated[float, Field(gt=0)] = 0.05) -> dict:
     """Dead ReLU units per layer at init and after training on moons, for four initial conditions."""
-    from actlab import data
-    from actlab.nn import ModelConfig, build
-    from actlab.training import TrainConfig, train
-
     ds = data.load("moons")
     conditions = {"bias 0": {}, "bias -1": {"bias_init": -1.0}, "bias +1": {"bias_init": 1.0},
                   "weights x10": {"init_gain": 10 * math.sqrt(2)}}
@@ -117,9 +115,8 @@ def dead_neurons(seeds: list[int], width: Width = 64, depth: Depth = 4, epochs: 
 
 @validate_call(config=ConfigDict(strict=False))
 def selu_selfnorm(seeds: list[int], depth: Depth = 50, width: Width = 1000, batch: Batch = 500,
-                  pairs: Pairs = [("selu", "lecun_normal"), ("relu", "kaiming_normal"),  # noqa: B006
-                                  ("tanh", "xavier_normal"), ("elu", "kaiming_normal"), ("gelu", "kaiming_normal")]
-                  ) -> dict:
+                  pairs: Pairs = (("selu", "lecun_normal"), ("relu", "kaiming_normal"), ("tanh", "xavier_normal"),
+                                  ("elu", "kaiming_normal"), ("gelu", "kaiming_normal"))) -> dict:
     """Mean and variance of the activations at every layer of a deep random network on N(0, 1) inputs."""
     rows = []
     for act, scheme in pairs:
@@ -138,15 +135,11 @@ CURVE_POINTS = 500  # xor-speed keeps E at about this many epochs per replica, f
 
 
 @validate_call(config=ConfigDict(strict=False))
-def xor_speed(seeds: list[int], activations: list[str] = ["sigmoid", "relu", "tanh"],  # noqa: B006
+def xor_speed(seeds: list[int], activations: tuple[str, ...] = ("sigmoid", "relu", "tanh"),
               weight_std: Annotated[float, Field(gt=0)] = 0.5, lr: Annotated[float, Field(gt=0)] = 0.5,
               epochs: Annotated[int, Field(ge=1, le=1_000_000)] = 5000,
               threshold: Annotated[float, Field(gt=0)] = 0.01) -> dict:
     """Epochs until E = 0.5·Σ(t − o)² of a 2-4-1 network on XOR falls below `threshold` (None: never)."""
-    from actlab import data
-    from actlab.nn import ModelConfig, build
-    from actlab.training import TrainConfig, train
-
     ds = data.load("xor")
     rows = []
     for act in activations:
@@ -170,8 +163,6 @@ def xor_speed(seeds: list[int], activations: list[str] = ["sigmoid", "relu", "ta
 @validate_call(config=ConfigDict(strict=False))
 def gelu_approx(seeds: list[int], lo: float = -10.0, hi: float = 10.0) -> dict:
     """Max and mean |GELU − approximation| for the tanh and sigmoid forms (seed-free: one row each)."""
-    from actlab.theory import gelu_approximation_error
-
     if not lo < hi:
         raise ActlabError(f"simulation gelu-approx: lo={lo} must be smaller than hi={hi}")
     return {"rows": [r.model_dump() for r in gelu_approximation_error(lo, hi)]}
@@ -179,7 +170,7 @@ def gelu_approx(seeds: list[int], lo: float = -10.0, hi: float = 10.0) -> dict:
 
 @validate_call(config=ConfigDict(strict=False))
 def ffn_stats(seeds: list[int], d_model: Width = 768, d_ff: Width = 3072, batch: Batch = 512,
-              activations: list[str] = ["relu", "gelu", "swish"]) -> dict:  # noqa: B006
+              activations: tuple[str, ...] = ("relu", "gelu", "swish")) -> dict:
     """Output statistics of a transformer FFN (nn.Linear default init: U(±1/sqrt(fan_in))) per activation."""
     rows = []
     for seed in seeds:

@@ -11,20 +11,16 @@ Key choices:
   state are zeroed and its gradients masked from then on, its metrics are NaN, and the others go on.
 - Metrics per epoch and replica: the mean minibatch loss and accuracy seen during the epoch, and the loss
   and accuracy of the full train (optional) and test sets evaluated after the epoch, in eval mode.
-- Probes (per-layer diagnostics, `actlab.probes`) run at chosen epochs; epoch 0 is before training.
+- Probes (per-layer diagnostics, `actlab.train.probes`) run at chosen epochs; epoch 0 is before training.
 - Evaluation and probes run in chunks of examples sized so that replicas × chunk × widest layer stays
-  under CHUNK_FLOATS: a 10,000-replica population evaluates in bounded memory.
-- On Linux with glibc, the first call raises malloc's mmap and trim thresholds (`mallopt`), so the large
-  per-step tensors of a population reuse heap pages instead of being mapped and faulted in afresh every
-  step (2.7× on the blobs workload at 4,000 replicas, benchmarks/RESULTS.md). ACTLAB_MALLOC_TUNING=0 opts out.
+  under probes.CHUNK_FLOATS: a 10,000-replica population evaluates in bounded memory.
+- Nothing here changes process-wide state: the allocator tuning that speeds populations up
+  (`actlab.runtime.tune_malloc`) is applied by the entry points (CLI, explorer, benchmarks).
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
-import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,59 +37,51 @@ from actlab.data.record import Dataset
 from actlab.errors import ActlabError
 from actlab.nn.layers import replica_view, replica_zero_
 from actlab.nn.models import Population
+from actlab.train.probes import ProbeRecord, example_chunk, probe_population
 
 Loss = Literal["auto", "bce", "ce", "mse"]
-CHUNK_FLOATS = 1 << 22  # per activation tensor in evaluation and probes (16 MB of float32)
-_MALLOC_TUNED = False
-
-
-def tune_malloc() -> bool:
-    """Raise glibc's mmap/trim thresholds once per process (see the module docstring); True if applied."""
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED or os.environ.get("ACTLAB_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
-        return _MALLOC_TUNED
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-        ok = libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, (1 << 31) - 1)
-        libc.mallopt(m_top_pad, 64 << 20)
-        _MALLOC_TUNED = bool(ok)
-    except OSError:  # not glibc (musl, ...): nothing to tune
-        pass
-    return _MALLOC_TUNED
-
-
-def example_chunk(model: Population, limit: int) -> int:
-    """Examples per evaluation chunk: at most `limit`, and replicas × chunk × widest layer <= CHUNK_FLOATS."""
-    return max(1, min(limit, CHUNK_FLOATS // max(1, model.m * model.floats_per_example())))
 
 
 class TrainConfig(BaseModel):
     """How to train. Learning rates are per step; epochs count passes over the training set."""
 
     model_config = ConfigDict(extra="forbid")
-    epochs: Annotated[int, Field(ge=0, le=1_000_000)] = 100
-    batch_size: Annotated[int, Field(ge=1)] | Literal["full"] | None = 64  # "full" or None: full batch
-    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
-    lr: Annotated[float, Field(gt=0, le=100)] = 0.05
-    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0  # SGD only
-    nesterov: bool = False
-    weight_decay: Annotated[float, Field(ge=0, le=10)] = 0.0
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
-    schedule: Literal["constant", "step", "cosine", "warmup_cosine"] = "constant"
-    step_every: Annotated[int, Field(ge=1)] = 30  # epochs between lr drops ('step')
-    gamma: Annotated[float, Field(gt=0, le=1)] = 0.1  # lr factor per drop ('step')
-    warmup_epochs: Annotated[float, Field(ge=0)] = 5  # linear warm-up length ('warmup_cosine')
-    loss: Loss = "auto"  # auto: bce (binary), ce (multiclass), mse (regression, or an explicit output activation)
-    threshold: float = 0.5  # binary prediction: output value > threshold (explicit output activation)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = False  # bfloat16 autocast on CUDA
-    eval_train: bool = True  # evaluate the full training set after each epoch
-    eval_batch_size: Annotated[int, Field(ge=1)] = 2048
-    grad_stats: bool = False  # all-parameter mean |grad| per batch, averaged per epoch (cnn-depth protocol)
-    probe_epochs: list[Annotated[int, Field(ge=0)] | Literal["last"]] = []  # 0: before training; "last": the final epoch
-    probe_size: Annotated[int, Field(ge=1, le=100_000)] = 512  # examples in the probe batch (the first n)
-    saturation_threshold: Annotated[float, Field(gt=0)] = 0.01  # |φ'(z)| below this is saturated
+    epochs: Annotated[int, Field(ge=0, le=1_000_000, description="passes over the training set")] = 100
+    batch_size: Annotated[Annotated[int, Field(ge=1)] | Literal["full"] | None, Field(
+        description="examples per optimizer step; \"full\" (or none) is full-batch gradient descent")] = 64
+    optimizer: Annotated[Literal["sgd", "adam", "adamw"], Field(description="element-wise, so replicas stay "
+                                                                "independent")] = "sgd"
+    lr: Annotated[float, Field(gt=0, le=100, description="learning rate per step (before the schedule)")] = 0.05
+    momentum: Annotated[float, Field(ge=0, lt=1, description="SGD momentum (SGD only)")] = 0.0
+    nesterov: Annotated[bool, Field(description="Nesterov momentum (SGD with momentum > 0)")] = False
+    weight_decay: Annotated[float, Field(ge=0, le=10, description="L2 penalty (SGD, Adam) or decoupled decay "
+                                                                  "(AdamW), per step")] = 0.0
+    betas: Annotated[tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]], Field(
+        description="Adam's decay rates of the first and second moment estimates")] = (0.9, 0.999)
+    schedule: Annotated[Literal["constant", "step", "cosine", "warmup_cosine"], Field(
+        description="learning-rate schedule over all steps")] = "constant"
+    step_every: Annotated[int, Field(ge=1, description="epochs between lr drops (schedule 'step')")] = 30
+    gamma: Annotated[float, Field(gt=0, le=1, description="lr factor per drop (schedule 'step')")] = 0.1
+    warmup_epochs: Annotated[float, Field(ge=0, description="linear warm-up length in epochs (schedule "
+                                                            "'warmup_cosine')")] = 5
+    loss: Annotated[Loss, Field(description="auto: bce (binary), ce (multiclass), mse (regression, or with an "
+                                            "explicit output activation); each replica's loss is its batch mean")] = "auto"
+    threshold: Annotated[float, Field(description="binary prediction: output > threshold (with an explicit output "
+                                                  "activation; logits use 0)")] = 0.5
+    device: Annotated[Literal["auto", "cpu", "cuda"], Field(description="auto: CUDA when available")] = "auto"
+    amp: Annotated[bool, Field(description="bfloat16 autocast (CUDA only)")] = False
+    eval_train: Annotated[bool, Field(description="evaluate the full training set after each epoch")] = True
+    eval_batch_size: Annotated[int, Field(ge=1, description="examples per evaluation chunk (also bounded by "
+                                                            "memory)")] = 2048
+    grad_stats: Annotated[bool, Field(description="record mean |grad| over all parameter elements per batch, "
+                                                  "averaged per epoch")] = False
+    probe_epochs: Annotated[list[Annotated[int, Field(ge=0)] | Literal["last"]], Field(
+        description="epochs at which per-layer diagnostics are recorded; 0 is before training, \"last\" the "
+                    "final epoch")] = []
+    probe_size: Annotated[int, Field(ge=1, le=100_000, description="examples in the probe batch (the first n of "
+                                                                   "the training set)")] = 512
+    saturation_threshold: Annotated[float, Field(gt=0, description="a unit value counts as saturated where "
+                                                                   "|φ'(z)| is below this")] = 0.01
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -127,7 +115,7 @@ class History:
     test_acc: np.ndarray
     grad_mean: np.ndarray | None  # (M, E) mean |grad| over all parameters per batch, averaged per epoch
     diverged_epoch: np.ndarray  # (M,) first epoch (1-based) with a non-finite loss; 0 = never
-    probes: list = field(default_factory=list)  # ProbeRecord per probed epoch
+    probes: list[ProbeRecord] = field(default_factory=list)  # one per probed epoch
     wall_time_s: float = 0.0
     device: str = "cpu"
 
@@ -136,14 +124,10 @@ class History:
         def rows(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[start:stop].copy()
 
-        from actlab.probes import ProbeRecord  # probes import this module
-
-        probes = [ProbeRecord(p.epoch, p.activation_layers, {k: v[start:stop].copy() for k, v in p.activation_stats.items()},
-                              p.weight_layers, {k: v[start:stop].copy() for k, v in p.weight_stats.items()})
-                  for p in self.probes]
         return History(self.seeds[start:stop], rows(self.batch_loss), rows(self.batch_acc), rows(self.train_loss),
                        rows(self.train_acc), rows(self.test_loss), rows(self.test_acc), rows(self.grad_mean),
-                       rows(self.diverged_epoch), probes, self.wall_time_s, self.device)
+                       rows(self.diverged_epoch), [p.take(start, stop) for p in self.probes], self.wall_time_s,
+                       self.device)
 
     @property
     def best_test_acc(self) -> np.ndarray:
@@ -247,7 +231,7 @@ class _Objective:
         return correct(out, y, self.task, logits=not self.explicit, threshold=self.threshold)
 
 
-def evaluate(model: Population, x: Tensor, y: Tensor, objective: _Objective, batch: int,
+def evaluate_model(model: Population, x: Tensor, y: Tensor, objective: _Objective, batch: int,
              amp: bool = False) -> tuple[Tensor, Tensor]:
     """(M,) mean loss and accuracy of every replica on the shared set (x, y), in eval mode."""
     was_training = model.training
@@ -276,10 +260,7 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
     `on_epoch(epoch, history_so_far)` is called after each epoch (progress bars, live views, stopping by
     raising); the history's arrays then hold NaN for epochs not yet run.
     """
-    from actlab import probes  # probes import the models; imported here to keep module import order simple
-
     cfg = cfg or TrainConfig()
-    tune_malloc()
     device = resolve_device(cfg.device)
     model.to(device).train()
     objective = _Objective(model, ds, cfg)
@@ -303,7 +284,7 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
     t0 = time.perf_counter()
     probe_at = cfg.probe_set()
     if 0 in probe_at:
-        hist.probes.append(probes.probe_population(model, probe_x, probe_y, objective, 0, cfg.saturation_threshold))
+        hist.probes.append(probe_population(model, probe_x, probe_y, objective, 0, cfg.saturation_threshold))
     for epoch in range(1, e + 1):
         order = None if bs == n else rng.permutations(seeds, rng.stream_id("order", epoch), n, device)
         loss_acc = torch.zeros(m, device=device)
@@ -336,27 +317,29 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
             hist.diverged_epoch[newly.cpu().numpy()] = epoch
             alive &= ~bad
             _zero_replicas(model, opt, ~alive, m)
-        col = epoch - 1
         keep = alive.cpu().numpy()
-        hist.batch_loss[:, col] = np.where(keep, (loss_acc / n).cpu().numpy(), np.nan)
-        hist.batch_acc[:, col] = np.where(keep, (hit_acc / n).cpu().numpy(), np.nan)
-        if cfg.grad_stats:
-            hist.grad_mean[:, col] = np.where(keep, (grad_acc / steps).cpu().numpy(), np.nan)
-        te_loss, te_acc = evaluate(model, xte, yte, objective, cfg.eval_batch_size, cfg.amp)
-        hist.test_loss[:, col] = np.where(keep, te_loss.cpu().numpy(), np.nan)
-        hist.test_acc[:, col] = np.where(keep, te_acc.cpu().numpy(), np.nan)
+        _record(hist, epoch, keep, batch_loss=loss_acc / n, batch_acc=hit_acc / n,
+                grad_mean=grad_acc / steps if cfg.grad_stats else None)
+        te_loss, te_acc = evaluate_model(model, xte, yte, objective, cfg.eval_batch_size, cfg.amp)
+        _record(hist, epoch, keep, test_loss=te_loss, test_acc=te_acc)
         if cfg.eval_train:
-            tr_loss, tr_acc = evaluate(model, xtr, ytr, objective, cfg.eval_batch_size, cfg.amp)
-            hist.train_loss[:, col] = np.where(keep, tr_loss.cpu().numpy(), np.nan)
-            hist.train_acc[:, col] = np.where(keep, tr_acc.cpu().numpy(), np.nan)
+            tr_loss, tr_acc = evaluate_model(model, xtr, ytr, objective, cfg.eval_batch_size, cfg.amp)
+            _record(hist, epoch, keep, train_loss=tr_loss, train_acc=tr_acc)
         if epoch in probe_at:
-            rec = probes.probe_population(model, probe_x, probe_y, objective, epoch, cfg.saturation_threshold)
+            rec = probe_population(model, probe_x, probe_y, objective, epoch, cfg.saturation_threshold)
             rec.mask(keep)
             hist.probes.append(rec)
         hist.wall_time_s = time.perf_counter() - t0
         if on_epoch is not None:
             on_epoch(epoch, hist)
     return hist
+
+
+def _record(hist: History, epoch: int, keep: np.ndarray, **values: Tensor | None) -> None:
+    """Write (M,) per-replica values into the history's columns for `epoch` (1-based); NaN where not `keep`."""
+    for name, v in values.items():
+        if v is not None:
+            getattr(hist, name)[:, epoch - 1] = np.where(keep, v.cpu().numpy(), np.nan)
 
 
 def _mean_abs_grad(params: list[Tensor], m: int) -> Tensor:

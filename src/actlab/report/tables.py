@@ -1,0 +1,96 @@
+"""The report's tables, from a stored run alone: results per cell, the classic depth rows, a simulation's
+grouped rows, and the cells' timing. Every mean is shown with its 95 % CI and n."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from actlab.report.figures import simulations as simfigures
+from actlab.stats import mean_ci
+from actlab.store.results import Run, group_sim_rows
+
+
+@dataclass
+class Table:
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+
+
+
+def _ci(values: list[float] | np.ndarray, spec: str = ".3f", method: str = "t") -> str:
+    return mean_ci(values, method=method).format(spec)
+
+
+def results_table(run: Run, ci: str = "t") -> Table:
+    """Per cell: status, n, final and best test accuracy, final test loss (95 % CIs), diverged, wall time."""
+    rows = []
+    for c in run.cells:
+        final = list(run.replicas(c, "final_test_acc").values())
+        rows.append([c.label, c.status, str(len(final)), _ci(final, method=ci),
+                     _ci(list(run.replicas(c, "best_test_acc").values()), method=ci),
+                     _ci(list(run.replicas(c, "final_test_loss").values()), ".4g", ci), str(run.diverged(c)),
+                     "—" if c.wall_s is None else f"{c.wall_s:.1f}"])
+    return Table("Results per cell: mean [95 % CI] over seeds (n = replicas with a finite value)",
+                 ["cell", "status", "seeds", "final test acc", "best test acc", "final test loss", "diverged",
+                  "wall s"], rows)
+
+
+def depth_tables(run: Run, ci: str = "t") -> list[Table]:
+    """The classic layout: depth rows; per series, final and best accuracy and the gradient mean (when recorded)."""
+    if len(run.depths()) < 2:
+        return []
+    out = []
+    for ctx in run.contexts():
+        cells = {(c.depth, c.series): c for c in run.done if c.context == ctx}
+        grad = any(np.isfinite(run.metric(c, "grad_mean")[1]).any() for c in cells.values())
+        header = ["depth"]
+        for s in run.series():
+            header += [f"{s} final acc", f"{s} best acc"] + ([f"{s} grad mean"] if grad else [])
+        rows = []
+        for d in run.depths():
+            line = [str(d)]
+            for s in run.series():
+                c = cells.get((d, s))
+                if c is None:
+                    line += ["—", "—"] + (["—"] if grad else [])
+                    continue
+                line += [_ci(list(run.replicas(c).values()), method=ci),
+                         _ci(list(run.replicas(c, "best_test_acc").values()), method=ci)]
+                if grad:
+                    _, g = run.metric(c, "grad_mean")
+                    line.append(_ci(np.nanmean(g, axis=1) if g.size else [], ".3g", ci))
+            rows.append(line)
+        title = "By depth" + (f" ({ctx})" if ctx else "") + ": mean [95 % CI] over seeds" + \
+            ("; grad mean = mean |∂L/∂θ| per batch, averaged over all epochs" if grad else "")
+        out.append(Table(title, header, rows))
+    return out
+
+
+def simulation_tables(run: Run) -> list[Table]:
+    """Every simulation's rows grouped over seeds (means with CIs), and gradient flow's ratio table."""
+    rows = run.sim_rows()
+    grouped = group_sim_rows(rows)
+    out = []
+    if grouped:
+        cols = list(dict.fromkeys(k for r in grouped for k in r))
+        out.append(Table("Simulation results: mean [95 % CI] over seeds", cols,
+                         [[str(r.get(c, "")) for c in cols] for r in grouped]))
+    if run.study["config"]["simulation"]["name"] == "gradient-flow" and rows:
+        header, body = simfigures.gradient_flow_table(rows)
+        out.append(Table("Gradient ratio ‖first layer‖ / ‖last layer‖: geometric mean [95 % CI] over seeds",
+                         header, body))
+    return out
+
+
+def cells_table(run: Run) -> Table:
+    def when(t: float | None) -> str:
+        return "—" if t is None else datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    rows = [[c.label, c.key, c.status, when(c.started), when(c.finished),
+             "—" if c.wall_s is None else f"{c.wall_s:.2f}", c.device or "—", c.error or ""] for c in run.cells]
+    return Table("Cells: wall time per cell (cells trained as one population share its time equally)",
+                 ["cell", "key", "status", "started", "finished", "wall s", "device", "error"], rows)

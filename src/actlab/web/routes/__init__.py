@@ -1,0 +1,1 @@
+"""The explorer's API, one router per view: activations, live training, stored runs."""

@@ -1,0 +1,122 @@
+"""The package's shape: layers that follow the pipeline, no import cycles, imports at module level, a light
+`import actlab`, and values resolved once (the grid's expansion, an import-path activation and its gain)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from actlab.catalog import activations
+from actlab.studies.config import expand, load_study
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).parent / "lint-imports"
+# Imports inside functions are allowed only to defer an optional dependency.
+DEFERRED_OK = {"ray"}
+
+
+def _lint(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    if not LINT.exists():
+        pytest.fail("lint-imports is missing: install the test extras (pip install -e '.[test]')")
+    return subprocess.run([str(LINT), "--no-cache", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env=env)
+
+
+def test_import_contracts_hold():
+    r = _lint(ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Layers follow the pipeline KEPT" in r.stdout
+    assert "No import cycles between the modules of any package KEPT" in r.stdout
+
+
+def test_the_contracts_catch_a_back_up_import_and_a_cycle(tmp_path):
+    """The same contract types on a small package that breaks both: the checker is not vacuous."""
+    pkg = tmp_path / "pipe"
+    (pkg / "low").mkdir(parents=True)
+    (pkg / "high").mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "high" / "__init__.py").write_text("")
+    (pkg / "high" / "page.py").write_text("from pipe.low import a\n")
+    (pkg / "low" / "__init__.py").write_text("")
+    (pkg / "low" / "a.py").write_text("from pipe.low import b\n")
+    (pkg / "low" / "b.py").write_text(textwrap.dedent("""
+        def f():
+            from pipe.low import a  # an in-function import still counts
+            from pipe.high import page  # a back-up import
+    """))
+    (tmp_path / ".importlinter").write_text(textwrap.dedent("""
+        [importlinter]
+        root_package = pipe
+
+        [importlinter:contract:layers]
+        name = layers
+        type = layers
+        layers =
+            pipe.high
+            pipe.low
+
+        [importlinter:contract:cycles]
+        name = cycles
+        type = acyclic_siblings
+        ancestors = pipe
+    """))
+    r = _lint(tmp_path, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 1
+    assert "layers BROKEN" in r.stdout and "pipe.low.b -> pipe.high.page" in r.stdout
+    assert "cycles BROKEN" in r.stdout
+
+
+def _function_imports() -> list[tuple[str, int, str]]:
+    found = []
+    for path in sorted((ROOT / "src" / "actlab").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for fn in ast.walk(tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(fn):
+                    if isinstance(node, (ast.Import, ast.ImportFrom)):
+                        mod = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                        found.append((str(path.relative_to(ROOT)), node.lineno, mod or ""))
+    return found
+
+
+def test_imports_sit_at_module_level_except_optional_dependencies():
+    bad = [f for f in _function_imports() if f[2].split(".")[0] not in DEFERRED_OK]
+    assert not bad, f"in-function imports (allowed only for {DEFERRED_OK}): {bad}"
+    for path, line, _ in _function_imports():  # each deferred one says why
+        assert "optional" in (ROOT / path).read_text().splitlines()[line - 1], (path, line)
+
+
+def test_import_actlab_is_light():
+    code = "import sys, actlab; v = actlab.__version__; print('torch' in sys.modules, 'actlab.train' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["False", "False"], r.stdout + r.stderr
+    r = subprocess.run([sys.executable, "-c", "import actlab; print(actlab.get('relu').name, actlab.train.__module__)"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["relu", "actlab.train.loop"], r.stderr
+
+
+def test_the_grid_is_expanded_once_per_configuration():
+    study = load_study("moons", ["train.epochs=2"])  # load_study validates by expanding
+    first, second = expand(study), expand(study)
+    assert [id(c) for c in first] == [id(c) for c in second]
+    changed = load_study("moons", ["train.epochs=3"])
+    assert expand(changed)[0].config.train.epochs == 3
+
+
+def test_an_import_path_activation_is_resolved_once_and_its_gain_measured_once(tmp_path, monkeypatch):
+    (tmp_path / "once_act.py").write_text("import torch\n\ndef bump(x, k=1.0):\n    return torch.tanh(x) + k * 0.1 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    calls = []
+    real = activations.gaussian_moments
+    monkeypatch.setattr(activations, "gaussian_moments", lambda f: calls.append(1) or real(f))
+    a = activations.get("once_act:bump")
+    assert activations.get("once_act:bump") is a
+    g = [a.init_gain(), a.init_gain(), a.init_gain(k=2.0), a.init_gain(k=2.0)]
+    assert len(calls) == 2 and g[0] == g[1] and g[2] == g[3] != g[0]
+    activations.from_import_path.cache_clear()
+    sys.modules.pop("once_act", None)
