@@ -34,7 +34,7 @@ from actlab.nn import ModelConfig, build  # noqa: E402
 from actlab.runtime import tune_malloc  # noqa: E402
 from actlab.studies.config import load_study  # noqa: E402
 from actlab.studies.runner import run_study  # noqa: E402
-from actlab.train.loop import TrainConfig, train  # noqa: E402
+from actlab.training.loop import TrainConfig, train  # noqa: E402
 
 
 def machine() -> dict:

@@ -91,13 +91,26 @@ def test_imports_sit_at_module_level_except_optional_dependencies():
         assert "optional" in (ROOT / path).read_text().splitlines()[line - 1], (path, line)
 
 
+def test_every_source_folder_is_a_package():
+    """A folder without __init__.py is a namespace package, which the import contracts do not analyse."""
+    folders = {p.parent for p in (ROOT / "src" / "actlab").rglob("*.py")}
+    assert [f for f in folders if not (f / "__init__.py").exists()] == []
+
+
+def test_the_public_train_function_is_never_shadowed_by_a_subpackage():
+    code = ("import actlab; actlab.TrainConfig(); import actlab.studies, actlab.training, actlab.web; "
+            "print(callable(actlab.train), callable(actlab.probe), actlab.train.__module__)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["True", "True", "actlab.training.loop"], r.stderr
+
+
 def test_import_actlab_is_light():
-    code = "import sys, actlab; v = actlab.__version__; print('torch' in sys.modules, 'actlab.train' in sys.modules)"
+    code = "import sys, actlab; v = actlab.__version__; print('torch' in sys.modules, 'actlab.training' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.split() == ["False", "False"], r.stdout + r.stderr
     r = subprocess.run([sys.executable, "-c", "import actlab; print(actlab.get('relu').name, actlab.train.__module__)"],
                        capture_output=True, text=True, timeout=60)
-    assert r.stdout.split() == ["relu", "actlab.train.loop"], r.stderr
+    assert r.stdout.split() == ["relu", "actlab.training.loop"], r.stderr
 
 
 def test_the_grid_is_expanded_once_per_configuration():
@@ -106,6 +119,15 @@ def test_the_grid_is_expanded_once_per_configuration():
     assert [id(c) for c in first] == [id(c) for c in second]
     changed = load_study("moons", ["train.epochs=3"])
     assert expand(changed)[0].config.train.epochs == 3
+
+
+def test_a_study_pickles_without_its_cache_and_compares_by_configuration():
+    import pickle
+
+    study = load_study("moons")
+    again = pickle.loads(pickle.dumps(study))
+    assert again == study and again._cells is None and len(expand(again)) == 2
+    assert again != load_study("moons", ["seeds=3"])
 
 
 def test_an_import_path_activation_is_resolved_once_and_its_gain_measured_once(tmp_path, monkeypatch):

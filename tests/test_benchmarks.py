@@ -29,7 +29,7 @@ def test_numpy_baseline_learns_moons():
 
 def test_benchmarks_run_at_tiny_sizes():
     from actlab.nn import ModelConfig
-    from actlab.train.loop import TrainConfig
+    from actlab.training.loop import TrainConfig
 
     ds = data.load("moons")
     tc = TrainConfig(epochs=2, batch_size=64, eval_train=False, device="cpu")

@@ -12,8 +12,8 @@ from torch import nn
 from actlab import data, rng
 from actlab.nn import ModelConfig, build
 from actlab.nn.layers import PopLinear
-from actlab.train import probes
-from actlab.train.loop import TrainConfig, lr_factor, train
+from actlab.training import probes
+from actlab.training.loop import TrainConfig, lr_factor, train
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +206,7 @@ def test_population_probe_matches_hand_computation():
     pop = build(ModelConfig(widths=[5, 4], activation="relu", bias_init=-0.3), (3,), "binary", 2, [2, 8])
     x = torch.randn(64, 3)
     y = (x[:, 0] > 0).long()
-    from actlab.train.loop import _Objective
+    from actlab.training.loop import _Objective
 
     objective = _Objective(pop, data.record.Dataset("t", "binary", x, y, x, y, ("0", "1")), TrainConfig())
     rec = probes.probe_population(pop, x, y, objective, epoch=0)
@@ -279,7 +279,7 @@ def test_poplinear_accepts_shared_and_per_replica_inputs():
 
 
 def test_chunked_evaluation_and_probes_equal_whole_batch(moons, monkeypatch):
-    import actlab.train.probes as probes_mod
+    import actlab.training.probes as probes_mod
 
     cfg = ModelConfig(widths=[8, 8], activation="relu")
     tc = TrainConfig(epochs=2, batch_size=32, probe_epochs=[2])

@@ -195,6 +195,11 @@ def test_run_summary_is_returned_and_readers_cannot_write(tmp_path):
         reader.close()
     with pytest.raises(ActlabError, match="is not a run directory"):
         Store(tmp_path / "nothing", read_only=True)
+    (tmp_path / "new").mkdir()
+    sqlite3.connect(tmp_path / "new" / "actlab.sqlite").close()  # a store whose writer has not made its tables yet
+    early = Store(tmp_path / "new", read_only=True)
+    assert early.study() is None and early.cells() == []
+    early.close()
     sim = run_study(load_study("gelu-approx"), tmp_path / "g")
     assert sim.sims and sim.rows[0]["sim_rows"] == 2
 

@@ -379,7 +379,7 @@ def studies_show(
     for col in ("field", "value", "description"):
         table.add_column(col, overflow="fold")
     for path, value, desc in documented(cfg):
-        table.add_row(path, json.dumps(value, default=str), desc)
+        table.add_row(path, json.dumps(value, default=str, ensure_ascii=False), desc)
     out.print(table)
     if cfg.note:
         out.print(cfg.note, style="dim")

@@ -1,4 +1,4 @@
-"""Numbers made safe for JSON and SQLite: NaN and ±inf become None (neither format has them).
+"""Numbers made safe for JSON and SQLite: NaN becomes None (neither has it), and ±inf too for JSON.
 
 One helper for every place that hands numbers outward: the store's rows, the explorer's responses and
 its live events.
@@ -12,11 +12,14 @@ from typing import Any
 import numpy as np
 
 
-def number(v: Any, sig: int | None = None) -> float | None:
-    """`v` as a float, None when it is NaN or infinite; rounded to `sig` significant digits when given."""
+def number(v: Any, sig: int | None = None, keep_inf: bool = False) -> float | None:
+    """`v` as a float, None when it is NaN or infinite; rounded to `sig` significant digits when given.
+    `keep_inf=True` keeps ±inf (SQLite stores it; JSON cannot) and maps only NaN to None."""
     v = float(v)
-    if not math.isfinite(v):
+    if math.isnan(v) or (math.isinf(v) and not keep_inf):
         return None
+    if math.isinf(v):
+        return v
     return float(f"{v:.{sig}g}") if sig is not None else v
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
 from actlab.catalog.activations import Activation, get
@@ -61,9 +61,6 @@ class ModelConfig(BaseModel):
     bias_init: Annotated[float, Field(ge=-100, le=100, description="initial value of every bias")] = 0.0
     output_activation: Annotated[str | None, Field(description="an explicit output activation (name); the "
                                                                "loss is then on its value")] = None
-    # The resolved entry, keyed by what it was resolved from: an activation is looked up and its parameters
-    # checked once per configuration, however often the population asks (members, init, layers).
-    _resolved: tuple[tuple, tuple[Activation, dict[str, float]]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
@@ -79,15 +76,12 @@ class ModelConfig(BaseModel):
         return list(self.widths) if self.widths is not None else [self.width] * self.depth
 
     def resolved_activation(self) -> tuple[Activation, dict[str, float]]:
-        """(catalog entry, checked parameters) of the hidden activation, resolved once per configuration."""
-        key = (self.activation, tuple(sorted(self.activation_params.items())))
-        if self._resolved is None or self._resolved[0] != key:
-            act = get(self.activation)
-            if act.vector:
-                raise ActlabError(f"activation {act.name!r} is vector-valued (output only); it cannot be a hidden "
-                                  "activation")
-            self._resolved = (key, (act, act.resolve(**self.activation_params)))
-        return self._resolved[1]
+        """(catalog entry, checked parameters) of the hidden activation. Cheap to call again: a catalog name is
+        a dict lookup, and an import path is imported, checked and its gain measured once per process."""
+        act = get(self.activation)
+        if act.vector:
+            raise ActlabError(f"activation {act.name!r} is vector-valued (output only); it cannot be a hidden activation")
+        return act, act.resolve(**self.activation_params)
 
     def init_scheme(self) -> tuple[str, float]:
         """(scheme, gain): 'default' is the activation's paired scheme; gain defaults to the activation's."""

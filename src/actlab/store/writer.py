@@ -34,7 +34,7 @@ import numpy as np
 
 from actlab.errors import ActlabError
 from actlab.jsonsafe import number
-from actlab.train.loop import History
+from actlab.training.loop import History
 
 DB_NAME = "actlab.sqlite"
 SCHEMA = """
@@ -58,6 +58,11 @@ CREATE TABLE IF NOT EXISTS sim_rows (cell TEXT, idx INTEGER, row TEXT, PRIMARY K
 """
 
 
+def _sql(v: Any) -> float | None:
+    """A float for SQLite: NaN as NULL (SQLite has no NaN), ±inf kept."""
+    return number(v, keep_inf=True)
+
+
 @dataclass
 class CellResult:
     """What one cell produced, handed by an executor to the single writer."""
@@ -79,10 +84,7 @@ class Store:
         self.path = self.dir / DB_NAME
         self.read_only = read_only
         if read_only:
-            if not self.path.exists():
-                raise ActlabError(f"{self.dir} is not a run directory (no {DB_NAME}); run a study into it first")
-            self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
-            self.db.execute("PRAGMA busy_timeout=30000")
+            self.db = self._open_read_only()
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30.0)
@@ -93,6 +95,23 @@ class Store:
         if "data_provenance" not in columns:  # a store written before the column existed
             self.db.execute("ALTER TABLE cells ADD COLUMN data_provenance TEXT")
         self.db.commit()
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """A read-only connection. Where SQLite cannot set up WAL sharing (a read-only folder without the
+        -wal/-shm files, so no writer is running there), the file is read as immutable."""
+        if not self.path.exists():
+            raise ActlabError(f"{self.dir} is not a run directory (no {DB_NAME}); run a study into it first")
+        uri = self.path.resolve().as_uri()
+        for mode in ("?mode=ro", "?mode=ro&immutable=1"):
+            db = sqlite3.connect(uri + mode, uri=True, timeout=30.0)
+            try:
+                db.execute("PRAGMA busy_timeout=30000")
+                self.tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                return db
+            except sqlite3.OperationalError as e:
+                db.close()
+                error = e
+        raise ActlabError(f"{self.path} cannot be read: {error}")
 
     def close(self) -> None:
         self.db.close()
@@ -105,6 +124,9 @@ class Store:
     # ------------------------------------------------------------------------------ study and cells
 
     def study(self) -> dict[str, Any] | None:
+        """The study the store holds; None while it holds none (a store still being created)."""
+        if self.read_only and "study" not in self.tables:
+            return None
         row = self.db.execute("SELECT name, config, provenance, created FROM study WHERE id = 1").fetchone()
         if row is None:
             return None
@@ -126,6 +148,8 @@ class Store:
         return dict(self.db.execute("SELECT key, status FROM cells"))
 
     def cells(self) -> list[dict[str, Any]]:
+        if self.read_only and "cells" not in self.tables:
+            return []
         have = {r[1] for r in self.db.execute("PRAGMA table_info(cells)")}  # a reader may see an older store
         extra = ", data_provenance" if "data_provenance" in have else ", NULL AS data_provenance"
         cur = self.db.execute("SELECT key, idx, label, grid_values, config, status, started, finished, error, wall_s,"
@@ -195,20 +219,20 @@ class Store:
         m, e = h.test_loss.shape
         cols = [h.batch_loss, h.batch_acc, h.train_loss, h.train_acc, h.test_loss, h.test_acc, h.grad_mean]
         cols = [np.full((m, e), np.nan) if c is None else c for c in cols]
-        rows = [(key, seed, ep + 1, *(number(c[r, ep]) for c in cols)) for r, seed in enumerate(h.seeds) for ep in range(e)]
+        rows = [(key, seed, ep + 1, *(_sql(c[r, ep]) for c in cols)) for r, seed in enumerate(h.seeds) for ep in range(e)]
         db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         best, final = h.best_test_acc, h.final_test_acc
         final_loss = h.test_loss[:, -1] if e else np.full(m, np.nan)
         final_train = h.train_loss[:, -1] if (h.train_loss is not None and e) else np.full(m, np.nan)
         db.executemany("INSERT INTO replicas VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [(key, seed, int(h.diverged_epoch[r]), number(best[r]), number(final[r]), number(final_loss[r]),
-                         number(final_train[r])) for r, seed in enumerate(h.seeds)])
+                       [(key, seed, int(h.diverged_epoch[r]), _sql(best[r]), _sql(final[r]), _sql(final_loss[r]),
+                         _sql(final_train[r])) for r, seed in enumerate(h.seeds)])
         prow = []
         for rec in h.probes:
             for stats, layers in ((rec.activation_stats, rec.activation_layers), (rec.weight_stats, rec.weight_layers)):
                 for stat, arr in stats.items():
                     for r, seed in enumerate(h.seeds):
-                        prow += [(key, seed, rec.epoch, li, layer, stat, number(arr[r, li])) for li, layer in enumerate(layers)]
+                        prow += [(key, seed, rec.epoch, li, layer, stat, _sql(arr[r, li])) for li, layer in enumerate(layers)]
         db.executemany("INSERT INTO probes VALUES (?, ?, ?, ?, ?, ?, ?)", prow)
 
     # ------------------------------------------------------------------------------------ reading

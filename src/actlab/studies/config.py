@@ -34,7 +34,7 @@ from actlab.nn.models import ModelConfig
 from actlab.store.results import cell_label
 from actlab.studies import simulations
 from actlab.studies.shipped import shipped_path
-from actlab.train.loop import TrainConfig
+from actlab.training.loop import TrainConfig
 
 SECTIONS = ("data", "model", "train", "simulation")
 ALIASES = {"dataset": "data.name"}
@@ -97,6 +97,19 @@ class StudyConfig(BaseModel):
     # The grid's expansion, keyed by the configuration it was made from: `load_study` validates by expanding,
     # and the runner reuses that expansion instead of making it again.
     _cells: tuple[str, list[Cell]] | None = PrivateAttr(default=None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the cache (it holds functions, and is rebuilt on first use): configs cross to Ray
+        workers and other processes."""
+        state = super().__getstate__()
+        state["__pydantic_private__"] = {**(state.get("__pydantic_private__") or {}), "_cells": None}
+        return state
+
+    def __eq__(self, other: object) -> bool:
+        """Equal configurations are equal studies, whatever either has cached."""
+        return isinstance(other, StudyConfig) and self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]  mutable, like every pydantic model
 
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from actlab.errors import ActlabError
+from actlab.runtime import tune_malloc
 from actlab.store.writer import CellResult
 from actlab.studies.config import Cell
 from actlab.studies.populations import DataCache, EpochCallback, run_population
@@ -53,4 +54,5 @@ def ray(groups: list[list[Cell]], address: str | None, gpus: float) -> Iterator[
 
 
 def _ray_task(cells_json: list[str]) -> list[CellResult]:
+    tune_malloc()  # a Ray worker is a process of its own: the entry point's allocator setting, applied here
     return run_population([Cell.model_validate_json(c) for c in cells_json])

@@ -21,8 +21,8 @@ from actlab.nn.models import Population, build
 from actlab.store.writer import CellResult
 from actlab.studies import simulations
 from actlab.studies.config import Cell, Diagnostics, StudyConfig
-from actlab.train import probes
-from actlab.train.loop import train
+from actlab.training import probes
+from actlab.training.loop import train
 
 EpochCallback = Callable[[int, int], None]  # (epoch, total epochs)
 

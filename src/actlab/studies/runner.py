@@ -83,8 +83,9 @@ def provenance() -> dict[str, Any]:
 
 
 def _code_version() -> dict[str, Any]:
-    """The git revision of actlab's source and whether its tree had uncommitted changes (None: not a checkout)."""
-    here = Path(__file__).parent
+    """The git revision of actlab's source and whether its tree (the whole package) had uncommitted changes
+    (None: not a git checkout)."""
+    here = Path(__file__).resolve().parents[1]  # src/actlab: the pathspec '.' below is relative to it
 
     def git(*args: str) -> str | None:
         try:

@@ -36,7 +36,7 @@ from actlab.catalog.theory import gelu_approximation_error
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
 from actlab.nn.models import ModelConfig, build
-from actlab.train.loop import TrainConfig, train
+from actlab.training.loop import TrainConfig, train
 
 Depth = Annotated[int, Field(ge=1, le=1000)]
 Width = Annotated[int, Field(ge=1, le=8192)]

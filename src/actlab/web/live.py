@@ -27,8 +27,8 @@ from actlab.errors import ActlabError
 from actlab.jsonsafe import clean
 from actlab.nn.models import ModelConfig, build
 from actlab.stats import mean_ci
-from actlab.train import probes
-from actlab.train.loop import TrainConfig, train
+from actlab.training import probes
+from actlab.training.loop import TrainConfig, train
 
 # The explorer's datasets (Playground's five) and the actlab source behind each.
 DATASETS = {"moons": "moons", "circles": "circles", "xor": "xor_noisy", "spirals": "spirals", "blobs": "gaussian"}

@@ -11,7 +11,7 @@ Key choices:
   state are zeroed and its gradients masked from then on, its metrics are NaN, and the others go on.
 - Metrics per epoch and replica: the mean minibatch loss and accuracy seen during the epoch, and the loss
   and accuracy of the full train (optional) and test sets evaluated after the epoch, in eval mode.
-- Probes (per-layer diagnostics, `actlab.train.probes`) run at chosen epochs; epoch 0 is before training.
+- Probes (per-layer diagnostics, `actlab.training.probes`) run at chosen epochs; epoch 0 is before training.
 - Evaluation and probes run in chunks of examples sized so that replicas × chunk × widest layer stays
   under probes.CHUNK_FLOATS: a 10,000-replica population evaluates in bounded memory.
 - Nothing here changes process-wide state: the allocator tuning that speeds populations up
@@ -37,7 +37,7 @@ from actlab.data.record import Dataset
 from actlab.errors import ActlabError
 from actlab.nn.layers import replica_view, replica_zero_
 from actlab.nn.models import Population
-from actlab.train.probes import ProbeRecord, example_chunk, probe_population
+from actlab.training.probes import ProbeRecord, example_chunk, probe_population
 
 Loss = Literal["auto", "bce", "ce", "mse"]
 
