@@ -21,8 +21,9 @@ TINY = {
     "cnn-depth": ["train.epochs=1", "data.name=digits", "model.width=4", "grid.depth=[1]"],
     "cnn-depth-cpu": ["train.epochs=1", "model.width=4", "grid.depth=[1,2]"],
     "activation-zoo": ["train.epochs=1", "grid.depth=[1]", "data.options.n_train=200", "data.options.n_test=100"],
-    "gradient-flow": ["simulation.params.depths=[2,3]", "simulation.params.width=16"],
-    "dead-neurons": ["simulation.params.epochs=2", "simulation.params.width=8"],
+    "gradient-flow": ["simulation.params.depths=[2,3]", "simulation.params.width=16"],  # seeds=2 below
+    "dead-neurons": ["simulation.params.n_units=50", "simulation.params.n_samples=100"],
+    "dead-neurons-trained": ["simulation.params.epochs=2", "simulation.params.width=8"],
     "selu-selfnorm": ["simulation.params.depth=3", "simulation.params.width=32", "simulation.params.batch=16"],
     "xor-speed": ["simulation.params.epochs=50"],
     "gelu-approx": [], "ffn-stats": ["simulation.params.d_model=16", "simulation.params.d_ff=32"],

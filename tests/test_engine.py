@@ -13,7 +13,7 @@ from actlab import data, rng
 from actlab.nn import ModelConfig, build
 from actlab.nn.layers import PopLinear
 from actlab.training import probes
-from actlab.training.loop import TrainConfig, lr_factor, train
+from actlab.training.loop import TrainConfig, _mean_abs_grad, _Objective, lr_factor, train
 
 
 @pytest.fixture(scope="module")
@@ -329,3 +329,62 @@ def test_mixed_population_members_follow_their_solo_trajectories(moons, digits, 
                                    rtol=2e-3, atol=1e-7)
     with pytest.raises(Exception, match="must differ only in activation"):
         build([ModelConfig(widths=[4]), ModelConfig(widths=[5])], (2,), "binary", 2, [0])
+
+
+# ---------------------------------------------------------------- the cnn-depth source's init and metric (#12)
+
+
+class _SourceNetwork(nn.Module):
+    """seed 001's Network (stem conv+BN+act, blocks of conv+BN+act, average pool, linear), for 1-channel input."""
+
+    def __init__(self, num_blocks: int, width: int, activation: str):
+        super().__init__()
+        act = nn.ReLU if activation == "relu" else nn.Sigmoid
+        self.stem = nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width), act())
+        self.blocks = nn.ModuleList(nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), act())
+                                    for _ in range(num_blocks))
+        self.fc = nn.Linear(width, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for b in self.blocks:
+            x = b(x)
+        return self.fc(x.mean((2, 3)))
+
+
+def test_torch_default_init_keeps_the_conv_bias_and_draws_like_pytorch(digits):
+    cfg = ModelConfig(kind="convnet", depth=2, width=8, norm="batch", init="torch_default", norm_bias=True)
+    pop = build(cfg, digits.input_shape, digits.task, 10, list(range(40)))
+    for layer in pop.weight_layers():
+        bound = 1 / math.sqrt(layer.fans[0])  # nn.Conv2d / nn.Linear: U(±1/sqrt(fan_in)) for weight and bias
+        for t in (layer.weight, layer.bias):
+            assert t is not None and t.abs().max() <= bound and t.abs().max() > 0.9 * bound
+            assert t.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.1)
+    no_bias = build(ModelConfig(kind="convnet", depth=2, width=8, norm="batch"), digits.input_shape, digits.task, 10, [0])
+    assert no_bias.convs[0].bias is None
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_gradient_average_is_the_source_metric(digits, activation):
+    """One population replica and seed 001's network with the same weights: the source's per-batch gradient
+    average (mean over parameter tensors of each tensor's mean |grad|) equals actlab's grad_mean."""
+    cfg = ModelConfig(kind="convnet", depth=2, width=8, norm="batch", init="torch_default", norm_bias=True,
+                      activation=activation)
+    pop = build(cfg, digits.input_shape, digits.task, 10, [5])
+    src = _SourceNetwork(2, 8, activation)
+    with torch.no_grad():
+        for conv, seq in zip(pop.convs, [src.stem, *src.blocks], strict=True):
+            seq[0].weight.copy_(conv.weight)
+            seq[0].bias.copy_(conv.bias)
+        src.fc.weight.copy_(pop.head.weight[0].T)
+        src.fc.bias.copy_(pop.head.bias.reshape(-1))
+    x, y = digits.x_train[:128], digits.y_train[:128]
+    loss = nn.functional.cross_entropy(src(x), y)
+    loss.backward()
+    source = np.mean([p.grad.abs().mean().item() for p in src.parameters() if p.grad is not None])
+    pop.train()
+    out = pop(x)
+    _Objective(pop, digits, TrainConfig(loss="ce")).losses(out, y).sum().backward()
+    mine = _mean_abs_grad([p for p in pop.parameters() if p.requires_grad], 1)
+    assert mine.item() == pytest.approx(source, rel=1e-4)
+    assert len([p for p in src.parameters()]) == len([p for p in pop.parameters()]) == 4 * 3 + 2

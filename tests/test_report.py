@@ -3,6 +3,7 @@ store's (recomputed here from raw SQL with textbook formulas), and the page open
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -35,6 +36,7 @@ EXPECTED = {
     "activation-zoo": TRAIN_COMMON,
     "gradient-flow": {"activations", "gradient_flow"},
     "dead-neurons": {"dead_neurons"},
+    "dead-neurons-trained": {"dead_neurons_trained"},
     "selu-selfnorm": {"activations", "selu_selfnorm"},
     "xor-speed": {"activations", "xor_convergence"},
     "gelu-approx": {"gelu_error"},
@@ -120,24 +122,26 @@ def test_moons_findings_equal_raw_store_numbers(moons_run):
     top = max((relu, sig), key=lambda r: np.mean(list(r.values())))
     v = np.array(list(top.values()), dtype=np.float64)
     half = sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
-    np.testing.assert_allclose([best["m"], best["lo"], best["hi"], best["n"]],
-                               [v.mean(), v.mean() - half, v.mean() + half, len(v)], rtol=1e-9)
+    np.testing.assert_allclose([best["m"], best["lo"], best["hi"], best["n"]],  # an accuracy's CI stays in [0, 1]
+                               [v.mean(), max(0.0, v.mean() - half), min(1.0, v.mean() + half), len(v)], rtol=1e-9)
     cmp = next(f for f in found if f.paired is not None)
     a, b = (relu, sig) if "relu − sigmoid" in cmp.text else (sig, relu)
     d = np.array([a[s] - b[s] for s in sorted(a)], dtype=np.float64)
     got = _numbers(cmp)
     if np.ptp(d) < 1e-6:
         pytest.skip("every seed gave the same difference at this budget; nothing to test")
-    t = d.mean() / (d.std(ddof=1) / math.sqrt(len(d)))
     half = sps.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
     np.testing.assert_allclose([got["d"], got["lo"], got["hi"]], 100 * np.array([d.mean(), d.mean() - half,
                                                                               d.mean() + half]), rtol=1e-9)
-    np.testing.assert_allclose([got["n"], got["tstat"], got["p"], got["p_holm"], got["d_z"]],
-                               [len(d), t, 2 * sps.t.sf(abs(t), len(d) - 1), 2 * sps.t.sf(abs(t), len(d) - 1),
-                                d.mean() / d.std(ddof=1)], rtol=1e-9)
+    # the exact sign-flip p by brute enumeration of every sign pattern (a family of one: Holm leaves it)
+    flips = [abs(sum(sg * abs(x) for sg, x in zip(signs, d))) >= abs(d.sum()) - 1e-12
+             for signs in itertools.product((1, -1), repeat=len(d))]
+    p = sum(flips) / len(flips)
+    np.testing.assert_allclose([got["n"], got["p"], got["p_holm"], got["d_z"]],
+                               [len(d), p, p, d.mean() / d.std(ddof=1)], rtol=1e-9)
 
 
-@pytest.mark.parametrize(("shift", "says"), [(0.2, "relu is more accurate"),
+@pytest.mark.parametrize(("shift", "says"), [(0.2, "All 5 paired seeds favour relu, but 5 seeds are too few"),
                                              (0.0, "The data do not support a difference between")])
 def test_findings_call_a_difference_only_when_the_data_support_it(moons_run, tmp_path, shift, says):
     import shutil
@@ -157,7 +161,9 @@ def test_findings_call_a_difference_only_when_the_data_support_it(moons_run, tmp
         cmp = next(f for f in findings(run) if f.paired is not None)
     assert says in cmp.text
     d = np.array(noise) + shift if "relu − sigmoid" in cmp.text else -(np.array(noise) + shift)
-    assert _numbers(cmp)["p"] == pytest.approx(sps.ttest_1samp(d, 0).pvalue, rel=1e-6)
+    flips = [abs(sum(sg * abs(x) for sg, x in zip(signs, d))) >= abs(d.sum()) - 1e-12
+             for signs in itertools.product((1, -1), repeat=len(d))]
+    assert _numbers(cmp)["p"] == pytest.approx(sum(flips) / len(flips), rel=1e-9)  # exact sign-flip, enumerated
 
 
 def test_simulation_findings_equal_raw_store_rows(smoke_runs):
@@ -260,3 +266,28 @@ def test_bootstrap_intervals_on_request(moons_run, tmp_path):
     assert cmp.paired.diff.method == "bootstrap"
     r = actlab("report", str(moons_run), "--ci", "jackknife", "--out", str(out))
     assert r.returncode == 2 and "--ci 'jackknife' is unknown; allowed: t, bootstrap" in r.stderr
+
+
+@pytest.mark.parametrize(("relu", "says"), [
+    ([0.70] * 5, "(equal on every seed)"),
+    ([0.71, 0.69, 0.72, 0.68, 0.70], "sign-flip p ="),
+    ([0.90] * 5, "every seed favours relu, but 5 seeds are too few to separate them"),  # 2/2⁵ > 0.05
+])
+def test_the_highest_mean_names_every_cell_tied_with_it(moons_run, tmp_path, relu, says):
+    import shutil
+
+    run_dir = tmp_path / "m"
+    shutil.copytree(moons_run, run_dir)
+    con = sqlite3.connect(run_dir / "actlab.sqlite")
+    with con:
+        for label, values in (("sigmoid", [0.70] * 5), ("relu", relu)):
+            key = con.execute("SELECT key FROM cells WHERE label LIKE ?", (f"%activation={label}%",)).fetchone()[0]
+            for seed, v in enumerate(values):
+                con.execute("UPDATE replicas SET final_test_acc = ? WHERE cell = ? AND seed = ?", (v, key, seed))
+    con.close()
+    with Run.open(run_dir) as run:
+        top = findings(run)[0].text
+    assert top.startswith("Highest mean final test accuracy")
+    assert "Tied with it (the data cannot separate them)" in top and says in top
+    if relu == [0.90] * 5:
+        assert "relu" in top.split(":")[1] and "0.900 on all 5 seeds" in top

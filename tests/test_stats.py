@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from actlab.errors import ActlabError
-from actlab.stats import column_ci, holm, mean_ci, paired_difference
+from actlab.stats import column_ci, holm, mean_ci, paired_difference, proportion_ci, sign_flip_test, time_to_event
 
 
 def _t_interval(v):
@@ -57,7 +57,7 @@ def test_column_ci_equals_mean_ci_column_by_column():
 def test_paired_difference_matches_the_textbook_paired_t():
     a = {0: 0.90, 1: 0.85, 2: 0.93, 3: 0.88, 4: 0.91, 5: float("nan")}
     b = {0: 0.80, 1: 0.84, 2: 0.85, 3: 0.70, 4: 0.90, 6: 0.5}
-    pr = paired_difference(a, b)
+    pr = paired_difference(a, b, test="t")
     d = np.array([0.10, 0.01, 0.08, 0.18, 0.01])  # seeds 0..4: 5 is NaN, 6 is unpaired
     n, m, sd = 5, d.mean(), d.std(ddof=1)
     t = m / (sd / math.sqrt(n))
@@ -71,7 +71,8 @@ def test_paired_difference_matches_the_textbook_paired_t():
 
 def test_paired_difference_without_spread_or_pairs():
     same = paired_difference([0.5, 0.7, 0.9], [0.4, 0.6, 0.8])  # +0.1 in every seed (up to float rounding)
-    assert same.identical and same.p == 0.0 and same.effect_size == math.inf and same.diff.lo == same.diff.hi
+    assert same.identical and same.p == 2 / 2**3 and same.effect_size == math.inf and same.diff.lo == same.diff.hi
+    assert paired_difference([0.5, 0.7, 0.9], [0.4, 0.6, 0.8], test="t").p == 0.0  # t has no floor: no test
     equal = paired_difference([0.5, 0.7], [0.5, 0.7])
     assert equal.identical and equal.p == 1.0 and equal.diff.mean == 0.0
     one = paired_difference({0: 1.0, 1: 2.0}, {1: 1.5, 2: 0.0})
@@ -86,3 +87,76 @@ def test_holm_by_hand():
     out = holm([0.2, float("nan"), 0.9])
     assert out[0] == pytest.approx(0.4) and math.isnan(out[1]) and out[2] == pytest.approx(0.9)
     assert holm([0.6, 0.7]) == [1.0, 1.0]
+
+
+# ------------------------------------------------------------------ exact tests, bounds, censoring (#12)
+
+
+def _enumerated_p(d):
+    """The sign-flip p-value by brute enumeration of every sign pattern (the reference)."""
+    import itertools
+
+    obs = abs(sum(d))
+    hits = sum(abs(sum(s * abs(x) for s, x in zip(signs, d))) >= obs - 1e-12
+               for signs in itertools.product((1, -1), repeat=len(d)))
+    return hits / 2 ** len(d)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sign_flip_p_equals_enumeration(seed):
+    d = np.random.default_rng(seed).normal(0.3, 1.0, size=9).round(3)
+    assert sign_flip_test(d) == pytest.approx(_enumerated_p(list(d)), abs=1e-12)
+
+
+def test_sign_flip_p_never_falls_below_its_floor():
+    d = np.arange(1.0, 11.0)  # every seed favours one side: the most extreme pattern there is
+    assert sign_flip_test(d) == 2 / 2 ** 10
+    pr = paired_difference(np.arange(10) + 100.0, np.arange(10) * 0.5)
+    assert pr.test == "permutation" and pr.p == 2 / 2 ** 10  # a paired t would give p ~ 1e-9 here
+    assert paired_difference(np.arange(10) + 100.0, np.arange(10) * 0.5, test="t").p < 1e-8
+
+
+def test_sign_flip_monte_carlo_beyond_twenty_is_seeded_and_bounded():
+    d = np.random.default_rng(1).normal(0.2, 1.0, size=30)
+    p1, p2 = sign_flip_test(d, resamples=4999, seed=3), sign_flip_test(d, resamples=4999, seed=3)
+    assert p1 == p2 and 1 / 5000 <= p1 <= 1
+    assert sign_flip_test(np.ones(30), resamples=999) == 1 / 1000
+
+
+def test_bounded_means_stay_inside_their_bounds():
+    free = mean_ci([0.9, 1.0, 1.0])
+    assert free.hi > 1  # Student t on its own leaves [0, 1]
+    bounded = mean_ci([0.9, 1.0, 1.0], bounds=(0.0, 1.0))
+    assert bounded.hi == 1.0 and bounded.lo == free.lo and bounded.mean == free.mean
+    assert mean_ci([0.0, 0.0, 0.02], bounds=(0.0, 1.0)).lo == 0.0
+
+
+def test_an_outcome_identical_on_every_seed_is_said_so():
+    assert mean_ci([1.0] * 10).format(".3f") == "1.000 on all 10 seeds"
+    assert mean_ci([0.5]).format(".3f") == "0.500 (n = 1)"
+
+
+def test_clopper_pearson_intervals_match_published_values():
+    # Clopper & Pearson (1934) exact limits: 0/10 -> [0, 0.3085], 10/10 -> [0.6915, 1], 3/10 -> [0.0667, 0.6525]
+    assert proportion_ci(0, 10).hi == pytest.approx(0.30850, abs=1e-4) and proportion_ci(0, 10).lo == 0
+    assert proportion_ci(10, 10).lo == pytest.approx(0.69150, abs=1e-4)
+    p = proportion_ci(3, 10)
+    assert (p.lo, p.hi) == (pytest.approx(0.06674, abs=1e-4), pytest.approx(0.65245, abs=1e-4))
+
+
+def test_kaplan_meier_median_on_a_hand_worked_example():
+    # Events at 3, 5, 7; two seeds censored at 10. S = 4/5, then 4/5·3/4 = 0.6, then 0.6·2/3 = 0.4: median 7.
+    t = time_to_event([3, 5, 7, None, None], horizon=10)
+    assert t.reached.k == 3 and t.reached.n == 5 and t.median == 7
+    assert t.rmst == pytest.approx((3 + 5 + 7 + 10 + 10) / 5)
+    assert t.median_lo <= 7 <= t.median_hi
+    none = time_to_event([None, None], horizon=50)
+    assert none.reached.k == 0 and math.isinf(none.median) and none.rmst == 50
+
+
+def test_a_median_every_seed_reached_at_once_is_not_called_unreached():
+    tied = time_to_event([1040, 1040, 1040], horizon=5000)
+    assert tied.median == 1040 and "not reached within" not in tied.format_median()
+    assert tied.format_median(unit=" epochs") == "1040 epochs (95 % CI [1040, undefined])"
+    spread = time_to_event([100, 200, 300], horizon=5000)
+    assert spread.median == 200 and spread.format_median().startswith("200 (95 % CI [100, ")

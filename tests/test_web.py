@@ -145,7 +145,9 @@ def test_runs_are_listed_and_read_from_their_stores(client, smoke_runs, smoke_di
     detail = client.post("/api/runs/moons/report").json()  # builds the report: figures appear
     with Run.open(smoke_dir / "moons") as run:
         assert detail["findings"] == [f.text for f in findings(run)]
-    assert detail["tables"][0]["header"][0] == "cell" and len(detail["tables"][0]["rows"]) == 2
+    published, results = detail["tables"][0], detail["tables"][1]  # the source's numbers first, then the cells
+    assert published["header"][:2] == ["quantity", "published"] and len(published["rows"]) == 4
+    assert results["header"][0] == "cell" and len(results["rows"]) == 2
     assert {f["name"] for f in detail["figures"]} >= {"loss_curves", "decision_boundary"}
     png = client.get(detail["figures"][0]["png"])
     assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"

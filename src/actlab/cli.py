@@ -292,11 +292,26 @@ class _Progress:
 
 
 def _print_summary(summary: RunSummary, max_rows: int = 16) -> None:
-    """The summary the runner returned: a simulation's grouped rows, or a training study's cells."""
+    """The summary the runner returned: a simulation's grouped rows, or a training study's cells; then the
+    source's published numbers beside actlab's, with verdicts."""
     if summary.members:
         for m in summary.members:
             _print_summary(m)
         return
+    _print_cells(summary, max_rows)
+    if summary.published:
+        table = Table(title=f"{summary.study}: published beside reproduced")
+        for col in ("quantity", "published", "actlab mean [95% CI] (n)", "verdict", "compared with"):
+            table.add_column(col, overflow="fold")
+        for c in summary.published:
+            rep = c.reproduced
+            est = "—" if rep is None or rep.n == 0 else f"{rep.value:.4g} [{rep.lo:.4g}, {rep.hi:.4g}] (n = {rep.n})"
+            table.add_row(c.quantity, f"{c.published:.4g} {c.unit}".strip() + (" (one run)" if c.single_run else " (mean)"),
+                          est, c.verdict, c.detail)
+        out.print(table)
+
+
+def _print_cells(summary: RunSummary, max_rows: int) -> None:
     sims = summary.sims
     if sims:
         cols = list(dict.fromkeys(k for row in sims for k in row))

@@ -2,15 +2,25 @@
 
 - `mean_ci`: the mean of the finite values (diverged replicas are NaN and excluded, and n says so) with a
   Student-t interval, or a bootstrap one (BCa, scipy's `bootstrap`, seeded explicitly) on request.
+  Bounded quantities (accuracies, fractions) pass `bounds`: the interval is then intersected with them,
+  which keeps its coverage exactly (the true mean lies inside the bounds) and never reports 1.13 or −0.01.
+  A value identical on every seed is said so ("1.000 on all 10 seeds"), not given a zero-width interval.
 - `paired_difference`: the comparison of two cells over the seeds they share (the paired design: replica k
-  of every cell uses seed k). The mean difference with its CI, a paired test (t, or Wilcoxon's signed-rank
-  test), and the effect size Cohen's d_z = mean(d) / sd(d).
+  of every cell uses seed k). The mean difference with its CI, a paired test, and the effect size Cohen's
+  d_z = mean(d) / sd(d). The default test is the exact sign-flip permutation test (`sign_flip_test`): all
+  2ⁿ sign assignments up to n = 20, a seeded Monte Carlo beyond, so no p-value falls below what n seeds
+  can show (2/2ⁿ); the paired t and Wilcoxon's signed-rank test remain as options.
+- `proportion_ci`: a proportion k/n with its exact (Clopper–Pearson) interval.
+- `time_to_event`: censored times (a threshold never reached is censored at the last epoch, never dropped):
+  the fraction that reached it (Clopper–Pearson), the Kaplan–Meier median with its interval, and the
+  restricted mean time.
 - `holm`: Holm's step-down adjustment of a family of p-values, for findings that make several comparisons.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +30,9 @@ from scipy import stats as sps
 from actlab.errors import ActlabError
 
 CI_METHODS = ("t", "bootstrap")
-TESTS = ("t", "wilcoxon")
+TESTS = ("permutation", "t", "wilcoxon")
+EXACT_MAX_N = 20  # sign-flip tests enumerate all 2ⁿ assignments up to this n; Monte Carlo beyond
+MC_RESAMPLES = 99_999  # Monte Carlo sign-flip resamples beyond EXACT_MAX_N (seeded)
 SAME = 1e-6  # differences whose spread is below this (relative) are float32 rounding of one value: no spread
 
 
@@ -34,10 +46,18 @@ class Estimate:
     n: int
     method: str = "t"
 
+    @property
+    def constant(self) -> bool:
+        """Every one of n ≥ 2 values was the same: there is no spread to make an interval from."""
+        return self.n >= 2 and self.lo == self.hi == self.mean
+
     def format(self, spec: str = ".4g") -> str:
-        """'mean [lo, hi] (n = k)' with each number in `spec`; no interval where there is none."""
+        """'mean [lo, hi] (n = k)' with each number in `spec`; no interval where there is none; 'v on all k
+        seeds' for a value every seed gave."""
         if self.n == 0:
             return "— (n = 0)"
+        if self.constant:
+            return f"{self.mean:{spec}} on all {self.n} seeds"
         if self.n == 1 or not np.isfinite(self.lo):
             return f"{self.mean:{spec}} (n = {self.n})"
         return f"{self.mean:{spec}} [{self.lo:{spec}}, {self.hi:{spec}}] (n = {self.n})"
@@ -52,12 +72,21 @@ def _finite(values: np.ndarray | list[float]) -> np.ndarray:
 
 
 def mean_ci(values: np.ndarray | list[float], level: float = 0.95, method: Literal["t", "bootstrap"] = "t",
-            resamples: int = 9999, seed: int = 0) -> Estimate:
+            resamples: int = 9999, seed: int = 0, bounds: tuple[float, float] | None = None) -> Estimate:
     """Mean of the finite values (None and NaN dropped) and its `level` confidence interval.
 
     method "t": Student t with n − 1 degrees of freedom. "bootstrap": BCa over `resamples` resamples drawn
-    from a generator seeded with `seed`, so the same values give the same interval.
+    from a generator seeded with `seed`, so the same values give the same interval. `bounds` (lo, hi): the
+    quantity cannot leave them (an accuracy, a fraction), so the interval is intersected with them; since
+    the true mean lies inside, the coverage is unchanged.
     """
+    est = _mean_ci(values, level, method, resamples, seed)
+    if bounds is None or not np.isfinite(est.lo):
+        return est
+    return Estimate(est.mean, max(est.lo, bounds[0]), min(est.hi, bounds[1]), est.n, est.method)
+
+
+def _mean_ci(values: np.ndarray | list[float], level: float, method: str, resamples: int, seed: int) -> Estimate:
     if method not in CI_METHODS:
         raise ActlabError(f"CI method {method!r} is unknown; allowed: {', '.join(CI_METHODS)}")
     v = _finite(values)
@@ -99,10 +128,11 @@ class Paired:
 
 
 def paired_difference(a: dict[int, float] | np.ndarray | list[float], b: dict[int, float] | np.ndarray | list[float],
-                      level: float = 0.95, test: Literal["t", "wilcoxon"] = "t",
+                      level: float = 0.95, test: Literal["permutation", "t", "wilcoxon"] = "permutation",
                       ci: Literal["t", "bootstrap"] = "t") -> Paired:
     """Paired comparison of a and b: dicts seed -> value (matched by seed), or equal-length arrays (matched
-    by position). Pairs where either value is missing or not finite are dropped; n counts the rest."""
+    by position). Pairs where either value is missing or not finite are dropped; n counts the rest. The
+    test is the exact sign-flip permutation test by default (its statistic is the mean difference)."""
     if test not in TESTS:
         raise ActlabError(f"paired test {test!r} is unknown; allowed: {', '.join(TESTS)}")
     if isinstance(a, dict) and isinstance(b, dict):
@@ -125,7 +155,12 @@ def paired_difference(a: dict[int, float] | np.ndarray | list[float], b: dict[in
     if sd <= SAME * max(1.0, abs(float(d.mean()))):  # every seed moved by the same amount (float32 noise aside)
         est = Estimate(est.mean, est.mean, est.mean, n, est.method)
         same = abs(float(d.mean())) <= SAME
+        if test == "permutation":  # no spread, but n seeds still bound what a test can show: p = 2/2ⁿ, or 1
+            effect = 0.0 if same else math.copysign(math.inf, d[0])
+            return Paired(est, float(d.mean()), 1.0 if same else sign_flip_test(d), test, effect, n, kept)
         return Paired(est, math.nan, 1.0 if same else 0.0, test, 0.0 if same else math.copysign(math.inf, d[0]), n, kept)
+    if test == "permutation":
+        return Paired(est, float(d.mean()), sign_flip_test(d), test, float(d.mean()) / sd, n, kept)
     if test == "t":
         res = sps.ttest_rel(x[keep], y[keep])
     else:
@@ -133,6 +168,155 @@ def paired_difference(a: dict[int, float] | np.ndarray | list[float], b: dict[in
         if res is None:
             return Paired(est, math.nan, 1.0, test, 0.0, n, kept)
     return Paired(est, float(res.statistic), float(res.pvalue), test, float(d.mean()) / sd, n, kept)
+
+
+def sign_flip_test(d: np.ndarray | list[float], resamples: int = MC_RESAMPLES, seed: int = 0) -> float:
+    """Two-sided p-value of the paired sign-flip permutation test of mean(d) = 0.
+
+    Under the null each difference is as likely to have either sign, so p is the fraction of the 2ⁿ sign
+    assignments whose |Σ ±|dᵢ|| is at least the observed |Σ dᵢ| (a relative tolerance of 1e-9 counts ties
+    of float rounding as ties). Exact for n ≤ EXACT_MAX_N; beyond, (1 + hits) / (1 + resamples) over
+    `resamples` random assignments from a generator seeded with `seed`. The smallest possible p is 2/2ⁿ."""
+    a = np.abs(np.asarray(d, dtype=float))
+    n = len(a)
+    if n == 0:
+        return math.nan
+    observed = abs(float(np.sum(d)))
+    tol = 1e-9 * max(observed, float(a.sum()), 1e-300)
+    if n <= EXACT_MAX_N:
+        hits, total, chunk = 0, 1 << n, 1 << 16
+        bits = 1 << np.arange(n, dtype=np.int64)
+        for start in range(0, total, chunk):
+            codes = np.arange(start, min(start + chunk, total), dtype=np.int64)
+            signs = np.where((codes[:, None] & bits) != 0, -1.0, 1.0)  # (chunk, n)
+            hits += int(np.count_nonzero(np.abs(signs @ a) >= observed - tol))
+        return hits / total
+    gen = np.random.default_rng(seed)
+    hits = 0
+    for start in range(0, resamples, 1 << 14):
+        k = min(1 << 14, resamples - start)
+        signs = np.where(gen.random((k, n)) < 0.5, -1.0, 1.0)
+        hits += int(np.count_nonzero(np.abs(signs @ a) >= observed - tol))
+    return (1 + hits) / (1 + resamples)
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """k of n with its exact (Clopper–Pearson) 95 % interval."""
+
+    k: int
+    n: int
+    p: float
+    lo: float
+    hi: float
+
+    def format(self, spec: str = ".2f") -> str:
+        if self.n == 0:
+            return "— (n = 0)"
+        return f"{self.k} of {self.n} ({self.p:{spec}}, 95 % CI [{self.lo:{spec}}, {self.hi:{spec}}])"
+
+
+def proportion_ci(k: int, n: int, level: float = 0.95) -> Proportion:
+    """k successes of n with the exact Clopper–Pearson interval (scipy's binomtest)."""
+    if n == 0:
+        return Proportion(0, 0, math.nan, math.nan, math.nan)
+    ci = sps.binomtest(k, n).proportion_ci(confidence_level=level, method="exact")
+    return Proportion(k, n, k / n, float(ci.low), float(ci.high))
+
+
+@dataclass(frozen=True)
+class TimeToEvent:
+    """Times to an event (e.g. epochs to a loss threshold), right-censored where it never happened."""
+
+    reached: Proportion  # how many reached it, with the exact interval
+    median: float  # Kaplan–Meier median; inf where the survival curve never falls to 1/2
+    median_lo: float  # its 95 % interval from the log-log bands (Brookmeyer–Crowley); inf: not reached
+    median_hi: float
+    rmst: float  # restricted mean time: the mean of min(time, horizon), censored seeds at the horizon
+    horizon: float
+    n: int
+
+    def format_median(self, spec: str = ".0f", unit: str = "") -> str:
+        """'1057 epochs (95 % CI [916, 1119])'. A median the survival curve never falls to is 'not reached
+        within H'; a limit the data leave open is 'not reached', one the log-log band cannot give (every seed
+        at one time, so the curve drops from 1 to 0 at once) is 'undefined'."""
+        def show(v: float) -> str:
+            return "undefined" if math.isnan(v) else "not reached" if math.isinf(v) else f"{v:{spec}}"
+
+        if self.n == 0:
+            return "— (n = 0)"
+        if math.isinf(self.median):
+            return f"not reached within {self.horizon:g}{unit}"
+        return f"{show(self.median)}{unit} (95 % CI [{show(self.median_lo)}, {show(self.median_hi)}])"
+
+
+def time_to_event(times: list[float | None], horizon: float, level: float = 0.95) -> TimeToEvent:
+    """Censored times: None (or a time past `horizon`) is censored at `horizon`; nothing is dropped."""
+    t = [None if v is None or not np.isfinite(v) or v > horizon else float(v) for v in times]
+    hit = [v for v in t if v is not None]
+    n = len(t)
+    reached = proportion_ci(len(hit), n, level)
+    rmst = float(np.mean([horizon if v is None else v for v in t])) if n else math.nan
+    if not hit:
+        return TimeToEvent(reached, math.inf, math.inf, math.inf, rmst, horizon, n)
+    data = sps.CensoredData(uncensored=hit, right=[horizon] * (n - len(hit)))
+    sf = sps.ecdf(data).sf
+    with warnings.catch_warnings():  # the log-log band is undefined where S = 1 or 0: those points are NaN, fine
+        warnings.filterwarnings("ignore", message="The confidence interval is undefined")
+        band = sf.confidence_interval(level, method="log-log")
+
+    def first_at_or_below(x: np.ndarray, probs: np.ndarray) -> float:
+        """The first time a curve is at or below 1/2; inf if never; NaN if it is undefined before that."""
+        for t, v in zip(x, probs, strict=True):
+            if math.isnan(v):
+                return math.nan
+            if v <= 0.5:
+                return float(t)
+        return math.inf
+
+    x, s_hat = sf.quantiles, sf.probabilities
+    # Where S is exactly 1 the band is S itself; where S is 0 its lower band is 0 (no seed is left).
+    low = np.where(np.isnan(band.low.probabilities) & ((s_hat == 0) | (s_hat == 1)), s_hat, band.low.probabilities)
+    high = np.where(np.isnan(band.high.probabilities) & (s_hat == 1), 1.0, band.high.probabilities)
+    # The lower survival band falls to 1/2 first (the median's lower limit), the upper band last.
+    return TimeToEvent(reached, first_at_or_below(x, s_hat), first_at_or_below(x, low), first_at_or_below(x, high),
+                       rmst, horizon, n)
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """mean(a) / mean(b) over the seeds both have, with a 95 % paired percentile-bootstrap interval."""
+
+    value: float
+    lo: float
+    hi: float
+    n: int
+
+    def format(self, spec: str = ".3g") -> str:
+        if self.n == 0:
+            return "— (n = 0)"
+        if not np.isfinite(self.lo):
+            return f"{self.value:{spec}} (n = {self.n})"
+        return f"{self.value:{spec}} [{self.lo:{spec}}, {self.hi:{spec}}] (n = {self.n})"
+
+
+def ratio_of_means(a: dict[int, float], b: dict[int, float], level: float = 0.95, resamples: int = 9999,
+                   seed: int = 0) -> Ratio:
+    """mean(a) / mean(b) over the seeds both have (a ratio of means, as a table of averages reports it), with a
+    percentile bootstrap that resamples seeds, keeping each seed's pair together (seeded)."""
+    seeds = sorted(s for s in set(a) & set(b) if np.isfinite(a[s]) and np.isfinite(b[s]))
+    x, y = np.array([a[s] for s in seeds], dtype=float), np.array([b[s] for s in seeds], dtype=float)
+    n = len(seeds)
+    if n == 0 or y.mean() == 0:
+        return Ratio(math.nan, math.nan, math.nan, n)
+    value = float(x.mean() / y.mean())
+    if n < 3:
+        return Ratio(value, math.nan, math.nan, n)
+    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boot = x[idx].mean(1) / y[idx].mean(1)
+    lo, hi = np.quantile(boot[np.isfinite(boot)], [0.5 - level / 2, 0.5 + level / 2])
+    return Ratio(value, float(lo), float(hi), n)
 
 
 def holm(pvalues: list[float]) -> list[float]:

@@ -16,7 +16,10 @@ Schemes (std for normal, bound b for U(-b, b); fan_in, fan_out count kernel posi
 | orthogonal      | gain · Q of the QR of a normal draw       |
 | blobs           | 0.01 · U[0, 1) (the blobs-depth protocol) |
 | normal          | N(0, gain²): a fixed std, not scaled by fan (the XOR protocol) |
+| torch_default   | PyTorch's own Linear/Conv init: weights and biases U(±1/sqrt(fan_in)) (the cnn-depth protocol) |
 | default         | the activation's paired scheme            |
+
+Biases are the constant `bias_init`, except under `torch_default`, whose biases are drawn too (`draw_bias`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from torch import Tensor
 from actlab import rng
 
 SCHEMES = ("default", "kaiming_normal", "kaiming_uniform", "lecun_normal", "xavier_normal", "xavier_uniform",
-           "orthogonal", "blobs", "normal")
+           "orthogonal", "blobs", "normal", "torch_default")
+DRAWN_BIAS = ("torch_default",)  # schemes whose biases are drawn, not the constant bias_init
 PAIRED = {"kaiming": "kaiming_normal", "lecun": "lecun_normal", "xavier": "xavier_normal"}
 
 
@@ -46,6 +50,8 @@ def draw(scheme: str, gain: float, seeds: list[int], layer: int, shape: tuple[in
         return (2.0 * rng.uniform(seeds, stream, shape) - 1.0) * bound
     if scheme == "normal":
         return rng.normal(seeds, stream, shape) * gain
+    if scheme == "torch_default":  # kaiming_uniform_(a=sqrt(5)) in nn.Linear/nn.Conv*: bound = 1/sqrt(fan_in)
+        return (2.0 * rng.uniform(seeds, stream, shape) - 1.0) / math.sqrt(fan_in)
     if scheme == "blobs":
         return 0.01 * rng.uniform(seeds, stream, shape)
     if scheme == "orthogonal":
@@ -56,3 +62,11 @@ def draw(scheme: str, gain: float, seeds: list[int], layer: int, shape: tuple[in
         q = q if rows >= cols else q.transpose(-2, -1)
         return (gain * q).to(torch.float32).reshape(-1, *shape)
     raise ValueError(f"unknown init scheme {scheme!r}")
+
+
+def draw_bias(scheme: str, seeds: list[int], layer: int, n: int, fan_in: int) -> Tensor | None:
+    """(M, n) initial biases of layer `layer` for a scheme that draws them (PyTorch's default: U(±1/sqrt(fan_in))),
+    or None for the schemes whose biases are the constant `bias_init`."""
+    if scheme not in DRAWN_BIAS:
+        return None
+    return (2.0 * rng.uniform(seeds, rng.stream_id("init-bias", layer), (n,)) - 1.0) / math.sqrt(fan_in)

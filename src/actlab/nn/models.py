@@ -48,11 +48,13 @@ class ModelConfig(BaseModel):
                                                             "(ConvNet)")] = 8
     widths: Annotated[list[Annotated[int, Field(ge=1, le=65536)]] | None, Field(
         description="MLP: explicit hidden widths, e.g. [16, 32] (wins over depth × width)")] = None
-    # A layer followed by BatchNorm has no bias (BatchNorm removes it; its gradient would be float noise,
-    # which Adam amplifies).
+    # A layer followed by BatchNorm has no bias unless `norm_bias` (BatchNorm removes it; its gradient is float
+    # noise, which Adam amplifies). PyTorch's modules keep it, and so does the cnn-depth source.
     norm: Annotated[Literal["none", "batch", "layer"], Field(
         description="normalisation after each hidden layer; ConvNet 'layer' is GroupNorm with one group per "
                     "replica")] = "none"
+    norm_bias: Annotated[bool, Field(description="keep the bias of a layer followed by BatchNorm, as PyTorch's "
+                                                 "Conv2d/Linear do (the cnn-depth source); off: drop it")] = False
     residual: Annotated[bool, Field(description="h + φ(norm(W h)) where shapes match")] = False
     init: Annotated[Literal[inits.SCHEMES], Field(  # type: ignore[valid-type]
         description="weight initialisation; 'default' is the activation's paired scheme")] = "default"
@@ -89,7 +91,7 @@ class ModelConfig(BaseModel):
         scheme = inits.PAIRED[act.init] if self.init == "default" else self.init
         if self.init_gain is not None:
             return scheme, self.init_gain
-        if scheme in ("blobs", "normal"):
+        if scheme in ("blobs", "normal", "torch_default"):
             return scheme, 1.0
         return scheme, act.init_gain(**params)
 
@@ -139,7 +141,9 @@ class Population(nn.Module):
                     rows = slice(start * per, stop * per)
                     layer.weight[rows] = w.reshape(layer.weight[rows].shape)
                     if layer.bias is not None:
-                        layer.bias[rows] = mc.bias_init
+                        b = inits.draw_bias(scheme, seeds, layer_idx, layer.bias[rows][0].numel() if per == 1 else per,
+                                            fan_in)
+                        layer.bias[rows] = mc.bias_init if b is None else b.reshape(layer.bias[rows].shape)
 
     def output(self, z: Tensor) -> Tensor:
         return z if self.out_act is None else self.out_act(z)
@@ -170,7 +174,7 @@ class PopMLP(Population):
         super().__init__(cfg, seeds, members)
         self.in_rank = len(in_shape)  # images and signals are flattened
         sizes = [int(torch.tensor(in_shape).prod()), *cfg.hidden_widths()]
-        bias = cfg.norm != "batch"
+        bias = cfg.norm != "batch" or cfg.norm_bias
         self.hidden = nn.ModuleList(PopLinear(self.m, a, b, bias) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         norm = {"none": lambda f: nn.Identity(), "batch": lambda f: PopBatchNorm(self.m, f),
                 "layer": lambda f: PopLayerNorm(self.m, f)}[cfg.norm]
@@ -209,7 +213,7 @@ class PopConvNet(Population):
         if self.dims not in (1, 2):
             raise ActlabError(f"ConvNet input shape {in_shape} must be (C, L) or (C, H, W)")
         c_in, ch, m = in_shape[0], cfg.width, self.m
-        bias = cfg.norm != "batch"
+        bias = cfg.norm != "batch" or cfg.norm_bias
         self.convs = nn.ModuleList(PopConv(m, a, ch, 3, 1, self.dims, bias) for a in [c_in] + [ch] * cfg.depth)
         bn = nn.BatchNorm2d if self.dims == 2 else nn.BatchNorm1d  # over M·C channels: M independent BNs
         norm = {"none": lambda: nn.Identity(), "batch": lambda: bn(m * ch),

@@ -2,9 +2,10 @@
 
 Each `Finding` keeps, beside its text, every number the text states (`numbers`: name, value, format), so a
 test can recompute each from the store and find it, formatted, in the text. Comparisons are paired over the
-seeds both cells share (`stats.paired_difference`, paired t); the p-values of one study form one family,
-Holm-adjusted (`stats.holm`). A difference is called one only when its adjusted p is below 0.05; otherwise
-the sentence says the data do not support a difference, with the interval that shows why.
+seeds both cells share (`stats.paired_difference`, the exact sign-flip permutation test); the p-values of one
+study form one family, Holm-adjusted (`stats.holm`). A difference is called one only when its adjusted p is
+below 0.05; otherwise the sentence says the data do not support a difference, with the interval that shows
+why, or that every seed favours one side but n seeds are too few for the test (its floor is 2/2ⁿ).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from actlab.report.figures import simulations as sf
-from actlab.stats import Estimate, Paired, holm, mean_ci, paired_difference
+from actlab.stats import EXACT_MAX_N, MC_RESAMPLES, Estimate, Paired, holm, mean_ci, paired_difference, time_to_event
 from actlab.store.results import CellData, Run
 
 ALPHA = 0.05
@@ -32,8 +33,8 @@ class Stats:
 
     ci: str = "t"
 
-    def mean(self, values: Any) -> Estimate:
-        return mean_ci(values, method=self.ci)
+    def mean(self, values: Any, bounds: tuple[float, float] | None = None) -> Estimate:
+        return mean_ci(values, method=self.ci, bounds=bounds)
 
     def paired(self, a: dict[int, float], b: dict[int, float]) -> Paired:
         return paired_difference(a, b, ci=self.ci)
@@ -78,13 +79,23 @@ def _comparison(t: _Text, what: str, a: str, b: str, pr: Paired, scale: float, u
     if pr.n < 2:
         t(f"{what}: too few seeds with both values to compare {a} with {b} (n = {{n}}).", n=(pr.n, "d"))
         return
-    if pr.identical:
+    if pr.identical and (d.mean == 0 or pr.test != "permutation"):
         t(f"{what}: {a} − {b} = {{d}}{unit} in every one of the {{n}} paired seeds.", d=(d.mean * scale, spec),
           n=(pr.n, "d"))
         return
-    t(f"{what}: {a} − {b} = {{d}}{unit} (95 % CI [{{lo}}, {{hi}}], n = {{n}} paired seeds, paired t = {{tstat}}, "
-      f"p = {{p}}", d=(d.mean * scale, spec), lo=(d.lo * scale, spec), hi=(d.hi * scale, spec), n=(pr.n, "d"),
-      tstat=(pr.statistic, ".3g"), p=(pr.p, ".2g"))
+    if pr.identical:  # the same non-zero difference on every seed: still only n seeds' worth of evidence
+        t(f"{what}: {a} − {b} = {{d}}{unit} in every one of the {{n}} paired seeds (", d=(d.mean * scale, spec),
+          n=(pr.n, "d"))
+    else:
+        t(f"{what}: {a} − {b} = {{d}}{unit} (95 % CI [{{lo}}, {{hi}}], n = {{n}} paired seeds, ",
+          d=(d.mean * scale, spec), lo=(d.lo * scale, spec), hi=(d.hi * scale, spec), n=(pr.n, "d"))
+    if pr.test == "permutation":
+        t("exact sign-flip test" if pr.n <= EXACT_MAX_N else
+          f"sign-flip test, {MC_RESAMPLES:,} Monte Carlo resamples (seed 0)")
+        t(", p = {p}", p=(pr.p, ".2g"))
+    else:
+        t(f"paired {'t' if pr.test == 't' else 'Wilcoxon W'} = {{tstat}}, p = {{p}}", tstat=(pr.statistic, ".3g"),
+          p=(pr.p, ".2g"))
 
 
 def _verdict(f: Finding, adjusted: float, a: str, b: str, higher_is: str) -> None:
@@ -92,20 +103,28 @@ def _verdict(f: Finding, adjusted: float, a: str, b: str, higher_is: str) -> Non
     pr = f.paired
     if pr is None or pr.n < 2:
         return
-    if pr.identical:
-        f.text += " No test is needed: the difference has no spread." if pr.p == 0.0 else \
-            " The two give identical values."
+    if pr.identical and (pr.diff.mean == 0 or pr.test != "permutation"):
+        f.text += " The two give identical values." if pr.diff.mean == 0 else \
+            " No test is needed: the difference has no spread."
         return
     fmt = _fmt(adjusted, ".2g")
     f.numbers.append(("p_holm", adjusted, ".2g"))
-    f.numbers.append(("d_z", pr.effect_size, ".2f"))
+    if math.isfinite(pr.effect_size):
+        f.numbers.append(("d_z", pr.effect_size, ".2f"))
+    dz = f"d_z = {_fmt(pr.effect_size, '.2f')}" if math.isfinite(pr.effect_size) else "no spread, so no d_z"
+    floor = 2 / 2 ** pr.n  # the smallest p a sign-flip test over n seeds can give: every seed on one side
+    if adjusted >= ALPHA and pr.test == "permutation" and floor >= ALPHA and pr.p <= floor * (1 + 1e-9):
+        winner = a if pr.diff.mean > 0 else b
+        f.text += (f", Holm-adjusted p = {fmt}; {dz}). All {pr.n} paired seeds "
+                   f"favour {winner}, but {pr.n} seeds are too few for the sign-flip test to call it at the 0.05 "
+                   f"level (its smallest possible p is {_fmt(floor, '.2g')}): run more seeds.")
+        return
     if adjusted < ALPHA:
         winner = a if pr.diff.mean > 0 else b
-        f.text += (f", Holm-adjusted p = {fmt}; effect size d_z = {_fmt(pr.effect_size, '.2f')}). "
-                   f"{winner} {higher_is}.")
+        f.text += f", Holm-adjusted p = {fmt}; effect size {dz}). {winner} {higher_is}."
     else:
-        f.text += (f", Holm-adjusted p = {fmt}; d_z = {_fmt(pr.effect_size, '.2f')}). The data do not support "
-                   f"a difference between {a} and {b}.")
+        f.text += (f", Holm-adjusted p = {fmt}; {dz}). The data do not support a difference between {a} and "
+                   f"{b}.")
 
 
 def _compare(found: list[Finding], verdicts: list, st: Stats, what: str, a: str, b: str, va: dict[int, float],
@@ -123,7 +142,8 @@ def _compare(found: list[Finding], verdicts: list, st: Stats, what: str, a: str,
 
 def _finish(found: list[Finding], verdicts: list[tuple[Finding, str, str, str]]) -> list[Finding]:
     """Holm-adjust the family of p-values and write each comparison's verdict."""
-    tested = [f for f, *_ in verdicts if f.paired is not None and f.paired.n >= 2 and not f.paired.identical]
+    tested = [f for f, *_ in verdicts if f.paired is not None and f.paired.n >= 2
+              and not (f.paired.identical and (f.paired.diff.mean == 0 or f.paired.test != "permutation"))]
     adjusted = holm([f.paired.p for f in tested])
     adj = {id(f): p for f, p in zip(tested, adjusted, strict=True)}
     for f, a, b, higher in verdicts:
@@ -158,6 +178,47 @@ def _ranked(run: Run, cells: list[CellData]) -> list[tuple[CellData, float]]:
     return sorted(means, key=lambda cm: -np.nan_to_num(cm[1], nan=-1.0))
 
 
+def _label(c: CellData, many_depths: bool) -> str:
+    where = _where(c, many_depths)
+    return c.series + (f" ({where})" if where else "")
+
+
+def _estimate(t: _Text, e: Estimate, spec: str = ".3f") -> None:
+    """'m (95 % CI [lo, hi], n = k)', or 'm on all k seeds' when every seed gave the same value."""
+    if e.constant:
+        t("{m} on all {n} seeds", m=(e.mean, spec), n=(e.n, "d"))
+    elif e.n >= 2:
+        t("{m} (95 % CI [{lo}, {hi}], n = {n})", m=(e.mean, spec), lo=(e.lo, spec), hi=(e.hi, spec), n=(e.n, "d"))
+    else:
+        t("{m} (n = {n})", m=(e.mean, spec), n=(e.n, "d"))
+
+
+def _highest(run: Run, st: Stats, cells: list[CellData], many_depths: bool) -> Finding:
+    """The cell with the highest mean final test accuracy, and every cell tied with it: equal on every paired
+    seed, or not separated by the paired sign-flip test (p >= 0.05, unadjusted: a tie is not a finding that
+    needs a family correction), or with fewer than two paired seeds to tell them apart."""
+    ranked = [c for c, _ in _ranked(run, cells)]
+    best = ranked[0]
+    t = _Text()
+    t(f"Highest mean final test accuracy: {_label(best, many_depths)}: ")
+    _estimate(t, st.mean(list(_acc(run, best).values()), bounds=(0.0, 1.0)))
+    ties = []
+    for c in ranked[1:]:
+        pr = st.paired(_acc(run, best), _acc(run, c))
+        if pr.n < 2:
+            ties.append((c, "too few paired seeds to separate them"))
+        elif pr.identical and pr.diff.mean == 0:
+            ties.append((c, "equal on every seed"))
+        elif pr.p >= ALPHA:
+            ties.append((c, f"paired difference {pr.diff.mean:.3f}, sign-flip p = {pr.p:.2g}" + (
+                f": every seed favours {best.series}, but {pr.n} seeds are too few to separate them"
+                if pr.p <= 2 / 2 ** pr.n * (1 + 1e-9) else "")))
+    if ties:
+        t(". Tied with it (the data cannot separate them): " + "; ".join(
+            f"{_label(c, many_depths)} ({why})" for c, why in ties))
+    return t(".").finding()
+
+
 def training_findings(run: Run, st: Stats = Stats()) -> list[Finding]:
     """Best cell; paired series comparisons per (depth, context); depth trends per series; divergences."""
     found: list[Finding] = []
@@ -166,14 +227,7 @@ def training_findings(run: Run, st: Stats = Stats()) -> list[Finding]:
     if not done:
         return [Finding("No cell has finished yet: there is nothing to report.")]
     many_depths = len(run.depths()) > 1
-    best = _ranked(run, done)[0][0]
-    est = st.mean(list(_acc(run, best).values()))
-    t = _Text()
-    where = _where(best, many_depths)
-    t(f"Highest mean final test accuracy: {best.series}" + (f" ({where})" if where else "") +
-      ": {m} (95 % CI [{lo}, {hi}], n = {n}).", m=(est.mean, ".3f"), lo=(est.lo, ".3f"), hi=(est.hi, ".3f"),
-      n=(est.n, "d"))
-    found.append(t.finding())
+    found.append(_highest(run, st, done, many_depths))
     for cells in _groups(run).values():
         ranked = [c for c, _ in _ranked(run, cells)]
         if len(ranked) < 2:
@@ -191,7 +245,7 @@ def training_findings(run: Run, st: Stats = Stats()) -> list[Finding]:
                 if len(cells) < 2:
                     continue
                 lo_c, hi_c = cells[0], cells[-1]
-                a_est, b_est = st.mean(list(_acc(run, lo_c).values())), st.mean(list(_acc(run, hi_c).values()))
+                a_est, b_est = (st.mean(list(_acc(run, c).values()), bounds=(0.0, 1.0)) for c in (lo_c, hi_c))
                 t = _Text()
                 t(f"{s}" + (f" ({ctx})" if ctx else "") + ": final test accuracy {a} at depth {d0} and {b} at depth "
                   "{d1}. ", a=(a_est.mean, ".3f"), b=(b_est.mean, ".3f"), d0=(lo_c.depth, "d"), d1=(hi_c.depth, "d"))
@@ -221,43 +275,72 @@ def _by_seed(rows: list[dict], key: str, fn=lambda v: v) -> dict[int, float]:
 
 def _gradient_flow(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found, verdicts = [], []
-    top = max(r["depth"] for r in rows)
-    g = sf.group([r for r in rows if r["depth"] == top], "method", "activation", "init")
-    for (method, act, init), rs in g.items():
-        e, zero = sf.log_ratio(rs, st.ci), sf.underflows(rs)
+    for depth, r in sf.source_ratios(rows).items():
         t = _Text()
-        t(f"At depth {{depth}} ({method}), {act} + {init}: ", depth=(top, "d"))
+        t("Seed 003's toy at depth {depth}: mean‖g‖ ratio {v}", depth=(depth, "d"), v=(r.value, ".3g"))
+        if np.isfinite(r.lo):
+            t(" (95 % CI [{lo}, {hi}], paired bootstrap over seeds", lo=(r.lo, ".3g"), hi=(r.hi, ".3g"))
+            t(", n = {n} simulations).", n=(r.n, "d"))
+        else:
+            t(" (n = {n} simulations).", n=(r.n, "d"))
+        found.append(t.finding())
+    real = [r for r in rows if r.get("method") == "real"]
+    if not real:
+        return found, verdicts
+    top = max(r["depth"] for r in real)
+    g = sf.group([r for r in real if r["depth"] == top], "activation", "init")
+    for (act, init), rs in g.items():
+        e, zero = sf.log_ratio(rs, st.ci), sf.vanished(rs)
+        t = _Text()
+        t(f"At depth {{depth}} (real backprop), {act} + {init}: ", depth=(top, "d"))
         if e.n:
             t("the first layer's gradient norm is {r}× the last layer's (geometric mean", r=(10 ** e.mean, ".3g"))
             if e.n > 1:
                 t(", 95 % CI [{lo}, {hi}]", lo=(10 ** e.lo, ".3g"), hi=(10 ** e.hi, ".3g"))
             t(", n = {n})", n=(e.n, "d"))
         if zero:
-            t(("; in " if e.n else "in ") + "{z} of {m} seeds the gradient reaching the first layer underflowed to "
-              "exactly 0 in float32 (vanished entirely)", z=(zero, "d"), m=(len(rs), "d"))
+            t(("; in " if e.n else "in ") + "{z} of {m} seeds every entry of the first layer's gradient was exactly "
+              "0 (it vanished entirely)", z=(zero, "d"), m=(len(rs), "d"))
         t(".")
         found.append(t.finding())
-    for method in dict.fromkeys(m for m, _, _ in g):
-        keys = [k for k in g if k[0] == method]
-        for ka, kb in itertools.combinations(keys, 2):
-            # log10 of a ratio that underflowed to 0 is undefined: such seeds drop out of the pairs
-            la, lb = (_by_seed(g[k], "ratio", lambda v: math.log10(v) if v > 0 else math.nan) for k in (ka, kb))
-            _compare(found, verdicts, st, f"log10 ratio at depth {top} ({method})", ka[1], kb[1], la, lb,
-                     "passes more gradient to the first layer")
+    for ka, kb in itertools.combinations(list(g), 2):
+        # log10 of a ratio of exactly 0 (every entry 0) is undefined: such seeds drop out of the pairs, n says so
+        la, lb = (_by_seed(g[k], "ratio", lambda v: math.log10(v) if v > 0 else math.nan) for k in (ka, kb))
+        _compare(found, verdicts, st, f"log10 ratio at depth {top} (real backprop)", ka[0], kb[0], la, lb,
+                 "passes more gradient to the first layer")
     return found, verdicts
 
 
 def _dead_neurons(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
+    found = []
+    for (panel, cond), rs in sf.group(rows, "panel", "condition").items():
+        e = st.mean(sf.values(rs, "dead_fraction"), bounds=(0.0, 1.0))
+        what = "dead (never positive)" if panel == "bias" or cond == "relu" else "inactive (never above 0)"
+        t = _Text()
+        t(f"{cond}: {{m}} of the units are {what}" if e.constant else
+          f"{cond}: on average {{m}} of the units are {what} (95 % CI [{{lo}}, {{hi}}], n = {{n}})",
+          m=(e.mean, ".1%"), lo=(e.lo, ".1%"), hi=(e.hi, ".1%"), n=(e.n, "d"))
+        t(" on all {n} seeds." if e.constant else ".", n=(e.n, "d"))
+        found.append(t.finding())
+    zero, poor = ({r["seed"]: r["dead_units"] for r in rows if r["condition"] == c} for c in ("zero_bias", "poor_init"))
+    if zero and poor and zero == poor and not any(r.get("uses_hidden_weights", True) for r in rows if r["panel"] == "bias"):
+        found.append(Finding("poor_init equals zero_bias on every seed, by construction: the source's code draws the "
+                             "'poor init' hidden weights but never uses them, so that condition changes nothing."))
+    return found, []
+
+
+def _dead_neurons_trained(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found, verdicts = [], []
     last = max(r["epoch"] for r in rows)
     per: dict[str, dict[int, float]] = {}
     for (cond,), rs in sf.group([r for r in rows if r["epoch"] == last], "condition").items():
         per[cond] = {s: float(np.mean([r["dead_fraction"] for r in rs if r["seed"] == s]))
                      for s in dict.fromkeys(r["seed"] for r in rs)}
-        e = st.mean(list(per[cond].values()))
+        e = st.mean(list(per[cond].values()), bounds=(0.0, 1.0))
         t = _Text()
         if e.n == 0:  # a replica that diverged has NaN statistics
-            t(f"{cond}: after {{ep}} epochs no dead fraction is measured: all {{k}} replicas diverged (NaN loss).",
+            t(f"{cond}: after {{ep}} epochs the dead fraction cannot be measured: all {{k}} replicas diverged (NaN "
+              "loss); it is measured at initialisation only.",
               ep=(last, "d"), k=(len(per[cond]), "d"))
         else:
             t(f"{cond}: after {{ep}} epochs, {{m}} of the hidden ReLU units are dead on average over layers (95 % "
@@ -271,43 +354,63 @@ def _dead_neurons(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     return found, verdicts
 
 
+SETTLED = 1.1  # the variance stopped changing: less than this factor over the second half of the layers
+
+
 def _selu(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
+    """Whether each activation's variance stopped changing over the second half of the layers (a criterion a
+    reader can check from the table: the last layer's variance against the middle layer's, per seed) and where
+    it ended; "self-normalising" is said only where it stopped with mean and variance CIs inside ±0.1 of 0 and
+    1. Whether that is an attracting fixed point is theory's question (the variance map), not this one's."""
     found = []
     top = max(r["layer"] for r in rows)
-    for (act, init), rs in sf.group([r for r in rows if r["layer"] == top], "activation", "init").items():
-        m, v = st.mean(sf.values(rs, "mean")), st.mean(sf.values(rs, "variance"))
-        kept = 0.5 <= v.mean <= 2.0
+    mid = max(1, top // 2)
+    for (act, init), rs in sf.group(rows, "activation", "init").items():
+        last = [r for r in rs if r["layer"] == top]
+        half = {r["seed"]: r["variance"] for r in rs if r["layer"] == mid}
+        m, v = st.mean(sf.values(last, "mean")), st.mean(sf.values(last, "variance"), bounds=(0.0, math.inf))
+        drift = st.mean([math.log10(r["variance"] / half[r["seed"]]) for r in last
+                         if r["seed"] in half and r["variance"] > 0 and half[r["seed"]] > 0])
         t = _Text()
-        t(f"{act} + {init} at layer {{layer}}: mean {{m}} (95 % CI [{{mlo}}, {{mhi}}]), variance {{v}} (95 % CI "
-          "[{vlo}, {vhi}]), n = {n}: " + ("the variance stays within a factor 2 of 1." if kept else
-                                          "the variance has drifted more than a factor 2 from 1."),
-          layer=(top, "d"), m=(m.mean, ".3g"), mlo=(m.lo, ".3g"), mhi=(m.hi, ".3g"), v=(v.mean, ".3g"),
-          vlo=(v.lo, ".3g"), vhi=(v.hi, ".3g"), n=(m.n, "d"))
+        t(f"{act} + {init}, layer {{top}}: mean {{m}}, variance {{v}} (95 % CIs [{{mlo}}, {{mhi}}] and "
+          "[{vlo}, {vhi}], n = {n}); variance at layer {top} ÷ layer {mid} = {r}",
+          top=(top, "d"), mid=(mid, "d"), m=(m.mean, ".3g"), mlo=(m.lo, ".3g"), mhi=(m.hi, ".3g"), v=(v.mean, ".3g"),
+          vlo=(v.lo, ".3g"), vhi=(v.hi, ".3g"), n=(m.n, "d"), r=(10 ** drift.mean if drift.n else math.nan, ".3g"))
+        settled = drift.n > 1 and 10 ** drift.lo > 1 / SETTLED and 10 ** drift.hi < SETTLED
+        if settled:
+            near = -0.1 <= m.lo and m.hi <= 0.1 and 0.9 <= v.lo and v.hi <= 1.1  # the CIs, not the point estimates
+            t(": it stopped changing" + (", near mean 0 and variance 1 (self-normalising)." if near else
+                                         ", but not at mean 0 and variance 1."))
+        else:
+            t(": it is not shown to have stopped changing (the ratio's 95 % CI is not inside [{a}, {b}]).",
+              a=(1 / SETTLED, ".3g"), b=(SETTLED, ".3g"))
         found.append(t.finding())
     return found, []
 
 
 def _xor(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
+    """Time to threshold is censored: a seed that never reached it counts at the horizon, never dropped."""
     found, verdicts = [], []
     g = sf.group(rows, "activation")
+    restricted: dict[str, dict[int, float]] = {}
     for (act,), rs in g.items():
-        hit = [r["epochs_to_threshold"] for r in rs if r["epochs_to_threshold"] is not None]
+        horizon = max(r.get("horizon") or 0 for r in rs) or max(len(r.get("loss_curve") or []) for r in rs)
+        tte = time_to_event([r["epochs_to_threshold"] for r in rs], horizon)
+        restricted[act] = {r["seed"]: float(horizon if r["epochs_to_threshold"] is None else r["epochs_to_threshold"])
+                           for r in rs}
         t = _Text()
-        t(f"{act}: {{k}} of {{n}} seeds reached the threshold", k=(len(hit), "d"), n=(len(rs), "d"))
-        if hit:
-            e = st.mean(hit)
-            t(", in {m} epochs on average", m=(e.mean, ".0f"))
-            if e.n > 1:
-                t(" (95 % CI [{lo}, {hi}] over those seeds)", lo=(e.lo, ".0f"), hi=(e.hi, ".0f"))
-            t(".")
-        else:
-            t(".")
+        t(f"{act}: {{k}} of {{n}} seeds reached the threshold within {{h}} epochs (proportion {{p}}, exact 95 % CI "
+          "[{plo}, {phi}])", k=(tte.reached.k, "d"), n=(tte.n, "d"), h=(horizon, "d"), p=(tte.reached.p, ".2f"),
+          plo=(tte.reached.lo, ".2f"), phi=(tte.reached.hi, ".2f"))
+        if tte.reached.k:
+            t("; Kaplan–Meier median " + tte.format_median(unit=" epochs") + "; restricted mean {rm} epochs (seeds "
+              "that never reached it count as {h})", rm=(tte.rmst, ".0f"), h=(horizon, "d"))
+        t(".")
         found.append(t.finding())
     acts = [a for (a,) in g]
     for a, b in itertools.combinations(acts, 2):
-        _compare(found, verdicts, st, "Epochs to threshold, seeds where both reached it", a, b,
-                 _by_seed(g[(a,)], "epochs_to_threshold"), _by_seed(g[(b,)], "epochs_to_threshold"), "is slower",
-                 unit=" epochs", spec=".0f")
+        _compare(found, verdicts, st, "Epochs to threshold, every seed (never reached = the horizon)", a, b,
+                 restricted[a], restricted[b], "is slower", unit=" epochs", spec=".0f")
     return found, verdicts
 
 
@@ -338,7 +441,8 @@ def _ffn(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     return found, verdicts
 
 
-SIMULATION_FINDINGS = {"gradient-flow": _gradient_flow, "dead-neurons": _dead_neurons, "selu-selfnorm": _selu,
+SIMULATION_FINDINGS = {"gradient-flow": _gradient_flow, "dead-neurons": _dead_neurons,
+                       "dead-neurons-trained": _dead_neurons_trained, "selu-selfnorm": _selu,
                        "xor-speed": _xor, "gelu-approx": _gelu, "ffn-stats": _ffn}
 
 

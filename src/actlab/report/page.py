@@ -32,7 +32,7 @@ from actlab.report.figures import simulations as simfigures
 from actlab.report.figures import training as figures
 from actlab.report.figures import twod as figures2d
 from actlab.report.findings import Finding, findings
-from actlab.report.tables import Table, cells_table, depth_tables, results_table, simulation_tables
+from actlab.report.tables import Table, cells_table, depth_tables, published_table, results_table, simulation_tables
 from actlab.store.results import Run, suite_members
 from actlab.store.writer import DB_NAME
 
@@ -46,7 +46,8 @@ TRAINING_FIGURES: list[tuple[str, str, Callable[[Run], Figure | None]]] = [
     ("loss_curves", "Loss per epoch for every cell: mean over seeds with a 95 % band.", figures.loss_figure),
     ("accuracy_vs_depth", "Final test accuracy against depth, mean and 95 % CI over seeds.",
      figures.accuracy_depth_figure),
-    ("gradient_mean", "Mean |gradient| over all parameters per batch, averaged per epoch.", figures.grad_mean_figure),
+    ("gradient_mean", "Gradient average per epoch (cnn-depth source): per batch, the mean over parameter tensors of "
+     "each tensor's mean |gradient|.", figures.grad_mean_figure),
     ("gradient_per_layer", "Weight-gradient norm per layer (log scale) at the probe epochs.",
      figures.gradient_layers_figure),
     ("dead_saturated", "Dead and saturated fractions per hidden layer at the probe epochs.",
@@ -129,12 +130,13 @@ def study_section(run_dir: str | Path, ci: str = "t") -> Section:
                       len(run.seeds), findings(run, ci), provenance=_provenance(run),
                       config=json.dumps(cfg, indent=2), cells=cells_table(run))
         folder = Path(run_dir) / FIGURE_DIR
+        published = [t for t in (published_table(run),) if t is not None]
         if run.kind == "train":
-            sec.tables = [results_table(run, ci), *depth_tables(run, ci)]
+            sec.tables = [*published, results_table(run, ci), *depth_tables(run, ci)]
             specs = [(name, caption, partial(fn, run)) for name, caption, fn in TRAINING_FIGURES]
         else:
             rows = run.sim_rows()
-            sec.tables = simulation_tables(run)
+            sec.tables = [*published, *simulation_tables(run)]
             sim = cfg["simulation"]["name"]
             specs = []
             acts = list(dict.fromkeys(r["activation"] for r in rows if "activation" in r))
@@ -143,7 +145,7 @@ def study_section(run_dir: str | Path, ci: str = "t") -> Section:
                               partial(catalog_figures.activation_figure, [(a, {}) for a in acts]) if len(acts) <= 4 else
                               partial(catalog_figures.catalog_figure, acts)))
             if rows:
-                specs += [(name, (fn.__doc__ or "").strip().splitlines()[0], partial(fn, rows))
+                specs += [(name, (fn.__doc__ or "").strip().splitlines()[0], partial(fn, rows, cfg.get("published", [])))
                           for name, fn in simfigures.FIGURES.get(sim, [])]
         for name, caption, draw in specs:
             try:

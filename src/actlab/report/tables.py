@@ -10,6 +10,7 @@ import numpy as np
 
 from actlab.report.figures import simulations as simfigures
 from actlab.stats import mean_ci
+from actlab.store.published import compare
 from actlab.store.results import Run, group_sim_rows
 
 
@@ -21,8 +22,12 @@ class Table:
 
 
 
-def _ci(values: list[float] | np.ndarray, spec: str = ".3f", method: str = "t") -> str:
-    return mean_ci(values, method=method).format(spec)
+def _ci(values: list[float] | np.ndarray, spec: str = ".3f", method: str = "t",
+        bounds: tuple[float, float] | None = None) -> str:
+    return mean_ci(values, method=method, bounds=bounds).format(spec)
+
+
+UNIT = (0.0, 1.0)  # accuracies: their intervals stay inside [0, 1]
 
 
 def results_table(run: Run, ci: str = "t") -> Table:
@@ -30,8 +35,8 @@ def results_table(run: Run, ci: str = "t") -> Table:
     rows = []
     for c in run.cells:
         final = list(run.replicas(c, "final_test_acc").values())
-        rows.append([c.label, c.status, str(len(final)), _ci(final, method=ci),
-                     _ci(list(run.replicas(c, "best_test_acc").values()), method=ci),
+        rows.append([c.label, c.status, str(len(final)), _ci(final, method=ci, bounds=UNIT),
+                     _ci(list(run.replicas(c, "best_test_acc").values()), method=ci, bounds=UNIT),
                      _ci(list(run.replicas(c, "final_test_loss").values()), ".4g", ci), str(run.diverged(c)),
                      "—" if c.wall_s is None else f"{c.wall_s:.1f}"])
     return Table("Results per cell: mean [95 % CI] over seeds (n = replicas with a finite value)",
@@ -58,14 +63,17 @@ def depth_tables(run: Run, ci: str = "t") -> list[Table]:
                 if c is None:
                     line += ["—", "—"] + (["—"] if grad else [])
                     continue
-                line += [_ci(list(run.replicas(c).values()), method=ci),
-                         _ci(list(run.replicas(c, "best_test_acc").values()), method=ci)]
+                line += [_ci(list(run.replicas(c).values()), method=ci, bounds=UNIT),
+                         _ci(list(run.replicas(c, "best_test_acc").values()), method=ci, bounds=UNIT)]
                 if grad:
                     _, g = run.metric(c, "grad_mean")
                     line.append(_ci(np.nanmean(g, axis=1) if g.size else [], ".3g", ci))
             rows.append(line)
-        title = "By depth" + (f" ({ctx})" if ctx else "") + ": mean [95 % CI] over seeds" + \
-            ("; grad mean = mean |∂L/∂θ| per batch, averaged over all epochs" if grad else "")
+        title = ("By depth" + (f" ({ctx})" if ctx else "") + ": mean [95 % CI] over seeds"
+                 + ("; grad mean = per batch, the mean over parameter tensors of each tensor's mean |∂L/∂θ|, "
+                    "averaged over all epochs" if grad else "")
+                 + "; best acc = the best test accuracy over epochs (selected on the test set, as the cnn-depth "
+                   "source reports it: an optimistic number)")
         out.append(Table(title, header, rows))
     return out
 
@@ -94,3 +102,20 @@ def cells_table(run: Run) -> Table:
              "—" if c.wall_s is None else f"{c.wall_s:.2f}", c.device or "—", c.error or ""] for c in run.cells]
     return Table("Cells: wall time per cell (cells trained as one population share its time equally)",
                  ["cell", "key", "status", "started", "finished", "wall s", "device", "error"], rows)
+
+
+def published_table(run: Run) -> Table | None:
+    """The source's published numbers beside actlab's estimates, each with its verdict (store.published)."""
+    rows = []
+    for c in compare(run):
+        rep = c.reproduced
+        est = "—" if rep is None or rep.n == 0 else (
+            f"{rep.value:.4g} [{rep.lo:.4g}, {rep.hi:.4g}] (n = {rep.n})" if np.isfinite(rep.lo) else
+            f"{rep.value:.4g} (n = {rep.n})")
+        rows.append([c.quantity, f"{c.published:.4g}{(' ' + c.unit) if c.unit else ''}",
+                     "one run" if c.single_run else "a mean", c.source, est, c.verdict, c.detail])
+    if not rows:
+        return None
+    return Table("Published beside reproduced: the source's numbers, actlab's mean [95 % CI] over seeds, and a verdict "
+                 "(a single run: within the central 95 % of actlab's seeds; a mean: within actlab's interval)",
+                 ["quantity", "published", "published as", "source", "actlab", "verdict", "compared with"], rows)

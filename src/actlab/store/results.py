@@ -25,7 +25,7 @@ import numpy as np
 
 from actlab.errors import ActlabError
 from actlab.nn.models import MIXABLE
-from actlab.stats import mean_ci
+from actlab.stats import mean_ci, proportion_ci, time_to_event
 from actlab.store.writer import DB_NAME, Store
 
 SERIES_FIELDS = (*MIXABLE, "output_activation")  # what a population may mix, and the output it ends in
@@ -252,8 +252,9 @@ def summary_rows(run: Run) -> list[dict[str, Any]]:
     for c in run.cells:
         final = run.replicas(c, "final_test_acc")
         rows.append({"cell": c.label, "status": c.status, "replicas": len(final),
-                     "final_test_acc": mean_ci(list(final.values())) if final else None,
-                     "best_test_acc": mean_ci(list(run.replicas(c, "best_test_acc").values())) if final else None,
+                     "final_test_acc": mean_ci(list(final.values()), bounds=(0.0, 1.0)) if final else None,
+                     "best_test_acc": mean_ci(list(run.replicas(c, "best_test_acc").values()), bounds=(0.0, 1.0))
+                     if final else None,
                      "diverged": run.diverged(c), "sim_rows": counts.get(c.key, 0), "wall_s": c.wall_s,
                      "error": c.error})
     return rows
@@ -274,7 +275,9 @@ def group_rows(rows: list[dict[str, Any]], by: tuple[str, ...] | Callable[[dict[
 
 def group_sim_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A simulation's rows grouped over seeds: text fields (and depth/layer/epoch) as the group, each
-    numeric field as a mean with its 95 % CI (a yes/no field becomes the fraction of yes)."""
+    numeric field as a mean with its 95 % CI (a yes/no field: the proportion of yes with its exact interval). A time to a
+    threshold (`*_to_threshold`, rows with a `horizon`) is censored data: how many reached it (exact
+    interval) and the Kaplan–Meier median, no seed dropped."""
     def condition(r: dict[str, Any]) -> tuple:
         return tuple((k, v) for k, v in r.items() if k != "seed" and (isinstance(v, str) or k in GROUP_INTS))
 
@@ -285,6 +288,14 @@ def group_sim_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                    (isinstance(v, (int, float)) or v is None)]
         for k in numeric:
             vals = [None if m[k] is None else float(m[k]) for m in members]
+            if k.endswith("_to_threshold") and "horizon" in members[0]:  # censored at the horizon, never dropped
+                tte = time_to_event(vals, max(float(m["horizon"]) for m in members))
+                entry[k] = f"reached: {tte.reached.format()}; Kaplan–Meier median {tte.format_median()}"
+                continue
+            if all(isinstance(m[k], bool) for m in members if m[k] is not None):  # yes/no: a proportion, exact CI
+                yes = [bool(m[k]) for m in members if m[k] is not None]
+                entry[k] = proportion_ci(sum(yes), len(yes)).format()
+                continue
             entry[k] = mean_ci([np.nan if v is None else v for v in vals])
             if any(v is None for v in vals):
                 entry[f"{k}_missing"] = sum(v is None for v in vals)

@@ -70,6 +70,26 @@ class Diagnostics(BaseModel):
     hidden_snapshot: Annotated[bool, Field(description="the test set in hidden layers 1 and 2")] = True
 
 
+class Published(BaseModel):
+    """A number the study's source published, to be shown beside actlab's estimate with a verdict."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: Annotated[str, Field(description="which reproduced estimate it compares with, e.g. 'ratio@depth=5' (the "
+                                          "study's findings name them)")]
+    quantity: Annotated[str, Field(description="what was published, in words")]
+    value: Annotated[float, Field(description="the published value")]
+    unit: Annotated[str, Field(description="its unit, e.g. 'epochs', '×', ''")] = ""
+    source: Annotated[str, Field(description="which seed document, and which table or printout")]
+    single_run: Annotated[bool, Field(description="one run (compared with the 95 % prediction interval of one more "
+                                                  "run from actlab's seeds) or a mean (compared with actlab's "
+                                                  "interval)")]
+    runs: Annotated[int | None, Field(ge=1, description="a published mean: how many runs it averages (widens the "
+                                                        "comparison by its own sampling error)")] = None
+    comparable: Annotated[bool, Field(description="false where actlab's run differs from the source's (other "
+                                                  "data, say); `why` says how")] = True
+    why: Annotated[str, Field(description="why it is not comparable")] = ""
+
+
 class StudyConfig(BaseModel):
     """One study: a base configuration, a grid, and seeds. Every field documents itself (`actlab studies
     show NAME`)."""
@@ -90,6 +110,8 @@ class StudyConfig(BaseModel):
                                                             "Cartesian product")] = {}
     group_cells: Annotated[bool, Field(description="cells differing only in activation/init train as one "
                                                    "population")] = True
+    published: Annotated[list[Published], Field(description="the source's published numbers, shown beside "
+                                                             "actlab's with a verdict")] = []
     include: Annotated[list[str], Field(description="a suite: shipped studies run one after another")] = []
     overrides: Annotated[dict[str, list[str]], Field(description="a suite: study name -> [\"path=value\", ...] "
                                                                  "applied to that member")] = {}
@@ -131,7 +153,7 @@ class Cell(BaseModel):
     def key(self) -> str:
         """Hash of the canonical configuration, seeds included: the cell's identity in the store."""
         doc = self.config.model_dump(mode="json", exclude={"name", "description", "note", "grid", "include",
-                                                           "overrides", "group_cells"})
+                                                           "overrides", "group_cells", "published"})
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -29,6 +29,7 @@ import torch
 
 from actlab import __version__
 from actlab.errors import ActlabError
+from actlab.store.published import Comparison, compare
 from actlab.store.results import Run, sim_summary, summary_rows
 from actlab.store.writer import DB_NAME, Store
 from actlab.studies import executors
@@ -67,6 +68,7 @@ class RunSummary:
     note: str = ""
     rows: list[dict[str, Any]] = field(default_factory=list)  # results.summary_rows: one per cell
     sims: list[dict[str, Any]] = field(default_factory=list)  # results.sim_summary: a simulation's grouped rows
+    published: list[Comparison] = field(default_factory=list)  # the source's numbers beside actlab's, with verdicts
 
     @property
     def failed(self) -> int:
@@ -135,7 +137,7 @@ def run_study(study: StudyConfig, run_dir: str | Path, *, executor: str = "inpro
     try:
         summary = _run(study, run_dir, store, executor, address, progress)
         run = Run(run_dir, store)  # the writer's own connection: the summary reads what was just written
-        summary.rows, summary.sims = summary_rows(run), sim_summary(run)
+        summary.rows, summary.sims, summary.published = summary_rows(run), sim_summary(run), compare(run)
         return summary
     finally:
         store.close()

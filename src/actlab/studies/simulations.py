@@ -2,29 +2,25 @@
 
 Every simulation returns `{"rows": [dict, ...]}`: one row per measured quantity, seed included, so the
 report can give means with confidence intervals. Weights come from the counter-based draws of
-`actlab.nn.init`, so configurations that differ only in their activation share the same draw.
+`actlab.nn.init`, so configurations that differ only in their activation share the same draw. Seed 003's
+simulations follow its code (the tests port it as the reference); each docstring says how.
 
-- gradient-flow: how much gradient reaches the first layer, vs depth. Two methods side by side: the
-  original toy (independent z ~ N(0, 1) at every layer: g <- Wᵀ(g ⊙ φ'(z))) and the real thing (backprop
-  through an actual network on N(0, 1) inputs). ratio = ‖∂L/∂W₁‖ / ‖∂L/∂W_L‖ (real) or ‖g₁‖/‖g_L‖ (toy).
-- dead-neurons: fraction of never-active ReLU units per layer on a probe batch, at init and after
-  training on moons, for bias 0, -1, +1 and a too-large weight scale (gain × 10).
+- gradient-flow: seed 003's toy (one simulation per seed, its loop's layer count) and real backprop, in
+  float64 so no norm underflows.
+- dead-neurons: seed 003's dead-unit experiment as written, and its ReLU / Leaky ReLU / ELU panel.
+- dead-neurons-trained: actlab's trained variant (moons, per layer, at init and after training).
 - selu-selfnorm: mean and variance of the activations through 50 layers of width 1000 on N(0, 1) inputs.
-- xor-speed: 2-4-1 on the four XOR points, weights N(0, 0.25) (std 0.5), biases 0, sigmoid output, the
-  loss E = 0.5·Σ(t − o)² over the four points, full batch lr 0.5: epochs until E < 0.01. (Read as the
-  textbook sum, this reproduces the write-up's scale: sigmoid ~1,500 epochs, ReLU ~200 when it converges;
-  read as 0.5·mean, every count is 4× larger.) Each row also keeps E at about 500 epochs (`curve_epochs`,
-  `loss_curve`) for the convergence figure.
+- xor-speed: seed 003's 2-4-1 XOR network: update on 0.5·Σ, stop on its printed 0.5·mean < 0.01; censored.
+  Rows also keep the loss at about 500 epochs (`curve_epochs`, `loss_curve`) for the convergence figure.
 - gelu-approx: max |GELU − approximation| of the tanh and sigmoid forms (actlab.catalog.theory).
-- ffn-stats: a transformer FFN 768 → 3072 → 768 with nn.Linear's default init on N(0, 1) inputs: output
-  mean, std and range per activation.
+- ffn-stats: seed 003's transformer FFN (4,096 rows, He-normal weights, GELU's tanh form): output statistics.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -51,49 +47,102 @@ def _draw(scheme: str, act: str, seeds: list[int], layer: int, shape: tuple[int,
     return inits.draw(scheme, gain, seeds, layer, shape, shape[0], shape[1])
 
 
+SEED_CHUNK = 10  # gradient-flow draws the weights of this many seeds at a time (bounded memory)
+
+
 @validate_call(config=ConfigDict(strict=False))
 def gradient_flow(seeds: list[int], depths: tuple[Depth, ...] = (5, 10, 20, 50), width: Width = 256,
                   batch: Batch = 64, pairs: Pairs = (("relu", "kaiming_normal"), ("sigmoid", "lecun_normal"))) -> dict:
-    """Gradient reaching the first layer vs depth: the independent-z toy and real backprop, side by side."""
+    """Gradient reaching the first layer vs depth, two ways, in float64 so no norm underflows.
+
+    - "source toy" (seed 003's `gradient_flow_comparison`, one simulation per seed): g starts as ones; each
+      of `depth` layers draws z ~ N(0, 1), shared by every activation, and a fresh weight matrix per
+      activation (independent draws), and sets g <- Wᵀ(g ⊙ φ'(z)). Row: ‖g‖ after the last layer (`grad_norm`). The source's
+      table is mean‖g_ReLU‖ / mean‖g_sigmoid‖ over its 100 simulations.
+    - "real": backprop through an actual network on N(0, 1) inputs; ratio = ‖∂L/∂W₁‖ / ‖∂L/∂W_L‖, the norms
+      taken in float64 of the float32 gradients; `first_all_zero` says whether every entry of ∂L/∂W₁ is
+      exactly 0 (the only case in which the gradient vanished entirely).
+    """
     rows = []
+    for lo in range(0, len(seeds), SEED_CHUNK):
+        chunk = seeds[lo: lo + SEED_CHUNK]
+        for depth in depths:
+            rows += _gradient_flow_chunk(chunk, depth, width, batch, pairs)
+    order = {(r["activation"], r["depth"], r["method"]): i for i, r in enumerate(rows)}
+    return {"rows": sorted(rows, key=lambda r: (order[(r["activation"], r["depth"], r["method"])], r["seed"]))}
+
+
+def _gradient_flow_chunk(seeds: list[int], depth: int, width: int, batch: int, pairs: Pairs) -> list[dict]:
+    rows = []
+    zs = [rng.normal(seeds, rng.stream_id("toy-z", depth, layer), (width,)).double() for layer in range(depth)]
     for act, scheme in pairs:
         f = get(act)
-        for depth in depths:
-            ws = [_draw(scheme, act, seeds, layer, (width, width)) for layer in range(depth)]  # (M, w, w) each
-            # Toy: start from g = 1 at the top; every layer multiplies by φ'(z) at an independent z ~ N(0, 1).
-            g = torch.ones(len(seeds), width)
-            norms = []
-            for layer in reversed(range(depth)):
-                z = rng.normal(seeds, rng.stream_id("toy-z", depth, layer), (width,))
-                zz = z.clone().requires_grad_()
-                (d,) = torch.autograd.grad(f(zz).sum(), zz)
-                g = torch.einsum("mij,mj->mi", ws[layer], g * d)
-                norms.append(g.norm(dim=1))
-            toy_ratio = (norms[-1] / norms[0]).numpy()
-            # Real: forward N(0, 1) inputs through the network, loss = mean of the last layer's output sum.
-            x = rng.normal(seeds, rng.stream_id("gf-x", depth), (batch, width))
-            params = [w.clone().requires_grad_() for w in ws]
-            h = x
-            for w in params:
-                h = f(torch.bmm(h, w))
-            loss = h.sum(dim=(1, 2)).mean() / batch
-            grads = torch.autograd.grad(loss, params)
-            first = grads[0].flatten(1).norm(dim=1)
-            last = grads[-1].flatten(1).norm(dim=1)
-            real_ratio = (first / last).numpy()
-            for r, seed in enumerate(seeds):
-                rows.append({"activation": act, "init": scheme, "depth": depth, "method": "toy", "seed": seed,
-                             "ratio": float(toy_ratio[r])})
-                rows.append({"activation": act, "init": scheme, "depth": depth, "method": "real", "seed": seed,
-                             "ratio": float(real_ratio[r]), "first_grad_norm": float(first[r]),
-                             "last_grad_norm": float(last[r])})
+        scale = (1.0 if scheme == "lecun_normal" else f.init_gain()) / math.sqrt(width)
+        g = torch.ones(len(seeds), width, dtype=torch.float64)
+        for layer in range(depth):  # the source's loop: layer 1 to depth, each with its own z, and its own W per
+            zz = zs[layer].clone().requires_grad_()  # activation (independent draws, as np.random.randn gives)
+            (d,) = torch.autograd.grad(f(zz).sum(), zz)
+            w = rng.normal(seeds, rng.stream_id("toy-w", act, depth, layer), (width, width)).double() * scale
+            g = torch.einsum("mij,mj->mi", w, g * d)  # Wᵀg in the source's layout is W g in this one
+        toy = g.norm(dim=1).numpy()
+        ws = [_draw(scheme, act, seeds, layer, (width, width)) for layer in range(depth)]  # (M, w, w) float32
+        x = rng.normal(seeds, rng.stream_id("gf-x", depth), (batch, width))
+        params = [w.clone().requires_grad_() for w in ws]
+        h = x
+        for w in params:
+            h = f(torch.bmm(h, w))
+        loss = h.sum(dim=(1, 2)).mean() / batch
+        grads = torch.autograd.grad(loss, params)
+        first = grads[0].double().flatten(1).norm(dim=1)
+        last = grads[-1].double().flatten(1).norm(dim=1)
+        zero = (grads[0].flatten(1) == 0).all(dim=1)
+        for r, seed in enumerate(seeds):
+            rows.append({"activation": act, "init": scheme, "depth": depth, "method": "source toy", "seed": seed,
+                         "grad_norm": float(toy[r])})
+            rows.append({"activation": act, "init": scheme, "depth": depth, "method": "real", "seed": seed,
+                         "ratio": float(first[r] / last[r]), "first_grad_norm": float(first[r]),
+                         "last_grad_norm": float(last[r]), "first_all_zero": bool(zero[r])})
+    return rows
+
+
+@validate_call(config=ConfigDict(strict=False))
+def dead_neurons(seeds: list[int], n_units: Width = 1000, n_inputs: Width = 10, n_samples: Batch = 1000,
+                 variant_units: Width = 500, variant_shift: float = -0.5) -> dict:
+    """Seed 003's `dead_neuron_simulation` as its code runs it, and its ReLU-variant panel.
+
+    Bias panel: 1,000 inputs x ~ N(0, I₁₀), one layer of `n_units` ReLU units with weights N(0, 2/10), and the
+    bias of each strategy (0, −1, +1; "poor_init" also bias 0); a unit is dead when it is never positive.
+    The source draws hidden weights per strategy (×0.1, or ×1.0 for "poor_init") but never uses them, so
+    "poor_init" is "zero_bias" exactly: the rows say so (`uses_hidden_weights` false). Variant panel
+    (`visualize_relu_variants`): z ~ N(−0.5, 1), 1000 × 500; ReLU units are dead when every output is 0,
+    Leaky ReLU (α = 0.1) and ELU units "inactive" when every output is ≤ 0.
+    """
+    strategies = {"zero_bias": 0.0, "negative_bias": -1.0, "positive_bias": 1.0, "poor_init": 0.0}
+    variants = {"relu": ("relu", {}), "leaky_relu(alpha=0.1)": ("leaky_relu", {"alpha": 0.1}), "elu": ("elu", {})}
+    rows = []
+    for seed in seeds:
+        x = rng.normal([seed], rng.stream_id("dead-x"), (n_samples, n_inputs))[0].double()
+        w = rng.normal([seed], rng.stream_id("dead-w"), (n_units, n_inputs))[0].double() * math.sqrt(2 / n_inputs)
+        pre = x @ w.T  # (samples, units), as the source's inputs @ input_weights.T
+        for name, bias in strategies.items():
+            dead = (torch.relu(pre + bias) == 0).all(dim=0)
+            rows.append({"panel": "bias", "condition": name, "seed": seed, "dead_fraction": float(dead.double().mean()),
+                         "dead_units": int(dead.sum()), "uses_hidden_weights": False})
+        z = rng.normal([seed], rng.stream_id("dead-variants"), (n_samples, variant_units))[0].double() + variant_shift
+        for label, (act, params) in variants.items():
+            a = get(act)(z, **params)
+            dead = (a == 0).all(dim=0) if act == "relu" else (a <= 0).all(dim=0)
+            rows.append({"panel": "variants", "condition": label, "seed": seed,
+                         "dead_fraction": float(dead.double().mean()), "dead_units": int(dead.sum())})
     return {"rows": rows}
 
 
 @validate_call(config=ConfigDict(strict=False))
-def dead_neurons(seeds: list[int], width: Width = 64, depth: Depth = 4, epochs: Annotated[int, Field(ge=0)] = 200,
+def dead_neurons_trained(seeds: list[int], width: Width = 64, depth: Depth = 4, epochs: Annotated[int, Field(ge=0)] = 200,
                  lr: Annotated[float, Field(gt=0)] = 0.05) -> dict:
-    """Dead ReLU units per layer at init and after training on moons, for four initial conditions."""
+    """actlab's trained variant: dead ReLU units per layer of a width × depth MLP at init and after training on
+    moons, for bias 0, −1, +1 and a weight scale ×10. (The ×10 scale makes SGD at lr 0.05 diverge on every seed:
+    its fraction after training cannot be measured, and the report says so; at init it is.)"""
     ds = data.load("moons")
     conditions = {"bias 0": {}, "bias -1": {"bias_init": -1.0}, "bias +1": {"bias_init": 1.0},
                   "weights x10": {"init_gain": 10 * math.sqrt(2)}}
@@ -138,26 +187,50 @@ CURVE_POINTS = 500  # xor-speed keeps E at about this many epochs per replica, f
 def xor_speed(seeds: list[int], activations: tuple[str, ...] = ("sigmoid", "relu", "tanh"),
               weight_std: Annotated[float, Field(gt=0)] = 0.5, lr: Annotated[float, Field(gt=0)] = 0.5,
               epochs: Annotated[int, Field(ge=1, le=1_000_000)] = 5000,
-              threshold: Annotated[float, Field(gt=0)] = 0.01) -> dict:
-    """Epochs until E = 0.5·Σ(t − o)² of a 2-4-1 network on XOR falls below `threshold` (None: never)."""
+              threshold: Annotated[float, Field(gt=0)] = 0.01,
+              criterion: Literal["source", "textbook"] = "source", source_init: bool = False) -> dict:
+    """Epochs until the loss of a 2-4-1 network on XOR falls below `threshold` (None: never, censored).
+
+    Seed 003's `train_simple_network`: weights randn·0.5, biases 0, sigmoid output, full batch; the update
+    is lr times the gradient of 0.5·Σ(o − t)² over the four points (its dz2 is not divided by 4), which is
+    lr·n/2 on actlab's per-replica mean squared error. It stops when its printed loss, 0.5·mean(o − t)²,
+    falls below 0.01 (`criterion="source"`); `criterion="textbook"` reads the threshold on E = 0.5·Σ, four
+    times stricter. `source_init=True` gives every replica the source's own initial weights (np.random.seed(42),
+    W1 = randn(4, 2)·0.5, W2 = randn(1, 4)·0.5, for every activation), which reproduces its printout.
+    """
     ds = data.load("xor")
+    n = len(ds.x_train)
+    seeds = seeds[:1] if source_init else seeds  # the source's weights are one run, whatever the seeds
+    scale = 0.5 if criterion == "source" else 0.5 * n  # the read loss, per unit of actlab's mean squared error
     rows = []
     for act in activations:
         cfg = ModelConfig(widths=[4], activation=act, output_activation="sigmoid", init="normal",
                           init_gain=weight_std)
         model = build(cfg, ds.input_shape, ds.task, 2, seeds)
-        # Our mse is mean((o - t)²) over n points; E = 0.5·Σ = (n/2)·mse, so lr on E is lr·n/2 on ours.
-        n = len(ds.x_train)
+        if source_init:
+            _source_xor_weights(model)
         h = train(model, ds, TrainConfig(epochs=epochs, batch_size=None, lr=lr * n / 2, loss="mse",
                                          eval_train=True, device="cpu"))
-        half = (n / 2) * h.train_loss
+        read = scale * h.train_loss
         shown = np.unique(np.r_[np.arange(0, epochs, max(1, epochs // CURVE_POINTS)), epochs - 1])  # epoch indices
         for r, seed in enumerate(seeds):
-            below = np.nonzero(half[r] < threshold)[0]
+            below = np.nonzero(read[r] < threshold)[0]
             rows.append({"activation": act, "seed": seed, "epochs_to_threshold": int(below[0]) + 1 if len(below) else None,
-                         "final_loss": float(half[r, -1]), "solved": bool(h.train_acc[r, -1] == 1.0),
-                         "curve_epochs": (shown + 1).tolist(), "loss_curve": [float(v) if np.isfinite(v) else None for v in half[r, shown]]})  # JSON-safe
+                         "horizon": epochs, "final_loss": float(read[r, -1]), "solved": bool(h.train_acc[r, -1] == 1.0),
+                         "curve_epochs": (shown + 1).tolist(), "loss_curve": [float(v) if np.isfinite(v) else None for v in read[r, shown]]})  # JSON-safe
     return {"rows": rows}
+
+
+def _source_xor_weights(model: torch.nn.Module) -> None:
+    """Seed 003's initial weights (np.random.seed(42); W1 = randn(4, 2)·0.5, W2 = randn(1, 4)·0.5) in every
+    replica; actlab's PopLinear weights are (M, in, out), the transposes of the source's (out, in)."""
+    gen = np.random.RandomState(42)
+    w1, w2 = gen.randn(4, 2) * 0.5, gen.randn(1, 4) * 0.5
+    with torch.no_grad():
+        model.hidden[0].weight[:] = torch.tensor(w1.T, dtype=torch.float32)
+        model.head.weight[:] = torch.tensor(w2.T, dtype=torch.float32)
+        model.hidden[0].bias.zero_()
+        model.head.bias.zero_()
 
 
 @validate_call(config=ConfigDict(strict=False))
@@ -169,25 +242,35 @@ def gelu_approx(seeds: list[int], lo: float = -10.0, hi: float = 10.0) -> dict:
 
 
 @validate_call(config=ConfigDict(strict=False))
-def ffn_stats(seeds: list[int], d_model: Width = 768, d_ff: Width = 3072, batch: Batch = 512,
-              activations: tuple[str, ...] = ("relu", "gelu", "swish")) -> dict:
-    """Output statistics of a transformer FFN (nn.Linear default init: U(±1/sqrt(fan_in))) per activation."""
+def ffn_stats(seeds: list[int], d_model: Width = 768, d_ff: Width = 3072, batch: Batch = 32 * 128,
+              activations: tuple[str, ...] = ("relu", "gelu_tanh", "swish"), source_init: bool = False) -> dict:
+    """Output statistics of a transformer FFN per activation, seed 003's `transformer_activation_comparison`:
+    32 × 128 = 4,096 rows of N(0, 1) inputs, W1 (d_ff × d_model) and W2 (d_model × d_ff) He-normal,
+    N(0, 2/fan_in), no biases, GELU in its tanh form. `source_init=True` draws x, W1 and W2 exactly as the
+    source does (np.random.seed(42), float32), the same for every seed, which reproduces its printout."""
     rows = []
-    for seed in seeds:
-        x = rng.normal([seed], rng.stream_id("ffn-x"), (batch, d_model))[0]
-        w1 = (2 * rng.uniform([seed], rng.stream_id("ffn-w1"), (d_model, d_ff))[0] - 1) / math.sqrt(d_model)
-        w2 = (2 * rng.uniform([seed], rng.stream_id("ffn-w2"), (d_ff, d_model))[0] - 1) / math.sqrt(d_ff)
+    for seed in seeds[:1] if source_init else seeds:  # the source's draws are one run, whatever the seeds
+        if source_init:
+            gen = np.random.RandomState(42)
+            x = torch.from_numpy(gen.randn(batch, d_model).astype(np.float32))
+            w1 = torch.from_numpy(gen.randn(d_ff, d_model).astype(np.float32) * np.float32(math.sqrt(2 / d_model))).T
+            w2 = torch.from_numpy(gen.randn(d_model, d_ff).astype(np.float32) * np.float32(math.sqrt(2 / d_ff))).T
+        else:
+            x = rng.normal([seed], rng.stream_id("ffn-x"), (batch, d_model))[0]
+            w1 = rng.normal([seed], rng.stream_id("ffn-w1"), (d_model, d_ff))[0] * math.sqrt(2 / d_model)
+            w2 = rng.normal([seed], rng.stream_id("ffn-w2"), (d_ff, d_model))[0] * math.sqrt(2 / d_ff)
         for act in activations:
             hidden = get(act)(x @ w1)
             out = hidden @ w2
-            rows.append({"activation": act, "seed": seed, "mean": float(out.mean()), "std": float(out.std()),
+            rows.append({"activation": act, "seed": seed, "mean": float(out.mean()), "std": float(out.std(correction=0)),
                          "min": float(out.min()), "max": float(out.max()),
                          "hidden_mean": float(hidden.mean()), "hidden_zero_fraction": float((hidden == 0).float().mean())})
     return {"rows": rows}
 
 
 SIMULATIONS: dict[str, Callable[..., dict]] = {
-    "gradient-flow": gradient_flow, "dead-neurons": dead_neurons, "selu-selfnorm": selu_selfnorm,
+    "gradient-flow": gradient_flow, "dead-neurons": dead_neurons, "dead-neurons-trained": dead_neurons_trained,
+    "selu-selfnorm": selu_selfnorm,
     "xor-speed": xor_speed, "gelu-approx": gelu_approx, "ffn-stats": ffn_stats,
 }
 

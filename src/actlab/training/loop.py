@@ -73,8 +73,9 @@ class TrainConfig(BaseModel):
     eval_train: Annotated[bool, Field(description="evaluate the full training set after each epoch")] = True
     eval_batch_size: Annotated[int, Field(ge=1, description="examples per evaluation chunk (also bounded by "
                                                             "memory)")] = 2048
-    grad_stats: Annotated[bool, Field(description="record mean |grad| over all parameter elements per batch, "
-                                                  "averaged per epoch")] = False
+    grad_stats: Annotated[bool, Field(description="record the cnn-depth source's gradient average: per batch, "
+                                                  "the mean over parameter tensors of each tensor's mean |grad|, "
+                                                  "averaged over the epoch")] = False
     probe_epochs: Annotated[list[Annotated[int, Field(ge=0)] | Literal["last"]], Field(
         description="epochs at which per-layer diagnostics are recorded; 0 is before training, \"last\" the "
                     "final epoch")] = []
@@ -113,7 +114,7 @@ class History:
     train_acc: np.ndarray | None
     test_loss: np.ndarray  # (M, E)
     test_acc: np.ndarray
-    grad_mean: np.ndarray | None  # (M, E) mean |grad| over all parameters per batch, averaged per epoch
+    grad_mean: np.ndarray | None  # (M, E) per batch, the mean over tensors of each tensor's mean |grad|; epoch mean
     diverged_epoch: np.ndarray  # (M,) first epoch (1-based) with a non-finite loss; 0 = never
     probes: list[ProbeRecord] = field(default_factory=list)  # one per probed epoch
     wall_time_s: float = 0.0
@@ -343,14 +344,14 @@ def _record(hist: History, epoch: int, keep: np.ndarray, **values: Tensor | None
 
 
 def _mean_abs_grad(params: list[Tensor], m: int) -> Tensor:
-    """(M,) mean |grad| over every parameter element of each replica."""
+    """(M,) the cnn-depth source's gradient average for one batch: the mean over parameter tensors of each
+    tensor's mean |grad| (weights, biases and BatchNorm's affine parameters each count once)."""
     total = torch.zeros(m, device=params[0].device)
     count = 0
     for p in params:
         if p.grad is not None:
-            g = replica_view(p.grad, m)
-            total += g.abs().sum(1)
-            count += g.shape[1]
+            total += replica_view(p.grad, m).abs().mean(1)
+            count += 1
     return total / max(count, 1)
 
 

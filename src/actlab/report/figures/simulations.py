@@ -7,7 +7,7 @@ orders of magnitude (gradient ratios) are averaged as log10, so their means are 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,10 +16,12 @@ from matplotlib.figure import Figure
 
 from actlab.catalog.activations import get
 from actlab.report.figures.common import colors, suptitle
-from actlab.stats import Estimate, column_ci, mean_ci
+from actlab.stats import Estimate, column_ci, mean_ci, time_to_event
+from actlab.store.published import source_ratios
 from actlab.store.results import group_rows
 
 Rows = list[dict[str, Any]]
+Published = Sequence[dict[str, Any]]  # a study's `published` entries, as stored in its configuration
 
 
 def group(rows: Rows, *keys: str) -> dict[tuple, Rows]:
@@ -33,15 +35,15 @@ def values(rows: Rows, key: str) -> list[float]:
 
 def log_ratio(rows: Rows, method: str = "t") -> Estimate:
     """Mean of log10(ratio) over seeds with its CI: 10**mean is the geometric-mean ratio. A ratio of exactly
-    0 (the first layer's gradient underflowed in float32) has no logarithm: it is left out, and n says so."""
+    0 (every entry of the first layer's gradient was 0) has no logarithm: it is left out, and n says so."""
     v = np.array(values(rows, "ratio"))
     with np.errstate(divide="ignore", invalid="ignore"):
         return mean_ci(np.where(v > 0, np.log10(v), np.nan), method=method)
 
 
-def underflows(rows: Rows) -> int:
-    """Replicas whose ratio is exactly 0: the gradient reaching the first layer underflowed (float32)."""
-    return sum(1 for v in values(rows, "ratio") if v == 0.0)
+def vanished(rows: Rows) -> int:
+    """Replicas in which every entry of the first layer's gradient was exactly 0 (the gradient vanished)."""
+    return sum(1 for r in rows if r.get("first_all_zero"))
 
 
 def _errbar(ax, x, ests: list[Estimate], **kw) -> None:
@@ -54,29 +56,77 @@ def _n(rows: Rows) -> int:
     return len({r.get("seed") for r in rows})
 
 
-def gradient_flow_figure(rows: Rows) -> Figure:
-    """Gradient ratio first/last layer vs depth (log scale), toy (dashed) and real (solid), per activation."""
-    pairs = list(dict.fromkeys((r["activation"], r["init"]) for r in rows))
-    col = colors([f"{a} + {i}" for a, i in pairs])
-    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
-    ax = fig.subplots()
-    for (act, init, method), g in group(rows, "activation", "init", "method").items():
+def published_markers(ax, points: list[tuple[float, float]], log: bool = True) -> None:
+    """The source's published values as black crosses on an axes."""
+    if points:
+        xs, ys = zip(*points, strict=True)
+        ax.scatter(xs, np.log10(ys) if log else ys, marker="x", s=60, color="black", zorder=5, label="published")
+        ax.legend(fontsize=8)
+
+
+def gradient_flow_figure(rows: Rows, published: Published = ()) -> Figure:
+    """Left: seed 003's table, mean‖g‖ ratio of its toy vs depth with the published values; right: real backprop,
+    the geometric-mean ratio of the first to the last layer's gradient norm, per activation."""
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    toy = [r for r in rows if r.get("method") == "source toy"]
+    pairs = list(dict.fromkeys((r["activation"], r["init"]) for r in toy))
+    ratios = source_ratios(rows)
+    if ratios:
+        depths = sorted(ratios)
+        est = [ratios[d] for d in depths]
+        m = np.log10([e.value for e in est])
+        err = np.nan_to_num(np.array([[np.log10(e.value) - np.log10(e.lo), np.log10(e.hi) - np.log10(e.value)]
+                                      for e in est]).T)
+        left.errorbar(depths, m, yerr=err, capsize=3, marker="o", color="tab:blue", label="actlab, 95 % CI")
+        left.set_ylabel(f"log10 mean‖g {pairs[0][0]}‖ / mean‖g {pairs[1][0]}‖")
+        published_markers(left, [(float(p["key"].split("=")[1]), p["value"]) for p in published
+                                 if p["key"].startswith("ratio@depth=")])
+    left.set_xlabel("depth (layers)")
+    left.grid(alpha=0.3)
+    left.set_title(f"seed 003's toy: ratio of mean gradient norms (n = {_n(toy)} simulations)", fontsize=9)
+    real = [r for r in rows if r.get("method") == "real"]
+    col = colors([f"{a} + {i}" for a, i in dict.fromkeys((r["activation"], r["init"]) for r in real)])
+    for (act, init), g in group(real, "activation", "init").items():
         by_depth = group(g, "depth")
         depths = [d for (d,) in by_depth]
-        ests = [log_ratio(by_depth[(d,)]) for d in depths]
-        _errbar(ax, depths, ests, color=col[f"{act} + {init}"], ls="-" if method == "real" else "--", marker="o",
-                label=f"{act} + {init} ({method})")
-    ax.set_xlabel("depth (layers)")
-    ax.set_ylabel("log10 ‖grad first layer‖ / ‖grad last layer‖")
-    ax.axhline(0, color="0.5", lw=0.7)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(f"gradient flow: geometric-mean ratio with 95 % CI (solid: real backprop, dashed: "
-                 f"independent-z toy); n = {_n(rows)} seeds", fontsize=9)
+        _errbar(right, depths, [log_ratio(by_depth[(d,)]) for d in depths], color=col[f"{act} + {init}"],
+                marker="o", label=f"{act} + {init}")
+    right.set_xlabel("depth (layers)")
+    right.set_ylabel("log10 ‖grad first layer‖ / ‖grad last layer‖")
+    right.axhline(0, color="0.5", lw=0.7)
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8)
+    right.set_title(f"real backprop: geometric-mean ratio with 95 % CI; n = {_n(real)} seeds", fontsize=9)
     return fig
 
 
-def dead_neurons_figure(rows: Rows) -> Figure:
+def dead_neurons_figure(rows: Rows, published: Published = ()) -> Figure:
+    """Seed 003's dead units: never-positive fraction per bias strategy, and the ReLU-variant inactive rates."""
+    panels = list(dict.fromkeys(r["panel"] for r in rows))
+    fig = Figure(figsize=(5.0 * len(panels) + 0.5, 4.0), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    titles = {"bias": "one ReLU layer, 1,000 inputs: dead units by bias strategy",
+              "variants": "z ~ N(−0.5, 1): dead (ReLU) or inactive (≤ 0) units"}
+    for ax, panel in zip(axes, panels, strict=True):
+        g = group([r for r in rows if r["panel"] == panel], "condition")
+        conds = [c for (c,) in g]
+        ests = [mean_ci(values(g[(c,)], "dead_fraction"), bounds=(0.0, 1.0)) for c in conds]
+        err = np.nan_to_num(np.array([[e.mean - e.lo, e.hi - e.mean] for e in ests]).T)
+        ax.bar(range(len(conds)), [100 * e.mean for e in ests], yerr=100 * err, capsize=3,
+               color=[colors(conds)[c] for c in conds])
+        for i, e in enumerate(ests):
+            ax.text(i, 100 * e.mean + 1, f"{100 * e.mean:.1f} %", ha="center", fontsize=8)
+        ax.set_xticks(range(len(conds)), conds, fontsize=8, rotation=15)
+        ax.set_ylim(0, max(10.0, 100 * max(e.hi for e in ests if np.isfinite(e.hi)) * 1.2 if ests else 10.0))
+        ax.set_ylabel("% of units")
+        ax.set_title(titles.get(panel, panel), fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+    suptitle(fig, f"dead neurons, seed 003's experiment: mean and 95 % CI; n = {_n(rows)} seeds")
+    return fig
+
+
+def dead_neurons_trained_figure(rows: Rows, published: Published = ()) -> Figure:
     """Dead fraction per hidden layer and condition, at init and after training: grouped bars with CIs."""
     epochs = sorted({r["epoch"] for r in rows})
     conds = list(dict.fromkeys(r["condition"] for r in rows))
@@ -88,7 +138,8 @@ def dead_neurons_figure(rows: Rows) -> Figure:
     g = group(rows, "epoch", "condition", "layer")
     for ax, epoch in zip(axes, epochs, strict=True):
         for k, cond in enumerate(conds):
-            ests = [mean_ci(values(g.get((epoch, cond, layer), []), "dead_fraction")) for layer in layers]
+            ests = [mean_ci(values(g.get((epoch, cond, layer), []), "dead_fraction"), bounds=(0.0, 1.0))
+                    for layer in layers]
             x = np.array(layers) + (k - (len(conds) - 1) / 2) * width
             err = np.nan_to_num(np.array([[e.mean - e.lo, e.hi - e.mean] for e in ests]).T)
             ax.bar(x, [e.mean for e in ests], width, yerr=err, capsize=2, color=col[cond], label=cond)
@@ -102,7 +153,7 @@ def dead_neurons_figure(rows: Rows) -> Figure:
     return fig
 
 
-def selu_figure(rows: Rows) -> Figure:
+def selu_figure(rows: Rows, published: Published = ()) -> Figure:
     """Mean and variance of the activations through depth per activation, mean over seeds with a 95 % band."""
     g = group(rows, "activation", "init")
     col = colors([f"{a} + {i}" for a, i in g])
@@ -129,7 +180,7 @@ def selu_figure(rows: Rows) -> Figure:
     return fig
 
 
-def xor_figure(rows: Rows) -> Figure:
+def xor_figure(rows: Rows, published: Published = ()) -> Figure:
     """XOR convergence: E per epoch (mean over seeds with a 95 % band, log scale), and epochs to threshold."""
     g = group(rows, "activation")
     col = colors([a for (a,) in g])
@@ -144,28 +195,45 @@ def xor_figure(rows: Rows) -> Figure:
             ax.fill_between(x, 10 ** lo, 10 ** hi, color=col[act], alpha=0.2, lw=0)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("E = ½·Σ(t − o)² (geometric mean over seeds)")
+    ax.set_ylabel("loss read by the stopping rule (geo. mean)")
     ax.grid(alpha=0.3, which="both")
     if ax.lines:
         ax.legend(fontsize=8)
     for i, ((act,), rs) in enumerate(g.items()):
-        hit = [r["epochs_to_threshold"] for r in rs if r["epochs_to_threshold"] is not None]
-        jitter = (np.arange(len(hit)) - (len(hit) - 1) / 2) * 0.03
-        bx.scatter(i + jitter, hit, color=col[act], s=18)
-        if hit:
-            est = mean_ci(hit)
-            _errbar(bx, [i + 0.25], [est], color="k", marker="_", ms=12)
+        horizon = max(r.get("horizon") or 0 for r in rs)
+        t = [r["epochs_to_threshold"] for r in rs]
+        hit = [v for v in t if v is not None]
+        jitter = (np.arange(len(t)) - (len(t) - 1) / 2) * 0.03
+        bx.scatter([i + j for j, v in zip(jitter, t, strict=True) if v is not None], hit, color=col[act], s=18)
+        cens = [i + j for j, v in zip(jitter, t, strict=True) if v is None]
+        if cens and horizon:
+            bx.scatter(cens, [horizon] * len(cens), edgecolors=col[act], marker="^", s=28, facecolors="none",
+                       label="never reached (censored at the horizon)" if i == 0 or not bx.get_legend() else None)
+        tte = time_to_event(t, horizon) if horizon else None
+        if tte is not None and np.isfinite(tte.median):
+            lo, hi = tte.median_lo, tte.median_hi if np.isfinite(tte.median_hi) else horizon
+            bx.errorbar([i + 0.25], [tte.median], yerr=[[tte.median - lo], [hi - tte.median]], color="k", marker="_",
+                        ms=12, capsize=3)
         bx.annotate(f"{len(hit)}/{len(rs)} reached", (i, 0), xycoords=("data", "axes fraction"), ha="center",
                     va="bottom", fontsize=8)
+    pub = [(a, p["value"]) for p in published for a in [p["key"].split("=")[-1]] if p["key"].startswith("epochs@")]
+    for a, v in pub:
+        if (a,) in g:
+            bx.scatter([list(g).index((a,)) - 0.25], [v], marker="x", s=60, color="black", zorder=5)
     bx.set_xticks(range(len(g)), [a for (a,) in g])
-    bx.set_ylabel("epochs until E < threshold")
+    bx.set_ylabel("epochs until the loss < threshold")
     bx.grid(alpha=0.3, axis="y")
-    suptitle(fig, f"XOR speed: convergence (left) and epochs to threshold per seed with mean and 95 % CI (right); "
-                 f"n = {_n(rows)} seeds")
+    if any(r["epochs_to_threshold"] is None for r in rows):
+        top = max(r.get("horizon") or 0 for r in rows)
+        bx.set_ylim(top=top * 1.25)  # room above the censored markers for the legend
+        bx.legend(fontsize=7, loc="upper left")
+    suptitle(fig, "XOR speed: convergence (left); epochs to threshold per seed, seeds that never reached it "
+                  "censored at the horizon (▲), Kaplan–Meier median with 95 % CI (black)"
+                  + (", published single-seed values (×)" if pub else "") + f"; n = {_n(rows)} seeds")
     return fig
 
 
-def gelu_figure(rows: Rows) -> Figure:
+def gelu_figure(rows: Rows, published: Published = ()) -> Figure:
     """|exact GELU − approximation| over x, with the stored maximum of each marked."""
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.subplots()
@@ -188,7 +256,7 @@ def gelu_figure(rows: Rows) -> Figure:
     return fig
 
 
-def ffn_figure(rows: Rows) -> Figure:
+def ffn_figure(rows: Rows, published: Published = ()) -> Figure:
     """FFN output mean, std, min and max per activation: bars with 95 % CIs over seeds."""
     g = group(rows, "activation")
     acts = [a for (a,) in g]
@@ -209,9 +277,10 @@ def ffn_figure(rows: Rows) -> Figure:
     return fig
 
 
-FIGURES: dict[str, list[tuple[str, Callable[[Rows], Figure]]]] = {
+FIGURES: dict[str, list[tuple[str, Callable[[Rows, Published], Figure]]]] = {
     "gradient-flow": [("gradient_flow", gradient_flow_figure)],
     "dead-neurons": [("dead_neurons", dead_neurons_figure)],
+    "dead-neurons-trained": [("dead_neurons_trained", dead_neurons_trained_figure)],
     "selu-selfnorm": [("selu_selfnorm", selu_figure)],
     "xor-speed": [("xor_convergence", xor_figure)],
     "gelu-approx": [("gelu_error", gelu_figure)],
@@ -220,17 +289,23 @@ FIGURES: dict[str, list[tuple[str, Callable[[Rows], Figure]]]] = {
 
 
 def gradient_flow_table(rows: Rows) -> tuple[list[str], list[list[str]]]:
-    """The ratio table: depth rows; a column per (activation + init, method): geometric-mean ratio [95 % CI]."""
-    cols = list(dict.fromkeys((r["activation"], r["init"], r["method"]) for r in rows))
-    g = group(rows, "depth", "activation", "init", "method")
+    """Depth rows: seed 003's ratio of mean norms (toy), then per (activation + init) the real-backprop
+    geometric-mean ratio first/last [95 % CI], with how many seeds' first-layer gradient was exactly 0."""
+    ratios = source_ratios(rows)
+    toy = [r for r in rows if r.get("method") == "source toy"]
+    pairs = list(dict.fromkeys((r["activation"], r["init"]) for r in toy))
+    real = [r for r in rows if r.get("method") == "real"]
+    cols = list(dict.fromkeys((r["activation"], r["init"]) for r in real))
+    g = group(real, "depth", "activation", "init")
     body = []
     for depth in sorted({r["depth"] for r in rows}):
-        line = [str(depth)]
-        for a, i, m in cols:
-            rs = g.get((depth, a, i, m), [])
-            e, zero = log_ratio(rs), underflows(rs)
+        line = [str(depth), ratios[depth].format() if depth in ratios else "—"]
+        for a, i in cols:
+            rs = g.get((depth, a, i), [])
+            e, zero = log_ratio(rs), vanished(rs)
             cell = "—" if e.n == 0 else f"{10 ** e.mean:.3g}" + (
                 f" [{10 ** e.lo:.3g}, {10 ** e.hi:.3g}]" if np.isfinite(e.lo) else "") + f" (n = {e.n})"
-            line.append(cell + (f"; 0 (underflow) in {zero} of {len(rs)}" if zero else ""))
+            line.append(cell + (f"; exactly 0 in {zero} of {len(rs)}" if zero else ""))
         body.append(line)
-    return ["depth", *(f"{a} + {i} ({m})" for a, i, m in cols)], body
+    head = f"toy: mean‖g {pairs[0][0]}‖ / mean‖g {pairs[1][0]}‖" if len(pairs) >= 2 else "toy"
+    return ["depth", head, *(f"real: {a} + {i}, first / last" for a, i in cols)], body

@@ -101,7 +101,7 @@ def accuracy_depth_figure(run: Run) -> Figure | None:
             cells = sorted((c for c in run.done if c.series == s and c.context == ctx), key=lambda c: c.depth)
             if not cells:
                 continue
-            est = [mean_ci(list(run.replicas(c).values())) for c in cells]
+            est = [mean_ci(list(run.replicas(c).values()), bounds=(0.0, 1.0)) for c in cells]
             d = [c.depth for c in cells]
             m = np.array([e.mean for e in est])
             err = np.array([[e.mean - e.lo, e.hi - e.mean] for e in est]).T

@@ -31,7 +31,7 @@ def _with(run: Run, name: str) -> list[tuple[CellData, dict[str, np.ndarray]]]:
 
 
 def _title(run: Run, c: CellData) -> str:
-    acc = mean_ci(list(run.replicas(c).values()))
+    acc = mean_ci(list(run.replicas(c).values()), bounds=(0.0, 1.0))
     first = next(iter(run.replicas(c).values()), np.nan)
     where = ", ".join(p for p in (f"depth {c.depth}", c.context) if p)
     return f"{c.series} ({where})\ntest acc seed {run.seeds[0]}: {first:.3f}; mean {acc}"

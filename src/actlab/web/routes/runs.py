@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 
 from actlab.report import page
 from actlab.report.findings import findings
-from actlab.report.tables import depth_tables, results_table, simulation_tables
+from actlab.report.tables import depth_tables, published_table, results_table, simulation_tables
 from actlab.store.results import Run, run_dirs
 from actlab.store.writer import DB_NAME
 
@@ -46,6 +46,7 @@ def run_detail(root: Path, run_dir: Path) -> dict[str, Any]:
     """A stored run's tables, findings and figure files, from its store (figures as written by the report)."""
     with Run.open(run_dir) as run:
         tables = [results_table(run), *depth_tables(run)] if run.kind == "train" else simulation_tables(run)
+        tables = [t for t in (published_table(run),) if t is not None] + tables
         info = run_summary(root, run)
         info.update(note=run.study["config"].get("note", ""), provenance=run.study["provenance"],
                     findings=[f.text for f in findings(run)],

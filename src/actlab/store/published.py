@@ -1,0 +1,179 @@
+"""Published beside reproduced: each number a study's source published, next to actlab's estimate of the same
+quantity from the run's store, with a verdict.
+
+A study file lists its source's numbers (`[[published]]`: key, value, whether it was a single run). Each key
+names a reproduced estimate, `metric@field=value,...`:
+- training studies: a replica column (final_test_acc, best_test_acc, final_test_loss, final_train_loss), or a
+  per-epoch metric at the last epoch (batch_loss: the epoch's mean minibatch loss), of the cells whose model
+  fields match (activation, depth = hidden layers, ...), e.g. `final_test_acc@activation=relu,depth=2`;
+- simulations: `ratio@depth=D` (gradient-flow: seed 003's mean‖g‖ ratio), `epochs@activation=A` (xor-speed,
+  censored at the horizon), `std@activation=A` (ffn-stats).
+
+Verdicts: a single-run published value is **consistent** when it lies within the 95 % prediction interval
+of one more run from actlab's seeds (mean ± t·s·sqrt(1 + 1/n), clipped to the quantity's bounds; a censored
+seed counts at the horizon); a published mean of `runs` runs when it lies within actlab's 95 % interval
+widened by sqrt(1 + n/runs), since the published mean has its own sampling error. Otherwise **not
+consistent**, with the difference. **Not comparable** where the study file says
+the source ran something else (its `why`), and **not measured** where this run has no such cell.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from actlab.stats import Ratio, mean_ci, ratio_of_means
+from actlab.store.results import METRICS, Run, group_rows
+
+REPLICA_METRICS = ("final_test_acc", "best_test_acc", "final_test_loss", "final_train_loss")
+BOUNDED = ("final_test_acc", "best_test_acc")
+
+
+@dataclass(frozen=True)
+class Reproduced:
+    """actlab's estimate of a published quantity: value, 95 % interval, n, and the per-seed values behind it."""
+
+    value: float
+    lo: float
+    hi: float
+    n: int
+    per_seed: tuple[float, ...] = ()
+    censored: int = 0  # per-seed values that are a horizon, not a measurement
+
+
+@dataclass(frozen=True)
+class Comparison:
+    quantity: str
+    published: float
+    unit: str
+    source: str
+    single_run: bool
+    reproduced: Reproduced | None
+    verdict: str  # consistent, not consistent, not comparable, not measured
+    detail: str  # the range compared, the difference, or why
+
+
+def parse_key(key: str) -> tuple[str, dict[str, str]]:
+    """'metric@a=1,b=x' -> ('metric', {'a': '1', 'b': 'x'})."""
+    metric, _, rest = key.partition("@")
+    where = dict(part.split("=", 1) for part in rest.split(",") if "=" in part)
+    return metric, where
+
+
+def source_ratios(rows: list[dict[str, Any]]) -> dict[int, Ratio]:
+    """Seed 003's gradient-flow table: per depth, mean‖g‖ of the first (activation, init) pair over the
+    second's, from the "source toy" rows, with a paired bootstrap interval over seeds."""
+    toy = [r for r in rows if r.get("method") == "source toy"]
+    pairs = list(dict.fromkeys((r["activation"], r["init"]) for r in toy))
+    if len(pairs) < 2:
+        return {}
+    out = {}
+    for (depth,), rs in group_rows(toy, ("depth",)).items():
+        a, b = ({r["seed"]: r["grad_norm"] for r in rs if (r["activation"], r["init"]) == pr} for pr in pairs[:2])
+        out[depth] = ratio_of_means(a, b)
+    return out
+
+
+def _from_values(values: list[float], censored: int = 0, bounds: tuple[float, float] | None = None) -> Reproduced:
+    e = mean_ci(values, bounds=bounds)
+    finite = tuple(float(v) for v in values if v is not None and np.isfinite(v))
+    return Reproduced(e.mean, e.lo, e.hi, e.n, finite, censored)
+
+
+def _training(run: Run, metric: str, where: dict[str, str]) -> Reproduced | None:
+    if metric not in REPLICA_METRICS and metric not in METRICS:
+        return None
+    cells = [c for c in run.done if all(str(c.depth if k == "depth" else c.model.get(k)) == v for k, v in where.items())]
+    if not cells:
+        return None
+    if metric in REPLICA_METRICS:
+        values = [v for c in cells for v in run.replicas(c, metric).values()]
+    else:  # a per-epoch metric: its value at the last epoch (e.g. the epoch's mean minibatch loss, as sources print)
+        values = [float(v) for c in cells for v in run.metric(c, metric)[1][:, -1]]
+    return _from_values(values, bounds=(0.0, 1.0) if metric in BOUNDED or metric.endswith("_acc") else None)
+
+
+def _simulation(run: Run, metric: str, where: dict[str, str]) -> Reproduced | None:
+    rows = run.sim_rows()
+    if metric == "ratio" and "depth" in where:
+        r = source_ratios(rows).get(int(where["depth"]))
+        return None if r is None else Reproduced(r.value, r.lo, r.hi, r.n)
+    mine = [r for r in rows if all(str(r.get(k)) == v for k, v in where.items())]
+    if not mine:
+        return None
+    if metric == "epochs":  # censored: a seed that never reached the threshold counts at the horizon
+        values = [float(r["horizon"] if r["epochs_to_threshold"] is None else r["epochs_to_threshold"]) for r in mine]
+        return _from_values(values, censored=sum(r["epochs_to_threshold"] is None for r in mine))
+    if metric in mine[0]:
+        return _from_values([r.get(metric) for r in mine])
+    return None
+
+
+def reproduced(run: Run, key: str) -> Reproduced | None:
+    """actlab's estimate for a published key, from the run's store; None where the run has no such quantity."""
+    metric, where = parse_key(key)
+    return _training(run, metric, where) if run.kind == "train" else _simulation(run, metric, where)
+
+
+def _bounds(key: str) -> tuple[float, float] | None:
+    metric, _ = parse_key(key)
+    return (0.0, 1.0) if metric in BOUNDED or metric.endswith("_acc") else (0.0, math.inf) if metric in (
+        "epochs", "std", "ratio") or metric.endswith("_loss") else None
+
+
+def _prediction_interval(values: tuple[float, ...], level: float = 0.95,
+                         bounds: tuple[float, float] | None = None) -> tuple[float, float]:
+    """Where one more run would fall with probability `level`: mean ± t(n−1)·s·sqrt(1 + 1/n), within bounds."""
+    v = np.asarray(values, dtype=float)
+    n = len(v)
+    if n < 2:
+        return (float(v[0]), float(v[0])) if n else (math.nan, math.nan)
+    half = float(sps.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) * math.sqrt(1 + 1 / n))
+    lo, hi = float(v.mean()) - half, float(v.mean()) + half
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return lo, hi
+
+
+def _g(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def compare(run: Run) -> list[Comparison]:
+    """Every published number of the run's study beside actlab's estimate, with its verdict."""
+    out = []
+    for p in run.study["config"].get("published", []):
+        rep = reproduced(run, p["key"]) if p.get("comparable", True) else None
+        value = float(p["value"])
+        if not p.get("comparable", True):
+            verdict, detail = "not comparable", p.get("why", "")
+        elif rep is None or rep.n == 0:
+            verdict, detail = "not measured", "this run has no such cell or quantity"
+        elif p["single_run"]:
+            lo, hi = _prediction_interval(rep.per_seed, bounds=_bounds(p["key"]))
+            inside = lo <= value <= hi
+            verdict = "consistent" if inside else "not consistent"
+            detail = f"95 % prediction interval for one run, from {rep.n} seeds: [{_g(lo)}, {_g(hi)}]"
+            if rep.censored:
+                detail += f"; {rep.censored} seed(s) censored at the horizon"
+            if not inside:
+                detail += f"; published − actlab mean = {_g(value - rep.value)}"
+        else:
+            widen = math.sqrt(1 + rep.n / p["runs"]) if p.get("runs") else 1.0
+            lo, hi = rep.value - widen * (rep.value - rep.lo), rep.value + widen * (rep.hi - rep.value)
+            if rep.lo > 0:  # a positive quantity (a ratio): widen on the log scale, where its interval is balanced
+                lo, hi = rep.value * (rep.lo / rep.value) ** widen, rep.value * (rep.hi / rep.value) ** widen
+            inside = math.isfinite(lo) and lo <= value <= hi
+            verdict = "consistent" if inside else "not consistent"
+            detail = f"actlab's 95 % CI [{_g(rep.lo)}, {_g(rep.hi)}]" + (
+                f", widened ×{widen:.2f} for the published mean's own error ({p['runs']} runs): [{_g(lo)}, {_g(hi)}]"
+                if widen != 1.0 else "")
+            if not inside:
+                detail += f"; published / actlab = {_g(value / rep.value)}" if rep.value else ""
+        out.append(Comparison(p["quantity"], value, p.get("unit", ""), p["source"], p["single_run"], rep, verdict,
+                              detail))
+    return out
