@@ -162,3 +162,44 @@ def test_verdicts_single_run_mean_not_comparable_and_not_measured(tmp_path):
     assert verdicts["other data"] == ("not comparable", "CIFAR-10 there, digits here")
     assert verdicts["absent"][0] == "not measured"
     assert isinstance(summary.published[0].reproduced, Reproduced)
+
+
+def test_a_published_value_allows_its_rounding_and_a_censored_time_its_open_range(tmp_path):
+    study = load_study("xor-speed", ["seeds=3", "simulation.params.epochs=300", "simulation.params.activations=[relu]"])
+    doc = study.model_dump(mode="json")
+    doc["published"] = [{"key": "epochs@activation=relu", "quantity": "late", "value": 10_000, "source": "t",
+                         "single_run": True}]
+    run_study(load_study(doc), tmp_path / "x")
+    from actlab.store.results import Run
+
+    with Run.open(tmp_path / "x") as run:
+        rows = run.sim_rows()
+        (c,) = compare(run)
+    if any(r["epochs_to_threshold"] is None for r in rows):  # a censored seed: the range is open above
+        assert c.verdict == "consistent" and "beyond" in c.detail
+    else:
+        assert c.verdict == "not consistent"
+
+
+def test_the_direction_of_a_depth_trend_is_compared_with_the_source(tmp_path):
+    doc = load_study("blobs-depth", ["seeds=3", "train.epochs=2", "grid.widths=[[16],[16,32]]"]).model_dump(mode="json")
+    doc["published"] = [
+        {"key": "final_test_acc@activation=sigmoid,depth=1", "quantity": "a", "value": 0.2, "source": "t",
+         "single_run": True},
+        {"key": "final_test_acc@activation=sigmoid,depth=2", "quantity": "b", "value": 0.9, "source": "t",
+         "single_run": True, "resolution": 0.01},
+    ]
+    run_study(load_study(doc), tmp_path / "b")
+    from actlab.store.published import direction_notes
+    from actlab.store.results import Run
+
+    with Run.open(tmp_path / "b") as run:
+        notes = direction_notes(run)
+        a = list(run.replicas(next(c for c in run.done if c.depth == 1 and c.series == "sigmoid")).values())
+        b = list(run.replicas(next(c for c in run.done if c.depth == 2 and c.series == "sigmoid")).values())
+    (note,) = notes
+    assert "goes from 0.2 at depth 1 to 0.9 at depth 2 (rises)" in note
+    change = np.mean(np.array(b) - np.array(a))
+    assert f"{change:+.3f}" in note
+    assert note.endswith(("the same direction here.", "the direction differs here.",
+                          "this run cannot tell the direction (its interval includes 0)."))

@@ -20,6 +20,7 @@ import numpy as np
 
 from actlab.report.figures import simulations as sf
 from actlab.stats import EXACT_MAX_N, MC_RESAMPLES, Estimate, Paired, holm, mean_ci, paired_difference, time_to_event
+from actlab.store.published import direction_notes
 from actlab.store.results import CellData, Run
 
 ALPHA = 0.05
@@ -259,6 +260,7 @@ def training_findings(run: Run, st: Stats = Stats()) -> list[Finding]:
               ": {k} of {n} replicas diverged (NaN or inf loss); their numbers are excluded, and n says so.",
               k=(k, "d"), n=(len(run.replicas(c)), "d"))
             found.append(t.finding())
+    found += [Finding(note) for note in direction_notes(run)]
     failed = [c for c in run.cells if c.status != "done"]
     if failed:
         found.append(Finding(f"{len(failed)} cell(s) did not finish ({', '.join(sorted({c.status for c in failed}))});"

@@ -10,10 +10,11 @@ names a reproduced estimate, `metric@field=value,...`:
   censored at the horizon), `std@activation=A` (ffn-stats).
 
 Verdicts: a single-run published value is **consistent** when it lies within the 95 % prediction interval
-of one more run from actlab's seeds (mean ± t·s·sqrt(1 + 1/n), clipped to the quantity's bounds; a censored
-seed counts at the horizon); a published mean of `runs` runs when it lies within actlab's 95 % interval
+of one more run from actlab's seeds (mean ± t·s·sqrt(1 + 1/n), clipped to the quantity's bounds; for a
+censored time, the seeds' own range, open above when a seed never reached the event); a published mean of `runs` runs when it lies within actlab's 95 % interval
 widened by sqrt(1 + n/runs), since the published mean has its own sampling error. Otherwise **not
-consistent**, with the difference. **Not comparable** where the study file says
+consistent**, with the difference. Each comparison allows half the published value's rounding
+(`resolution`) and float32's rounding. **Not comparable** where the study file says
 the source ran something else (its `why`), and **not measured** where this run has no such cell.
 """
 
@@ -149,17 +150,23 @@ def compare(run: Run) -> list[Comparison]:
     for p in run.study["config"].get("published", []):
         rep = reproduced(run, p["key"]) if p.get("comparable", True) else None
         value = float(p["value"])
+        # the published value's own rounding, and float32's: a printed 0.46 is 0.4600000083 stored
+        tol = max((p.get("resolution") or 0.0) / 2, 1e-6 * max(1.0, abs(value)))
         if not p.get("comparable", True):
             verdict, detail = "not comparable", p.get("why", "")
         elif rep is None or rep.n == 0:
             verdict, detail = "not measured", "this run has no such cell or quantity"
+        elif p["single_run"] and rep.censored:  # censored times have no t interval: the seeds' own range
+            lo, hi, horizon = min(rep.per_seed), math.inf, max(rep.per_seed)
+            inside = lo - tol <= value <= hi + tol
+            verdict = "consistent" if inside else "not consistent"
+            detail = (f"the range of {rep.n} seeds: [{_g(lo)}, beyond {_g(horizon)}]; {rep.censored} seed(s) never "
+                      "reached it (censored at the horizon)")
         elif p["single_run"]:
             lo, hi = _prediction_interval(rep.per_seed, bounds=_bounds(p["key"]))
-            inside = lo <= value <= hi
+            inside = lo - tol <= value <= hi + tol
             verdict = "consistent" if inside else "not consistent"
             detail = f"95 % prediction interval for one run, from {rep.n} seeds: [{_g(lo)}, {_g(hi)}]"
-            if rep.censored:
-                detail += f"; {rep.censored} seed(s) censored at the horizon"
             if not inside:
                 detail += f"; published − actlab mean = {_g(value - rep.value)}"
         else:
@@ -167,7 +174,7 @@ def compare(run: Run) -> list[Comparison]:
             lo, hi = rep.value - widen * (rep.value - rep.lo), rep.value + widen * (rep.hi - rep.value)
             if rep.lo > 0:  # a positive quantity (a ratio): widen on the log scale, where its interval is balanced
                 lo, hi = rep.value * (rep.lo / rep.value) ** widen, rep.value * (rep.hi / rep.value) ** widen
-            inside = math.isfinite(lo) and lo <= value <= hi
+            inside = math.isfinite(lo) and lo - tol <= value <= hi + tol
             verdict = "consistent" if inside else "not consistent"
             detail = f"actlab's 95 % CI [{_g(rep.lo)}, {_g(rep.hi)}]" + (
                 f", widened ×{widen:.2f} for the published mean's own error ({p['runs']} runs): [{_g(lo)}, {_g(hi)}]"
@@ -177,3 +184,43 @@ def compare(run: Run) -> list[Comparison]:
         out.append(Comparison(p["quantity"], value, p.get("unit", ""), p["source"], p["single_run"], rep, verdict,
                               detail))
     return out
+
+
+def direction_notes(run: Run) -> list[str]:
+    """Where the source published a quantity at several depths, whether this run's depth trend goes the same
+    way: the source's change from its shallowest to its deepest published depth against actlab's paired change
+    between the same depths (its 95 % CI), said plainly where they differ, e.g. on other data."""
+    if run.kind != "train":
+        return []
+    by_series: dict[tuple, dict[int, float]] = {}
+    for p in run.study["config"].get("published", []):
+        metric, where = parse_key(p["key"])
+        if "depth" in where:
+            rest = tuple(sorted((k, v) for k, v in where.items() if k != "depth"))
+            by_series.setdefault((metric, rest), {})[int(where["depth"])] = float(p["value"])
+    notes = []
+    for (metric, rest), points in by_series.items():
+        if len(points) < 2 or metric not in REPLICA_METRICS:
+            continue
+        d0, d1 = min(points), max(points)
+        src = points[d1] - points[d0]
+        cells = {d: [c for c in run.done if c.depth == d and all(str(c.model.get(k)) == v for k, v in rest)]
+                 for d in (d0, d1)}
+        if not cells[d0] or not cells[d1]:
+            continue
+        a, b = run.replicas(cells[d1][0], metric), run.replicas(cells[d0][0], metric)
+        diff = mean_ci([a[s] - b[s] for s in sorted(set(a) & set(b))])
+        label = ", ".join(f"{k} {v}" for k, v in rest) or "this series"
+        if diff.n < 2 or not np.isfinite(diff.lo):
+            continue
+        if (diff.lo > 0 and src < 0) or (diff.hi < 0 and src > 0):
+            verdict = "the direction differs here"
+        elif (diff.lo > 0 and src > 0) or (diff.hi < 0 and src < 0):
+            verdict = "the same direction here"
+        else:
+            verdict = "this run cannot tell the direction (its interval includes 0)"
+        notes.append(f"{label}: the source's {metric} goes from {points[d0]:.3g} at depth {d0} to {points[d1]:.3g} at "
+                     f"depth {d1} ({'falls' if src < 0 else 'rises'}); this run's change over the same depths is "
+                     f"{diff.mean:+.3f} (95 % CI [{diff.lo:+.3f}, {diff.hi:+.3f}], n = {diff.n} paired seeds): "
+                     f"{verdict}.")
+    return notes

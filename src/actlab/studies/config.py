@@ -85,6 +85,8 @@ class Published(BaseModel):
                                                   "interval)")]
     runs: Annotated[int | None, Field(ge=1, description="a published mean: how many runs it averages (widens the "
                                                         "comparison by its own sampling error)")] = None
+    resolution: Annotated[float | None, Field(gt=0, description="the rounding of the published value (0.01 for a "
+                                                                "printed '0.46'): the verdict allows half of it")] = None
     comparable: Annotated[bool, Field(description="false where actlab's run differs from the source's (other "
                                                   "data, say); `why` says how")] = True
     why: Annotated[str, Field(description="why it is not comparable")] = ""
