@@ -25,6 +25,7 @@ from actlab.store.results import CellData, Run
 
 ALPHA = 0.05
 _FIELD = re.compile(r"\{(\w+)\}")
+MAX_TIES = 5  # cells named as tied with the best; past that, how many more
 MAX_PAIRS = 3  # series per comparison group compared pairwise; past that, the best vs the runner-up and the worst
 
 
@@ -207,16 +208,25 @@ def _highest(run: Run, st: Stats, cells: list[CellData], many_depths: bool) -> F
     for c in ranked[1:]:
         pr = st.paired(_acc(run, best), _acc(run, c))
         if pr.n < 2:
-            ties.append((c, "too few paired seeds to separate them"))
+            ties.append((c, "too few paired seeds to separate them", pr))
         elif pr.identical and pr.diff.mean == 0:
-            ties.append((c, "equal on every seed"))
+            ties.append((c, "equal on every seed", pr))
         elif pr.p >= ALPHA:
+            at_floor = pr.p <= 2 / 2 ** pr.n * (1 + 1e-9)
             ties.append((c, f"paired difference {pr.diff.mean:.3f}, sign-flip p = {pr.p:.2g}" + (
-                f": every seed favours {best.series}, but {pr.n} seeds are too few to separate them"
-                if pr.p <= 2 / 2 ** pr.n * (1 + 1e-9) else "")))
-    if ties:
+                f": every seed favours {best.series}, but {pr.n} seeds are too few to separate them" if at_floor else ""),
+                pr))
+    floors = {2 / 2 ** pr.n for _, _, pr in ties if pr.n >= 2}
+    if len(ties) == len(ranked) - 1 > 2 and floors and min(floors) >= ALPHA:  # n too small for any test at all
+        n = min(pr.n for _, _, pr in ties)
+        t(". With {n} paired seeds no difference can reach p < 0.05 (the exact sign-flip test's smallest p is "
+          "{floor}), so the data cannot separate it from any of the other {k} cells; run more seeds",
+          n=(n, "d"), floor=(min(floors), ".2g"), k=(len(ties), "d"))
+    elif ties:
+        shown = ties[:MAX_TIES]
         t(". Tied with it (the data cannot separate them): " + "; ".join(
-            f"{_label(c, many_depths)} ({why})" for c, why in ties))
+            f"{_label(c, many_depths)} ({why})" for c, why, _ in shown)
+          + (f"; and {len(ties) - len(shown)} more" if len(ties) > len(shown) else ""))
     return t(".").finding()
 
 
@@ -325,7 +335,7 @@ def _dead_neurons(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
         t(" on all {n} seeds." if e.constant else ".", n=(e.n, "d"))
         found.append(t.finding())
     zero, poor = ({r["seed"]: r["dead_units"] for r in rows if r["condition"] == c} for c in ("zero_bias", "poor_init"))
-    if zero and poor and zero == poor and not any(r.get("uses_hidden_weights", True) for r in rows if r["panel"] == "bias"):
+    if zero and poor and zero == poor:
         found.append(Finding("poor_init equals zero_bias on every seed, by construction: the source's code draws the "
                              "'poor init' hidden weights but never uses them, so that condition changes nothing."))
     return found, []

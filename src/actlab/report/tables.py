@@ -112,10 +112,16 @@ def published_table(run: Run) -> Table | None:
         est = "—" if rep is None or rep.n == 0 else (
             f"{rep.value:.4g} [{rep.lo:.4g}, {rep.hi:.4g}] (n = {rep.n})" if np.isfinite(rep.lo) else
             f"{rep.value:.4g} (n = {rep.n})")
-        rows.append([c.quantity, f"{c.published:.4g}{(' ' + c.unit) if c.unit else ''}",
-                     "one run" if c.single_run else "a mean", c.source, est, c.verdict, c.detail])
+        published = f"{c.published:.4g}{(' ' + c.unit) if c.unit else ''} ({'one run' if c.single_run else 'a mean'})"
+        rows.append([c.quantity, published, est, c.verdict, c.detail, c.source])
     if not rows:
-        return None
+        source = run.study["config"].get("source", "")
+        if run.kind == "suite":
+            return None
+        reason = (f"{source} states no number for this study: there is nothing to compare" if source else
+                  "actlab's own study or variant: no source published its numbers")
+        rows = [["—", "—", "—", "not comparable" if not source else "nothing published", reason, source or "—"]]
     return Table("Published beside reproduced: the source's numbers, actlab's mean [95 % CI] over seeds, and a verdict "
-                 "(a single run: within the central 95 % of actlab's seeds; a mean: within actlab's interval)",
-                 ["quantity", "published", "published as", "source", "actlab", "verdict", "compared with"], rows)
+                 "(a single run: within the 95 % prediction interval of one more run from actlab's seeds; a mean: "
+                 "within actlab's interval, widened for the published mean's own error)",
+                 ["quantity", "published", "actlab", "verdict", "compared with", "source"], rows)

@@ -110,7 +110,7 @@ def _simulation(run: Run, metric: str, where: dict[str, str]) -> Reproduced | No
         values = [float(r["horizon"] if r["epochs_to_threshold"] is None else r["epochs_to_threshold"]) for r in mine]
         return _from_values(values, censored=sum(r["epochs_to_threshold"] is None for r in mine))
     if metric in mine[0]:
-        return _from_values([r.get(metric) for r in mine])
+        return _from_values([r.get(metric) for r in mine], bounds=_bounds(metric))
     return None
 
 
@@ -122,7 +122,7 @@ def reproduced(run: Run, key: str) -> Reproduced | None:
 
 def _bounds(key: str) -> tuple[float, float] | None:
     metric, _ = parse_key(key)
-    return (0.0, 1.0) if metric in BOUNDED or metric.endswith("_acc") else (0.0, math.inf) if metric in (
+    return (0.0, 1.0) if metric in BOUNDED or metric.endswith(("_acc", "_fraction")) else (0.0, math.inf) if metric in (
         "epochs", "std", "ratio") or metric.endswith("_loss") else None
 
 

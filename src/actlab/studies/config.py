@@ -112,6 +112,8 @@ class StudyConfig(BaseModel):
                                                             "Cartesian product")] = {}
     group_cells: Annotated[bool, Field(description="cells differing only in activation/init train as one "
                                                    "population")] = True
+    source: Annotated[str, Field(description="the seed document the study reproduces, e.g. 'seed 003'; empty: "
+                                             "actlab's own study or variant")] = ""
     published: Annotated[list[Published], Field(description="the source's published numbers, shown beside "
                                                              "actlab's with a verdict")] = []
     include: Annotated[list[str], Field(description="a suite: shipped studies run one after another")] = []
@@ -155,7 +157,7 @@ class Cell(BaseModel):
     def key(self) -> str:
         """Hash of the canonical configuration, seeds included: the cell's identity in the store."""
         doc = self.config.model_dump(mode="json", exclude={"name", "description", "note", "grid", "include",
-                                                           "overrides", "group_cells", "published"})
+                                                           "overrides", "group_cells", "published", "source"})
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 

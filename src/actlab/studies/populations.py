@@ -64,7 +64,7 @@ def populations(cells: list[Cell], enabled: bool = True) -> list[list[Cell]]:
             key = c.key
         else:
             rest = c.config.model_dump(mode="json", exclude={"name", "description", "note", "grid", "include",
-                                                              "overrides", "published", "model"})
+                                                              "overrides", "published", "source", "model"})
             key = json.dumps([rest, c.config.model.shape_key()], sort_keys=True)
         groups.setdefault(key, []).append(c)
     return list(groups.values())

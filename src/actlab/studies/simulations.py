@@ -113,7 +113,7 @@ def dead_neurons(seeds: list[int], n_units: Width = 1000, n_inputs: Width = 10, 
     Bias panel: 1,000 inputs x ~ N(0, I₁₀), one layer of `n_units` ReLU units with weights N(0, 2/10), and the
     bias of each strategy (0, −1, +1; "poor_init" also bias 0); a unit is dead when it is never positive.
     The source draws hidden weights per strategy (×0.1, or ×1.0 for "poor_init") but never uses them, so
-    "poor_init" is "zero_bias" exactly: the rows say so (`uses_hidden_weights` false). Variant panel
+    "poor_init" is "zero_bias" exactly (the report says so). Variant panel
     (`visualize_relu_variants`): z ~ N(−0.5, 1), 1000 × 500; ReLU units are dead when every output is 0,
     Leaky ReLU (α = 0.1) and ELU units "inactive" when every output is ≤ 0.
     """
@@ -127,7 +127,7 @@ def dead_neurons(seeds: list[int], n_units: Width = 1000, n_inputs: Width = 10, 
         for name, bias in strategies.items():
             dead = (torch.relu(pre + bias) == 0).all(dim=0)
             rows.append({"panel": "bias", "condition": name, "seed": seed, "dead_fraction": float(dead.double().mean()),
-                         "dead_units": int(dead.sum()), "uses_hidden_weights": False})
+                         "dead_units": int(dead.sum())})
         z = rng.normal([seed], rng.stream_id("dead-variants"), (n_samples, variant_units))[0].double() + variant_shift
         for label, (act, params) in variants.items():
             a = get(act)(z, **params)
