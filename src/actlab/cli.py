@@ -305,7 +305,7 @@ def _print_summary(summary: RunSummary, max_rows: int = 16) -> None:
             table.add_column(col, overflow="fold")
         for c in summary.published:
             rep = c.reproduced
-            est = "—" if rep is None or rep.n == 0 else f"{rep.value:.4g} [{rep.lo:.4g}, {rep.hi:.4g}] (n = {rep.n})"
+            est = "—" if rep is None or rep.n == 0 else rep.format()
             table.add_row(c.quantity, f"{c.published:.4g} {c.unit}".strip() + (" (one run)" if c.single_run else " (mean)"),
                           est, c.verdict, c.detail)
         out.print(table)

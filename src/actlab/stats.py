@@ -283,40 +283,23 @@ def time_to_event(times: list[float | None], horizon: float, level: float = 0.95
                        rmst, horizon, n)
 
 
-@dataclass(frozen=True)
-class Ratio:
-    """mean(a) / mean(b) over the seeds both have, with a 95 % paired percentile-bootstrap interval."""
-
-    value: float
-    lo: float
-    hi: float
-    n: int
-
-    def format(self, spec: str = ".3g") -> str:
-        if self.n == 0:
-            return "— (n = 0)"
-        if not np.isfinite(self.lo):
-            return f"{self.value:{spec}} (n = {self.n})"
-        return f"{self.value:{spec}} [{self.lo:{spec}}, {self.hi:{spec}}] (n = {self.n})"
-
-
 def ratio_of_means(a: dict[int, float], b: dict[int, float], level: float = 0.95, resamples: int = 9999,
-                   seed: int = 0) -> Ratio:
+                   seed: int = 0) -> Estimate:
     """mean(a) / mean(b) over the seeds both have (a ratio of means, as a table of averages reports it), with a
     percentile bootstrap that resamples seeds, keeping each seed's pair together (seeded)."""
     seeds = sorted(s for s in set(a) & set(b) if np.isfinite(a[s]) and np.isfinite(b[s]))
     x, y = np.array([a[s] for s in seeds], dtype=float), np.array([b[s] for s in seeds], dtype=float)
     n = len(seeds)
     if n == 0 or y.mean() == 0:
-        return Ratio(math.nan, math.nan, math.nan, n)
+        return Estimate(math.nan, math.nan, math.nan, n, "paired bootstrap")
     value = float(x.mean() / y.mean())
     if n < 3:
-        return Ratio(value, math.nan, math.nan, n)
+        return Estimate(value, math.nan, math.nan, n, "paired bootstrap")
     idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
     with np.errstate(divide="ignore", invalid="ignore"):
         boot = x[idx].mean(1) / y[idx].mean(1)
     lo, hi = np.quantile(boot[np.isfinite(boot)], [0.5 - level / 2, 0.5 + level / 2])
-    return Ratio(value, float(lo), float(hi), n)
+    return Estimate(value, float(lo), float(hi), n, "paired bootstrap")
 
 
 def holm(pvalues: list[float]) -> list[float]:

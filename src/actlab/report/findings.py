@@ -289,7 +289,7 @@ def _gradient_flow(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found, verdicts = [], []
     for depth, r in sf.source_ratios(rows).items():
         t = _Text()
-        t("Seed 003's toy at depth {depth}: mean‖g‖ ratio {v}", depth=(depth, "d"), v=(r.value, ".3g"))
+        t("Seed 003's toy at depth {depth}: mean‖g‖ ratio {v}", depth=(depth, "d"), v=(r.mean, ".3g"))
         if np.isfinite(r.lo):
             t(" (95 % CI [{lo}, {hi}], paired bootstrap over seeds", lo=(r.lo, ".3g"), hi=(r.hi, ".3g"))
             t(", n = {n} simulations).", n=(r.n, "d"))

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from actlab.stats import Ratio, mean_ci, ratio_of_means
+from actlab.stats import Estimate, mean_ci, ratio_of_means
 from actlab.store.results import METRICS, Run, group_rows
 
 REPLICA_METRICS = ("final_test_acc", "best_test_acc", "final_test_loss", "final_train_loss")
@@ -44,6 +44,10 @@ class Reproduced:
     n: int
     per_seed: tuple[float, ...] = ()
     censored: int = 0  # per-seed values that are a horizon, not a measurement
+
+    def format(self, spec: str = ".4g") -> str:
+        """'value [lo, hi] (n = k)', as every estimate is written."""
+        return Estimate(self.value, self.lo, self.hi, self.n).format(spec)
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ def parse_key(key: str) -> tuple[str, dict[str, str]]:
     return metric, where
 
 
-def source_ratios(rows: list[dict[str, Any]]) -> dict[int, Ratio]:
+def source_ratios(rows: list[dict[str, Any]]) -> dict[int, Estimate]:
     """Seed 003's gradient-flow table: per depth, mean‖g‖ of the first (activation, init) pair over the
     second's, from the "source toy" rows, with a paired bootstrap interval over seeds."""
     toy = [r for r in rows if r.get("method") == "source toy"]
@@ -102,7 +106,7 @@ def _simulation(run: Run, metric: str, where: dict[str, str]) -> Reproduced | No
     rows = run.sim_rows()
     if metric == "ratio" and "depth" in where:
         r = source_ratios(rows).get(int(where["depth"]))
-        return None if r is None else Reproduced(r.value, r.lo, r.hi, r.n)
+        return None if r is None else Reproduced(r.mean, r.lo, r.hi, r.n)
     mine = [r for r in rows if all(str(r.get(k)) == v for k, v in where.items())]
     if not mine:
         return None
@@ -148,7 +152,7 @@ def compare(run: Run) -> list[Comparison]:
     """Every published number of the run's study beside actlab's estimate, with its verdict."""
     out = []
     for p in run.study["config"].get("published", []):
-        rep = reproduced(run, p["key"]) if p.get("comparable", True) else None
+        rep = reproduced(run, p["key"])  # shown even where not comparable: the reader sees both numbers
         value = float(p["value"])
         # the published value's own rounding, and float32's: a printed 0.46 is 0.4600000083 stored
         tol = max((p.get("resolution") or 0.0) / 2, 1e-6 * max(1.0, abs(value)))

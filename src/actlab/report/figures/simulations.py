@@ -75,8 +75,8 @@ def gradient_flow_figure(rows: Rows, published: Published = ()) -> Figure:
     if ratios:
         depths = sorted(ratios)
         est = [ratios[d] for d in depths]
-        m = np.log10([e.value for e in est])
-        err = np.nan_to_num(np.array([[np.log10(e.value) - np.log10(e.lo), np.log10(e.hi) - np.log10(e.value)]
+        m = np.log10([e.mean for e in est])
+        err = np.nan_to_num(np.array([[np.log10(e.mean) - np.log10(e.lo), np.log10(e.hi) - np.log10(e.mean)]
                                       for e in est]).T)
         left.errorbar(depths, m, yerr=err, capsize=3, marker="o", color="tab:blue", label="actlab, 95 % CI")
         left.set_ylabel(f"log10 mean‖g {pairs[0][0]}‖ / mean‖g {pairs[1][0]}‖")
