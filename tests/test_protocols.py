@@ -201,5 +201,5 @@ def test_the_direction_of_a_depth_trend_is_compared_with_the_source(tmp_path):
     assert "goes from 0.2 at depth 1 to 0.9 at depth 2 (rises)" in note
     change = np.mean(np.array(b) - np.array(a))
     assert f"{change:+.3f}" in note
-    assert note.endswith(("the same direction here.", "the direction differs here.",
-                          "this run cannot tell the direction (its interval includes 0)."))
+    assert any(v in note for v in ("the same direction here", "the direction differs here", "goes the same way",
+                                   "cannot tell the direction"))

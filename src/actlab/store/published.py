@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from actlab.stats import Estimate, mean_ci, ratio_of_means
+from actlab.stats import Estimate, mean_ci, ratio_of_means, sign_flip_test
 from actlab.store.results import METRICS, Run, group_rows
 
 REPLICA_METRICS = ("final_test_acc", "best_test_acc", "final_test_loss", "final_train_loss")
@@ -213,16 +213,25 @@ def direction_notes(run: Run) -> list[str]:
         if not cells[d0] or not cells[d1]:
             continue
         a, b = run.replicas(cells[d1][0], metric), run.replicas(cells[d0][0], metric)
-        diff = mean_ci([a[s] - b[s] for s in sorted(set(a) & set(b))])
+        d = np.array([a[s] - b[s] for s in sorted(set(a) & set(b)) if np.isfinite(a[s] - b[s])])
+        diff = mean_ci(d)
         label = ", ".join(f"{k} {v}" for k, v in rest) or "this series"
         if diff.n < 2 or not np.isfinite(diff.lo):
             continue
-        if (diff.lo > 0 and src < 0) or (diff.hi < 0 and src > 0):
-            verdict = "the direction differs here"
-        elif (diff.lo > 0 and src > 0) or (diff.hi < 0 and src < 0):
-            verdict = "the same direction here"
+        p = sign_flip_test(d)
+        ours = 1 if np.all(d > 0) else -1 if np.all(d < 0) else 0  # every seed the same way
+        if p < 0.05 and np.sign(diff.mean) != np.sign(src):
+            verdict = "the direction differs here (exact sign-flip p = " + f"{p:.2g})"
+        elif p < 0.05:
+            verdict = "the same direction here (exact sign-flip p = " + f"{p:.2g})"
+        elif ours and ours != np.sign(src):
+            verdict = (f"every one of the {diff.n} seeds goes the other way: the direction differs here, though "
+                       f"{diff.n} seeds are too few for the exact sign-flip test to confirm it at 0.05 (p = {p:.2g})")
+        elif ours:
+            verdict = (f"every one of the {diff.n} seeds goes the same way as the source, though {diff.n} seeds are too "
+                       f"few for the exact sign-flip test to confirm it at 0.05 (p = {p:.2g})")
         else:
-            verdict = "this run cannot tell the direction (its interval includes 0)"
+            verdict = f"this run cannot tell the direction (its seeds disagree; exact sign-flip p = {p:.2g})"
         notes.append(f"{label}: the source's {metric} goes from {points[d0]:.3g} at depth {d0} to {points[d1]:.3g} at "
                      f"depth {d1} ({'falls' if src < 0 else 'rises'}); this run's change over the same depths is "
                      f"{diff.mean:+.3f} (95 % CI [{diff.lo:+.3f}, {diff.hi:+.3f}], n = {diff.n} paired seeds): "
