@@ -72,10 +72,16 @@ def parse_params(items: list[str] | None, acts: list[Activation]) -> dict[str, d
     return result
 
 
+def _current_folder_importable() -> None:
+    """Like `python -m`: import paths such as `mymod:fn` find ./mymod.py."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def resolve_names(names: list[str]) -> list[Activation]:
     """Catalog entries for names or import paths; import paths may name modules in the current folder."""
-    if any(":" in n for n in names) and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # like `python -m`, so `mymod:fn` finds ./mymod.py
+    if any(":" in n for n in names):
+        _current_folder_importable()
     return [get(n) for n in names]
 
 
@@ -349,6 +355,7 @@ def run(
     report: Annotated[bool, typer.Option(help="Write RUN_DIR/report.html (figures, findings, provenance) at the end.")] = True,
 ) -> None:
     """Run a study (or resume one): every cell, its seeds as one population, results to the run's store."""
+    _current_folder_importable()  # a study's activation may be `mymod:fn` in the current folder
     cfg, target = plan_run(study, out_dir, sets)
     t0 = time.perf_counter()
     try:

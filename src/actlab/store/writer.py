@@ -34,9 +34,15 @@ import numpy as np
 
 from actlab.errors import ActlabError
 from actlab.jsonsafe import number
+
+try:  # POSIX advisory locks; where there are none (Windows) a run directory is not locked
+    import fcntl
+except ImportError:  # pragma: no cover - not on this platform
+    fcntl = None  # type: ignore[assignment]
 from actlab.training.loop import History
 
 DB_NAME = "actlab.sqlite"
+LOCK_NAME = "actlab.lock"  # held by the one process that writes the run directory
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS study (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT, config TEXT, provenance TEXT,
                                   created REAL);
@@ -56,6 +62,29 @@ CREATE INDEX IF NOT EXISTS probes_cell ON probes (cell, stat);
 CREATE TABLE IF NOT EXISTS artifacts (cell TEXT, name TEXT, path TEXT, PRIMARY KEY (cell, name));
 CREATE TABLE IF NOT EXISTS sim_rows (cell TEXT, idx INTEGER, row TEXT, PRIMARY KEY (cell, idx));
 """
+
+
+@contextmanager
+def writer_lock(run_dir: str | Path) -> Iterator[None]:
+    """Hold the run directory's exclusive writer lock for the block: an OS file lock (flock) on
+    RUN_DIR/actlab.lock, released by the OS when the process ends however it ends (SIGKILL included), so a
+    stale lock cannot outlive its holder. A second writer gets one ActlabError naming the holder's PID."""
+    folder = Path(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                raise ActlabError(f"{folder} is being written by another actlab process (PID {holder}); wait for it "
+                                  "to finish, or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _sql(v: Any) -> float | None:

@@ -97,7 +97,8 @@ class StudyConfig(BaseModel):
     show NAME`)."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, Field(description="the study's name; its default run directory is runs/NAME")]
+    name: Annotated[str, Field(min_length=1, pattern=r"\S", description="the study's name; its default run "
+                                                                         "directory is runs/NAME (made safe)")]
     description: Annotated[str, Field(description="one line on what the study shows")] = ""
     note: Annotated[str, Field(description="said in the output and the report, e.g. what a CPU profile "
                                            "changed")] = ""
@@ -281,13 +282,49 @@ def load_study(source: str | Path | dict[str, Any], sets: list[str] | None = Non
         if not path.exists() and not str(source).endswith(".toml"):
             path = shipped_path(str(source))
         doc = read_toml(path)
-    doc = apply_sets(doc, sets or [])
+    if doc.get("include") and sets:  # a suite: --set reaches its members, after each member's own overrides
+        doc = _suite_sets(doc, sets)
+    else:
+        doc = apply_sets(doc, sets or [])
     try:
         study = StudyConfig(**doc)
     except ValidationError as e:
         raise ActlabError(_error_block(doc.get("name", "?"), format_errors(e))) from None
     expand(study)  # validates the grid too: every error at once
     return study
+
+
+def _suite_sets(doc: dict[str, Any], sets: list[str]) -> dict[str, Any]:
+    """A suite's `--set` overrides appended to every member that has the field (after the member's own); a
+    field that no member has is an error."""
+    doc = copy.deepcopy(doc)
+    overrides = doc.setdefault("overrides", {})
+    used: set[str] = set()
+    for name in doc.get("include", []):
+        member = load_study(name, overrides.get(name, []))
+        dumped = member.model_dump(mode="json")
+        mine = [item for item in sets if _has_path(dumped, item.partition("=")[0].strip(), member)]
+        used |= set(mine)
+        if mine:
+            overrides[name] = [*overrides.get(name, []), *mine]
+    unused = [item for item in sets if item not in used]
+    if unused:
+        raise ActlabError(f"--set {unused[0]!r}: no member of suite {doc.get('name', '?')!r} has that field; members: "
+                          f"{', '.join(doc.get('include', []))}")
+    return doc
+
+
+def _has_path(dumped: dict[str, Any], path: str, member: StudyConfig) -> bool:
+    """Whether a `--set` path names a field of this member (grid.* applies to members that train)."""
+    parts = path.split(".")
+    if parts[0] == "grid":
+        return member.kind == "train"
+    node: Any = dumped
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _error_block(name: str, lines: list[str]) -> str:

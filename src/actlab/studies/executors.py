@@ -2,6 +2,8 @@
 error), back to the runner, the store's single writer; no executor writes the store.
 
 - in-process (the default): populations one after another in this process, sharing one data cache;
+  any exception in a population (a user's activation that raises, memory, ...) fails its cells only, with
+  the error recorded, and the next population runs;
 - Ray: each population a Ray task (1 CPU, and 1 GPU where this machine has one), on a local Ray or a
   cluster; results come back as they finish. Ray gives each task one thread (OMP_NUM_THREADS=1).
 """
@@ -28,9 +30,11 @@ def inprocess(groups: list[list[Cell]], on_epoch: EpochCallback | None = None,
         if before is not None:
             before(cells)
         try:
-            yield cells, run_population(cells, datasets, on_epoch)
-        except ActlabError as e:
-            yield cells, e
+            results = run_population(cells, datasets, on_epoch)
+        except Exception as e:  # noqa: BLE001 - any fault (a user's activation, memory, ...) stays in its cells
+            yield cells, e if isinstance(e, ActlabError) else ActlabError(f"{type(e).__name__}: {e}")
+            continue
+        yield cells, results
 
 
 def ray(groups: list[list[Cell]], address: str | None, gpus: float) -> Iterator[Outcome]:
@@ -50,7 +54,7 @@ def ray(groups: list[list[Cell]], address: str | None, gpus: float) -> Iterator[
             yield cells, ray_mod.get(done[0])
         except ray_mod.exceptions.RayTaskError as e:
             cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
-            yield cells, cause if isinstance(cause, ActlabError) else ActlabError(str(cause))
+            yield cells, cause if isinstance(cause, ActlabError) else ActlabError(f"{type(cause).__name__}: {cause}")
 
 
 def _ray_task(cells_json: list[str]) -> list[CellResult]:

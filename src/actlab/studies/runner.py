@@ -16,6 +16,7 @@ read from the store it wrote, so a caller prints it without opening the store ag
 from __future__ import annotations
 
 import platform
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from actlab import __version__
 from actlab.errors import ActlabError
 from actlab.store.published import Comparison, compare
 from actlab.store.results import Run, sim_summary, summary_rows
-from actlab.store.writer import DB_NAME, Store
+from actlab.store.writer import DB_NAME, Store, writer_lock
 from actlab.studies import executors
 from actlab.studies.config import Cell, StudyConfig, expand, load_study
 from actlab.studies.executors import EXECUTORS
@@ -117,7 +118,17 @@ def plan_run(source: str | None, out: str | Path | None = None, sets: list[str] 
             raise ActlabError(f"{path} holds no study yet; run a study file into it with --out")
         return load_study(held["config"], sets), path
     study = load_study(source, sets)
-    return study, Path(out) if out is not None else Path("runs") / study.name
+    return study, Path(out) if out is not None else Path("runs") / run_dir_name(study.name)
+
+
+def run_dir_name(name: str) -> str:
+    """A study name as one safe folder name under runs/: characters other than letters, digits, '.', '_'
+    and '-' become '-', and leading or trailing dots and dashes go ('../../etc' -> 'etc')."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip(".-")
+    if not safe:
+        raise ActlabError(f"study name {name!r} gives no usable run directory name; allowed: letters, digits, "
+                          "'.', '_' and '-' (or give --out)")
+    return safe
 
 
 def run_study(study: StudyConfig, run_dir: str | Path, *, executor: str = "inprocess", address: str | None = None,
@@ -133,14 +144,15 @@ def run_study(study: StudyConfig, run_dir: str | Path, *, executor: str = "inpro
             summary.members.append(run_study(member, run_dir / member.name, executor=executor, address=address,
                                              progress=progress))
         return summary
-    store = Store(run_dir)
-    try:
-        summary = _run(study, run_dir, store, executor, address, progress)
-        run = Run(run_dir, store)  # the writer's own connection: the summary reads what was just written
-        summary.rows, summary.sims, summary.published = summary_rows(run), sim_summary(run), compare(run)
-        return summary
-    finally:
-        store.close()
+    with writer_lock(run_dir):  # one writer per run directory, for the whole run
+        store = Store(run_dir)
+        try:
+            summary = _run(study, run_dir, store, executor, address, progress)
+            run = Run(run_dir, store)  # the writer's own connection: the summary reads what was just written
+            summary.rows, summary.sims, summary.published = summary_rows(run), sim_summary(run), compare(run)
+            return summary
+        finally:
+            store.close()
 
 
 def _run(study: StudyConfig, run_dir: Path, store: Store, executor: str, address: str | None,
