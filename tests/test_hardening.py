@@ -128,3 +128,44 @@ def test_an_empty_or_unusable_name_is_refused(name):
     doc = load_study("gelu-approx").model_dump(mode="json") | {"name": name}
     with pytest.raises(ActlabError):
         run_dir_name(load_study(doc).name)
+
+
+def test_a_corrupt_store_gives_one_clear_error_naming_the_file(tmp_path):
+    run_dir = tmp_path / "bad"
+    run_dir.mkdir()
+    (run_dir / "actlab.sqlite").write_bytes(b"this is not an SQLite database, it is a truncated download" * 20)
+    for args in (["report", str(run_dir)], ["export", str(run_dir)], ["run", str(run_dir)]):
+        r = subprocess.run([*ACTLAB, *args], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and r.stderr.count("error:") == 1 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert "is not a readable actlab store" in r.stderr and "actlab.sqlite" in r.stderr
+    with pytest.raises(ActlabError, match="not a readable actlab store"):
+        run_study(load_study("gelu-approx"), run_dir)
+
+
+def test_a_file_where_a_folder_should_be_is_one_error_line(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    r = subprocess.run([*ACTLAB, "run", "gelu-approx", "--out", str(tmp_path / "afile" / "sub"), "--no-report"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr.count("error:") == 1 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_bracketed_text_in_an_error_is_printed_as_text(tmp_path):
+    r = subprocess.run([*ACTLAB, "run", "moons", "--set", "grid.activation=[relu,rleu]", "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "[cell grid.model=" in r.stderr and "grid.activation='rleu']" in r.stderr, r.stderr
+
+
+def test_an_unreadable_store_does_not_break_the_explorers_run_list(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from actlab.web import create_app
+
+    run_study(load_study("gelu-approx"), tmp_path / "good")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "actlab.sqlite").write_bytes(b"garbage" * 100)
+    with TestClient(create_app(tmp_path)) as client:
+        r = client.get("/api/runs")
+    assert r.status_code == 200
+    runs = {x["path"]: x for x in r.json()["runs"]}
+    assert runs["good"]["kind"] == "simulation"
+    assert runs["bad"]["kind"] == "unreadable" and "not a readable actlab store" in runs["bad"]["error"]

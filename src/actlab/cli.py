@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -449,6 +450,9 @@ def main() -> None:
     tune_malloc()
     try:
         app()
-    except ActlabError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+    except ActlabError as e:  # the message is printed as text: brackets in it ([cell ...]) are not markup
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except OSError as e:  # the file system said no (a file where a folder should be, a full disk, ...)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        sys.exit(1)

@@ -98,9 +98,12 @@ def _save(fig: Figure, folder: Path, name: str, caption: str) -> ReportFigure:
     paths = {}
     for ext in ("png", "svg"):
         tmp, final = folder / f".{name}.tmp.{ext}", folder / f"{name}.{ext}"
-        fig.savefig(tmp, dpi=DPI, format=ext)
-        fig.set_layout_engine("none")  # the layout the PNG computed holds for the SVG: solved once, not twice
-        tmp.replace(final)
+        try:
+            fig.savefig(tmp, dpi=DPI, format=ext)
+            fig.set_layout_engine("none")  # the layout the PNG computed holds for the SVG: solved once, not twice
+            tmp.replace(final)
+        finally:
+            tmp.unlink(missing_ok=True)  # a failed write leaves no temporary file behind
         paths[ext] = final
     uri = "data:image/png;base64," + base64.b64encode(paths["png"].read_bytes()).decode("ascii")
     return ReportFigure(name, caption, paths["png"], paths["svg"], uri)
@@ -207,5 +210,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, ci: str = "
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write leaves no temporary file behind

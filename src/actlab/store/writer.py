@@ -117,7 +117,12 @@ class Store:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30.0)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as e:  # not a database: a corrupt or foreign file in the run directory
+            self.db.close()
+            raise ActlabError(f"{self.path} is not a readable actlab store ({e}); move it away or choose another "
+                              "--out") from None
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.executescript(SCHEMA)
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(cells)")}
@@ -137,10 +142,10 @@ class Store:
                 db.execute("PRAGMA busy_timeout=30000")
                 self.tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
                 return db
-            except sqlite3.OperationalError as e:
+            except sqlite3.DatabaseError as e:  # locked WAL sharing (retry immutable), or not a database at all
                 db.close()
                 error = e
-        raise ActlabError(f"{self.path} cannot be read: {error}")
+        raise ActlabError(f"{self.path} is not a readable actlab store ({error})")
 
     def close(self) -> None:
         self.db.close()
@@ -216,8 +221,11 @@ class Store:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.npz"
         tmp = folder / f".{name}.tmp.npz"
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
+        try:
+            np.savez_compressed(tmp, **arrays)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves no temporary file behind
         return path
 
     def write_results(self, items: list[tuple[str, CellResult]]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
+from actlab.errors import ActlabError
 from actlab.report import page
 from actlab.report.findings import findings
 from actlab.report.tables import depth_tables, published_table, results_table, simulation_tables
@@ -76,9 +77,14 @@ def router(root: Path) -> APIRouter:
     def runs() -> dict[str, Any]:
         listed = []
         for p in run_dirs(root, MAX_RUN_DEPTH):
-            with Run.open(p) as run:
-                if run.store.study() is not None:  # a store still being created holds no study yet
-                    listed.append(run_summary(root, run))
+            try:
+                with Run.open(p) as run:
+                    if run.store.study() is not None:  # a store still being created holds no study yet
+                        listed.append(run_summary(root, run))
+            except ActlabError as e:  # one unreadable store is listed as such; the others still show
+                listed.append({"path": p.resolve().relative_to(root.resolve()).as_posix(), "name": p.name,
+                               "kind": "unreadable", "description": str(e), "seeds": 0, "cells": {},
+                               "created": None, "report": False, "error": str(e)})
         return {"root": str(root), "runs": listed}
 
     @r.get("/api/runs/{rel:path}")
