@@ -4,6 +4,7 @@ users' activations found in the current folder for `actlab run`, and study names
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -169,3 +170,10 @@ def test_an_unreadable_store_does_not_break_the_explorers_run_list(tmp_path):
     runs = {x["path"]: x for x in r.json()["runs"]}
     assert runs["good"]["kind"] == "simulation"
     assert runs["bad"]["kind"] == "unreadable" and "not a readable actlab store" in runs["bad"]["error"]
+
+
+@pytest.mark.parametrize(("seeds", "says"), [("[]", "an empty list of seeds gives no replicas"),
+                                             ("[1,2,1]", "seeds [1] are repeated")])
+def test_bad_seed_lists_are_refused_when_the_study_is_loaded(seeds, says):
+    with pytest.raises(ActlabError, match=re.escape(says)):
+        load_study("moons", [f"seeds={seeds}"])

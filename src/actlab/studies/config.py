@@ -25,7 +25,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from actlab import data
 from actlab.catalog.activations import get
@@ -137,6 +137,19 @@ class StudyConfig(BaseModel):
         return isinstance(other, StudyConfig) and self.model_dump() == other.model_dump()
 
     __hash__ = None  # type: ignore[assignment]  mutable, like every pydantic model
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: int | list[int]) -> int | list[int]:
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("an empty list of seeds gives no replicas; allowed: a count n >= 1 or a non-empty "
+                                 "list of distinct seeds")
+            repeated = sorted({x for x in v if v.count(x) > 1})
+            if repeated:
+                raise ValueError(f"seeds {repeated} are repeated; allowed: distinct seeds (a repeated seed is the "
+                                 "same replica twice)")
+        return v
 
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
