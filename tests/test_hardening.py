@@ -164,7 +164,7 @@ def test_an_unreadable_store_does_not_break_the_explorers_run_list(tmp_path):
     run_study(load_study("gelu-approx"), tmp_path / "good")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "actlab.sqlite").write_bytes(b"garbage" * 100)
-    with TestClient(create_app(tmp_path)) as client:
+    with TestClient(create_app(tmp_path), base_url="http://127.0.0.1") as client:
         r = client.get("/api/runs")
     assert r.status_code == 200
     runs = {x["path"]: x for x in r.json()["runs"]}
@@ -177,3 +177,108 @@ def test_an_unreadable_store_does_not_break_the_explorers_run_list(tmp_path):
 def test_bad_seed_lists_are_refused_when_the_study_is_loaded(seeds, says):
     with pytest.raises(ActlabError, match=re.escape(says)):
         load_study("moons", [f"seeds={seeds}"])
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_before_anything_trains(tmp_path):
+    env = {**os.environ, "ACTLAB_MEMORY_LIMIT": "1G"}  # moons at 1,000 seeds needs ~11 GiB (its decision surface)
+    r = subprocess.run([*ACTLAB, "run", "moons", "--set", "seeds=1000", "--out", str(tmp_path / "big")],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 2 and r.stderr.count("error:") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert re.search(r"would not fit in 1\.0 GiB \(ACTLAB_MEMORY_LIMIT\).*needs about \d+\.\d GiB for 2000 replicas "
+                     r"\(decision surface", r.stderr.replace("\n", " "))
+    assert "diagnostics.decision_surface=false" in r.stderr
+    assert not (tmp_path / "big" / "actlab.sqlite").exists() or Store(tmp_path / "big", read_only=True).study() is None
+    r = subprocess.run([*ACTLAB, "run", "moons", "--set", "seeds=1000", "--set", "train.epochs=1", "--set",
+                        "diagnostics.decision_surface=false", "--no-report", "--out", str(tmp_path / "fits")],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr  # the same run without its surface fits
+
+
+def test_the_memory_estimate_follows_what_a_population_holds():
+    from actlab.studies.config import expand
+    from actlab.studies.populations import DataCache, memory_estimate, memory_limit, populations
+
+    def est(*sets):
+        st = load_study("moons", list(sets))
+        group = populations(expand(st), st.group_cells)[0]
+        return memory_estimate(group, DataCache().load(st))
+
+    small, big = est("seeds=10"), est("seeds=1000")
+    assert big.replicas == 100 * small.replicas == 2000
+    grows = big.parts["decision surface"] / small.parts["decision surface"]
+    assert grows == pytest.approx(100, rel=0.01)  # linear in replicas
+    off = est("seeds=1000", "diagnostics.decision_surface=false")
+    assert "decision surface" not in off.parts and off.total < big.total / 5
+    coarse = est("seeds=1000", "diagnostics.surface_step=0.05")  # half the step: a quarter of the grid points
+    assert coarse.parts["decision surface"] == pytest.approx(big.parts["decision surface"] / 4, rel=0.05)
+    assert memory_limit()[0] > 2**30
+
+
+@pytest.mark.parametrize(("value", "ok"), [("8G", 8 * 2**30), ("512m", 512 * 2**20), ("1000", 1000), ("lots", None)])
+def test_actlab_memory_limit_is_read_as_a_size(monkeypatch, value, ok):
+    from actlab.studies.populations import memory_limit
+
+    monkeypatch.setenv("ACTLAB_MEMORY_LIMIT", value)
+    if ok is None:
+        with pytest.raises(ActlabError, match="ACTLAB_MEMORY_LIMIT='lots' is not a size"):
+            memory_limit()
+    else:
+        assert memory_limit() == (ok, "ACTLAB_MEMORY_LIMIT")
+
+
+def test_depth_zero_runs_end_to_end_and_zero_epochs_is_refused_at_load(tmp_path):
+    summary = run_study(load_study("blobs-depth", ["seeds=2", "train.epochs=2", "grid.model.depth=[0,1]"]),
+                        tmp_path / "d0")
+    assert summary.failed == 0
+    from actlab.report.page import build_report
+
+    html = build_report(tmp_path / "d0").read_text()
+    assert "depth=0" in html
+    with pytest.raises(ActlabError, match=r"train\.epochs: Input should be greater than or equal to 1 \(given 0\)"):
+        load_study("moons", ["train.epochs=0"])
+
+
+def test_a_study_file_that_is_not_utf8_is_one_error_line(tmp_path):
+    (tmp_path / "s.toml").write_bytes(b'name = "caf\xe9"\n')
+    r = subprocess.run([*ACTLAB, "run", str(tmp_path / "s.toml")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "is not UTF-8 text (byte b'\\xe9' at offset 11)" in r.stderr
+
+
+def test_a_long_value_is_shown_as_an_excerpt():
+    with pytest.raises(ActlabError) as e:
+        load_study("moons", ["train.optimizer=" + "x" * 5000])
+    assert len(str(e.value)) < 600 and "characters)" in str(e.value)
+
+
+@pytest.mark.parametrize("fault", ["disk", "sqlite"])
+def test_a_full_disk_is_one_error_line_and_keeps_what_was_written(tmp_path, monkeypatch, capsys, fault):
+    import errno
+    import sqlite3
+
+    from actlab import cli
+    from actlab.report import page
+
+    run_study(load_study("gelu-approx"), tmp_path / "r")
+    before = (tmp_path / "r" / "actlab.sqlite").read_bytes()
+
+    def full(*_a, **_k):
+        if fault == "disk":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(page, "_write", full)
+    monkeypatch.setattr(sys, "argv", ["actlab", "report", str(tmp_path / "r")])
+    with pytest.raises(SystemExit) as ex:
+        cli.main()
+    err = capsys.readouterr().err
+    assert ex.value.code == 1 and err.count("error:") == 1 and "Traceback" not in err
+    assert ("No space left on device" if fault == "disk" else "the store: database or disk is full") in err
+    assert (tmp_path / "r" / "actlab.sqlite").read_bytes() == before
+    assert not list((tmp_path / "r").glob(".*.tmp*"))
+
+
+def test_a_long_grid_value_is_shown_as_an_excerpt_in_every_cell_error():
+    with pytest.raises(ActlabError) as e:
+        load_study("moons", ["grid.activation=" + "x" * 3000])
+    assert len(str(e.value)) < 2000 and str(e.value).count("(3002 characters)") == 4  # 2 cells × name and value

@@ -25,9 +25,12 @@ from actlab.web import create_app
 from conftest import CHROMIUM_ARGS, chromium
 
 
+WRITE = {"X-Actlab": "1"}  # what the explorer's page sends with every request (writes need it)
+
+
 @pytest.fixture(scope="module")
 def client(smoke_runs, smoke_dir) -> TestClient:
-    return TestClient(create_app(smoke_dir, max_trainings=2))
+    return TestClient(create_app(smoke_dir, max_trainings=2), base_url="http://127.0.0.1", headers=WRITE)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +119,7 @@ def test_curves_equal_torch_and_finite_differences(client):
     ("get", "/files/%2e%2e/%2e%2e/etc/passwd", None, 403, "outside the runs root"),
     ("get", "/files/moons/actlab.sqlite", None, 403, "not a figure or report file"),
     ("get", "/api/runs/nowhere", None, 404, "does not exist"),
-    ("get", "/api/live/abc/events", None, 404, "does not exist"),
+    ("get", "/api/live/abc/events", None, 404, "no live training 'abc' for this client"),
 ])
 def test_bad_requests_get_a_4xx_with_a_clear_message(client, method, path, body, status, says):
     r = client.post(path, json=body) if method == "post" else client.get(path)
@@ -161,8 +164,8 @@ def test_live_training_streams_and_its_loss_falls(client):
     r = client.post("/api/live", json={"dataset": "moons", "epochs": 60, "seeds": 3, "depth": 2, "width": 8,
                                        "optimizer": "adam", "lr": 0.02})
     assert r.status_code == 201, r.text
-    sid = r.json()["id"]
-    with client.stream("GET", f"/api/live/{sid}/events") as s:
+    sid, token = r.json()["id"], r.json()["token"]
+    with client.stream("GET", f"/api/live/{sid}/events?token={token}") as s:
         evs = events(s.iter_lines())
     kinds = [e for e, _ in evs]
     assert kinds[0] == "session" and kinds[1] == "start" and kinds[-1] == "done"
@@ -174,18 +177,18 @@ def test_live_training_streams_and_its_loss_falls(client):
     done = evs[-1][1]
     assert done["n"] == 3 and 0.5 < done["test_acc"] <= 1
     for _ in range(50):  # the worker removes its session as it ends
-        if not client.get("/api/live").json()["sessions"]:
+        if not client.get("/api/live").json()["running"]:
             break
         time.sleep(0.1)
-    assert client.get("/api/live").json()["sessions"] == []
+    assert client.get("/api/live", headers={"X-Live-Token": token}).json()["sessions"] == []
 
 
 def test_at_most_max_trainings_at_once(client):
-    ids = [client.post("/api/live", json={"epochs": 5}).json()["id"] for _ in range(2)]
+    made = [client.post("/api/live", json={"epochs": 5}).json() for _ in range(2)]
     r = client.post("/api/live", json={"epochs": 5})
     assert r.status_code == 429 and "the most this server allows" in r.json()["detail"]
-    for sid in ids:
-        assert client.delete(f"/api/live/{sid}").status_code == 200
+    for s in made:
+        assert client.delete(f"/api/live/{s['id']}", headers={"X-Live-Token": s["token"]}).status_code == 200
     assert client.post("/api/live", json={"epochs": 5}).status_code == 201
     client.app.state.live.sessions.clear()
 
@@ -201,25 +204,27 @@ def _wait(pred, timeout=15.0):
 
 def test_pause_resume_and_a_client_that_goes_away_stops_its_training(server):
     big = {"dataset": "spirals", "points": 1000, "epochs": 2000, "seeds": 16, "width": 64, "depth": 4}
-    sid = httpx.post(f"{server}/api/live", json=big).json()["id"]
-    with httpx.Client(timeout=30) as c, c.stream("GET", f"{server}/api/live/{sid}/events") as s:
+    made = httpx.post(f"{server}/api/live", json=big, headers=WRITE).json()
+    sid, mine = made["id"], {**WRITE, "X-Live-Token": made["token"]}
+    with httpx.Client(timeout=30) as c, c.stream("GET", f"{server}/api/live/{sid}/events?token={made['token']}") as s:
         lines = s.iter_lines()
         seen = [line for line in (next(lines) for _ in range(12))]
         assert any(line.startswith("event: epoch") or line.startswith("event: surface") for line in seen)
 
         def epoch():
-            ss = httpx.get(f"{server}/api/live").json()["sessions"]
+            ss = httpx.get(f"{server}/api/live", headers=mine).json()["sessions"]
             return ss[0]["epoch"] if ss else None
 
-        assert httpx.post(f"{server}/api/live/{sid}/pause").json()["state"] == "paused"
+        assert httpx.post(f"{server}/api/live/{sid}/pause", headers=WRITE).status_code == 404  # not its owner
+        assert httpx.post(f"{server}/api/live/{sid}/pause", headers=mine).json()["state"] == "paused"
         time.sleep(0.5)
         e0 = epoch()
         time.sleep(1.0)
         assert epoch() == e0  # paused: no epoch passes
-        httpx.post(f"{server}/api/live/{sid}/resume")
+        httpx.post(f"{server}/api/live/{sid}/resume", headers=mine)
         assert _wait(lambda: (epoch() or 0) > e0)
     # the stream is closed: the worker stops at its next epoch, long before 2000 epochs
-    assert _wait(lambda: httpx.get(f"{server}/api/live").json()["sessions"] == [], timeout=20)
+    assert _wait(lambda: httpx.get(f"{server}/api/live").json()["running"] == 0, timeout=20)
 
 
 def test_bounded_concurrent_load_keeps_the_server_up(server):
@@ -231,10 +236,10 @@ def test_bounded_concurrent_load_keeps_the_server_up(server):
 
     def one(i: int) -> int:
         method, path, body = reqs[i % len(reqs)]
-        with httpx.Client(base_url=server, timeout=60) as c:
+        with httpx.Client(base_url=server, timeout=60, headers=WRITE) as c:
             r = c.request(method, path, json=body)
             if r.status_code == 201:  # a live session nobody streams: give it back
-                c.delete(f"/api/live/{r.json()['id']}")
+                c.delete(f"/api/live/{r.json()['id']}", headers={"X-Live-Token": r.json()["token"]})
             return r.status_code
 
     t0 = time.monotonic()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -424,6 +425,9 @@ def serve_cmd(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
     runs: Annotated[Path, typer.Option(help="Runs root: the run directories the Runs view shows (and the only files it serves).")] = Path("runs"),
     max_trainings: Annotated[int, typer.Option(min=1, max=16, help="Live trainings allowed at once.")] = 2,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="A Host name the explorer answers besides the bound address and the loopback names "
+        "(repeatable; '*' answers any). Other Host headers get 403, which stops DNS-rebinding pages.")] = None,
 ) -> None:
     """The explorer: activations, live training and stored runs in the browser at http://HOST:PORT/."""
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -431,7 +435,7 @@ def serve_cmd(
                   "use the explorer (it serves the runs under its root and runs bounded trainings)", highlight=False)
     err.print(f"actlab explorer on http://{'[' + host + ']' if ':' in host else host}:{port}/  (runs root: {runs}; "
               "Ctrl-C stops)")
-    serve(host, port, runs, max_trainings)
+    serve(host, port, runs, max_trainings, allow_host or ())
 
 
 @app.command("export")
@@ -453,6 +457,8 @@ def main() -> None:
     except ActlabError as e:  # the message is printed as text: brackets in it ([cell ...]) are not markup
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except OSError as e:  # the file system said no (a file where a folder should be, a full disk, ...)
-        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+    except (OSError, sqlite3.Error) as e:  # the file system said no (a file where a folder should be, a full
+        # disk, ...), directly or through SQLite ("database or disk is full"); what was written stays written
+        what = f"the store: {e}" if isinstance(e, sqlite3.Error) else str(e)
+        err.print(f"[bold red]error:[/] {escape(what)}", highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -15,12 +15,14 @@ Key choices:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import importlib
 import inspect
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from actlab.catalog.moments import gaussian_moments
-from actlab.errors import ActlabError, closest
+from actlab.errors import ActlabError, closest, excerpt
 
 INIT_SCHEMES = ("kaiming", "lecun", "xavier")  # He (fan_in), LeCun (fan_in), Glorot (fan_in + fan_out)
 
@@ -289,22 +291,40 @@ def names(*, include_vector: bool = True) -> list[str]:
     return [n for n, a in _REGISTRY.items() if include_vector or not a.vector]
 
 
+_CATALOG_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("actlab_catalog_only", default=False)
+
+
+@contextlib.contextmanager
+def catalog_only() -> Iterator[None]:
+    """Within this block (this thread or task), `get` resolves catalog names only and refuses import paths:
+    what reads names from stored data on someone else's behalf (the explorer) never imports code."""
+    token = _CATALOG_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _CATALOG_ONLY.reset(token)
+
+
 def get(spec: str | Activation | Callable[..., Any]) -> Activation:
     """The catalog entry for a name, an import path `pkg.module:function`, an `Activation` or a callable.
 
     Names are case- and separator-insensitive. An unknown name raises ActlabError listing the closest.
+    Inside `catalog_only()` an import path raises ActlabError instead of being imported.
     """
     if isinstance(spec, Activation):
         return spec
     if isinstance(spec, str):
         if ":" in spec:
+            if _CATALOG_ONLY.get():
+                raise ActlabError(f"activation {spec!r} is not a catalog entry, and code named in stored data is "
+                                  "not imported here; `actlab report RUN_DIR` draws it in your own shell")
             return from_import_path(spec)
         canonical = _KEYS.get(_key(spec))
         if canonical is None:
             near = closest(_key(spec), _KEYS)
             hint = f"; did you mean {', '.join(sorted({_KEYS[k] for k in near}))}?" if near else ""
             raise ActlabError(
-                f"activation {spec!r} is unknown{hint} Known: {', '.join(_REGISTRY)}; "
+                f"activation {excerpt(spec)} is unknown{hint} Known: {', '.join(_REGISTRY)}; "
                 "or give an import path 'package.module:function'"
             )
         return _REGISTRY[canonical]

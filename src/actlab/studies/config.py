@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from actlab import data
 from actlab.catalog.activations import get
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, excerpt
 from actlab.nn.models import ModelConfig
 from actlab.store.results import cell_label
 from actlab.studies import simulations
@@ -207,6 +207,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ActlabError(f"study file {path} does not exist") from None
+    except UnicodeDecodeError as e:
+        raise ActlabError(f"study file {path} is not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} at offset "
+                          f"{e.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise ActlabError(f"study file {path} is not valid TOML: {e}") from None
 
@@ -222,12 +225,12 @@ def format_errors(err: ValidationError, prefix: str = "") -> list[str]:
     for e in err.errors():
         parts = [str(p) for p in (prefix, *e["loc"]) if p != "" and not _TYPE_TAG.match(str(p))]
         loc = ".".join(parts)
-        given = e.get("input")
+        given = excerpt(e.get("input"))  # a long value is shown as an excerpt
         if e["type"] == "extra_forbidden":
-            lines.setdefault(loc, f"{loc}: unknown key (given {given!r})")
+            lines.setdefault(loc, f"{loc}: unknown key (given {given})")
         else:
             msg = e["msg"].replace("Value error, ", "")
-            lines.setdefault(loc, f"{loc}: {msg} (given {given!r})")
+            lines.setdefault(loc, f"{loc}: {msg} (given {given})")
     return list(lines.values())
 
 
@@ -425,10 +428,10 @@ def _expand(study: StudyConfig) -> list[Cell]:
         try:
             cfg = StudyConfig(**doc)
         except ValidationError as e:
-            where = ", ".join(f"grid.{k}={v!r}" for k, v in values.items())
+            where = ", ".join(f"grid.{k}={excerpt(v)}" for k, v in values.items())
             errors += [f"{line} [cell {where}]" for line in format_errors(e)]
             continue
-        where = "" if not values else " [cell " + ", ".join(f"grid.{k}={v!r}" for k, v in values.items()) + "]"
+        where = "" if not values else " [cell " + ", ".join(f"grid.{k}={excerpt(v)}" for k, v in values.items()) + "]"
         errors += [f"{line}{where}" for line in _check_names(cfg)]
         cells.append(Cell(index=i, label=cell_label(values), values=values, config=cfg))
     if errors:

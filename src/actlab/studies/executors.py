@@ -23,9 +23,11 @@ Outcome = tuple[list[Cell], list[CellResult] | Exception]  # one population: its
 
 
 def inprocess(groups: list[list[Cell]], on_epoch: EpochCallback | None = None,
-              before: Callable[[list[Cell]], None] | None = None) -> Iterator[Outcome]:
-    """Populations in this process, in order; `before(cells)` is called just before each one starts."""
-    datasets = DataCache()
+              before: Callable[[list[Cell]], None] | None = None, datasets: DataCache | None = None
+              ) -> Iterator[Outcome]:
+    """Populations in this process, in order; `before(cells)` is called just before each one starts.
+    `datasets`: a cache already holding the run's data (the memory check loaded it)."""
+    datasets = datasets if datasets is not None else DataCache()
     for cells in groups:
         if before is not None:
             before(cells)

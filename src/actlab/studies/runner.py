@@ -36,7 +36,7 @@ from actlab.store.writer import DB_NAME, Store, writer_lock
 from actlab.studies import executors
 from actlab.studies.config import Cell, StudyConfig, expand, load_study
 from actlab.studies.executors import EXECUTORS
-from actlab.studies.populations import populations
+from actlab.studies.populations import DataCache, check_memory, populations
 
 
 class Progress(Protocol):
@@ -162,17 +162,19 @@ def _run(study: StudyConfig, run_dir: Path, store: Store, executor: str, address
     if held is not None and held["config"] != cfg_doc:
         raise ActlabError(f"{run_dir} holds a different configuration of study {held['name']!r}; "
                           "resume it with `actlab run " + str(run_dir) + "`, or choose another --out")
+    cells = expand(study)
+    status = store.status() if held is not None else {}
+    todo = [c for c in cells if status.get(c.key) != "done"]
+    groups = populations(todo, study.group_cells)
+    datasets = DataCache()
+    check_memory(groups, datasets)  # before anything is written or trained: a run that cannot fit is refused
     if held is None:
         store.save_study(study.name, cfg_doc, provenance())
-    cells = expand(study)
     store.add_cells(cells)
-    status = store.status()
     summary = RunSummary(study.name, run_dir, note=study.note)
-    todo = [c for c in cells if status.get(c.key) != "done"]
     summary.outcomes += [CellOutcome(c.key, c.label, "skipped") for c in cells if status.get(c.key) == "done"]
     if progress is not None:
         progress.start(study.name, len(cells), len(cells) - len(todo))
-    groups = populations(todo, study.group_cells)
     if executor == "ray":
         for c in todo:
             store.mark_running(c.key)
@@ -184,7 +186,7 @@ def _run(study: StudyConfig, run_dir: Path, store: Store, executor: str, address
             if progress is not None:
                 progress.cell(" | ".join(c.label for c in cells))
 
-        stream = executors.inprocess(groups, None if progress is None else progress.epoch, starting)
+        stream = executors.inprocess(groups, None if progress is None else progress.epoch, starting, datasets)
     try:
         for group, results in stream:
             if isinstance(results, Exception):

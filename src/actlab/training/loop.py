@@ -46,7 +46,9 @@ class TrainConfig(BaseModel):
     """How to train. Learning rates are per step; epochs count passes over the training set."""
 
     model_config = ConfigDict(extra="forbid")
-    epochs: Annotated[int, Field(ge=0, le=1_000_000, description="passes over the training set")] = 100
+    epochs: Annotated[int, Field(ge=1, le=1_000_000, description="passes over the training set (at least one; "
+                                                             "probe_epochs = [0] records the network at "
+                                                             "initialisation)")] = 100
     batch_size: Annotated[Annotated[int, Field(ge=1)] | Literal["full"] | None, Field(
         description="examples per optimizer step; \"full\" (or none) is full-batch gradient descent")] = 64
     optimizer: Annotated[Literal["sgd", "adam", "adamw"], Field(description="element-wise, so replicas stay "

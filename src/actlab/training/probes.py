@@ -29,6 +29,7 @@ from actlab.nn.layers import replica_view
 from actlab.nn.models import Population, Trace
 
 CHUNK_FLOATS = 1 << 22  # per activation tensor in evaluation and probes (16 MB of float32)
+SURFACE_CHUNK = 65536  # grid points per forward pass of the decision surface
 ACTIVATION_STATS = ("z_mean", "z_std", "z_mean_abs", "a_mean", "a_std", "a_mean_abs", "dead_fraction",
                     "saturated_fraction")
 WEIGHT_STATS = ("grad_norm", "grad_mean_abs")
@@ -237,7 +238,7 @@ def decision_surface(model: Population, x: Tensor, step: float = 0.025, margin: 
     was = model.training
     model.eval()
     with torch.no_grad():
-        out = torch.cat([model(pts[i: i + 65536]) for i in range(0, len(pts), 65536)], dim=1)[..., 0]
+        out = torch.cat([model(pts[i: i + SURFACE_CHUNK]) for i in range(0, len(pts), SURFACE_CHUNK)], dim=1)[..., 0]
     model.train(was)
     p = torch.sigmoid(out) if model.out_act is None else out
     return gx, gy, p.reshape(model.m, len(gy), len(gx)).cpu().numpy()

@@ -7,6 +7,7 @@ uPlot shipped locally (static/vendor/, MIT), so it works offline.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import uvicorn
@@ -17,7 +18,9 @@ from actlab.web.app import create_app
 __all__ = ["create_app", "serve"]
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, runs_root: str | Path = "runs", max_trainings: int = 2) -> None:
-    """Run the explorer until interrupted (an entry point: it applies the process-wide allocator tuning)."""
+def serve(host: str = "127.0.0.1", port: int = 8000, runs_root: str | Path = "runs", max_trainings: int = 2,
+          allow_hosts: Iterable[str] = ()) -> None:
+    """Run the explorer until interrupted (an entry point: it applies the process-wide allocator tuning).
+    `allow_hosts`: Host header names answered besides the bound address (and loopback names)."""
     tune_malloc()
-    uvicorn.run(create_app(runs_root, max_trainings), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(runs_root, max_trainings, host, allow_hosts), host=host, port=port, log_level="warning")

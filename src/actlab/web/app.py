@@ -4,14 +4,18 @@ view (`actlab.web.routes`).
 Safety rules (DESIGN §8): every size a request can ask for is bounded by its typed model; activations are
 looked up in the catalog by name only (a request can name no import path, so nothing it names is imported
 or executed); files are served only from the static folder and the runs root, after resolving the path
-and checking it lies inside; bad requests get a 4xx whose `detail` names the field, the value given and
-what is allowed. The server binds 127.0.0.1 unless the CLI is told otherwise.
+and checking it lies inside; bad requests get a 4xx whose `detail` names the field, a short excerpt of the
+value given and what is allowed. The server binds 127.0.0.1 unless the CLI is told otherwise. Before any
+route, `actlab.web.guard` refuses a foreign Host header (DNS rebinding), a write that is not same-origin and
+an over-long body. Reports built here import no code named in a run (`catalog_only`), and live trainings
+answer only the client holding their token.
 """
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,7 +24,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from actlab import __version__
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, excerpt
+from actlab.web.guard import Guard, allowed_hosts
 from actlab.web.live import Busy, LiveManager
 from actlab.web.routes import activations, live, runs
 
@@ -31,12 +36,16 @@ def _detail(err: RequestValidationError) -> str:
     parts = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path"))
-        parts.append(f"{loc or 'request'}: {e['msg'].replace('Value error, ', '')} (given {e.get('input')!r})")
+        parts.append(f"{loc or 'request'}: {e['msg'].replace('Value error, ', '')} (given {excerpt(e.get('input'))})")
     return "; ".join(parts)
 
 
-def create_app(runs_root: str | Path = "runs", max_trainings: int = 2) -> FastAPI:
-    """The explorer app: `runs_root` is the only folder whose files it serves besides its own static files."""
+def create_app(runs_root: str | Path = "runs", max_trainings: int = 2, host: str = "127.0.0.1",
+               allow_hosts: Iterable[str] = ()) -> FastAPI:
+    """The explorer app: `runs_root` is the only folder whose files it serves besides its own static files.
+
+    `host` is the address the server binds: requests must name it (or a loopback name when it is a loopback
+    or wildcard address) in their Host header, or one of `allow_hosts` ("*": any); see `actlab.web.guard`."""
     sessions = LiveManager(max_trainings)
 
     @asynccontextmanager
@@ -73,4 +82,5 @@ def create_app(runs_root: str | Path = "runs", max_trainings: int = 2) -> FastAP
     app.include_router(activations.router())
     app.include_router(live.router(sessions))
     app.include_router(runs.router(Path(runs_root)))
+    app.add_middleware(Guard, hosts=allowed_hosts(host, allow_hosts))
     return app

@@ -1,7 +1,8 @@
 """Live trainings for the explorer: a small population trained in a worker thread, streamed as events.
 
-A session is created by a typed request (`LiveRequest`, every size bounded), runs when its event stream is
-opened, and streams `epoch` (losses and accuracies per seed), `surface` (the decision surface: mean over
+A session is created by a typed request (`LiveRequest`, every size bounded) and belongs to the client that
+created it: only a request carrying its secret token can stream, pause or stop it, or see it listed. It runs
+when its event stream is opened, and streams `epoch` (losses and accuracies per seed), `surface` (the decision surface: mean over
 seeds and the first seed) and `probe` (per-layer gradient norm and dead fraction, mean over seeds) events,
 then `done`. Pause blocks the worker between epochs; stop (a reset, or the client going away) makes the
 worker raise at its next epoch. At most `max_trainings` sessions exist at once; more are refused (429).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -156,6 +158,7 @@ def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: thread
 class Session:
     id: str
     request: LiveRequest
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # the creating client's secret
     created: float = field(default_factory=time.monotonic)
     stop: threading.Event = field(default_factory=threading.Event)
     running: threading.Event = field(default_factory=threading.Event)
@@ -193,11 +196,17 @@ class LiveManager:
             self.sessions[s.id] = s
         return s
 
-    def get(self, sid: str) -> Session:
+    def get(self, sid: str, token: str) -> Session:
+        """The session `sid` if `token` is its secret; KeyError otherwise (another client's session looks
+        exactly like a missing one)."""
         s = self.sessions.get(sid)
-        if s is None:
+        if s is None or not secrets.compare_digest(s.token.encode(), token.encode()):
             raise KeyError(sid)
         return s
+
+    def owned(self, token: str) -> list[Session]:
+        """The sessions whose secret is `token` (what one client may see)."""
+        return [s for s in self.sessions.values() if token and secrets.compare_digest(s.token.encode(), token.encode())]
 
     def start(self, s: Session, loop: asyncio.AbstractEventLoop) -> None:
         """Start the worker; its events go to the session's queue on `loop`."""

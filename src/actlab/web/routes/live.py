@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from actlab.web.live import DATASETS, LiveManager, LiveRequest, Session
+
+
+Token = Annotated[str, Header(alias="X-Live-Token", max_length=100,
+                              description="The secret `token` returned when the live training was created.")]
 
 
 def router(live: LiveManager) -> APIRouter:
@@ -20,24 +24,29 @@ def router(live: LiveManager) -> APIRouter:
         return DATASETS
 
     @r.get("/api/live")
-    async def live_list() -> dict[str, Any]:
-        return {"max": live.max, "sessions": [{"id": s.id, "state": s.state, "epoch": s.epoch,
-                                               "request": s.request.model_dump()} for s in live.sessions.values()]}
+    async def live_list(token: Token = "") -> dict[str, Any]:
+        """How many live trainings run, and the caller's own (those whose token it sends)."""
+        return {"max": live.max, "running": len(live.sessions),
+                "sessions": [{"id": s.id, "state": s.state, "epoch": s.epoch, "request": s.request.model_dump()}
+                             for s in live.owned(token)]}
 
     @r.post("/api/live", status_code=201)
     async def live_create(req: LiveRequest) -> dict[str, Any]:
+        """Create a live training; the answer's `token` is its secret, needed by every later request on it."""
         s = live.create(req)
-        return {"id": s.id, "request": s.request.model_dump()}
+        return {"id": s.id, "token": s.token, "request": s.request.model_dump()}
 
-    def _session(sid: str) -> Session:
+    def _session(sid: str, token: str) -> Session:
         try:
-            return live.get(sid)
+            return live.get(sid, token)
         except KeyError:
-            raise HTTPException(404, f"live training {sid!r} does not exist (finished, stopped or expired)") from None
+            raise HTTPException(404, f"no live training {sid[:40]!r} for this client (finished, stopped, expired, "
+                                "or created by another client: send its token)") from None
 
     @r.get("/api/live/{sid}/events")
-    async def live_events(sid: str, request: Request) -> StreamingResponse:
-        s = _session(sid)
+    async def live_events(sid: str, request: Request, token: str = Query("", max_length=100)) -> StreamingResponse:
+        """The training's events (server-sent); `token` in the query, as EventSource sends no headers."""
+        s = _session(sid, token)
         if s.state != "pending":
             raise HTTPException(409, f"live training {sid!r} is already streaming to a client")
         live.start(s, asyncio.get_running_loop())
@@ -64,9 +73,9 @@ def router(live: LiveManager) -> APIRouter:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @r.post("/api/live/{sid}/{action}")
-    async def live_control(sid: str, action: Literal["pause", "resume"]) -> dict[str, str]:
+    async def live_control(sid: str, action: Literal["pause", "resume"], token: Token = "") -> dict[str, str]:
         """Pause (the worker waits between epochs) or resume a live training."""
-        s = _session(sid)
+        s = _session(sid, token)
         if action == "pause":
             s.running.clear()
         else:
@@ -75,8 +84,8 @@ def router(live: LiveManager) -> APIRouter:
         return {"id": sid, "state": s.state}
 
     @r.delete("/api/live/{sid}")
-    async def live_stop(sid: str) -> dict[str, str]:
-        s = _session(sid)
+    async def live_stop(sid: str, token: Token = "") -> dict[str, str]:
+        s = _session(sid, token)
         s.stop.set()
         s.running.set()
         if s.thread is None:  # never started: nothing will remove it

@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-from actlab.errors import ActlabError
+from actlab.catalog.activations import catalog_only
+from actlab.errors import ActlabError, excerpt
 from actlab.report import page
 from actlab.report.findings import findings
 from actlab.report.tables import depth_tables, published_table, results_table, simulation_tables
@@ -23,14 +24,33 @@ MAX_RUN_DEPTH = 3
 def contained(root: Path, rel: str) -> Path:
     """`rel` resolved inside `root`, or an HTTP error: 403 outside the root, 404 missing."""
     root = root.resolve()
+    shown = excerpt(rel)
     if not rel or rel.startswith(("/", "\\")) or "\x00" in rel:
-        raise HTTPException(403, f"path {rel!r} must be relative to the runs root")
-    path = (root / rel).resolve()
+        raise HTTPException(403, f"path {shown} must be relative to the runs root")
+    try:
+        path = (root / rel).resolve()
+        exists = path.exists()
+    except OSError:  # a name too long for the file system, a loop of links: no such file here
+        raise HTTPException(404, f"path {shown} does not exist under the runs root") from None
     if not path.is_relative_to(root):
-        raise HTTPException(403, f"path {rel!r} is outside the runs root")
-    if not path.exists():
-        raise HTTPException(404, f"path {rel!r} does not exist under the runs root")
+        raise HTTPException(403, f"path {shown} is outside the runs root")
+    if not exists:
+        raise HTTPException(404, f"path {shown} does not exist under the runs root")
     return path
+
+
+def code_named(run: Run) -> list[str]:
+    """The activations a run names by import path (user code): the explorer draws no figure that needs them."""
+    names = {c.model.get("activation", "") for c in run.cells} if run.kind == "train" else \
+        {r.get(k) or "" for r in run.sim_rows() for k in ("activation", "approximation")}
+    return sorted(n for n in names if isinstance(n, str) and ":" in n)
+
+
+def _inside(root: Path, run_dir: Path) -> None:
+    """Refuse to write a report whose figure folder or page would land outside the runs root via a link."""
+    for p in (run_dir / page.FIGURE_DIR, run_dir / page.REPORT_NAME):
+        if (p.exists() or p.is_symlink()) and not p.resolve().is_relative_to(root.resolve()):
+            raise HTTPException(403, f"{p.name} in {run_dir.name!r} links outside the runs root; not writing there")
 
 
 def run_summary(root: Path, run: Run) -> dict[str, Any]:
@@ -45,13 +65,17 @@ def run_summary(root: Path, run: Run) -> dict[str, Any]:
 
 def run_detail(root: Path, run_dir: Path) -> dict[str, Any]:
     """A stored run's tables, findings and figure files, from its store (figures as written by the report)."""
-    with Run.open(run_dir) as run:
+    with catalog_only(), Run.open(run_dir) as run:
         tables = [results_table(run), *depth_tables(run)] if run.kind == "train" else simulation_tables(run)
         tables = [t for t in (published_table(run),) if t is not None] + tables
         info = run_summary(root, run)
         info.update(note=run.study["config"].get("note", ""), provenance=run.study["provenance"],
                     findings=[f.text for f in findings(run)],
                     tables=[{"title": t.title, "header": t.header, "rows": t.rows} for t in tables])
+        custom = code_named(run)
+    info["not_drawn"] = (f"Figures that plot {', '.join(custom)} (user code) are not drawn by the explorer, which "
+                         "imports no code named in a run: `actlab report` draws them in your own shell."
+                         if custom else "")
     captions = {name: caption for name, caption, _ in page.TRAINING_FIGURES}
     rel = run_dir.relative_to(root.resolve()).as_posix()
     folder = run_dir / page.FIGURE_DIR
@@ -66,7 +90,7 @@ def run_detail(root: Path, run_dir: Path) -> dict[str, Any]:
 def _run_dir(root: Path, rel: str) -> Path:
     path = contained(root, rel)
     if not (path / DB_NAME).exists():
-        raise HTTPException(404, f"{rel!r} is not a run directory (no {DB_NAME})")
+        raise HTTPException(404, f"{excerpt(rel)} is not a run directory (no {DB_NAME})")
     return path
 
 
@@ -94,14 +118,16 @@ def router(root: Path) -> APIRouter:
     @r.post("/api/runs/{rel:path}/report")
     def run_report(rel: str) -> dict[str, Any]:
         path = _run_dir(root, rel)
-        page.build_report(path)
+        _inside(root, path)
+        with catalog_only():  # a stored `pkg.mod:fn` is never imported: its figures are skipped, with the reason
+            page.build_report(path)
         return run_detail(root, path)
 
     @r.get("/files/{rel:path}")
     def files(rel: str) -> FileResponse:
         path = contained(root, rel)
         if not path.is_file() or path.suffix not in SERVED_SUFFIXES:
-            raise HTTPException(403, f"{rel!r} is not a figure or report file (allowed: {', '.join(SERVED_SUFFIXES)})")
+            raise HTTPException(403, f"{excerpt(rel)} is not a figure or report file (allowed: {', '.join(SERVED_SUFFIXES)})")
         return FileResponse(path)
 
     return r

@@ -21,8 +21,16 @@ const actlab = window.actlab = { catalog: [], curves: null, live: null, run: nul
 
 // ------------------------------------------------------------------------------------- plumbing
 
-async function api(path, opts = {}) {
-  const r = await fetch(path, { headers: { "Content-Type": "application/json" }, ...opts });
+// Every request carries X-Actlab (the server refuses writes without it: other sites cannot send it) and,
+// for a live training, its secret token (only the page that created a training can see or control it).
+function headers(token) {
+  const h = { "Content-Type": "application/json", "X-Actlab": "1" };
+  if (token) h["X-Live-Token"] = token;
+  return h;
+}
+
+async function api(path, opts = {}, token = null) {
+  const r = await fetch(path, { headers: headers(token), ...opts });
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.detail || `${r.status} ${r.statusText}`);
   return body;
@@ -174,7 +182,7 @@ function liveRequest() {
 
 function resetLive() {
   if (source) { source.close(); source = null; }
-  if (actlab.live && actlab.live.id && !actlab.live.finished) fetch(`/api/live/${actlab.live.id}`, { method: "DELETE" });
+  if (actlab.live && actlab.live.id && !actlab.live.finished) fetch(`/api/live/${actlab.live.id}`, { method: "DELETE", headers: headers(actlab.live.token) });
   actlab.live = null;
   for (const id of ["#live-loss", "#live-grad", "#live-dead"]) $(id).innerHTML = "";
   const c = $("#live-surface");
@@ -191,11 +199,11 @@ async function startLive() {
   try {
     const s = await api("/api/live", { method: "POST", body: JSON.stringify(body) });
     showError(null);
-    const st = actlab.live = { id: s.id, request: s.request, epochs: [], loss: [], meanLoss: [], testAcc: [],
+    const st = actlab.live = { id: s.id, token: s.token, request: s.request, epochs: [], loss: [], meanLoss: [], testAcc: [],
                                probes: [], finished: false, paused: false };
     $("#live-start").disabled = true;
     $("#live-pause").disabled = false;
-    source = new EventSource(`/api/live/${s.id}/events`);
+    source = new EventSource(`/api/live/${s.id}/events?token=${encodeURIComponent(s.token)}`);
     source.addEventListener("start", e => { st.data = JSON.parse(e.data); st.loss = st.data.seeds.map(() => []); });
     source.addEventListener("epoch", e => onEpoch(st, JSON.parse(e.data)));
     source.addEventListener("surface", e => drawSurface(st, JSON.parse(e.data)));
@@ -290,7 +298,7 @@ function finishLive(st, d) {
 async function togglePause() {
   const st = actlab.live;
   if (!st || st.finished) return;
-  const r = await api(`/api/live/${st.id}/${st.paused ? "resume" : "pause"}`, { method: "POST" });
+  const r = await api(`/api/live/${st.id}/${st.paused ? "resume" : "pause"}`, { method: "POST" }, st.token);
   st.paused = r.state === "paused";
   $("#live-pause").textContent = st.paused ? "Resume" : "Pause";
 }
@@ -327,6 +335,7 @@ async function showRun(path, build = false) {
     box.append(el("h2", { text: r.name }), el("p", { text: r.description }),
       r.note ? el("p", { class: "dim", text: r.note }) : null,
       r.report_url ? el("p", {}, el("a", { href: r.report_url, target: "_blank", text: "Open the full report" })) : null,
+      r.not_drawn ? el("p", { class: "dim", id: "not-drawn", text: r.not_drawn }) : null,
       el("h3", { text: "Findings" }), el("ul", {}, ...r.findings.map(t => el("li", { text: t }))));
     for (const t of r.tables) {
       box.append(el("h3", { text: t.title }), el("table", {},
