@@ -1,0 +1,394 @@
+"""Mean-field signal propagation through wide random networks: what theory predicts before any training.
+
+For an element-wise activation φ, weights N(0, σ_w²/fan_in) and biases N(0, σ_b²), a layer of an infinitely
+wide network maps the pre-activation variance q and the correlation c of two inputs as (Poole et al. 2016,
+"Exponential expressivity in deep neural networks through transient chaos"; Schoenholz et al. 2017, "Deep
+information propagation"):
+
+    q_{l+1} = V(q_l) = σ_w² E[φ(√q z)²] + σ_b²                                    (z ~ N(0, 1))
+    c_{l+1} = C(c_l) = (σ_w² E[φ(u₁) φ(u₂)] + σ_b²) / q*     (u₁, u₂ ~ N(0, q*), correlation c)
+    χ₁ = σ_w² E[φ′(√q* z)²]       the slope of C at c = 1; the mean squared backward gain per layer
+    ξ_q = −1 / log V′(q*)         ξ_c = −1 / log C′(c*)        (depth scales of the approach to q*, c*)
+
+χ₁ < 1 is the ordered phase (every pair of inputs becomes one: c* = 1, gradients vanish as χ₁^(L/2)),
+χ₁ > 1 the chaotic one (c* < 1, gradients explode); χ₁ = 1 is the edge of chaos, where ξ_c diverges.
+Schoenholz et al. found networks trainable to depth ≈ 6 ξ_c.
+
+Numerics, float64 throughout: one-dimensional expectations by Simpson's rule on [−12, 12] at step 1e-3
+(the grid has a node at 0, where the catalog's kinks sit); the two-dimensional one (the C map) as the
+expectation over z₁ of φ times a Gaussian blur of φ (one FFT convolution), so it costs a 1-D rule. Each is
+computed at two resolutions and the difference reported as the numerical error (`err` fields). Closed forms replace quadrature where
+they exist: ReLU (the arc-cosine kernel of Cho and Saul), leaky ReLU and the identity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+from scipy.integrate import simpson
+from scipy.optimize import brentq
+from scipy.signal import fftconvolve
+from torch import Tensor
+
+from actlab.catalog.activations import Activation, get
+from actlab.errors import ActlabError
+
+Phase = Literal["ordered", "critical", "chaotic"]
+WINDOW_1D = 12.0
+POINTS_1D = 24001  # step 1e-3 on [−12, 12]; the error estimates take every other point
+Q_MAX = 1e12  # a variance beyond this has no finite fixed point in any practical sense
+CRITICAL_TOL = 1e-6  # |χ₁ − 1| below this is called critical
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A number from quadrature and its numerical error (the change from the coarse to the fine rule)."""
+
+    value: float
+    err: float
+
+    def __iter__(self):
+        return iter((self.value, self.err))
+
+
+class Kernel:
+    """An element-wise φ with its derivative, evaluated in float64: the expectations the maps need."""
+
+    def __init__(self, act: Activation, params: dict[str, float]):
+        if act.vector:
+            raise ActlabError(f"activation {act.name!r} is vector-valued (output only); mean-field theory is for "
+                              "element-wise activations")
+        self.act, self.params = act, act.resolve(**params)
+        self.closed = _closed_form(act.name, self.params)
+        self._x1 = torch.linspace(-WINDOW_1D, WINDOW_1D, POINTS_1D, dtype=torch.float64)
+        self._w1 = _pdf(self._x1)
+
+    def phi(self, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self.act.fn(x, **self.params).to(torch.float64)
+
+    def dphi(self, x: Tensor) -> Tensor:
+        x = x.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            y = self.act.fn(x, **self.params)
+            (g,) = torch.autograd.grad(y.sum(), x)
+        return g.detach().to(torch.float64)
+
+    def mean(self, f: Callable[[Tensor], Tensor], err: bool = True) -> Estimate:
+        """E[f(z)], z ~ N(0, 1): Simpson at step 1e-3 and (for the error) at 2e-3."""
+        y = (f(self._x1) * self._w1).numpy()
+        x = self._x1.numpy()
+        fine = float(simpson(y, x=x))
+        if not math.isfinite(fine):
+            raise ActlabError(f"activation {self.act.name!r}: a Gaussian expectation is not finite (φ grows too fast)")
+        return Estimate(fine, abs(fine - float(simpson(y[::2], x=x[::2]))) if err else 0.0)
+
+    def second_moment(self, q: float, err: bool = True) -> Estimate:
+        """E[φ(√q z)²]."""
+        if self.closed is not None:
+            return Estimate(self.closed.second_moment(q), 0.0)
+        s = math.sqrt(q)
+        return self.mean(lambda z: self.phi(s * z) ** 2, err)
+
+    def slope_moment(self, q: float, err: bool = True) -> Estimate:
+        """E[φ′(√q z)²]."""
+        if self.closed is not None:
+            return Estimate(self.closed.slope_moment(q), 0.0)
+        s = math.sqrt(q)
+        return self.mean(lambda z: self.dphi(s * z) ** 2, err)
+
+    def cross_moment(self, q: float, c: float, derivative: bool = False, err: bool = True) -> Estimate:
+        """E[f(u₁) f(u₂)] for u₁, u₂ ~ N(0, q) with correlation c, f = φ (or φ′).
+
+        Written as E_{z₁}[f(√q z₁) · g(√q c z₁)], g the Gaussian blur of f of standard deviation √(q(1 − c²)):
+        g is one FFT convolution on a fine grid, the outer expectation Simpson's rule, so a kink of f costs
+        no accuracy and c near 1 (a narrow blur) is as cheap as any other c."""
+        c = min(1.0, max(-1.0, c))
+        if self.closed is not None:
+            return Estimate(self.closed.cross_moment(q, c, derivative), 0.0)
+        f = self.dphi if derivative else self.phi
+        if c == 1.0:
+            return self.mean(lambda z: f(math.sqrt(q) * z) ** 2, err)
+        fine = self._cross(f, q, c, 1)
+        return Estimate(fine, abs(fine - self._cross(f, q, c, 2)) if err else 0.0)
+
+    def _cross(self, f: Callable[[Tensor], Tensor], q: float, c: float, coarsen: int) -> float:
+        s, sig = math.sqrt(q), math.sqrt(q * (1.0 - c * c))
+        dz = 2 * WINDOW_1D / (POINTS_1D - 1) * coarsen
+        z = self._x1[::coarsen]
+        du = s * dz
+        half = int(math.ceil((s * WINDOW_1D + 10 * sig) / du)) + 2
+        u = torch.arange(-half, half + 1, dtype=torch.float64) * du
+        fu = f(u).numpy()
+        if sig < du / 2:  # narrower than the grid: the blur is f itself
+            blurred = fu
+        else:
+            k = np.arange(-int(math.ceil(10 * sig / du)), int(math.ceil(10 * sig / du)) + 1) * du
+            kernel = np.exp(-0.5 * (k / sig) ** 2)
+            blurred = fftconvolve(fu, kernel / kernel.sum(), mode="same")
+        g = np.interp((s * c) * z.numpy(), u.numpy(), blurred)
+        w = _pdf(z).numpy()
+        return float(simpson(f(s * z).numpy() * g * w, x=z.numpy()))
+
+
+def _pdf(x: Tensor) -> Tensor:
+    return torch.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+# ------------------------------------------------------------------------------------------- closed forms
+
+
+@dataclass(frozen=True)
+class _Closed:
+    """Leaky ReLU with negative slope a (ReLU: a = 0; the identity: a = 1), scaled by `scale`."""
+
+    a: float
+    scale: float = 1.0
+
+    def second_moment(self, q: float) -> float:
+        return self.scale ** 2 * q * (1.0 + self.a ** 2) / 2.0
+
+    def slope_moment(self, q: float) -> float:
+        return self.scale ** 2 * (1.0 + self.a ** 2) / 2.0
+
+    def cross_moment(self, q: float, c: float, derivative: bool) -> float:
+        theta = math.acos(c)
+        if derivative:  # E[φ′φ′]: 1 where both positive, a² where both negative, a where they differ
+            both = (math.pi - theta) / (2 * math.pi)
+            return self.scale ** 2 * ((1 + self.a ** 2) * both + self.a * theta / math.pi)
+        relu = q / (2 * math.pi) * (math.sqrt(max(0.0, 1 - c * c)) + (math.pi - theta) * c)  # Cho & Saul 2009
+        # leaky: φ(u) = relu(u) − a·relu(−u), so E = (1 + a²)·k(c) − 2a·k(−c), with k the ReLU kernel
+        relu_neg = q / (2 * math.pi) * (math.sqrt(max(0.0, 1 - c * c)) + (math.pi - math.acos(-c)) * -c)
+        return self.scale ** 2 * ((1 + self.a ** 2) * relu - 2 * self.a * relu_neg)
+
+
+def _closed_form(name: str, params: dict[str, float]) -> _Closed | None:
+    if name == "relu":
+        return _Closed(0.0)
+    if name == "leaky_relu":
+        return _Closed(float(params.get("alpha", params.get("negative_slope", 0.01))))
+    if name == "identity":
+        return _Closed(1.0)
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ results
+
+
+class SignalPropagation(BaseModel):
+    """What mean-field theory predicts for one activation at one (σ_w², σ_b²)."""
+
+    activation: str
+    params: dict[str, float] = {}
+    sw2: float = Field(description="weight variance σ_w² (weights N(0, σ_w²/fan_in))")
+    sb2: float = Field(description="bias variance σ_b²")
+    method: str = Field(description="'closed form' or 'quadrature'")
+    q_star: float | None = Field(description="fixed point of the variance map; None: q grows without bound")
+    q_star_err: float = 0.0
+    q_stable: bool | None = Field(description="|V′(q*)| < 1: layers approach q* from any nearby q")
+    q_slope: float | None = Field(description="V′(q*), the variance map's slope at its fixed point")
+    chi1: float | None = Field(description="σ_w² E[φ′(√q* z)²]: the slope of the C map at c = 1")
+    chi1_err: float = 0.0
+    phase: Phase | None = None
+    c_star: float | None = Field(description="the stable fixed point of the correlation map (1 when ordered)")
+    c_star_err: float = 0.0
+    chi_c: float | None = Field(description="the C map's slope at c*")
+    xi_q: float | None = Field(description="depth scale of the approach to q* (layers); inf at a neutral q*")
+    xi_c: float | None = Field(description="depth scale of the approach to c* (layers); inf at the edge of chaos")
+    trainable_depth: float | None = Field(description="6 ξ_c, the depth Schoenholz et al. found trainable")
+    backward_gain: float | None = Field(description="√χ₁: the factor by which a gradient's norm grows per layer "
+                                                    "going back")
+    note: str = ""
+
+    def gradient_ratio(self, depth: int) -> float | None:
+        """Predicted ‖δ₁‖ / ‖δ_L‖: the first hidden layer's backward signal over the last's, χ₁^((L−1)/2)."""
+        return None if self.chi1 is None else self.chi1 ** ((depth - 1) / 2)
+
+
+def _resolve(activation: str | Activation | Callable[..., Any], params: dict[str, float] | None) -> Kernel:
+    return Kernel(get(activation), params or {})
+
+
+def _check(sw2: float, sb2: float) -> None:
+    if not (math.isfinite(sw2) and sw2 > 0):
+        raise ActlabError(f"sw2={sw2!r} is not allowed; the weight variance σ_w² must be a finite number > 0")
+    if not (math.isfinite(sb2) and sb2 >= 0):
+        raise ActlabError(f"sb2={sb2!r} is not allowed; the bias variance σ_b² must be a finite number >= 0")
+
+
+def variance_map(activation: str | Activation | Callable[..., Any], q: float, sw2: float, sb2: float = 0.0,
+                 params: dict[str, float] | None = None) -> Estimate:
+    """V(q) = σ_w² E[φ(√q z)²] + σ_b²: the next layer's pre-activation variance."""
+    _check(sw2, sb2)
+    m = _resolve(activation, params).second_moment(q)
+    return Estimate(sw2 * m.value + sb2, sw2 * m.err)
+
+
+def q_iterates(activation: str | Activation | Callable[..., Any], q0: float, depth: int, sw2: float,
+               sb2: float = 0.0, params: dict[str, float] | None = None) -> np.ndarray:
+    """q_1 = q0, q_{l+1} = V(q_l): the predicted pre-activation variance of hidden layers 1..depth."""
+    _check(sw2, sb2)
+    k = _resolve(activation, params)
+    out = [float(q0)]
+    for _ in range(depth - 1):
+        q = out[-1]
+        out.append(math.inf if not math.isfinite(q) or q > Q_MAX else sw2 * k.second_moment(q).value + sb2)
+    return np.array(out)
+
+
+def c_iterates(activation: str | Activation | Callable[..., Any], q0: float, c0: float, depth: int, sw2: float,
+               sb2: float = 0.0, params: dict[str, float] | None = None) -> np.ndarray:
+    """c_1 = c0 and c_{l+1} from two inputs of variance q_l each: the predicted correlation of layers 1..depth
+    (the q_l follow `q_iterates`, so this holds before q reaches q* too)."""
+    _check(sw2, sb2)
+    k = _resolve(activation, params)
+    qs = q_iterates(k.act, q0, depth, sw2, sb2, k.params)
+    out = [float(c0)]
+    for q, q_next in zip(qs[:-1], qs[1:], strict=True):
+        if not math.isfinite(q_next):
+            out.append(math.nan)
+            continue
+        out.append((sw2 * k.cross_moment(q, out[-1]).value + sb2) / q_next)
+    return np.array(out)
+
+
+def _fixed_q(k: Kernel, sw2: float, sb2: float, q0: float = 1.0) -> tuple[float | None, float]:
+    """The fixed point of V that the layers approach from q0, and its numerical error; None if q grows
+    without bound. A few iterations find the direction, a bracket and Brent's method the point."""
+    def f(x: float) -> float:
+        return sw2 * k.second_moment(x, err=False).value + sb2 - x
+
+    q = q0
+    for _ in range(20):
+        step = f(q)
+        if abs(step) <= 1e-14 * (1 + q):
+            return _with_err(k, q, sw2)
+        if not math.isfinite(step) or q + step > Q_MAX:
+            return None, 0.0
+        q += step
+    if f(q) < 0:  # falling: the largest root below q
+        lo = q
+        while f(lo) < 0:
+            lo /= 4
+            if lo < 1e-300:
+                return 0.0, 0.0  # no root above 0: the signal fades (σ_b² = 0)
+        root = brentq(f, lo, q, xtol=1e-300, rtol=1e-15)
+    else:  # rising: the smallest root above q
+        hi = q
+        while f(hi) > 0:
+            hi *= 4
+            if hi > Q_MAX:
+                return None, 0.0
+        root = brentq(f, q, hi, xtol=1e-300, rtol=1e-15)
+    return _with_err(k, root, sw2) if root > 1e-280 else (0.0, 0.0)
+
+
+def _with_err(k: Kernel, q: float, sw2: float) -> tuple[float, float]:
+    """q* and how far it moves when V carries its own quadrature error."""
+    if q <= 0:
+        return 0.0, 0.0
+    err_v = sw2 * k.second_moment(q).err
+    return q, err_v / max(1e-12, abs(1 - _q_slope(k, q, sw2)))
+
+
+def _q_slope(k: Kernel, q: float, sw2: float) -> float:
+    if q <= 0:
+        return sw2 * k.slope_moment(1e-12, err=False).value  # V′(0) = σ_w² φ′(0)² for a smooth φ
+    h = 1e-4 * q
+    return sw2 * (k.second_moment(q + h, err=False).value - k.second_moment(q - h, err=False).value) / (2 * h)
+
+
+def propagation(activation: str | Activation | Callable[..., Any], sw2: float, sb2: float = 0.0,
+                params: dict[str, float] | None = None, q0: float = 1.0) -> SignalPropagation:
+    """The mean-field picture of `activation` at (σ_w², σ_b²): q*, χ₁, c*, ξ_q, ξ_c, the phase and the
+    backward gain. "No finite fixed point" is an answer (q_star None, with a note), not an error."""
+    _check(sw2, sb2)
+    k = _resolve(activation, params)
+    base = {"activation": k.act.name, "params": k.params, "sw2": sw2, "sb2": sb2,
+            "method": "closed form" if k.closed is not None else "quadrature"}
+    q, q_err = _fixed_q(k, sw2, sb2, q0)
+    if q is None:
+        chi1 = sw2 * k.slope_moment(1.0).value if k.closed is not None else None
+        return SignalPropagation(**base, q_star=None, q_stable=None, q_slope=None, chi1=chi1, c_star=None,
+                                 chi_c=None, xi_q=None, xi_c=None, trainable_depth=None,
+                                 backward_gain=None if chi1 is None else math.sqrt(chi1),
+                                 phase=None if chi1 is None else _phase(chi1),
+                                 note="the variance grows without bound: no finite fixed point q*")
+    slope = _q_slope(k, q, sw2)
+    qq = max(q, 1e-12)
+    chi = k.slope_moment(qq)
+    chi1, chi1_err = sw2 * chi.value, sw2 * chi.err
+    phase = _phase(chi1)
+    if q == 0.0:  # σ_b² = 0 and the signal dies: every input ends at 0, correlation is undefined
+        c_star, c_err, chi_c = 1.0, 0.0, chi1
+        note = "q* = 0: the signal fades to zero with depth"
+    elif phase == "chaotic":
+        c_star, c_err, chi_c = _fixed_c(k, q, sw2, sb2)
+        note = ""
+    else:
+        c_star, c_err, chi_c = 1.0, 0.0, chi1
+        note = ""
+    return SignalPropagation(
+        **base, q_star=q, q_star_err=q_err, q_stable=abs(slope) < 1, q_slope=slope, chi1=chi1, chi1_err=chi1_err,
+        phase=phase, c_star=c_star, c_star_err=c_err, chi_c=chi_c, xi_q=_depth_scale(slope),
+        xi_c=_depth_scale(chi_c), trainable_depth=6 * _depth_scale(chi_c), backward_gain=math.sqrt(chi1),
+        note=note)
+
+
+def _phase(chi1: float) -> Phase:
+    return "critical" if abs(chi1 - 1) < CRITICAL_TOL else "ordered" if chi1 < 1 else "chaotic"
+
+
+def _depth_scale(slope: float) -> float:
+    """−1 / log|slope|: inf where the slope is 1 (no approach), 0 where it is 0 (reached in one layer)."""
+    s = abs(slope)
+    if s == 0:
+        return 0.0
+    if abs(s - 1) < CRITICAL_TOL:
+        return math.inf
+    return -1.0 / math.log(s) if s < 1 else 1.0 / math.log(s)
+
+
+def _fixed_c(k: Kernel, q: float, sw2: float, sb2: float) -> tuple[float, float, float]:
+    """The chaotic phase's stable c* < 1 (root of C(c) − c below 1), its error, and C′(c*)."""
+    def f(c: float) -> float:
+        return (sw2 * k.cross_moment(q, c, err=False).value + sb2) / q - c
+
+    grid = np.concatenate([np.linspace(-1.0, 0.9, 20), 1.0 - np.logspace(-1.5, -6, 10)])
+    vals = [f(float(c)) for c in grid]
+    crossings = [i for i in range(len(grid) - 1) if vals[i] > 0 >= vals[i + 1]]  # C − c from + to −: stable
+    if not crossings:  # C(c) ≥ c up to 1 − 1e-6: c* is 1 to this resolution
+        return 1.0, 1e-6, sw2 * k.slope_moment(q).value
+    lo, hi = float(grid[crossings[-1]]), float(grid[crossings[-1] + 1])
+    c = brentq(f, lo, hi, xtol=1e-12)
+    cm = k.cross_moment(q, c)
+    slope_c = sw2 * k.cross_moment(q, c, derivative=True).value
+    err = (sw2 * cm.err / q) / max(1e-12, abs(1 - slope_c))
+    return float(c), float(err), float(slope_c)
+
+
+def critical_sw2(activation: str | Activation | Callable[..., Any], sb2: float = 0.0,
+                 params: dict[str, float] | None = None, lo: float = 1e-3, hi: float = 100.0) -> float | None:
+    """σ_w² on the edge of chaos (χ₁ = 1) at this σ_b², or None if χ₁ does not cross 1 in [lo, hi]."""
+    if not (math.isfinite(sb2) and sb2 >= 0):
+        raise ActlabError(f"sb2={sb2!r} is not allowed; the bias variance σ_b² must be a finite number >= 0")
+    k = _resolve(activation, params)
+
+    def g(sw2: float) -> float:
+        q, _ = _fixed_q(k, sw2, sb2)
+        if q is None:
+            return 1.0  # past the point where q diverges: treat as chaotic
+        return sw2 * k.slope_moment(max(q, 1e-12), err=False).value - 1.0
+
+    a, b = g(lo), g(hi)
+    if a * b > 0:
+        return None
+    if a == 0:
+        return lo
+    return float(brentq(g, lo, hi, xtol=1e-10, rtol=1e-10))

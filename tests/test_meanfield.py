@@ -1,0 +1,180 @@
+"""Mean-field theory (#14) against independent references: closed forms computed here in float64 (ReLU's
+arc-cosine kernel, erf's arcsine kernel, a linear φ), the critical points the papers give, and Monte Carlo:
+wide random networks drawn by actlab's own population engine, whose measured q_l and c_l over 20 layers
+must match the iterated maps within their sampling error."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats as sps
+
+from actlab.catalog import meanfield as mf
+from actlab.errors import ActlabError
+from actlab.nn.models import ModelConfig, build
+
+
+def user_relu(x):
+    return torch.relu(x)
+
+
+def user_identity(x):
+    return x * 1.0
+
+
+def user_erf(x):
+    return torch.erf(x)
+
+
+def relu_kernel(q: float, c: float) -> float:
+    """E[relu(u₁) relu(u₂)], u ~ N(0, q) with correlation c (Cho & Saul 2009), written out here."""
+    return q / (2 * math.pi) * (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c)
+
+
+def erf_kernel(q: float, c: float) -> float:
+    """E[erf(u₁) erf(u₂)] (Williams 1997): 2/π · arcsin(2qc / (1 + 2q))."""
+    return 2 / math.pi * math.asin(2 * q * c / (1 + 2 * q))
+
+
+@pytest.mark.parametrize("q", [0.1, 1.0, 7.5])
+@pytest.mark.parametrize("c", [-0.9, -0.3, 0.0, 0.5, 0.95, 0.9999])
+def test_the_c_map_quadrature_matches_relus_arc_cosine_kernel(q, c):
+    k = mf.Kernel(mf.get(user_relu), {})
+    assert k.closed is None  # a user's function: quadrature, not the closed form
+    got = k.cross_moment(q, c)
+    assert got.value == pytest.approx(relu_kernel(q, c), rel=2e-6, abs=1e-9)
+    assert abs(got.value - relu_kernel(q, c)) <= 10 * got.err + 1e-9  # the reported error is honest
+    closed = mf.Kernel(mf.get("relu"), {}).cross_moment(q, c)
+    assert closed.value == pytest.approx(relu_kernel(q, c), rel=1e-12)
+
+
+@pytest.mark.parametrize("q", [0.2, 1.0, 4.0])
+@pytest.mark.parametrize("c", [-0.7, 0.0, 0.6, 0.99])
+def test_the_c_map_quadrature_matches_erfs_arcsine_kernel(q, c):
+    got = mf.Kernel(mf.get(user_erf), {}).cross_moment(q, c)
+    assert got.value == pytest.approx(erf_kernel(q, c), rel=1e-7, abs=1e-10)
+
+
+@pytest.mark.parametrize("a", [0.01, 0.2])
+@pytest.mark.parametrize("c", [-0.5, 0.3, 0.9])
+def test_leaky_relus_closed_form_matches_quadrature(a, c):
+    def leaky(x, a=a):
+        return torch.where(x > 0, x, a * x)
+
+    closed = mf.Kernel(mf.get("leaky_relu"), {"alpha": a})
+    quad = mf.Kernel(mf.get(leaky), {})
+    for deriv in (False, True):
+        assert closed.cross_moment(1.3, c, derivative=deriv).value == pytest.approx(
+            quad.cross_moment(1.3, c, derivative=deriv).value, rel=1e-5)
+
+
+@pytest.mark.parametrize(("sw2", "sb2"), [(0.5, 0.0), (1.5, 0.1), (1.9, 0.3)])
+def test_relu_chi1_is_half_sw2_and_q_star_is_the_linear_maps_fixed_point(sw2, sb2):
+    for act in ("relu", user_relu):
+        r = mf.propagation(act, sw2, sb2)
+        assert r.chi1 == pytest.approx(sw2 / 2, rel=1e-9)
+        expected_q = sb2 / (1 - sw2 / 2)  # q = sw2·q/2 + sb2
+        assert r.q_star == pytest.approx(expected_q, rel=1e-7, abs=1e-12)
+        assert r.phase == "ordered" and r.c_star == 1.0
+        assert r.xi_c == pytest.approx(-1 / math.log(sw2 / 2), rel=1e-7)
+
+
+def test_relu_is_critical_at_sw2_2_and_past_it_has_no_finite_fixed_point():
+    assert mf.critical_sw2("relu", 0.0) == pytest.approx(2.0, abs=1e-8)
+    assert mf.critical_sw2(user_relu, 0.0) == pytest.approx(2.0, abs=1e-6)
+    r = mf.propagation("relu", 2.5, 0.1)
+    assert r.q_star is None and "no finite fixed point" in r.note and r.chi1 == pytest.approx(1.25)
+
+
+def test_a_linear_activations_maps_are_linear():
+    sw2, sb2 = 0.8, 0.2
+    r = mf.propagation(user_identity, sw2, sb2)
+    assert r.q_star == pytest.approx(sb2 / (1 - sw2), rel=1e-8)
+    assert r.chi1 == pytest.approx(sw2, rel=1e-10) and r.q_slope == pytest.approx(sw2, rel=1e-6)
+    qs = mf.q_iterates(user_identity, 2.0, 5, sw2, sb2)
+    expect = [2.0]
+    for _ in range(4):
+        expect.append(sw2 * expect[-1] + sb2)
+    np.testing.assert_allclose(qs, expect, rtol=1e-9)
+    cs = mf.c_iterates(user_identity, 2.0, 0.3, 3, sw2, sb2)
+    assert cs[1] == pytest.approx((sw2 * 2.0 * 0.3 + sb2) / (sw2 * 2.0 + sb2), rel=1e-8)
+
+
+def test_tanh_is_critical_at_sw2_1_without_bias_and_the_phases_lie_either_side():
+    assert mf.critical_sw2("tanh", 0.0) == pytest.approx(1.0, abs=1e-6)
+    crit = mf.critical_sw2("tanh", 0.05)
+    assert 1.70 < crit < 1.82  # Schoenholz et al. 2017, Fig. 1: the critical line passes σ_w² ≈ 1.76 at σ_b² = 0.05
+    assert mf.propagation("tanh", crit * 0.9, 0.05).phase == "ordered"
+    chaos = mf.propagation("tanh", crit * 1.3, 0.05)
+    assert chaos.phase == "chaotic" and 0 < chaos.c_star < 1 and chaos.chi_c < 1
+    near = mf.propagation("tanh", crit * 1.01, 0.05)
+    assert near.xi_c > 5 * mf.propagation("tanh", crit * 1.3, 0.05).xi_c  # ξ_c grows towards the edge
+
+
+def test_the_erf_chaotic_fixed_point_solves_the_arcsine_map():
+    sw2, sb2 = 2.0, 0.1
+    r = mf.propagation(user_erf, sw2, sb2)
+    q = r.q_star
+    assert q == pytest.approx(sw2 * erf_kernel(q, 1.0) + sb2, rel=1e-9)  # V(q*) = q*
+    c = r.c_star
+    assert 0 < c < 1 and (sw2 * erf_kernel(q, c) + sb2) / q == pytest.approx(c, abs=1e-7)
+
+
+@pytest.mark.parametrize(("bad", "says"), [
+    (dict(activation="softmax", sw2=1.0), "vector-valued"),
+    (dict(activation="tanh", sw2=0.0), "sw2=0.0 is not allowed"),
+    (dict(activation="tanh", sw2=-1.0), "sw2=-1.0 is not allowed"),
+    (dict(activation="tanh", sw2=1.0, sb2=-0.1), "sb2=-0.1 is not allowed"),
+    (dict(activation="tanh", sw2=float("nan")), "must be a finite number"),
+    (dict(activation="nope", sw2=1.0), "activation 'nope' is unknown"),
+])
+def test_bad_input_is_one_clear_error(bad, says):
+    with pytest.raises(ActlabError, match=says):
+        mf.propagation(**bad)
+
+
+def test_a_function_that_grows_too_fast_is_an_error_not_a_nan():
+    def explode(x):
+        return torch.exp(x * x)
+
+    with pytest.raises(ActlabError, match="not finite"):
+        mf.propagation(explode, 1.0, 0.0)
+
+
+@pytest.mark.parametrize(("act", "sw2", "sb2"), [("tanh", 1.5, 0.05), ("tanh", 3.0, 0.05), ("relu", 1.8, 0.05)])
+def test_wide_random_networks_follow_the_iterated_maps(act, sw2, sb2):
+    """Width 1,000, depth 20, 6 seeds as one population: per layer, the mean over seeds of the measured q_l
+    and c_l (two inputs) lies within its 99.9 % interval (plus the maps' 1/width finite-width bias) of theory."""
+    width, depth, seeds = 1000, 20, list(range(6))
+    cfg = ModelConfig(widths=[width] * depth, activation=act, init="lecun_normal", init_gain=math.sqrt(sw2),
+                      bias_std=math.sqrt(sb2))
+    d_in = 50
+    model = build(cfg, (d_in,), "binary", 2, seeds)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, d_in, generator=gen, dtype=torch.float64)
+    x[1] = 0.6 * x[0] + 0.8 * x[1]  # two inputs with some correlation
+    x = x.float()
+    trace: list = []
+    with torch.no_grad():
+        model(x, trace=trace)
+    zs = [z for name, z, _, _ in trace if name.startswith("hidden")]
+    assert len(zs) == depth
+    q_meas = np.array([[float((z[m, 0, :, 0].double() ** 2).mean()) for m in range(len(seeds))] for z in zs])
+    c_meas = np.array([[float(torch.nn.functional.cosine_similarity(z[m, 0, :, 0].double(), z[m, 1, :, 0].double(),
+                                                                    dim=0)) for m in range(len(seeds))] for z in zs])
+    # layer 1 from the inputs themselves: q₁ = σ_w² |x|²/d + σ_b², c₁ from the inputs' inner product
+    xx = x.double()
+    qa, qb = (sw2 * (xx ** 2).mean(1) + sb2).tolist()
+    q1 = (qa + qb) / 2
+    c1 = (sw2 * float((xx[0] * xx[1]).mean()) + sb2) / math.sqrt(qa * qb)
+    q_pred = mf.q_iterates(act, q1, depth, sw2, sb2)
+    c_pred = mf.c_iterates(act, q1, c1, depth, sw2, sb2)
+    t = sps.t.ppf(0.9995, len(seeds) - 1)
+    for layer in range(depth):
+        for meas, pred, what in ((q_meas[layer], q_pred[layer], "q"), (c_meas[layer], c_pred[layer], "c")):
+            half = t * meas.std(ddof=1) / math.sqrt(len(seeds))
+            slack = 3.0 / width * max(1.0, abs(pred))  # the maps are exact only as width → ∞
+            assert abs(meas.mean() - pred) <= half + slack, (what, layer + 1, meas.mean(), pred, half)
