@@ -66,9 +66,10 @@ def test_leaky_relus_closed_form_matches_quadrature(a, c):
 
     closed = mf.Kernel(mf.get("leaky_relu"), {"alpha": a})
     quad = mf.Kernel(mf.get(leaky), {})
-    for deriv in (False, True):
-        assert closed.cross_moment(1.3, c, derivative=deriv).value == pytest.approx(
-            quad.cross_moment(1.3, c, derivative=deriv).value, rel=1e-5)
+    assert closed.cross_moment(1.3, c).value == pytest.approx(quad.cross_moment(1.3, c).value, rel=1e-6)
+    # φ′ jumps at 0: quadrature is O(h) there, and the reported error says so
+    got = quad.cross_moment(1.3, c, derivative=True)
+    assert abs(closed.cross_moment(1.3, c, derivative=True).value - got.value) <= 2 * got.err + 1e-12
 
 
 @pytest.mark.parametrize(("sw2", "sb2"), [(0.5, 0.0), (1.5, 0.1), (1.9, 0.3)])
@@ -155,8 +156,8 @@ def test_wide_random_networks_follow_the_iterated_maps(act, sw2, sb2):
     model = build(cfg, (d_in,), "binary", 2, seeds)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(2, d_in, generator=gen, dtype=torch.float64)
-    x[1] = 0.6 * x[0] + 0.8 * x[1]  # two inputs with some correlation
-    x = x.float()
+    x[1] = 0.6 * x[0] + 0.8 * x[1]  # two inputs with some correlation,
+    x = (x * math.sqrt(d_in) / x.norm(dim=1, keepdim=True)).float()  # of equal norm (one q for both)
     trace: list = []
     with torch.no_grad():
         model(x, trace=trace)

@@ -24,12 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
 from actlab.catalog.activations import Activation, get
+from actlab import rng
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
 from actlab.nn.layers import PopBatchNorm, PopConv, PopLayerNorm, PopLinear, PopPReLU
 
 # Fields in which the members of one population may differ (applied per replica slice).
-MIXABLE = ("activation", "activation_params", "init", "init_gain", "bias_init")
+MIXABLE = ("activation", "activation_params", "init", "init_gain", "bias_init", "bias_std")
 Trace = list[tuple[str, Tensor, Tensor, Tensor]]  # (layer name, z, a, φ'(z)), each (M, B, units, positions)
 
 
@@ -61,6 +62,8 @@ class ModelConfig(BaseModel):
     init_gain: Annotated[float | None, Field(gt=0, le=100, description="weight gain; none: the activation's "
                                                                        "gain for the scheme")] = None
     bias_init: Annotated[float, Field(ge=-100, le=100, description="initial value of every bias")] = 0.0
+    bias_std: Annotated[float, Field(ge=0, le=100, description="biases drawn N(bias_init, bias_std²) (σ_b of "
+                                                                "mean-field theory); 0: the constant bias_init")] = 0.0
     output_activation: Annotated[str | None, Field(description="an explicit output activation (name); the "
                                                                "loss is then on its value")] = None
 
@@ -68,6 +71,9 @@ class ModelConfig(BaseModel):
     def _check(self) -> ModelConfig:
         if self.kind == "convnet" and self.widths is not None:
             raise ValueError("widths is for kind='mlp'; a ConvNet takes depth (blocks) and width (channels)")
+        if self.bias_std > 0 and self.init in inits.DRAWN_BIAS:
+            raise ValueError(f"bias_std={self.bias_std} cannot be used with init={self.init!r}, which draws its own "
+                             "biases; allowed: bias_std = 0, or another init")
         return self
 
     def shape_key(self) -> dict[str, Any]:
@@ -141,8 +147,11 @@ class Population(nn.Module):
                     rows = slice(start * per, stop * per)
                     layer.weight[rows] = w.reshape(layer.weight[rows].shape)
                     if layer.bias is not None:
-                        b = inits.draw_bias(scheme, seeds, layer_idx, layer.bias[rows][0].numel() if per == 1 else per,
-                                            fan_in)
+                        n = layer.bias[rows][0].numel() if per == 1 else per
+                        b = inits.draw_bias(scheme, seeds, layer_idx, n, fan_in)
+                        if b is None and mc.bias_std > 0:
+                            b = mc.bias_init + mc.bias_std * rng.normal(seeds, rng.stream_id("init-bias-normal", layer_idx),
+                                                                        (n,))
                         layer.bias[rows] = mc.bias_init if b is None else b.reshape(layer.bias[rows].shape)
 
     def output(self, z: Tensor) -> Tensor:
