@@ -179,3 +179,28 @@ def test_wide_random_networks_follow_the_iterated_maps(act, sw2, sb2):
             half = t * meas.std(ddof=1) / math.sqrt(len(seeds))
             slack = 3.0 / width * max(1.0, abs(pred))  # the maps are exact only as width → ∞
             assert abs(meas.mean() - pred) <= half + slack, (what, layer + 1, meas.mean(), pred, half)
+
+
+def test_the_theory_command_prints_the_prediction_and_writes_its_figures(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "actlab", "theory", "tanh", "--sw2", "1.5", "--sb2", "0.05", "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    ref = mf.propagation("tanh", 1.5, 0.05)
+    assert doc["q_star"] == pytest.approx(ref.q_star) and doc["phase"] == "ordered"
+    assert doc["critical_sw2"] == pytest.approx(mf.critical_sw2("tanh", 0.05))
+    assert doc["gradient_ratio"] == pytest.approx(ref.chi1 ** 9.5)  # default depth 20
+    r = subprocess.run([sys.executable, "-m", "actlab", "theory", "relu", "--sw2", "2.5", "--sb2", "0.1", "--figures",
+                        str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "no finite fixed point" in r.stdout and "σ_w² = 2" in r.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["theory_chi.png", "theory_maps.png", "theory_phase.png"]
+    r = subprocess.run([sys.executable, "-m", "actlab", "theory", "softmax"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "vector-valued" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "actlab", "theory", "elu", "-p", "alpha=0.5", "--sw2", "1", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert json.loads(r.stdout)["params"] == {"alpha": 0.5}

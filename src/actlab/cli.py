@@ -7,6 +7,7 @@ traceback. Files are written only where a command's options say.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import sys
@@ -21,12 +22,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from actlab import data
+from actlab import jsonsafe
+from actlab.catalog import meanfield
 from actlab.catalog import table as catalog
 from actlab.catalog.activations import Activation, get
 from actlab.catalog.activations import names as all_names
 from actlab.catalog.theory import gelu_approximation_error
 from actlab.errors import ActlabError
 from actlab.report.figures import catalog as plots
+from actlab.report.figures import theory as theory_plots
 from actlab.report.figures.common import save
 from actlab.report.page import build_report
 from actlab.runtime import tune_malloc
@@ -211,6 +215,82 @@ def gelu_error(
     for r in results:
         table.add_row(r.approximation, r.formula, f"{r.max_abs_error:.3e}", f"±{r.at_x:.4f}", f"{r.mean_abs_error:.3e}")
     out.print(table)
+
+
+@app.command("theory")
+def theory_cmd(
+    name: Annotated[str, typer.Argument(help="An activation name or import path.")],
+    sw2: Annotated[float | None, typer.Option("--sw2", help="Weight variance σ_w² (weights N(0, σ_w²/fan_in)); "
+                                              "default: the activation's paired init, σ_w² = gain².")] = None,
+    sb2: Annotated[float, typer.Option("--sb2", help="Bias variance σ_b².")] = 0.0,
+    param: ParamOpt = None,
+    depth: Annotated[int, typer.Option(min=1, max=10_000, help="Depth L for the predicted gradient ratio and the "
+                                                               "figures' layer iterates.")] = 20,
+    figures: Annotated[Path | None, typer.Option("--figures", help="Write theory_maps, theory_chi and theory_phase "
+                                                                   "(.png) into this folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the prediction as JSON.")] = False,
+) -> None:
+    """Mean-field theory of a wide random network with this activation: the variance fixed point q*, χ₁,
+    the phase (ordered / critical / chaotic), c*, the depth scales ξ_q and ξ_c, and the edge of chaos."""
+    act = resolve_names([name])[0]
+    params = parse_params(param, [act])[act.name]
+    if sw2 is None:
+        sw2 = act.init_gain(**params) ** 2
+    r = meanfield.propagation(act, sw2, sb2, params)
+    crit = meanfield.critical_sw2(act, sb2, params)
+    ratio = r.gradient_ratio(depth)
+    if as_json:
+        doc = {**r.model_dump(), "critical_sw2": crit, "depth": depth, "gradient_ratio": ratio}
+        sys.stdout.write(json.dumps({k: _json_number(v) for k, v in doc.items()}, indent=2) + "\n")
+    else:
+        _print_theory(r, crit, depth, ratio)
+    if figures is not None:
+        for fname, draw in (("theory_maps", lambda: theory_plots.maps_figure(act, sw2, sb2, params, depth)),
+                            ("theory_chi", lambda: theory_plots.chi_figure(act, sb2, params)),
+                            ("theory_phase", lambda: theory_plots.phase_figure(act, params, mark=[(sw2, sb2)]))):
+            err.print(f"wrote {save(draw(), Path(figures) / f'{fname}.png')}")
+
+
+def _json_number(v: object) -> object:
+    """A float for JSON: an infinite depth scale as the string "inf" (it means: critical), NaN as null."""
+    if isinstance(v, float):
+        return ("inf" if v > 0 else "-inf") if math.isinf(v) else jsonsafe.number(v)
+    return v
+
+
+def _num(v: float | None, err: float = 0.0, digits: int = 5) -> str:
+    if v is None:
+        return "—"
+    if math.isinf(v):
+        return "∞"
+    return f"{v:.{digits}g}" + (f" ± {err:.1g}" if err >= 1e-12 else "")
+
+
+def _print_theory(r: meanfield.SignalPropagation, crit: float | None, depth: int, ratio: float | None) -> None:
+    table = Table(title=f"mean-field theory: {r.activation}{'(' + ', '.join(f'{k}={v:g}' for k, v in r.params.items()) + ')' if r.params else ''}, "
+                        f"σ_w² = {r.sw2:g}, σ_b² = {r.sb2:g} ({r.method})", show_header=False)
+    table.add_column("quantity")
+    table.add_column("value")
+    stable = "—" if r.q_stable is None else "stable" if r.q_stable else "unstable"
+    rows = [("q* (pre-activation variance the layers approach)", _num(r.q_star, r.q_star_err)),
+            ("V′(q*) (variance map's slope at q*)", f"{_num(r.q_slope)} ({stable})"),
+            ("χ₁ = σ_w² E[φ′(√q* z)²]", _num(r.chi1, r.chi1_err)),
+            ("phase", r.phase or "—"),
+            ("c* (correlation the layers approach)", _num(r.c_star, r.c_star_err)),
+            ("χ_c (correlation map's slope at c*)", _num(r.chi_c)),
+            ("ξ_q (layers to approach q*)", _num(r.xi_q, digits=4)),
+            ("ξ_c (layers to approach c*)", _num(r.xi_c, digits=4)),
+            ("trainable depth ≈ 6 ξ_c (Schoenholz et al. 2017)", _num(r.trainable_depth, digits=4)),
+            ("backward gain per layer √χ₁", _num(r.backward_gain)),
+            (f"‖δ₁‖ / ‖δ_L‖ at depth L = {depth} (χ₁^((L−1)/2))", _num(ratio, digits=4)),
+            (f"edge of chaos at σ_b² = {r.sb2:g}", f"σ_w² = {_num(crit)}" if crit is not None else "none in (0, 100]")]
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(table)
+    if r.note:
+        out.print(r.note)
+    out.print("Weights N(0, σ_w²/fan_in), biases N(0, σ_b²), infinitely wide layers; ± is the quadrature's error. "
+              "χ₁ < 1: ordered (inputs merge, gradients vanish); χ₁ > 1: chaotic (gradients explode).", style="dim")
 
 
 @data_app.command("list")

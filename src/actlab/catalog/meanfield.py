@@ -60,13 +60,15 @@ class Estimate:
 class Kernel:
     """An element-wise φ with its derivative, evaluated in float64: the expectations the maps need."""
 
-    def __init__(self, act: Activation, params: dict[str, float]):
+    def __init__(self, act: Activation, params: dict[str, float], points: int = POINTS_1D):
         if act.vector:
             raise ActlabError(f"activation {act.name!r} is vector-valued (output only); mean-field theory is for "
                               "element-wise activations")
         self.act, self.params = act, act.resolve(**params)
         self.closed = _closed_form(act.name, self.params)
-        self._x1 = torch.linspace(-WINDOW_1D, WINDOW_1D, POINTS_1D, dtype=torch.float64)
+        if points % 4 != 1 or points < 401:
+            raise ActlabError(f"points={points} is not allowed; the quadrature needs 4k + 1 points, at least 401")
+        self._x1 = torch.linspace(-WINDOW_1D, WINDOW_1D, points, dtype=torch.float64)
         self._w1 = _pdf(self._x1)
 
     def phi(self, x: Tensor) -> Tensor:
@@ -96,6 +98,8 @@ class Kernel:
         """E[φ(√q z)²]."""
         if self.closed is not None:
             return Estimate(self.closed.second_moment(q), 0.0)
+        if q == 0:
+            return Estimate(float(self.phi(torch.zeros(1, dtype=torch.float64))[0] ** 2), 0.0)
         s = math.sqrt(q)
         return self.mean(lambda z: self.phi(s * z) ** 2, err)
 
@@ -103,6 +107,8 @@ class Kernel:
         """E[φ′(√q z)²]."""
         if self.closed is not None:
             return Estimate(self.closed.slope_moment(q), 0.0)
+        if q == 0:  # the limit q → 0: half the mass on each side of a kink at 0
+            return Estimate(float((self.dphi(torch.tensor([-1e-300, 1e-300], dtype=torch.float64)) ** 2).mean()), 0.0)
         s = math.sqrt(q)
         return self.mean(lambda z: self.dphi(s * z) ** 2, err)
 
@@ -238,8 +244,9 @@ class SignalPropagation(BaseModel):
         return None if self.chi1 is None else self.chi1 ** ((depth - 1) / 2)
 
 
-def _resolve(activation: str | Activation | Callable[..., Any], params: dict[str, float] | None) -> Kernel:
-    return Kernel(get(activation), params or {})
+def _resolve(activation: str | Activation | Callable[..., Any], params: dict[str, float] | None,
+             points: int = POINTS_1D) -> Kernel:
+    return Kernel(get(activation), params or {}, points)
 
 
 def _check(sw2: float, sb2: float) -> None:
@@ -265,7 +272,7 @@ def q_iterates(activation: str | Activation | Callable[..., Any], q0: float, dep
     out = [float(q0)]
     for _ in range(depth - 1):
         q = out[-1]
-        out.append(math.inf if not math.isfinite(q) or q > Q_MAX else sw2 * k.second_moment(q).value + sb2)
+        out.append(math.inf if not math.isfinite(q) or q > Q_MAX else sw2 * k.second_moment(q, err=False).value + sb2)
     return np.array(out)
 
 
@@ -281,7 +288,7 @@ def c_iterates(activation: str | Activation | Callable[..., Any], q0: float, c0:
         if not math.isfinite(q_next):
             out.append(math.nan)
             continue
-        out.append((sw2 * k.cross_moment(q, out[-1]).value + sb2) / q_next)
+        out.append((sw2 * k.cross_moment(q, out[-1], err=False).value + sb2) / q_next)
     return np.array(out)
 
 
@@ -303,8 +310,8 @@ def _fixed_q(k: Kernel, sw2: float, sb2: float, q0: float = 1.0) -> tuple[float 
         lo = q
         while f(lo) < 0:
             lo /= 4
-            if lo < 1e-300:
-                return 0.0, 0.0  # no root above 0: the signal fades (σ_b² = 0)
+            if lo < 1e-12 * q0 and sb2 == 0:
+                return 0.0, 0.0  # no root above 0 (to 1e-12 of q0): the signal fades (σ_b² = 0)
         root = brentq(f, lo, q, xtol=1e-300, rtol=1e-15)
     else:  # rising: the smallest root above q
         hi = q
@@ -313,7 +320,7 @@ def _fixed_q(k: Kernel, sw2: float, sb2: float, q0: float = 1.0) -> tuple[float 
             if hi > Q_MAX:
                 return None, 0.0
         root = brentq(f, q, hi, xtol=1e-300, rtol=1e-15)
-    return _with_err(k, root, sw2) if root > 1e-280 else (0.0, 0.0)
+    return _with_err(k, root, sw2) if root > 1e-12 * q0 or sb2 > 0 else (0.0, 0.0)
 
 
 def _with_err(k: Kernel, q: float, sw2: float) -> tuple[float, float]:
@@ -326,17 +333,18 @@ def _with_err(k: Kernel, q: float, sw2: float) -> tuple[float, float]:
 
 def _q_slope(k: Kernel, q: float, sw2: float) -> float:
     if q <= 0:
-        return sw2 * k.slope_moment(1e-12, err=False).value  # V′(0) = σ_w² φ′(0)² for a smooth φ
+        return sw2 * k.slope_moment(0.0, err=False).value  # V′(0) = σ_w² φ′(0)² for a smooth φ
     h = 1e-4 * q
     return sw2 * (k.second_moment(q + h, err=False).value - k.second_moment(q - h, err=False).value) / (2 * h)
 
 
 def propagation(activation: str | Activation | Callable[..., Any], sw2: float, sb2: float = 0.0,
-                params: dict[str, float] | None = None, q0: float = 1.0) -> SignalPropagation:
+                params: dict[str, float] | None = None, q0: float = 1.0, points: int = POINTS_1D) -> SignalPropagation:
     """The mean-field picture of `activation` at (σ_w², σ_b²): q*, χ₁, c*, ξ_q, ξ_c, the phase and the
-    backward gain. "No finite fixed point" is an answer (q_star None, with a note), not an error."""
+    backward gain. "No finite fixed point" is an answer (q_star None, with a note), not an error. `points`:
+    the quadrature grid (fewer is faster and coarser; the error fields say how much)."""
     _check(sw2, sb2)
-    k = _resolve(activation, params)
+    k = _resolve(activation, params, points)
     base = {"activation": k.act.name, "params": k.params, "sw2": sw2, "sb2": sb2,
             "method": "closed form" if k.closed is not None else "quadrature"}
     q, q_err = _fixed_q(k, sw2, sb2, q0)
@@ -348,8 +356,7 @@ def propagation(activation: str | Activation | Callable[..., Any], sw2: float, s
                                  phase=None if chi1 is None else _phase(chi1),
                                  note="the variance grows without bound: no finite fixed point q*")
     slope = _q_slope(k, q, sw2)
-    qq = max(q, 1e-12)
-    chi = k.slope_moment(qq)
+    chi = k.slope_moment(q)
     chi1, chi1_err = sw2 * chi.value, sw2 * chi.err
     phase = _phase(chi1)
     if q == 0.0:  # σ_b² = 0 and the signal dies: every input ends at 0, correlation is undefined
@@ -401,17 +408,18 @@ def _fixed_c(k: Kernel, q: float, sw2: float, sb2: float) -> tuple[float, float,
 
 
 def critical_sw2(activation: str | Activation | Callable[..., Any], sb2: float = 0.0,
-                 params: dict[str, float] | None = None, lo: float = 1e-3, hi: float = 100.0) -> float | None:
+                 params: dict[str, float] | None = None, lo: float = 1e-3, hi: float = 100.0,
+                 points: int = POINTS_1D) -> float | None:
     """σ_w² on the edge of chaos (χ₁ = 1) at this σ_b², or None if χ₁ does not cross 1 in [lo, hi]."""
     if not (math.isfinite(sb2) and sb2 >= 0):
         raise ActlabError(f"sb2={sb2!r} is not allowed; the bias variance σ_b² must be a finite number >= 0")
-    k = _resolve(activation, params)
+    k = _resolve(activation, params, points)
 
     def g(sw2: float) -> float:
         q, _ = _fixed_q(k, sw2, sb2)
         if q is None:
             return 1.0  # past the point where q diverges: treat as chaotic
-        return sw2 * k.slope_moment(max(q, 1e-12), err=False).value - 1.0
+        return sw2 * k.slope_moment(q, err=False).value - 1.0
 
     a, b = g(lo), g(hi)
     if a * b > 0:

@@ -1,0 +1,125 @@
+"""Mean-field theory figures (`actlab theory`, the report): the variance and correlation maps of one
+activation at one (σ_w², σ_b²), χ₁ against σ_w², and the (σ_w², σ_b²) phase diagram with the critical line
+and a ξ_c heat map."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from actlab.catalog import meanfield as mf
+from actlab.catalog.activations import Activation, get
+from actlab.report.figures.common import suptitle
+
+COARSE = 6001  # quadrature points of the phase diagram's many evaluations (step 4e-3; errors stay < 1e-6 here)
+
+
+def _label(act: Activation, params: dict[str, float]) -> str:
+    return act.label(**params)
+
+
+def maps_figure(activation: str | Activation, sw2: float, sb2: float = 0.0, params: dict[str, float] | None = None,
+                depth: int = 30) -> Figure:
+    """Four panels: V(q) against q with its fixed point; C(c) against c with c*; and the iterates q_l and c_l
+    of `depth` layers from q₁ = 1 (and from c₁ = 0.5, 0.9), which any MLP study's forward statistics follow."""
+    act = get(activation)
+    params = act.resolve(**(params or {}))
+    r = mf.propagation(act, sw2, sb2, params)
+    k = mf.Kernel(act, params)
+    fig = Figure(figsize=(12.5, 3.4), layout="constrained")
+    ax_q, ax_c, ax_ql, ax_cl = fig.subplots(1, 4)
+    top = max(3.0, 2.0 * (r.q_star or 1.0))
+    qs = np.linspace(0.0, top, 121)
+    ax_q.plot(qs, [sw2 * k.second_moment(float(q), err=False).value + sb2 for q in qs], color="C0", label="V(q)")
+    ax_q.plot(qs, qs, color="0.5", ls=":", lw=1, label="q")
+    if r.q_star is not None and r.q_star <= top:
+        ax_q.plot([r.q_star], [r.q_star], "o", color="C3", label=f"q* = {r.q_star:.4g}")
+    ax_q.set(xlabel="q (pre-activation variance, layer l)", ylabel="layer l + 1", title="variance map")
+    ax_q.legend(fontsize=7, loc="upper left")
+    if r.q_star is not None and r.q_star > 0:
+        cs = np.linspace(-1.0, 1.0, 81)
+        cmap = [(sw2 * k.cross_moment(r.q_star, float(c), err=False).value + sb2) / r.q_star for c in cs]
+        ax_c.plot(cs, cmap, color="C0", label="C(c)")
+        ax_c.plot(cs, cs, color="0.5", ls=":", lw=1, label="c")
+        ax_c.plot([r.c_star], [r.c_star], "o", color="C3", label=f"c* = {r.c_star:.4g}")
+        ax_c.legend(fontsize=7, loc="upper left")
+    else:
+        ax_c.text(0.5, 0.5, "no correlation map:\n" + ("q* = 0" if r.q_star == 0 else "q grows without bound"),
+                  ha="center", va="center", transform=ax_c.transAxes, fontsize=9)
+    ax_c.set(xlabel="c (correlation of two inputs, layer l)", ylabel="layer l + 1", title="correlation map at q*")
+    layers = np.arange(1, depth + 1)
+    ax_ql.plot(layers, mf.q_iterates(act, 1.0, depth, sw2, sb2, params), color="C0", marker=".", ms=3)
+    ax_ql.set(xlabel="layer", ylabel="q_l", title="variance by layer (q₁ = 1)")
+    for c0, color in ((0.5, "C1"), (0.9, "C2")):
+        ax_cl.plot(layers, mf.c_iterates(act, 1.0, c0, depth, sw2, sb2, params), color=color, marker=".", ms=3,
+                   label=f"c₁ = {c0}")
+    ax_cl.set(xlabel="layer", ylabel="c_l", title="correlation by layer (q₁ = 1)", ylim=(-1.05, 1.05))
+    ax_cl.legend(fontsize=7)
+    for ax in (ax_ql, ax_cl):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    xi = "∞" if r.xi_c is not None and math.isinf(r.xi_c) else f"{r.xi_c:.3g}" if r.xi_c is not None else "—"
+    chi = f"{r.chi1:.4g}" if r.chi1 is not None else "—"
+    suptitle(fig, f"{_label(act, params)}, σ_w² = {sw2:g}, σ_b² = {sb2:g}: χ₁ = {chi} ({r.phase or 'no fixed point'}), "
+                  f"ξ_c = {xi} layers (mean-field theory, infinitely wide network)")
+    return fig
+
+
+def chi_figure(activation: str | Activation, sb2: float = 0.0, params: dict[str, float] | None = None,
+               sw2_range: tuple[float, float] = (0.25, 4.0), points: int = 60) -> Figure:
+    """χ₁ against σ_w² at this σ_b², the edge of chaos (χ₁ = 1) marked."""
+    act = get(activation)
+    params = act.resolve(**(params or {}))
+    grid = np.linspace(*sw2_range, points)
+    chis = []
+    for sw2 in grid:
+        r = mf.propagation(act, float(sw2), sb2, params, points=COARSE)
+        chis.append(np.nan if r.chi1 is None or r.q_star is None else r.chi1)
+    fig = Figure(figsize=(5.2, 3.4), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(grid, chis, color="C0")
+    ax.axhline(1.0, color="0.5", ls=":", lw=1)
+    crit = mf.critical_sw2(act, sb2, params, points=COARSE)
+    if crit is not None and sw2_range[0] <= crit <= sw2_range[1]:
+        ax.axvline(crit, color="C3", ls="--", lw=1, label=f"edge of chaos σ_w² = {crit:.4g}")
+        ax.legend(fontsize=8)
+    ax.set(xlabel="σ_w²", ylabel="χ₁", title=f"{_label(act, params)}: χ₁ at σ_b² = {sb2:g}")
+    return fig
+
+
+def phase_figure(activation: str | Activation, params: dict[str, float] | None = None,
+                 sw2_range: tuple[float, float] = (0.5, 4.0), sb2_range: tuple[float, float] = (0.0, 0.3),
+                 shape: tuple[int, int] = (28, 11), mark: Sequence[tuple[float, float]] = ()) -> Figure:
+    """The (σ_w², σ_b²) plane: ξ_c as a heat map (log colour), the critical line χ₁ = 1, ordered below it
+    and chaotic above, and any `mark`ed points."""
+    act = get(activation)
+    params = act.resolve(**(params or {}))
+    sw2s = np.linspace(*sw2_range, shape[0])
+    sb2s = np.linspace(*sb2_range, shape[1])
+    xi = np.full((len(sb2s), len(sw2s)), np.nan)
+    for i, sb2 in enumerate(sb2s):
+        for j, sw2 in enumerate(sw2s):
+            r = mf.propagation(act, float(sw2), float(sb2), params, points=COARSE)
+            if r.xi_c is not None and math.isfinite(r.xi_c) and r.xi_c > 0:
+                xi[i, j] = r.xi_c
+    crit = [(sb2, mf.critical_sw2(act, float(sb2), params, points=COARSE)) for sb2 in np.linspace(*sb2_range, 13)]
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.subplots()
+    finite = xi[np.isfinite(xi)]
+    if finite.size:
+        mesh = ax.pcolormesh(sw2s, sb2s, xi, shading="nearest", cmap="viridis",
+                             norm=LogNorm(vmin=max(finite.min(), 0.1), vmax=max(finite.max(), 1.0)))
+        fig.colorbar(mesh, ax=ax, label="ξ_c (layers)")
+    line = [(w, b) for b, w in crit if w is not None and sw2_range[0] <= w <= sw2_range[1]]
+    if line:
+        ax.plot([w for w, _ in line], [b for _, b in line], color="white", lw=2, label="edge of chaos (χ₁ = 1)")
+    for w, b in mark:
+        ax.plot([w], [b], "o", color="C3", mec="white")
+    ax.set(xlabel="σ_w²", ylabel="σ_b²", xlim=sw2_range, ylim=sb2_range,
+           title=f"{_label(act, params)}: depth scale ξ_c and the edge of chaos")
+    if line:
+        ax.legend(fontsize=8, loc="upper left")
+    return fig
