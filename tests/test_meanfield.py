@@ -204,3 +204,35 @@ def test_the_theory_command_prints_the_prediction_and_writes_its_figures(tmp_pat
     r = subprocess.run([sys.executable, "-m", "actlab", "theory", "elu", "-p", "alpha=0.5", "--sw2", "1", "--json"],
                        capture_output=True, text=True, timeout=60)
     assert json.loads(r.stdout)["params"] == {"alpha": 0.5}
+
+
+def test_the_properties_table_carries_the_edge_of_chaos_and_chi1_at_init():
+    from actlab.catalog.properties import properties
+    from actlab.catalog.table import COLUMNS, measure, row
+
+    tanh = properties("tanh", cost=False)
+    assert tanh.critical_sw2 == pytest.approx(1.0, abs=1e-6)
+    gain = mf.get("tanh").init_gain()
+    assert tanh.chi1_at_init == pytest.approx(mf.propagation("tanh", gain ** 2, 0.0).chi1, rel=1e-5)
+    relu = properties("relu", cost=False)
+    assert relu.critical_sw2 == pytest.approx(2.0) and relu.chi1_at_init == pytest.approx(1.0)
+    gelu = properties("gelu", cost=False)  # σ_b² = 0: the variance fades (χ₁ = σ_w²/4) or grows; no edge reached
+    assert gelu.critical_sw2 is None and gelu.chi1_at_init == pytest.approx(0.5, rel=1e-6)
+    assert properties("elu", cost=False).chi1_at_init is None  # He init: q grows without bound
+    assert {"edge of chaos σ_w²", "χ₁ at init"} <= set(COLUMNS)
+    r = row(measure(["gelu"], cost=False)[0])
+    assert r["edge of chaos σ_w²"] == "none" and r["χ₁ at init"] == "0.5"
+
+
+def test_the_critical_line_agrees_with_solving_chi1_directly():
+    """The parametrised line (σ_w² from q*) against brute force: χ₁ − 1 at the fixed point reached from 1,
+    found by bisection in σ_w² (tanh, σ_b² = 0.05 and 0.2)."""
+    for sb2 in (0.05, 0.2):
+        def g(sw2):
+            return mf.propagation("tanh", sw2, sb2).chi1 - 1
+
+        lo, hi = 1.0, 4.0
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if g(mid) < 0 else (lo, mid)
+        assert mf.critical_sw2("tanh", sb2) == pytest.approx(lo, abs=1e-6)

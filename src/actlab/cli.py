@@ -52,7 +52,7 @@ out = Console(width=None if sys.stdout.isatty() else 200)  # piped output keeps 
 err = Console(stderr=True)
 
 SHOWN = ("activation", "range", "derivative", "zero-centred", "saturates", "monotonic", "smoothness",
-         "dying risk", "cost vs ReLU")  # the terminal table; files carry every column
+         "dying risk", "χ₁ at init", "cost vs ReLU")  # the terminal table; files carry every column
 
 ParamOpt = Annotated[list[str] | None, typer.Option(
     "--param", "-p", help="Parameter as KEY=VALUE (every named activation that has KEY) or NAME.KEY=VALUE.")]
@@ -131,8 +131,9 @@ def _print_table(entries: list[catalog.Entry]) -> None:
         r = catalog.row(e)
         table.add_row(*(r[c] for c in SHOWN))
     out.print(table)
-    out.print("zero-centred: |E[φ(z)]| <= 0.1·sqrt(E[φ(z)²]), z ~ N(0, 1); cost: forward+backward, float32, "
-              "this machine. Full columns: --format markdown|csv|json.", style="dim")
+    out.print("zero-centred: |E[φ(z)]| <= 0.1·sqrt(E[φ(z)²]), z ~ N(0, 1); χ₁ at init: mean-field slope of the "
+              "correlation map at the paired init, σ_b² = 0 (<1 ordered, >1 chaotic; `actlab theory NAME`); cost: "
+              "forward+backward, float32, this machine. Full columns: --format markdown|csv|json.", style="dim")
 
 
 @acts_app.command("show")

@@ -42,6 +42,7 @@ from actlab.errors import ActlabError
 Phase = Literal["ordered", "critical", "chaotic"]
 WINDOW_1D = 12.0
 POINTS_1D = 24001  # step 1e-3 on [−12, 12]; the error estimates take every other point
+COARSE_POINTS = 6001  # step 4e-3: for many evaluations (phase diagrams, the catalog table)
 Q_MAX = 1e12  # a variance beyond this has no finite fixed point in any practical sense
 CRITICAL_TOL = 1e-6  # |χ₁ − 1| below this is called critical
 
@@ -294,32 +295,28 @@ def c_iterates(activation: str | Activation | Callable[..., Any], q0: float, c0:
 
 def _fixed_q(k: Kernel, sw2: float, sb2: float, q0: float = 1.0) -> tuple[float | None, float]:
     """The fixed point of V that the layers approach from q0, and its numerical error; None if q grows
-    without bound. A few iterations find the direction, a bracket and Brent's method the point."""
+    without bound. V is increasing, so from q0 the layers fall to the largest root below q0 or rise to the
+    smallest root above it: a geometric search brackets it and Brent's method finds it."""
     def f(x: float) -> float:
         return sw2 * k.second_moment(x, err=False).value + sb2 - x
 
-    q = q0
-    for _ in range(20):
-        step = f(q)
-        if abs(step) <= 1e-14 * (1 + q):
-            return _with_err(k, q, sw2)
-        if not math.isfinite(step) or q + step > Q_MAX:
-            return None, 0.0
-        q += step
-    if f(q) < 0:  # falling: the largest root below q
-        lo = q
+    f0 = f(q0)
+    if abs(f0) <= 1e-14 * (1 + q0):
+        return _with_err(k, q0, sw2)
+    if f0 < 0:  # falling
+        hi, lo = q0, q0 / 16
         while f(lo) < 0:
-            lo /= 4
-            if lo < 1e-12 * q0 and sb2 == 0:
+            if lo < 1e-12 * q0:
                 return 0.0, 0.0  # no root above 0 (to 1e-12 of q0): the signal fades (σ_b² = 0)
-        root = brentq(f, lo, q, xtol=1e-300, rtol=1e-15)
-    else:  # rising: the smallest root above q
-        hi = q
+            hi, lo = lo, lo / 16
+        root = brentq(f, lo, hi, xtol=1e-300, rtol=1e-15)
+    else:  # rising
+        lo, hi = q0, q0 * 16
         while f(hi) > 0:
-            hi *= 4
             if hi > Q_MAX:
                 return None, 0.0
-        root = brentq(f, q, hi, xtol=1e-300, rtol=1e-15)
+            lo, hi = hi, hi * 16
+        root = brentq(f, lo, hi, xtol=1e-300, rtol=1e-15)
     return _with_err(k, root, sw2) if root > 1e-12 * q0 or sb2 > 0 else (0.0, 0.0)
 
 
@@ -408,22 +405,49 @@ def _fixed_c(k: Kernel, q: float, sw2: float, sb2: float) -> tuple[float, float,
 
 
 def critical_sw2(activation: str | Activation | Callable[..., Any], sb2: float = 0.0,
-                 params: dict[str, float] | None = None, lo: float = 1e-3, hi: float = 100.0,
-                 points: int = POINTS_1D) -> float | None:
-    """σ_w² on the edge of chaos (χ₁ = 1) at this σ_b², or None if χ₁ does not cross 1 in [lo, hi]."""
+                 params: dict[str, float] | None = None, points: int = POINTS_1D) -> float | None:
+    """σ_w² on the edge of chaos (χ₁ = 1) at this σ_b², or None where there is none.
+
+    Parametrised by the fixed point (Poole et al. 2016): at a variance q on the critical line,
+    σ_w² = 1 / E[φ′(√q z)²] and σ_b² = q − σ_w² E[φ(√q z)²]. So the σ_b² of the line is h(q) = q − E[φ²]/E[φ′²],
+    the points at a given σ_b² are the roots of h(q) = σ_b² (and q → 0 for σ_b² = 0 and φ(0) = 0), and the
+    critical σ_w² is the smallest one whose q is the fixed point that unit-variance inputs reach (q → 0: the
+    layers do not rise from 1); where h stays below σ_b², the line's q → ∞ limit (ReLU: σ_w² = 2 at every
+    σ_b²). None: no point of the line is reached, e.g. GELU at σ_b² = 0, whose variance either fades to 0
+    (χ₁ = σ_w²/4 < 1) or grows without bound."""
     if not (math.isfinite(sb2) and sb2 >= 0):
         raise ActlabError(f"sb2={sb2!r} is not allowed; the bias variance σ_b² must be a finite number >= 0")
     k = _resolve(activation, params, points)
+    if k.closed is not None:
+        return 1.0 / k.closed.slope_moment(1.0)
 
-    def g(sw2: float) -> float:
-        q, _ = _fixed_q(k, sw2, sb2)
-        if q is None:
-            return 1.0  # past the point where q diverges: treat as chaotic
-        return sw2 * k.slope_moment(q, err=False).value - 1.0
+    def sw2_at(q: float) -> float:
+        d = k.slope_moment(q, err=False).value
+        return math.inf if d <= 0 else 1.0 / d
 
-    a, b = g(lo), g(hi)
-    if a * b > 0:
-        return None
-    if a == 0:
-        return lo
-    return float(brentq(g, lo, hi, xtol=1e-10, rtol=1e-10))
+    def h(q: float) -> float:
+        w = sw2_at(q)
+        return -math.inf if math.isinf(w) else q - w * k.second_moment(q, err=False).value - sb2
+
+    qs = np.logspace(-8, 6, 57)
+    hs = [h(float(q)) for q in qs]
+    if all(math.isfinite(v) and abs(v + sb2) <= 1e-9 * q for v, q in zip(hs, qs, strict=True)):
+        # E[φ²]/E[φ′²] = q at every q: φ is positively homogeneous (ReLU-like), the line is one σ_w²
+        return sw2_at(1.0)
+    cands: list[tuple[float, float]] = []  # (q*, σ_w²) on the line at this σ_b²
+    if sb2 == 0 and k.second_moment(0.0).value == 0 and math.isfinite(sw2_at(0.0)):
+        cands.append((0.0, sw2_at(0.0)))  # the line may start at q → 0: σ_w² = 1/φ′(0)² (a kink: both sides)
+    for i in range(len(qs) - 1):
+        if math.isfinite(hs[i]) and math.isfinite(hs[i + 1]) and (hs[i] < 0) != (hs[i + 1] < 0):
+            q = brentq(h, float(qs[i]), float(qs[i + 1]), xtol=1e-300, rtol=1e-14)
+            cands.append((q, sw2_at(q)))
+    for q, w in sorted(cands, key=lambda qw: qw[1]):  # the one whose fixed point unit-variance inputs reach
+        reached, _ = _fixed_q(k, w, sb2, 1.0)
+        if reached is None:
+            continue
+        if (reached <= 1.0) if q == 0 else abs(reached - q) <= 1e-3 * q:  # q → 0: the layers do not rise
+            return w
+    tail = [sw2_at(float(q)) for q in qs[-3:]]  # h below σ_b² everywhere: the line's q → ∞ limit, if it settles
+    if all(math.isfinite(t) for t in tail) and abs(tail[-1] - tail[0]) <= 1e-6 * tail[-1] and hs[-1] < 0:
+        return tail[-1]
+    return None

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.optimize import minimize_scalar
 from torch import Tensor
 
+from actlab.catalog import meanfield
 from actlab.catalog.activations import Activation, get
 from actlab.catalog.moments import WINDOW, normal_moments
 from actlab.errors import ActlabError
@@ -95,6 +96,8 @@ class Properties(BaseModel):
     zero_gradient: Side  # φ' exactly 0 on a half-line (dying-unit risk)
     smoothness: Smoothness
     kinks: list[float]  # where φ' jumps, up to 8
+    critical_sw2: float | None = None  # mean-field edge of chaos (χ₁ = 1) at σ_b² = 0; None: not in (0, 100]
+    chi1_at_init: float | None = None  # mean-field χ₁ at the paired init (σ_w² = gain², σ_b² = 0); None: no finite q*
     cost_ns: float | None = None  # forward + backward ns per float32 element
     cost_vs_relu: float | None = None  # cost_ns / ReLU's cost_ns, measured in the same call
 
@@ -146,10 +149,22 @@ def properties(spec: str | Activation | Callable[..., Any], *, cost: bool = True
         smoothness=_smoothness(jumps, d2.numpy()),
         kinks=[round(v, 5) + 0.0 for v in sorted(jumps[1])][:8],
     )
+    rec = rec.model_copy(update=_mean_field(act, values))
     if cost:
         ns, base = cost_ns(f)
         rec = rec.model_copy(update={"cost_ns": ns, "cost_vs_relu": ns / base})
     return rec
+
+
+def _mean_field(act: Activation, values: dict[str, float]) -> dict[str, float | None]:
+    """The edge of chaos at σ_b² = 0 and χ₁ at the paired init (`actlab.catalog.meanfield`, its coarser
+    quadrature: errors below 1e-6 here); None where theory has no finite answer."""
+    try:
+        crit = meanfield.critical_sw2(act, 0.0, values, points=meanfield.COARSE_POINTS)
+        r = meanfield.propagation(act, act.init_gain(**values) ** 2, 0.0, values, points=meanfield.COARSE_POINTS)
+    except ActlabError:  # e.g. φ grows too fast for a Gaussian expectation
+        return {"critical_sw2": None, "chi1_at_init": None}
+    return {"critical_sw2": crit, "chi1_at_init": r.chi1 if r.q_star is not None else None}
 
 
 def evaluate(spec: str | Activation | Callable[..., Any], x: Tensor | np.ndarray, **params: Any

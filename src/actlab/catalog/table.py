@@ -2,7 +2,8 @@
 
 The columns follow the classic reference table (range, derivative range, zero-centred, saturates, cost)
 and add the measured extras (monotonicity and minimum, smoothness, dying-unit risk, Gaussian moments,
-the variance-preserving gain). JSON carries the full records at full precision; CSV and Markdown carry
+the variance-preserving gain) and mean-field theory's two numbers (`meanfield`): σ_w² at the edge of chaos
+for σ_b² = 0, and χ₁ at the paired init (σ_w² = gain²). JSON carries the full records at full precision; CSV and Markdown carry
 the display strings.
 """
 
@@ -44,7 +45,8 @@ def measure(specs: Sequence[str | Activation] | None = None, *, cost: bool = Tru
 
 
 COLUMNS = ("activation", "formula", "range", "derivative", "zero-centred", "saturates", "cost vs ReLU",
-           "monotonic", "smoothness", "dying risk", "E[φ(z)]", "E[φ(z)²]", "gain", "init")
+           "monotonic", "smoothness", "dying risk", "E[φ(z)]", "E[φ(z)²]", "gain", "init", "edge of chaos σ_w²",
+           "χ₁ at init")
 
 
 def row(e: Entry) -> dict[str, str]:
@@ -73,6 +75,8 @@ def row(e: Entry) -> dict[str, str]:
         "E[φ(z)]": f"{p.mean:.4f}",
         "E[φ(z)²]": f"{p.second_moment:.4f}",
         "gain": f"{p.variance_gain:.3f}",
+        "edge of chaos σ_w²": "none" if p.critical_sw2 is None else f"{p.critical_sw2:.4g}",
+        "χ₁ at init": "— (q grows)" if p.chi1_at_init is None else f"{p.chi1_at_init:.4g}",
     }
 
 

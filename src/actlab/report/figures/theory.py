@@ -15,7 +15,7 @@ from actlab.catalog import meanfield as mf
 from actlab.catalog.activations import Activation, get
 from actlab.report.figures.common import suptitle
 
-COARSE = 6001  # quadrature points of the phase diagram's many evaluations (step 4e-3; errors stay < 1e-6 here)
+COARSE = mf.COARSE_POINTS  # the phase diagram's many evaluations use the coarser quadrature
 
 
 def _label(act: Activation, params: dict[str, float]) -> str:
