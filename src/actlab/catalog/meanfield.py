@@ -80,6 +80,8 @@ class Kernel:
         x = x.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             y = self.act.fn(x, **self.params)
+            if not y.requires_grad:  # a step function: φ′ = 0 wherever it is defined
+                return torch.zeros_like(x.detach())
             (g,) = torch.autograd.grad(y.sum(), x)
         return g.detach().to(torch.float64)
 
