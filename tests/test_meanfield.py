@@ -236,3 +236,39 @@ def test_the_critical_line_agrees_with_solving_chi1_directly():
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if g(mid) < 0 else (lo, mid)
         assert mf.critical_sw2("tanh", sb2) == pytest.approx(lo, abs=1e-6)
+
+
+def test_the_edge_of_chaos_finding_scores_theory_against_the_best_depth_limit(smoke_runs):
+    """Recomputed here from the store's replicas and the theory module: the grid, 6 ξ_c, the agreement count
+    and the McNemar comparison the finding states."""
+    from scipy import stats as sps
+
+    from actlab.report.figures.theory import trainability
+    from actlab.report.findings import findings
+    from actlab.store.results import Run
+
+    with Run.open(smoke_runs["edge-of-chaos"].run_dir) as run:
+        (t,) = trainability(run)
+        assert t.sw2 == [1.0, 2.0, 4.0] and t.depths == [2, 6] and t.sb2 == pytest.approx(0.05)
+        accs = {}
+        for c in run.done:
+            accs[(c.depth, float(c.model["weight_variance"]))] = float(np.mean(list(run.replicas(c).values())))
+        text = " ".join(f.text for f in findings(run))
+    six = [6 * mf.propagation("tanh", w, 0.05, points=mf.COARSE_POINTS).xi_c for w in t.sw2]
+    np.testing.assert_allclose(t.six_xi, six, rtol=1e-9)
+    best = max(accs.values())
+    threshold = 0.1 + 0.25 * (best - 0.1)  # MNIST-1D: 10 classes
+    assert t.threshold == pytest.approx(threshold)
+    trained = {k: v > threshold for k, v in accs.items()}
+    theory = {k: trained[k] == (k[0] <= six[t.sw2.index(k[1])]) for k in trained}
+    agree = sum(theory.values())
+    assert f"In {agree} of {len(trained)} cells" in text
+    limits = {lim: {k: trained[k] == (k[0] <= lim) for k in trained} for lim in (0, 2, 6)}
+    best_lim = max(limits, key=lambda lim: (sum(limits[lim].values()), -[0, 2, 6].index(lim)))
+    assert f"agrees in {sum(limits[best_lim].values())} cells" in text
+    b = sum(theory[k] and not limits[best_lim][k] for k in trained)
+    c = sum(limits[best_lim][k] and not theory[k] for k in trained)
+    if b + c:
+        assert f"McNemar p = {format(sps.binomtest(b, b + c).pvalue, '.2g')}" in text
+    else:
+        assert "never disagree" in text

@@ -41,6 +41,7 @@ EXPECTED = {
     "xor-speed": {"activations", "xor_convergence"},
     "gelu-approx": {"gelu_error"},
     "ffn-stats": {"activations", "ffn_stats"},
+    "edge-of-chaos": {"activations", "loss_curves", "accuracy_vs_depth", "trainability"},
 }
 
 

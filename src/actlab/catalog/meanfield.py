@@ -88,12 +88,13 @@ class Kernel:
     def mean(self, f: Callable[[Tensor], Tensor], err: bool = True) -> Estimate:
         """E[f(z)], z ~ N(0, 1): Simpson at step 1e-3 and (for the error) at 2e-3."""
         w = self._w1.numpy()
-        fine = coarse = edge = 0.0
+        fine = coarse = edge = size = 0.0
         for i, ((x, y), part) in enumerate(zip(_halves(f, self._x1), _cut(w), strict=True)):
             fine += float(simpson(y * part, x=x))
             coarse += float(simpson((y * part)[::2], x=x[::2])) if err else 0.0
+            size += float(simpson(np.abs(y * part), x=x))
             edge = max(edge, abs(float((y * part)[-1 if i else 0])))  # the integrand at −12 and at +12
-        if not math.isfinite(fine) or edge > 1e-9 * max(abs(fine), 1e-300):  # the integrand has not died out at ±12
+        if not math.isfinite(fine) or edge > 1e-9 * max(size, 1e-300):  # the integrand has not died out at ±12
             raise ActlabError(f"activation {self.act.name!r}: a Gaussian expectation is not finite (φ grows too fast)")
         return Estimate(fine, abs(fine - coarse) if err else 0.0)
 
@@ -227,7 +228,8 @@ class SignalPropagation(BaseModel):
     method: str = Field(description="'closed form' or 'quadrature'")
     q_star: float | None = Field(description="fixed point of the variance map; None: q grows without bound")
     q_star_err: float = 0.0
-    q_stable: bool | None = Field(description="|V′(q*)| < 1: layers approach q* from any nearby q")
+    q_stable: bool | None = Field(description="|V′(q*)| < 1: layers approach q* from any nearby q (False for a "
+                                              "neutral fixed point, V′(q*) = 1, such as ReLU's at σ_w² = 2)")
     q_slope: float | None = Field(description="V′(q*), the variance map's slope at its fixed point")
     chi1: float | None = Field(description="σ_w² E[φ′(√q* z)²]: the slope of the C map at c = 1")
     chi1_err: float = 0.0
@@ -368,7 +370,7 @@ def propagation(activation: str | Activation | Callable[..., Any], sw2: float, s
         c_star, c_err, chi_c = 1.0, 0.0, chi1
         note = ""
     return SignalPropagation(
-        **base, q_star=q, q_star_err=q_err, q_stable=abs(slope) < 1, q_slope=slope, chi1=chi1, chi1_err=chi1_err,
+        **base, q_star=q, q_star_err=q_err, q_stable=abs(slope) < 1 - CRITICAL_TOL, q_slope=slope, chi1=chi1, chi1_err=chi1_err,
         phase=phase, c_star=c_star, c_star_err=c_err, chi_c=chi_c, xi_q=_depth_scale(slope),
         xi_c=_depth_scale(chi_c), trainable_depth=6 * _depth_scale(chi_c), backward_gain=math.sqrt(chi1),
         note=note)

@@ -17,20 +17,22 @@ channels, positions 1 or the spatial size.
 
 from __future__ import annotations
 
+import math
+
 from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
-from actlab.catalog.activations import Activation, get
 from actlab import rng
+from actlab.catalog.activations import Activation, get
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
 from actlab.nn.layers import PopBatchNorm, PopConv, PopLayerNorm, PopLinear, PopPReLU
 
 # Fields in which the members of one population may differ (applied per replica slice).
-MIXABLE = ("activation", "activation_params", "init", "init_gain", "bias_init", "bias_std")
+MIXABLE = ("activation", "activation_params", "init", "init_gain", "weight_variance", "bias_init", "bias_std")
 Trace = list[tuple[str, Tensor, Tensor, Tensor]]  # (layer name, z, a, φ'(z)), each (M, B, units, positions)
 
 
@@ -61,6 +63,9 @@ class ModelConfig(BaseModel):
         description="weight initialisation; 'default' is the activation's paired scheme")] = "default"
     init_gain: Annotated[float | None, Field(gt=0, le=100, description="weight gain; none: the activation's "
                                                                        "gain for the scheme")] = None
+    weight_variance: Annotated[float | None, Field(gt=0, le=10_000, description="σ_w² of mean-field theory: "
+                                                    "weights N(0, σ_w²/fan_in) (LeCun normal with gain √σ_w²); "
+                                                    "none: the init and gain fields decide")] = None
     bias_init: Annotated[float, Field(ge=-100, le=100, description="initial value of every bias")] = 0.0
     bias_std: Annotated[float, Field(ge=0, le=100, description="biases drawn N(bias_init, bias_std²) (σ_b of "
                                                                 "mean-field theory); 0: the constant bias_init")] = 0.0
@@ -71,6 +76,11 @@ class ModelConfig(BaseModel):
     def _check(self) -> ModelConfig:
         if self.kind == "convnet" and self.widths is not None:
             raise ValueError("widths is for kind='mlp'; a ConvNet takes depth (blocks) and width (channels)")
+        if self.weight_variance is not None and (self.init not in ("default", "lecun_normal") or
+                                                 self.init_gain is not None):
+            raise ValueError(f"weight_variance={self.weight_variance} sets the weights N(0, σ_w²/fan_in) itself; "
+                             f"allowed with init 'default' or 'lecun_normal' and no init_gain (given init="
+                             f"{self.init!r}, init_gain={self.init_gain})")
         if self.bias_std > 0 and self.init in inits.DRAWN_BIAS:
             raise ValueError(f"bias_std={self.bias_std} cannot be used with init={self.init!r}, which draws its own "
                              "biases; allowed: bias_std = 0, or another init")
@@ -93,6 +103,8 @@ class ModelConfig(BaseModel):
 
     def init_scheme(self) -> tuple[str, float]:
         """(scheme, gain): 'default' is the activation's paired scheme; gain defaults to the activation's."""
+        if self.weight_variance is not None:
+            return "lecun_normal", math.sqrt(self.weight_variance)
         act, params = self.resolved_activation()
         scheme = inits.PAIRED[act.init] if self.init == "default" else self.init
         if self.init_gain is not None:

@@ -17,9 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import stats as sps
 
+from actlab.errors import ActlabError
 from actlab.report.figures import simulations as sf
-from actlab.stats import EXACT_MAX_N, MC_RESAMPLES, Estimate, Paired, holm, mean_ci, paired_difference, time_to_event
+from actlab.report.figures import theory as theory_figures
+from actlab.stats import (EXACT_MAX_N, MC_RESAMPLES, Estimate, Paired, holm, mean_ci, paired_difference,
+                          proportion_ci, time_to_event)
 from actlab.store.published import direction_notes
 from actlab.store.results import CellData, Run
 
@@ -270,12 +274,61 @@ def training_findings(run: Run, st: Stats = Stats()) -> list[Finding]:
               ": {k} of {n} replicas diverged (NaN or inf loss); their numbers are excluded, and n says so.",
               k=(k, "d"), n=(len(run.replicas(c)), "d"))
             found.append(t.finding())
+    found += _trainability(run)
     found += [Finding(note) for note in direction_notes(run)]
     failed = [c for c in run.cells if c.status != "done"]
     if failed:
         found.append(Finding(f"{len(failed)} cell(s) did not finish ({', '.join(sorted({c.status for c in failed}))});"
                              " they are left out of every number here.", [("unfinished", len(failed), "d")]))
     return _finish(found, verdicts)
+
+
+def _trainability(run: Run) -> list[Finding]:
+    """Where a study grids σ_w² and depth: does trainability follow mean-field theory's 6 ξ_c? Each cell is
+    judged trained or not from its mean test accuracy; theory's rule (depth ≤ 6 ξ_c at that σ_w²) is scored
+    against the best rule that ignores σ_w² (one depth limit for every σ_w², chosen after seeing the data,
+    which favours it), with an exact McNemar test on the cells where the two rules disagree."""
+    out = []
+    for t in theory_figures.trainability(run):
+        agree, judged, over, under = t.agreement()
+        if not judged:
+            continue
+        truth = {(d, j): t.acc[i, j] > t.threshold for i, d in enumerate(t.depths) for j in range(len(t.sw2))
+                 if np.isfinite(t.acc[i, j]) and not math.isnan(t.six_xi[j])}
+        theory_ok = {key: truth[key] == (key[0] <= t.six_xi[key[1]]) for key in truth}
+        best_limit, best_ok = None, None
+        for limit in [0, *t.depths]:
+            ok = {key: truth[key] == (key[0] <= limit) for key in truth}
+            if best_ok is None or sum(ok.values()) > sum(best_ok.values()):
+                best_limit, best_ok = limit, ok
+        b = sum(theory_ok[k] and not best_ok[k] for k in truth)
+        c = sum(best_ok[k] and not theory_ok[k] for k in truth)
+        p = float(sps.binomtest(b, b + c).pvalue) if b + c else 1.0
+        share = proportion_ci(agree, judged)
+        x = _Text()
+        x(f"{t.activation}, σ_b² = {t.sb2:.3g}: a cell counts as trained when its mean test accuracy exceeds {{thr}} "
+          "(chance {ch} plus a quarter of the way to the best cell). In {k} of {n} cells ({p} %, 95 % CI [{lo}, "
+          "{hi}] %, exact) trained or not agrees with mean-field theory's depth ≤ 6 ξ_c; ",
+          thr=(t.threshold, ".2f"), ch=(t.chance, ".2f"), k=(agree, "d"), n=(judged, "d"),
+          p=(100 * share.p, ".0f"), lo=(100 * share.lo, ".0f"), hi=(100 * share.hi, ".0f"))
+        x("{o} trained deeper than 6 ξ_c and {u} did not train within it. The best single depth limit that ignores "
+          "σ_w² (depth ≤ {lim}, chosen after seeing the data) agrees in {k0} cells. ", o=(over, "d"), u=(under, "d"),
+          lim=(best_limit, "d"), k0=(sum(best_ok.values()), "d"))
+        beyond = sum(1 for (d, j) in truth if d > t.six_xi[j])
+        if over == 0 and beyond:
+            x("No cell trained deeper than 6 ξ_c ({nb} cells lie beyond it): as an upper bound on trainable depth, "
+              "theory held in every cell. ", nb=(beyond, "d"))
+        if b + c == 0:
+            x("The two rules never disagree here, so these cells cannot tell whether trainable depth tracks ξ_c.")
+        elif agree > sum(best_ok.values()) and p < 0.05:
+            x("Trainable depth tracks 6 ξ_c: theory is right in {b} cells where the depth limit is wrong, and wrong "
+              "in {c} where it is right (exact McNemar p = {pv}).", b=(b, "d"), c=(c, "d"), pv=(p, ".2g"))
+        else:
+            x("These cells do not show trainable depth tracking 6 ξ_c better than one depth limit: theory is right "
+              "in {b} cells where the limit is wrong and wrong in {c} where it is right (exact McNemar p = {pv}).",
+              b=(b, "d"), c=(c, "d"), pv=(p, ".2g"))
+        out.append(x.finding())
+    return out
 
 
 # ---------------------------------------------------------------------------------------- simulations
@@ -295,6 +348,21 @@ def _gradient_flow(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
             t(", n = {n} simulations).", n=(r.n, "d"))
         else:
             t(" (n = {n} simulations).", n=(r.n, "d"))
+        found.append(t.finding())
+    try:
+        predicted = theory_figures.toy_gradient(rows)
+    except ActlabError:  # a user's activation the reader cannot import: no prediction
+        predicted = {}
+    for depth, (theory, rms) in predicted.items():
+        t = _Text()
+        t("Mean-field theory for the toy at depth {depth}: root-mean-square ratio (χ_a/χ_b)^(L/2) = {p}; measured "
+          "{m}", depth=(depth, "d"), p=(theory, ".3g"), m=(rms.mean, ".3g"))
+        if np.isfinite(rms.lo):
+            inside = rms.lo <= theory <= rms.hi
+            t(" (95 % CI [{lo}, {hi}], paired bootstrap, n = {n}): " + ("theory inside the interval." if inside else
+              "theory outside the interval."), lo=(rms.lo, ".3g"), hi=(rms.hi, ".3g"), n=(rms.n, "d"))
+        else:
+            t(" (n = {n}).", n=(rms.n, "d"))
         found.append(t.finding())
     real = [r for r in rows if r.get("method") == "real"]
     if not real:
@@ -366,36 +434,50 @@ def _dead_neurons_trained(rows: list[dict], st: Stats) -> tuple[list[Finding], l
     return found, verdicts
 
 
-SETTLED = 1.1  # the variance stopped changing: less than this factor over the second half of the layers
 
 
 def _selu(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
-    """Whether each activation's variance stopped changing over the second half of the layers (a criterion a
-    reader can check from the table: the last layer's variance against the middle layer's, per seed) and where
-    it ended; "self-normalising" is said only where it stopped with mean and variance CIs inside ±0.1 of 0 and
-    1. Whether that is an attracting fixed point is theory's question (the variance map), not this one's."""
+    """"Self-normalising" is judged by theory's variance map (`meanfield`): a finite, attracting fixed point
+    q* > 0 (|V′(q*)| < 1) is what the word means; a neutral one (ReLU + He: every q is fixed), none (the variance
+    grows) or q* = 0 (the signal fades) is not. The measurement is then checked against theory's prediction
+    for the last layer's mean and variance, inside their 95 % CIs or not."""
     found = []
     top = max(r["layer"] for r in rows)
-    mid = max(1, top // 2)
     for (act, init), rs in sf.group(rows, "activation", "init").items():
         last = [r for r in rs if r["layer"] == top]
-        half = {r["seed"]: r["variance"] for r in rs if r["layer"] == mid}
         m, v = st.mean(sf.values(last, "mean")), st.mean(sf.values(last, "variance"), bounds=(0.0, math.inf))
-        drift = st.mean([math.log10(r["variance"] / half[r["seed"]]) for r in last
-                         if r["seed"] in half and r["variance"] > 0 and half[r["seed"]] > 0])
         t = _Text()
-        t(f"{act} + {init}, layer {{top}}: mean {{m}}, variance {{v}} (95 % CIs [{{mlo}}, {{mhi}}] and "
-          "[{vlo}, {vhi}], n = {n}); variance at layer {top} ÷ layer {mid} = {r}",
-          top=(top, "d"), mid=(mid, "d"), m=(m.mean, ".3g"), mlo=(m.lo, ".3g"), mhi=(m.hi, ".3g"), v=(v.mean, ".3g"),
-          vlo=(v.lo, ".3g"), vhi=(v.hi, ".3g"), n=(m.n, "d"), r=(10 ** drift.mean if drift.n else math.nan, ".3g"))
-        settled = drift.n > 1 and 10 ** drift.lo > 1 / SETTLED and 10 ** drift.hi < SETTLED
-        if settled:
-            near = -0.1 <= m.lo and m.hi <= 0.1 and 0.9 <= v.lo and v.hi <= 1.1  # the CIs, not the point estimates
-            t(": it stopped changing" + (", near mean 0 and variance 1 (self-normalising)." if near else
-                                         ", but not at mean 0 and variance 1."))
+        t(f"{act} + {init}, layer {{top}}: measured mean {{m}} and variance {{v}} (95 % CIs [{{mlo}}, {{mhi}}] and "
+          "[{vlo}, {vhi}], n = {n}). ", top=(top, "d"), m=(m.mean, ".3g"), mlo=(m.lo, ".3g"), mhi=(m.hi, ".3g"),
+          v=(v.mean, ".3g"), vlo=(v.lo, ".3g"), vhi=(v.hi, ".3g"), n=(m.n, "d"))
+        try:
+            means, variances, r = theory_figures.selfnorm(act, init, top)
+        except ActlabError as e:  # a user's activation the reader cannot import: no prediction
+            t(f"No mean-field prediction: {e}.")
+            found.append(t.finding())
+            continue
+        if r.q_star is None:
+            t("Mean-field theory: the variance grows without bound (no finite fixed point), so it is not "
+              "self-normalising")
+        elif r.q_star == 0:
+            t("Mean-field theory: the variance fades to 0 (V′(0) = {s}), so it is not self-normalising",
+              s=(r.q_slope, ".3g"))
+        elif not r.q_stable:
+            t("Mean-field theory: q* = {q} is neutral (V′(q*) = {s}): every variance stays where it starts, none is "
+              "attracting, so it is not self-normalising", q=(r.q_star, ".4g"), s=(r.q_slope, ".4g"))
         else:
-            t(": it is not shown to have stopped changing (the ratio's 95 % CI is not inside [{a}, {b}]).",
-              a=(1 / SETTLED, ".3g"), b=(SETTLED, ".3g"))
+            t("Mean-field theory: the variance map has an attracting fixed point q* = {q} (V′(q*) = {s}, reached "
+              "within ξ_q = {xi} layers), so it is self-normalising in Klambauer et al.'s sense (an attracting fixed "
+              "point, wherever it lies; SELU + LeCun puts it at mean 0 and variance 1)", q=(r.q_star, ".4g"),
+              s=(r.q_slope, ".3g"), xi=(r.xi_q, ".2g"))
+        pm, pv = float(means[-1]), float(variances[-1])
+        if math.isfinite(pm) and math.isfinite(pv):
+            inside = m.lo <= pm <= m.hi and v.lo <= pv <= v.hi
+            t("; it predicts mean {pm} and variance {pv} at layer {top}, " + (
+                "both inside the measured CIs." if inside else "not both inside the measured CIs (the network is "
+                "finite and theory's width is infinite)."), pm=(pm, ".3g"), pv=(pv, ".3g"), top=(top, "d"))
+        else:
+            t(".")
         found.append(t.finding())
     return found, []
 

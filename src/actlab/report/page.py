@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from actlab import __version__
 from actlab.errors import ActlabError
 from actlab.report.figures import catalog as catalog_figures
+from actlab.report.figures import theory as theory_figures
 from actlab.report.figures import simulations as simfigures
 from actlab.report.figures import training as figures
 from actlab.report.figures import twod as figures2d
@@ -46,6 +47,9 @@ TRAINING_FIGURES: list[tuple[str, str, Callable[[Run], Figure | None]]] = [
     ("loss_curves", "Loss per epoch for every cell: mean over seeds with a 95 % band.", figures.loss_figure),
     ("accuracy_vs_depth", "Final test accuracy against depth, mean and 95 % CI over seeds.",
      figures.accuracy_depth_figure),
+    ("trainability", "Test accuracy over σ_w² and depth with mean-field theory's trainable depth 6 ξ_c drawn over "
+     "it (Schoenholz et al. 2017); the dashed line is the accuracy the findings call trained.",
+     theory_figures.trainability_figure),
     ("gradient_mean", "Gradient average per epoch (cnn-depth source): per batch, the mean over parameter tensors of "
      "each tensor's mean |gradient|.", figures.grad_mean_figure),
     ("gradient_per_layer", "Weight-gradient norm per layer (log scale) at the probe epochs.",

@@ -197,7 +197,7 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
         arts = {name: {**shared.get(name, {}), **{k: v[lo:hi] for k, v in per_replica.get(name, {}).items()}}
                 for name in {**shared, **per_replica}}
         out.append(CellResult(wall_s=wall, device=hist.device, history=hist.take(lo, hi), artifacts=arts,
-                              population=len(cells), data_provenance=ds.provenance))
+                              population=len(cells), data_provenance=ds.provenance | {"n_classes": ds.n_classes}))
     return out
 
 

@@ -41,10 +41,16 @@ Batch = Annotated[int, Field(ge=1, le=100_000)]
 Pairs = tuple[tuple[str, str], ...]
 
 
+def scheme_gain(scheme: str, act: str) -> float:
+    """The simulations' weight gain: LeCun is N(0, 1/fan_in) (gain 1); other schemes use the activation's gain.
+    On the square layers of gradient-flow and selu-selfnorm every scheme's variance is gain²/width, so σ_w² of
+    mean-field theory is gain²."""
+    return 1.0 if scheme == "lecun_normal" else get(act).init_gain()
+
+
 def _draw(scheme: str, act: str, seeds: list[int], layer: int, shape: tuple[int, int]) -> torch.Tensor:
-    """(M, fan_in, fan_out) weights: LeCun is N(0, 1/fan_in) (gain 1); other schemes use the activation's gain."""
-    gain = 1.0 if scheme == "lecun_normal" else get(act).init_gain()
-    return inits.draw(scheme, gain, seeds, layer, shape, shape[0], shape[1])
+    """(M, fan_in, fan_out) weights drawn with `scheme_gain`."""
+    return inits.draw(scheme, scheme_gain(scheme, act), seeds, layer, shape, shape[0], shape[1])
 
 
 SEED_CHUNK = 10  # gradient-flow draws the weights of this many seeds at a time (bounded memory)
@@ -77,7 +83,7 @@ def _gradient_flow_chunk(seeds: list[int], depth: int, width: int, batch: int, p
     zs = [rng.normal(seeds, rng.stream_id("toy-z", depth, layer), (width,)).double() for layer in range(depth)]
     for act, scheme in pairs:
         f = get(act)
-        scale = (1.0 if scheme == "lecun_normal" else f.init_gain()) / math.sqrt(width)
+        scale = scheme_gain(scheme, act) / math.sqrt(width)
         g = torch.ones(len(seeds), width, dtype=torch.float64)
         for layer in range(depth):  # the source's loop: layer 1 to depth, each with its own z, and its own W per
             zz = zs[layer].clone().requires_grad_()  # activation (independent draws, as np.random.randn gives)

@@ -15,6 +15,8 @@ import torch
 from matplotlib.figure import Figure
 
 from actlab.catalog.activations import get
+from actlab.errors import ActlabError
+from actlab.report.figures import theory
 from actlab.report.figures.common import colors, suptitle
 from actlab.stats import Estimate, column_ci, mean_ci, time_to_event
 from actlab.store.published import source_ratios
@@ -79,12 +81,26 @@ def gradient_flow_figure(rows: Rows, published: Published = ()) -> Figure:
         err = np.nan_to_num(np.array([[np.log10(e.mean) - np.log10(e.lo), np.log10(e.hi) - np.log10(e.mean)]
                                       for e in est]).T)
         left.errorbar(depths, m, yerr=err, capsize=3, marker="o", color="tab:blue", label="actlab, 95 % CI")
-        left.set_ylabel(f"log10 mean‖g {pairs[0][0]}‖ / mean‖g {pairs[1][0]}‖")
+        left.set_ylabel(f"log10 ‖g {pairs[0][0]}‖ / ‖g {pairs[1][0]}‖")
+        try:
+            predicted = theory.toy_gradient(rows)
+        except ActlabError:  # a user's activation that does not import here: no theory line
+            predicted = {}
+        if predicted:
+            ds = sorted(predicted)
+            rms = [predicted[d][1] for d in ds]
+            left.plot(ds, np.log10([predicted[d][0] for d in ds]), color="tab:red", lw=1.5, ls="--",
+                      label="mean-field theory (ratio of RMS norms)")
+            left.errorbar(ds, np.log10([e.mean for e in rms]), capsize=2, marker="s", mfc="none", ls="none",
+                          color="tab:red", yerr=np.nan_to_num(np.array(
+                              [[np.log10(e.mean) - np.log10(e.lo), np.log10(e.hi) - np.log10(e.mean)] for e in rms]).T),
+                          label="actlab, ratio of RMS norms")
+            left.legend(fontsize=7)
         published_markers(left, [(float(p["key"].split("=")[1]), p["value"]) for p in published
                                  if p["key"].startswith("ratio@depth=")])
     left.set_xlabel("depth (layers)")
     left.grid(alpha=0.3)
-    left.set_title(f"seed 003's toy: ratio of mean gradient norms (n = {_n(toy)} simulations)", fontsize=9)
+    left.set_title(f"seed 003's toy: ratio of gradient norms (n = {_n(toy)} simulations)", fontsize=9)
     real = [r for r in rows if r.get("method") == "real"]
     col = colors([f"{a} + {i}" for a, i in dict.fromkeys((r["activation"], r["init"]) for r in real)])
     for (act, init), g in group(real, "activation", "init").items():
@@ -162,11 +178,17 @@ def selu_figure(rows: Rows, published: Published = ()) -> Figure:
     for (act, init), rs in g.items():
         by_layer = group(rs, "layer")
         layers = [layer for (layer,) in by_layer]
-        for ax, key in zip(axes, ("mean", "variance"), strict=True):
+        try:
+            predicted = theory.selfnorm(act, init, max(layers))
+        except ActlabError:  # a user's activation that does not import here: no theory line
+            predicted = None
+        for i, (ax, key) in enumerate(zip(axes, ("mean", "variance"), strict=True)):
             ests = [mean_ci(values(by_layer[(layer,)], key)) for layer in layers]
             ax.plot(layers, [e.mean for e in ests], color=col[f"{act} + {init}"], label=f"{act} + {init}")
             ax.fill_between(layers, [e.lo for e in ests], [e.hi for e in ests], color=col[f"{act} + {init}"],
                             alpha=0.2, lw=0)
+            if predicted is not None:
+                ax.plot(np.arange(1, max(layers) + 1), predicted[i], color=col[f"{act} + {init}"], ls=":", lw=1.5)
     axes[0].axhline(0, color="k", lw=0.7, ls="--")
     axes[1].axhline(1, color="k", lw=0.7, ls="--")
     axes[1].set_yscale("log")
@@ -175,8 +197,10 @@ def selu_figure(rows: Rows, published: Published = ()) -> Figure:
         ax.set_ylabel(f"{key} of the activations")
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=8)
+    axes[1].plot([], [], color="0.3", ls=":", label="mean-field theory")
+    axes[1].legend(fontsize=8)
     suptitle(fig, f"self-normalisation: activation mean and variance through depth (dashed: 0 and 1), 95 % band; "
-                 f"n = {_n(rows)} seeds")
+                 f"dotted: mean-field theory's prediction; n = {_n(rows)} seeds")
     return fig
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.colors import LogNorm
@@ -13,7 +14,11 @@ from matplotlib.figure import Figure
 
 from actlab.catalog import meanfield as mf
 from actlab.catalog.activations import Activation, get
+from actlab.errors import ActlabError
 from actlab.report.figures.common import suptitle
+from actlab.stats import Estimate, ratio_of_means
+from actlab.store.results import Run
+from actlab.studies.simulations import scheme_gain
 
 COARSE = mf.COARSE_POINTS  # the phase diagram's many evaluations use the coarser quadrature
 
@@ -123,3 +128,149 @@ def phase_figure(activation: str | Activation, params: dict[str, float] | None =
     if line:
         ax.legend(fontsize=8, loc="upper left")
     return fig
+
+
+# ------------------------------------------------------------------------------- trainability vs theory
+
+
+@dataclass
+class Trainability:
+    """One activation's cells of a study that grids σ_w² (model.weight_variance) and depth: the measured mean
+    test accuracy per (depth, σ_w²) and theory's trainable depth 6 ξ_c per σ_w² (at the cells' σ_b²)."""
+
+    activation: str
+    params: dict[str, float]
+    sb2: float
+    sw2: list[float]
+    depths: list[int]
+    acc: np.ndarray  # (depths, sw2) mean final test accuracy over seeds (NaN where no cell finished)
+    n: np.ndarray  # (depths, sw2) seeds behind each mean
+    six_xi: list[float]  # 6 ξ_c per σ_w² (inf at the edge of chaos; nan where theory has no fixed point)
+    chance: float
+    threshold: float  # trainable: mean test accuracy above this
+
+    def agreement(self) -> tuple[int, int, int, int]:
+        """(cells where measurement and prediction agree, cells judged, trained though deeper than 6 ξ_c,
+        failed though within 6 ξ_c)."""
+        agree = judged = over = under = 0
+        for i, d in enumerate(self.depths):
+            for j, limit in enumerate(self.six_xi):
+                if not np.isfinite(self.acc[i, j]) or math.isnan(limit):
+                    continue
+                trained, predicted = self.acc[i, j] > self.threshold, d <= limit
+                judged += 1
+                agree += trained == predicted
+                over += trained and not predicted
+                under += predicted and not trained
+        return agree, judged, over, under
+
+
+def trainability(run: Run) -> list[Trainability]:
+    """The study's σ_w² × depth grids, one per activation (none unless it grids both)."""
+    done = [c for c in run.done if c.model.get("weight_variance") is not None and c.depth is not None]
+    out = []
+    for act_name in dict.fromkeys(c.model["activation"] for c in done):
+        cells = [c for c in done if c.model["activation"] == act_name]
+        sw2s = sorted({float(c.model["weight_variance"]) for c in cells})
+        depths = sorted({int(c.depth) for c in cells})
+        if len(sw2s) < 2 or len(depths) < 2:
+            continue
+        params = cells[0].model.get("activation_params") or {}
+        sb2 = float(cells[0].model.get("bias_std") or 0.0) ** 2
+        acc = np.full((len(depths), len(sw2s)), np.nan)
+        n = np.zeros_like(acc)
+        for c in cells:
+            vals = np.array([v for v in run.replicas(c).values() if np.isfinite(v)])
+            if vals.size:
+                i, j = depths.index(int(c.depth)), sw2s.index(float(c.model["weight_variance"]))
+                acc[i, j], n[i, j] = vals.mean(), vals.size
+        try:
+            act = get(act_name)
+            six = []
+            for w in sw2s:
+                r = mf.propagation(act, w, sb2, params, points=COARSE)
+                six.append(math.nan if r.trainable_depth is None else r.trainable_depth)
+        except ActlabError:  # a user's activation the reader cannot import: no prediction
+            continue
+        classes = {int(d["n_classes"]) for d in run.datasets() if d.get("n_classes")}
+        chance = 1.0 / classes.pop() if len(classes) == 1 else float(np.nanmin(acc))  # else: the worst cell
+        best = float(np.nanmax(acc))
+        out.append(Trainability(act_name, params, sb2, sw2s, depths, acc, n, six, chance,
+                                chance + 0.25 * (best - chance)))
+    return out
+
+
+def trainability_figure(run: Run) -> Figure | None:
+    """Test accuracy over (σ_w², depth) with theory's trainable depth 6 ξ_c drawn over it (Schoenholz et al.
+    2017, Fig. 5), one panel per activation."""
+    grids = trainability(run)
+    if not grids:
+        return None
+    fig = Figure(figsize=(6.4 * len(grids), 4.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(grids)))
+    for ax, t in zip(axes, grids, strict=True):
+        mesh = ax.pcolormesh(t.sw2, t.depths, t.acc, shading="nearest", cmap="magma", vmin=t.chance,
+                             vmax=float(np.nanmax(t.acc)))
+        fig.colorbar(mesh, ax=ax, label="final test accuracy (mean over seeds)")
+        act = get(t.activation)
+        fine = np.linspace(t.sw2[0], t.sw2[-1], 60)
+        line = []
+        for w in fine:
+            r = mf.propagation(act, float(w), t.sb2, t.params, points=COARSE)
+            line.append(np.nan if r.trainable_depth is None else min(r.trainable_depth, 1e6))
+        ax.plot(fine, line, color="C0", lw=2, label="6 ξ_c (mean-field theory)")
+        ax.contour(t.sw2, t.depths, t.acc, levels=[t.threshold], colors="white", linewidths=1, linestyles="--")
+        ax.plot([], [], color="white", ls="--", label=f"accuracy = {t.threshold:.2f} (trainable above)")
+        ax.set(xlabel="σ_w²", ylabel="depth (hidden layers)", ylim=(t.depths[0] - 1, t.depths[-1] * 1.08),
+               title=f"{act.label(**t.params)}, σ_b² = {t.sb2:.3g}")
+        ax.legend(fontsize=7, loc="upper right", facecolor="0.3", labelcolor="white")
+    n = int(np.nanmin(np.where(grids[0].n > 0, grids[0].n, np.nan)))
+    suptitle(fig, f"{run.name}: test accuracy over σ_w² and depth (mean of n = {n} seeds per cell), and the depth "
+                  "mean-field theory predicts trainable, 6 ξ_c")
+    return fig
+
+
+# ------------------------------------------------------------------------ the simulations, predicted
+
+
+def toy_gradient(rows: list[dict]) -> dict[int, tuple[float, Estimate]]:
+    """Seed 003's gradient-flow toy, per depth L: (theory, measured) for the ratio of root-mean-square norms
+    of the first pair's g over the second's. Each toy layer multiplies E‖g‖² by χ = σ_w² E[φ′(z)²] (z ~ N(0, 1),
+    σ_w² = gain², W independent of g), so theory's ratio is (χ_a / χ_b)^(L/2); the measured one is
+    √(mean‖g_a‖² / mean‖g_b‖²) with its paired bootstrap interval. (The source's table is the ratio of mean
+    norms, which theory does not give: E‖g‖ falls below √E‖g‖² as depth multiplies the fluctuations.)"""
+    toy = [r for r in rows if r.get("method") == "source toy"]
+    pairs = list(dict.fromkeys((r["activation"], r["init"]) for r in toy))
+    if len(pairs) < 2:
+        return {}
+    chi = []
+    for act, scheme in pairs[:2]:
+        k = mf.Kernel(get(act), {})
+        chi.append(scheme_gain(scheme, act) ** 2 * k.slope_moment(1.0).value)
+    out = {}
+    for depth in sorted({r["depth"] for r in toy}):
+        a, b = ({r["seed"]: r["grad_norm"] ** 2 for r in toy if r["depth"] == depth and (r["activation"], r["init"]) == pr}
+                for pr in pairs[:2])
+        e = ratio_of_means(a, b)
+        measured = Estimate(math.sqrt(e.mean), math.sqrt(max(e.lo, 0.0)), math.sqrt(max(e.hi, 0.0)), e.n, e.method)
+        out[depth] = ((chi[0] / chi[1]) ** (depth / 2), measured)
+    return out
+
+
+def selfnorm(act: str, scheme: str, depth: int) -> tuple[np.ndarray, np.ndarray, mf.SignalPropagation]:
+    """selu-selfnorm predicted: the post-activation mean and variance of layers 1..depth (inputs N(0, 1), so
+    q₁ = σ_w², no biases), and the variance map's fixed point at σ_w² = gain²."""
+    sw2 = scheme_gain(scheme, act) ** 2
+    k = mf.Kernel(get(act), {})
+    qs = mf.q_iterates(act, sw2, depth, sw2, 0.0)
+    means, variances = [], []
+    for q in qs:
+        if not math.isfinite(q):
+            means.append(math.nan)
+            variances.append(math.nan)
+            continue
+        s = math.sqrt(q)
+        m = k.mean(lambda z: k.phi(s * z), err=False).value
+        means.append(m)
+        variances.append(k.second_moment(q, err=False).value - m * m)
+    return np.array(means), np.array(variances), mf.propagation(act, sw2, 0.0)
