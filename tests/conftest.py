@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from actlab.runtime import tune_malloc
@@ -27,6 +33,8 @@ TINY = {
     "selu-selfnorm": ["simulation.params.depth=3", "simulation.params.width=32", "simulation.params.batch=16"],
     "xor-speed": ["simulation.params.epochs=50"],
     "gelu-approx": [], "ffn-stats": ["simulation.params.d_model=16", "simulation.params.d_ff=32"],
+    "deep-rescue": ["train.epochs=1", "grid.depth=[20,30]", "grid.activation=[tanh,leaky_relu]",
+                    "data.options.n_train=200", "data.options.n_test=100"],
     "edge-of-chaos": ["train.epochs=1", "grid.weight_variance=[1.0,2.0,4.0]", "grid.depth=[2,6]",
                       "data.options.n_train=200", "data.options.n_test=100"],
 }
@@ -61,3 +69,28 @@ def chromium() -> str:
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """`app` served by uvicorn on a free port of 127.0.0.1 in a thread; yields its base URL, stops it after."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)

@@ -5,8 +5,6 @@ OpenAPI schema allows without a 5xx (schemathesis, on a live server, about a min
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from hypothesis import strategies as st
 
 from actlab.errors import ActlabError
 from actlab.studies.config import StudyConfig, load_study, parse_value
+from conftest import serving
 
 FIELDS = ["name", "seeds", "description", "note", "group_cells", "source", "include", "overrides", "published",
           "train", "model", "data", "grid", "diagnostics", "simulation", "bogus",
@@ -108,27 +107,10 @@ def test_parse_value_takes_any_text(text):
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
     """The explorer on a free port of 127.0.0.1 over an empty runs root, in a thread; yields its base URL."""
-    import uvicorn
-
     from actlab.web import create_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(tmp_path_factory.mktemp("runs"), max_trainings=2),
-                                        host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(tmp_path_factory.mktemp("runs"), max_trainings=2)) as base:
+        yield base
 
 
 def test_no_request_the_schema_allows_gets_a_5xx(live_server):

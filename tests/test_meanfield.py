@@ -272,3 +272,19 @@ def test_the_edge_of_chaos_finding_scores_theory_against_the_best_depth_limit(sm
         assert f"McNemar p = {format(sps.binomtest(b, b + c).pvalue, '.2g')}" in text
     else:
         assert "never disagree" in text
+
+
+def test_the_forward_variance_prediction_iterates_the_map_from_layer_one(smoke_runs):
+    """moons (sigmoid + LeCun, ReLU + He; 2-8-8-1): theory's layer 2 from the measured layer 1, by hand."""
+    from actlab.report.figures.theory import forward_prediction
+    from actlab.store.results import Run
+
+    with Run.open(smoke_runs["moons"].run_dir) as run:
+        for c in run.done:
+            act = c.model["activation"]
+            pred = forward_prediction(run, c, 1.7)
+            sw2 = mf.get(act).init_gain() ** 2 if act == "relu" else 1.0  # He for ReLU, LeCun (gain 1) for sigmoid
+            expect = sw2 * mf.Kernel(mf.get(act), {}).second_moment(1.7).value
+            assert pred[0] == 1.7 and pred[1] == pytest.approx(expect, rel=1e-6)
+    with Run.open(smoke_runs["blobs-depth"].run_dir) as run:  # weights with a mean: theory does not apply
+        assert all(forward_prediction(run, c, 1.0) is None for c in run.done)

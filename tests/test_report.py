@@ -28,9 +28,9 @@ from conftest import CHROMIUM_ARGS, TINY, chromium
 TRAIN_COMMON = {"activations", "loss_curves", "gradient_per_layer", "dead_saturated"}
 MOONS_2D = {"dataset", "decision_boundary", "signal_trace", "hidden_space"}
 EXPECTED = {
-    "moons": TRAIN_COMMON | MOONS_2D,
-    "blobs-depth": TRAIN_COMMON | {"accuracy_vs_depth"},
-    "blobs-depth-defaults": TRAIN_COMMON | {"accuracy_vs_depth"},
+    "moons": TRAIN_COMMON | MOONS_2D | {"forward_variance"},
+    "blobs-depth": TRAIN_COMMON | {"accuracy_vs_depth"},  # its 0.01·U[0, 1) init has a mean: no theory line
+    "blobs-depth-defaults": TRAIN_COMMON | {"accuracy_vs_depth", "forward_variance"},
     "cnn-depth": TRAIN_COMMON | {"gradient_mean"},
     "cnn-depth-cpu": TRAIN_COMMON | {"gradient_mean", "accuracy_vs_depth"},
     "activation-zoo": TRAIN_COMMON,
@@ -42,6 +42,7 @@ EXPECTED = {
     "gelu-approx": {"gelu_error"},
     "ffn-stats": {"activations", "ffn_stats"},
     "edge-of-chaos": {"activations", "loss_curves", "accuracy_vs_depth", "trainability"},
+    "deep-rescue": {"activations", "loss_curves", "accuracy_vs_depth"},
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,8 +21,7 @@ from actlab.catalog.properties import properties
 from actlab.report.findings import findings
 from actlab.store.results import Run
 from actlab.web import create_app
-from conftest import CHROMIUM_ARGS, chromium
-
+from conftest import CHROMIUM_ARGS, chromium, serving
 
 WRITE = {"X-Actlab": "1"}  # what the explorer's page sends with every request (writes need it)
 
@@ -36,25 +34,8 @@ def client(smoke_runs, smoke_dir) -> TestClient:
 @pytest.fixture(scope="module")
 def server(smoke_runs, smoke_dir):
     """The explorer served by uvicorn on a free port of 127.0.0.1, in a thread; yields its base URL."""
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(smoke_dir, max_trainings=2), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(smoke_dir, max_trainings=2)) as base:
+        yield base
 
 
 def events(lines) -> list[tuple[str, dict]]:
@@ -283,6 +264,45 @@ def test_browser_activation_curves(page, server, tmp_path):
     assert "gelu" in page.evaluate("location.hash") and page.locator("#act-props .card").count() == 3
     page.screenshot(path=tmp_path / "activations.png")
     assert page.errors == []
+
+
+def test_browser_theory_panel_shows_the_mean_field_prediction(page, server, tmp_path):
+    from actlab.catalog import meanfield
+
+    page.goto(f"{server}/#activations?acts=tanh&sw2=1.5&sb2=0.05")
+    page.wait_for_function("window.actlab.theory && window.actlab.theory.sw2 == 1.5", timeout=60_000)
+    ref = meanfield.propagation("tanh", 1.5, 0.05, points=meanfield.COARSE_POINTS)
+    table = page.inner_text("#theory-table")
+    assert "ordered" in table and f"{ref.chi1:.4f}"[:6] in table and "σ_w² = 1.761" in table
+    page.fill("#theory-sw2", "3")
+    page.dispatch_event("#theory-sw2", "change")
+    page.wait_for_function("window.actlab.theory.sw2 == 3 && window.actlab.theory.prediction.phase == 'chaotic'",
+                           timeout=60_000)
+    assert "sw2=3" in page.evaluate("location.hash")
+    assert page.locator("#theory-chi canvas").count() == 1 and page.locator("#theory-c canvas").count() == 1
+    page.screenshot(path=tmp_path / "theory.png", full_page=True)
+    assert page.errors == []
+
+
+def test_theory_api_matches_the_theory_module(client):
+    from actlab.catalog import meanfield
+
+    r = client.post("/api/activations/theory", json={"name": "tanh", "sb2": 0.05})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    sw2 = (5 / 3) ** 2  # tanh's paired init: LeCun with gain 5/3
+    assert body["sw2"] == pytest.approx(meanfield.get("tanh").init_gain() ** 2)
+    ref = meanfield.propagation("tanh", body["sw2"], 0.05, points=meanfield.COARSE_POINTS)
+    assert body["prediction"]["chi1"] == pytest.approx(ref.chi1) and body["prediction"]["phase"] == ref.phase
+    assert body["critical_sw2"] == pytest.approx(meanfield.critical_sw2("tanh", 0.05), rel=1e-6)
+    i = body["chi"]["sw2"].index(2.0)
+    assert body["chi"]["chi1"][i] == pytest.approx(meanfield.chi1("tanh", 2.0, 0.05), rel=1e-5)
+    assert abs(body["sw2"] - sw2) < 0.1
+    relu = client.post("/api/activations/theory", json={"name": "relu", "sw2": 2.5, "sb2": 0.1}).json()
+    assert relu["prediction"]["q_star"] is None and relu["c_map"] is None and relu["critical_sw2"] == 2.0
+    assert client.post("/api/activations/theory", json={"name": "softmax"}).status_code == 400
+    assert client.post("/api/activations/theory", json={"name": "tanh", "sw2": 0}).status_code == 422
+    assert client.post("/api/activations/theory", json={"name": "os:system"}).status_code == 422
 
 
 def test_browser_live_training_loss_falls(page, server, tmp_path):

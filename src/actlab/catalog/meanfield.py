@@ -376,6 +376,16 @@ def propagation(activation: str | Activation | Callable[..., Any], sw2: float, s
         note=note)
 
 
+def chi1(activation: str | Activation | Callable[..., Any], sw2: float, sb2: float = 0.0,
+         params: dict[str, float] | None = None, q0: float = 1.0, points: int = POINTS_1D) -> float | None:
+    """χ₁ at the fixed point reached from q0 (None: q grows without bound): `propagation` without the
+    correlation fixed point, for curves over many σ_w²."""
+    _check(sw2, sb2)
+    k = _resolve(activation, params, points)
+    q, _ = _fixed_q(k, sw2, sb2, q0)
+    return None if q is None else sw2 * k.slope_moment(q, err=False).value
+
+
 def _phase(chi1: float) -> Phase:
     return "critical" if abs(chi1 - 1) < CRITICAL_TOL else "ordered" if chi1 < 1 else "chaotic"
 

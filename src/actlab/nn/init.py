@@ -32,7 +32,7 @@ from torch import Tensor
 from actlab import rng
 
 SCHEMES = ("default", "kaiming_normal", "kaiming_uniform", "lecun_normal", "xavier_normal", "xavier_uniform",
-           "orthogonal", "blobs", "normal", "torch_default")
+           "orthogonal", "suo", "blobs", "normal", "torch_default")
 DRAWN_BIAS = ("torch_default",)  # schemes whose biases are drawn, not the constant bias_init
 PAIRED = {"kaiming": "kaiming_normal", "lecun": "lecun_normal", "xavier": "xavier_normal"}
 
@@ -54,13 +54,14 @@ def draw(scheme: str, gain: float, seeds: list[int], layer: int, shape: tuple[in
         return (2.0 * rng.uniform(seeds, stream, shape) - 1.0) / math.sqrt(fan_in)
     if scheme == "blobs":
         return 0.01 * rng.uniform(seeds, stream, shape)
-    if scheme == "orthogonal":
+    if scheme in ("orthogonal", "suo"):  # suo: scaled uniform orthogonal (DKS), ×max(√(fan_out/fan_in), 1)
         rows, cols = shape[0], math.prod(shape[1:])
         a = rng.normal(seeds, stream, (max(rows, cols), min(rows, cols)), dtype=torch.float64)
         q, r = torch.linalg.qr(a)  # batched over replicas
         q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)  # unique Q (Mezzadri 2007)
         q = q if rows >= cols else q.transpose(-2, -1)
-        return (gain * q).to(torch.float32).reshape(-1, *shape)
+        scale = gain * (max(math.sqrt(fan_out / fan_in), 1.0) if scheme == "suo" else 1.0)
+        return (scale * q).to(torch.float32).reshape(-1, *shape)
     raise ValueError(f"unknown init scheme {scheme!r}")
 
 

@@ -29,6 +29,7 @@ from actlab import rng
 from actlab.catalog.activations import Activation, get
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
+from actlab.nn import transforms
 from actlab.nn.layers import PopBatchNorm, PopConv, PopLayerNorm, PopLinear, PopPReLU
 
 # Fields in which the members of one population may differ (applied per replica slice).
@@ -71,6 +72,13 @@ class ModelConfig(BaseModel):
                                                                 "mean-field theory); 0: the constant bias_init")] = 0.0
     output_activation: Annotated[str | None, Field(description="an explicit output activation (name); the "
                                                                "loss is then on its value")] = None
+    transform: Annotated[Literal["none", "dks", "tat"], Field(
+        description="DKS (Martens et al. 2021) or TAT (Zhang et al. 2022): the hidden activation transformed for "
+                    "this depth by the `dks` package, with SUO weights, zero biases and unit-mean-square inputs "
+                    "(vanilla MLPs only)")] = "none"
+    transform_params: Annotated[dict[str, float], Field(
+        description="dks: c_slope_1_target (ζ, 1.5); tat: c_curve_target (τ, 0.3), or c_val_0_target (η, 0.9) "
+                    "for leaky_relu")] = {}
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
@@ -81,6 +89,20 @@ class ModelConfig(BaseModel):
             raise ValueError(f"weight_variance={self.weight_variance} sets the weights N(0, σ_w²/fan_in) itself; "
                              f"allowed with init 'default' or 'lecun_normal' and no init_gain (given init="
                              f"{self.init!r}, init_gain={self.init_gain})")
+        if self.transform != "none":
+            wrong = [f"{k}={v!r}" for k, v, ok in (
+                ("kind", self.kind, self.kind == "mlp"), ("norm", self.norm, self.norm == "none"),
+                ("residual", self.residual, not self.residual), ("init", self.init, self.init in ("default", "suo")),
+                ("init_gain", self.init_gain, self.init_gain is None),
+                ("weight_variance", self.weight_variance, self.weight_variance is None),
+                ("bias_init", self.bias_init, self.bias_init == 0), ("bias_std", self.bias_std, self.bias_std == 0))
+                if not ok]
+            if wrong:
+                raise ValueError(f"transform={self.transform!r} is for a vanilla MLP with its own weights and zero biases: "
+                                 "kind='mlp', norm='none', no residual, init 'default' or 'suo', no init_gain or "
+                                 f"weight_variance, zero biases (given {', '.join(wrong)})")
+        elif self.transform_params:
+            raise ValueError(f"transform_params={self.transform_params} need a transform ('dks' or 'tat')")
         if self.bias_std > 0 and self.init in inits.DRAWN_BIAS:
             raise ValueError(f"bias_std={self.bias_std} cannot be used with init={self.init!r}, which draws its own "
                              "biases; allowed: bias_std = 0, or another init")
@@ -99,12 +121,18 @@ class ModelConfig(BaseModel):
         act = get(self.activation)
         if act.vector:
             raise ActlabError(f"activation {act.name!r} is vector-valued (output only); it cannot be a hidden activation")
-        return act, act.resolve(**self.activation_params)
+        params = act.resolve(**self.activation_params)
+        if self.transform != "none":
+            return transforms.transformed(act.name, params, self.transform, self.transform_params,
+                                          len(self.hidden_widths())), {}
+        return act, params
 
     def init_scheme(self) -> tuple[str, float]:
         """(scheme, gain): 'default' is the activation's paired scheme; gain defaults to the activation's."""
         if self.weight_variance is not None:
             return "lecun_normal", math.sqrt(self.weight_variance)
+        if self.transform != "none":
+            return "suo", 1.0
         act, params = self.resolved_activation()
         scheme = inits.PAIRED[act.init] if self.init == "default" else self.init
         if self.init_gain is not None:
@@ -210,6 +238,8 @@ class PopMLP(Population):
     def forward(self, x: Tensor, trace: Trace | None = None) -> Tensor:
         shared = x.dim() == self.in_rank + 1  # (B, *in) shared, else (M, B, *in)
         h = x.flatten(1) if shared else x.flatten(2)
+        if self.cfg.transform != "none":  # DKS/TAT: every example at unit mean square (their per-example normalisation)
+            h = h * torch.rsqrt((h * h).mean(-1, keepdim=True).clamp_min(1e-12))
         for i, (lin, norm) in enumerate(zip(self.hidden, self.norms, strict=True)):
             z = norm(lin(h))
             a = self.act(z)

@@ -275,12 +275,38 @@ def training_findings(run: Run, st: Stats = Stats()) -> list[Finding]:
               k=(k, "d"), n=(len(run.replicas(c)), "d"))
             found.append(t.finding())
     found += _trainability(run)
+    _rescue(run, st, found, verdicts)
     found += [Finding(note) for note in direction_notes(run)]
     failed = [c for c in run.cells if c.status != "done"]
     if failed:
         found.append(Finding(f"{len(failed)} cell(s) did not finish ({', '.join(sorted({c.status for c in failed}))});"
                              " they are left out of every number here.", [("unfinished", len(failed), "d")]))
     return _finish(found, verdicts)
+
+
+def _rescue(run: Run, st: Stats, found: list[Finding], verdicts: list) -> None:
+    """Where a study grids model.transform (none, dks, tat) over depth: per activation, at the deepest depth,
+    each transform against the plain network, and against the plain network at the shallowest depth (the
+    papers' claim: transformed deep vanilla networks train nearly as well as shallow ones, plain ones fail)."""
+    cells = [c for c in run.done if c.depth is not None]
+    if len({c.model.get("transform", "none") for c in cells}) < 2:
+        return
+    top, low = max(c.depth for c in cells), min(c.depth for c in cells)
+    for act in dict.fromkeys(c.model["activation"] for c in cells):
+        at = {(c.model.get("transform", "none"), c.depth): c for c in cells if c.model["activation"] == act}
+        plain_deep, plain_shallow = at.get(("none", top)), at.get(("none", low))
+        for tr in ("dks", "tat"):
+            deep = at.get((tr, top))
+            if deep is None:
+                continue
+            t = _Text()
+            if plain_deep is not None:
+                _compare(found, verdicts, st, f"{act} at depth {top} (final test accuracy)", tr.upper(), "plain",
+                         _acc(run, deep), _acc(run, plain_deep), "is more accurate", 100, " points", ".1f", t)
+            if plain_shallow is not None and low < top:
+                _compare(found, verdicts, st, f"{act}, {tr.upper()} at depth {top} against plain at depth {low}",
+                         f"{tr.upper()} depth {top}", f"plain depth {low}", _acc(run, deep), _acc(run, plain_shallow),
+                         "is more accurate", 100, " points", ".1f")
 
 
 def _trainability(run: Run) -> list[Finding]:

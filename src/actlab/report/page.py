@@ -56,6 +56,8 @@ TRAINING_FIGURES: list[tuple[str, str, Callable[[Run], Figure | None]]] = [
      figures.gradient_layers_figure),
     ("dead_saturated", "Dead and saturated fractions per hidden layer at the probe epochs.",
      figures.dead_saturated_figure),
+    ("forward_variance", "Pre-activation second moment per hidden layer at initialisation, measured (bands) and "
+     "predicted by mean-field theory from layer 1 (dotted).", theory_figures.forward_variance_figure),
     ("decision_boundary", "Decision boundaries with each cell's test accuracy.", figures2d.decision_figure),
     ("signal_trace", "Signal trace of the protocol's two far points: mean |z| and |a| per stage.",
      figures2d.signal_trace_figure),

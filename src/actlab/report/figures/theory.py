@@ -9,15 +9,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from actlab.catalog import meanfield as mf
 from actlab.catalog.activations import Activation, get
 from actlab.errors import ActlabError
-from actlab.report.figures.common import suptitle
-from actlab.stats import Estimate, ratio_of_means
-from actlab.store.results import Run
+from actlab.nn.models import ModelConfig
+from actlab.report.figures.common import MAX_PANELS, panel_grid, suptitle
+from actlab.stats import Estimate, mean_ci, ratio_of_means
+from actlab.store.results import CellData, Run
 from actlab.studies.simulations import scheme_gain
 
 COARSE = mf.COARSE_POINTS  # the phase diagram's many evaluations use the coarser quadrature
@@ -79,10 +81,7 @@ def chi_figure(activation: str | Activation, sb2: float = 0.0, params: dict[str,
     act = get(activation)
     params = act.resolve(**(params or {}))
     grid = np.linspace(*sw2_range, points)
-    chis = []
-    for sw2 in grid:
-        r = mf.propagation(act, float(sw2), sb2, params, points=COARSE)
-        chis.append(np.nan if r.chi1 is None or r.q_star is None else r.chi1)
+    chis = [np.nan if (c := mf.chi1(act, float(sw2), sb2, params, points=COARSE)) is None else c for sw2 in grid]
     fig = Figure(figsize=(5.2, 3.4), layout="constrained")
     ax = fig.subplots()
     ax.plot(grid, chis, color="C0")
@@ -274,3 +273,103 @@ def selfnorm(act: str, scheme: str, depth: int) -> tuple[np.ndarray, np.ndarray,
         means.append(m)
         variances.append(k.second_moment(q, err=False).value - m * m)
     return np.array(means), np.array(variances), mf.propagation(act, sw2, 0.0)
+
+
+# ------------------------------------------------------------------- any MLP study's forward statistics
+
+
+def _layer_sw2(scheme: str, gain: float, fan_in: int, fan_out: int) -> tuple[float, float] | None:
+    """(σ_w², σ_b² from drawn biases) of one layer under `scheme` (`actlab.nn.init`), or None where theory does
+    not apply (weights with a non-zero mean)."""
+    if scheme in ("kaiming_normal", "lecun_normal", "kaiming_uniform"):
+        return gain ** 2, 0.0
+    if scheme == "orthogonal":  # orthonormal columns (fan_in ≥ fan_out) keep q; rows (fan_in < fan_out) shrink it
+        return gain ** 2 * min(1.0, fan_in / fan_out), 0.0
+    if scheme == "suo":
+        return 1.0, 0.0
+    if scheme in ("xavier_normal", "xavier_uniform"):
+        return gain ** 2 * 2 * fan_in / (fan_in + fan_out), 0.0
+    if scheme == "normal":
+        return gain ** 2 * fan_in, 0.0
+    if scheme == "torch_default":  # U(±1/√fan_in) weights and biases
+        return 1 / 3, 1 / (3 * fan_in)
+    return None
+
+
+def forward_prediction(run: Run, cell: CellData, q1: float) -> np.ndarray | None:
+    """Theory's pre-activation second moment of hidden layers 1..L of an MLP cell at initialisation, from
+    layer 1's measured q₁ (the data's own second moment needs no model): q_{l+1} = σ_w² E[φ(√q_l z)²] + σ_b²
+    with each layer's σ_w² from its init scheme. None where theory does not apply: a ConvNet, normalisation,
+    residual connections, a constant non-zero bias, weights with a non-zero mean, or a user's activation the
+    reader cannot import."""
+    m = cell.model
+    if m.get("kind", "mlp") != "mlp" or m.get("norm", "none") != "none" or m.get("residual") or m.get("bias_init"):
+        return None
+    try:
+        cfg = ModelConfig(**m)
+        act, params = cfg.resolved_activation()
+        scheme, gain = cfg.init_scheme()
+    except (ActlabError, ValueError):
+        return None
+    widths = cfg.hidden_widths()
+    k = mf.Kernel(act, params, mf.COARSE_POINTS)
+    sb2_drawn = float(m.get("bias_std") or 0.0) ** 2
+    qs = [q1]
+    for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
+        layer = _layer_sw2(scheme, gain, fan_in, fan_out)
+        if layer is None:
+            return None
+        sw2, sb2 = layer
+        q = qs[-1]
+        qs.append(math.nan if not math.isfinite(q) or q > mf.Q_MAX else
+                  sw2 * k.second_moment(q, err=False).value + sb2 + sb2_drawn)
+    return np.array(qs)
+
+
+def forward_variance_figure(run: Run) -> Figure | None:
+    """Per hidden layer at initialisation (probe epoch 0): the measured pre-activation second moment
+    E[z²] = mean² + std² (band over seeds) and mean-field theory's iterates from layer 1's value (dotted)."""
+    panels: dict[str, list[CellData]] = {}
+    for c in run.done:
+        if 0 in run.probe_epochs(c) and len(ModelConfig(**c.model).hidden_widths()) >= 2:
+            panels.setdefault(", ".join(p for p in (c.series, c.context) if p), []).append(c)
+    drawn = []
+    for title, cells in list(panels.items())[:MAX_PANELS]:
+        lines = []
+        for c in sorted(cells, key=lambda c: c.depth or 0):
+            names, zm = run.probe(c, "z_mean", 0)
+            _, zs = run.probe(c, "z_std", 0)
+            hidden = [i for i, n in enumerate(names) if n.startswith("hidden")]
+            if len(hidden) < 2:
+                continue
+            q = zm[:, hidden] ** 2 + zs[:, hidden] ** 2
+            pred = forward_prediction(run, c, float(np.nanmean(q[:, 0])))
+            if pred is not None:
+                lines.append((c, q, pred))
+        if lines:
+            drawn.append((title, lines))
+    if not drawn:
+        return None
+    fig, axes = panel_grid(len(drawn), cols=4)
+    ds = run.depths() or [0]
+    cmap = colormaps["viridis"]
+    for ax, (title, lines) in zip(axes, drawn, strict=True):
+        for c, q, pred in lines:
+            color = cmap(ds.index(c.depth) / max(len(ds) - 1, 1) * 0.9) if c.depth in ds else "C0"
+            x = np.arange(1, q.shape[1] + 1)
+            est = [mean_ci(list(q[:, j])) for j in range(q.shape[1])]
+            ax.plot(x, [e.mean for e in est], color=color, label=f"depth {c.depth}")
+            ax.fill_between(x, [max(e.lo, 1e-300) for e in est], [e.hi for e in est], color=color, alpha=0.15, lw=0)
+            ax.plot(x, pred, color=color, ls=":", lw=1.6)
+        ax.set_yscale("log")
+        ax.set_xlabel("hidden layer")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0].plot([], [], color="0.3", ls=":", label="mean-field theory")
+    axes[0].legend(fontsize=6)
+    axes[0].set_ylabel("E[z²] of the pre-activations, at init")
+    n = len(run.seeds)
+    suptitle(fig, f"{run.name}: pre-activation second moment per hidden layer at initialisation (probe batch), "
+                  f"mean and 95 % band over n = {n} seeds; dotted: mean-field theory from layer 1's value")
+    return fig

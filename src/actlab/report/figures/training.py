@@ -9,11 +9,13 @@ A study's series (its activations) keep one colour across every figure.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from actlab.nn.models import ModelConfig
 from actlab.report.figures import catalog as plots
 from actlab.report.figures.common import MAX_PANELS, colors, panel_grid, suptitle
 from actlab.stats import column_ci, mean_ci
@@ -49,9 +51,12 @@ def _n(run: Run, cells: Sequence[CellData]) -> str:
 
 def activations_figure(run: Run) -> Figure | None:
     """Function (blue) and derivative (red) of the study's activations; small multiples past four of them."""
-    specs: dict[str, tuple[str, dict]] = {}
+    specs: dict[str, tuple[Any, dict]] = {}
     for c in run.cells:
         specs.setdefault(c.series, (c.model["activation"], c.model.get("activation_params") or {}))
+        if c.model.get("transform", "none") != "none":  # DKS/TAT: the transformed shape beside the original
+            act, params = ModelConfig(**c.model).resolved_activation()
+            specs.setdefault(act.name, (act, params))
     if not specs:
         return None
     if len(specs) <= 4:

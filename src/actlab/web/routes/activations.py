@@ -10,7 +10,7 @@ import numpy as np
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from actlab.catalog import guide
+from actlab.catalog import guide, meanfield
 from actlab.catalog.activations import get, names
 from actlab.catalog.properties import evaluate, properties
 from actlab.catalog.table import Entry, row
@@ -19,6 +19,7 @@ from actlab.jsonsafe import clean, number
 from actlab.web.live import CatalogName, lookup
 
 MAX_CURVES, MAX_CURVE_POINTS = 6, 4001
+THEORY_SW2 = np.linspace(0.25, 4.0, 31)  # the χ₁(σ_w²) curve of the theory panel
 
 
 class CurveItem(BaseModel):
@@ -35,6 +36,44 @@ class CurvesRequest(BaseModel):
     lo: Annotated[float, Field(ge=-50, le=50)] = -5.0
     hi: Annotated[float, Field(ge=-50, le=50)] = 5.0
     points: Annotated[int, Field(ge=11, le=MAX_CURVE_POINTS)] = 401
+
+
+class TheoryRequest(BaseModel):
+    """Mean-field theory of one catalog activation at (σ_w², σ_b²)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: CatalogName
+    params: dict[str, float] = {}
+    sw2: Annotated[float | None, Field(gt=0, le=100)] = None  # default: the paired init's gain²
+    sb2: Annotated[float, Field(ge=0, le=10)] = 0.0
+
+
+def _theory(req: TheoryRequest) -> dict[str, Any]:
+    act = lookup(req.name)
+    if act.vector:
+        raise ActlabError(f"name: activation {act.name!r} is vector-valued (output only); mean-field theory is for "
+                          "element-wise activations")
+    params = act.resolve(**req.params)
+    sw2 = req.sw2 if req.sw2 is not None else act.init_gain(**params) ** 2
+    pts = meanfield.COARSE_POINTS
+    r = meanfield.propagation(act, sw2, req.sb2, params, points=pts)
+    k = meanfield.Kernel(act, params, pts)
+    chis = [meanfield.chi1(act, float(w), req.sb2, params, points=pts) for w in THEORY_SW2]
+    top = max(3.0, 2.0 * (r.q_star or 1.0))
+    qs = np.linspace(0.0, top, 61)
+    out: dict[str, Any] = {
+        "name": act.name, "label": act.label(**params), "params": params, "sw2": sw2, "sb2": req.sb2,
+        "prediction": json.loads(r.model_dump_json()),
+        "critical_sw2": number(meanfield.critical_sw2(act, req.sb2, params, points=pts)),
+        "chi": {"sw2": clean(THEORY_SW2, sig=6), "chi1": [None if c is None else number(c, sig=6) for c in chis]},
+        "q_map": {"q": clean(qs, sig=6), "v": clean([sw2 * k.second_moment(float(q), err=False).value + req.sb2
+                                                       for q in qs], sig=6)},
+        "c_map": None}
+    if r.q_star is not None and r.q_star > 0:
+        cs = np.linspace(-1.0, 1.0, 41)
+        out["c_map"] = {"c": clean(cs, sig=6), "C": clean([(sw2 * k.cross_moment(r.q_star, float(c), err=False).value
+                                                           + req.sb2) / r.q_star for c in cs], sig=6)}
+    return out
 
 
 @lru_cache(maxsize=256)
@@ -82,5 +121,11 @@ def router() -> APIRouter:
                         "y": clean(y, sig=9), "dy": clean(dy, sig=9),
                         **_properties(act.name, tuple(sorted(params.items())))})
         return {"x": clean(x, sig=9), "curves": out}
+
+    @r.post("/api/activations/theory")
+    def theory(req: TheoryRequest) -> dict[str, Any]:
+        """What mean-field theory predicts for a wide random network with this activation: q*, χ₁, the phase,
+        c*, ξ_c, the edge of chaos at this σ_b², χ₁ against σ_w², and the variance and correlation maps."""
+        return _theory(req)
 
     return r

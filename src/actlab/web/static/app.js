@@ -133,7 +133,53 @@ async function drawCurves() {
     });
     actlab.plots = { ...(actlab.plots || {}), act: plot($("#act-plot"), series, data, { xLabel: "x", yLabel: "φ (blue), φ′ (red)", height: 340 }) };
     renderProps(res.curves);
+    drawTheory(items[0]);
   } catch (e) { showError(e); }
+}
+
+// Mean-field theory of the first chosen activation: the prediction at (σ_w², σ_b²), χ₁ against σ_w² with the
+// edge of chaos, and the variance and correlation maps (POST /api/activations/theory).
+async function drawTheory(item) {
+  const box = $("#act-theory");
+  const { params } = readHash();
+  const body = { name: item.name, params: item.params, sb2: Number(params.get("sb2") || 0) };
+  if (params.has("sw2")) body.sw2 = Number(params.get("sw2"));
+  box.innerHTML = "";
+  box.append(el("p", { class: "dim", text: "Computing mean-field theory…" }));
+  let t;
+  try { t = actlab.theory = await api("/api/activations/theory", { method: "POST", body: JSON.stringify(body) }); }
+  catch (e) { box.innerHTML = ""; box.append(el("p", { class: "dim", text: `Theory: ${e.message}` })); return; }
+  const r = t.prediction;
+  const setParam = (key, value) => { const p = readHash().params; p.set(key, value); writeHash("activations", p); drawTheory(item); };
+  const sw2 = el("input", { type: "number", step: "0.05", min: "0.05", max: "100", id: "theory-sw2", value: fmt(t.sw2, 4),
+                            onchange: e => setParam("sw2", e.target.value) });
+  const sb2 = el("input", { type: "number", step: "0.01", min: "0", max: "10", id: "theory-sb2", value: t.sb2,
+                            onchange: e => setParam("sb2", e.target.value) });
+  const inf = v => v === "Infinity" || v === Infinity ? "∞" : fmt(v);
+  const rows = [["q* (variance the layers approach)", r.q_star == null ? "none: q grows without bound" : fmt(r.q_star)],
+                ["χ₁ (slope of the correlation map at 1)", fmt(r.chi1)], ["phase", r.phase || "—"],
+                ["c* (correlation the layers approach)", fmt(r.c_star)], ["ξ_c (layers)", inf(r.xi_c)],
+                ["trainable depth ≈ 6 ξ_c", inf(r.trainable_depth)],
+                [`edge of chaos at σ_b² = ${t.sb2}`, t.critical_sw2 == null ? "none" : `σ_w² = ${fmt(t.critical_sw2)}`]];
+  box.innerHTML = "";
+  box.append(el("h3", { text: `Mean-field theory: ${t.label}` }),
+    el("p", { class: "dim", text: "A wide random network, weights N(0, σ_w²/fan_in), biases N(0, σ_b²) (actlab theory). " +
+                                  "σ_w² starts at the activation's paired init (gain²)." }),
+    el("div", { class: "row" }, el("label", {}, "σ_w² ", sw2), el("label", {}, "σ_b² ", sb2)),
+    el("table", { id: "theory-table" }, el("tbody", {}, ...rows.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: v }))))));
+  if (r.note) box.append(el("p", { class: "dim", text: r.note }));
+  const grid = el("div", { class: "theory-plots" });
+  const chi = el("div", { id: "theory-chi" }), qm = el("div", { id: "theory-q" }), cm = el("div", { id: "theory-c" });
+  grid.append(chi, qm, cm);
+  box.append(grid);
+  const ones = t.chi.sw2.map(() => 1);
+  plot(chi, [{ label: "χ₁", stroke: BLUE, width: 2 }, { label: "χ₁ = 1 (edge of chaos)", stroke: "#888", dash: [4, 4] }],
+       [t.chi.sw2, t.chi.chi1, ones], { xLabel: "σ_w²", yLabel: "χ₁", height: 240 });
+  plot(qm, [{ label: "V(q)", stroke: BLUE, width: 2 }, { label: "q", stroke: "#888", dash: [4, 4] }],
+       [t.q_map.q, t.q_map.v, t.q_map.q], { xLabel: "q (layer l)", yLabel: "q (layer l + 1)", height: 240 });
+  if (t.c_map) plot(cm, [{ label: "C(c)", stroke: BLUE, width: 2 }, { label: "c", stroke: "#888", dash: [4, 4] }],
+                    [t.c_map.c, t.c_map.C, t.c_map.c], { xLabel: "c (layer l)", yLabel: "c (layer l + 1)", height: 240 });
+  else cm.append(el("p", { class: "dim", text: "No correlation map: q* is 0 or does not exist." }));
 }
 
 function renderProps(curves) {

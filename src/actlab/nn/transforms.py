@@ -1,0 +1,102 @@
+"""Activation transforms that make deep vanilla networks trainable: DKS (Martens et al. 2021, "Rapid training
+of deep neural networks without skip connections or normalization layers using Deep Kernel Shaping") and
+TAT (Zhang et al. 2022, "Deep learning without shortcuts: shaping the kernel with tailored rectifiers").
+
+Both replace φ by φ̂(x) = γ (φ(α x + β) + δ) (TAT for leaky ReLU: a tailored negative slope and a scale), with
+the constants solved so that the network's kernel maps meet the method's conditions for the whole depth:
+DKS makes every local Q map have Q(1) = 1 and Q′(1) = 1 and C(0) = 0, and bounds the network's C′(1) by ζ
+(`c_slope_1_target`, default 1.5); TAT makes C′(1) = 1 and bounds the network's C″(1) by τ
+(`c_curve_target`, default 0.3), or for leaky ReLU the network's C(0) by η (`c_val_0_target`, default 0.9).
+
+The constants are solved by DeepMind's reference implementation, the `dks` package (its framework-neutral
+`dks.base.activation_transform.get_transformed_activations`, given actlab's torch functions; pinned),
+for a vanilla MLP of L hidden layers: the maximal slope function is x^L, the maximal curvature function L·x,
+and the subnetwork maximising function L compositions of the local map. The methods' other requirements
+are applied by the model (`ModelConfig.transform`): scaled-uniform-orthogonal weights (`init = "suo"`),
+zero biases, and each input example rescaled to unit mean square (the packages' per-example normalisation).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from dks.base import activation_transform
+from torch import Tensor
+
+from actlab.catalog.activations import Activation, from_callable, get
+from actlab.errors import ActlabError
+
+TRANSFORMS = ("none", "dks", "tat")
+DEFAULTS = {"dks": {"c_slope_1_target": 1.5}, "tat": {"c_curve_target": 0.3, "c_val_0_target": 0.9}}
+# actlab's catalog name -> the `dks` package's name, for the activations both define the same way (at their
+# default parameters: the package's elu is α = 1, softplus β = 1, swish β = 1)
+DKS_NAMES = {"tanh": "tanh", "sigmoid": "sigmoid", "softplus": "softplus", "softsign": "softsign", "elu": "elu",
+             "selu": "selu", "swish": "swish", "gelu": "gelu_exact", "gelu_tanh": "gelu", "leaky_relu": "leaky_relu",
+             "relu": "relu"}
+
+
+def _check(activation: str, params: dict[str, float], transform: str, options: dict[str, float]) -> str:
+    if transform not in TRANSFORMS[1:]:
+        raise ActlabError(f"transform {transform!r} is unknown; allowed: {', '.join(TRANSFORMS)}")
+    act = get(activation)
+    name = DKS_NAMES.get(act.name)
+    if name is None:
+        raise ActlabError(f"transform {transform!r} supports {', '.join(DKS_NAMES)}; {act.name!r} is not among them")
+    if act.name != "leaky_relu" and any(params.get(p.name, p.default) != p.default for p in act.params):
+        raise ActlabError(f"transform {transform!r} takes {act.name!r} at its default parameters only (given "
+                          f"{params}); the package defines it so")
+    if transform == "tat" and act.name == "relu":
+        raise ActlabError("transform 'tat' does not support relu (the TAT paper uses leaky_relu); use leaky_relu")
+    unknown = set(options) - set(DEFAULTS[transform])
+    if unknown:
+        raise ActlabError(f"transform_params {sorted(unknown)} are unknown for {transform!r}; allowed: "
+                          f"{', '.join(DEFAULTS[transform])}")
+    return name
+
+
+def transformed(activation: str, params: dict[str, float], transform: str, options: dict[str, float],
+                depth: int) -> Activation:
+    """φ̂ for a vanilla MLP of `depth` hidden layers, as a catalog entry named e.g. 'tanh+dks(L=50)'."""
+    return _transformed(activation, tuple(sorted(params.items())), transform, tuple(sorted(options.items())), depth)
+
+
+@functools.lru_cache(maxsize=64)
+def _transformed(activation: str, params: tuple, transform: str, options: tuple, depth: int) -> Activation:
+    opts = dict(options)
+    name = _check(activation, dict(params), transform, opts)
+    if depth < 1:
+        raise ActlabError(f"transform {transform!r} needs at least one hidden layer (depth={depth})")
+    base = get(activation)
+    values = base.resolve(**dict(params))
+
+    def getter(dks_name: str) -> Callable[..., Tensor]:
+        if dks_name == "leaky_relu":  # TAT passes its own negative_slope
+            return lambda x, negative_slope=values.get("alpha", 0.01): torch.nn.functional.leaky_relu(x, negative_slope)
+        return lambda x: base.fn(x, **values)
+
+    def subnet(x: float, r: Callable[[float], float]) -> float:
+        for _ in range(depth):
+            x = r(x)
+        return x
+
+    kwargs: dict[str, Any] = {"method": transform.upper(), "activation_getter": getter, "subnet_max_func": subnet}
+    if transform == "dks":
+        kwargs["dks_params"] = {"c_slope_1_target": opts.get("c_slope_1_target", 1.5)}
+        kwargs["max_slope_func"] = lambda x: x ** depth
+    else:
+        kwargs["tat_params"] = {"c_curve_target": opts.get("c_curve_target", 0.3),
+                                "c_val_0_target": opts.get("c_val_0_target", 0.9)}
+        kwargs["max_curv_func"] = lambda x: depth * x
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):  # the solver's trial points overflow, harmlessly
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fn = activation_transform.get_transformed_activations([name], **kwargs)[name]
+    except (ValueError, RuntimeError, FloatingPointError) as e:
+        raise ActlabError(f"transform {transform!r} of {activation!r} at depth {depth} has no solution ({e})") from None
+    label = f"{base.label(**values)}+{transform}(L={depth}" + "".join(f", {k}={v:g}" for k, v in opts.items()) + ")"
+    return from_callable(lambda x: fn(x), name=label, source=f"dks {transform.upper()} transform of {base.name}")

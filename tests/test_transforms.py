@@ -1,0 +1,129 @@
+"""DKS and TAT (#14): the transformed activations meet each method's kernel conditions, measured with actlab's
+own theory module (`meanfield`) and autograd, independently of the `dks` package that solved them; the model
+applies the methods' other requirements (SUO weights, zero biases, unit-mean-square inputs)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from actlab.catalog import meanfield as mf
+from actlab.errors import ActlabError
+from actlab.nn.models import ModelConfig, build
+from actlab.nn.transforms import transformed
+
+
+def moments(act, order: int) -> float:
+    """E[φ^(order)(z)²], z ~ N(0, 1), the derivative by autograd, by the theory module's quadrature."""
+    k = mf.Kernel(act, {})
+
+    def deriv(x):
+        x = x.detach().clone().requires_grad_(True)
+        y = act.fn(x)
+        for _ in range(order):
+            (y,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+        return y.detach()
+
+    return k.mean(lambda z: deriv(z) ** 2, err=False).value
+
+
+@pytest.mark.parametrize("name", ["tanh", "softplus", "sigmoid", "leaky_relu"])
+@pytest.mark.parametrize("depth", [10, 50])
+def test_dks_meets_its_conditions(name, depth):
+    act = transformed(name, {}, "dks", {}, depth)
+    k = mf.Kernel(act, {})
+    q1 = k.second_moment(1.0).value
+    assert q1 == pytest.approx(1.0, abs=1e-4)  # Q(1) = 1
+    h = 1e-4
+    assert (k.second_moment(1 + h).value - k.second_moment(1 - h).value) / (2 * h) == pytest.approx(1.0, abs=1e-3)
+    assert k.mean(lambda z: k.phi(z)).value ** 2 == pytest.approx(0.0, abs=1e-6)  # C(0) = E[φ̂]² = 0
+    local = k.slope_moment(1.0)
+    slope = local.value / q1  # C′(1) of one layer; the network's is its L-th power
+    # φ̂′ jumps where a shifted leaky ReLU kinks (off the grid's node): the quadrature's own error, ×L
+    tol = 2e-3 + 2 * depth * local.err / local.value
+    assert slope ** depth == pytest.approx(1.5, rel=tol)  # ζ = 1.5, the default
+
+
+@pytest.mark.parametrize("name", ["tanh", "softplus"])
+def test_tat_meets_its_conditions_for_smooth_activations(name):
+    depth = 30
+    act = transformed(name, {}, "tat", {"c_curve_target": 0.3}, depth)
+    k = mf.Kernel(act, {})
+    q1 = k.second_moment(1.0).value
+    assert q1 == pytest.approx(1.0, abs=1e-4)
+    assert k.slope_moment(1.0).value / q1 == pytest.approx(1.0, abs=1e-4)  # C′(1) = 1
+    assert depth * moments(act, 2) / q1 == pytest.approx(0.3, rel=5e-3)  # the network's C″(1) = L·C″_local = τ
+
+
+def test_tat_tailors_the_leaky_relu_so_the_networks_c0_is_eta():
+    depth, eta = 20, 0.9
+    act = transformed("leaky_relu", {}, "tat", {"c_val_0_target": eta}, depth)
+    k = mf.Kernel(act, {})
+    assert k.second_moment(1.0).value == pytest.approx(1.0, abs=1e-6)
+    c = 0.0
+    for _ in range(depth):  # the network's C map at 0: L compositions of the local map, by theory's quadrature
+        c = k.cross_moment(1.0, c, err=False).value / k.second_moment(1.0).value
+    assert c == pytest.approx(eta, abs=1e-4)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("relu", {}, "tat", {}, 10), "does not support relu"),
+    (("mish", {}, "dks", {}, 10), "'mish' is not among them"),
+    (("elu", {"alpha": 0.5}, "dks", {}, 10), "default parameters only"),
+    (("tanh", {}, "dks", {"zeta": 2.0}, 10), "transform_params ['zeta'] are unknown"),
+    (("tanh", {}, "magic", {}, 10), "transform 'magic' is unknown"),
+])
+def test_bad_transform_requests_are_one_clear_error(args, says):
+    with pytest.raises(ActlabError, match=re_escape(says)):
+        transformed(*args)
+
+
+def re_escape(s: str) -> str:
+    import re
+
+    return re.escape(s)
+
+
+def test_the_model_applies_the_methods_requirements():
+    cfg = ModelConfig(widths=[64] * 12, activation="tanh", transform="dks")
+    assert cfg.init_scheme() == ("suo", 1.0)
+    model = build(cfg, (40,), "multiclass", 10, [0, 1])
+    for layer in model.hidden:
+        assert float(layer.bias.detach().abs().max()) == 0.0
+    w = model.hidden[0].weight[0].detach().double()  # (40, 64): SUO scales orthonormal rows by √(64/40)
+    np.testing.assert_allclose((w @ w.T).numpy(), np.eye(40) * 64 / 40, atol=1e-5)
+    w = model.hidden[3].weight[1].detach().double()  # square: orthogonal
+    np.testing.assert_allclose((w.T @ w).numpy(), np.eye(64), atol=1e-5)
+    x = torch.randn(256, 40) * 7.0 + 3.0  # inputs of any scale enter at unit mean square
+    trace: list = []
+    with torch.no_grad():
+        model(x, trace=trace)
+    q1 = float((trace[0][1] ** 2).mean())
+    assert q1 == pytest.approx(1.0, rel=0.1)  # q₁ = ‖x̂‖²/d = 1 under SUO
+    qs = [float((z ** 2).mean()) for name, z, _, _ in trace if name.startswith("hidden")]
+    assert max(abs(q - 1.0) for q in qs) < 0.2  # DKS keeps q near 1 through the depth (Q(1) = 1, stable)
+
+
+@pytest.mark.parametrize(("cfg", "says"), [
+    (dict(transform="dks", norm="batch"), "norm='none'"),
+    (dict(transform="dks", residual=True), "residual"),
+    (dict(transform="dks", init="kaiming_normal"), "init"),
+    (dict(transform="dks", kind="convnet"), "MLP"),
+    (dict(transform="tat", bias_std=0.1), "zero biases"),
+])
+def test_a_transform_with_incompatible_settings_is_refused(cfg, says):
+    with pytest.raises(ValueError, match=re_escape(says)):
+        ModelConfig(activation="tanh", **cfg)
+
+
+def test_transformed_activation_shapes_are_finite_and_monotone_where_the_base_is():
+    act = transformed("tanh", {}, "dks", {}, 50)
+    x = torch.linspace(-6, 6, 1001, dtype=torch.float64)
+    y = act.fn(x)
+    assert torch.isfinite(y).all() and bool((y[1:] >= y[:-1]).all())
+    assert transformed("tanh", {}, "dks", {}, 50) is act  # solved once per (activation, method, depth)
+    assert not math.isclose(float(transformed("tanh", {}, "dks", {}, 10).fn(torch.tensor([1.0]))),
+                            float(act.fn(torch.tensor([1.0]))))  # the depth changes the transform
