@@ -554,6 +554,15 @@ def _ffn(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
         t(f"{act}: FFN output mean {{m}} (95 % CI [{{mlo}}, {{mhi}}]) and std {{s}} (95 % CI [{{slo}}, {{shi}}]), "
           "n = {n}.", m=(m.mean, ".3g"), mlo=(m.lo, ".3g"), mhi=(m.hi, ".3g"), s=(s.mean, ".3g"), slo=(s.lo, ".3g"),
           shi=(s.hi, ".3g"), n=(m.n, "d"))
+        try:
+            predicted = theory_figures.ffn_std(act)
+        except ActlabError:  # a user's activation the reader cannot import: no prediction
+            predicted = math.nan
+        if math.isfinite(predicted):
+            t(" Mean-field theory (He-normal weights, pre-activation variance 2) predicts std √(2 E[φ(√2 z)²]) = "
+              "{p}" + ((": inside the interval." if s.lo <= predicted <= s.hi else ": outside the interval.")
+                       if math.isfinite(s.lo) else " (one run: no interval to hold it against)."),
+              p=(predicted, ".3g"))
         found.append(t.finding())
     for a, b in itertools.combinations([a for (a,) in g], 2):
         _compare(found, verdicts, st, "FFN output std", a, b, _by_seed(g[(a,)], "std"), _by_seed(g[(b,)], "std"),

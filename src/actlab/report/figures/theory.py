@@ -312,6 +312,8 @@ def forward_prediction(run: Run, cell: CellData, q1: float) -> np.ndarray | None
     except (ActlabError, ValueError):
         return None
     widths = cfg.hidden_widths()
+    if _layer_sw2(scheme, gain, 1, 1) is None:
+        return None
     k = mf.Kernel(act, params, mf.COARSE_POINTS)
     sb2_drawn = float(m.get("bias_std") or 0.0) ** 2
     qs = [q1]
@@ -373,3 +375,9 @@ def forward_variance_figure(run: Run) -> Figure | None:
     suptitle(fig, f"{run.name}: pre-activation second moment per hidden layer at initialisation (probe batch), "
                   f"mean and 95 % band over n = {n} seeds; dotted: mean-field theory from layer 1's value")
     return fig
+
+
+def ffn_std(act: str) -> float:
+    """ffn-stats predicted: the output std of φ(x W1) W2 with x ~ N(0, 1) and He-normal W1, W2 (σ_w² = 2 each,
+    no biases): the pre-activation variance is q = 2, so E[out²] = 2 E[φ(√2 z)²] and the mean is 0."""
+    return math.sqrt(2.0 * mf.Kernel(get(act), {}).second_moment(2.0).value)
