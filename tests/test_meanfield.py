@@ -288,3 +288,20 @@ def test_the_forward_variance_prediction_iterates_the_map_from_layer_one(smoke_r
             assert pred[0] == 1.7 and pred[1] == pytest.approx(expect, rel=1e-6)
     with Run.open(smoke_runs["blobs-depth"].run_dir) as run:  # weights with a mean: theory does not apply
         assert all(forward_prediction(run, c, 1.0) is None for c in run.done)
+
+
+def test_review_cases_the_fixed_point_is_the_one_the_layers_reach():
+    """Two roots of V(q) − q close together (swish at σ_b² = 0.2): iterating 200 layers from q = 1 settles at
+    q* = 1.00816; the search must not step over it. Also: a gradient ratio beyond float range is inf, not an
+    error; a bounded φ at σ_w² = 1e13 has a finite q*."""
+    q = 1.0
+    k = mf.Kernel(mf.get("swish"), {})
+    for _ in range(200):
+        q = 2.25 * k.second_moment(q, err=False).value + 0.2
+    r = mf.propagation("swish", 2.25, 0.2)
+    assert r.q_star == pytest.approx(q, rel=1e-6) and r.phase == "ordered"  # 200 layers: not quite there
+    assert mf.propagation("relu", 10.0, 0.0).gradient_ratio(1000) == math.inf
+    big = mf.propagation("tanh", 1e13, 0.0).q_star  # |tanh| ≤ 1: q* ≤ σ_w², and E[tanh²] → 1 as q grows
+    assert big is not None and 0.99e13 < big <= 1e13
+    assert mf.critical_sw2("softplus", 0.0) == pytest.approx(2.0, abs=5e-3)  # the q → ∞ limit, like ReLU's 2
+    assert mf.critical_sw2("gelu", 0.0) is None

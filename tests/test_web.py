@@ -300,6 +300,8 @@ def test_theory_api_matches_the_theory_module(client):
     assert abs(body["sw2"] - sw2) < 0.1
     relu = client.post("/api/activations/theory", json={"name": "relu", "sw2": 2.5, "sb2": 0.1}).json()
     assert relu["prediction"]["q_star"] is None and relu["c_map"] is None and relu["critical_sw2"] == 2.0
+    gelu = client.post("/api/activations/theory", json={"name": "gelu"})  # no edge of chaos reached: null, not 500
+    assert gelu.status_code == 200 and gelu.json()["critical_sw2"] is None
     assert client.post("/api/activations/theory", json={"name": "softmax"}).status_code == 400
     assert client.post("/api/activations/theory", json={"name": "tanh", "sw2": 0}).status_code == 422
     assert client.post("/api/activations/theory", json={"name": "os:system"}).status_code == 422

@@ -17,7 +17,9 @@ Schoenholz et al. found networks trainable to depth ≈ 6 ξ_c.
 Numerics, float64 throughout: one-dimensional expectations by Simpson's rule on [−12, 12] at step 1e-3
 (the grid has a node at 0, where the catalog's kinks sit); the two-dimensional one (the C map) as the
 expectation over z₁ of φ times a Gaussian blur of φ (one FFT convolution), so it costs a 1-D rule. Each is
-computed at two resolutions and the difference reported as the numerical error (`err` fields). Closed forms replace quadrature where
+computed at two resolutions and the difference reported as the numerical error estimate (`err` fields): an
+estimate, not a bound, and first-order where φ′ jumps away from 0 (SELU's and ReLU6's χ_c are good to about
+1e-4 relative; smooth φ to 1e-10). Closed forms replace quadrature where
 they exist: ReLU (the arc-cosine kernel of Cho and Saul), leaky ReLU and the identity.
 """
 
@@ -246,7 +248,12 @@ class SignalPropagation(BaseModel):
 
     def gradient_ratio(self, depth: int) -> float | None:
         """Predicted ‖δ₁‖ / ‖δ_L‖: the first hidden layer's backward signal over the last's, χ₁^((L−1)/2)."""
-        return None if self.chi1 is None else self.chi1 ** ((depth - 1) / 2)
+        if self.chi1 is None:
+            return None
+        try:
+            return self.chi1 ** ((depth - 1) / 2)
+        except OverflowError:  # beyond float range: the ratio is effectively infinite
+            return math.inf
 
 
 def _resolve(activation: str | Activation | Callable[..., Any], params: dict[str, float] | None,
@@ -299,28 +306,36 @@ def c_iterates(activation: str | Activation | Callable[..., Any], q0: float, c0:
 
 def _fixed_q(k: Kernel, sw2: float, sb2: float, q0: float = 1.0) -> tuple[float | None, float]:
     """The fixed point of V that the layers approach from q0, and its numerical error; None if q grows
-    without bound. V is increasing, so from q0 the layers fall to the largest root below q0 or rise to the
-    smallest root above it: a geometric search brackets it and Brent's method finds it."""
+    without bound. The map itself is iterated first (it follows the layers, so it cannot step over a nearby
+    root); where it converges slowly, a geometric search by factors of 2 in its direction of travel brackets
+    the root and Brent's method finds it."""
     def f(x: float) -> float:
         return sw2 * k.second_moment(x, err=False).value + sb2 - x
 
-    f0 = f(q0)
-    if abs(f0) <= 1e-14 * (1 + q0):
-        return _with_err(k, q0, sw2)
-    if f0 < 0:  # falling
-        hi, lo = q0, q0 / 16
+    limit = Q_MAX * (1.0 + sw2 + sb2)  # beyond this the variance has run away
+    q = q0
+    for _ in range(60):
+        step = f(q)
+        if not math.isfinite(step) or q + step > limit:
+            return None, 0.0
+        if abs(step) <= 1e-13 * (1 + q):
+            return _with_err(k, q + step, sw2)
+        q += step
+        if q <= 1e-12 * q0 and sb2 == 0:
+            return 0.0, 0.0
+    if f(q) < 0:  # still falling: the largest root below q
+        hi, lo = q, q / 2
         while f(lo) < 0:
             if lo < 1e-12 * q0:
                 return 0.0, 0.0  # no root above 0 (to 1e-12 of q0): the signal fades (σ_b² = 0)
-            hi, lo = lo, lo / 16
-        root = brentq(f, lo, hi, xtol=1e-300, rtol=1e-15)
-    else:  # rising
-        lo, hi = q0, q0 * 16
+            hi, lo = lo, lo / 2
+    else:  # still rising: the smallest root above q
+        lo, hi = q, q * 2
         while f(hi) > 0:
-            if hi > Q_MAX:
+            if hi > limit:
                 return None, 0.0
-            lo, hi = hi, hi * 16
-        root = brentq(f, lo, hi, xtol=1e-300, rtol=1e-15)
+            lo, hi = hi, hi * 2
+    root = brentq(f, lo, hi, xtol=1e-300, rtol=1e-15)
     return _with_err(k, root, sw2) if root > 1e-12 * q0 or sb2 > 0 else (0.0, 0.0)
 
 
@@ -439,13 +454,19 @@ def critical_sw2(activation: str | Activation | Callable[..., Any], sb2: float =
         d = k.slope_moment(q, err=False).value
         return math.inf if d <= 0 else 1.0 / d
 
-    def h(q: float) -> float:
+    def h0(q: float) -> float:  # σ_b² of the line at q
         w = sw2_at(q)
-        return -math.inf if math.isinf(w) else q - w * k.second_moment(q, err=False).value - sb2
+        return -math.inf if math.isinf(w) else q - w * k.second_moment(q, err=False).value
 
-    qs = np.logspace(-8, 6, 57)
-    hs = [h(float(q)) for q in qs]
-    if all(math.isfinite(v) and abs(v + sb2) <= 1e-9 * q for v, q in zip(hs, qs, strict=True)):
+    def h(q: float) -> float:
+        return h0(q) - sb2
+
+    dz = float(k._x1[1] - k._x1[0])
+    top = min(6.0, math.log10(0.01 / dz**2))  # beyond, φ′'s change near 0 (width 1/√q in z) is under 10 grid steps
+    qs = np.logspace(-8, top, int(round((top + 8) * 4)) + 1)
+    line = [h0(float(q)) for q in qs]
+    hs = [v - sb2 for v in line]
+    if all(math.isfinite(v) and abs(v) <= 1e-9 * q for v, q in zip(line, qs, strict=True)):
         # E[φ²]/E[φ′²] = q at every q: φ is positively homogeneous (ReLU-like), the line is one σ_w²
         return sw2_at(1.0)
     cands: list[tuple[float, float]] = []  # (q*, σ_w²) on the line at this σ_b²
@@ -461,7 +482,12 @@ def critical_sw2(activation: str | Activation | Callable[..., Any], sb2: float =
             continue
         if (reached <= 1.0) if q == 0 else abs(reached - q) <= 1e-3 * q:  # q → 0: the layers do not rise
             return w
-    tail = [sw2_at(float(q)) for q in qs[-3:]]  # h below σ_b² everywhere: the line's q → ∞ limit, if it settles
-    if all(math.isfinite(t) for t in tail) and abs(tail[-1] - tail[0]) <= 1e-6 * tail[-1] and hs[-1] < 0:
-        return tail[-1]
+    if hs[-1] < 0:  # h below σ_b² at the top: the line's q → ∞ limit, if σ_w²(q) = w∞ + a/√q fits the tail
+        (q1, q2, q3) = (float(q) for q in qs[-9::4])
+        w1, w2, w3 = (sw2_at(q) for q in (q1, q2, q3))
+        if all(math.isfinite(w) for w in (w1, w2, w3)):
+            a = (w1 - w3) / (q1 ** -0.5 - q3 ** -0.5)
+            w_inf = w3 - a * q3 ** -0.5
+            if abs(w_inf + a * q2 ** -0.5 - w2) <= 1e-3 * abs(w2):
+                return w_inf
     return None

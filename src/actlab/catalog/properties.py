@@ -160,7 +160,7 @@ def _mean_field(act: Activation, values: dict[str, float]) -> dict[str, float | 
     """The edge of chaos at σ_b² = 0 and χ₁ at the paired init (`actlab.catalog.meanfield`, its coarser
     quadrature: errors below 1e-6 here); None where theory has no finite answer."""
     try:
-        crit = meanfield.critical_sw2(act, 0.0, values, points=meanfield.COARSE_POINTS)
+        crit = meanfield.critical_sw2(act, 0.0, values)
         r = meanfield.propagation(act, act.init_gain(**values) ** 2, 0.0, values, points=meanfield.COARSE_POINTS)
     except ActlabError:  # e.g. φ grows too fast for a Gaussian expectation
         return {"critical_sw2": None, "chi1_at_init": None}

@@ -13,7 +13,8 @@ The constants are solved by DeepMind's reference implementation, the `dks` packa
 for a vanilla MLP of L hidden layers: the maximal slope function is x^L, the maximal curvature function L·x,
 and the subnetwork maximising function L compositions of the local map. The methods' other requirements
 are applied by the model (`ModelConfig.transform`): scaled-uniform-orthogonal weights (`init = "suo"`),
-zero biases, and each input example rescaled to unit mean square (the packages' per-example normalisation).
+zero biases, and each input example rescaled to unit mean square (the package's per-example normalisation
+with `homog_mode="off"`: no homogeneous coordinate is appended).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _check(activation: str, params: dict[str, float], transform: str, options: d
     name = DKS_NAMES.get(act.name)
     if name is None:
         raise ActlabError(f"transform {transform!r} supports {', '.join(DKS_NAMES)}; {act.name!r} is not among them")
-    if act.name != "leaky_relu" and any(params.get(p.name, p.default) != p.default for p in act.params):
+    if any(params.get(p.name, p.default) != p.default for p in act.params):  # the solver uses the package's own φ
         raise ActlabError(f"transform {transform!r} takes {act.name!r} at its default parameters only (given "
                           f"{params}); the package defines it so")
     if transform == "tat" and act.name == "relu":

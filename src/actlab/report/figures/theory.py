@@ -86,7 +86,7 @@ def chi_figure(activation: str | Activation, sb2: float = 0.0, params: dict[str,
     ax = fig.subplots()
     ax.plot(grid, chis, color="C0")
     ax.axhline(1.0, color="0.5", ls=":", lw=1)
-    crit = mf.critical_sw2(act, sb2, params, points=COARSE)
+    crit = mf.critical_sw2(act, sb2, params)
     if crit is not None and sw2_range[0] <= crit <= sw2_range[1]:
         ax.axvline(crit, color="C3", ls="--", lw=1, label=f"edge of chaos σ_w² = {crit:.4g}")
         ax.legend(fontsize=8)
@@ -147,6 +147,7 @@ class Trainability:
     six_xi: list[float]  # 6 ξ_c per σ_w² (inf at the edge of chaos; nan where theory has no fixed point)
     chance: float
     threshold: float  # trainable: mean test accuracy above this
+    chance_known: bool = True  # False: `chance` is the worst cell's accuracy (the class count was not stored)
 
     def agreement(self) -> tuple[int, int, int, int]:
         """(cells where measurement and prediction agree, cells judged, trained though deeper than 6 ξ_c,
@@ -192,10 +193,11 @@ def trainability(run: Run) -> list[Trainability]:
         except ActlabError:  # a user's activation the reader cannot import: no prediction
             continue
         classes = {int(d["n_classes"]) for d in run.datasets() if d.get("n_classes")}
-        chance = 1.0 / classes.pop() if len(classes) == 1 else float(np.nanmin(acc))  # else: the worst cell
+        known = len(classes) == 1
+        chance = 1.0 / classes.pop() if known else float(np.nanmin(acc))  # else: the worst cell
         best = float(np.nanmax(acc))
         out.append(Trainability(act_name, params, sb2, sw2s, depths, acc, n, six, chance,
-                                chance + 0.25 * (best - chance)))
+                                chance + 0.25 * (best - chance), known))
     return out
 
 

@@ -64,7 +64,8 @@ def _theory(req: TheoryRequest) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": act.name, "label": act.label(**params), "params": params, "sw2": sw2, "sb2": req.sb2,
         "prediction": json.loads(r.model_dump_json()),
-        "critical_sw2": number(meanfield.critical_sw2(act, req.sb2, params, points=pts)),
+        "critical_sw2": None if (crit := meanfield.critical_sw2(act, req.sb2, params)) is None
+        else number(crit),
         "chi": {"sw2": clean(THEORY_SW2, sig=6), "chi1": [None if c is None else number(c, sig=6) for c in chis]},
         "q_map": {"q": clean(qs, sig=6), "v": clean([sw2 * k.second_moment(float(q), err=False).value + req.sb2
                                                        for q in qs], sig=6)},

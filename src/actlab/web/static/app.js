@@ -158,7 +158,7 @@ async function drawTheory(item) {
   const inf = v => v === "Infinity" || v === Infinity ? "∞" : fmt(v);
   const rows = [["q* (variance the layers approach)", r.q_star == null ? "none: q grows without bound" : fmt(r.q_star)],
                 ["χ₁ (slope of the correlation map at 1)", fmt(r.chi1)], ["phase", r.phase || "—"],
-                ["c* (correlation the layers approach)", fmt(r.c_star)], ["ξ_c (layers)", inf(r.xi_c)],
+                ["c* (correlation the layers approach)", r.c_star == null ? "—" : fmt(Math.abs(r.c_star) < 1e-12 ? 0 : r.c_star)], ["ξ_c (layers)", inf(r.xi_c)],
                 ["trainable depth ≈ 6 ξ_c", inf(r.trainable_depth)],
                 [`edge of chaos at σ_b² = ${t.sb2}`, t.critical_sw2 == null ? "none" : `σ_w² = ${fmt(t.critical_sw2)}`]];
   box.innerHTML = "";
