@@ -331,6 +331,7 @@ def test_browser_opens_a_stored_run(page, server, tmp_path):
     page.wait_for_function("[...document.querySelectorAll('#run-detail img')].every(i => i.complete && i.naturalWidth > 0)")
     assert page.locator("#run-detail figure").count() >= 2
     assert "reached the threshold" in page.inner_text("#run-detail")
+    assert "null" not in page.inner_text("#run-detail")  # a run without a note once showed "nullnull"
     page.screenshot(path=tmp_path / "runs.png", full_page=True)
     assert page.errors == []
 

@@ -378,11 +378,12 @@ async function showRun(path, build = false) {
     const r = actlab.run = await api(`/api/runs/${path}${build ? "/report" : ""}`, build ? { method: "POST" } : {});
     showError(null);
     box.innerHTML = "";
-    box.append(el("h2", { text: r.name }), el("p", { text: r.description }),
+    // DOM append writes a null as the text "null": only the parts this run has
+    box.append(...[el("h2", { text: r.name }), el("p", { text: r.description }),
       r.note ? el("p", { class: "dim", text: r.note }) : null,
       r.report_url ? el("p", {}, el("a", { href: r.report_url, target: "_blank", text: "Open the full report" })) : null,
       r.not_drawn ? el("p", { class: "dim", id: "not-drawn", text: r.not_drawn }) : null,
-      el("h3", { text: "Findings" }), el("ul", {}, ...r.findings.map(t => el("li", { text: t }))));
+      el("h3", { text: "Findings" }), el("ul", {}, ...r.findings.map(t => el("li", { text: t })))].filter(Boolean));
     for (const t of r.tables) {
       box.append(el("h3", { text: t.title }), el("table", {},
         el("thead", {}, el("tr", {}, ...t.header.map(h => el("th", { text: h })))),
