@@ -79,6 +79,7 @@ def test_curves_equal_torch_and_finite_differences(client):
     measured = json.loads(properties("elu", cost=False, alpha=0.5).model_dump_json())
     assert res["curves"][0]["record"] == measured
     assert res["curves"][0]["guidance"]["note"] == guide.NOTES["elu"]
+    assert "cost vs ReLU" not in res["curves"][0]["table"]  # not timed here, so not shown as an empty "—" row
 
 
 @pytest.mark.parametrize(("method", "path", "body", "status", "says"), [
@@ -318,6 +319,8 @@ def test_browser_live_training_loss_falls(page, server, tmp_path):
                           ".getImageData(180, 180, 1, 1).data)")
     assert pixel[3] > 0  # the decision surface was drawn
     assert "done" in page.inner_text("#live-status")
+    dead = page.evaluate("[window.actlab.live.deadPlot.scales.y.min, window.actlab.live.deadPlot.scales.y.max]")
+    assert dead == [0, 1]  # a fraction's axis, even when every value is 0 (it once spanned 0 to 100)
     page.screenshot(path=tmp_path / "live.png")
     assert page.errors == []
 

@@ -82,7 +82,8 @@ def _properties(name: str, params: tuple[tuple[str, float], ...]) -> dict[str, A
     """Measured properties (no timing: it varies) and the guidance; cached, measuring takes about a second."""
     p = properties(name, cost=False, **dict(params))
     shown = row(Entry(get(name), dict(params), p))
-    return {"table": {k: v for k, v in shown.items() if k not in ("activation",)},
+    # the explorer does not time (it would vary with the server's load): `actlab activations` measures the cost
+    return {"table": {k: v for k, v in shown.items() if k not in ("activation", "cost vs ReLU")},
             "record": json.loads(p.model_dump_json()), "guidance": guide.guidance(name, p)}
 
 

@@ -52,12 +52,12 @@ function writeHash(view, params) {
   history.replaceState(null, "", `#${view}${q ? "?" + q : ""}`);
 }
 
-function plot(container, series, data, { logY = false, xLabel = "", yLabel = "", height = 300 } = {}) {
+function plot(container, series, data, { logY = false, xLabel = "", yLabel = "", height = 300, yRange = null } = {}) {
   container.innerHTML = "";
   const width = Math.max(300, container.clientWidth || 600);
   return new uPlot({
     width, height, series: [{ label: xLabel }, ...series],
-    scales: { x: { time: false }, y: logY ? { distr: 3 } : {} },
+    scales: { x: { time: false }, y: logY ? { distr: 3 } : yRange ? { range: yRange } : {} },
     axes: [{ label: xLabel }, { label: yLabel, size: 60 }],
     legend: { live: false },
   }, data, container);
@@ -324,7 +324,7 @@ function onProbe(st, d) {
   st.deadPlot = plot($("#live-dead"), [{ label: `epoch ${first.epoch}`, stroke: "#999", width: 1.5, dash: [6, 4] },
                                         { label: `epoch ${d.epoch}`, stroke: RED, width: 2 }],
                      [hidden.map(i => i + 1), hidden.map(i => first.dead_fraction[i]), hidden.map(i => d.dead_fraction[i])],
-                     { xLabel: "hidden layer", yLabel: "dead fraction", height: 240 });
+                     { xLabel: "hidden layer", yLabel: "dead fraction", height: 240, yRange: [0, 1] });
 }
 
 function finishLive(st, d) {
