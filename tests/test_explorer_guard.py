@@ -89,7 +89,10 @@ def test_catalog_only_refuses_import_paths_and_still_finds_catalog_names():
 @pytest.mark.parametrize(("headers", "status"), [
     ({}, 403),  # no custom header: what a form or a simple cross-site fetch sends
     ({**WRITE, "Origin": "http://evil.example"}, 403),
-    ({**WRITE, "Origin": "http://127.0.0.1:8000"}, 200),  # the explorer's own page
+    ({**WRITE, "Origin": "http://127.0.0.1"}, 200),  # the explorer's own page
+    ({**WRITE, "Origin": "http://127.0.0.1:9999"}, 403),  # another port is another origin
+    ({**WRITE, "Origin": ""}, 403),
+    ({**WRITE, "Origin": "null"}, 403),
     (WRITE, 200),  # a script or curl: no Origin, but the header a browser page elsewhere cannot send
 ])
 def test_writes_must_be_same_origin(runs_root, headers, status):
@@ -108,6 +111,7 @@ def test_writes_must_be_same_origin(runs_root, headers, status):
     ("http://localhost:8000", (), 200),
     ("http://127.0.0.1:8000", (), 200),
     ("http://[::1]:8000", (), 200),
+    ("http://127.0.0.1:8000@evil", (), 403),  # not a host and port
 ])
 def test_the_host_header_must_name_this_server(runs_root, base, allow, status):
     with TestClient(create_app(runs_root, allow_hosts=allow), base_url=base) as c:
@@ -160,6 +164,37 @@ def test_a_report_is_never_written_through_a_link_out_of_the_root(runs_root, cli
         assert list(outside.iterdir()) == []
     finally:
         figures.unlink()
+
+
+def test_a_report_never_writes_through_a_link_on_a_temporary_name(runs_root, client, tmp_path):
+    """Temporary files are created fresh (exclusively): a link planted on the old fixed temp names is never
+    followed, so nothing outside the runs root is written."""
+    victim = tmp_path / "victim"
+    victim.write_text("VICTIM")
+    figures = runs_root / "sim" / "figures"
+    figures.mkdir(exist_ok=True)
+    planted = [figures / ".gelu_error.tmp.png", figures / ".gelu_error.tmp.svg", runs_root / "sim" / ".report.html.tmp"]
+    for p in planted:
+        p.unlink(missing_ok=True)
+        p.symlink_to(victim)
+    try:
+        assert client.post("/api/runs/sim/report").status_code == 200
+        assert victim.read_text() == "VICTIM"
+        assert not (figures / "gelu_error.png").is_symlink() and not (runs_root / "sim" / "report.html").is_symlink()
+    finally:
+        for p in planted:
+            p.unlink(missing_ok=True)
+
+
+def test_a_live_training_cannot_be_paused_before_its_stream_opens(client):
+    made = client.post("/api/live", json={"epochs": 5}).json()
+    mine = {"X-Live-Token": made["token"]}
+    try:
+        r = client.post(f"/api/live/{made['id']}/resume", headers=mine)
+        assert r.status_code == 409 and "open its event stream first" in r.json()["detail"]
+        assert client.get("/api/live", headers=mine).json()["sessions"][0]["state"] == "pending"
+    finally:
+        client.delete(f"/api/live/{made['id']}", headers=mine)
 
 
 def test_live_trainings_belong_to_their_creator(client):

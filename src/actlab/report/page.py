@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,7 +105,7 @@ def _save(fig: Figure, folder: Path, name: str, caption: str) -> ReportFigure:
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for ext in ("png", "svg"):
-        tmp, final = folder / f".{name}.tmp.{ext}", folder / f"{name}.{ext}"
+        tmp, final = _fresh_temp(folder, f".{name}.", f".tmp.{ext}"), folder / f"{name}.{ext}"
         try:
             fig.savefig(tmp, dpi=DPI, format=ext)
             fig.set_layout_engine("none")  # the layout the PNG computed holds for the SVG: solved once, not twice
@@ -213,9 +215,17 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, ci: str = "
     return path
 
 
+def _fresh_temp(folder: Path, prefix: str, suffix: str) -> Path:
+    """A new, empty regular file in `folder` (created exclusively, so no existing name or link is reused or
+    followed): where a file is written before it is renamed into place."""
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    os.close(fd)
+    return Path(name)
+
+
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = _fresh_temp(path.parent, f".{path.name}.", ".tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)

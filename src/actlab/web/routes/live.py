@@ -74,8 +74,10 @@ def router(live: LiveManager) -> APIRouter:
 
     @r.post("/api/live/{sid}/{action}")
     async def live_control(sid: str, action: Literal["pause", "resume"], token: Token = "") -> dict[str, str]:
-        """Pause (the worker waits between epochs) or resume a live training."""
+        """Pause (the worker waits between epochs) or resume a live training that is streaming."""
         s = _session(sid, token)
+        if s.state == "pending":  # its stream is not open yet: a state change now would make it unstreamable
+            raise HTTPException(409, f"live training {sid[:40]!r} has not started: open its event stream first")
         if action == "pause":
             s.running.clear()
         else:
