@@ -305,3 +305,19 @@ def test_review_cases_the_fixed_point_is_the_one_the_layers_reach():
     assert big is not None and 0.99e13 < big <= 1e13
     assert mf.critical_sw2("softplus", 0.0) == pytest.approx(2.0, abs=5e-3)  # the q → ∞ limit, like ReLU's 2
     assert mf.critical_sw2("gelu", 0.0) is None
+
+
+@pytest.mark.parametrize("scheme", ["kaiming_normal", "lecun_normal", "kaiming_uniform", "xavier_normal",
+                                    "xavier_uniform", "orthogonal", "suo", "normal", "torch_default"])
+@pytest.mark.parametrize(("fan_in", "fan_out"), [(64, 64), (40, 100), (100, 40)])
+def test_each_init_schemes_weight_variance_is_what_it_draws(scheme, fan_in, fan_out):
+    """The σ_w² theory uses for a layer (`init.weight_variance`) against the weights `init.draw` draws:
+    E[(x W)²] per output unit over E[x²], measured on 8 seeds."""
+    from actlab.nn import init as inits
+
+    gain = 1.3 if scheme != "normal" else 0.1
+    w = inits.draw(scheme, gain, list(range(8)), 0, (fan_in, fan_out), fan_in, fan_out).double()
+    x = torch.randn(4096, fan_in, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    measured = float(((x @ w) ** 2).mean() / (x ** 2).mean())  # E[z²] = σ_w² E[x²]
+    sw2, _ = inits.weight_variance(scheme, gain, fan_in, fan_out)
+    assert measured == pytest.approx(sw2, rel=0.05)

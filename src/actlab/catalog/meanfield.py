@@ -133,6 +133,15 @@ class Kernel:
         fine = self._cross(f, q, c, 1)
         return Estimate(fine, abs(fine - self._cross(f, q, c, 2)) if err else 0.0)
 
+    def variance(self, q: float, sw2: float, sb2: float) -> float:
+        """V(q) = σ_w² E[φ(√q z)²] + σ_b²: the next layer's pre-activation variance."""
+        return sw2 * self.second_moment(q, err=False).value + sb2
+
+    def correlation(self, q: float, c: float, sw2: float, sb2: float) -> float:
+        """C(c): the next layer's correlation of two inputs of variance q and correlation c (at q*, the
+        correlation map; the next layer's variance is V(q) = q* there)."""
+        return (sw2 * self.cross_moment(q, c, err=False).value + sb2) / self.variance(q, sw2, sb2)
+
     def _cross(self, f: Callable[[Tensor], Tensor], q: float, c: float, coarsen: int) -> float:
         s, sig = math.sqrt(q), math.sqrt(q * (1.0 - c * c))
         z = self._x1[::coarsen]
@@ -284,7 +293,7 @@ def q_iterates(activation: str | Activation | Callable[..., Any], q0: float, dep
     out = [float(q0)]
     for _ in range(depth - 1):
         q = out[-1]
-        out.append(math.inf if not math.isfinite(q) or q > Q_MAX else sw2 * k.second_moment(q, err=False).value + sb2)
+        out.append(math.inf if not math.isfinite(q) or q > Q_MAX * (1.0 + sw2 + sb2) else k.variance(q, sw2, sb2))
     return np.array(out)
 
 
@@ -300,7 +309,7 @@ def c_iterates(activation: str | Activation | Callable[..., Any], q0: float, c0:
         if not math.isfinite(q_next):
             out.append(math.nan)
             continue
-        out.append((sw2 * k.cross_moment(q, out[-1], err=False).value + sb2) / q_next)
+        out.append(k.correlation(q, out[-1], sw2, sb2))
     return np.array(out)
 
 
@@ -310,7 +319,7 @@ def _fixed_q(k: Kernel, sw2: float, sb2: float, q0: float = 1.0) -> tuple[float 
     root); where it converges slowly, a geometric search by factors of 2 in its direction of travel brackets
     the root and Brent's method finds it."""
     def f(x: float) -> float:
-        return sw2 * k.second_moment(x, err=False).value + sb2 - x
+        return k.variance(x, sw2, sb2) - x
 
     limit = Q_MAX * (1.0 + sw2 + sb2)  # beyond this the variance has run away
     q = q0
@@ -418,7 +427,7 @@ def _depth_scale(slope: float) -> float:
 def _fixed_c(k: Kernel, q: float, sw2: float, sb2: float) -> tuple[float, float, float]:
     """The chaotic phase's stable c* < 1 (root of C(c) − c below 1), its error, and C′(c*)."""
     def f(c: float) -> float:
-        return (sw2 * k.cross_moment(q, c, err=False).value + sb2) / q - c
+        return k.correlation(q, c, sw2, sb2) - c
 
     grid = np.concatenate([np.linspace(-1.0, 0.9, 20), 1.0 - np.logspace(-1.5, -6, 10)])
     vals = [f(float(c)) for c in grid]

@@ -65,6 +65,24 @@ def draw(scheme: str, gain: float, seeds: list[int], layer: int, shape: tuple[in
     raise ValueError(f"unknown init scheme {scheme!r}")
 
 
+def weight_variance(scheme: str, gain: float, fan_in: int, fan_out: int) -> tuple[float, float] | None:
+    """(σ_w², σ_b²) of one layer under `draw` and `draw_bias` in mean-field terms (weight variance × fan_in,
+    bias variance of drawn biases), or None for a scheme whose weights have a non-zero mean (`blobs`)."""
+    if scheme in ("kaiming_normal", "lecun_normal", "kaiming_uniform"):
+        return gain ** 2, 0.0
+    if scheme == "orthogonal":  # orthonormal columns (fan_in ≥ fan_out) keep q; rows (fan_in < fan_out) shrink it
+        return gain ** 2 * min(1.0, fan_in / fan_out), 0.0
+    if scheme == "suo":  # the rescaling restores q
+        return gain ** 2, 0.0
+    if scheme in ("xavier_normal", "xavier_uniform"):
+        return gain ** 2 * 2 * fan_in / (fan_in + fan_out), 0.0
+    if scheme == "normal":
+        return gain ** 2 * fan_in, 0.0
+    if scheme == "torch_default":  # U(±1/√fan_in) weights and biases
+        return 1 / 3, 1 / (3 * fan_in)
+    return None
+
+
 def draw_bias(scheme: str, seeds: list[int], layer: int, n: int, fan_in: int) -> Tensor | None:
     """(M, n) initial biases of layer `layer` for a scheme that draws them (PyTorch's default: U(±1/sqrt(fan_in))),
     or None for the schemes whose biases are the constant `bias_init`."""

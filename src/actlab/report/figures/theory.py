@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from actlab.catalog import meanfield as mf
 from actlab.catalog.activations import Activation, get
 from actlab.errors import ActlabError
+from actlab.nn import init as inits
 from actlab.nn.models import ModelConfig
 from actlab.report.figures.common import MAX_PANELS, panel_grid, suptitle
 from actlab.stats import Estimate, mean_ci, ratio_of_means
@@ -41,7 +42,7 @@ def maps_figure(activation: str | Activation, sw2: float, sb2: float = 0.0, para
     ax_q, ax_c, ax_ql, ax_cl = fig.subplots(1, 4)
     top = max(3.0, 2.0 * (r.q_star or 1.0))
     qs = np.linspace(0.0, top, 121)
-    ax_q.plot(qs, [sw2 * k.second_moment(float(q), err=False).value + sb2 for q in qs], color="C0", label="V(q)")
+    ax_q.plot(qs, [k.variance(float(q), sw2, sb2) for q in qs], color="C0", label="V(q)")
     ax_q.plot(qs, qs, color="0.5", ls=":", lw=1, label="q")
     if r.q_star is not None and r.q_star <= top:
         ax_q.plot([r.q_star], [r.q_star], "o", color="C3", label=f"q* = {r.q_star:.4g}")
@@ -49,7 +50,7 @@ def maps_figure(activation: str | Activation, sw2: float, sb2: float = 0.0, para
     ax_q.legend(fontsize=7, loc="upper left")
     if r.q_star is not None and r.q_star > 0:
         cs = np.linspace(-1.0, 1.0, 81)
-        cmap = [(sw2 * k.cross_moment(r.q_star, float(c), err=False).value + sb2) / r.q_star for c in cs]
+        cmap = [k.correlation(r.q_star, float(c), sw2, sb2) for c in cs]
         ax_c.plot(cs, cmap, color="C0", label="C(c)")
         ax_c.plot(cs, cs, color="0.5", ls=":", lw=1, label="c")
         ax_c.plot([r.c_star], [r.c_star], "o", color="C3", label=f"c* = {r.c_star:.4g}")
@@ -280,24 +281,6 @@ def selfnorm(act: str, scheme: str, depth: int) -> tuple[np.ndarray, np.ndarray,
 # ------------------------------------------------------------------- any MLP study's forward statistics
 
 
-def _layer_sw2(scheme: str, gain: float, fan_in: int, fan_out: int) -> tuple[float, float] | None:
-    """(σ_w², σ_b² from drawn biases) of one layer under `scheme` (`actlab.nn.init`), or None where theory does
-    not apply (weights with a non-zero mean)."""
-    if scheme in ("kaiming_normal", "lecun_normal", "kaiming_uniform"):
-        return gain ** 2, 0.0
-    if scheme == "orthogonal":  # orthonormal columns (fan_in ≥ fan_out) keep q; rows (fan_in < fan_out) shrink it
-        return gain ** 2 * min(1.0, fan_in / fan_out), 0.0
-    if scheme == "suo":
-        return 1.0, 0.0
-    if scheme in ("xavier_normal", "xavier_uniform"):
-        return gain ** 2 * 2 * fan_in / (fan_in + fan_out), 0.0
-    if scheme == "normal":
-        return gain ** 2 * fan_in, 0.0
-    if scheme == "torch_default":  # U(±1/√fan_in) weights and biases
-        return 1 / 3, 1 / (3 * fan_in)
-    return None
-
-
 def forward_prediction(run: Run, cell: CellData, q1: float) -> np.ndarray | None:
     """Theory's pre-activation second moment of hidden layers 1..L of an MLP cell at initialisation, from
     layer 1's measured q₁ (the data's own second moment needs no model): q_{l+1} = σ_w² E[φ(√q_l z)²] + σ_b²
@@ -314,13 +297,13 @@ def forward_prediction(run: Run, cell: CellData, q1: float) -> np.ndarray | None
     except (ActlabError, ValueError):
         return None
     widths = cfg.hidden_widths()
-    if _layer_sw2(scheme, gain, 1, 1) is None:
+    if inits.weight_variance(scheme, gain, 1, 1) is None:
         return None
     k = mf.Kernel(act, params, mf.COARSE_POINTS)
     sb2_drawn = float(m.get("bias_std") or 0.0) ** 2
     qs = [q1]
     for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
-        layer = _layer_sw2(scheme, gain, fan_in, fan_out)
+        layer = inits.weight_variance(scheme, gain, fan_in, fan_out)
         if layer is None:
             return None
         sw2, sb2 = layer

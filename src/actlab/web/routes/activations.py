@@ -67,13 +67,12 @@ def _theory(req: TheoryRequest) -> dict[str, Any]:
         "critical_sw2": None if (crit := meanfield.critical_sw2(act, req.sb2, params)) is None
         else number(crit),
         "chi": {"sw2": clean(THEORY_SW2, sig=6), "chi1": [None if c is None else number(c, sig=6) for c in chis]},
-        "q_map": {"q": clean(qs, sig=6), "v": clean([sw2 * k.second_moment(float(q), err=False).value + req.sb2
-                                                       for q in qs], sig=6)},
+        "q_map": {"q": clean(qs, sig=6), "v": clean([k.variance(float(q), sw2, req.sb2) for q in qs], sig=6)},
         "c_map": None}
     if r.q_star is not None and r.q_star > 0:
         cs = np.linspace(-1.0, 1.0, 41)
-        out["c_map"] = {"c": clean(cs, sig=6), "C": clean([(sw2 * k.cross_moment(r.q_star, float(c), err=False).value
-                                                           + req.sb2) / r.q_star for c in cs], sig=6)}
+        out["c_map"] = {"c": clean(cs, sig=6), "C": clean([k.correlation(r.q_star, float(c), sw2, req.sb2) for c in cs],
+                                                          sig=6)}
     return out
 
 
