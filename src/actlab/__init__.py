@@ -28,7 +28,8 @@ _EXPORTS = {  # public name -> module that defines it
                     "actlab.catalog.activations"),
     **dict.fromkeys(("Interval", "Properties", "evaluate", "properties"), "actlab.catalog.properties"),
     "gelu_approximation_error": "actlab.catalog.theory",
-    **dict.fromkeys(("SignalPropagation", "propagation", "critical_sw2", "q_iterates", "c_iterates"),
+    **dict.fromkeys(("SignalPropagation", "propagation", "critical_sw2", "q_iterates", "c_iterates",
+                     "weight_gradient_ratio"),
                     "actlab.catalog.meanfield"),
     "ActlabError": "actlab.errors",
     **dict.fromkeys(("ModelConfig", "build"), "actlab.nn.models"),
@@ -40,7 +41,7 @@ _EXPORTS = {  # public name -> module that defines it
 __all__ = ["Activation", "ActlabError", "Interval", "ModelConfig", "Param", "Properties", "SignalPropagation",
            "TrainConfig", "activation", "build", "c_iterates", "critical_sw2", "evaluate", "from_callable",
            "gelu_approximation_error", "get", "names", "probe", "properties", "propagation", "q_iterates", "register",
-           "train", "tune_malloc"]
+           "train", "tune_malloc", "weight_gradient_ratio"]
 assert sorted(__all__) == sorted(_EXPORTS)  # one list of names, two spellings: kept equal
 
 

@@ -313,6 +313,48 @@ def c_iterates(activation: str | Activation | Callable[..., Any], q0: float, c0:
     return np.array(out)
 
 
+def weight_gradient_ratio(activation: str | Activation | Callable[..., Any], depth: int, sw2: float, batch: int,
+                          q0: float = 1.0, sb2: float = 0.0, params: dict[str, float] | None = None) -> float:
+    """Predicted ‖∂L/∂W₁‖ / ‖∂L/∂W_L‖ at initialisation: a depth-L network of equal widths N (h_l = φ(h_{l−1}W_l),
+    no skips), a batch of `batch` inputs of variance q0 and uncorrelated with each other, and a scalar loss
+    read from the last layer by a fixed random vector (as an output layer would; mean over the batch).
+
+    With G_l = Σ_b h_{l−1}^b ⊗ δ_l^b, theory gives ‖G_l‖² ≈ N² Σ_{b,b′} K_{l−1}(b, b′) D_l(b, b′): K the forward
+    second moments from the q and c iterates, D the backward ones, which grow going back by
+    χ(q_l) = σ_w² E[φ′(√q_l z)²] on the diagonal (the gradient-independence assumption). The first layer
+    sees uncorrelated inputs (only the diagonal counts); the last sees the correlation c_{L−1} that depth has
+    built between inputs, so its `batch − 1` off-diagonal pairs count too. Hence
+
+        ratio² = Π_{l<L} χ(q_l) · E[φ′(u_L)²] q0 / (K_d E[φ′(u_L)²] + (batch − 1) K_o E[φ′(u_L) φ′(u′_L)])
+
+    with K_d = E[φ(u_{L−1})²], K_o = E[φ(u_{L−1}) φ(u′_{L−1})] (biases enter through the q and c iterates:
+    q₁ = σ_w² q0 + σ_b², c₁ = σ_b² / q₁). Widths cancel;
+    finite width adds corrections of relative order L/N. A readout that is not independent of the weights
+    (e.g. the plain sum of the outputs) adds a term this ignores (Stein's lemma: E[W g(z)] ≠ 0)."""
+    _check(sw2, sb2)
+    if depth < 1 or batch < 1:
+        raise ActlabError(f"depth and batch must be ≥ 1 (got depth = {depth}, batch = {batch})")
+    if depth == 1:
+        return 1.0
+    k = _resolve(activation, params)
+    qs = q_iterates(k.act, sw2 * q0 + sb2, depth, sw2, sb2, k.params)
+    cs = c_iterates(k.act, sw2 * q0 + sb2, sb2 / (sw2 * q0 + sb2), depth, sw2, sb2, k.params)
+    if not np.all(np.isfinite(qs)) or not np.all(np.isfinite(cs)):
+        return math.nan  # no finite forward pass to predict from
+    log_num = sum(math.log(sw2 * k.slope_moment(q, err=False).value) for q in qs[:-1])
+    d_diag = k.slope_moment(qs[-1], err=False).value
+    d_off = k.cross_moment(qs[-1], cs[-1], derivative=True, err=False).value
+    k_diag = k.second_moment(qs[-2], err=False).value
+    k_off = k.cross_moment(qs[-2], cs[-2], err=False).value
+    den = k_diag * d_diag + (batch - 1) * k_off * d_off
+    if den <= 0 or d_diag <= 0:
+        return math.nan
+    try:
+        return math.exp(0.5 * (log_num + math.log(d_diag * q0 / den)))
+    except OverflowError:
+        return math.inf
+
+
 def _fixed_q(k: Kernel, sw2: float, sb2: float, q0: float = 1.0) -> tuple[float | None, float]:
     """The fixed point of V that the layers approach from q0, and its numerical error; None if q grows
     without bound. The map itself is iterated first (it follows the layers, so it cannot step over a nearby

@@ -436,6 +436,10 @@ def _gradient_flow(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
         return found, verdicts
     top = max(r["depth"] for r in real)
     g = sf.group([r for r in real if r["depth"] == top], "activation", "init")
+    try:
+        predicted_real = theory_figures.real_gradient(real)
+    except ActlabError:  # a user's activation the reader cannot import: no prediction
+        predicted_real = {}
     for (act, init), rs in g.items():
         e, zero = sf.log_ratio(rs, st.ci), sf.vanished(rs)
         t = _Text()
@@ -449,6 +453,15 @@ def _gradient_flow(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
             t(("; in " if e.n else "in ") + "{z} of {m} seeds every entry of the first layer's gradient was exactly "
               "0 (it vanished entirely)", z=(zero, "d"), m=(len(rs), "d"))
         t(".")
+        p = predicted_real.get((act, init), {}).get(top)
+        if p is not None and np.isfinite(p) and e.n > 1 and np.isfinite(e.lo):
+            t(" Mean-field theory predicts {p}×: ", p=(10 ** p, ".3g"))
+            if e.lo <= p <= e.hi:
+                t("inside the interval.")
+            else:
+                t("outside the interval (measured {f}× theory; a width of {w} adds corrections of relative order "
+                  "depth/width = {dw}).", f=(10 ** (e.mean - p), ".3g"), w=(int(rs[0].get("width", 0)), "d"),
+                  dw=(top / max(int(rs[0].get("width", 1)), 1), ".2g"))
         found.append(t.finding())
     for ka, kb in itertools.combinations(list(g), 2):
         # log10 of a ratio of exactly 0 (every entry 0) is undefined: such seeds drop out of the pairs, n says so

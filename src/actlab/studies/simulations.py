@@ -65,8 +65,10 @@ def gradient_flow(seeds: list[int], depths: tuple[Depth, ...] = (5, 10, 20, 50),
       of `depth` layers draws z ~ N(0, 1), shared by every activation, and a fresh weight matrix per
       activation (independent draws), and sets g <- Wᵀ(g ⊙ φ'(z)). Row: ‖g‖ after the last layer (`grad_norm`). The source's
       table is mean‖g_ReLU‖ / mean‖g_sigmoid‖ over its 100 simulations.
-    - "real": backprop through an actual network on N(0, 1) inputs; ratio = ‖∂L/∂W₁‖ / ‖∂L/∂W_L‖, the norms
-      taken in float64 of the float32 gradients; `first_all_zero` says whether every entry of ∂L/∂W₁ is
+    - "real": backprop through an actual network on N(0, 1) inputs, its output read by a fixed random vector
+      r ~ N(0, I) per seed (as an output layer would; mean of h_L·r over the batch is the loss); ratio =
+      ‖∂L/∂W₁‖ / ‖∂L/∂W_L‖, the norms taken in float64 of the float32 gradients (a plain sum of the outputs
+      would correlate the readout with W_L and add a term mean-field theory ignores); `first_all_zero` says whether every entry of ∂L/∂W₁ is
       exactly 0 (the only case in which the gradient vanished entirely).
     """
     rows = []
@@ -93,11 +95,12 @@ def _gradient_flow_chunk(seeds: list[int], depth: int, width: int, batch: int, p
         toy = g.norm(dim=1).numpy()
         ws = [_draw(scheme, act, seeds, layer, (width, width)) for layer in range(depth)]  # (M, w, w) float32
         x = rng.normal(seeds, rng.stream_id("gf-x", depth), (batch, width))
+        readout = rng.normal(seeds, rng.stream_id("gf-readout", depth), (width,))  # (M, w), shared by the pairs
         params = [w.clone().requires_grad_() for w in ws]
         h = x
         for w in params:
             h = f(torch.bmm(h, w))
-        loss = h.sum(dim=(1, 2)).mean() / batch
+        loss = torch.einsum("mbi,mi->", h, readout) / (batch * len(seeds))
         grads = torch.autograd.grad(loss, params)
         first = grads[0].double().flatten(1).norm(dim=1)
         last = grads[-1].double().flatten(1).norm(dim=1)
@@ -107,7 +110,8 @@ def _gradient_flow_chunk(seeds: list[int], depth: int, width: int, batch: int, p
                          "grad_norm": float(toy[r])})
             rows.append({"activation": act, "init": scheme, "depth": depth, "method": "real", "seed": seed,
                          "ratio": float(first[r] / last[r]), "first_grad_norm": float(first[r]),
-                         "last_grad_norm": float(last[r]), "first_all_zero": bool(zero[r])})
+                         "last_grad_norm": float(last[r]), "first_all_zero": bool(zero[r]), "batch": batch,
+                         "width": width})
     return rows
 
 

@@ -103,11 +103,19 @@ def gradient_flow_figure(rows: Rows, published: Published = ()) -> Figure:
     left.set_title(f"seed 003's toy: ratio of gradient norms (n = {_n(toy)} simulations)", fontsize=9)
     real = [r for r in rows if r.get("method") == "real"]
     col = colors([f"{a} + {i}" for a, i in dict.fromkeys((r["activation"], r["init"]) for r in real)])
+    try:
+        predicted = theory.real_gradient(rows)
+    except ActlabError:  # a user's activation that does not import here: no theory line
+        predicted = {}
     for (act, init), g in group(real, "activation", "init").items():
         by_depth = group(g, "depth")
         depths = [d for (d,) in by_depth]
         _errbar(right, depths, [log_ratio(by_depth[(d,)]) for d in depths], color=col[f"{act} + {init}"],
                 marker="o", label=f"{act} + {init}")
+        if p := predicted.get((act, init)):
+            ds = sorted(p)
+            right.plot(ds, [p[d] for d in ds], color=col[f"{act} + {init}"], ls="--", lw=1.2,
+                       label=f"{act} + {init}, mean-field theory")
     right.set_xlabel("depth (layers)")
     right.set_ylabel("log10 ‖grad first layer‖ / ‖grad last layer‖")
     right.axhline(0, color="0.5", lw=0.7)

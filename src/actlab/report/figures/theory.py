@@ -259,6 +259,26 @@ def toy_gradient(rows: list[dict]) -> dict[int, tuple[float, Estimate]]:
     return out
 
 
+def real_gradient(rows: list[dict]) -> dict[tuple[str, str], dict[int, float]]:
+    """gradient-flow's real backprop predicted: per (activation, init) and depth, log10 of theory's
+    ‖∂L/∂W₁‖ / ‖∂L/∂W_L‖ (`meanfield.weight_gradient_ratio`: N(0, 1) inputs uncorrelated across the batch,
+    weights of variance gain²/fan_in, a random readout; widths cancel, the row's `batch` counts). Rows stored
+    before rows carried their batch get no prediction. Raises ActlabError for an activation that cannot be
+    imported here."""
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for r in rows:
+        if r.get("method") != "real" or "batch" not in r:
+            continue
+        key = (r["activation"], r["init"])
+        if key not in out:
+            out[key] = {}
+        if r["depth"] not in out[key]:
+            sw2 = scheme_gain(r["init"], r["activation"]) ** 2
+            ratio = mf.weight_gradient_ratio(r["activation"], int(r["depth"]), sw2, int(r["batch"]))
+            out[key][r["depth"]] = math.log10(ratio) if ratio > 0 and math.isfinite(ratio) else math.nan
+    return out
+
+
 def selfnorm(act: str, scheme: str, depth: int) -> tuple[np.ndarray, np.ndarray, mf.SignalPropagation]:
     """selu-selfnorm predicted: the post-activation mean and variance of layers 1..depth (inputs N(0, 1), so
     q₁ = σ_w², no biases), and the variance map's fixed point at σ_w² = gain²."""
