@@ -334,8 +334,13 @@ def test_the_weight_gradient_ratio_has_closed_forms_for_linear_and_two_layer_rel
     assert mf.weight_gradient_ratio("relu", 2, 2.0, b) == pytest.approx(math.sqrt(0.5 / (0.5 + (b - 1) * off)),
                                                                          rel=1e-12)
     assert mf.weight_gradient_ratio("relu", 1, 2.0, b) == 1.0
-    with pytest.raises(ActlabError, match="depth and batch"):
-        mf.weight_gradient_ratio("relu", 0, 2.0, b)
+    for bad, says in (({"depth": 0}, "depth must be a whole number ≥ 1"), ({"depth": 5.0}, "depth must be"),
+                      ({"batch": 2.5}, "batch must be"), ({"q0": 0.0}, "q0 .* must be a finite number > 0"),
+                      ({"q0": -1}, "q0"), ({"q0": math.inf}, "q0"), ({"sw2": -1.0}, "σ_w²")):
+        with pytest.raises(ActlabError, match=says):
+            mf.weight_gradient_ratio(**{"activation": "relu", "depth": 5, "sw2": 2.0, "batch": b, **bad})
+    assert math.isnan(mf.weight_gradient_ratio("tanh", 2000, 0.5, 8))  # q underflows to 0: no prediction
+    assert mf.weight_gradient_ratio(lambda x: 0 * x + 1.0, 5, 1.0, 8) == 0.0  # φ′ ≡ 0: nothing flows back
 
 
 @pytest.mark.parametrize("pair", [("relu", "kaiming_normal"), ("sigmoid", "lecun_normal"), ("tanh", "lecun_normal")])

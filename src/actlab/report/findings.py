@@ -459,9 +459,10 @@ def _gradient_flow(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
             if e.lo <= p <= e.hi:
                 t("inside the interval.")
             else:
-                t("outside the interval (measured {f}× theory; a width of {w} adds corrections of relative order "
-                  "depth/width = {dw}).", f=(10 ** (e.mean - p), ".3g"), w=(int(rs[0].get("width", 0)), "d"),
-                  dw=(top / max(int(rs[0].get("width", 1)), 1), ".2g"))
+                t("outside the interval, by {d} decades (measured {f}× theory). Theory is the infinite-width "
+                  "limit; at width {w} and depth {depth} finite-width corrections remain.",
+                  d=(e.mean - p, "+.2g"), f=(10 ** (e.mean - p), ".3g"), w=(int(rs[0].get("width", 0)), "d"),
+                  depth=(top, "d"))
         found.append(t.finding())
     for ka, kb in itertools.combinations(list(g), 2):
         # log10 of a ratio of exactly 0 (every entry 0) is undefined: such seeds drop out of the pairs, n says so

@@ -100,7 +100,7 @@ def _gradient_flow_chunk(seeds: list[int], depth: int, width: int, batch: int, p
         h = x
         for w in params:
             h = f(torch.bmm(h, w))
-        loss = torch.einsum("mbi,mi->", h, readout) / (batch * len(seeds))
+        loss = torch.einsum("mbi,mi->", h, readout) / batch  # each replica's loss is its own term of the sum
         grads = torch.autograd.grad(loss, params)
         first = grads[0].double().flatten(1).norm(dim=1)
         last = grads[-1].double().flatten(1).norm(dim=1)

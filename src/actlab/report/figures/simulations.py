@@ -69,8 +69,13 @@ def published_markers(ax, points: list[tuple[float, float]], log: bool = True) -
 def gradient_flow_figure(rows: Rows, published: Published = ()) -> Figure:
     """Left: seed 003's table, mean‖g‖ ratio of its toy vs depth with the published values; right: real backprop,
     the geometric-mean ratio of the first to the last layer's gradient norm, per activation."""
-    fig = Figure(figsize=(11, 4.6), layout="constrained")
-    left, right = fig.subplots(1, 2)
+    real = [r for r in rows if r.get("method") == "real"]
+    try:
+        real_pred = theory.real_gradient(rows)
+    except ActlabError:  # a user's activation that does not import here: no theory line
+        real_pred = {}
+    fig = Figure(figsize=(15.5 if real_pred else 11, 4.6), layout="constrained")
+    left, right, *resid = fig.subplots(1, 3 if real_pred else 2, width_ratios=[1, 1, 0.8] if real_pred else None)
     toy = [r for r in rows if r.get("method") == "source toy"]
     pairs = list(dict.fromkeys((r["activation"], r["init"]) for r in toy))
     ratios = source_ratios(rows)
@@ -101,21 +106,29 @@ def gradient_flow_figure(rows: Rows, published: Published = ()) -> Figure:
     left.set_xlabel("depth (layers)")
     left.grid(alpha=0.3)
     left.set_title(f"seed 003's toy: ratio of gradient norms (n = {_n(toy)} simulations)", fontsize=9)
-    real = [r for r in rows if r.get("method") == "real"]
     col = colors([f"{a} + {i}" for a, i in dict.fromkeys((r["activation"], r["init"]) for r in real)])
-    try:
-        predicted = theory.real_gradient(rows)
-    except ActlabError:  # a user's activation that does not import here: no theory line
-        predicted = {}
-    for (act, init), g in group(real, "activation", "init").items():
+    for j, ((act, init), g) in enumerate(group(real, "activation", "init").items()):
         by_depth = group(g, "depth")
         depths = [d for (d,) in by_depth]
-        _errbar(right, depths, [log_ratio(by_depth[(d,)]) for d in depths], color=col[f"{act} + {init}"],
-                marker="o", label=f"{act} + {init}")
-        if p := predicted.get((act, init)):
+        ests = [log_ratio(by_depth[(d,)]) for d in depths]
+        _errbar(right, depths, ests, color=col[f"{act} + {init}"], marker="o", label=f"{act} + {init}")
+        if p := real_pred.get((act, init)):
             ds = sorted(p)
             right.plot(ds, [p[d] for d in ds], color=col[f"{act} + {init}"], ls="--", lw=1.2,
                        label=f"{act} + {init}, mean-field theory")
+            shift = (j - 0.5) * 0.6  # side by side, so overlapping intervals stay readable
+            _errbar(resid[0], [d + shift for d in depths],
+                    [Estimate(e.mean - p[d], e.lo - p[d], e.hi - p[d], e.n, e.method) for d, e in zip(depths, ests,
+                                                                                                    strict=True)],
+                    color=col[f"{act} + {init}"], marker="o", ls="none", label=f"{act} + {init}")
+    if resid:
+        resid[0].axhline(0, color="k", lw=0.8, ls="--")
+        resid[0].set_xlabel("depth (layers)")
+        resid[0].set_ylabel("log10 measured − log10 theory (decades)")
+        resid[0].grid(alpha=0.3)
+        resid[0].legend(fontsize=8)
+        resid[0].set_title("real backprop against mean-field theory: 0 is agreement\n(geometric mean, 95 % CI; "
+                           "theory is the infinite-width limit)", fontsize=9)
     right.set_xlabel("depth (layers)")
     right.set_ylabel("log10 ‖grad first layer‖ / ‖grad last layer‖")
     right.axhline(0, color="0.5", lw=0.7)
