@@ -5,6 +5,9 @@
     python benchmarks/bench.py cnn        # conv GFLOP/s vs this machine's fp32 matmul rate, and vs a per-model loop
     python benchmarks/bench.py memory     # peak RSS of a 10,000-network moons population while training
     python benchmarks/bench.py grouping   # shipped studies with cells in separate vs shared populations
+    python benchmarks/bench.py peers      # actlab vs torch.func ensembling vs a per-model loop vs NumPy
+    python benchmarks/bench.py userpath   # `actlab run moons` (all diagnostics, store) vs the engine alone:
+                                          # wall, peak RSS, store size (ACTLAB_BENCH_SEEDS, default 5000)
     python benchmarks/bench.py all
 
 Prints one JSON object per benchmark (machine, date and every figure) for benchmarks/RESULTS.md.
@@ -198,17 +201,183 @@ def bench_grouping(studies: tuple[str, ...] = ("moons", "blobs-depth-defaults", 
     return {"benchmark": "population sharing", "studies": out}
 
 
+# ------------------------------------------------------------------------------ peers, side by side
+
+
+def _torch_mlp(sizes: list[int], act: str) -> torch.nn.Module:
+    layers: list[torch.nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+        layers.append(torch.nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU() if act == "relu" else torch.nn.Sigmoid())
+    return torch.nn.Sequential(*layers)
+
+
+def _loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if kind == "bce":
+        return torch.nn.functional.binary_cross_entropy_with_logits(out[..., 0], y.float())
+    if kind == "mse":
+        return ((torch.sigmoid(out[..., 0]) - y.float()) ** 2).mean()
+    return torch.nn.functional.cross_entropy(out.flatten(0, -2), y.flatten())
+
+
+def _torchfunc_rate(sizes, act, ds, epochs, lr, batch, loss, m, optimizer="sgd") -> float:
+    """PyTorch's own model-ensembling recipe (torch.func tutorial): stack_module_state + functional_call +
+    vmap(grad), each model with its own shuffle (a per-model sort of random keys), SGD or Adam by hand."""
+    from torch.func import functional_call, grad, stack_module_state, vmap
+
+    models = [_torch_mlp(sizes, act) for _ in range(m)]
+    params, buffers = stack_module_state(models)
+    base = _torch_mlp(sizes, act).to("meta")
+
+    def f(p, b, x, y):
+        return _loss(loss, functional_call(base, (p, b), (x,)), y)
+
+    g = vmap(grad(f))
+    x, y = ds.x_train.flatten(1), ds.y_train
+    n = len(x)
+    bs = n if batch is None else batch
+    state = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in params.items()}
+    step = 0
+
+    def run(k: int) -> None:
+        nonlocal step
+        for _ in range(k):
+            perm = torch.argsort(torch.rand(m, n), dim=1)
+            for i in range(0, n, bs):
+                idx = perm[:, i: i + bs]
+                grads = g(params, buffers, x[idx], y[idx])
+                step += 1
+                with torch.no_grad():
+                    for key, p in params.items():
+                        if optimizer == "adam":
+                            m1, m2 = state[key]
+                            m1.mul_(0.9).add_(grads[key], alpha=0.1)
+                            m2.mul_(0.999).addcmul_(grads[key], grads[key], value=0.001)
+                            p.sub_(lr * (m1 / (1 - 0.9 ** step)) / ((m2 / (1 - 0.999 ** step)).sqrt() + 1e-8))
+                        else:
+                            p.sub_(lr * grads[key])
+
+    run(1)  # warm-up
+    t = time.perf_counter()
+    run(epochs)
+    return m * epochs / (time.perf_counter() - t)
+
+
+def _loop_rate(sizes, act, ds, epochs, lr, batch, loss, models=3, optimizer="sgd") -> float:
+    """A per-model PyTorch loop, the usual way: nn.Sequential, torch.optim, a DataLoader that shuffles."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = ds.x_train.flatten(1), ds.y_train
+    t = time.perf_counter()
+    for seed in range(models):
+        torch.manual_seed(seed)
+        net = _torch_mlp(sizes, act)
+        opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(net.parameters(), lr=lr)
+        dl = DataLoader(TensorDataset(x, y), batch_size=batch or len(x), shuffle=True)
+        for _ in range(epochs):
+            for xb, yb in dl:
+                opt.zero_grad()
+                _loss(loss, net(xb), yb).backward()
+                opt.step()
+    return models * epochs / (time.perf_counter() - t)
+
+
+def bench_peers(m: int = 4000) -> dict:
+    """model-epochs/s of the same training, measured in this run: actlab's population engine (training only,
+    eval_train off), PyTorch's torch.func ensembling recipe at the same population size, a per-model
+    PyTorch loop, and one-at-a-time NumPy (the sources' style; binary tasks only). Workloads: moons
+    (2-8-8-1 ReLU, BCE, SGD lr 0.05, batch 64), blobs-depth (8-16-32-16-1 sigmoid, MSE, full batch, lr 0.1)
+    and activation-zoo's MNIST-1D MLP (40-64-64-10 ReLU, CE, Adam 1e-3, batch 128)."""
+    out = {}
+    work = {
+        "moons": ("moons", [2, 8, 8, 1], "relu", 0.05, 64, "bce", "sgd", ModelConfig(widths=[8, 8], activation="relu"),
+                  dict(loss="bce"), 20, ("he", None)),
+        "blobs-depth": ("blobs8", [8, 16, 32, 16, 1], "sigmoid", 0.1, None, "mse", "sgd",
+                        ModelConfig(widths=[16, 32, 16], activation="sigmoid", output_activation="sigmoid",
+                                    init="blobs"), dict(loss="mse"), 50, ("blobs", "sigmoid")),
+        "mnist1d-mlp": ("mnist1d", [40, 64, 64, 10], "relu", 1e-3, 128, "ce", "adam",
+                        ModelConfig(widths=[64, 64], activation="relu"), dict(loss="ce", optimizer="adam"), 3, None),
+    }
+    for name, (dname, sizes, act, lr, batch, loss, opt, cfg, tkw, epochs, npinit) in work.items():
+        ds = data.load(dname)
+        mm = m if name != "mnist1d-mlp" else max(1, m // 10)
+        tc = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, eval_train=False, device="cpu", **tkw)
+        row = {"replicas": mm,
+               "actlab": _population_rate(cfg, ds, tc, mm),
+               "torch_func": _torchfunc_rate(sizes, act, ds, epochs, lr, batch, loss, mm, opt),
+               "per_model_loop": _loop_rate(sizes, act, ds, max(2, epochs // 5), lr, batch, loss, 2, opt)}
+        if npinit is not None:
+            row["numpy"] = _numpy_rate(sizes, act, ds, max(20, epochs), lr, batch, npinit[0], npinit[1])
+        row["ratios"] = {k: row["actlab"] / v for k, v in row.items() if k not in ("replicas", "actlab")}
+        out[name] = row
+    return {"benchmark": "peers (model-epochs/s, same run)", "workloads": out}
+
+
+def _engine_child(seeds: int, sets: list[str]) -> None:
+    """Runs in a subprocess: the moons study's population (both cells, every seed) trained by the engine
+    alone, with the study's own training configuration (per-epoch test evaluation and its probes included),
+    no diagnostics and no store: what `actlab run` adds is measured against this."""
+    from actlab.studies.config import expand
+    from actlab.studies.populations import DataCache, populations
+
+    study = load_study("moons", [f"seeds={seeds}", *sets])
+    (cells,) = populations(expand(study), study.group_cells)
+    cfg = cells[0].config
+    t = time.perf_counter()
+    ds = DataCache().load(cfg)
+    model = build([c.config.model for c in cells], ds.input_shape, ds.task, ds.n_classes, cfg.seed_list())
+    train(model, ds, cfg.train)
+    print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": _peak_rss_mb(),
+                      "model_epochs": len(cells) * seeds * cfg.train.epochs}))
+
+
+def bench_userpath(seeds: int | None = None, sets: tuple[str, ...] = ()) -> dict:
+    """`actlab run moons --set seeds=N --no-report` (defaults: every diagnostic, the decision surface, the
+    store) against the engine alone on the same population, both in fresh processes of this run: wall time,
+    peak RSS (the child's VmHWM, read by GNU time's %M where present, else getrusage of the children), and
+    the run directory's size."""
+    import shutil
+    import tempfile
+
+    seeds = seeds or int(os.environ.get("ACTLAB_BENCH_SEEDS", "5000"))
+    eng = json.loads(subprocess.run([sys.executable, __file__, "_engine_child", str(seeds), *sets], capture_output=True,
+                                    text=True, check=True).stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        cmd = [str(Path(sys.executable).parent / "actlab"), "run", "moons", "--set", f"seeds={seeds}", "--no-report",
+               "--out", str(out), *(a for x in sets for a in ("--set", x))]
+        timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+        t = time.perf_counter()
+        r = subprocess.run([timer, "-f", "%M", *cmd] if timer else cmd, capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - t
+        peak = (int(r.stderr.strip().splitlines()[-1]) / 1024 if timer
+                else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+        store = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+        db = (out / "actlab.sqlite").stat().st_size
+    return {"benchmark": "user path: actlab run moons vs the engine alone", "seeds_per_cell": seeds, "sets": sets,
+            "replicas": 2 * seeds, "actlab_run_seconds": wall, "engine_seconds": eng["seconds"],
+            "ratio": wall / eng["seconds"], "target_ratio": 1.25,
+            "actlab_run_model_epochs_per_s": eng["model_epochs"] / wall,
+            "engine_model_epochs_per_s": eng["model_epochs"] / eng["seconds"],
+            "actlab_run_peak_rss_mb": peak, "engine_peak_rss_mb": eng["peak_rss_mb"], "target_peak_rss_mb": 2048,
+            "run_dir_mb": store / 2**20, "sqlite_mb": db / 2**20, "target_store_mb": 1024}
+
+
 def main() -> None:
     tune_malloc()  # an entry point: the process-wide allocator setting the CLI applies too
     if len(sys.argv) > 1 and sys.argv[1] == "_memory_child":
         _memory_child(int(sys.argv[2]), int(sys.argv[3]))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "_engine_child":
+        _engine_child(int(sys.argv[2]), sys.argv[3:])
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["moons", "blobs", "cnn", "memory", "grouping", "all"])
+    ap.add_argument("which", choices=["moons", "blobs", "cnn", "memory", "grouping", "userpath", "peers", "all"])
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     runs = {"moons": bench_moons, "blobs": bench_blobs, "cnn": bench_cnn, "memory": bench_memory,
-            "grouping": bench_grouping}
+            "grouping": bench_grouping, "userpath": bench_userpath, "peers": bench_peers}
     names = list(runs) if args.which == "all" else [args.which]
     info = machine()
     for name in names:

@@ -37,6 +37,9 @@ def test_benchmarks_run_at_tiny_sizes():
     assert bench._numpy_rate([2, 8, 8, 1], "relu", ds, 2, 0.05, 64, "he", None, models=1) > 0
     mem = bench.bench_memory(m=50, epochs=1)
     assert mem["peak_rss_mb"] >= mem["rss_after_imports_mb"] > 0 and mem["replicas"] == 50
+    user = bench.bench_userpath(seeds=3, sets=("train.epochs=3",))
+    assert user["replicas"] == 6 and user["actlab_run_peak_rss_mb"] > 0 and user["sqlite_mb"] > 0
+    assert user["ratio"] == user["actlab_run_seconds"] / user["engine_seconds"]
     grouping = bench.bench_grouping(studies=("gelu-approx",))
     assert grouping["studies"]["gelu-approx"]["speedup"] > 0
     info = bench.machine()

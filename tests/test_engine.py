@@ -257,7 +257,8 @@ def test_probe_any_user_module():
 def test_2d_diagnostics(moons):
     pop = build(ModelConfig(widths=[8, 8], activation="relu"), (2,), "binary", 2, [0, 1, 2])
     train(pop, moons, TrainConfig(epochs=30, batch_size=32, lr=0.1))
-    gx, gy, p = probes.decision_surface(pop, moons.x_train, step=0.025, margin=0.5)
+    s = probes.decision_surface(pop, moons.x_train, step=0.025, margin=0.5)
+    gx, gy, p = s.gx, s.gy, s.kept[0]
     assert p.shape == (3, len(gy), len(gx)) and gx[1] - gx[0] == pytest.approx(0.025)
     assert gx[0] == pytest.approx(float(moons.x_train[:, 0].min()) - 0.5, abs=1e-6)
     assert ((p >= 0) & (p <= 1)).all()
@@ -388,3 +389,36 @@ def test_gradient_average_is_the_source_metric(digits, activation):
     mine = _mean_abs_grad([p for p in pop.parameters() if p.requires_grad], 1)
     assert mine.item() == pytest.approx(source, rel=1e-4)
     assert len([p for p in src.parameters()]) == len([p for p in pop.parameters()]) == 4 * 3 + 2
+
+
+def test_the_chunked_decision_surface_equals_the_whole_grid_at_once(moons):
+    """Two cells of 4 seeds as one population: evaluated 7 grid points at a time, the per-cell mean, the
+    agreement and the kept surfaces equal what the whole grid through the model at once gives (float32
+    outputs, summaries from NumPy in float64), one seed's diverged (NaN) output left out of its cell's
+    summaries, and only `keep` surfaces per cell are stored."""
+    cfgs = [ModelConfig(widths=[8, 8], activation="relu"), ModelConfig(widths=[8, 8], activation="tanh")]
+    pop = build(cfgs, (2,), "binary", 2, [0, 1, 2, 3])
+    train(pop, moons, TrainConfig(epochs=20, batch_size=32, lr=0.1))
+    with torch.no_grad():
+        pop.hidden[0].weight[5] = float("nan")  # replica 5 (cell 2, its second seed) diverged
+    chunked = probes.decision_surface(pop, moons.x_train, step=0.05, groups=2, keep=2, chunk=7)
+    gx, gy = chunked.gx, chunked.gy
+    xx, yy = np.meshgrid(gx, gy)
+    pts = torch.tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float32)
+    pop.eval()
+    with torch.no_grad():
+        full = torch.sigmoid(pop(pts)[..., 0]).numpy().reshape(2, 4, len(gy), len(gx))
+    assert np.isnan(full[1, 1]).all() and np.isfinite(full[0]).all()
+    np.testing.assert_allclose(chunked.kept, full[:, :2], rtol=0, atol=1e-6, equal_nan=True)
+    for cell in range(2):
+        ok = full[cell][np.isfinite(full[cell]).all(axis=(1, 2))].astype(np.float64)
+        assert len(ok) == (4 if cell == 0 else 3)
+        np.testing.assert_allclose(chunked.mean[cell], ok.mean(0), rtol=0, atol=1e-6)
+        frac = (ok > 0.5).mean(0)
+        np.testing.assert_allclose(chunked.agreement[cell], np.maximum(frac, 1 - frac), rtol=0, atol=1e-6)
+    assert chunked.kept.shape == (2, 2, len(gy), len(gx)) and chunked.n == 4
+    assert ((chunked.agreement >= 0.5) & (chunked.agreement <= 1)).all()
+    whole = probes.decision_surface(pop, moons.x_train, step=0.05, groups=2, keep=2)  # its own chunk size
+    np.testing.assert_allclose(whole.mean, chunked.mean, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="do not split into 3 equal groups"):
+        probes.decision_surface(pop, moons.x_train, groups=3)

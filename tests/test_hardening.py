@@ -180,18 +180,17 @@ def test_bad_seed_lists_are_refused_when_the_study_is_loaded(seeds, says):
 
 
 def test_a_run_that_cannot_fit_in_memory_is_refused_before_anything_trains(tmp_path):
-    env = {**os.environ, "ACTLAB_MEMORY_LIMIT": "1G"}  # moons at 1,000 seeds needs ~11 GiB (its decision surface)
-    r = subprocess.run([*ACTLAB, "run", "moons", "--set", "seeds=1000", "--out", str(tmp_path / "big")],
+    env = {**os.environ, "ACTLAB_MEMORY_LIMIT": "1G"}  # moons at 5,000 seeds needs ~1.5 GiB (its 800 epochs' history)
+    r = subprocess.run([*ACTLAB, "run", "moons", "--set", "seeds=5000", "--out", str(tmp_path / "big")],
                        capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 2 and r.stderr.count("error:") == 1 and "Traceback" not in r.stderr, r.stderr
-    assert re.search(r"would not fit in 1\.0 GiB \(ACTLAB_MEMORY_LIMIT\).*needs about \d+\.\d GiB for 2000 replicas "
-                     r"\(decision surface", r.stderr.replace("\n", " "))
-    assert "diagnostics.decision_surface=false" in r.stderr
+    assert re.search(r"would not fit in 1\.0 GiB \(ACTLAB_MEMORY_LIMIT\).*needs about \d+\.\d GiB for 10000 replicas "
+                     r"\(history", r.stderr.replace("\n", " "))
+    assert "fewer epochs" in r.stderr
     assert not (tmp_path / "big" / "actlab.sqlite").exists() or Store(tmp_path / "big", read_only=True).study() is None
-    r = subprocess.run([*ACTLAB, "run", "moons", "--set", "seeds=1000", "--set", "train.epochs=1", "--set",
-                        "diagnostics.decision_surface=false", "--no-report", "--out", str(tmp_path / "fits")],
-                       capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == 0, r.stderr  # the same run without its surface fits
+    r = subprocess.run([*ACTLAB, "run", "moons", "--set", "seeds=5000", "--set", "train.epochs=1", "--no-report",
+                        "--out", str(tmp_path / "fits")], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr  # the same population for one epoch fits
 
 
 def test_the_memory_estimate_follows_what_a_population_holds():
@@ -205,12 +204,13 @@ def test_the_memory_estimate_follows_what_a_population_holds():
 
     small, big = est("seeds=10"), est("seeds=1000")
     assert big.replicas == 100 * small.replicas == 2000
-    grows = big.parts["decision surface"] / small.parts["decision surface"]
-    assert grows == pytest.approx(100, rel=0.01)  # linear in replicas
+    assert big.parts["history"] / small.parts["history"] == pytest.approx(100, rel=0.01)  # linear in replicas
+    # the surface is evaluated in bounded chunks and keeps 10 seeds per cell: it does not grow with replicas
+    assert big.parts["decision surface"] == small.parts["decision surface"] < 2**28
+    assert est("seeds=1000", "diagnostics.surface_seeds=100").parts["decision surface"] > big.parts["decision surface"]
     off = est("seeds=1000", "diagnostics.decision_surface=false")
-    assert "decision surface" not in off.parts and off.total < big.total / 5
-    coarse = est("seeds=1000", "diagnostics.surface_step=0.05")  # half the step: a quarter of the grid points
-    assert coarse.parts["decision surface"] == pytest.approx(big.parts["decision surface"] / 4, rel=0.05)
+    assert "decision surface" not in off.parts and off.total < big.total
+    assert est("seeds=1000", "train.epochs=79").parts["history"] == pytest.approx(big.parts["history"] * 80 / 801)
     assert memory_limit()[0] > 2**30
 
 

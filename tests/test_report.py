@@ -26,7 +26,7 @@ from actlab.studies.runner import run_study
 from conftest import CHROMIUM_ARGS, TINY, chromium
 
 TRAIN_COMMON = {"activations", "loss_curves", "gradient_per_layer", "dead_saturated"}
-MOONS_2D = {"dataset", "decision_boundary", "signal_trace", "hidden_space"}
+MOONS_2D = {"dataset", "decision_boundary", "decision_consensus", "signal_trace", "hidden_space"}
 EXPECTED = {
     "moons": TRAIN_COMMON | MOONS_2D | {"forward_variance"},
     "blobs-depth": TRAIN_COMMON | {"accuracy_vs_depth"},  # its 0.01·U[0, 1) init has a mean: no theory line

@@ -34,6 +34,7 @@ from actlab.report.figures import theory as theory_figures
 from actlab.report.figures import simulations as simfigures
 from actlab.report.figures import training as figures
 from actlab.report.figures import twod as figures2d
+from actlab.report.figures.common import finish
 from actlab.report.findings import Finding, findings
 from actlab.report.tables import Table, cells_table, depth_tables, published_table, results_table, simulation_tables
 from actlab.store.results import Run, suite_members
@@ -44,7 +45,7 @@ FIGURE_DIR = "figures"
 DPI = 110
 
 TRAINING_FIGURES: list[tuple[str, str, Callable[[Run], Figure | None]]] = [
-    ("activations", "The study's activations: function (blue) and derivative (red).", figures.activations_figure),
+    ("activations", "The study's activations: function (solid) and derivative (dashed), each in its own colour.", figures.activations_figure),
     ("dataset", "The data: training points filled, test points hollow.", figures2d.dataset_figure),
     ("loss_curves", "Loss per epoch for every cell: mean over seeds with a 95 % band.", figures.loss_figure),
     ("accuracy_vs_depth", "Final test accuracy against depth, mean and 95 % CI over seeds.",
@@ -61,6 +62,8 @@ TRAINING_FIGURES: list[tuple[str, str, Callable[[Run], Figure | None]]] = [
     ("forward_variance", "Pre-activation second moment per hidden layer at initialisation, measured (bands) and "
      "predicted by mean-field theory from layer 1 (dotted).", theory_figures.forward_variance_figure),
     ("decision_boundary", "Decision boundaries with each cell's test accuracy.", figures2d.decision_figure),
+    ("decision_consensus", "Where the seeds agree on the decision, and where they split.",
+     figures2d.consensus_figure),
     ("signal_trace", "Signal trace of the protocol's two far points: mean |z| and |a| per stage.",
      figures2d.signal_trace_figure),
     ("hidden_space", "The test set in hidden space, layers 1 and 2, with the std of all hidden values.",
@@ -103,6 +106,7 @@ class Section:
 def _save(fig: Figure, folder: Path, name: str, caption: str) -> ReportFigure:
     """PNG and SVG into `folder` (temporary names renamed into place); the PNG also as a data URI."""
     folder.mkdir(parents=True, exist_ok=True)
+    finish(fig)
     paths = {}
     for ext in ("png", "svg"):
         tmp, final = _fresh_temp(folder, f".{name}.", f".tmp.{ext}"), folder / f"{name}.{ext}"
@@ -152,7 +156,7 @@ def study_section(run_dir: str | Path, ci: str = "t") -> Section:
             specs = []
             acts = list(dict.fromkeys(r["activation"] for r in rows if "activation" in r))
             if acts:
-                specs.append(("activations", "The simulation's activations: function (blue) and derivative (red).",
+                specs.append(("activations", "The simulation's activations: function (solid) and derivative (dashed), each in its own colour.",
                               partial(catalog_figures.activation_figure, [(a, {}) for a in acts]) if len(acts) <= 4 else
                               partial(catalog_figures.catalog_figure, acts)))
             if rows:

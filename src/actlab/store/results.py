@@ -198,18 +198,17 @@ class Run:
 
     def _metric(self, cell: CellData, name: str) -> tuple[list[int], np.ndarray]:
         """One metric read from the store (uncached)."""
-        rows = self.store.query(f"SELECT seed, epoch, {name} FROM metrics WHERE cell = ? ORDER BY seed, epoch",
-                                (cell.key,))
-        if not rows:
+        # streamed into one structured array (a population of thousands of seeds × epochs is millions of rows);
+        # NULL (NaN when written) comes back flagged
+        cur = self.store.cursor(f"SELECT seed, epoch, IFNULL({name}, 0.0), {name} IS NULL FROM metrics "
+                                "WHERE cell = ? ORDER BY seed, epoch", (cell.key,))
+        rows = np.fromiter(cur, dtype=[("seed", "i8"), ("epoch", "i8"), ("value", "f8"), ("null", "?")])
+        if not len(rows):
             return [], np.zeros((0, 0))
-        seeds = sorted({r[0] for r in rows})
-        epochs = max(r[1] for r in rows)
-        out = np.full((len(seeds), epochs), np.nan)
-        pos = {s: i for i, s in enumerate(seeds)}
-        for s, e, v in rows:
-            if v is not None:
-                out[pos[s], e - 1] = v
-        return seeds, out
+        seeds = np.unique(rows["seed"])
+        out = np.full((len(seeds), int(rows["epoch"].max())), np.nan)
+        out[np.searchsorted(seeds, rows["seed"]), rows["epoch"] - 1] = np.where(rows["null"], np.nan, rows["value"])
+        return seeds.tolist(), out
 
     def probe_epochs(self, cell: CellData) -> list[int]:
         return [r[0] for r in self.store.query("SELECT DISTINCT epoch FROM probes WHERE cell = ? ORDER BY epoch",

@@ -61,7 +61,11 @@ class Diagnostics(BaseModel):
     """What to record beyond the metrics. 2-D extras apply to 2-D inputs only."""
 
     model_config = ConfigDict(extra="forbid")
-    decision_surface: Annotated[bool, Field(description="every replica's output on a grid over the data")] = True
+    decision_surface: Annotated[bool, Field(description="the output on a grid over the data: per cell the mean over "
+                                                        "seeds, the seeds' agreement, and a few seeds' own")] = True
+    surface_seeds: Annotated[int, Field(ge=0, le=1000, description="individual decision surfaces stored per cell "
+                                                                   "(its first seeds; the mean and the agreement "
+                                                                   "use every seed)")] = 10
     surface_step: Annotated[float, Field(gt=0, description="grid step of the decision surface, in input "
                                                            "units")] = 0.025
     surface_margin: Annotated[float, Field(ge=0, description="the grid spans the data range ± this")] = 0.5

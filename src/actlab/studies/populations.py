@@ -29,7 +29,6 @@ from actlab.training import probes
 from actlab.training.loop import train
 
 EpochCallback = Callable[[int, int], None]  # (epoch, total epochs)
-SURFACE_CHUNK = probes.SURFACE_CHUNK
 
 
 class DataCache:
@@ -98,7 +97,8 @@ def gib(n: float) -> str:
 def memory_estimate(cells: list[Cell], ds: Dataset) -> MemoryEstimate:
     """The peak memory one population of `cells` on `ds` should need: parameters with their gradients and
     optimizer state, the activations a minibatch keeps for backward, the shuffled data, evaluation chunks,
-    the recorded history and, for 2-D inputs, the decision surface (its grid evaluated for every replica).
+    the recorded history and, for 2-D inputs, the decision surface (evaluated in chunks of bounded size, its
+    summaries and a few seeds' surfaces kept).
     An estimate (float32, torch's allocator overhead not counted), checked against the machine's memory
     before anything trains."""
     cfg = cells[0].config
@@ -112,14 +112,12 @@ def memory_estimate(cells: list[Cell], ds: Dataset) -> MemoryEstimate:
         units = [d_in, *m.hidden_widths(), k]
         params = sum((a + 1) * b for a, b in zip(units, units[1:], strict=False))
         hidden = sum(units[1:])
-        widest = max(units)
     else:  # stem + blocks of `width` channels at full resolution (an upper bound: no pooling assumed)
         spatial = int(np.prod(ds.input_shape[1:]))
         kernel = 3 ** (len(ds.input_shape) - 1)
         params = kernel * (ds.input_shape[0] * m.width + m.depth * m.width ** 2) + (m.depth + 1) * 3 * m.width
         params += (m.width + 1) * k
         hidden = (m.depth + 1) * m.width * spatial * (2 if m.norm != "none" else 1)
-        widest = max(ds.input_shape[0], m.width) * spatial
     states = {"sgd": 1 if t.momentum > 0 else 0, "adam": 2, "adamw": 2}[t.optimizer]
     f32 = 4
     parts = {
@@ -134,11 +132,10 @@ def memory_estimate(cells: list[Cell], ds: Dataset) -> MemoryEstimate:
     if d.decision_surface and ds.input_shape == (2,):
         gx, gy = probes.grid(torch.cat([ds.x_train, ds.x_test]), d.surface_step, d.surface_margin)
         g = len(gx) * len(gy)
-        chunk = min(g, SURFACE_CHUNK)
-        # the outputs (M, grid) thrice (logits, probabilities, the stored copy) and, per grid chunk, about four
-        # (M, chunk, widest) tensors alive at once (input broadcast, z, φ(z), the next layer's product):
-        # measured 10.9 GB peak at 2,000 moons replicas, against 11.4 GB estimated with the rest
-        parts["decision surface"] = f32 * r * g * 3 + f32 * r * chunk * 4 * max(widest, 1) + f32 * chunk * 2
+        # evaluated a chunk of grid points at a time (about four activation tensors of CHUNK_FLOATS alive, and
+        # the chunk's outputs in float64), keeping per cell the mean, the agreement and surface_seeds surfaces
+        parts["decision surface"] = (f32 * 6 * probes.CHUNK_FLOATS + f32 * g * 2
+                                     + f32 * g * len(cells) * (2 + min(d.surface_seeds, len(cfg.seed_list()))))
     return MemoryEstimate(r, parts)
 
 
@@ -172,8 +169,8 @@ def check_memory(groups: list[list[Cell]], datasets: DataCache) -> None:
     if over:
         more = f" (and {len(over) - 3} more)" if len(over) > 3 else ""
         raise ActlabError(f"{len(over)} population(s) would not fit in {gib(limit)} ({where}): {'; '.join(over[:3])}"
-                          f"{more}. Use fewer seeds, diagnostics.decision_surface=false or a larger "
-                          "diagnostics.surface_step, or set ACTLAB_MEMORY_LIMIT if more memory is really there")
+                          f"{more}. Use fewer seeds or fewer epochs (the history holds every epoch of every "
+                          "replica), or set ACTLAB_MEMORY_LIMIT if more memory is really there")
 
 
 def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoch: EpochCallback | None = None
@@ -189,31 +186,37 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
     ds = (datasets or DataCache()).load(cfg)
     model = build([c.config.model for c in cells], ds.input_shape, ds.task, ds.n_classes, seeds)
     hist = train(model, ds, cfg.train, on_epoch=None if on_epoch is None else lambda e, h: on_epoch(e, cfg.train.epochs))
-    shared, per_replica = _diagnostics(model, ds, cfg.diagnostics)
+    shared, per_replica, per_cell = _diagnostics(model, ds, cfg.diagnostics, len(cells))
     wall = (time.perf_counter() - t0) / len(cells)
     out = []
     for i in range(len(cells)):
         lo, hi = i * len(seeds), (i + 1) * len(seeds)
-        arts = {name: {**shared.get(name, {}), **{k: v[lo:hi] for k, v in per_replica.get(name, {}).items()}}
-                for name in {**shared, **per_replica}}
-        out.append(CellResult(wall_s=wall, device=hist.device, history=hist.take(lo, hi), artifacts=arts,
-                              population=len(cells), data_provenance=ds.provenance | {"n_classes": ds.n_classes}))
+        arts = {name: {**shared.get(name, {}), **{k: v[lo:hi] for k, v in per_replica.get(name, {}).items()},
+                       **{k: v[i] for k, v in per_cell.get(name, {}).items()}}
+                for name in {**shared, **per_replica, **per_cell}}
+        out.append(CellResult(wall_s=wall, device=hist.device, history=hist.take(lo, hi, copy=False),
+                              artifacts=arts, population=len(cells),
+                              data_provenance=ds.provenance | {"n_classes": ds.n_classes}))
     return out
 
 
-def _diagnostics(model: Population, ds: Dataset, d: Diagnostics) -> tuple[dict[str, dict], dict[str, dict]]:
-    """2-D extras as artifacts: (arrays shared by all replicas, arrays with a leading replica dimension)."""
+def _diagnostics(model: Population, ds: Dataset, d: Diagnostics, cells: int
+                 ) -> tuple[dict[str, dict], dict[str, dict], dict[str, dict]]:
+    """2-D extras as artifacts: (arrays shared by all replicas, arrays with a leading replica dimension, arrays
+    with a leading cell dimension)."""
     shared: dict[str, dict] = {}
     per: dict[str, dict] = {}
+    per_cell: dict[str, dict] = {}
     if ds.input_shape != (2,) or ds.task != "binary":
-        return shared, per
+        return shared, per, per_cell
     dev = next(model.parameters()).device
     shared["dataset"] = {"x_train": ds.x_train.numpy(), "y_train": ds.y_train.numpy(), "x_test": ds.x_test.numpy(),
                          "y_test": ds.y_test.numpy()}  # the points the report draws (a few KB)
     if d.decision_surface:
-        gx, gy, p = probes.decision_surface(model, torch.cat([ds.x_train, ds.x_test]).to(dev), d.surface_step,
-                                            d.surface_margin)
-        shared["decision_surface"], per["decision_surface"] = {"gx": gx, "gy": gy}, {"p": p.astype(np.float32)}
+        s = probes.decision_surface(model, torch.cat([ds.x_train, ds.x_test]).to(dev), d.surface_step,
+                                    d.surface_margin, groups=cells, keep=d.surface_seeds)
+        shared["decision_surface"] = {"gx": s.gx, "gy": s.gy, "n": np.array(s.n)}
+        per_cell["decision_surface"] = {"mean": s.mean, "agreement": s.agreement, "p": s.kept}
     if d.signal_trace:
         pts = far_points(ds)
         shared["signal_trace"], per["signal_trace"] = {"points": pts.numpy()}, probes.signal_trace(model, pts.to(dev))
@@ -222,4 +225,4 @@ def _diagnostics(model: Population, ds: Dataset, d: Diagnostics) -> tuple[dict[s
         shared["hidden_snapshot"] = {"y": ds.y_test.numpy()}
         per["hidden_snapshot"] = {**{f"{k}_points": v["points"] for k, v in snap.items()},
                                   **{f"{k}_std": v["std"] for k, v in snap.items()}}
-    return shared, per
+    return shared, per, per_cell

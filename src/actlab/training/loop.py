@@ -122,10 +122,11 @@ class History:
     wall_time_s: float = 0.0
     device: str = "cpu"
 
-    def take(self, start: int, stop: int) -> History:
-        """The replicas start..stop-1 (one member of a mixed population) as a History of their own."""
+    def take(self, start: int, stop: int, copy: bool = True) -> History:
+        """The replicas start..stop-1 (one member of a mixed population) as a History of their own; with
+        copy=False its arrays are views of this one's (no second copy of a large population's history)."""
         def rows(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a[start:stop].copy()
+            return None if a is None else a[start:stop].copy() if copy else a[start:stop]
 
         return History(self.seeds[start:stop], rows(self.batch_loss), rows(self.batch_acc), rows(self.train_loss),
                        rows(self.train_acc), rows(self.test_loss), rows(self.test_acc), rows(self.grad_mean),

@@ -10,7 +10,8 @@ Definitions, per replica and layer, on a probe batch:
 A population is probed in training mode (BatchNorm uses batch statistics) with BatchNorm's running
 statistics left untouched and no optimizer step, so probing never changes the trajectory.
 
-For 2-D inputs: `decision_surface` (the output on a grid), `signal_trace` (mean |z| and |a| per layer for
+For 2-D inputs: `decision_surface` (the output on a grid, as mean, agreement and a few seeds),
+`signal_trace` (mean |z| and |a| per layer for
 chosen points) and `hidden_snapshot` (hidden activations of a set of points, with the std of all values).
 """
 
@@ -29,7 +30,8 @@ from actlab.nn.layers import replica_view
 from actlab.nn.models import Population, Trace
 
 CHUNK_FLOATS = 1 << 22  # per activation tensor in evaluation and probes (16 MB of float32)
-SURFACE_CHUNK = 65536  # grid points per forward pass of the decision surface
+SURFACE_CHUNK = 65536  # at most this many grid points per forward pass of the decision surface
+SURFACE_SEEDS = 10  # individual decision surfaces stored per cell by default (the mean and agreement use all)
 ACTIVATION_STATS = ("z_mean", "z_std", "z_mean_abs", "a_mean", "a_std", "a_mean_abs", "dead_fraction",
                     "saturated_fraction")
 WEIGHT_STATS = ("grad_norm", "grad_mean_abs")
@@ -227,21 +229,62 @@ def grid(x: Tensor, step: float = 0.025, margin: float = 0.5) -> tuple[np.ndarra
     return np.arange(lo[0], hi[0] + step / 2, step), np.arange(lo[1], hi[1] + step / 2, step)
 
 
-def decision_surface(model: Population, x: Tensor, step: float = 0.025, margin: float = 0.5,
-                     max_points: int = 1_000_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(gx, gy, p): the model's output probability (binary) or value on the grid, p of shape (M, len(gy), len(gx))."""
+@dataclass
+class Surface:
+    """A population's output on a 2-D grid, summarised per group of replicas (a group: one cell's seeds).
+
+    What a reader uses, in memory that does not grow with the grid times the replicas: the mean output, the
+    agreement (the fraction of replicas on the majority side of 0.5, so 0.5 to 1), and the surfaces of the
+    first `keep` replicas of each group. Replicas whose output is not finite (diverged) are left out of the
+    mean and the agreement; `n` counts the replicas of each group."""
+
+    gx: np.ndarray
+    gy: np.ndarray
+    mean: np.ndarray  # (groups, len(gy), len(gx))
+    agreement: np.ndarray  # (groups, len(gy), len(gx))
+    kept: np.ndarray  # (groups, keep, len(gy), len(gx))
+    n: int  # replicas per group
+
+
+def decision_surface(model: Population, x: Tensor, step: float = 0.025, margin: float = 0.5, groups: int = 1,
+                     keep: int | None = None, max_points: int = 1_000_000, chunk: int | None = None) -> Surface:
+    """The model's output probability (binary) or value on the grid over x, summarised per group of
+    consecutive replicas (`Surface`). The grid is evaluated a chunk of points at a time, the chunk sized so
+    that replicas × chunk × widest layer stays within CHUNK_FLOATS (or `chunk` points, for tests): peak
+    memory is bounded whatever the population, and only the summaries and `keep` surfaces per group (all
+    when None) are kept."""
     gx, gy = grid(x, step, margin)
-    if len(gx) * len(gy) > max_points:
+    g = len(gx) * len(gy)
+    if g > max_points:
         raise ValueError(f"decision surface grid of {len(gx)}×{len(gy)} points exceeds {max_points}")
+    if groups < 1 or model.m % groups:
+        raise ValueError(f"{model.m} replicas do not split into {groups} equal groups")
+    per = model.m // groups
+    keep = per if keep is None else max(0, min(int(keep), per))
     xx, yy = np.meshgrid(gx, gy)
     pts = torch.tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float32, device=x.device)
+    mean = np.empty((groups, g), np.float32)
+    agreement = np.empty((groups, g), np.float32)
+    kept = np.empty((groups, keep, g), np.float32)
+    step_pts = chunk or example_chunk(model, SURFACE_CHUNK)
     was = model.training
     model.eval()
     with torch.no_grad():
-        out = torch.cat([model(pts[i: i + SURFACE_CHUNK]) for i in range(0, len(pts), SURFACE_CHUNK)], dim=1)[..., 0]
+        for i in range(0, g, step_pts):
+            out = model(pts[i: i + step_pts])[..., 0]  # (M, P)
+            p = (torch.sigmoid(out) if model.out_act is None else out).reshape(groups, per, -1)
+            finite = torch.isfinite(p)
+            count = finite.sum(1).double()
+            pd = torch.where(finite, p.double(), 0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean[:, i: i + step_pts] = (pd.sum(1) / count).cpu().numpy()
+                above = (((p > 0.5) & finite).sum(1) / count).cpu().numpy()
+                agreement[:, i: i + step_pts] = np.maximum(above, 1.0 - above)
+            kept[:, :, i: i + step_pts] = p[:, :keep].cpu().numpy()
     model.train(was)
-    p = torch.sigmoid(out) if model.out_act is None else out
-    return gx, gy, p.reshape(model.m, len(gy), len(gx)).cpu().numpy()
+    shape = (len(gy), len(gx))
+    return Surface(gx, gy, mean.reshape(groups, *shape), agreement.reshape(groups, *shape),
+                   kept.reshape(groups, keep, *shape), per)
 
 
 def _eval_trace(model: Population, x: Tensor) -> Trace:

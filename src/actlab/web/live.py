@@ -116,9 +116,9 @@ def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: thread
     sent = {"epoch": 0, "probes": 0}
 
     def surface(epoch: int) -> None:
-        gx, gy, p = probes.decision_surface(model, pts, step=step, margin=0.5)
-        emit("surface", {"epoch": epoch, "gx": _clean(gx), "gy": _clean(gy), "mean": _clean(np.nanmean(p, 0)),
-                         "first": _clean(p[0])})
+        s = probes.decision_surface(model, pts, step=step, margin=0.5, keep=1)
+        emit("surface", {"epoch": epoch, "gx": _clean(s.gx), "gy": _clean(s.gy), "mean": _clean(s.mean[0]),
+                         "first": _clean(s.kept[0, 0])})
 
     def send_probes(h: Any) -> None:
         for rec in h.probes[sent["probes"]:]:

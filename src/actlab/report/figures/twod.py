@@ -1,8 +1,10 @@
 """The report's figures for 2-D binary data (the moons protocol), from a run's stored artifacts alone.
 
 - the dataset (train filled, test hollow), from the `dataset` artifact;
-- the decision boundary per cell: the first seed's probability surface with its 0.5 contour, and every
-  other seed's 0.5 contour thin, so the spread across seeds shows; test accuracy in the title;
+- the decision boundary per cell: the first seed's probability surface with its 0.5 contour, the other
+  stored seeds' 0.5 contours thin, so the spread across seeds shows, and the mean surface's 0.5 contour
+  dashed; test accuracy in the title;
+- the seeds' consensus per cell: the fraction of every seed on the majority side of 0.5 at each grid point;
 - the signal trace of the protocol's two far points: mean |z| and |a| per stage, mean over seeds with a CI;
 - the hidden-space scatter of the test set for layers 1 and 2 (first two units, first seed), with the std
   of all hidden values (mean over seeds with its CI).
@@ -57,19 +59,41 @@ def dataset_figure(run: Run) -> Figure | None:
     return fig
 
 
+def _summary(s: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
+    """(mean, agreement, n) of a stored decision surface; runs stored before the summaries were kept hold
+    every seed's surface, from which they are computed the same way."""
+    if "mean" in s:
+        return s["mean"], s["agreement"], int(s["n"])
+    p = s["p"]
+    finite = np.isfinite(p)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        count = finite.sum(0)
+        mean = np.where(finite, p, 0.0).sum(0) / count
+        above = ((p > 0.5) & finite).sum(0) / count
+    return mean, np.maximum(above, 1.0 - above), len(p)
+
+
 def decision_figure(run: Run) -> Figure | None:
-    """Decision boundary per cell: first seed's surface and 0.5 contour; other seeds' 0.5 contours thin."""
+    """Decision boundary per cell: first seed's surface and 0.5 contour; the other stored seeds' 0.5 contours
+    thin; the mean surface's 0.5 contour dashed (over every seed)."""
     arts = _with(run, "decision_surface")
     if not arts:
         return None
     data = _with(run, "dataset")
     fig, axes = panel_grid(len(arts), cols=3, w=4.2, h=3.9)
+    shown = []
     for ax, (c, s) in zip(axes, arts, strict=True):
         gx, gy, p = s["gx"], s["gy"], s["p"]
-        ax.contourf(gx, gy, p[0], levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.55, vmin=0, vmax=1)
+        mean, _, n = _summary(s)
+        shown.append((len(p), n))
+        if len(p):
+            ax.contourf(gx, gy, p[0], levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.55, vmin=0, vmax=1)
         for r in range(1, len(p)):
             ax.contour(gx, gy, p[r], levels=[0.5], colors="0.35", linewidths=0.5, alpha=0.6)
-        ax.contour(gx, gy, p[0], levels=[0.5], colors="k", linewidths=1.6)
+        if len(p):
+            ax.contour(gx, gy, p[0], levels=[0.5], colors="k", linewidths=1.6)
+        if np.isfinite(mean).any() and np.nanmin(mean) < 0.5 < np.nanmax(mean):
+            ax.contour(gx, gy, mean, levels=[0.5], colors="#7a0177", linewidths=1.4, linestyles="--")
         if data:
             d = data[0][1]
             for k, col in enumerate(CLASS_COLORS):
@@ -78,8 +102,38 @@ def decision_figure(run: Run) -> Figure | None:
         ax.set_title(_title(run, c), fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    suptitle(fig, f"{run.name}: decision boundary (black: seed {run.seeds[0]}, grey: the other seeds), "
-                 "test points")
+    kept, n = max(shown)
+    others = f"grey: the next {kept - 1} of {n} seeds" if kept < n else "grey: the other seeds"
+    suptitle(fig, f"{run.name}: decision boundary (black: seed {run.seeds[0]}, {others}; dashed purple: the mean "
+                  f"over all {n} seeds' outputs), test points")
+    return fig
+
+
+def consensus_figure(run: Run) -> Figure | None:
+    """Where the seeds agree: per cell, the fraction of all its seeds on the majority side of 0.5 at each
+    grid point (0.5: split evenly, 1: unanimous), with the mean surface's 0.5 contour."""
+    arts = _with(run, "decision_surface")
+    if not arts:
+        return None
+    fig, axes = panel_grid(len(arts), cols=3, w=4.2, h=3.9)
+    mappable = None
+    ns = []
+    for ax, (c, s) in zip(axes, arts, strict=True):
+        gx, gy = s["gx"], s["gy"]
+        mean, agree, n = _summary(s)
+        ns.append(n)
+        mappable = ax.pcolormesh(gx, gy, agree, cmap="magma", vmin=0.5, vmax=1.0, shading="auto")
+        if np.isfinite(mean).any() and np.nanmin(mean) < 0.5 < np.nanmax(mean):
+            ax.contour(gx, gy, mean, levels=[0.5], colors="w", linewidths=1.2, linestyles="--")
+        split = float(np.nanmean(agree < 0.9)) if np.isfinite(agree).any() else float("nan")
+        ax.set_title(f"{c.series}" + (f" (depth {c.depth})" if len(run.depths()) > 1 else "")
+                     + f"\n{split:.1%} of the grid has < 90 % agreement; n = {n} seeds", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if mappable is not None:
+        fig.colorbar(mappable, ax=list(axes), shrink=0.8, label="fraction of seeds on the majority side")
+    suptitle(fig, f"{run.name}: agreement of the seeds' decisions (dashed: the mean output's 0.5 contour); "
+                  f"n = {min(ns)}" + (f"–{max(ns)}" if max(ns) != min(ns) else "") + " seeds per cell")
     return fig
 
 
