@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import colorsys
+
 import matplotlib.colors as mcolors
 import numpy as np
 
+import actlab
+from actlab.catalog import palette
 from actlab.catalog.activations import get
 from actlab.report.figures import catalog as plots
 from actlab.report.figures.common import save
@@ -14,7 +18,7 @@ def _lines(fig):
     return {ln.get_label(): ln for ln in fig.axes[0].lines if not ln.get_label().startswith("_")}
 
 
-def test_activation_figure_function_blue_derivative_red():
+def test_activation_figure_colours_each_activation_solid_function_dashed_derivative():
     fig = plots.activation_figure([("relu", {}), ("elu", {"alpha": 0.5})], lo=-2, hi=2, points=401)
     lines = _lines(fig)
     assert set(lines) == {"relu", "relu′", "elu(alpha=0.5)", "elu(alpha=0.5)′"}
@@ -22,9 +26,26 @@ def test_activation_figure_function_blue_derivative_red():
     np.testing.assert_allclose(lines["relu"].get_ydata(), np.maximum(x, 0))
     np.testing.assert_allclose(lines["relu′"].get_ydata(), (x > 0).astype(float))
     np.testing.assert_allclose(lines["elu(alpha=0.5)"].get_ydata(), np.where(x > 0, x, 0.5 * np.expm1(x)))
-    assert mcolors.same_color(lines["relu"].get_color(), plots.FUNCTION_COLOR)
-    assert mcolors.same_color(lines["elu(alpha=0.5)′"].get_color(), plots.DERIVATIVE_COLOR)
-    assert lines["relu"].get_linestyle() != lines["elu(alpha=0.5)"].get_linestyle()
+    for name in ("relu", "elu"):
+        key = name if name == "relu" else "elu(alpha=0.5)"
+        assert mcolors.same_color(lines[key].get_color(), palette.activation_color(name))
+        assert mcolors.same_color(lines[key + "′"].get_color(), palette.activation_color(name))
+        assert lines[key].get_linestyle() == "-" and lines[key + "′"].get_linestyle() == "--"
+
+
+def test_the_palette_gives_each_catalog_activation_one_distinct_colour_everywhere():
+    assert palette.ORDER == tuple(actlab.names())  # a new activation is appended, so no colour ever moves
+    cols = [palette.activation_color(n) for n in palette.ORDER]
+    assert len(set(cols)) == len(cols) and all(mcolors.is_color_like(c) for c in cols)
+    a = palette.series_colors(["sigmoid", "relu"])
+    b = palette.series_colors(["tanh", "relu + kaiming_normal", "my_module:act", "sigmoid"])
+    assert a["relu"] == b["relu + kaiming_normal"] == palette.activation_color("relu")
+    assert a["sigmoid"] == b["sigmoid"] and b["my_module:act"] not in {a["relu"], a["sigmoid"], b["tanh"]}
+    shades = palette.series_colors(["relu, depth 1", "relu, depth 4", "relu, depth 8"])
+    light = [colorsys.rgb_to_hls(*mcolors.to_rgb(shades[k]))[1] for k in shades]
+    assert light == sorted(light) and len(set(shades.values())) == 3  # dark (first) to light (last), all distinct
+    hue = {round(colorsys.rgb_to_hls(*mcolors.to_rgb(c))[0], 2) for c in shades.values()}
+    assert len(hue) == 1  # one hue family
 
 
 def test_catalog_figure_has_one_panel_per_activation(tmp_path):
@@ -34,3 +55,20 @@ def test_catalog_figure_has_one_panel_per_activation(tmp_path):
     assert [ax.get_title() for ax in visible] == names
     path = save(fig, tmp_path / "sub" / "catalog.svg")
     assert path.read_text().startswith("<?xml")
+
+
+def test_axes_that_count_layers_depths_or_epochs_get_whole_number_ticks():
+    from matplotlib.figure import Figure
+
+    from actlab.report.figures.common import finish
+
+    fig = Figure()
+    a, b = fig.subplots(1, 2)
+    a.plot([1, 2, 3], [0.1, 0.5, 0.2])
+    a.set_xlabel("depth (layers)")
+    b.plot([1, 2, 3], [0.1, 0.5, 0.2])
+    b.set_xlabel("σ_w²")
+    finish(fig)
+    fig.canvas.draw()
+    assert all(float(t).is_integer() for t in a.get_xticks())
+    assert not all(float(t).is_integer() for t in b.get_xticks())  # other axes keep their fractional ticks

@@ -147,7 +147,7 @@ def show(
     lo: Annotated[float, typer.Option(help="Left end of the figure's x axis.")] = -5.0,
     hi: Annotated[float, typer.Option(help="Right end of the figure's x axis.")] = 5.0,
 ) -> None:
-    """Print one or several entries in full and draw function (blue) and derivative (red) on one axes."""
+    """Print one or several entries in full and draw function (solid) and derivative (dashed) on one axes, each activation in its own colour."""
     if not lo < hi:
         raise ActlabError(f"--lo {lo} must be smaller than --hi {hi}")
     acts = resolve_names(names)

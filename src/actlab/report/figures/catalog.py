@@ -12,49 +12,49 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from actlab.catalog import palette
 from actlab.catalog.activations import Activation, get
 from actlab.catalog.properties import evaluate
 
-FUNCTION_COLOR = "tab:blue"  # the function is drawn in blue, its derivative in red, as in the original visualiser
-DERIVATIVE_COLOR = "tab:red"
-LINESTYLES = ("-", "--", ":", "-.")
+FUNCTION_STYLE, DERIVATIVE_STYLE = "-", "--"  # every activation in its own colour: φ solid, φ′ dashed
 
 
 def activation_figure(curves: Sequence[tuple[str | Activation, dict[str, Any]]], lo: float = -5.0,
                       hi: float = 5.0, points: int = 1001) -> Figure:
-    """Function (blue) and derivative (red) of each (activation, params) on one axes; overlays differ by line style."""
+    """Function (solid) and derivative (dashed) of each (activation, params) on one axes, each activation in
+    its palette colour (shades of it for several parameter settings of one activation)."""
     x = np.linspace(lo, hi, points)
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
     ax = fig.subplots()
-    for i, (spec, params) in enumerate(curves):
-        act = get(spec)
-        y, dy = evaluate(act, x, **params)
-        style = LINESTYLES[i % len(LINESTYLES)]
-        label = act.label(**params)
-        ax.plot(x, y, color=FUNCTION_COLOR, linestyle=style, lw=2, label=f"{label}")
-        ax.plot(x, dy, color=DERIVATIVE_COLOR, linestyle=style, lw=1.5, label=f"{label}′")
+    labels = [get(spec).label(**params) for spec, params in curves]
+    col = palette.series_colors(labels)
+    for (spec, params), label in zip(curves, labels, strict=True):
+        y, dy = evaluate(get(spec), x, **params)
+        ax.plot(x, y, color=col[label], linestyle=FUNCTION_STYLE, lw=2, label=f"{label}")
+        ax.plot(x, dy, color=col[label], linestyle=DERIVATIVE_STYLE, lw=1.5, label=f"{label}′")
     ax.axhline(0, color="0.6", lw=0.6)
     ax.axvline(0, color="0.6", lw=0.6)
     ax.set_xlabel("x (pre-activation)")
-    ax.set_ylabel("φ(x) (blue), φ′(x) (red)")
-    names = ", ".join(get(s).label(**p) for s, p in curves)
-    ax.set_title(f"{names}: function and derivative")
-    ax.legend(fontsize=8, ncols=2 if len(curves) > 2 else 1)
+    ax.set_ylabel("φ(x) (solid), φ′(x) (dashed)")
+    ax.set_title(f"{', '.join(labels)}: function and derivative")
+    ax.legend(fontsize=8, ncols=2 if len(curves) > 2 else 1, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     return fig
 
 
 def catalog_figure(names: Sequence[str | Activation], lo: float = -5.0, hi: float = 5.0, cols: int = 5) -> Figure:
-    """Small multiples: every activation's function (blue) and derivative (red) at its default parameters."""
+    """Small multiples: every activation's function (solid) and derivative (dashed) at its default
+    parameters, each in its palette colour."""
     rows = -(-len(names) // cols)
     fig = Figure(figsize=(2.6 * cols, 2.2 * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True)).ravel()
     x = np.linspace(lo, hi, 801)
+    col = palette.series_colors([get(n).name for n in names])
     for ax, name in zip(axes, names, strict=False):
         act = get(name)
         y, dy = evaluate(act, x)
-        ax.plot(x, y, color=FUNCTION_COLOR, lw=1.6)
-        ax.plot(x, dy, color=DERIVATIVE_COLOR, lw=1.2)
+        ax.plot(x, y, color=col[act.name], lw=1.6, ls=FUNCTION_STYLE)
+        ax.plot(x, dy, color=col[act.name], lw=1.2, ls=DERIVATIVE_STYLE)
         ax.axhline(0, color="0.7", lw=0.5)
         ax.axvline(0, color="0.7", lw=0.5)
         ax.set_title(act.label(), fontsize=9)
@@ -62,7 +62,7 @@ def catalog_figure(names: Sequence[str | Activation], lo: float = -5.0, hi: floa
         ax.set_ylim(max(-2.0, min(y.min(), dy.min()) - 0.2), min(4.0, max(y.max(), dy.max()) + 0.2))
     for ax in axes[len(names):]:
         ax.set_visible(False)
-    fig.suptitle("actlab catalog: φ (blue) and φ′ (red)", fontsize=11)
+    fig.suptitle("actlab catalog: φ (solid) and φ′ (dashed), each activation in its own colour", fontsize=11)
     return fig
 
 

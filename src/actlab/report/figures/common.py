@@ -7,16 +7,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from actlab.catalog import palette
 
 MAX_PANELS = 20  # a figure shows at most this many panels; the caption says how many more there were
 
 
-def colors(series: Sequence[str]) -> dict[str, tuple]:
-    """One colour per series, stable across a report's figures."""
-    cmap = colormaps["tab10" if len(series) <= 10 else "tab20"]
-    return {s: cmap(i % cmap.N) for i, s in enumerate(series)}
+def colors(series: Sequence[str]) -> dict[str, str]:
+    """One colour per series from the palette registry (`actlab.catalog.palette`): each activation its own
+    colour in every figure of every report, shades of it for several series of one activation."""
+    return palette.series_colors(series)
 
 
 def suptitle(fig: Figure, text: str, fontsize: float = 10) -> None:
@@ -36,9 +38,22 @@ def panel_grid(n: int, cols: int = 4, w: float = 3.6, h: float = 2.9) -> tuple[F
     return fig, axes[:n]
 
 
+INTEGER_AXES = ("depth", "layer", "hidden layer", "epoch")  # axes labelled so count whole things
+
+
+def finish(fig: Figure) -> Figure:
+    """The house style applied before a figure is written: an axis that counts layers, depths or epochs
+    gets whole-number ticks only (no "2.5 layers")."""
+    for ax in fig.axes:
+        for axis, label in ((ax.xaxis, ax.get_xlabel()), (ax.yaxis, ax.get_ylabel())):
+            if label.lower().startswith(INTEGER_AXES) and axis.get_scale() == "linear":
+                axis.set_major_locator(MaxNLocator(integer=True))
+    return fig
+
+
 def save(fig: Figure, path: str | Path) -> Path:
     """Write `fig` to `path` (format from the suffix), creating its folder; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    finish(fig).savefig(path, dpi=120)
     return path

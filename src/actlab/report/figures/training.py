@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from actlab.catalog import palette
 from actlab.nn.models import ModelConfig
 from actlab.report.figures import catalog as plots
 from actlab.report.figures.common import MAX_PANELS, colors, panel_grid, suptitle
@@ -50,7 +50,7 @@ def _n(run: Run, cells: Sequence[CellData]) -> str:
 
 
 def activations_figure(run: Run) -> Figure | None:
-    """Function (blue) and derivative (red) of the study's activations; small multiples past four of them."""
+    """Function (solid) and derivative (dashed) of the study's activations; small multiples past four of them."""
     specs: dict[str, tuple[Any, dict]] = {}
     for c in run.cells:
         specs.setdefault(c.series, (c.model["activation"], c.model.get("activation_params") or {}))
@@ -130,10 +130,11 @@ def _probe_panels(run: Run) -> list[tuple[str, list[CellData]]]:
     return list(groups.items())
 
 
-def _depth_colors(run: Run) -> dict[int, tuple]:
-    cmap = colormaps["viridis"]
-    ds = run.depths()
-    return {d: cmap(i / max(len(ds) - 1, 1) * 0.9) for i, d in enumerate(ds)}
+def _depth_colors(run: Run, title: str) -> dict[int, str]:
+    """Depths as shades of the panel's activation colour, dark (shallow) to light (deep); a panel that names
+    no catalog activation uses its series colour's shades too."""
+    base = colors([title.split(",")[0]])[title.split(",")[0]]
+    return dict(zip(run.depths(), palette.shades(base, len(run.depths())), strict=True))
 
 
 def _epoch_styles(epochs: list[int]) -> dict[int, tuple[str, float]]:
@@ -147,9 +148,9 @@ def gradient_layers_figure(run: Run) -> Figure | None:
     panels = _probe_panels(run)
     if not panels:
         return None
-    dcol = _depth_colors(run)
     fig, axes = panel_grid(min(len(panels), MAX_PANELS), cols=4)
     for ax, (title, cells) in zip(axes, panels, strict=False):
+        dcol = _depth_colors(run, title)
         for c in sorted(cells, key=lambda c: c.depth):
             epochs = run.probe_epochs(c)
             for e, (ls, alpha) in _epoch_styles(epochs).items():
@@ -174,11 +175,11 @@ def dead_saturated_figure(run: Run) -> Figure | None:
     panels = _probe_panels(run)[:MAX_PANELS // 2]
     if not panels:
         return None
-    dcol = _depth_colors(run)
     cols = len(panels)
     fig = Figure(figsize=(3.6 * cols + 0.8, 5.8), layout="constrained")
     axes = np.atleast_2d(fig.subplots(2, cols, squeeze=False))
     for j, (title, cells) in enumerate(panels):
+        dcol = _depth_colors(run, title)
         for i, stat in enumerate(HIDDEN_STATS):
             ax = axes[i, j]
             for c in sorted(cells, key=lambda c: c.depth):

@@ -10,7 +10,7 @@ import numpy as np
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from actlab.catalog import guide, meanfield
+from actlab.catalog import guide, meanfield, palette
 from actlab.catalog.activations import get, names
 from actlab.catalog.properties import evaluate, properties
 from actlab.catalog.table import Entry, row
@@ -94,7 +94,7 @@ def _catalog() -> list[dict[str, Any]]:
                     "latex": a.latex, "init": a.init, "vector": a.vector,
                     "params": [{"name": p.name, "default": p.default, "low": number(p.low), "high": number(p.high),
                                 "doc": p.doc} for p in a.params],
-                    "note": guide.NOTES.get(a.name)})
+                    "note": guide.NOTES.get(a.name), "color": palette.activation_color(a.name)})
     return out
 
 
@@ -111,7 +111,8 @@ def router() -> APIRouter:
             raise ActlabError(f"lo={req.lo} must be smaller than hi={req.hi}")
         x = np.linspace(req.lo, req.hi, req.points)
         out = []
-        for item in req.items:
+        col = palette.series_colors([f"{it.name}#{i}" for i, it in enumerate(req.items)])  # shades for repeats
+        for i, item in enumerate(req.items):
             act = lookup(item.name)
             if act.vector:
                 raise ActlabError(f"items: activation {act.name!r} is vector-valued (output only); it has no "
@@ -119,6 +120,7 @@ def router() -> APIRouter:
             params = act.resolve(**item.params)
             y, dy = evaluate(act, x, **params)
             out.append({"name": act.name, "label": act.label(**item.params), "params": params,
+                        "color": col[f"{item.name}#{i}"],
                         "y": clean(y, sig=9), "dy": clean(dy, sig=9),
                         **_properties(act.name, tuple(sorted(params.items())))})
         return {"x": clean(x, sig=9), "curves": out}

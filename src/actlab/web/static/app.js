@@ -4,7 +4,6 @@
 "use strict";
 
 const BLUE = "#1f77b4", RED = "#d62728";
-const DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3], [4, 4], [1, 5]];
 const SEED_COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
                      "#9c755f", "#bab0ac", "#17becf", "#bcbd22", "#7f7f7f", "#8c564b", "#e377c2", "#aec7e8"];
 const $ = (sel, el = document) => el.querySelector(sel);
@@ -126,12 +125,12 @@ async function drawCurves() {
     showError(null);
     actlab.curves = res;
     const series = [], data = [res.x];
-    res.curves.forEach((c, i) => {
-      series.push({ label: c.label, stroke: BLUE, width: 2, dash: DASHES[i % DASHES.length] });
-      series.push({ label: c.label + "′", stroke: RED, width: 1.5, dash: DASHES[i % DASHES.length] });
+    res.curves.forEach((c) => {  // each activation in its palette colour (as in the report): φ solid, φ′ dashed
+      series.push({ label: c.label, stroke: c.color || BLUE, width: 2 });
+      series.push({ label: c.label + "′", stroke: c.color || RED, width: 1.5, dash: [6, 4] });
       data.push(c.y, c.dy);
     });
-    actlab.plots = { ...(actlab.plots || {}), act: plot($("#act-plot"), series, data, { xLabel: "x", yLabel: "φ (blue), φ′ (red)", height: 340 }) };
+    actlab.plots = { ...(actlab.plots || {}), act: plot($("#act-plot"), series, data, { xLabel: "x", yLabel: "φ (solid), φ′ (dashed)", height: 340 }) };
     renderProps(res.curves);
     drawTheory(items[0]);
   } catch (e) { showError(e); }

@@ -1,0 +1,91 @@
+"""One colour per activation, the same in every figure of every report, the CLI's figures and the explorer.
+
+The catalog's activations take, in catalog order, the colours of a colour-blind-safe qualitative palette:
+Okabe and Ito's eight (without black) first, then Paul Tol's "muted" and "light" schemes, which stay
+distinguishable under the common colour-vision deficiencies. A figure's series are matched to an
+activation by the name they start with ("relu", "relu + kaiming_normal", "leaky_relu(alpha=0.1)"), so
+ReLU is the same colour in moons, cnn-depth-cpu and the explorer. Several series of one activation (other
+parameters, inits or depths) get shades of its hue, ordered; series that name no catalog activation take
+the palette's unused colours in order.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import re
+from collections.abc import Sequence
+
+# Okabe & Ito (2008) without black; Paul Tol's "muted" (2018) and "light" schemes
+PALETTE = (
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
+    "#332288", "#882255", "#117733", "#88CCEE", "#44AA99", "#999933", "#AA4499", "#DDCC77", "#CC6677",
+    "#77AADD", "#EE8866", "#EEDD88", "#FFAABB", "#99DDFF", "#BBCC33", "#AAAA00", "#DDDDDD",
+)
+# the catalog's order (actlab.names()), fixed here so that a colour never moves when an activation is added:
+# a new one is appended
+ORDER = ("sigmoid", "tanh", "hard_tanh", "softsign", "relu", "relu6", "leaky_relu", "prelu", "elu", "celu", "selu",
+         "softplus", "swish", "mish", "gelu", "gelu_tanh", "gelu_sigmoid", "hard_sigmoid", "hard_swish", "identity",
+         "softmax")
+# the classic pairs read best in contrasting colours: sigmoid blue, ReLU vermilion, tanh green
+_FIRST = {"sigmoid": 0, "relu": 1, "tanh": 2}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _assign() -> dict[str, str]:
+    out = {name: PALETTE[i] for name, i in _FIRST.items()}
+    free = [c for i, c in enumerate(PALETTE) if i not in _FIRST.values()]
+    for name in ORDER:
+        if name not in out:
+            out[name] = free.pop(0)
+    return out
+
+
+COLORS = _assign()
+
+
+def activation_color(name: str) -> str | None:
+    """The fixed colour (hex) of a catalog activation; None for a name the catalog does not have."""
+    return COLORS.get(name)
+
+
+def activation_of(label: str) -> str | None:
+    """The catalog activation a series label starts with ("relu + he" -> "relu"), or None."""
+    m = _NAME.match(label.strip())
+    return m.group(0) if m and m.group(0) in COLORS else None
+
+
+def shades(color: str, n: int) -> list[str]:
+    """n shades of one hue, dark to light (n = 1: the colour itself): for ordered series of one activation,
+    e.g. depth 1 to 8."""
+    if n <= 1:
+        return [color]
+    r, g, b = (int(color[i: i + 2], 16) / 255 for i in (1, 3, 5))
+    h, lum, s = colorsys.rgb_to_hls(r, g, b)
+    lo, hi = max(0.18, lum - 0.22), min(0.78, lum + 0.22)
+    out = []
+    for k in range(n):
+        rr, gg, bb = colorsys.hls_to_rgb(h, lo + (hi - lo) * k / (n - 1), s)
+        out.append("#{:02X}{:02X}{:02X}".format(*(round(255 * v) for v in (rr, gg, bb))))
+    return out
+
+
+def series_colors(labels: Sequence[str]) -> dict[str, str]:
+    """A colour per series label: its activation's colour (shades when several series share one activation,
+    in the order given), the palette's unused colours for the rest."""
+    labels = list(dict.fromkeys(labels))
+    by_act: dict[str, list[str]] = {}
+    other = []
+    for lab in labels:
+        act = activation_of(lab)
+        if act is None:
+            other.append(lab)
+        else:
+            by_act.setdefault(act, []).append(lab)
+    out = {}
+    for act, labs in by_act.items():
+        out.update(zip(labs, shades(COLORS[act], len(labs)), strict=True))
+    used = {COLORS[a] for a in by_act}
+    spare = [c for c in PALETTE if c not in used] or list(PALETTE)
+    for i, lab in enumerate(other):
+        out[lab] = spare[i % len(spare)]
+    return out
