@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import colorsys
+import math
 
 import matplotlib.colors as mcolors
 import numpy as np
+import pytest
 
 import actlab
 from actlab.catalog import palette
@@ -72,3 +74,30 @@ def test_axes_that_count_layers_depths_or_epochs_get_whole_number_ticks():
     fig.canvas.draw()
     assert all(float(t).is_integer() for t in a.get_xticks())
     assert not all(float(t).is_integer() for t in b.get_xticks())  # other axes keep their fractional ticks
+
+
+def test_the_sources_classical_and_minima_figures_draw_measured_values():
+    """Seed 003's panels, from measurements: sigmoid's derivative maximum 0.25 and tanh's 1 marked; the
+    "typical" decay E[φ′(z)]^L with E[σ′(z)] = 0.2066 and E[tanh′(z)] = 0.6057 (quadrature of the closed
+    forms, z ~ N(0, 1)); the Swish and GELU minima where φ′ = 0 (Swish: x = −W(1/e) − 1 = −1.27846)."""
+    from scipy import integrate
+    from scipy.special import expit
+
+    fig = plots.classical_figure()
+    labels = {ln.get_label(): ln for ax in fig.axes for ln in ax.get_lines()}
+    assert labels["max sigmoid′ = 0.25 (measured)"].get_ydata()[0] == pytest.approx(0.25)
+    assert labels["max tanh′ = 1 (measured)"].get_ydata()[0] == pytest.approx(1.0)
+    pdf = lambda z: np.exp(-z * z / 2) / np.sqrt(2 * np.pi)  # noqa: E731
+    e_sig = integrate.quad(lambda z: expit(z) * (1 - expit(z)) * pdf(z), -np.inf, np.inf)[0]
+    e_tanh = integrate.quad(lambda z: (1 - np.tanh(z) ** 2) * pdf(z), -np.inf, np.inf)[0]
+    for name, e in (("sigmoid", e_sig), ("tanh", e_tanh)):
+        line = next(v for k, v in labels.items() if k.startswith(f"{name}: typical"))
+        np.testing.assert_allclose(line.get_ydata()[:3], e ** np.arange(1, 4), rtol=1e-6)
+    marks = {c.get_label(): c.get_offsets()[0] for c in plots.minima_figure().axes[0].collections}
+    (swish,) = [v for k, v in marks.items() if k.startswith("swish minimum")]
+    from scipy.special import lambertw
+
+    assert swish[0] == pytest.approx(-float(np.real(lambertw(np.exp(-1)))) - 1, abs=1e-4)
+    (gelu,) = [v for k, v in marks.items() if k.startswith("gelu minimum")]
+    grad = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2))) + x * pdf(x)  # noqa: E731
+    assert abs(grad(gelu[0])) < 1e-4

@@ -1,8 +1,9 @@
 """One colour per activation, the same in every figure of every report, the CLI's figures and the explorer.
 
-The catalog's activations take, in catalog order, the colours of a colour-blind-safe qualitative palette:
-Okabe and Ito's eight (without black) first, then Paul Tol's "muted" and "light" schemes, which stay
-distinguishable under the common colour-vision deficiencies. A figure's series are matched to an
+The catalog's activations take the colours of a colour-blind-safe qualitative palette: Okabe and Ito's
+first, then Paul Tol's "muted" and "light" schemes, which stay distinguishable under the common
+colour-vision deficiencies; the most compared activations (sigmoid, ReLU, tanh, GELU, Swish, ELU, ...)
+get the strongest colours, the rest follow in catalog order. A figure's series are matched to an
 activation by the name they start with ("relu", "relu + kaiming_normal", "leaky_relu(alpha=0.1)"), so
 ReLU is the same colour in moons, cnn-depth-cpu and the explorer. Several series of one activation (other
 parameters, inits or depths) get shades of its hue, ordered; series that name no catalog activation take
@@ -15,19 +16,22 @@ import colorsys
 import re
 from collections.abc import Sequence
 
-# Okabe & Ito (2008) without black; Paul Tol's "muted" (2018) and "light" schemes
+# Okabe & Ito (2008) without its yellow and black, then Paul Tol's "muted" (2018); the light colours that
+# read poorly as lines on white come last, for the catalog's least compared entries
 PALETTE = (
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
-    "#332288", "#882255", "#117733", "#88CCEE", "#44AA99", "#999933", "#AA4499", "#DDCC77", "#CC6677",
-    "#77AADD", "#EE8866", "#EEDD88", "#FFAABB", "#99DDFF", "#BBCC33", "#AAAA00", "#DDDDDD",
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
+    "#332288", "#882255", "#117733", "#AA4499", "#44AA99", "#999933", "#CC6677", "#88CCEE", "#555555",
+    "#77AADD", "#EE8866", "#BBCC33", "#AAAA00", "#DDCC77", "#F0E442", "#FFAABB", "#99DDFF",
 )
 # the catalog's order (actlab.names()), fixed here so that a colour never moves when an activation is added:
 # a new one is appended
 ORDER = ("sigmoid", "tanh", "hard_tanh", "softsign", "relu", "relu6", "leaky_relu", "prelu", "elu", "celu", "selu",
          "softplus", "swish", "mish", "gelu", "gelu_tanh", "gelu_sigmoid", "hard_sigmoid", "hard_swish", "identity",
          "softmax")
-# the classic pairs read best in contrasting colours: sigmoid blue, ReLU vermilion, tanh green
-_FIRST = {"sigmoid": 0, "relu": 1, "tanh": 2}
+# the most compared activations get the strongest colours (the classic pairs contrast: sigmoid blue, ReLU
+# vermilion, tanh green; the modern smooth ones purple and orange); the rest follow in catalog order
+_FIRST = {"sigmoid": 0, "relu": 1, "tanh": 2, "gelu": 3, "swish": 4, "elu": 5, "leaky_relu": 6, "selu": 7,
+          "mish": 8, "softplus": 9, "identity": 14}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from actlab.catalog.activations import get
 from actlab.errors import ActlabError
+from actlab.report.figures import catalog as plots
 from actlab.report.figures import theory
 from actlab.report.figures.common import colors, suptitle
 from actlab.stats import Estimate, column_ci, mean_ci, time_to_event
@@ -323,12 +324,13 @@ def ffn_figure(rows: Rows, published: Published = ()) -> Figure:
 
 
 FIGURES: dict[str, list[tuple[str, Callable[[Rows, Published], Figure]]]] = {
-    "gradient-flow": [("gradient_flow", gradient_flow_figure)],
+    "gradient-flow": [("gradient_flow", gradient_flow_figure),
+                      ("classical", lambda rows, published=(): plots.classical_figure(rows))],
     "dead-neurons": [("dead_neurons", dead_neurons_figure)],
     "dead-neurons-trained": [("dead_neurons_trained", dead_neurons_trained_figure)],
     "selu-selfnorm": [("selu_selfnorm", selu_figure)],
     "xor-speed": [("xor_convergence", xor_figure)],
-    "gelu-approx": [("gelu_error", gelu_figure)],
+    "gelu-approx": [("gelu_error", gelu_figure), ("nonmonotonic_minima", lambda rows, published=(): plots.minima_figure())],
     "ffn-stats": [("ffn_stats", ffn_figure)],
 }
 
