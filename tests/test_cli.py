@@ -43,7 +43,7 @@ def test_table_writes_json_csv_markdown_and_figure(tmp_path):
 
 def test_table_with_cost_and_selected_names(tmp_path):
     out = tmp_path / "t.md"
-    r = actlab("activations", "-n", "relu", "-n", "gelu", "-f", "markdown", "-o", str(out))
+    r = actlab("activations", "-n", "relu", "-n", "gelu", "-f", "markdown", "--file", str(out))
     assert r.returncode == 0, r.stderr
     rows = out.read_text().splitlines()
     assert len(rows) == 4 and rows[2].startswith("| relu |") and "×" in rows[2]

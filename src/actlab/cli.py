@@ -96,8 +96,8 @@ def activations_table(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Option("--name", "-n", help="Only these activations (repeatable; import paths allowed).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, csv or markdown.")] = "table",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the json/csv/markdown text to this file.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Write catalog.{json,csv,md} and catalog.png into this folder.")] = None,
+    output: Annotated[Path | None, typer.Option("--file", "--output", help="Write the json/csv/markdown text to this file.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Write catalog.{json,csv,md} and catalog.png into this folder.")] = None,
     cost: Annotated[bool, typer.Option(help="Measure forward+backward cost against ReLU on this machine.")] = True,
     param: ParamOpt = None,
 ) -> None:
