@@ -231,6 +231,8 @@ def test_user_activation_from_import_path_gets_a_full_record(tmp_path, monkeypat
     assert p.derivative_range.high == pytest.approx(2.0 * 2 / 3, abs=1e-12)  # a·b at 0
     assert p.zero_centred and p.saturates == "both" and p.smoothness == "C-infinity"
     assert p.cost_ns > 0 and p.cost_vs_relu > 0
+    lo, hi = p.cost_spread
+    assert 0 < lo <= p.cost_vs_relu <= hi  # the median per-round ratio lies between its quartiles
     with pytest.raises(actlab.ActlabError, match="names a int, which is not callable"):
         actlab.properties("my_acts:NOT_CALLABLE")
     with pytest.raises(actlab.ActlabError, match="has no attribute 'missing'"):
@@ -277,3 +279,11 @@ def test_gelu_approximation_errors():
     assert tanh_form.at_x == pytest.approx(abs(x[e_tanh.argmax()]), abs=1e-4)
     assert tanh_form.at_x == pytest.approx(2.7, abs=0.05)
     assert sigmoid_form.at_x == pytest.approx(abs(x[e_sig.argmax()]), abs=1e-4)
+
+
+def test_the_cost_column_gives_the_median_ratio_with_its_quartiles_and_says_noisy():
+    from actlab.catalog.table import _cost
+
+    assert _cost(1.3, (1.28, 1.37)) == "1.30× (1.28–1.37)"
+    assert _cost(1.0, (0.6, 9.9)) == "1.00× (0.60–9.90) noisy"  # a loaded machine: no claim either way
+    assert _cost(2.0, None) == "2.00×"

@@ -81,6 +81,31 @@ def test_suite_report_is_self_contained(suite_report):
     assert "code_revision" in page and "wall s" in page and "torch" in page
 
 
+def test_the_suite_page_can_be_navigated(suite_report, smoke_dir):
+    """Every in-page link of the contents (side bar, each study's own line, back to the top) lands on an id of
+    the page; each study links its own report, which exists; a table longer than 24 rows shows its first and
+    last rows with the whole of it collapsed."""
+    page = suite_report.read_text()
+    ids = set(re.findall(r'id="([^"]+)"', page))
+    targets = set(re.findall(r'href="#([^"]+)"', page))
+    assert targets and targets <= ids, targets - ids
+    assert "top" in targets and sum(f'href="#study-{n}-findings"' in page for n in TINY) == len(TINY)
+    own = re.findall(r'href="([^"#][^"]*report\.html)"', page)
+    assert len(set(own)) == len(TINY) and all((suite_report.parent / p).exists() for p in own)
+    for gap in re.findall(r"… (\d+) more rows \(all (\d+) below", page):
+        hidden, total = map(int, gap)
+        assert total == hidden + 12 + 8
+    from actlab.report.page import Section, render
+    from actlab.report.tables import Table
+
+    long = Table("per layer", ["layer", "value"], [[str(i), f"{i / 7:.3f}"] for i in range(1, 251)])
+    html = render([Section("s", Path("."), "d", "", "simulation", 2, [], tables=[long])], "t")
+    shown = html.split("<details><summary>All 250 rows</summary>")[0]
+    assert "… 230 more rows (all 250 below" in shown
+    assert "<td>12</td>" in shown and "<td>13</td>" not in shown and "<td>243</td>" in shown
+    assert html.count("<td>100</td>") == 1  # the middle rows only in the collapsed table
+
+
 # ---------------------------------------------------------------------------------------------- findings
 
 

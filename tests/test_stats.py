@@ -160,3 +160,11 @@ def test_a_median_every_seed_reached_at_once_is_not_called_unreached():
     assert tied.format_median(unit=" epochs") == "1040 epochs (95 % CI [1040, undefined])"
     spread = time_to_event([100, 200, 300], horizon=5000)
     assert spread.median == 200 and spread.format_median().startswith("200 (95 % CI [100, ")
+
+
+def test_an_estimate_leaves_n_out_where_a_table_has_an_n_column():
+    e = mean_ci([0.9, 0.95, 1.0])
+    assert e.format(".3f").endswith("(n = 3)")
+    assert e.format(".3f", with_n=False) == f"{e.mean:.3f} [{e.lo:.3f}, {e.hi:.3f}]"
+    assert mean_ci([0.5, 0.5]).format(".2f", with_n=False) == "0.50 on every seed"
+    assert mean_ci([]).format(with_n=False) == "—"

@@ -273,7 +273,7 @@ def test_studies_command_and_tiny_cli_run(tmp_path):
     assert r.returncode == 0 and "activation-zoo" in r.stdout and "tour" in r.stdout
     r = actlab("run", "moons", "--set", "train.epochs=2", "--set", "seeds=2", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "sigmoid" in r.stdout and "(n = 2)" in r.stdout and (tmp_path / "runs" / "moons" / "actlab.sqlite").exists()
+    assert "sigmoid" in r.stdout and "n seeds" in r.stdout and (tmp_path / "runs" / "moons" / "actlab.sqlite").exists()
     assert "report: runs/moons/report.html" in r.stderr and (tmp_path / "runs" / "moons" / "figures" / "loss_curves.svg").exists()
     r = actlab("run", "moons", "--set", "train.epochs=2", "--set", "seeds=2", cwd=tmp_path)
     assert r.returncode == 0 and "moons: 2 of 2 cells already done (resuming)" in r.stderr

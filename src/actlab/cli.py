@@ -107,7 +107,10 @@ def activations_table(
     if fmt not in catalog.FORMATS:
         raise ActlabError(f"--format {fmt!r} is unknown; allowed: {', '.join(catalog.FORMATS)}")
     acts = resolve_names(names) if names else [get(n) for n in all_names()]
-    entries = catalog.measure(acts, cost=cost, params=parse_params(param, acts))
+    with err.status("measuring", spinner="dots") as status:
+        entries = catalog.measure(acts, cost=cost, params=parse_params(param, acts),
+                                  progress=lambda i, n, name: status.update(f"measuring {name} ({i + 1} of {n})"
+                                                                            + (", timed against ReLU" if cost else "")))
     if out_dir is not None:
         paths = catalog.write(entries, out_dir)
         elementwise = [e.activation for e in entries if not e.activation.vector]
@@ -416,12 +419,14 @@ def _print_cells(summary: RunSummary, max_rows: int) -> None:
             out.print(summary.note, style="dim")
         return
     table = Table(title=f"{summary.study}  ({summary.run_dir})")
-    for col in ("cell", "status", "n", "final test acc, mean [95% CI]", "diverged", "rows", "wall s"):
+    sim_rows = any(r["sim_rows"] for r in summary.rows)  # a training study has none: no column of "—"
+    for col in ("cell", "status", "n seeds", "final test acc, mean [95% CI]", "diverged",
+                *(("rows",) if sim_rows else ()), "wall s"):
         table.add_column(col, overflow="fold")
     for r in summary.rows:
-        acc = "—" if r["final_test_acc"] is None else str(r["final_test_acc"])
+        acc = "—" if r["final_test_acc"] is None else r["final_test_acc"].format(".4g", with_n=False)
         table.add_row(r["cell"], r["status"] + (f": {r['error']}" if r["error"] else ""), str(r["replicas"]),
-                      acc, str(r["diverged"]), str(r["sim_rows"] or "—"),
+                      acc, str(r["diverged"]), *((str(r["sim_rows"] or "—"),) if sim_rows else ()),
                       "—" if r["wall_s"] is None else f"{r['wall_s']:.1f}")
     out.print(table)
     if summary.note:

@@ -51,16 +51,17 @@ class Estimate:
         """Every one of n ≥ 2 values was the same: there is no spread to make an interval from."""
         return self.n >= 2 and self.lo == self.hi == self.mean
 
-    def format(self, spec: str = ".4g") -> str:
+    def format(self, spec: str = ".4g", with_n: bool = True) -> str:
         """'mean [lo, hi] (n = k)' with each number in `spec`; no interval where there is none; 'v on all k
-        seeds' for a value every seed gave."""
+        seeds' for a value every seed gave. with_n=False leaves n out (a table that has an n column)."""
+        n = f" (n = {self.n})" if with_n else ""
         if self.n == 0:
-            return "— (n = 0)"
+            return "— (n = 0)" if with_n else "—"
         if self.constant:
-            return f"{self.mean:{spec}} on all {self.n} seeds"
+            return f"{self.mean:{spec}} on all {self.n} seeds" if with_n else f"{self.mean:{spec}} on every seed"
         if self.n == 1 or not np.isfinite(self.lo):
-            return f"{self.mean:{spec}} (n = {self.n})"
-        return f"{self.mean:{spec}} [{self.lo:{spec}}, {self.hi:{spec}}] (n = {self.n})"
+            return f"{self.mean:{spec}}{n}"
+        return f"{self.mean:{spec}} [{self.lo:{spec}}, {self.hi:{spec}}]{n}"
 
     def __str__(self) -> str:
         return self.format()

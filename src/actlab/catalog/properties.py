@@ -99,7 +99,8 @@ class Properties(BaseModel):
     critical_sw2: float | None = None  # mean-field edge of chaos (χ₁ = 1) at σ_b² = 0; None: not in (0, 100]
     chi1_at_init: float | None = None  # mean-field χ₁ at the paired init (σ_w² = gain², σ_b² = 0); None: no finite q*
     cost_ns: float | None = None  # forward + backward ns per float32 element
-    cost_vs_relu: float | None = None  # cost_ns / ReLU's cost_ns, measured in the same call
+    cost_vs_relu: float | None = None  # median over rounds of (cost / ReLU's cost in the same round)
+    cost_spread: tuple[float, float] | None = None  # the per-round ratio's quartiles: how steady the timing was
 
     @property
     def dying_risk(self) -> bool:
@@ -151,8 +152,9 @@ def properties(spec: str | Activation | Callable[..., Any], *, cost: bool = True
     )
     rec = rec.model_copy(update=_mean_field(act, values))
     if cost:
-        ns, base = cost_ns(f)
-        rec = rec.model_copy(update={"cost_ns": ns, "cost_vs_relu": ns / base})
+        ns, _, ratios = cost_rounds(f)
+        q1, med, q3 = (float(v) for v in np.percentile(ratios, [25, 50, 75]))
+        rec = rec.model_copy(update={"cost_ns": ns, "cost_vs_relu": med, "cost_spread": (q1, q3)})
     return rec
 
 
@@ -177,11 +179,25 @@ def evaluate(spec: str | Activation | Callable[..., Any], x: Tensor | np.ndarray
 
 
 def cost_ns(f: Callable[[Tensor], Tensor], n: int = 1 << 20, repeats: int = 9) -> tuple[float, float]:
-    """Median forward + backward ns per element of `f` and of ReLU, timed interleaved on n float32 values.
+    """Median forward + backward ns per element of `f` and of ReLU, timed interleaved on n float32 values."""
+    ns, base, _ = cost_rounds(f, n, repeats)
+    return ns, base
 
-    Interleaving puts the baseline in the same run under the same conditions (cache, clock, other load),
-    so the ratio is steadier than either number.
+
+def cost_rounds(f: Callable[[Tensor], Tensor], n: int = 1 << 20, repeats: int = 9
+                ) -> tuple[float, float, np.ndarray]:
+    """(median ns per element of `f`, of ReLU, and the per-round ratios f / ReLU), timed interleaved.
+
+    Interleaving puts the baseline in the same round under the same conditions (cache, clock, other load),
+    so a round's ratio is steadier than either time, and their median is robust to a few disturbed rounds;
+    their spread says how steady the machine was.
     """
+    times = _cost_times(f, n, repeats)
+    return (float(np.median(times[0]) / n * 1e9), float(np.median(times[1]) / n * 1e9),
+            np.asarray(times[0]) / np.asarray(times[1]))
+
+
+def _cost_times(f: Callable[[Tensor], Tensor], n: int, repeats: int) -> dict[int, list[float]]:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(n, generator=gen).requires_grad_()
     grad = torch.ones(n)
@@ -193,7 +209,7 @@ def cost_ns(f: Callable[[Tensor], Tensor], n: int = 1 << 20, repeats: int = 9) -
             if i >= 2:
                 times[j].append(time.perf_counter() - t0)
             x.grad = None
-    return float(np.median(times[0]) / n * 1e9), float(np.median(times[1]) / n * 1e9)
+    return times
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,16 @@ class Entry:
 
 
 def measure(specs: Sequence[str | Activation] | None = None, *, cost: bool = True,
-            params: dict[str, dict[str, Any]] | None = None) -> list[Entry]:
-    """Measure every activation in `specs` (default: the whole catalog); `params` maps a name to its parameters."""
+            params: dict[str, dict[str, Any]] | None = None,
+            progress: Callable[[int, int, str], None] | None = None) -> list[Entry]:
+    """Measure every activation in `specs` (default: the whole catalog); `params` maps a name to its
+    parameters; `progress(i, total, name)` is called before each one."""
     out = []
-    for spec in specs if specs is not None else names():
+    todo = list(specs if specs is not None else names())
+    for i, spec in enumerate(todo):
         act = get(spec)
+        if progress is not None:
+            progress(i, len(todo), act.name)
         values = act.resolve(**(params or {}).get(act.name, {}))
         props = None if act.vector else properties(act, cost=cost, **values)
         out.append(Entry(act, values, props))
@@ -67,7 +72,7 @@ def row(e: Entry) -> dict[str, str]:
         "derivative": str(p.derivative_range),
         "zero-centred": f"{'yes' if p.zero_centred else 'no'} ({p.mean:+.3f})",
         "saturates": p.saturates,
-        "cost vs ReLU": "—" if p.cost_vs_relu is None else f"{p.cost_vs_relu:.2f}×",
+        "cost vs ReLU": "—" if p.cost_vs_relu is None else _cost(p.cost_vs_relu, p.cost_spread),
         "monotonic": mono,
         "smoothness": p.smoothness,
         "dying risk": ("no" if not p.dying_risk else "yes (both sides)" if p.zero_gradient == "both"
@@ -132,3 +137,16 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+NOISY = 0.25  # a cost whose per-round ratios spread (interquartile range) more than this, relative, is noisy
+
+
+def _cost(ratio: float, spread: tuple[float, float] | None) -> str:
+    """'1.32× (1.28–1.37)': the median per-round ratio to ReLU with its quartiles; 'noisy' when they spread
+    widely (a loaded machine): the number is then not a property of the activation."""
+    if spread is None:
+        return f"{ratio:.2f}×"
+    lo, hi = spread
+    text = f"{ratio:.2f}× ({lo:.2f}–{hi:.2f})"
+    return text + " noisy" if (hi - lo) > NOISY * ratio else text

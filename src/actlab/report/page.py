@@ -97,6 +97,10 @@ class Section:
     config: str = ""
     cells: Table | None = None
     skipped: list[str] = field(default_factory=list)  # figures that could not be drawn, with the reason
+    own_page: str = ""  # on a suite's page: the link to this study's own report
+
+    def table_anchor(self, i: int) -> str:
+        return f"{self.anchor}-table-{i + 1}"
 
     @property
     def anchor(self) -> str:
@@ -177,6 +181,7 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("actlab.report", "template
                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
+LONG_TABLE = (12, 8)  # a table longer than the sum shows its first and last rows; the whole of it is collapsed
 CI_LABELS = {"t": "Student t over seeds",
              "bootstrap": "BCa bootstrap over seeds, 9,999 resamples, seed 0; Student t where n is too small for it, "
                           "and for curves' bands and the simulation summary table"}
@@ -185,7 +190,7 @@ CI_LABELS = {"t": "Student t over seeds",
 def render(sections: list[Section], title: str, note: str = "", ci: str = "t") -> str:
     """The page's HTML for these sections."""
     return _ENV.get_template("report.html.j2").render(
-        title=title, note=note, sections=sections, version=__version__, ci_label=CI_LABELS[ci],
+        title=title, note=note, sections=sections, version=__version__, ci_label=CI_LABELS[ci], long_table=LONG_TABLE,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
 
@@ -208,9 +213,11 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, ci: str = "
             raise ActlabError(f"{run_dir} is not a run directory (no {DB_NAME}) nor a suite's (no run directories "
                               "in it); run a study into it first")
         sections = []
+        page_dir = (Path(out) if out is not None else run_dir / REPORT_NAME).parent
         for m in members:
             sec = study_section(m, ci)
             _write(m / REPORT_NAME, render([sec], f"actlab report: {sec.name}", ci=ci))
+            sec.own_page = Path(os.path.relpath(m / REPORT_NAME, page_dir)).as_posix()
             sections.append(sec)
         title = f"actlab report: {run_dir.name} ({len(sections)} studies)"
         note = "Each study also has its own report.html in its run directory."
