@@ -33,6 +33,7 @@ TINY = {
     "selu-selfnorm": ["simulation.params.depth=3", "simulation.params.width=32", "simulation.params.batch=16"],
     "xor-speed": ["simulation.params.epochs=50"],
     "gelu-approx": [], "ffn-stats": ["simulation.params.d_model=16", "simulation.params.d_ff=32"],
+    "linear-collapse": ["simulation.params.epochs=5", "simulation.params.depths=[1,3]"],
     "deep-rescue": ["train.epochs=1", "grid.depth=[20,30]", "grid.activation=[tanh,leaky_relu]",
                     "data.options.n_train=200", "data.options.n_test=100"],
     "edge-of-chaos": ["train.epochs=1", "grid.weight_variance=[1.0,2.0,4.0]", "grid.depth=[2,6]",

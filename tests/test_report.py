@@ -41,6 +41,7 @@ EXPECTED = {
     "xor-speed": {"activations", "xor_convergence"},
     "gelu-approx": {"gelu_error", "nonmonotonic_minima"},
     "ffn-stats": {"activations", "ffn_stats"},
+    "linear-collapse": {"linear_collapse"},
     "edge-of-chaos": {"activations", "loss_curves", "accuracy_vs_depth", "trainability"},
     "deep-rescue": {"activations", "loss_curves", "accuracy_vs_depth"},
 }

@@ -97,6 +97,9 @@ def test_curves_equal_torch_and_finite_differences(client):
     ("post", "/api/activations/curves", {"items": [{"name": "relu"}] * 7}, 422, "items: List should have at most 6"),
     ("post", "/api/activations/curves", {"items": [{"name": "relu"}], "points": 10**6}, 422, "points"),
     ("post", "/api/activations/curves", {"items": [{"name": "relu"}], "lo": 2, "hi": 1}, 400, "lo=2.0 must be smaller"),
+    ("post", "/api/activations/softmax", {"logits": [1.0]}, 422, "logits: List should have at least 2"),
+    ("post", "/api/activations/softmax", {"logits": [1, 2], "temperature": 0}, 422, "temperature"),
+    ("post", "/api/activations/softmax", {"logits": [1, 1e9]}, 422, "logits.1"),
     ("get", "/api/runs/%2e%2e/%2e%2e", None, 403, "outside the runs root"),
     ("get", "/files/%2e%2e/%2e%2e/etc/passwd", None, 403, "outside the runs root"),
     ("get", "/files/moons/actlab.sqlite", None, 403, "not a figure or report file"),
@@ -282,6 +285,34 @@ def test_browser_theory_panel_shows_the_mean_field_prediction(page, server, tmp_
     assert "sw2=3" in page.evaluate("location.hash")
     assert page.locator("#theory-chi canvas").count() == 1 and page.locator("#theory-c canvas").count() == 1
     page.screenshot(path=tmp_path / "theory.png", full_page=True)
+    assert page.errors == []
+
+
+@pytest.mark.parametrize(("logits", "temperature"), [([2.0, 1.0, 0.5, -1.0], 1.0), ([3, 3], 0.1), ([0, 5, -5], 7.5)])
+def test_softmax_api_gives_probabilities_and_the_jacobian(client, logits, temperature):
+    """p against torch.softmax, J against the closed form (diag(p) − p pᵀ) / T written out independently."""
+    r = client.post("/api/activations/softmax", json={"logits": logits, "temperature": temperature})
+    assert r.status_code == 200, r.text
+    d = r.json()
+    z = np.array(logits, dtype=np.float64) / temperature
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    np.testing.assert_allclose(d["p"], p, rtol=1e-8)
+    np.testing.assert_allclose(d["jacobian"], (np.diag(p) - np.outer(p, p)) / temperature, atol=1e-9)
+    np.testing.assert_allclose(np.array(d["jacobian"]).sum(axis=1), 0.0, atol=1e-9)
+    assert d["argmax"] == int(np.argmax(logits)) and d["entropy"] == pytest.approx(-(p * np.log(p)).sum(), rel=1e-7)
+
+
+def test_browser_softmax_view_sets_logits_and_temperature(page, server, tmp_path):
+    page.goto(f"{server}/#activations?acts=relu&sm=3,1,0&T=0.5")
+    page.wait_for_function("window.actlab.softmax && window.actlab.softmax.temperature == 0.5")
+    assert page.locator(".sm-bar").count() == 3 and page.locator(".sm-jac tbody tr").count() == 3
+    p = page.evaluate("window.actlab.softmax.p")
+    z = np.array([3, 1, 0]) / 0.5
+    np.testing.assert_allclose(p, np.exp(z) / np.exp(z).sum(), rtol=1e-8)
+    page.click("text=+ logit")
+    page.wait_for_function("window.actlab.softmax.logits.length == 4")
+    assert "sm=3%2C1%2C0%2C0" in page.evaluate("location.hash") or "sm=3,1,0,0" in page.evaluate("location.hash")
+    page.locator("#act-softmax").screenshot(path=tmp_path / "softmax.png")
     assert page.errors == []
 
 

@@ -625,9 +625,48 @@ def _ffn(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     return found, verdicts
 
 
+EQUIVALENCE_POINTS = 2.0  # linear-collapse: a difference whose whole 95 % CI lies within ± this many points
+
+
+def _linear_collapse(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
+    found, verdicts = [], []
+    g = sf.group(rows, "model", "depth")
+    lr = g.get(("logistic regression", 0))
+    if lr is None:
+        return found, verdicts
+    base = _by_seed(lr, "test_acc")
+    equivalence: list[Finding] = []
+    diffs = [v for (m, _), rs in g.items() if m == "identity" for v in sf.values(rs, "max_abs_diff")]
+    if diffs:
+        t = _Text()
+        t("Every identity network is one linear map: over {n} trained networks the largest |logit − (x W_eff + "
+          "b_eff)| on the test set, W_eff the product of its weight matrices in float64, is {d} (float32 "
+          "rounding).", n=(len(diffs), "d"), d=(max(diffs), ".2g"))
+        found.append(t.finding())
+    for (model, depth), rs in g.items():
+        if model == "logistic regression":
+            continue
+        label = f"{model} (depth {depth})"
+        va = _by_seed(rs, "test_acc")
+        pr = st.paired(va, base)
+        t = _Text()
+        _compare(found, verdicts, st, "test accuracy", label, "logistic regression", va, base, "is more accurate",
+                 scale=100, unit=" points", spec=".2f", t=t)
+        if model == "identity" and pr.n >= 2 and np.isfinite(pr.diff.lo):
+            inside = -EQUIVALENCE_POINTS / 100 <= pr.diff.lo and pr.diff.hi <= EQUIVALENCE_POINTS / 100
+            e = _Text()
+            e(f"{label} against logistic regression: the 95 % CI of the difference, [{{lo}}, {{hi}}] points, "
+              + ("lies inside ±{eq} points: equivalent within that margin." if inside else
+                 "reaches past ±{eq} points: not shown equivalent within that margin."),
+              lo=(100 * pr.diff.lo, ".2f"), hi=(100 * pr.diff.hi, ".2f"), eq=(EQUIVALENCE_POINTS, "g"))
+            equivalence.append(e.finding())
+    return found + equivalence, verdicts
+
+
 SIMULATION_FINDINGS = {"gradient-flow": _gradient_flow, "dead-neurons": _dead_neurons,
                        "dead-neurons-trained": _dead_neurons_trained, "selu-selfnorm": _selu,
-                       "xor-speed": _xor, "gelu-approx": _gelu, "ffn-stats": _ffn}
+                       "xor-speed": _xor, "gelu-approx": _gelu, "ffn-stats": _ffn,
+                       "linear-collapse": _linear_collapse}
 
 
 def findings(run: Run, ci: str = "t") -> list[Finding]:

@@ -14,6 +14,7 @@ simulations follow its code (the tests port it as the reference); each docstring
   Rows also keep the loss at about 500 epochs (`curve_epochs`, `loss_curve`) for the convergence figure.
 - gelu-approx: max |GELU − approximation| of the tanh and sigmoid forms (actlab.catalog.theory).
 - ffn-stats: seed 003's transformer FFN (4,096 rows, He-normal weights, GELU's tanh form): output statistics.
+- linear-collapse: identity MLPs of depth 1..8 against logistic regression, and the composed weight matrix.
 """
 
 from __future__ import annotations
@@ -278,10 +279,53 @@ def ffn_stats(seeds: list[int], d_model: Width = 768, d_ff: Width = 3072, batch:
     return {"rows": rows}
 
 
+@validate_call(config=ConfigDict(strict=False))
+def linear_collapse(seeds: list[int], depths: tuple[Annotated[int, Field(ge=1, le=32)], ...] = (1, 2, 4, 8),
+                    width: Width = 16, epochs: Annotated[int, Field(ge=1, le=10_000)] = 300,
+                    lr: Annotated[float, Field(gt=0)] = 0.01, dataset: str = "moons") -> dict:
+    """Seed 003's opening, measured: without a non-linearity any depth is one linear map. Per seed, MLPs with
+    the identity activation at each depth (LeCun init, Adam, BCE, batch 64), logistic regression (depth 0, the
+    same training) and a ReLU MLP of depth 2 as the contrast, on the same data and the same seeds. Rows: the
+    test accuracy, and for the identity networks the largest |logit − (x W_eff + b_eff)| over the test set,
+    W_eff = W₁ W₂ … W_out and b_eff composed the same way in float64 from the trained weights: the network is
+    the single linear map, to float32 rounding."""
+    ds = data.load(dataset)
+    if ds.task != "binary" or len(ds.input_shape) != 1:
+        raise ActlabError(f"linear-collapse needs a binary task on vector inputs; {dataset!r} is {ds.task} "
+                          f"with inputs {tuple(ds.input_shape)}")
+    tc = TrainConfig(epochs=epochs, batch_size=64, optimizer="adam", lr=lr, eval_train=False, device="cpu",
+                     probe_epochs=[])
+    rows = []
+    x = ds.x_test.flatten(1).double()
+    runs = [("logistic regression", 0, "identity")] + [("identity", d, "identity") for d in depths] + \
+           [("relu", 2, "relu")]
+    for model_name, depth, act in runs:
+        cfg = ModelConfig(widths=[width] * depth, activation=act,
+                          init="lecun_normal" if act == "identity" else "kaiming_normal")
+        model = build(cfg, ds.input_shape, ds.task, ds.n_classes, seeds)
+        h = train(model, ds, tc)
+        diffs = [math.nan] * len(seeds)
+        if act == "identity":
+            with torch.no_grad():
+                logits = model(ds.x_test)[..., 0].double()  # (M, N)
+                w = torch.eye(x.shape[1], dtype=torch.float64).expand(len(seeds), -1, -1)
+                b = torch.zeros(len(seeds), 1, x.shape[1], dtype=torch.float64)
+                for lin in [*model.hidden, model.head]:
+                    lw, lb = lin.weight.double(), lin.bias.double()
+                    b = torch.bmm(b, lw) + lb
+                    w = torch.bmm(w, lw)
+                composed = (torch.einsum("ni,mio->mno", x, w) + b)[..., 0]
+                diffs = (logits - composed).abs().amax(dim=1).tolist()
+        for r, seed in enumerate(seeds):
+            rows.append({"model": model_name, "depth": depth, "seed": seed, "test_acc": float(h.final_test_acc[r]),
+                         "max_abs_diff": None if math.isnan(diffs[r]) else float(diffs[r])})
+    return {"rows": rows}
+
+
 SIMULATIONS: dict[str, Callable[..., dict]] = {
     "gradient-flow": gradient_flow, "dead-neurons": dead_neurons, "dead-neurons-trained": dead_neurons_trained,
     "selu-selfnorm": selu_selfnorm,
-    "xor-speed": xor_speed, "gelu-approx": gelu_approx, "ffn-stats": ffn_stats,
+    "xor-speed": xor_speed, "gelu-approx": gelu_approx, "ffn-stats": ffn_stats, "linear-collapse": linear_collapse,
 }
 
 

@@ -323,6 +323,42 @@ def ffn_figure(rows: Rows, published: Published = ()) -> Figure:
     return fig
 
 
+def linear_collapse_figure(rows: Rows, published: Published = ()) -> Figure:
+    """Left: test accuracy against depth for identity networks (mean, 95 % CI), logistic regression's band
+    and the ReLU contrast; right: each identity network's largest |logit − x W_eff − b_eff| (log scale)."""
+    fig = Figure(figsize=(11, 4.4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    g = group(rows, "model", "depth")
+    col = colors(["identity", "relu", "logistic regression"])
+    lr = g.get(("logistic regression", 0))
+    depths = sorted(d for (m, d) in g if m == "identity")
+    if lr:
+        e = mean_ci(values(lr, "test_acc"), bounds=(0.0, 1.0))
+        left.axhspan(e.lo if np.isfinite(e.lo) else e.mean, e.hi if np.isfinite(e.hi) else e.mean,
+                     color=col["logistic regression"], alpha=0.2, lw=0)
+        left.axhline(e.mean, color=col["logistic regression"], lw=1.5,
+                     label=f"logistic regression (depth 0): {e.mean:.3f}")
+    _errbar(left, depths, [mean_ci(values(g[("identity", d)], "test_acc"), bounds=(0.0, 1.0)) for d in depths],
+            color=col["identity"], marker="o", label="identity MLP (no non-linearity)")
+    for (m, d), rs in g.items():
+        if m == "relu":
+            e = mean_ci(values(rs, "test_acc"), bounds=(0.0, 1.0))
+            _errbar(left, [d], [e], color=col["relu"], marker="s", ls="none", label=f"ReLU MLP, depth {d}")
+    left.set(xlabel="depth (hidden layers)", ylabel="test accuracy", title=f"mean and 95 % CI, n = {_n(rows)} seeds")
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    for d in depths:
+        v = [x for x in values(g[("identity", d)], "max_abs_diff") if x is not None and np.isfinite(x)]
+        right.scatter([d] * len(v), v, color=col["identity"], s=14, alpha=0.7)
+    right.set_yscale("log")
+    right.set(xlabel="depth (hidden layers)", ylabel="max |logit − (x W_eff + b_eff)|",
+              title="each identity network against its composed single linear map")
+    right.grid(alpha=0.3, which="both")
+    suptitle(fig, "linear collapse: without a non-linearity any depth is one linear map, as accurate as logistic "
+                  "regression and no more")
+    return fig
+
+
 FIGURES: dict[str, list[tuple[str, Callable[[Rows, Published], Figure]]]] = {
     "gradient-flow": [("gradient_flow", gradient_flow_figure),
                       ("classical", lambda rows, published=(): plots.classical_figure(rows))],
@@ -332,6 +368,7 @@ FIGURES: dict[str, list[tuple[str, Callable[[Rows, Published], Figure]]]] = {
     "xor-speed": [("xor_convergence", xor_figure)],
     "gelu-approx": [("gelu_error", gelu_figure), ("nonmonotonic_minima", lambda rows, published=(): plots.minima_figure())],
     "ffn-stats": [("ffn_stats", ffn_figure)],
+    "linear-collapse": [("linear_collapse", linear_collapse_figure)],
 }
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from typing import Annotated, Any
 
 import numpy as np
+import torch
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,6 +48,27 @@ class TheoryRequest(BaseModel):
     params: dict[str, float] = {}
     sw2: Annotated[float | None, Field(gt=0, le=100)] = None  # default: the paired init's gain²
     sb2: Annotated[float, Field(ge=0, le=10)] = 0.0
+
+
+class SoftmaxRequest(BaseModel):
+    """Softmax of a logit vector at a temperature: probabilities and the Jacobian."""
+
+    model_config = ConfigDict(extra="forbid")
+    logits: Annotated[list[Annotated[float, Field(ge=-50, le=50)]], Field(min_length=2, max_length=10)]
+    temperature: Annotated[float, Field(gt=0, le=100)] = 1.0
+
+
+def _softmax(req: SoftmaxRequest) -> dict[str, Any]:
+    """p = softmax(z / T) by the catalog's softmax, and J = ∂p/∂z by autograd (float64): diag(p) − p pᵀ, over T."""
+    fn = get("softmax").fn
+    z = torch.tensor(req.logits, dtype=torch.float64)
+    p = fn(z / req.temperature)
+    jac = torch.autograd.functional.jacobian(lambda v: fn(v / req.temperature), z)
+    top = int(torch.argmax(p))
+    return {"logits": req.logits, "temperature": req.temperature, "p": clean(p.numpy(), sig=9),
+            "jacobian": clean(jac.numpy(), sig=9), "argmax": top,
+            "entropy": number(float(-(p * torch.log(p.clamp_min(1e-300))).sum()), sig=9),
+            "max_entropy": number(math.log(len(req.logits)), sig=9)}
 
 
 def _theory(req: TheoryRequest) -> dict[str, Any]:
@@ -104,6 +127,10 @@ def router() -> APIRouter:
     @r.get("/api/activations")
     async def activations() -> list[dict[str, Any]]:
         return _catalog()
+
+    @r.post("/api/activations/softmax")
+    def softmax_view(req: SoftmaxRequest) -> dict[str, Any]:
+        return _softmax(req)
 
     @r.post("/api/activations/curves")
     def curves(req: CurvesRequest) -> dict[str, Any]:

@@ -94,6 +94,7 @@ function renderActivations() {
     }
   }
   drawCurves();
+  drawSoftmax();
 }
 
 function onActChange() {
@@ -179,6 +180,56 @@ async function drawTheory(item) {
   if (t.c_map) plot(cm, [{ label: "C(c)", stroke: BLUE, width: 2 }, { label: "c", stroke: "#888", dash: [4, 4] }],
                     [t.c_map.c, t.c_map.C, t.c_map.c], { xLabel: "c (layer l)", yLabel: "c (layer l + 1)", height: 240 });
   else cm.append(el("p", { class: "dim", text: "No correlation map: q* is 0 or does not exist." }));
+}
+
+const SOFTMAX_DEFAULT = [2, 1, 0.5, -1];
+
+async function drawSoftmax() {
+  // softmax is vector-valued: sliders set the logits z and the temperature T; the bars are p = softmax(z / T)
+  // and the table its Jacobian ∂p_i/∂z_j = (p_i δ_ij − p_i p_j) / T, both computed by the server's catalog
+  const box = $("#act-softmax");
+  const { params } = readHash();
+  let logits = (params.get("sm") || SOFTMAX_DEFAULT.join(",")).split(",").map(Number).filter(Number.isFinite);
+  if (logits.length < 2 || logits.length > 10) logits = SOFTMAX_DEFAULT.slice();
+  const T = Number(params.get("T") || 1);
+  const save = (z, t) => { const p = readHash().params; p.set("sm", z.join(",")); p.set("T", t); writeHash("activations", p); drawSoftmax(); };
+  let res;
+  try {
+    res = await api("/api/activations/softmax", { method: "POST", body: JSON.stringify({ logits, temperature: T }) });
+  } catch (err) { showError(err); return; }
+  actlab.softmax = res;
+  const color = (actlab.catalog.find(a => a.name === "softmax") || {}).color || BLUE;
+  const sliders = logits.map((z, i) => el("label", { class: "sm-logit" }, `z${i + 1} `,
+    el("input", { type: "range", min: -6, max: 6, step: 0.1, value: z, "aria-label": `logit ${i + 1}`,
+                  onchange: e => { const v = logits.slice(); v[i] = Number(e.target.value); save(v, T); } }),
+    ` ${z.toFixed(1)}`));
+  const temp = el("label", {}, "temperature T ",
+    el("input", { type: "range", min: -3, max: 3, step: 0.1, value: Math.log(T), "aria-label": "temperature (log scale)",
+                  onchange: e => save(logits, Number(Math.exp(Number(e.target.value)).toPrecision(3))) }),
+    ` ${T}`);
+  const more = el("button", { type: "button", text: "+ logit", onclick: () => logits.length < 10 && save([...logits, 0], T) });
+  const fewer = el("button", { type: "button", text: "− logit", onclick: () => logits.length > 2 && save(logits.slice(0, -1), T) });
+  const bars = el("div", { class: "sm-bars" }, ...res.p.map((p, i) => el("div", { class: "sm-bar" },
+    el("span", { text: `p${i + 1}` }),
+    el("div", { class: "sm-track" }, el("div", { class: "sm-fill", style: `width:${(100 * p).toFixed(2)}%;background:${color}` })),
+    el("span", { text: p.toFixed(4) }))));
+  const jmax = Math.max(...res.jacobian.flat().map(Math.abs), 1e-12);
+  const jrows = res.jacobian.map((row, i) => el("tr", {}, el("th", { text: `p${i + 1}` }), ...row.map(v => el("td", {
+    text: v.toFixed(4), style: `background:${v >= 0 ? "rgba(0,114,178," : "rgba(213,94,0,"}${(0.6 * Math.abs(v) / jmax).toFixed(3)})` }))));
+  box.innerHTML = "";
+  box.append(el("div", { class: "card softmax" },
+    el("h3", { text: "softmax: a vector in, probabilities out" }),
+    el("p", { class: "dim", text: "softmax(z)_i = exp(z_i / T) / Σ_j exp(z_j / T). It is not element-wise: each output " +
+      "depends on every logit, so its derivative is a matrix, J = (diag(p) − p pᵀ) / T. Rows sum to 0 (probabilities " +
+      "stay normalised); a low T sharpens towards the arg max, a high T flattens towards uniform. Use it on the output " +
+      "layer of a multi-class classifier (with cross-entropy), never as a hidden activation." }),
+    el("div", { class: "sm-controls" }, ...sliders, temp, el("span", {}, fewer, " ", more)),
+    el("p", { text: `arg max: z${res.argmax + 1}; entropy ${res.entropy.toFixed(3)} of at most ln ${logits.length} = ` +
+      `${res.max_entropy.toFixed(3)} nats` }),
+    bars,
+    el("strong", { text: "Jacobian ∂p_i / ∂z_j (blue: positive, vermilion: negative)" }),
+    el("table", { class: "sm-jac" }, el("thead", {}, el("tr", {}, el("th", {}), ...logits.map((_, j) => el("th", { text: `z${j + 1}` })))),
+       el("tbody", {}, ...jrows))));
 }
 
 function renderProps(curves) {
