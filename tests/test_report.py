@@ -238,8 +238,15 @@ def test_report_opens_in_chromium_without_errors(suite_report, tmp_path):
             page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
             page.goto(suite_report.as_uri(), wait_until="load")
             images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
-            page.click("a[href='#study-moons']")
+            page.click("header nav a[href='#study-moons']")
             page.screenshot(path=tmp_path / "report.png")
+            assert not page.is_visible("aside.toc")  # a narrow screen: the contents stay at the top
+            page.set_viewport_size({"width": 1700, "height": 900})
+            assert page.is_visible("aside.toc")  # a wide one: a contents bar beside the page
+            page.click("aside.toc a[href='#study-gradient-flow-classical']")
+            page.wait_for_function("Math.abs(document.getElementById('study-gradient-flow-classical')"
+                                   ".getBoundingClientRect().top) < 40")
+            page.screenshot(path=tmp_path / "report-wide.png")
         finally:
             browser.close()
     assert errors == []
