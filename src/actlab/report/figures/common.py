@@ -47,7 +47,7 @@ def finish(fig: Figure) -> Figure:
     for ax in fig.axes:
         for axis, label in ((ax.xaxis, ax.get_xlabel()), (ax.yaxis, ax.get_ylabel())):
             if label.lower().startswith(INTEGER_AXES) and axis.get_scale() == "linear":
-                axis.set_major_locator(MaxNLocator(integer=True))
+                axis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     return fig
 
 
