@@ -31,7 +31,7 @@ ORDER = ("sigmoid", "tanh", "hard_tanh", "softsign", "relu", "relu6", "leaky_rel
 # the most compared activations get the strongest colours (the classic pairs contrast: sigmoid blue, ReLU
 # vermilion, tanh green; the modern smooth ones purple and orange); the rest follow in catalog order
 _FIRST = {"sigmoid": 0, "relu": 1, "tanh": 2, "gelu": 3, "swish": 4, "elu": 5, "leaky_relu": 6, "selu": 7,
-          "mish": 8, "softplus": 9, "identity": 14}
+          "mish": 8, "softplus": 9, "softmax": 12, "identity": 14}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
