@@ -302,6 +302,18 @@ def test_softmax_api_gives_probabilities_and_the_jacobian(client, logits, temper
     assert d["argmax"] == int(np.argmax(logits)) and d["entropy"] == pytest.approx(-(p * np.log(p)).sum(), rel=1e-7)
 
 
+def test_browser_parameter_sliders_span_the_allowed_range_and_redraw(page, server, tmp_path):
+    page.goto(f"{server}/#activations?acts=leaky_relu")
+    page.wait_for_function("window.actlab.curves && window.actlab.curves.curves.length == 1")
+    slider = page.locator("input[aria-label='leaky_relu alpha slider']")
+    assert float(slider.get_attribute("min")) == 0.0 and float(slider.get_attribute("max")) == 1.0  # its catalog range
+    slider.evaluate("e => { e.value = '0.3'; e.dispatchEvent(new Event('change')); }")
+    page.wait_for_function("window.actlab.curves.curves[0].params.alpha == 0.3")
+    assert "leaky_relu.alpha=0.3" in page.evaluate("location.hash")
+    assert page.input_value("input[name='leaky_relu.alpha']") == "0.3"
+    assert page.errors == []
+
+
 def test_browser_softmax_view_sets_logits_and_temperature(page, server, tmp_path):
     page.goto(f"{server}/#activations?acts=relu&sm=3,1,0&T=0.5")
     page.wait_for_function("window.actlab.softmax && window.actlab.softmax.temperature == 0.5")

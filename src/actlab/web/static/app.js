@@ -86,11 +86,19 @@ function renderActivations() {
     const a = actlab.catalog.find(c => c.name === name);
     if (!a) continue;
     for (const p of a.params) {
+      // a slider over the parameter's allowed range (open ends get a finite span around the default), with
+      // a number box beside it for exact values; both write the same URL parameter
       const key = `${name}.${p.name}`;
       const hi = p.high ?? Math.max(5, 5 * Math.abs(p.default) || 5), lo = p.low ?? -hi;
-      const input = el("input", { type: "number", step: "0.05", min: lo, max: hi, name: key,
-                                  value: params.get(key) ?? p.default, onchange: onActChange });
-      holder.append(el("div", { class: "param" }, el("label", { text: `${name}: ${p.name} (${p.doc})` }), input));
+      const value = params.get(key) ?? p.default;
+      const step = Number(((hi - lo) / 200).toPrecision(1));
+      const input = el("input", { type: "number", step: "any", min: lo, max: hi, name: key, value,
+                                  "aria-label": `${name} ${p.name}`, onchange: onActChange });
+      const slider = el("input", { type: "range", min: lo, max: hi, step, value, "aria-label": `${name} ${p.name} slider`,
+                                   oninput: e => { input.value = e.target.value; },
+                                   onchange: e => { input.value = e.target.value; onActChange(); } });
+      holder.append(el("div", { class: "param" },
+        el("label", { text: `${name}: ${p.name} (${p.doc}), from ${fmt(lo, 3)} to ${fmt(hi, 3)}` }), slider, input));
     }
   }
   drawCurves();
