@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from actlab.catalog import guide
 from actlab.catalog.activations import names
 from actlab.catalog.properties import properties
+from actlab.report import page as report_page
 from actlab.report.findings import findings
 from actlab.store.results import Run
 from actlab.web import create_app
@@ -140,6 +141,14 @@ def test_runs_are_listed_and_read_from_their_stores(client, smoke_runs, smoke_di
     png = client.get(detail["figures"][0]["png"])
     assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
     assert client.get(detail["report_url"]).status_code == 200
+    names = [f["name"] for f in detail["figures"]]
+    order = [n for n, _, _ in report_page.TRAINING_FIGURES if n in names]
+    assert names == order  # in the report's order, not alphabetical
+    if not (smoke_dir / report_page.REPORT_NAME).exists():
+        report_page.build_report(smoke_dir)
+    detail = client.get("/api/runs/xor-speed").json()
+    assert detail["suite"] == smoke_dir.name and client.get(detail["suite_url"]).status_code == 200
+    assert [f["name"] for f in detail["figures"]][0] == "activations"
 
 
 # ---------------------------------------------------------------------------------------------- live

@@ -107,7 +107,7 @@ class Section:
         return "study-" + "".join(ch if ch.isalnum() else "-" for ch in self.name)
 
 
-def _caption(fn: Callable, name: str) -> str:
+def caption_of(fn: Callable, name: str) -> str:
     """A figure function's caption: the first paragraph of its docstring, on one line."""
     first = (fn.__doc__ or "").strip().split("\n\n")[0]
     return " ".join(first.split()) or name.replace("_", " ")
@@ -170,7 +170,7 @@ def study_section(run_dir: str | Path, ci: str = "t") -> Section:
                               partial(catalog_figures.activation_figure, [(a, {}) for a in acts]) if len(acts) <= 4 else
                               partial(catalog_figures.catalog_figure, acts)))
             if rows:
-                specs += [(name, _caption(fn, name), partial(fn, rows, cfg.get("published", [])))
+                specs += [(name, caption_of(fn, name), partial(fn, rows, cfg.get("published", [])))
                           for name, fn in simfigures.FIGURES.get(sim, [])]
         for name, caption, draw in specs:
             try:

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from actlab.catalog.activations import catalog_only
 from actlab.errors import ActlabError, excerpt
 from actlab.report import page
+from actlab.report.figures import simulations as simfigures
 from actlab.report.findings import findings
 from actlab.report.tables import depth_tables, published_table, results_table, simulation_tables
 from actlab.store.results import Run, run_dirs
@@ -73,18 +74,36 @@ def run_detail(root: Path, run_dir: Path) -> dict[str, Any]:
                     findings=[f.text for f in findings(run)],
                     tables=[{"title": t.title, "header": t.header, "rows": t.rows} for t in tables])
         custom = code_named(run)
+        order = _report_order(run)
     info["not_drawn"] = (f"Figures that plot {', '.join(custom)} (user code) are not drawn by the explorer, which "
                          "imports no code named in a run: `actlab report` draws them in your own shell."
                          if custom else "")
-    captions = {name: caption for name, caption, _ in page.TRAINING_FIGURES}
+    captions = dict(order)
+    rank = {name: i for i, (name, _) in enumerate(order)}
     rel = run_dir.relative_to(root.resolve()).as_posix()
     folder = run_dir / page.FIGURE_DIR
-    figs = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    figs = sorted(folder.glob("*.png") if folder.is_dir() else [], key=lambda f: (rank.get(f.stem, len(rank)), f.stem))
     info["figures"] = [{"name": f.stem, "caption": captions.get(f.stem, f.stem.replace("_", " ")),
                         "png": f"/files/{rel}/{page.FIGURE_DIR}/{f.name}",
                         "svg": f"/files/{rel}/{page.FIGURE_DIR}/{f.stem}.svg"} for f in figs]
     info["report_url"] = f"/files/{rel}/{page.REPORT_NAME}" if info["report"] else None
+    suite = run_dir.parent.resolve()  # a suite's page sits beside its members' run directories
+    is_suite = (suite.is_relative_to(root.resolve()) and not (suite / DB_NAME).exists()
+                and (suite / page.REPORT_NAME).is_file())
+    where = suite.relative_to(root.resolve()).as_posix() if is_suite else ""
+    info["suite_url"] = (f"/files/{where}/{page.REPORT_NAME}" if where and where != "." else
+                         f"/files/{page.REPORT_NAME}") if is_suite else None
+    info["suite"] = suite.name if is_suite else None
     return info
+
+
+def _report_order(run: Run) -> list[tuple[str, str]]:
+    """(figure name, caption) in the order the report shows them."""
+    if run.kind == "train":
+        return [(name, caption) for name, caption, _ in page.TRAINING_FIGURES]
+    sim = run.study["config"].get("simulation", {}).get("name", "")
+    return [("activations", "The simulation's activations: function (solid) and derivative (dashed)."),
+            *((name, page.caption_of(fn, name)) for name, fn in simfigures.FIGURES.get(sim, []))]
 
 
 def _run_dir(root: Path, rel: str) -> Path:

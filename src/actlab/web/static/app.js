@@ -440,6 +440,8 @@ async function showRun(path, build = false) {
     box.append(...[el("h2", { text: r.name }), el("p", { text: r.description }),
       r.note ? el("p", { class: "dim", text: r.note }) : null,
       r.report_url ? el("p", {}, el("a", { href: r.report_url, target: "_blank", text: "Open the full report" })) : null,
+      r.suite_url ? el("p", {}, `Part of the suite ${r.suite}: `,
+                       el("a", { href: r.suite_url, target: "_blank", id: "suite-link", text: "open the suite's report" })) : null,
       r.not_drawn ? el("p", { class: "dim", id: "not-drawn", text: r.not_drawn }) : null,
       el("h3", { text: "Findings" }), el("ul", {}, ...r.findings.map(t => el("li", { text: t })))].filter(Boolean));
     for (const t of r.tables) {
