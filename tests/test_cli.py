@@ -150,3 +150,19 @@ def test_data_bad_input(tmp_path, args, message):
     assert r.returncode == 2
     assert message in " ".join(r.stderr.split())
     assert "Traceback" not in r.stderr
+
+
+def test_the_selection_guide_names_only_studies_that_ship():
+    import re
+
+    from actlab.studies.shipped import names as shipped_names
+
+    r = actlab("activations", "guide", "--json")
+    assert r.returncode == 0, r.stderr
+    g = json.loads(r.stdout)
+    assert len(g["architectures"]["rows"]) == 9 and len(g["outputs"]["rows"]) == 5 and len(g["rules"]) == 5
+    assert g["flowchart"][-1]["question"] == "Otherwise" and "ReLU" in g["flowchart"][-1]["then"]
+    studies = {m for row in g["architectures"]["rows"] for m in re.findall(r"actlab run ([\w-]+)", row[-1])}
+    assert studies and studies <= set(shipped_names())  # every claim's "measure it" runs as written
+    r = actlab("activations", "guide")
+    assert r.returncode == 0 and "Decision flowchart" in r.stdout and "Rule of thumb" in r.stdout

@@ -323,6 +323,16 @@ def test_browser_parameter_sliders_span_the_allowed_range_and_redraw(page, serve
     assert page.errors == []
 
 
+def test_browser_selection_guide_shows_the_sources_tables(page, server, tmp_path):
+    page.goto(f"{server}/#activations?acts=relu")
+    page.wait_for_function("window.actlab.guide")
+    page.click("#act-guide summary")
+    assert page.locator("#act-guide-body table").count() == 2
+    assert page.locator("#act-guide-body ol li").count() == len(guide.FLOWCHART)
+    assert "actlab run selu-selfnorm" in page.inner_text("#act-guide-body")
+    assert page.errors == []
+
+
 def test_browser_softmax_view_sets_logits_and_temperature(page, server, tmp_path):
     page.goto(f"{server}/#activations?acts=relu&sm=3,1,0&T=0.5")
     page.wait_for_function("window.actlab.softmax && window.actlab.softmax.temperature == 0.5")

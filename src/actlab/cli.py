@@ -23,7 +23,7 @@ from rich.table import Table
 
 from actlab import data
 from actlab import jsonsafe
-from actlab.catalog import meanfield
+from actlab.catalog import guide, meanfield
 from actlab.catalog import table as catalog
 from actlab.catalog.activations import Activation, get
 from actlab.catalog.activations import names as all_names
@@ -219,6 +219,30 @@ def gelu_error(
     for r in results:
         table.add_row(r.approximation, r.formula, f"{r.max_abs_error:.3e}", f"±{r.at_x:.4f}", f"{r.mean_abs_error:.3e}")
     out.print(table)
+
+
+@acts_app.command("guide")
+def guide_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The sources' selection guide: activations by architecture and by output task, the decision flowchart
+    and the rule of thumb, each claim with the shipped study that measures it."""
+    g = guide.selection_guide()
+    if as_json:
+        sys.stdout.write(json.dumps(g, indent=2, ensure_ascii=False) + "\n")
+        return
+    for key, title in (("architectures", "Hidden and output activations by architecture"),
+                       ("outputs", "Output layer by task")):
+        table = Table(title=f"{title} ({g['source']})")
+        for col in g[key]["header"]:
+            table.add_column(col, overflow="fold")
+        for row in g[key]["rows"]:
+            table.add_row(*map(escape, row))
+        out.print(table)
+    out.print("[bold]Decision flowchart[/bold] (the first yes decides):")
+    for i, step in enumerate(g["flowchart"], 1):
+        out.print(f"  {i}. {escape(step['question'])} → {escape(step['then'])}")
+    out.print("[bold]Rule of thumb[/bold]:")
+    for rule in g["rules"]:
+        out.print(f"  - {escape(rule)}")
 
 
 @app.command("theory")

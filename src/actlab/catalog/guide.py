@@ -76,3 +76,62 @@ def guidance(name: str, p: Properties | None) -> dict[str, Any]:
     """{'note': editorial line or None (a user's activation), 'output_for': tasks, 'cautions': derived}."""
     return {"note": NOTES.get(name), "output_for": [t for t, a in OUTPUT_BY_TASK.items() if a == name],
             "cautions": cautions(p) if p is not None else []}
+
+
+# ------------------------------------------------------------------ the sources' selection guide (seeds 003, 004)
+
+SOURCE = "seed 003 ('Selection guidelines') and seed 004 ('Rule of Thumb')"
+# (architecture, hidden layers, output layer, the page's note, the shipped study that measures the claim)
+ARCHITECTURES: tuple[tuple[str, str, str, str, str], ...] = (
+    ("MLP (general)", "ReLU or Leaky ReLU", "task-dependent", "start with ReLU; try Leaky if dead neurons",
+     "dead-neurons-trained"),
+    ("Deep MLP (>10 layers)", "SELU or ELU", "task-dependent", "SELU with LeCun init; no BatchNorm needed",
+     "selu-selfnorm, deep-rescue"),
+    ("CNN", "ReLU", "softmax (classification)", "ReLU is standard; BatchNorm handles activation drift",
+     "cnn-depth-cpu"),
+    ("ResNet", "ReLU", "softmax", "skip connections allow ReLU to work at any depth", ""),
+    ("Transformer", "GELU (preferred) or Swish", "task-dependent", "GELU is standard for NLP; Swish for vision",
+     "ffn-stats, gelu-approx"),
+    ("RNN/LSTM", "tanh (state), sigmoid (gates)", "task-dependent", "LSTM gates require bounded activations", ""),
+    ("GAN generator", "ReLU or Leaky ReLU", "tanh", "tanh output for the [-1, 1] image range", ""),
+    ("GAN discriminator", "Leaky ReLU", "sigmoid or none", "Leaky ReLU prevents mode collapse", ""),
+    ("VAE encoder", "ReLU or ELU", "linear (mean/logvar)", "smooth activations help gradient flow", ""),
+)
+# (task, activation, loss, output range)
+OUTPUTS: tuple[tuple[str, str, str, str], ...] = (
+    ("binary classification", "sigmoid", "binary cross-entropy", "(0, 1)"),
+    ("multi-class classification", "softmax", "cross-entropy", "probability simplex"),
+    ("regression", "identity (linear)", "MSE or MAE", "(-∞, +∞)"),
+    ("bounded regression", "sigmoid × scale", "MSE", "(0, scale)"),
+    ("multi-label classification", "sigmoid (each)", "binary cross-entropy per label", "(0, 1) per label"),
+)
+# seed 003's decision flowchart: its questions in order; the answers are the page's own tables (the chart's
+# drawing is not part of the text), and the first "yes" decides
+FLOWCHART: tuple[tuple[str, str], ...] = (
+    ("Is it an output layer?", "use the task's output activation (table above)"),
+    ("Is it a transformer or modern NLP model?", "GELU (Swish for vision)"),
+    ("Is it an RNN gate?", "sigmoid for gates, tanh for the state"),
+    ("Are you using batch normalization?", "ReLU (BatchNorm handles activation drift)"),
+    ("Is the network very deep (>20 layers) without skip connections?", "SELU with LeCun init, or ELU"),
+    ("Otherwise", "ReLU: almost always a safe starting choice"),
+)
+RULES: tuple[str, ...] = (  # seed 004's rule of thumb
+    "Start with ReLU for hidden layers.",
+    "If you face dead ReLU units, try Leaky ReLU.",
+    "Use sigmoid for a binary classification output.",
+    "Use softmax for a multi-class classification output.",
+    "Avoid sigmoid and tanh in the hidden layers of deep networks.",
+)
+
+
+def selection_guide() -> dict[str, Any]:
+    """The sources' selection tables, flowchart and rule of thumb, with the shipped study that measures each
+    claim where there is one (the explorer and `actlab activations guide` render this)."""
+    return {"source": SOURCE,
+            "architectures": {"header": ["architecture", "hidden layers", "output layer", "note", "measure it"],
+                              "rows": [list(r[:4]) + ["; ".join(f"actlab run {s.strip()}" for s in r[4].split(","))
+                                                      if r[4] else "—"]
+                                       for r in ARCHITECTURES]},
+            "outputs": {"header": ["task", "activation", "loss", "output range"], "rows": [list(r) for r in OUTPUTS]},
+            "flowchart": [{"question": q, "then": a} for q, a in FLOWCHART],
+            "rules": list(RULES)}

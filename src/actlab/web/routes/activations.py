@@ -128,6 +128,10 @@ def router() -> APIRouter:
     async def activations() -> list[dict[str, Any]]:
         return _catalog()
 
+    @r.get("/api/activations/guide")
+    async def selection_guide() -> dict[str, Any]:
+        return guide.selection_guide()
+
     @r.post("/api/activations/softmax")
     def softmax_view(req: SoftmaxRequest) -> dict[str, Any]:
         return _softmax(req)

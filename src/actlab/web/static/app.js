@@ -103,6 +103,7 @@ function renderActivations() {
   }
   drawCurves();
   drawSoftmax();
+  drawGuide();
 }
 
 function onActChange() {
@@ -238,6 +239,21 @@ async function drawSoftmax() {
     el("strong", { text: "Jacobian ∂p_i / ∂z_j (blue: positive, vermilion: negative)" }),
     el("table", { class: "sm-jac" }, el("thead", {}, el("tr", {}, el("th", {}), ...logits.map((_, j) => el("th", { text: `z${j + 1}` })))),
        el("tbody", {}, ...jrows))));
+}
+
+async function drawGuide() {
+  const body = $("#act-guide-body");
+  if (body.childElementCount) return;  // static text: drawn once
+  let g;
+  try { g = actlab.guide = await api("/api/activations/guide"); } catch (err) { showError(err); return; }
+  const table = t => el("table", {}, el("thead", {}, el("tr", {}, ...t.header.map(h => el("th", { text: h })))),
+    el("tbody", {}, ...t.rows.map(r => el("tr", {}, ...r.map(v => el("td", { text: v }))))));
+  body.append(el("p", { class: "dim", text: `From ${g.source}.` }),
+    el("h3", { text: "By architecture" }), table(g.architectures),
+    el("h3", { text: "Output layer by task" }), table(g.outputs),
+    el("h3", { text: "Decision flowchart (the first yes decides)" }),
+    el("ol", {}, ...g.flowchart.map(s => el("li", { text: `${s.question} → ${s.then}` }))),
+    el("h3", { text: "Rule of thumb" }), el("ul", {}, ...g.rules.map(r => el("li", { text: r }))));
 }
 
 function renderProps(curves) {
