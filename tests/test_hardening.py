@@ -282,3 +282,21 @@ def test_a_long_grid_value_is_shown_as_an_excerpt_in_every_cell_error():
     with pytest.raises(ActlabError) as e:
         load_study("moons", ["grid.activation=" + "x" * 3000])
     assert len(str(e.value)) < 2000 and str(e.value).count("(3002 characters)") == 4  # 2 cells × name and value
+
+
+def test_a_suite_prints_one_overview_row_per_study(tmp_path):
+    (tmp_path / "mini.toml").write_text(textwrap.dedent("""
+        name = "mini"
+        description = "two studies"
+        include = ["gelu-approx", "moons"]
+        [overrides]
+        moons = ["seeds=2", "train.epochs=2", "diagnostics.decision_surface=false"]
+    """))
+    r = subprocess.run([*ACTLAB, "run", str(tmp_path / "mini.toml"), "--out", str(tmp_path / "runs"), "--no-report"],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("│")]
+    assert len(lines) == 2  # one row per study, no per-cell tables
+    moons = next(ln for ln in lines if "moons" in ln)
+    assert "2 of 2 done" in moons and "best final test acc:" in moons and "(n = 2)" in moons
+    assert "1 of 1 done" in next(ln for ln in lines if "gelu-approx" in ln)

@@ -411,8 +411,7 @@ def _print_summary(summary: RunSummary, max_rows: int = 16) -> None:
     """The summary the runner returned: a simulation's grouped rows, or a training study's cells; then the
     source's published numbers beside actlab's, with verdicts."""
     if summary.members:
-        for m in summary.members:
-            _print_summary(m)
+        _print_overview(summary)
         return
     _print_cells(summary, max_rows)
     if summary.published:
@@ -425,6 +424,38 @@ def _print_summary(summary: RunSummary, max_rows: int = 16) -> None:
             table.add_row(c.quantity, f"{c.published:.4g} {c.unit}".strip() + (" (one run)" if c.single_run else " (mean)"),
                           est, c.verdict, c.detail)
         out.print(table)
+
+
+def _print_overview(summary: RunSummary) -> None:
+    """A suite's summary: one row per study with its headline, the details in each study's report (and
+    `actlab report` / `actlab export` of its run directory)."""
+    table = Table(title=f"{summary.study}: {len(summary.members)} studies (details: {summary.run_dir}/report.html)")
+    for col in ("study", "cells", "source's numbers", "headline"):
+        table.add_column(col, overflow="fold")
+    for m in summary.members:
+        states = [r["status"] for r in m.rows] or [o.status for o in m.outcomes]  # the store's: resumed cells too
+        failed = states.count("failed")
+        cells = f"{states.count('done')} of {len(states)} done" + (f", {failed} failed" if failed else "")
+        verdicts: dict[str, int] = {}
+        for c in m.published:
+            verdicts[c.verdict] = verdicts.get(c.verdict, 0) + 1
+        source = ", ".join(f"{n} {v}" for v, n in verdicts.items()) or "—"
+        table.add_row(m.study, cells, source, _headline(m))
+    out.print(table)
+
+
+def _headline(m: RunSummary) -> str:
+    """The study's first number a reader wants: the best cell's accuracy, or a source comparison."""
+    scored = [r for r in m.rows if r.get("final_test_acc") is not None and r["final_test_acc"].n]
+    if scored:
+        best = max(scored, key=lambda r: r["final_test_acc"].mean)
+        return f"best final test acc: {best['cell']} {best['final_test_acc'].format('.3f', with_n=False)}" + \
+            f" (n = {best['final_test_acc'].n})"
+    if m.published:
+        c = m.published[0]
+        rep = "—" if c.reproduced is None or c.reproduced.n == 0 else c.reproduced.format(".3g")
+        return f"{c.quantity}: {rep} ({c.verdict} with {c.published:.3g})"
+    return f"{len(m.sims)} result rows" if m.sims else "—"
 
 
 def _print_cells(summary: RunSummary, max_rows: int) -> None:
