@@ -639,9 +639,10 @@ def _linear_collapse(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     diffs = [v for (m, _), rs in g.items() if m == "identity" for v in sf.values(rs, "max_abs_diff")]
     if diffs:
         t = _Text()
-        t("Every identity network is one linear map: over {n} trained networks the largest |logit − (x W_eff + "
-          "b_eff)| on the test set, W_eff the product of its weight matrices in float64, is {d} (float32 "
-          "rounding).", n=(len(diffs), "d"), d=(max(diffs), ".2g"))
+        t("Over {n} trained identity networks the largest |logit − (x W_eff + b_eff)| on the test set, W_eff the "
+          "product of its weight matrices in float64, is {d}" + (": each is one linear map, to float32 rounding."
+                                                                  if max(diffs) < 1e-4 else "."),
+          n=(len(diffs), "d"), d=(max(diffs), ".2g"))
         found.append(t.finding())
     for (model, depth), rs in g.items():
         if model == "logistic regression":
@@ -655,7 +656,8 @@ def _linear_collapse(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
         if model == "identity" and pr.n >= 2 and np.isfinite(pr.diff.lo):
             inside = -EQUIVALENCE_POINTS / 100 <= pr.diff.lo and pr.diff.hi <= EQUIVALENCE_POINTS / 100
             e = _Text()
-            e(f"{label} against logistic regression: the 95 % CI of the difference, [{{lo}}, {{hi}}] points, "
+            e(f"{label} against logistic regression on this test set: the 95 % CI of the difference over seeds, "
+              "[{lo}, {hi}] points, "
               + ("lies inside ±{eq} points: equivalent within that margin." if inside else
                  "reaches past ±{eq} points: not shown equivalent within that margin."),
               lo=(100 * pr.diff.lo, ".2f"), hi=(100 * pr.diff.hi, ".2f"), eq=(EQUIVALENCE_POINTS, "g"))

@@ -274,8 +274,8 @@ class Store:
         # streamed, a replica at a time (its values turned into Python floats only then): a population of
         # thousands of replicas × epochs never sits in memory as Python objects (4 M rows: over a gigabyte)
         rows = (row for r, seed in enumerate(h.seeds)
-                for row in zip(itertools.repeat(key), itertools.repeat(seed), epochs,
-                               *(missing if c is None else _sql_column(c[r]) for c in cols)))
+                for row in zip(epochs, *(missing if c is None else _sql_column(c[r]) for c in cols), strict=True)
+                for row in [(key, seed, *row)])
         db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         best, final = h.best_test_acc, h.final_test_acc
         final_loss = h.test_loss[:, -1] if e else np.full(m, np.nan)

@@ -353,10 +353,10 @@ def linear_collapse_figure(rows: Rows, published: Published = ()) -> Figure:
         right.scatter([d] * len(v), v, color=col["identity"], s=14, alpha=0.7)
     right.set_yscale("log")
     right.set(xlabel="depth (hidden layers)", ylabel="max |logit − (x W_eff + b_eff)|",
-              title="each identity network against its composed single linear map")
+              title="each identity network vs its composed map")
     right.grid(alpha=0.3, which="both")
-    suptitle(fig, "linear collapse: without a non-linearity any depth is one linear map, as accurate as logistic "
-                  "regression and no more")
+    suptitle(fig, "linear collapse: identity networks of every depth against logistic regression (the findings say "
+                  "whether they are equivalent) and against their own composed linear map")
     return fig
 
 

@@ -103,9 +103,10 @@ def decision_figure(run: Run) -> Figure | None:
         ax.set_xticks([])
         ax.set_yticks([])
     kept, n = max(shown)
-    others = f"grey: the next {kept - 1} of {n} seeds" if kept < n else "grey: the other seeds"
-    suptitle(fig, f"{run.name}: decision boundary (black: seed {run.seeds[0]}, {others}; dashed purple: the mean "
-                  f"over all {n} seeds' outputs), test points")
+    parts = ([f"black: seed {run.seeds[0]}"] if kept else []) + \
+        ([f"grey: the next {kept - 1} of {n} seeds" if kept < n else "grey: the other seeds"] if kept > 1 else [])
+    suptitle(fig, f"{run.name}: decision boundary ({'; '.join([*parts, f'dashed purple: the mean over the {n} seeds outputs'])}), "
+                  "test points")
     return fig
 
 

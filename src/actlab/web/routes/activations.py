@@ -55,7 +55,7 @@ class SoftmaxRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     logits: Annotated[list[Annotated[float, Field(ge=-50, le=50)]], Field(min_length=2, max_length=10)]
-    temperature: Annotated[float, Field(gt=0, le=100)] = 1.0
+    temperature: Annotated[float, Field(ge=1e-3, le=100)] = 1.0  # below 1e-3, z / T leaves float range
 
 
 def _softmax(req: SoftmaxRequest) -> dict[str, Any]:
