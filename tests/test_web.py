@@ -106,6 +106,16 @@ def test_curves_equal_torch_and_finite_differences(client):
     ("get", "/files/moons/actlab.sqlite", None, 403, "not a figure or report file"),
     ("get", "/api/runs/nowhere", None, 404, "does not exist"),
     ("get", "/api/live/abc/events", None, 404, "no live training 'abc' for this client"),
+    ("post", "/api/live", {"arms": [{"activation": "relu"}] * 5}, 422, "arms: List should have at most 4 items"),
+    ("post", "/api/live", {"arms": [{"activation": "relu"}, {"activation": "relu", "init": "default"}]}, 400,
+     "arms[0] and arms[1] are the same"),
+    ("post", "/api/live", {"arms": [{"activation": "relu"}, {"activation": "softmax"}]}, 400,
+     "arms[1]: activation 'softmax' is vector-valued"),
+    ("post", "/api/live", {"arms": [{"activation": "elu", "activation_params": {"alpha": -1}}]}, 400,
+     "arms[0]: elu: parameter alpha=-1.0 is out of range"),
+    ("post", "/api/live", {"arms": [{"activation": "relu", "init": "he"}]}, 422, "arms.0.init"),
+    ("post", "/api/live", {"train_fraction": 0.95}, 422, "train_fraction"),
+    ("post", "/api/live", {"weight_decay": -1}, 422, "weight_decay"),
 ])
 def test_bad_requests_get_a_4xx_with_a_clear_message(client, method, path, body, status, says):
     r = client.post(path, json=body) if method == "post" else client.get(path)
@@ -167,7 +177,7 @@ def test_live_training_streams_and_its_loss_falls(client):
     loss = np.concatenate([np.array(d["loss"], dtype=float) for e, d in evs if e == "epoch"], axis=1)  # (seeds, epochs)
     assert loss.shape == (3, 60) and loss[:, -1].mean() < 0.6 * loss[:, 0].mean()
     surf = [d for e, d in evs if e == "surface"][-1]
-    assert np.array(surf["mean"], dtype=float).shape == (len(surf["gy"]), len(surf["gx"]))
+    assert np.array(surf["mean"], dtype=float).shape == (1, len(surf["gy"]), len(surf["gx"]))  # one arm
     done = evs[-1][1]
     assert done["n"] == 3 and 0.5 < done["test_acc"] <= 1
     for _ in range(50):  # the worker removes its session as it ends
@@ -175,6 +185,60 @@ def test_live_training_streams_and_its_loss_falls(client):
             break
         time.sleep(0.1)
     assert client.get("/api/live", headers={"X-Live-Token": token}).json()["sessions"] == []
+
+
+def _live_events(client, body):
+    r = client.post("/api/live", json=body)
+    assert r.status_code == 201, r.text
+    with client.stream("GET", f"/api/live/{r.json()['id']}/events?token={r.json()['token']}") as s:
+        return events(s.iter_lines())
+
+
+def test_arms_train_side_by_side_exactly_as_each_would_alone(client):
+    """Two arms in one population: the same data, seeds and order as each trained alone (float32 tolerance),
+    and every per-arm view has one entry per arm."""
+    base = {"dataset": "moons", "epochs": 30, "seeds": 3, "depth": 2, "width": 8, "train_fraction": 0.6}
+    both = _live_events(client, {**base, "arms": [{"activation": "relu"}, {"activation": "tanh", "init": "xavier_normal"}]})
+    alone = _live_events(client, {**base, "activation": "tanh", "init": "xavier_normal"})
+    start = both[1][1]
+    assert [(a["label"], a["start"], a["stop"]) for a in start["arms"]] == [
+        ("relu + default", 0, 3), ("tanh + xavier_normal", 3, 6)]
+    assert start["arms"][0]["color"] != start["arms"][1]["color"]
+    assert len(start["train"]) == 240 and len(start["test"]) == 160  # 60 % of 400 points train
+    assert start["widths"] == [2, 8, 8, 1]
+
+    def losses(evs):
+        return np.concatenate([np.array(d["loss"], dtype=float) for e, d in evs if e == "epoch"], axis=1)
+
+    assert losses(both).shape == (6, 30)
+    np.testing.assert_allclose(losses(both)[3:], losses(alone), rtol=2e-4)
+    surf = [d for e, d in both if e == "surface"][-1]
+    ny, nx = len(surf["gy"]), len(surf["gx"])
+    assert np.array(surf["mean"], dtype=float).shape == (2, ny, nx)
+    assert np.array(surf["first"], dtype=float).shape == (2, ny, nx)
+    assert len(surf["hidden"]) == 2 and len(surf["hidden"][0]) == 2  # per arm, per hidden layer
+    assert np.array(surf["hidden"][1][0]["points"], dtype=float).shape == (160, 2)
+    assert np.array(surf["neurons"]["maps"], dtype=float).shape == (2, 2, 8, 24, 24)  # arm, layer, unit, y, x
+    assert [np.array(w, dtype=float).shape for w in surf["weights"][0]] == [(2, 8), (8, 8), (8, 1)]
+    assert np.array(surf["trace"]["a1"], dtype=float).shape == (2, 2)  # arm, point
+    alone_surf = [d for e, d in alone if e == "surface"][-1]
+    np.testing.assert_allclose(np.array(surf["mean"][1], dtype=float), np.array(alone_surf["mean"][0], dtype=float),
+                               atol=2e-4)
+    probe = [d for e, d in both if e == "probe"][-1]
+    assert np.array(probe["grad_norm"], dtype=float).shape == (2, 3)
+    done = both[-1][1]
+    assert [(a["label"], a["n"]) for a in done["arms"]] == [("relu + default", 3), ("tanh + xavier_normal", 3)]
+    assert done["arms"][1]["test_acc"] == pytest.approx(alone[-1][1]["test_acc"], abs=1e-6)
+
+
+def test_l2_regularisation_shrinks_the_weights(client):
+    base = {"dataset": "moons", "epochs": 40, "seeds": 2, "depth": 1, "width": 8, "optimizer": "sgd", "lr": 0.1}
+
+    def norm(body):
+        w = [d for e, d in _live_events(client, body) if e == "surface"][-1]["weights"][0]
+        return sum(np.abs(np.array(m, dtype=float)).sum() for m in w)
+
+    assert norm({**base, "weight_decay": 0.05}) < 0.8 * norm(base)
 
 
 def test_at_most_max_trainings_at_once(client):
@@ -215,8 +279,14 @@ def test_pause_resume_and_a_client_that_goes_away_stops_its_training(server):
         e0 = epoch()
         time.sleep(1.0)
         assert epoch() == e0  # paused: no epoch passes
+        assert httpx.post(f"{server}/api/live/{sid}/step", headers=mine).status_code == 200
+        assert _wait(lambda: epoch() == e0 + 1)  # one step: exactly one more epoch
+        time.sleep(1.0)
+        assert epoch() == e0 + 1
         httpx.post(f"{server}/api/live/{sid}/resume", headers=mine)
-        assert _wait(lambda: (epoch() or 0) > e0)
+        assert _wait(lambda: (epoch() or 0) > e0 + 1)
+        r = httpx.post(f"{server}/api/live/{sid}/step", headers=mine)  # running: a step makes no sense
+        assert r.status_code == 409 and "pause it before stepping" in r.json()["detail"]
     # the stream is closed: the worker stops at its next epoch, long before 2000 epochs
     assert _wait(lambda: httpx.get(f"{server}/api/live").json()["running"] == 0, timeout=20)
 
@@ -370,20 +440,51 @@ def test_theory_api_matches_the_theory_module(client):
     assert client.post("/api/activations/theory", json={"name": "os:system"}).status_code == 422
 
 
-def test_browser_live_training_loss_falls(page, server, tmp_path):
-    page.goto(f"{server}/#live?dataset=circles&epochs=120&seeds=3&optimizer=adam&lr=0.02&width=16")
+def test_browser_two_activations_train_side_by_side_live(page, server, tmp_path):
+    page.goto(f"{server}/#live?dataset=circles&epochs=120&seeds=3&optimizer=adam&lr=0.02&width=16&arms=relu,tanh")
     assert page.input_value("select[name=dataset]") == "circles"  # the state came from the URL
+    assert [page.input_value(f"select[name=arm{i}]") for i in range(3)] == ["relu", "tanh", ""]
     page.click("#live-start")
+    page.wait_for_function("window.actlab.live && window.actlab.live.surfaces >= 2", timeout=60_000)
+    assert page.evaluate("window.actlab.live.finished") is False  # the views update while it trains
     page.wait_for_function("window.actlab.live && window.actlab.live.finished", timeout=60_000)
-    loss = page.evaluate("window.actlab.live.meanLoss")
-    assert len(loss) == 120 and loss[-1] < 0.6 * loss[0]
-    pixel = page.evaluate("Array.from(document.querySelector('#live-surface').getContext('2d')"
-                          ".getImageData(180, 180, 1, 1).data)")
-    assert pixel[3] > 0  # the decision surface was drawn
-    assert "done" in page.inner_text("#live-status")
+    live = page.evaluate("({arms: window.actlab.live.arms.map(a => a.label), train: window.actlab.live.armLoss, "
+                         "test: window.actlab.live.armTestLoss, sums: window.actlab.live.surfaceSums})")
+    assert live["arms"] == ["relu", "tanh"]
+    for train, test, sums in zip(live["train"], live["test"], live["sums"], strict=True):
+        assert len(train) == len(test) == 120 and train[-1] < 0.6 * train[0]  # both loss curves fell
+        assert len(set(sums)) >= 3  # both surfaces were redrawn as the networks changed
+    assert page.locator("#live-arms canvas.surface").count() == 2
+    assert page.locator("#live-arms .diagram svg").count() == 2
+    assert page.locator("#live-arms .tiles canvas").count() == 2 * 2 * 8  # arms × layers × units
+    for i in range(2):  # each surface was drawn in full (an opaque pixel in the middle of the plot)
+        pixel = page.evaluate(f"Array.from(document.querySelectorAll('#live-arms canvas.surface')[{i}].getContext('2d')"
+                              ".getImageData(160, 140, 1, 1).data)")
+        assert pixel[3] > 0
+    colours = page.evaluate("window.actlab.live.arms.map(a => a.color)")
+    assert colours == ["#D55E00", "#009E73"]  # the palette's relu and tanh, as in the reports
+    assert "done" in page.inner_text("#live-status") and "n = 3 seeds each" in page.inner_text("#live-status")
     dead = page.evaluate("[window.actlab.live.deadPlot.scales.y.min, window.actlab.live.deadPlot.scales.y.max]")
     assert dead == [0, 1]  # a fraction's axis, even when every value is 0 (it once spanned 0 to 100)
-    page.screenshot(path=tmp_path / "live.png")
+    page.screenshot(path=tmp_path / "live.png", full_page=True)
+    assert page.errors == []
+
+
+def test_browser_live_pause_and_step(page, server):
+    page.goto(f"{server}/#live?dataset=spirals&epochs=2000&seeds=4&width=16&depth=3&arms=relu,gelu:xavier_normal")
+    page.click("#live-start")
+    page.wait_for_function("window.actlab.live && window.actlab.live.epochs.length > 3", timeout=60_000)
+    assert page.is_disabled("#live-step")  # running: nothing to step
+    page.click("#live-pause")
+    page.wait_for_function("window.actlab.live.paused && !document.querySelector('#live-step').disabled")
+    page.wait_for_timeout(800)
+    e0, s0 = page.evaluate("[window.actlab.live.epochs.at(-1), window.actlab.live.surfaces]")
+    page.click("#live-step")
+    page.wait_for_function(f"window.actlab.live.epochs.at(-1) === {e0 + 1} && window.actlab.live.surfaces > {s0}")
+    page.wait_for_timeout(800)
+    assert page.evaluate("window.actlab.live.epochs.at(-1)") == e0 + 1  # one step, one epoch
+    assert "(paused)" in page.inner_text("#live-status")
+    page.click("#live-reset")
     assert page.errors == []
 
 

@@ -1,11 +1,24 @@
 """Live trainings for the explorer: a small population trained in a worker thread, streamed as events.
 
 A session is created by a typed request (`LiveRequest`, every size bounded) and belongs to the client that
-created it: only a request carrying its secret token can stream, pause or stop it, or see it listed. It runs
-when its event stream is opened, and streams `epoch` (losses and accuracies per seed), `surface` (the decision surface: mean over
-seeds and the first seed) and `probe` (per-layer gradient norm and dead fraction, mean over seeds) events,
-then `done`. Pause blocks the worker between epochs; stop (a reset, or the client going away) makes the
-worker raise at its next epoch. At most `max_trainings` sessions exist at once; more are refused (429).
+created it: only a request carrying its secret token can stream, pause, step or stop it, or see it listed.
+
+A training has one to four *arms*, trained side by side as one population: the arms differ only in their
+activation (and its parameters) and init; every arm gets the same data, the same seeds and the same data
+order (the paired design of actlab's studies). It runs when its event stream is opened, and streams:
+
+- `start`: the data, the arms (label, colour, replica slice) and the two trace points;
+- `epoch`: training and test loss and test accuracy, per replica (the client groups them by arm);
+- `surface`: per arm, the decision surface (mean over seeds and the first seed), the first seed's hidden
+  space per layer (first two units, with the std of all hidden values), its per-neuron outputs over a coarse
+  grid (first two hidden layers, up to 8 units each), its weights for the network diagram, and the signal
+  trace (mean |z| and |a| per layer of the two far points, mean over seeds);
+- `probe`: per arm, per-layer gradient norm and dead fraction (mean over seeds);
+- then `done` (per arm: final test accuracy, mean and 95 % CI over seeds) or `stopped`.
+
+Pause blocks the worker between epochs; a step (while paused) trains one more epoch and sends its state;
+stop (a reset, or the client going away) makes the worker raise at its next epoch. At most `max_trainings`
+sessions exist at once; more are refused (429).
 """
 
 from __future__ import annotations
@@ -21,21 +34,28 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+import torch
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from actlab import data
+from actlab.catalog import palette
 from actlab.catalog.activations import Activation, get
 from actlab.errors import ActlabError
 from actlab.jsonsafe import clean
 from actlab.nn.models import ModelConfig, build
 from actlab.stats import mean_ci
+from actlab.studies.populations import far_points
 from actlab.training import probes
 from actlab.training.loop import TrainConfig, train
 
 # The explorer's datasets (Playground's five) and the actlab source behind each.
 DATASETS = {"moons": "moons", "circles": "circles", "xor": "xor_noisy", "spirals": "spirals", "blobs": "gaussian"}
-MAX_DEPTH, MAX_WIDTH, MAX_EPOCHS, MAX_POINTS, MAX_SEEDS = 6, 64, 2000, 1000, 16
+MAX_DEPTH, MAX_WIDTH, MAX_EPOCHS, MAX_POINTS, MAX_SEEDS, MAX_ARMS = 6, 64, 2000, 1000, 16, 4
 SURFACE_CELLS = 48  # the decision surface is a SURFACE_CELLS² grid over the data range ± 0.5
+NEURON_CELLS = 24  # the per-neuron heat maps are a coarser NEURON_CELLS² grid over the same range
+NEURON_LAYERS, NEURON_UNITS = 2, 8  # heat maps of the first two hidden layers, up to 8 units each
+DIAGRAM_UNITS = 8  # the network diagram draws up to 8 units per layer
+INITS = Literal["default", "kaiming_normal", "lecun_normal", "xavier_normal", "orthogonal"]
 UPDATES = 100  # about this many epoch events per training, whatever its length
 PENDING_TTL_S = 30.0  # a session whose stream is never opened is dropped after this long
 
@@ -61,30 +81,59 @@ def lookup(name: str) -> Activation:
         raise ActlabError(str(e).split("; or give an import path")[0]) from None
 
 
+def _few(v: dict[str, float]) -> dict[str, float]:
+    if len(v) > 4:
+        raise ValueError("at most 4 activation parameters")
+    return v
+
+
+Params = Annotated[dict[str, float], AfterValidator(_few)]
+
+
+class Arm(BaseModel):
+    """One arm of a side-by-side training: an activation (with its parameters) and an init."""
+
+    model_config = ConfigDict(extra="forbid")
+    activation: CatalogName
+    activation_params: Params = {}
+    init: INITS | None = None  # None: the request's init
+
+
 class LiveRequest(BaseModel):
     """A live training: Playground-sized, every size bounded."""
 
     model_config = ConfigDict(extra="forbid")
     dataset: Literal["moons", "circles", "xor", "spirals", "blobs"] = "moons"
     noise: Annotated[float, Field(ge=0, le=2)] = 0.2
-    points: Annotated[int, Field(ge=20, le=MAX_POINTS)] = 400  # train + test (test is 25 %)
-    activation: CatalogName = "relu"
-    activation_params: dict[str, float] = {}
+    points: Annotated[int, Field(ge=20, le=MAX_POINTS)] = 400  # train + test
+    train_fraction: Annotated[float, Field(ge=0.1, le=0.9)] = 0.75  # Playground's ratio of training to test data
+    activation: CatalogName = "relu"  # the single arm, when `arms` is empty
+    activation_params: Params = {}
+    arms: Annotated[list[Arm], Field(max_length=MAX_ARMS)] = []  # 1-4 arms side by side; empty: `activation` alone
     depth: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = 2  # hidden layers
     width: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 8  # units per hidden layer
-    init: Literal["default", "kaiming_normal", "lecun_normal", "xavier_normal", "orthogonal"] = "default"
+    init: INITS = "default"
     optimizer: Literal["sgd", "adam"] = "sgd"
     lr: Annotated[float, Field(gt=0, le=10)] = 0.05
+    weight_decay: Annotated[float, Field(ge=0, le=1)] = 0.0  # L2 regularisation
     batch_size: Annotated[int, Field(ge=1, le=MAX_POINTS)] = 32
     epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 300
-    seeds: Annotated[int, Field(ge=1, le=MAX_SEEDS)] = 4  # replicas, seeds 0..n-1, trained as one population
+    seeds: Annotated[int, Field(ge=1, le=MAX_SEEDS)] = 4  # replicas per arm, seeds 0..n-1, trained as one population
 
-    @field_validator("activation_params")
-    @classmethod
-    def _few(cls, v: dict[str, float]) -> dict[str, float]:
-        if len(v) > 4:
-            raise ValueError("at most 4 activation parameters")
-        return v
+    def arm_list(self) -> list[Arm]:
+        """The arms, each with its init filled in."""
+        arms = self.arms or [Arm(activation=self.activation, activation_params=self.activation_params)]
+        return [a.model_copy(update={"init": a.init or self.init}) for a in arms]
+
+
+def arm_label(arm: Arm, arms: list[Arm]) -> str:
+    """A short label: the activation, its parameters if the arms differ in them, the init if the arms differ in it."""
+    label = arm.activation
+    if arm.activation_params:
+        label += " (" + ", ".join(f"{k}={v:g}" for k, v in sorted(arm.activation_params.items())) + ")"
+    if len({a.init for a in arms}) > 1:
+        label += f" + {arm.init}"
+    return label
 
 
 def _clean(a: Any) -> Any:
@@ -96,52 +145,126 @@ class _Stopped(Exception):
     """Raised inside the training loop to end a stopped session."""
 
 
+def _grid(lo: np.ndarray, hi: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """A cells × cells grid over the box [lo, hi] (x then y)."""
+    return np.linspace(lo[0], hi[0], cells), np.linspace(lo[1], hi[1], cells)
+
+
+def _diagram(model: Any, rows: list[int]) -> list[list[Any]]:
+    """Per arm (its first replica, row index), each weight layer's matrix restricted to the first DIAGRAM_UNITS
+    units on either side, (in, out)."""
+    out = []
+    for r in rows:
+        out.append([_clean(layer.weight[r, :DIAGRAM_UNITS, :DIAGRAM_UNITS].detach().numpy())
+                    for layer in model.weight_layers()])
+    return out
+
+
 def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: threading.Event,
-               running: threading.Event) -> None:
-    """Run one live training, calling emit(event, data) as it goes; returns when done or stopped."""
-    ds = data.load(DATASETS[req.dataset], n=req.points, noise=req.noise)
-    cfg = ModelConfig(widths=[req.width] * req.depth, activation=req.activation,
-                      activation_params=req.activation_params, init=req.init)
+               running: threading.Event, take_step: Callable[[], bool] = lambda: False) -> None:
+    """Run one live training, calling emit(event, data) as it goes; returns when done or stopped.
+
+    While `running` is clear the worker waits between epochs; `take_step()` returning True lets exactly one
+    more epoch run, whose state is then sent in full.
+    """
+    ds = data.load(DATASETS[req.dataset], n=req.points, noise=req.noise, test_size=round(1 - req.train_fraction, 6))
+    arms = req.arm_list()
+    members = [ModelConfig(widths=[req.width] * req.depth, activation=a.activation,
+                           activation_params=a.activation_params, init=a.init) for a in arms]
     seeds = list(range(req.seeds))
-    model = build(cfg, ds.input_shape, ds.task, ds.n_classes, seeds)
+    model = build(members, ds.input_shape, ds.task, ds.n_classes, seeds)
+    groups = [(start, stop_) for _, start, stop_ in model.groups]
+    firsts = [start for start, _ in groups]  # each arm's first seed: the replica its single-seed views show
     every = max(1, req.epochs // UPDATES)
     probe_every = max(every, req.epochs // 20)
     tcfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size, optimizer=req.optimizer, lr=req.lr,
-                       eval_train=False, device="cpu", probe_size=256,
+                       weight_decay=req.weight_decay, eval_train=True, device="cpu", probe_size=256,
                        probe_epochs=sorted({0, *range(probe_every, req.epochs + 1, probe_every), req.epochs}))
     pts = ds.x_train
     step = float((pts.max(0).values - pts.min(0).values).max() + 1.0) / SURFACE_CELLS
+    box_lo, box_hi = pts.min(0).values.numpy() - 0.5, pts.max(0).values.numpy() + 0.5
+    ngx, ngy = _grid(box_lo, box_hi, NEURON_CELLS)
+    neuron_pts = torch.tensor(np.stack(np.meshgrid(ngx, ngy), -1).reshape(-1, 2), dtype=pts.dtype)
+    trace_pts = far_points(ds)
+    labels = [arm_label(a, arms) for a in arms]
+    colors = palette.series_colors(labels)
     emit("start", {"seeds": seeds, "epochs": req.epochs, "train": _clean(ds.x_train.numpy()),
-                   "train_y": ds.y_train.tolist(), "test": _clean(ds.x_test.numpy()), "test_y": ds.y_test.tolist()})
+                   "train_y": ds.y_train.tolist(), "test": _clean(ds.x_test.numpy()), "test_y": ds.y_test.tolist(),
+                   "arms": [{"label": lab, "color": colors[lab], "activation": a.activation, "init": a.init,
+                             "params": a.activation_params, "start": g[0], "stop": g[1]}
+                            for lab, a, g in zip(labels, arms, groups, strict=True)],
+                   "widths": [ds.input_shape[0], *[req.width] * req.depth, 1 if ds.task == "binary" else ds.n_classes],
+                   "trace_points": _clean(trace_pts.numpy())})
     sent = {"epoch": 0, "probes": 0}
 
+    def per_arm(a: np.ndarray) -> list[Any]:
+        """Rows of a (M, ...) array averaged over each arm's seeds (non-finite values left out)."""
+        with np.errstate(all="ignore"):
+            return [_clean(np.nanmean(a[s:e], 0)) for s, e in groups]
+
     def surface(epoch: int) -> None:
-        s = probes.decision_surface(model, pts, step=step, margin=0.5, keep=1)
-        emit("surface", {"epoch": epoch, "gx": _clean(s.gx), "gy": _clean(s.gy), "mean": _clean(s.mean[0]),
-                         "first": _clean(s.kept[0, 0])})
+        s = probes.decision_surface(model, pts, step=step, margin=0.5, groups=len(arms), keep=1)
+        snap = probes.hidden_snapshot(model, ds.x_test, layers=tuple(range(1, req.depth + 1)))
+        trace = probes.signal_trace(model, trace_pts)
+        was, tr = model.training, []
+        model.eval()
+        with torch.no_grad():
+            model(neuron_pts, trace=tr)
+        model.train(was)
+        neurons = [[_clean(np.moveaxis(tr[k][2][r, :, :NEURON_UNITS, 0].numpy().reshape(NEURON_CELLS, NEURON_CELLS, -1),
+                                       -1, 0)) for k in range(min(NEURON_LAYERS, req.depth))] for r in firsts]
+        emit("surface", {
+            "epoch": epoch, "gx": _clean(s.gx), "gy": _clean(s.gy),
+            "mean": [_clean(m) for m in s.mean], "first": [_clean(k[0]) for k in s.kept],
+            "agreement": [_clean(a) for a in s.agreement],
+            "hidden": [[{"points": _clean(v["points"][r]), "std": _clean(v["std"][r])} for v in snap.values()]
+                       for r in firsts],
+            "hidden_y": ds.y_test.tolist(),
+            "neurons": {"gx": _clean(ngx), "gy": _clean(ngy), "maps": neurons},
+            "weights": _diagram(model, firsts),
+            "trace": {k: per_arm(v) for k, v in trace.items()}})
 
     def send_probes(h: Any) -> None:
         for rec in h.probes[sent["probes"]:]:
             emit("probe", {"epoch": rec.epoch, "layers": rec.weight_layers,
-                           "grad_norm": _clean(np.nanmean(rec.weight_stats["grad_norm"], 0)),
-                           "dead_fraction": _clean(np.nanmean(rec.activation_stats["dead_fraction"], 0)),
+                           "grad_norm": per_arm(rec.weight_stats["grad_norm"]),
+                           "dead_fraction": per_arm(rec.activation_stats["dead_fraction"]),
                            "hidden": rec.activation_layers})
         sent["probes"] = len(h.probes)
 
+    def send(epoch: int, h: Any, with_surface: bool) -> None:
+        lo = sent["epoch"]
+        if epoch > lo:
+            emit("epoch", {"epochs": list(range(lo + 1, epoch + 1)), "loss": _clean(h.train_loss[:, lo:epoch]),
+                           "test_loss": _clean(h.test_loss[:, lo:epoch]), "test_acc": _clean(h.test_acc[:, lo:epoch])})
+            sent["epoch"] = epoch
+        send_probes(h)
+        if with_surface:
+            surface(epoch)
+
+    state = {"stepped": False, "surfaced": 0}
+
     def on_epoch(epoch: int, h: Any) -> None:
-        while not running.is_set() and not stop.is_set():  # paused: wait between epochs
-            running.wait(0.1)
         if stop.is_set():
             raise _Stopped
-        if epoch % every and epoch != req.epochs:
-            return
-        lo = sent["epoch"]
-        emit("epoch", {"epochs": list(range(lo + 1, epoch + 1)), "loss": _clean(h.batch_loss[:, lo:epoch]),
-                       "test_loss": _clean(h.test_loss[:, lo:epoch]), "test_acc": _clean(h.test_acc[:, lo:epoch])})
-        sent["epoch"] = epoch
-        send_probes(h)
-        if epoch % (every * 5) == 0 or epoch == req.epochs:
-            surface(epoch)
+        regular = epoch % every == 0 or epoch == req.epochs
+        if regular or state["stepped"]:
+            full = state["stepped"] or epoch % (every * 5) == 0 or epoch == req.epochs
+            send(epoch, h, full)
+            if full:
+                state["surfaced"] = epoch
+        state["stepped"] = False
+        if not running.is_set() and epoch < req.epochs:
+            if sent["epoch"] < epoch or state["surfaced"] < epoch:  # paused mid-interval: show where it stands
+                send(epoch, h, True)
+                state["surfaced"] = epoch
+            while not running.is_set() and not stop.is_set():  # paused: wait between epochs
+                if take_step():
+                    state["stepped"] = True
+                    break
+                running.wait(0.05)
+        if stop.is_set():
+            raise _Stopped
 
     surface(0)
     try:
@@ -149,9 +272,14 @@ def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: thread
     except _Stopped:
         emit("stopped", {"epoch": sent["epoch"]})
         return
-    acc = mean_ci(h.final_test_acc)
-    emit("done", {"epoch": req.epochs, "test_acc": _clean(acc.mean), "lo": _clean(acc.lo), "hi": _clean(acc.hi),
-                  "n": acc.n, "diverged": int((h.diverged_epoch > 0).sum()), "wall_s": round(h.wall_time_s, 2)})
+    results = []
+    for lab, (s, e) in zip(labels, groups, strict=True):
+        acc = mean_ci(h.final_test_acc[s:e])
+        results.append({"label": lab, "test_acc": _clean(acc.mean), "lo": _clean(acc.lo), "hi": _clean(acc.hi),
+                        "n": acc.n, "diverged": int((h.diverged_epoch[s:e] > 0).sum())})
+    emit("done", {"epoch": req.epochs, "arms": results, "wall_s": round(h.wall_time_s, 2),
+                  **{k: results[0][k] for k in ("test_acc", "lo", "hi", "n")},
+                  "diverged": sum(r["diverged"] for r in results)})
 
 
 @dataclass
@@ -166,6 +294,14 @@ class Session:
     queue: asyncio.Queue | None = None
     state: str = "pending"  # pending, running, paused, done, stopped, failed
     epoch: int = 0
+    steps: int = 0  # epochs asked for by the step button while paused, not yet run
+
+    def take_step(self) -> bool:
+        """Consume one asked-for step (the worker's side of the step button)."""
+        if self.steps > 0:
+            self.steps -= 1
+            return True
+        return False
 
 
 class LiveManager:
@@ -183,16 +319,33 @@ class LiveManager:
                 self.sessions.pop(s.id, None)
 
     def create(self, req: LiveRequest) -> Session:
-        act = lookup(req.activation)  # a catalog name only: the request model admits no import path
-        if act.vector:
-            raise ActlabError(f"activation {act.name!r} is vector-valued (output only); choose an element-wise one")
-        act.resolve(**req.activation_params)  # unknown or out-of-range parameters: one clear message
+        arms = []
+        for i, arm in enumerate(req.arm_list()):
+            act = lookup(arm.activation)  # a catalog name only: the request model admits no import path
+            where = f"arms[{i}]: " if req.arms else ""
+            if act.vector:
+                raise ActlabError(f"{where}activation {act.name!r} is vector-valued (output only); choose an "
+                                  "element-wise one")
+            try:
+                act.resolve(**arm.activation_params)  # unknown or out-of-range parameters: one clear message
+            except ActlabError as e:
+                raise ActlabError(f"{where}{e}") from None
+            arms.append(arm.model_copy(update={"activation": act.name}))
+        seen: dict[tuple, int] = {}
+        for i, a in enumerate(arms):
+            key = (a.activation, tuple(sorted(a.activation_params.items())), a.init)
+            if key in seen:
+                raise ActlabError(f"arms[{seen[key]}] and arms[{i}] are the same ({arm_label(a, [a])}, init "
+                                  f"{a.init}); the arms of a comparison must differ in activation, its parameters "
+                                  "or init")
+            seen[key] = i
+        update = {"arms": arms} if req.arms else {"activation": arms[0].activation}
         with self.lock:
             self._expire()
             if len(self.sessions) >= self.max:
                 raise Busy(f"{len(self.sessions)} live trainings are running, the most this server allows "
                            f"(--max-trainings {self.max}); stop one or wait")
-            s = Session(uuid.uuid4().hex[:12], req.model_copy(update={"activation": act.name}))
+            s = Session(uuid.uuid4().hex[:12], req.model_copy(update=update))
             self.sessions[s.id] = s
         return s
 
@@ -221,7 +374,7 @@ class LiveManager:
 
         def work() -> None:
             try:
-                train_live(s.request, emit, s.stop, s.running)
+                train_live(s.request, emit, s.stop, s.running, s.take_step)
                 s.state = "stopped" if s.stop.is_set() else "done"
             except Exception as e:  # noqa: BLE001 - a failed training is reported to its client, not raised
                 s.state = "failed"

@@ -73,11 +73,17 @@ def router(live: LiveManager) -> APIRouter:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @r.post("/api/live/{sid}/{action}")
-    async def live_control(sid: str, action: Literal["pause", "resume"], token: Token = "") -> dict[str, str]:
-        """Pause (the worker waits between epochs) or resume a live training that is streaming."""
+    async def live_control(sid: str, action: Literal["pause", "resume", "step"], token: Token = "") -> dict[str, str]:
+        """Pause (the worker waits between epochs), resume, or step (one more epoch, while paused) a live
+        training that is streaming."""
         s = _session(sid, token)
         if s.state == "pending":  # its stream is not open yet: a state change now would make it unstreamable
             raise HTTPException(409, f"live training {sid[:40]!r} has not started: open its event stream first")
+        if action == "step":
+            if s.state != "paused":
+                raise HTTPException(409, f"live training {sid[:40]!r} is {s.state}: pause it before stepping")
+            s.steps = min(s.steps + 1, 50)
+            return {"id": sid, "state": s.state}
         if action == "pause":
             s.running.clear()
         else:

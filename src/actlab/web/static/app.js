@@ -275,18 +275,54 @@ function renderProps(curves) {
 }
 
 // ------------------------------------------------------------------------------- live training
+// One to four arms (activation and init) trained side by side as one population: same data, same seeds,
+// same data order. Small multiples per arm (decision surface, hidden space, neurons, network), shared
+// overlaid charts (losses with seed bands, accuracy, gradients, dead units, signal trace).
 
-const LIVE_FIELDS = ["dataset", "noise", "points", "activation", "depth", "width", "init", "optimizer", "lr",
-                     "batch_size", "epochs", "seeds"];
-const NUMERIC = new Set(["noise", "points", "depth", "width", "lr", "batch_size", "epochs", "seeds"]);
+const LIVE_FIELDS = ["dataset", "noise", "points", "train_pct", "depth", "width", "init", "optimizer", "lr",
+                     "weight_decay", "batch_size", "epochs", "seeds"];
+const NUMERIC = new Set(["noise", "points", "train_pct", "depth", "width", "lr", "weight_decay", "batch_size", "epochs",
+                         "seeds"]);
+const INIT_NAMES = ["kaiming_normal", "lecun_normal", "xavier_normal", "orthogonal"];
 let source = null;
 
 function liveForm() { return $("#live-form"); }
+
+// the arms' rows: activation (the first required, the others may be "—") and init ("as below" or one)
+function buildArmRows() {
+  const holder = $("#live-arms-form");
+  holder.innerHTML = "";
+  for (let i = 0; i < 4; i++) {
+    const act = el("select", { name: `arm${i}`, "aria-label": `arm ${i + 1} activation` });
+    if (i) act.append(el("option", { value: "", text: "—" }));
+    for (const a of actlab.catalog.filter(a => !a.vector)) act.append(el("option", { value: a.name, text: a.name }));
+    const init = el("select", { name: `arm${i}_init`, "aria-label": `arm ${i + 1} init` },
+      el("option", { value: "", text: "init as below" }), ...INIT_NAMES.map(n => el("option", { value: n, text: n })),
+      el("option", { value: "default", text: "default (paired)" }));
+    holder.append(el("div", { class: "arm-row" }, el("span", { class: "arm-no", text: String.fromCharCode(65 + i) }), act, init));
+  }
+}
+
+function armsFromForm() {
+  const form = liveForm(), arms = [];
+  for (let i = 0; i < 4; i++) {
+    const a = form.elements[`arm${i}`].value;
+    if (a) arms.push({ activation: a, ...(form.elements[`arm${i}_init`].value ? { init: form.elements[`arm${i}_init`].value } : {}) });
+  }
+  return arms;
+}
 
 function renderLive() {
   const { params } = readHash();
   const form = liveForm();
   for (const f of LIVE_FIELDS) if (params.has(f)) form.elements[f].value = params.get(f);
+  // arms=relu,tanh:xavier_normal (an old link's activation=... is arm A)
+  const arms = (params.get("arms") || params.get("activation") || "relu,tanh").split(",").filter(Boolean).slice(0, 4);
+  for (let i = 0; i < 4; i++) {
+    const [act, init] = (arms[i] || "").split(":");
+    form.elements[`arm${i}`].value = act || (i ? "" : "relu");
+    form.elements[`arm${i}_init`].value = init || "";
+  }
 }
 
 function liveRequest() {
@@ -296,20 +332,28 @@ function liveRequest() {
     body[f] = NUMERIC.has(f) ? Number(v) : v;
     params.set(f, v);
   }
+  body.train_fraction = body.train_pct / 100;
+  delete body.train_pct;
+  body.arms = armsFromForm();
+  params.set("arms", body.arms.map(a => a.init ? `${a.activation}:${a.init}` : a.activation).join(","));
   writeHash("live", params);
   return body;
+}
+
+function liveButtons(st) {
+  const running = st && !st.finished;
+  $("#live-start").disabled = !!running;
+  $("#live-pause").disabled = !running;
+  $("#live-pause").textContent = running && st.paused ? "Resume" : "Pause";
+  $("#live-step").disabled = !(running && st.paused);
 }
 
 function resetLive() {
   if (source) { source.close(); source = null; }
   if (actlab.live && actlab.live.id && !actlab.live.finished) fetch(`/api/live/${actlab.live.id}`, { method: "DELETE", headers: headers(actlab.live.token) });
   actlab.live = null;
-  for (const id of ["#live-loss", "#live-grad", "#live-dead"]) $(id).innerHTML = "";
-  const c = $("#live-surface");
-  c.getContext("2d").clearRect(0, 0, c.width, c.height);
-  $("#live-pause").disabled = true;
-  $("#live-pause").textContent = "Pause";
-  $("#live-start").disabled = false;
+  for (const id of ["#live-loss", "#live-acc", "#live-grad", "#live-dead", "#live-trace", "#live-arms"]) $(id).innerHTML = "";
+  liveButtons(null);
   $("#live-status").textContent = "Ready.";
 }
 
@@ -319,14 +363,13 @@ async function startLive() {
   try {
     const s = await api("/api/live", { method: "POST", body: JSON.stringify(body) });
     showError(null);
-    const st = actlab.live = { id: s.id, token: s.token, request: s.request, epochs: [], loss: [], meanLoss: [], testAcc: [],
-                               probes: [], finished: false, paused: false };
-    $("#live-start").disabled = true;
-    $("#live-pause").disabled = false;
+    const st = actlab.live = { id: s.id, token: s.token, request: s.request, epochs: [], loss: [], testLoss: [], testAcc: [],
+                               meanLoss: [], probes: [], surfaces: 0, finished: false, paused: false };
+    liveButtons(st);
     source = new EventSource(`/api/live/${s.id}/events?token=${encodeURIComponent(s.token)}`);
-    source.addEventListener("start", e => { st.data = JSON.parse(e.data); st.loss = st.data.seeds.map(() => []); });
+    source.addEventListener("start", e => onStart(st, JSON.parse(e.data)));
     source.addEventListener("epoch", e => onEpoch(st, JSON.parse(e.data)));
-    source.addEventListener("surface", e => drawSurface(st, JSON.parse(e.data)));
+    source.addEventListener("surface", e => onSurface(st, JSON.parse(e.data)));
     source.addEventListener("probe", e => onProbe(st, JSON.parse(e.data)));
     source.addEventListener("done", e => finishLive(st, JSON.parse(e.data)));
     source.addEventListener("stopped", () => finishLive(st, null));
@@ -337,50 +380,163 @@ async function startLive() {
   } catch (e) { showError(e); }
 }
 
+function onStart(st, d) {
+  st.data = d;
+  st.arms = d.arms;
+  const m = d.arms.length ? d.arms[d.arms.length - 1].stop : d.seeds.length;
+  st.loss = Array.from({ length: m }, () => []);
+  st.testLoss = Array.from({ length: m }, () => []);
+  st.testAcc = Array.from({ length: m }, () => []);
+  const holder = $("#live-arms");
+  holder.innerHTML = "";
+  holder.style.setProperty("--arms", d.arms.length);
+  st.cards = d.arms.map((a, i) => {
+    const card = el("div", { class: "card arm", "data-arm": i },
+      el("h3", { style: `color:${a.color}` }, el("span", { class: "swatch", style: `background:${a.color}` }), a.label),
+      el("p", { class: "dim arm-result", text: `${d.seeds.length} seeds` }),
+      el("canvas", { class: "surface", width: 300, height: 300, "aria-label": `decision surface of ${a.label}` }),
+      el("div", { class: "colorbar" }, el("span", { text: "0" }), el("i"), el("span", { text: "1" }),
+         el("span", { class: "dim", text: " P(class 1)" })),
+      el("h4", { text: "Hidden space (seed 0, test points, first two units)" }), el("div", { class: "hidden-row" }),
+      el("h4", { text: "Neurons (seed 0): output over the input plane" }), el("div", { class: "neurons" }),
+      el("h4", { text: "Network (seed 0): blue +, orange −, width |w|" }), el("div", { class: "diagram" }));
+    holder.append(card);
+    return card;
+  });
+}
+
+const mean = v => { const f = v.filter(x => x != null && Number.isFinite(x)); return f.length ? f.reduce((a, b) => a + b, 0) / f.length : null; };
+const lo = v => { const f = v.filter(x => x != null && Number.isFinite(x)); return f.length ? Math.min(...f) : null; };
+const hi = v => { const f = v.filter(x => x != null && Number.isFinite(x)); return f.length ? Math.max(...f) : null; };
+
+// per arm, per epoch index: the mean, min and max over the arm's seeds of a per-replica history
+function armStats(st, rows) {
+  return st.arms.map(a => {
+    const mine = rows.slice(a.start, a.stop), out = { mean: [], lo: [], hi: [] };
+    for (let j = 0; j < st.epochs.length; j++) {
+      const col = mine.map(r => r[j]);
+      out.mean.push(mean(col)); out.lo.push(lo(col)); out.hi.push(hi(col));
+    }
+    return out;
+  });
+}
+
+// A line chart: each series {label, color, dash, values, lo, hi} (lo/hi: a band), our own legend (names and
+// line styles) and a hover read-out of every series at the cursor.
+function linePlot(container, x, series, { logY = false, xLabel = "", yLabel = "", height = 260, yRange = null, intX = false } = {}) {
+  container.innerHTML = "";
+  const legend = el("div", { class: "legend" }), readout = el("div", { class: "readout dim", text: "hover for values" });
+  const holder = el("div");
+  container.append(holder, legend, readout);
+  const sers = [{ label: xLabel }], data = [x], bands = [];
+  for (const s of series) {
+    if (s.lo && s.hi) {
+      const i = data.length;
+      sers.push({ label: "", stroke: "transparent", width: 0, points: { show: false } },
+                { label: "", stroke: "transparent", width: 0, points: { show: false } });
+      data.push(s.hi, s.lo);
+      bands.push({ series: [i, i + 1], fill: s.color + (s.dash ? "18" : "2a") });
+    }
+    sers.push({ label: s.label, stroke: s.color, width: s.width || 2, dash: s.dash || undefined, points: { show: x.length < 12 } });
+    data.push(s.values);
+    const key = el("span", { class: "key" });
+    key.innerHTML = `<svg width="28" height="10" aria-hidden="true"><line x1="1" y1="5" x2="27" y2="5" stroke="${s.color}" ` +
+      `stroke-width="2.5" ${s.dash ? `stroke-dasharray="${s.dash.join(" ")}"` : ""}/></svg>`;
+    key.append(s.label);
+    legend.append(key);
+  }
+  const width = Math.max(300, container.clientWidth || 560);
+  const axisX = { label: xLabel };
+  if (intX) axisX.incrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+  const u = new uPlot({
+    width, height, series: sers, bands,
+    scales: { x: { time: false }, y: logY ? { distr: 3 } : yRange ? { range: yRange } : {} },
+    axes: [axisX, { label: yLabel, size: 64, values: logY ? logTicks : undefined }],
+    legend: { show: false },
+    hooks: { setCursor: [p => {
+      const i = p.cursor.idx;
+      if (i == null) return;
+      readout.textContent = `${xLabel} ${x[i]}: ` + series.map(s => `${s.label} ${fmt(s.values[i], 3)}`).join(" · ");
+    }] },
+  }, data, holder);
+  u.series_ = series;
+  return u;
+}
+
+// log-axis tick labels: powers of ten as 10⁻⁴, other ticks as plain numbers
+const SUP = { "-": "⁻", 0: "⁰", 1: "¹", 2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹" };
+function logTicks(u, vals) {
+  return vals.map(v => {
+    if (v == null) return "";
+    const e = Math.log10(v);
+    if (Math.abs(e - Math.round(e)) < 1e-9) {
+      const k = Math.round(e);
+      return k >= 0 && k <= 3 ? String(10 ** k) : "10" + String(k).split("").map(c => SUP[c]).join("");
+    }
+    return "";
+  });
+}
+
 function onEpoch(st, d) {
   st.epochs.push(...d.epochs);
   d.loss.forEach((row, s) => st.loss[s].push(...row));
-  for (let j = 0; j < d.epochs.length; j++) {
-    const vals = d.loss.map(r => r[j]).filter(v => v != null);
-    st.meanLoss.push(vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : null);
-    const acc = d.test_acc.map(r => r[j]).filter(v => v != null);
-    st.testAcc.push(acc.length ? acc.reduce((a, b) => a + b, 0) / acc.length : null);
-  }
-  const series = [...st.loss.map((_, s) => ({ label: `seed ${s}`, stroke: SEED_COLORS[s % 16] + "88", width: 1 })),
-                  { label: "mean", stroke: "#111", width: 2.2 }];
-  const data = [st.epochs, ...st.loss, st.meanLoss];
-  if (!st.lossPlot || st.lossPlot.series.length !== series.length + 1)
-    st.lossPlot = plot($("#live-loss"), series, data, { xLabel: "epoch", yLabel: "loss", logY: true });
-  else st.lossPlot.setData(data);
+  d.test_loss.forEach((row, s) => st.testLoss[s].push(...row));
+  d.test_acc.forEach((row, s) => st.testAcc[s].push(...row));
+  const train = armStats(st, st.loss), test = armStats(st, st.testLoss), acc = armStats(st, st.testAcc);
+  st.meanLoss = train[0].mean;
+  st.armLoss = train.map(t => t.mean);
+  st.armTestLoss = test.map(t => t.mean);
+  const lossSeries = [], accSeries = [];
+  st.arms.forEach((a, i) => {
+    lossSeries.push({ label: `${a.label} train`, color: a.color, values: train[i].mean, lo: train[i].lo, hi: train[i].hi });
+    lossSeries.push({ label: `${a.label} test`, color: a.color, dash: [6, 4], values: test[i].mean, lo: test[i].lo, hi: test[i].hi });
+    accSeries.push({ label: a.label, color: a.color, values: acc[i].mean, lo: acc[i].lo, hi: acc[i].hi });
+  });
+  st.lossPlot = linePlot($("#live-loss"), st.epochs, lossSeries, { xLabel: "epoch", yLabel: "loss", logY: true });
+  st.accPlot = linePlot($("#live-acc"), st.epochs, accSeries, { xLabel: "epoch", yLabel: "test accuracy", yRange: [0, 1] });
   const last = st.epochs.length - 1;
-  $("#live-status").textContent = `epoch ${st.epochs[last]} of ${st.request.epochs} · mean training loss ` +
-    `${fmt(st.meanLoss[last])} · mean test accuracy ${fmt(st.testAcc[last], 3)} (n = ${st.loss.length} seeds)`;
+  $("#live-status").textContent = `epoch ${st.epochs[last]} of ${st.request.epochs}${st.paused ? " (paused)" : ""} · ` +
+    st.arms.map((a, i) => `${a.label}: test acc ${fmt(acc[i].mean[last], 3)}`).join(" · ") + ` (mean of ${st.data.seeds.length} seeds each)`;
 }
 
-function drawSurface(st, d) {
-  st.surface = d;
-  const c = $("#live-surface"), ctx = c.getContext("2d");
-  const nx = d.gx.length, ny = d.gy.length;
-  const img = ctx.createImageData(nx, ny);
+// blue (class 0) to white to red (class 1), as in the report
+function probColor(p) {
+  return p < 0.5 ? [70 + 370 * p, 130 + 250 * p, 255] : [255, 255 - 300 * (p - 0.5), 255 - 380 * (p - 0.5)];
+}
+
+function niceTicks(a, b, n = 5) {
+  const span = b - a, raw = span / n, mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map(k => k * mag).find(s => span / s <= n) || 10 * mag;
+  const out = [];
+  for (let v = Math.ceil(a / step) * step; v <= b + 1e-9; v += step) out.push(Math.abs(v) < 1e-12 ? 0 : v);
+  return out;
+}
+
+function drawSurfaceCanvas(c, gx, gy, grid, st) {
+  const ctx = c.getContext("2d"), L = 30, B = 22, W = c.width - L - 4, H = c.height - B - 4;
+  const nx = gx.length, ny = gy.length, img = ctx.createImageData(nx, ny);
   for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
-    const p = d.mean[j][i] ?? 0.5, k = 4 * ((ny - 1 - j) * nx + i);
-    // blue (class 0) to white to red (class 1), as in the report
-    img.data[k] = p < 0.5 ? 70 + 370 * p : 255;
-    img.data[k + 1] = p < 0.5 ? 130 + 250 * p : 255 - 300 * (p - 0.5);
-    img.data[k + 2] = p < 0.5 ? 255 : 255 - 380 * (p - 0.5);
-    img.data[k + 3] = 200;
+    const rgb = probColor(grid[j][i] ?? 0.5), k = 4 * ((ny - 1 - j) * nx + i);
+    img.data[k] = rgb[0]; img.data[k + 1] = rgb[1]; img.data[k + 2] = rgb[2]; img.data[k + 3] = 210;
   }
   const off = document.createElement("canvas");
   off.width = nx; off.height = ny;
   off.getContext("2d").putImageData(img, 0, 0);
-  ctx.imageSmoothingEnabled = true;
   ctx.clearRect(0, 0, c.width, c.height);
-  ctx.drawImage(off, 0, 0, c.width, c.height);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(off, L, 4, W, H);
+  const [x0, x1, y0, y1] = [gx[0], gx[nx - 1], gy[0], gy[ny - 1]];
+  const px = x => L + (x - x0) / (x1 - x0) * W, py = y => 4 + (1 - (y - y0) / (y1 - y0)) * H;
+  ctx.strokeStyle = "#566070"; ctx.fillStyle = "#33404f"; ctx.font = "10px system-ui"; ctx.lineWidth = 1;
+  ctx.strokeRect(L, 4, W, H);
+  ctx.textAlign = "center";
+  for (const t of niceTicks(x0, x1)) { ctx.beginPath(); ctx.moveTo(px(t), 4 + H); ctx.lineTo(px(t), 8 + H); ctx.stroke(); ctx.fillText(String(+t.toFixed(2)), px(t), H + 18); }
+  ctx.textAlign = "right";
+  for (const t of niceTicks(y0, y1)) { ctx.beginPath(); ctx.moveTo(L - 4, py(t)); ctx.lineTo(L, py(t)); ctx.stroke(); ctx.fillText(String(+t.toFixed(2)), L - 6, py(t) + 3); }
   if (!st.data) return;
-  const [x0, x1, y0, y1] = [d.gx[0], d.gx[nx - 1], d.gy[0], d.gy[ny - 1]];
   const draw = (pts, ys, hollow) => pts.forEach(([x, y], i) => {
     ctx.beginPath();
-    ctx.arc((x - x0) / (x1 - x0) * c.width, (1 - (y - y0) / (y1 - y0)) * c.height, 3, 0, 2 * Math.PI);
+    ctx.arc(px(x), py(y), 2.6, 0, 2 * Math.PI);
     ctx.fillStyle = ctx.strokeStyle = ys[i] ? "#b3001b" : "#0b3d91";
     if (hollow) ctx.stroke(); else ctx.fill();
   });
@@ -388,29 +544,125 @@ function drawSurface(st, d) {
   draw(st.data.test, st.data.test_y, true);
 }
 
+function drawScatter(c, pts, ys) {
+  const ctx = c.getContext("2d"), W = c.width, H = c.height;
+  ctx.clearRect(0, 0, W, H);
+  const xs = pts.map(p => p[0]), yv = pts.map(p => p.length > 1 ? p[1] : 0);
+  const f = v => v.filter(Number.isFinite);
+  const [ax, bx, ay, by] = [Math.min(...f(xs)), Math.max(...f(xs)), Math.min(...f(yv)), Math.max(...f(yv))];
+  const sx = (bx - ax) || 1, sy = (by - ay) || 1;
+  pts.forEach((p, i) => {
+    if (!Number.isFinite(xs[i]) || !Number.isFinite(yv[i])) return;
+    ctx.beginPath();
+    ctx.arc(6 + (xs[i] - ax) / sx * (W - 12), H - 6 - (yv[i] - ay) / sy * (H - 12), 2, 0, 2 * Math.PI);
+    ctx.fillStyle = ys[i] ? "#b3001b" : "#0b3d91";
+    ctx.fill();
+  });
+}
+
+function drawNeuron(c, map, scale) {
+  const ny = map.length, nx = map[0].length, ctx = c.getContext("2d"), img = ctx.createImageData(nx, ny);
+  for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
+    const v = Math.max(-1, Math.min(1, (map[j][i] ?? 0) / scale)), k = 4 * ((ny - 1 - j) * nx + i);
+    // Playground's colours: orange negative, white zero, blue positive
+    const rgb = v < 0 ? [255, 255 + 110 * v, 255 + 255 * v] : [255 - 230 * v, 255 - 140 * v, 255 - 60 * v];
+    img.data[k] = rgb[0]; img.data[k + 1] = rgb[1]; img.data[k + 2] = rgb[2]; img.data[k + 3] = 255;
+  }
+  const off = document.createElement("canvas");
+  off.width = nx; off.height = ny;
+  off.getContext("2d").putImageData(img, 0, 0);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(off, 0, 0, c.width, c.height);
+}
+
+function drawDiagram(holder, widths, weights) {
+  const W = 300, H = 170, cols = widths.length, shown = widths.map(w => Math.min(w, 8));
+  const x = k => 18 + k * (W - 36) / (cols - 1), y = (k, i) => H / 2 + (i - (shown[k] - 1) / 2) * 18;
+  let max = 1e-9;
+  for (const m of weights) for (const row of m) for (const v of row) if (v != null) max = Math.max(max, Math.abs(v));
+  let s = `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="network diagram">`;
+  weights.forEach((m, k) => m.forEach((row, i) => row.forEach((v, j) => {
+    if (v == null || i >= shown[k] || j >= shown[k + 1]) return;
+    s += `<line x1="${x(k)}" y1="${y(k, i)}" x2="${x(k + 1)}" y2="${y(k + 1, j)}" stroke="${v >= 0 ? "#2b7bba" : "#e8711a"}" ` +
+         `stroke-width="${(0.3 + 3 * Math.abs(v) / max).toFixed(2)}" stroke-opacity="0.75"/>`;
+  })));
+  widths.forEach((w, k) => {
+    for (let i = 0; i < shown[k]; i++) s += `<circle cx="${x(k)}" cy="${y(k, i)}" r="5" fill="#fff" stroke="#33404f"/>`;
+    if (w > shown[k]) s += `<text x="${x(k)}" y="${H - 4}" font-size="9" text-anchor="middle" fill="#566070">+${w - shown[k]}</text>`;
+  });
+  holder.innerHTML = s + "</svg>";
+}
+
+function onSurface(st, d, redraw = false) {
+  st.surface = d;
+  if (!redraw) st.surfaces += 1;
+  const which = $("#live-show").value;  // "mean" or "first"
+  st.arms.forEach((a, i) => {
+    const card = st.cards[i];
+    const canvas = $("canvas.surface", card);
+    drawSurfaceCanvas(canvas, d.gx, d.gy, which === "first" ? d.first[i] : d.mean[i], st);
+    if (!redraw) {  // a checksum of each drawn surface (tests check that every arm's surface updates)
+      const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+      let sum = 0;
+      for (let k = 0; k < px.length; k += 4) sum = (sum * 31 + px[k] + 7 * px[k + 2]) % 1000000007;
+      (st.surfaceSums ||= st.arms.map(() => [])).at(i).push(sum);
+    }
+    const row = $(".hidden-row", card);
+    row.innerHTML = "";
+    d.hidden[i].forEach((h, k) => {
+      const c = el("canvas", { width: 110, height: 110 });
+      row.append(el("figure", { class: "mini" }, c, el("figcaption", { text: `layer ${k + 1} · std ${fmt(h.std, 2)}` })));
+      drawScatter(c, h.points, d.hidden_y);
+    });
+    const nholder = $(".neurons", card);
+    nholder.innerHTML = "";
+    d.neurons.maps[i].forEach((layer, k) => {
+      let scale = 1e-9;
+      for (const m of layer) for (const r of m) for (const v of r) if (v != null) scale = Math.max(scale, Math.abs(v));
+      const tiles = el("div", { class: "tiles" });
+      layer.forEach(m => { const c = el("canvas", { width: 40, height: 40 }); tiles.append(c); drawNeuron(c, m, scale); });
+      nholder.append(el("div", { class: "dim", text: `layer ${k + 1}: units 1–${layer.length} of ${st.request.width}, ` +
+                                                   `colour ±${fmt(scale, 2)}` }), tiles);
+    });
+    drawDiagram($(".diagram", card), st.data.widths, d.weights[i]);
+  });
+  // the signal trace of the two far points: mean |a| per layer (and |z| of the output), mean over seeds
+  const layers = Object.keys(d.trace).filter(k => k.startsWith("a")).length;
+  const x = Array.from({ length: layers + 1 }, (_, k) => k + 1), series = [];
+  st.arms.forEach((a, i) => [0, 1].forEach(p => {
+    const vals = x.map((_, k) => (k < layers ? d.trace[`a${k + 1}`] : d.trace.z_out)[i][p]);
+    series.push({ label: `${a.label} point ${p + 1}`, color: a.color, dash: p ? [6, 4] : null, values: vals });
+  }));
+  st.tracePlot = linePlot($("#live-trace"), x, series, { xLabel: "layer (last = output |z|)", yLabel: "mean |a|", logY: true, height: 240, intX: true });
+  $("#live-trace-note").textContent = `epoch ${d.epoch}; points ${st.data.trace_points.map(p => `(${p.map(v => fmt(v, 3)).join(", ")})`).join(" and ")}`;
+}
+
 function onProbe(st, d) {
   st.probes.push(d);
-  const first = st.probes[0], x = d.layers.map((_, i) => i + 1);
-  const g = [{ label: `epoch ${first.epoch}`, stroke: "#999", width: 1.5, dash: [6, 4] },
-             { label: `epoch ${d.epoch}`, stroke: BLUE, width: 2 }];
-  st.gradPlot = plot($("#live-grad"), g, [x, first.grad_norm, d.grad_norm], { xLabel: "layer (last = output)", yLabel: "‖∂L/∂W‖", logY: true, height: 240 });
+  const first = st.probes[0], x = d.layers.map((_, i) => i + 1), g = [], dd = [];
   const hidden = d.hidden.map((n, i) => [n, i]).filter(([n]) => n !== "output").map(([, i]) => i);
-  st.deadPlot = plot($("#live-dead"), [{ label: `epoch ${first.epoch}`, stroke: "#999", width: 1.5, dash: [6, 4] },
-                                        { label: `epoch ${d.epoch}`, stroke: RED, width: 2 }],
-                     [hidden.map(i => i + 1), hidden.map(i => first.dead_fraction[i]), hidden.map(i => d.dead_fraction[i])],
-                     { xLabel: "hidden layer", yLabel: "dead fraction", height: 240, yRange: [0, 1] });
+  st.arms.forEach((a, i) => {
+    g.push({ label: `${a.label} epoch ${first.epoch}`, color: a.color, dash: [3, 3], width: 1.2, values: first.grad_norm[i] });
+    g.push({ label: `${a.label} epoch ${d.epoch}`, color: a.color, values: d.grad_norm[i] });
+    dd.push({ label: `${a.label} epoch ${d.epoch}`, color: a.color, values: hidden.map(k => d.dead_fraction[i][k]) });
+  });
+  st.gradPlot = linePlot($("#live-grad"), x, g, { xLabel: "layer (last = output)", yLabel: "‖∂L/∂W‖", logY: true, height: 240, intX: true });
+  st.deadPlot = linePlot($("#live-dead"), hidden.map(k => k + 1), dd, { xLabel: "hidden layer", yLabel: "dead fraction", height: 240, yRange: [0, 1], intX: true });
 }
 
 function finishLive(st, d) {
   st.finished = true;
   if (source) { source.close(); source = null; }
-  $("#live-start").disabled = false;
-  $("#live-pause").disabled = true;
+  liveButtons(st);
   if (d) {
     st.result = d;
-    $("#live-status").textContent = `done: ${d.epoch} epochs in ${d.wall_s} s · final test accuracy ` +
-      `${fmt(d.test_acc, 3)} [${fmt(d.lo, 3)}, ${fmt(d.hi, 3)}] (95 % CI, n = ${d.n} seeds)` +
-      (d.diverged ? ` · ${d.diverged} diverged` : "");
+    (d.arms || []).forEach((r, i) => {
+      if (st.cards && st.cards[i]) $(".arm-result", st.cards[i]).textContent =
+        `final test accuracy ${fmt(r.test_acc, 3)} [${fmt(r.lo, 3)}, ${fmt(r.hi, 3)}] (95 % CI, n = ${r.n} seeds)` + (r.diverged ? ` · ${r.diverged} diverged` : "");
+    });
+    $("#live-status").textContent = `done: ${d.epoch} epochs in ${d.wall_s} s · ` +
+      (d.arms || []).map(r => `${r.label} ${fmt(r.test_acc, 3)} [${fmt(r.lo, 3)}, ${fmt(r.hi, 3)}]`).join(" · ") +
+      ` (final test accuracy, 95 % CI, n = ${d.n} seeds each)`;
   } else if (!$("#error").hidden) $("#live-status").textContent = "Stopped with an error.";
   else $("#live-status").textContent = "Stopped.";
 }
@@ -420,7 +672,13 @@ async function togglePause() {
   if (!st || st.finished) return;
   const r = await api(`/api/live/${st.id}/${st.paused ? "resume" : "pause"}`, { method: "POST" }, st.token);
   st.paused = r.state === "paused";
-  $("#live-pause").textContent = st.paused ? "Resume" : "Pause";
+  liveButtons(st);
+}
+
+async function stepLive() {
+  const st = actlab.live;
+  if (!st || st.finished || !st.paused) return;
+  try { await api(`/api/live/${st.id}/step`, { method: "POST" }, st.token); } catch (e) { showError(e); }
 }
 
 // ------------------------------------------------------------------------------------------ runs
@@ -495,8 +753,7 @@ async function main() {
     actlab.catalog = catalog;
     const form = liveForm();
     for (const name of Object.keys(datasets)) form.elements.dataset.append(el("option", { value: name, text: name }));
-    for (const a of catalog.filter(a => !a.vector)) form.elements.activation.append(el("option", { value: a.name, text: a.name }));
-    form.elements.activation.value = "relu";
+    buildArmRows();
   } catch (e) { showError(e); return; }
   $("#act-lo").addEventListener("change", onActChange);
   $("#act-hi").addEventListener("change", onActChange);
@@ -504,6 +761,8 @@ async function main() {
   $("#live-start").addEventListener("click", startLive);
   $("#live-pause").addEventListener("click", togglePause);
   $("#live-reset").addEventListener("click", resetLive);
+  $("#live-step").addEventListener("click", stepLive);
+  $("#live-show").addEventListener("change", () => { if (actlab.live && actlab.live.surface) onSurface(actlab.live, actlab.live.surface, true); });
   window.addEventListener("hashchange", route);
   window.addEventListener("beforeunload", () => { if (source) source.close(); });
   route();
