@@ -502,6 +502,23 @@ def test_browser_opens_a_stored_run(page, server, tmp_path):
     assert page.errors == []
 
 
+def test_browser_puts_two_runs_side_by_side(page, server, tmp_path):
+    page.goto(f"{server}/#runs?run=moons")
+    page.wait_for_function("window.actlab.run && window.actlab.run.name == 'moons'")
+    page.click("button[aria-label='compare blobs-depth']")
+    page.wait_for_function("window.actlab.runWith && window.actlab.runWith.name == 'blobs-depth'")
+    assert "with=blobs-depth" in page.evaluate("location.hash")  # the comparison is in the URL
+    cols = page.locator(".run-compare .run-col")
+    assert cols.count() == 2
+    assert cols.nth(0).locator("h2").inner_text() == "moons" and cols.nth(1).locator("h2").inner_text() == "blobs-depth"
+    assert cols.nth(0).locator("li").count() >= 1 and cols.nth(1).locator("li").count() >= 1  # both findings
+    page.screenshot(path=tmp_path / "runs-compare.png", full_page=True)
+    page.click("#close-compare")
+    page.wait_for_function("!location.hash.includes('with=') && !document.querySelector('.run-compare')")
+    assert page.locator("#run-detail h2").inner_text() == "moons"
+    assert page.errors == []
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 
 

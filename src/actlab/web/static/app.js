@@ -688,26 +688,51 @@ async function renderRuns() {
   try {
     const res = await api("/api/runs");
     $("#runs-root").textContent = res.root;
+    const current = params.get("run"), other = params.get("with");
+    const go = (run, withRun) => {
+      const q = new URLSearchParams({ run });
+      if (withRun && withRun !== run) q.set("with", withRun);
+      writeHash("runs", q);
+      renderRuns();
+    };
     const rows = res.runs.map(r => {
-      const tr = el("tr", { "data-path": r.path, onclick: () => { writeHash("runs", new URLSearchParams({ run: r.path })); renderRuns(); } },
+      // a row opens its run; its "compare" button puts it beside the run already open
+      const cmp = el("button", { type: "button", class: "secondary small", title: "show beside the open run",
+                                 "aria-label": `compare ${r.path}`, text: "compare",
+                                 onclick: e => { e.stopPropagation(); go(current || r.path, current ? r.path : null); } });
+      if (!current || r.path === current) cmp.disabled = true;
+      const tr = el("tr", { "data-path": r.path, onclick: () => go(r.path, null) },
         el("td", { text: r.path }), el("td", { text: r.kind }),
-        el("td", { text: Object.entries(r.cells).map(([k, v]) => `${v} ${k}`).join(", ") }));
-      if (r.path === params.get("run")) tr.className = "sel";
+        el("td", { text: Object.entries(r.cells).map(([k, v]) => `${v} ${k}`).join(", ") }), el("td", {}, cmp));
+      if (r.path === current) tr.className = "sel";
+      else if (r.path === other) tr.className = "sel2";
       return tr;
     });
     const list = $("#runs-list");
     list.innerHTML = "";
     list.append(rows.length ? el("table", { class: "runs-table" },
-      el("thead", {}, el("tr", {}, el("th", { text: "run" }), el("th", { text: "kind" }), el("th", { text: "cells" }))),
+      el("thead", {}, el("tr", {}, el("th", { text: "run" }), el("th", { text: "kind" }), el("th", { text: "cells" }), el("th"))),
       el("tbody", {}, ...rows)) : el("p", { class: "dim", text: "No runs yet: actlab run writes them here." }));
-    if (params.get("run")) await showRun(params.get("run"));
+    const box = $("#run-detail");
+    if (current && other) {  // two runs side by side: summaries, tables and figures in two columns
+      box.innerHTML = "";
+      const left = el("div", { class: "run-col" }), right = el("div", { class: "run-col" });
+      box.append(el("p", {}, `Comparing two runs. `, el("a", { href: "#", id: "close-compare", text: "Close the comparison",
+        onclick: e => { e.preventDefault(); go(current, null); } })), el("div", { class: "run-compare" }, left, right));
+      actlab.runWith = null;
+      await showRun(current, false, left);
+      actlab.runWith = await showRun(other, false, right, false);
+    } else if (current) {
+      actlab.runWith = null;
+      await showRun(current);
+    }
   } catch (e) { showError(e); }
 }
 
-async function showRun(path, build = false) {
-  const box = $("#run-detail");
+async function showRun(path, build = false, box = $("#run-detail"), main = true) {
   try {
-    const r = actlab.run = await api(`/api/runs/${path}${build ? "/report" : ""}`, build ? { method: "POST" } : {});
+    const r = await api(`/api/runs/${path}${build ? "/report" : ""}`, build ? { method: "POST" } : {});
+    if (main) actlab.run = r;
     showError(null);
     box.innerHTML = "";
     // DOM append writes a null as the text "null": only the parts this run has
@@ -725,12 +750,13 @@ async function showRun(path, build = false) {
     }
     if (!r.figures.length) {
       box.append(el("p", { class: "dim", text: "No figures yet: build the report to draw them from the store." }),
-                 el("button", { type: "button", id: "build-report", onclick: e => { e.target.disabled = true; e.target.textContent = "Building…"; showRun(path, true); } }, "Build report"));
+                 el("button", { type: "button", id: "build-report", onclick: e => { e.target.disabled = true; e.target.textContent = "Building…"; showRun(path, true, box, main); } }, "Build report"));
     }
     for (const f of r.figures) {
       box.append(el("figure", {}, el("img", { src: f.png, alt: f.caption, loading: "lazy" }),
         el("figcaption", {}, f.caption + " ", el("a", { href: f.svg, target: "_blank", text: "SVG" }))));
     }
+    return r;
   } catch (e) { showError(e); }
 }
 
