@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,8 +13,10 @@ import pytest
 
 
 def actlab(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """As piped output: no COLUMNS (the test runner may set one), so tables keep whole rows."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     return subprocess.run([sys.executable, "-m", "actlab", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+                          timeout=300, env=env)
 
 
 def test_table_prints_every_activation():
@@ -64,8 +67,26 @@ def test_show_overlays_several_with_targeted_params(tmp_path):
     assert r.returncode == 0, r.stderr
     params = {d["name"]: d["params"] for d in json.loads(r.stdout)}
     assert params == {"elu": {"alpha": 2.0}, "celu": {"alpha": 2.0}, "relu": {}}  # later --param wins
-    assert (tmp_path / "elu-alpha=2_celu-alpha=2_relu.png").exists()
-    assert "wrote elu-alpha=2_celu-alpha=2_relu.png" in r.stderr
+    assert list(tmp_path.iterdir()) == []  # a figure only when asked for: nothing lands in the current folder
+    r = actlab("activations", "show", "elu", "celu", "relu", "-p", "elu.alpha=0.5", "-p", "alpha=2", "--no-cost",
+               cwd=tmp_path)
+    assert "add --figure elu-alpha=2_celu-alpha=2_relu.png" in r.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_tables_fit_the_terminal_and_wide_shows_every_column():
+    env = {**os.environ, "COLUMNS": "100"}
+    r = subprocess.run([sys.executable, "-m", "actlab", "activations", "--no-cost"], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert max(len(line) for line in r.stdout.splitlines()) <= 100
+    assert "left out to fit 100 columns: smoothness" in r.stdout and "--wide shows" in r.stdout
+    assert "no, min -0.2785 at -1.2785" in r.stdout  # the columns kept are whole, not folded
+    top = next(line for line in r.stdout.splitlines() if line.startswith("┏"))
+    assert top.count("┳") == 4  # five columns kept
+    r = subprocess.run([sys.executable, "-m", "actlab", "activations", "--no-cost", "--wide"], capture_output=True,
+                       text=True, env=env, timeout=300)
+    top = next(line for line in r.stdout.splitlines() if line.startswith("┏"))
+    assert "left out" not in r.stdout and top.count("┳") == 9  # all ten columns, folded to fit
 
 
 def test_gelu_error():
@@ -132,6 +153,8 @@ def test_data_show_summary_and_figure(tmp_path):
     summary = json.loads(r.stdout)
     assert summary["n_train"] == 150 and summary["provenance"]["noise"] == 0.3
     assert sum(summary["train_counts"].values()) == 150
+    assert list(tmp_path.iterdir()) == []  # no figure unless asked for
+    r = actlab("data", "show", "moons", "-p", "noise=0.3", "--figure", "moons.png", cwd=tmp_path)
     assert mpimg.imread(tmp_path / "moons.png").shape[0] > 300
     r = actlab("data", "show", "digits", "-p", "classes=[3,8]", "--figure", str(tmp_path / "d.png"))
     assert r.returncode == 0, r.stderr

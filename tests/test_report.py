@@ -259,10 +259,12 @@ def test_report_opens_in_chromium_without_errors(suite_report, tmp_path):
 
 
 def test_report_command(smoke_runs, tmp_path):
-    out = tmp_path / "r.html"
-    r = actlab("report", str(smoke_runs["xor-speed"].run_dir), "--out", str(out))
+    r = actlab("report", str(smoke_runs["xor-speed"].run_dir), "--out", str(tmp_path / "pages"))  # a folder
     assert r.returncode == 0, r.stderr
+    out = tmp_path / "pages" / "report.html"
     assert out.exists() and "xor-speed" in out.read_text()
+    r = actlab("report", str(smoke_runs["xor-speed"].run_dir), "-o", str(tmp_path / "r.html"))
+    assert r.returncode == 2 and "--out is a folder (the report is written as FOLDER/report.html)" in r.stderr
     r = actlab("report", str(tmp_path))
     assert r.returncode == 2 and r.stderr.count("error:") == 1 and "Traceback" not in r.stderr
     assert "is not a run directory" in r.stderr
@@ -288,8 +290,8 @@ def test_a_figure_that_cannot_be_drawn_is_named_and_the_rest_still_reports(tmp_p
 def test_bootstrap_intervals_on_request(moons_run, tmp_path):
     from actlab.stats import mean_ci
 
-    out = tmp_path / "boot.html"
-    r = actlab("report", str(moons_run), "--ci", "bootstrap", "--out", str(out))
+    out = tmp_path / "report.html"
+    r = actlab("report", str(moons_run), "--ci", "bootstrap", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
     page = out.read_text()
     assert "BCa bootstrap over seeds" in page
@@ -299,7 +301,7 @@ def test_bootstrap_intervals_on_request(moons_run, tmp_path):
         cmp = next(f for f in findings(run, "bootstrap") if f.paired is not None)
     assert boot.method == "bootstrap" and f"{boot.mean:.3f} [{boot.lo:.3f}, {boot.hi:.3f}] (n = 5)" in page
     assert cmp.paired.diff.method == "bootstrap"
-    r = actlab("report", str(moons_run), "--ci", "jackknife", "--out", str(out))
+    r = actlab("report", str(moons_run), "--ci", "jackknife", "--out", str(tmp_path))
     assert r.returncode == 2 and "--ci 'jackknife' is unknown; allowed: t, bootstrap" in r.stderr
 
 

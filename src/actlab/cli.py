@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -48,11 +49,43 @@ data_app = typer.Typer(help="Data sources: the classic experiments' datasets, ge
                        add_completion=False, no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-out = Console(width=None if sys.stdout.isatty() else 200)  # piped output keeps whole rows
+# piped output keeps whole rows (200 columns) unless COLUMNS says otherwise
+out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200)
 err = Console(stderr=True)
 
 SHOWN = ("activation", "range", "derivative", "zero-centred", "saturates", "monotonic", "smoothness",
          "dying risk", "χ₁ at init", "cost vs ReLU")  # the terminal table; files carry every column
+
+WideOpt = Annotated[bool, typer.Option("--wide", help="Show every column of the tables, however wide the terminal.")]
+
+
+def _fit_table(title: str, cols: list[str], rows: list[list[str]], drop_first: list[str], wide: bool = False,
+               caption: str | None = None) -> None:
+    """Print a table that fits the terminal: when its natural width is more than the console's, columns of
+    `drop_first` are left out, in that order, until it fits, and a note names them (`--wide` shows all)."""
+    dropped: list[str] = []
+
+    def build(shown: list[str]) -> Table:
+        table = Table(title=title, caption=caption)
+        for c in shown:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*(v for c, v in zip(cols, r, strict=True) if c in shown))
+        return table
+
+    shown = list(cols)
+    table = build(shown)
+    if not wide:
+        for c in drop_first:
+            if Measurement.get(out, out.options.update_width(10_000), table).maximum <= out.width or c not in shown:
+                continue
+            shown.remove(c)
+            dropped.append(c)
+            table = build(shown)
+    out.print(table)
+    if dropped:
+        out.print(f"left out to fit {out.width} columns: {', '.join(dropped)} (--wide shows them)", style="dim")
+
 
 ParamOpt = Annotated[list[str] | None, typer.Option(
     "--param", "-p", help="Parameter as KEY=VALUE (every named activation that has KEY) or NAME.KEY=VALUE.")]
@@ -100,6 +133,7 @@ def activations_table(
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Write catalog.{json,csv,md} and catalog.png into this folder.")] = None,
     cost: Annotated[bool, typer.Option(help="Measure forward+backward cost against ReLU on this machine.")] = True,
     param: ParamOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """Print the measured properties table of the catalog (or of --name activations)."""
     if ctx.invoked_subcommand is not None:
@@ -118,7 +152,7 @@ def activations_table(
         for p in [*paths.values(), fig]:
             err.print(f"wrote {p}")
     if fmt == "table":
-        _print_table(entries)
+        _print_table(entries, wide)
     elif output is not None:
         output.write_text(catalog.render(entries, fmt), encoding="utf-8")
         err.print(f"wrote {output}")
@@ -126,14 +160,10 @@ def activations_table(
         sys.stdout.write(catalog.render(entries, fmt))
 
 
-def _print_table(entries: list[catalog.Entry]) -> None:
-    table = Table(title="actlab catalog: measured properties", show_lines=False)
-    for col in SHOWN:
-        table.add_column(col, overflow="fold")
-    for e in entries:
-        r = catalog.row(e)
-        table.add_row(*(r[c] for c in SHOWN))
-    out.print(table)
+def _print_table(entries: list[catalog.Entry], wide: bool = False) -> None:
+    rows = [[catalog.row(e)[c] for c in SHOWN] for e in entries]
+    _fit_table("actlab catalog: measured properties", list(SHOWN), rows, wide=wide,
+               drop_first=["smoothness", "saturates", "derivative", "χ₁ at init", "dying risk"])
     out.print("zero-centred: |E[φ(z)]| <= 0.1·sqrt(E[φ(z)²]), z ~ N(0, 1); χ₁ at init: mean-field slope of the "
               "correlation map at the paired init, σ_b² = 0 (<1 ordered, >1 chaotic; `actlab theory NAME`); cost: "
               "forward+backward, float32, this machine. Full columns: --format markdown|csv|json.", style="dim")
@@ -143,8 +173,9 @@ def _print_table(entries: list[catalog.Entry]) -> None:
 def show(
     names: Annotated[list[str], typer.Argument(help="Activation names or import paths; several overlay.")],
     param: ParamOpt = None,
-    figure: Annotated[Path | None, typer.Option(help="Figure path (.png, .svg, .pdf); default NAMES.png here.")] = None,
-    no_figure: Annotated[bool, typer.Option("--no-figure", help="Do not write a figure.")] = False,
+    figure: Annotated[Path | None, typer.Option("--figure", help="Write the figure to this file (.png, .svg, .pdf).")] = None,
+    no_figure: Annotated[bool, typer.Option("--no-figure", hidden=True, help="Kept for old scripts: a figure is "
+                                            "written only with --figure.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full records as JSON.")] = False,
     cost: Annotated[bool, typer.Option(help="Measure the cost against ReLU.")] = True,
     lo: Annotated[float, typer.Option(help="Left end of the figure's x axis.")] = -5.0,
@@ -161,11 +192,12 @@ def show(
     else:
         for e in entries:
             _print_entry(e)
-    if not no_figure:
-        path = figure or Path("_".join(_slug(e.activation.label(**e.params)) for e in entries) + ".png")
-        curves = [(e.activation, e.params) for e in entries if not e.activation.vector]
-        if curves:
-            err.print(f"wrote {save(plots.activation_figure(curves, lo, hi), path)}")
+    curves = [(e.activation, e.params) for e in entries if not e.activation.vector]
+    if figure is not None and not no_figure and curves:
+        err.print(f"wrote {save(plots.activation_figure(curves, lo, hi), figure)}")
+    elif curves and not as_json:
+        slug = "_".join(_slug(e.activation.label(**e.params)) for e in entries)
+        err.print(f"figure: add --figure {slug}.png (or .svg, .pdf) to draw them", style="dim", highlight=False)
 
 
 def _slug(label: str) -> str:
@@ -338,8 +370,9 @@ def data_list() -> None:
 def data_show(
     name: Annotated[str, typer.Argument(help="Data source name.")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Option as KEY=VALUE (e.g. noise=0.3, classes=[0,1]).")] = None,
-    figure: Annotated[Path | None, typer.Option(help="Figure path; default NAME.png here.")] = None,
-    no_figure: Annotated[bool, typer.Option("--no-figure", help="Do not write a figure.")] = False,
+    figure: Annotated[Path | None, typer.Option("--figure", help="Write a figure of samples to this file (.png, .svg, .pdf).")] = None,
+    no_figure: Annotated[bool, typer.Option("--no-figure", hidden=True, help="Kept for old scripts: a figure is "
+                                            "written only with --figure.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Load a data source and show its shapes, class balance and provenance, with a figure of samples."""
@@ -361,8 +394,10 @@ def data_show(
                 table.add_row(cls, str(summary["train_counts"][cls]), str(summary["test_counts"][cls]))
             out.print(table)
         out.print(f"provenance: {json.dumps(ds.provenance)}")
-    if not no_figure:
-        err.print(f"wrote {save(plots.dataset_figure(ds), figure or Path(f'{ds.name}.png'))}")
+    if figure is not None and not no_figure:
+        err.print(f"wrote {save(plots.dataset_figure(ds), figure)}")
+    elif not as_json:
+        err.print(f"figure: add --figure {ds.name}.png (or .svg, .pdf) to draw samples", style="dim", highlight=False)
 
 
 def _parse_options(items: list[str] | None) -> dict[str, object]:
@@ -407,31 +442,29 @@ class _Progress:
         self.bar.stop()
 
 
-def _print_summary(summary: RunSummary, max_rows: int = 16) -> None:
+def _print_summary(summary: RunSummary, max_rows: int = 16, wide: bool = False) -> None:
     """The summary the runner returned: a simulation's grouped rows, or a training study's cells; then the
-    source's published numbers beside actlab's, with verdicts."""
+    source's published numbers beside actlab's, with verdicts. Tables fit the terminal unless `wide`."""
     if summary.members:
-        _print_overview(summary)
+        _print_overview(summary, wide)
         return
-    _print_cells(summary, max_rows)
+    _print_cells(summary, max_rows, wide)
     if summary.published:
-        table = Table(title=f"{summary.study}: published beside reproduced")
-        for col in ("quantity", "published", "actlab mean [95% CI] (n)", "verdict", "compared with"):
-            table.add_column(col, overflow="fold")
+        rows = []
         for c in summary.published:
             rep = c.reproduced
             est = "—" if rep is None or rep.n == 0 else rep.format()
-            table.add_row(c.quantity, f"{c.published:.4g} {c.unit}".strip() + (" (one run)" if c.single_run else " (mean)"),
-                          est, c.verdict, c.detail)
-        out.print(table)
+            rows.append([c.quantity, f"{c.published:.4g} {c.unit}".strip() + (" (one run)" if c.single_run else " (mean)"),
+                         est, c.verdict, c.detail])
+        _fit_table(f"{summary.study}: published beside reproduced",
+                   ["quantity", "published", "actlab mean [95% CI] (n)", "verdict", "compared with"], rows,
+                   drop_first=["compared with"], wide=wide)
 
 
-def _print_overview(summary: RunSummary) -> None:
+def _print_overview(summary: RunSummary, wide: bool = False) -> None:
     """A suite's summary: one row per study with its headline, the details in each study's report (and
     `actlab report` / `actlab export` of its run directory)."""
-    table = Table(title=f"{summary.study}: {len(summary.members)} studies (details: {summary.run_dir}/report.html)")
-    for col in ("study", "cells", "source's numbers", "headline"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for m in summary.members:
         states = [r["status"] for r in m.rows] or [o.status for o in m.outcomes]  # the store's: resumed cells too
         failed = states.count("failed")
@@ -440,8 +473,9 @@ def _print_overview(summary: RunSummary) -> None:
         for c in m.published:
             verdicts[c.verdict] = verdicts.get(c.verdict, 0) + 1
         source = ", ".join(f"{n} {v}" for v, n in verdicts.items()) or "—"
-        table.add_row(m.study, cells, source, _headline(m))
-    out.print(table)
+        rows.append([m.study, cells, source, _headline(m)])
+    _fit_table(f"{summary.study}: {len(summary.members)} studies (details: {summary.run_dir}/report.html)",
+               ["study", "cells", "source's numbers", "headline"], rows, drop_first=["source's numbers"], wide=wide)
 
 
 def _headline(m: RunSummary) -> str:
@@ -458,32 +492,27 @@ def _headline(m: RunSummary) -> str:
     return f"{len(m.sims)} result rows" if m.sims else "—"
 
 
-def _print_cells(summary: RunSummary, max_rows: int) -> None:
+def _print_cells(summary: RunSummary, max_rows: int, wide: bool = False) -> None:
     sims = summary.sims
     if sims:
         cols = list(dict.fromkeys(k for row in sims for k in row))
-        table = Table(title=f"{summary.study}  ({summary.run_dir}): mean [95% CI] over seeds")
-        for col in cols:
-            table.add_column(col, overflow="fold")
-        for row in sims[:max_rows]:
-            table.add_row(*(str(row.get(c, "")) for c in cols))
-        out.print(table)
+        _fit_table(f"{summary.study}  ({summary.run_dir}): mean [95% CI] over seeds", cols,
+                   [[str(row.get(c, "")) for c in cols] for row in sims[:max_rows]], drop_first=cols[:0:-1], wide=wide)
         if len(sims) > max_rows:
             out.print(f"... {len(sims) - max_rows} more rows: actlab export {summary.run_dir}", style="dim")
         if summary.note:
             out.print(summary.note, style="dim")
         return
-    table = Table(title=f"{summary.study}  ({summary.run_dir})")
     sim_rows = any(r["sim_rows"] for r in summary.rows)  # a training study has none: no column of "—"
-    for col in ("cell", "status", "n seeds", "final test acc, mean [95% CI]", "diverged",
-                *(("rows",) if sim_rows else ()), "wall s"):
-        table.add_column(col, overflow="fold")
+    cols = ["cell", "status", "n seeds", "final test acc, mean [95% CI]", "diverged", *(("rows",) if sim_rows else ()),
+            "wall s"]
+    rows = []
     for r in summary.rows:
         acc = "—" if r["final_test_acc"] is None else r["final_test_acc"].format(".4g", with_n=False)
-        table.add_row(r["cell"], r["status"] + (f": {r['error']}" if r["error"] else ""), str(r["replicas"]),
-                      acc, str(r["diverged"]), *((str(r["sim_rows"] or "—"),) if sim_rows else ()),
-                      "—" if r["wall_s"] is None else f"{r['wall_s']:.1f}")
-    out.print(table)
+        rows.append([r["cell"], r["status"] + (f": {r['error']}" if r["error"] else ""), str(r["replicas"]),
+                     acc, str(r["diverged"]), *((str(r["sim_rows"] or "—"),) if sim_rows else ()),
+                     "—" if r["wall_s"] is None else f"{r['wall_s']:.1f}"])
+    _fit_table(f"{summary.study}  ({summary.run_dir})", cols, rows, drop_first=["wall s", "rows", "diverged"], wide=wide)
     if summary.note:
         out.print(summary.note, style="dim")
 
@@ -496,6 +525,7 @@ def run(
     executor: Annotated[str, typer.Option(help="inprocess or ray.")] = "inprocess",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (with --executor ray); default: start a local Ray.")] = None,
     report: Annotated[bool, typer.Option(help="Write RUN_DIR/report.html (figures, findings, provenance) at the end.")] = True,
+    wide: WideOpt = False,
 ) -> None:
     """Run a study (or resume one): every cell, its seeds as one population, results to the run's store."""
     _current_folder_importable()  # a study's activation may be `mymod:fn` in the current folder
@@ -506,7 +536,7 @@ def run(
     except KeyboardInterrupt:
         err.print(f"interrupted: finished cells are kept in {target}; run `actlab run {target}` to resume")
         raise typer.Exit(130) from None
-    _print_summary(summary)
+    _print_summary(summary, wide=wide)
     err.print(f"run directory: {target}  ({time.perf_counter() - t0:.1f} s)")
     if report:
         t1 = time.perf_counter()
@@ -553,11 +583,18 @@ def studies_show(
 @app.command("report")
 def report_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory, or a suite's (the quick tour's runs/tour).")],
-    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write (default RUN_DIR/report.html).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Folder to write report.html into (default RUN_DIR); the page is self-contained.")] = None,
     ci: Annotated[str, typer.Option(help="Intervals of the tables and findings: t (Student t) or bootstrap (BCa).")] = "t",
 ) -> None:
     """Write the run's HTML report: figures (also PNG and SVG in figures/), findings, tables, provenance."""
-    err.print(f"wrote {build_report(run_dir, out_path, ci)}")
+    if out_dir is not None and out_dir.suffix.lower() in (".html", ".htm"):
+        raise ActlabError(f"--out {out_dir} names a file; --out is a folder (the report is written as "
+                          f"FOLDER/report.html), e.g. --out {out_dir.parent}")
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise ActlabError(f"--out {out_dir} is a file; --out is a folder to write report.html into")
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    err.print(f"wrote {build_report(run_dir, None if out_dir is None else out_dir / 'report.html', ci)}")
 
 
 @app.command("serve")
@@ -582,7 +619,7 @@ def serve_cmd(
 @app.command("export")
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
-    to: Annotated[Path | None, typer.Option("--to", help="Output folder (default RUN_DIR/export).")] = None,
+    to: Annotated[Path | None, typer.Option("--out", "-o", "--to", help="Output folder (default RUN_DIR/export).")] = None,
 ) -> None:
     """Write the run's tables as CSV and Parquet files."""
     for path in export_run(run_dir, to):
