@@ -76,6 +76,30 @@ def test_axes_that_count_layers_depths_or_epochs_get_whole_number_ticks():
     assert not all(float(t).is_integer() for t in b.get_xticks())  # other axes keep their fractional ticks
 
 
+@pytest.mark.parametrize(("lo", "hi", "labels"), [
+    (1e-4, 1e-1, {"10^{-4}", "10^{-3}", "10^{-2}", "10^{-1}"}),  # a decade or more: powers of ten
+    (2.0, 4.0, {"2", "3", "4"}),  # under a decade: plain numbers, not 2×10⁰
+    (0.3, 0.9, {"0.3", "0.5", "0.9"}),
+])
+def test_log_axes_read_powers_of_ten_or_plain_numbers(lo, hi, labels):
+    from matplotlib.figure import Figure
+
+    from actlab.report.figures.common import finish
+
+    fig = Figure()
+    ax = fig.subplots()
+    ax.semilogy([0, 1], [lo, hi])
+    ax.set_ylim(lo, hi)
+    finish(fig)
+    fig.canvas.draw()
+    shown = [(t.get_position()[1], t.get_text()) for t in ax.get_yticklabels()]
+    texts = {t.replace("$\\mathdefault{", "")[:-2] if t.startswith("$") else t for y, t in shown
+             if lo * 0.999 <= y <= hi * 1.001}
+    assert labels <= texts, texts
+    assert not any("times" in t or t in ("0", "") for t in texts)  # never 2.5×10⁰, never a lone 0
+    assert all(t.get_text() == "" for t in ax.yaxis.get_minorticklabels())
+
+
 def test_the_sources_classical_and_minima_figures_draw_measured_values():
     """Seed 003's panels, from measurements: sigmoid's derivative maximum 0.25 and tanh's 1 marked; the
     "typical" decay E[φ′(z)]^L with E[σ′(z)] = 0.2066 and E[tanh′(z)] = 0.6057 (quadrature of the closed

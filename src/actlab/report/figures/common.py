@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogFormatter, LogFormatterSciNotation, LogLocator, MaxNLocator, NullFormatter
 
 from actlab.catalog import palette
 
@@ -41,13 +41,39 @@ def panel_grid(n: int, cols: int = 4, w: float = 3.6, h: float = 2.9) -> tuple[F
 INTEGER_AXES = ("depth", "layer", "hidden layer", "epoch")  # axes labelled so count whole things
 
 
+def _plain(v: float, _pos: object = None) -> str:
+    """A tick value as a short plain number: 0.2, 3, 1e+03 only where plain is unreadable."""
+    return f"{v:.3g}"
+
+
+def log_ticks(axis, lo: float, hi: float) -> None:
+    """Readable ticks on a log axis spanning [lo, hi]: powers of ten written 10⁻⁴ when it spans a decade or
+    more (no labels on the minor ticks), otherwise plain numbers at 1-2-5 (or every digit on a narrow span),
+    never "2.5×10⁰" or a lone "0"."""
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0 or hi <= lo:
+        return
+    decades = np.log10(hi / lo)
+    if decades >= 1:
+        axis.set_major_locator(LogLocator(base=10, numticks=12))
+        axis.set_major_formatter(LogFormatterSciNotation(base=10))
+    else:
+        subs = (1.0, 2.0, 5.0) if decades >= 0.6 else tuple(float(k) for k in range(1, 10))
+        axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
+        axis.set_major_formatter(FuncFormatter(_plain))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def finish(fig: Figure) -> Figure:
     """The house style applied before a figure is written: an axis that counts layers, depths or epochs
-    gets whole-number ticks only (no "2.5 layers")."""
+    gets whole-number ticks only (no "2.5 layers"); a log axis reads 10⁻⁴ (or plain numbers on a span
+    under a decade), unless its figure chose its own formatter."""
     for ax in fig.axes:
-        for axis, label in ((ax.xaxis, ax.get_xlabel()), (ax.yaxis, ax.get_ylabel())):
+        for axis, label, lim in ((ax.xaxis, ax.get_xlabel(), ax.get_xlim), (ax.yaxis, ax.get_ylabel(), ax.get_ylim)):
             if label.lower().startswith(INTEGER_AXES) and axis.get_scale() == "linear":
                 axis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+            elif axis.get_scale() == "log" and isinstance(axis.get_major_formatter(), LogFormatter):
+                lo, hi = sorted(lim())
+                log_ticks(axis, lo, hi)
     return fig
 
 

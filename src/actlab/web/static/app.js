@@ -57,7 +57,7 @@ function plot(container, series, data, { logY = false, xLabel = "", yLabel = "",
   return new uPlot({
     width, height, series: [{ label: xLabel }, ...series],
     scales: { x: { time: false }, y: logY ? { distr: 3 } : yRange ? { range: yRange } : {} },
-    axes: [{ label: xLabel }, { label: yLabel, size: 60 }],
+    axes: [{ label: xLabel }, { label: yLabel, size: 60, values: logY ? logTicks : undefined }],
     legend: { live: false },
   }, data, container);
 }
@@ -466,14 +466,13 @@ function linePlot(container, x, series, { logY = false, xLabel = "", yLabel = ""
 // log-axis tick labels: powers of ten as 10⁻⁴, other ticks as plain numbers
 const SUP = { "-": "⁻", 0: "⁰", 1: "¹", 2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹" };
 function logTicks(u, vals) {
+  const pow = v => v != null && Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9;
+  // under two powers of ten in view (a span under a decade): every tick as a plain number
+  if (vals.filter(pow).length < 2) return vals.map(v => v == null ? "" : String(+v.toPrecision(3)));
   return vals.map(v => {
-    if (v == null) return "";
-    const e = Math.log10(v);
-    if (Math.abs(e - Math.round(e)) < 1e-9) {
-      const k = Math.round(e);
-      return k >= 0 && k <= 3 ? String(10 ** k) : "10" + String(k).split("").map(c => SUP[c]).join("");
-    }
-    return "";
+    if (!pow(v)) return "";
+    const k = Math.round(Math.log10(v));
+    return k >= 0 && k <= 3 ? String(10 ** k) : "10" + String(k).split("").map(c => SUP[c]).join("");
   });
 }
 
