@@ -28,12 +28,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 sys.path.insert(0, str(Path(__file__).parent))
 from numpy_baseline import train_one  # noqa: E402
 
 from actlab import data  # noqa: E402
 from actlab.nn import ModelConfig, build  # noqa: E402
+from actlab.report.figures.common import finish  # noqa: E402
 from actlab.runtime import tune_malloc  # noqa: E402
 from actlab.studies.config import load_study  # noqa: E402
 from actlab.studies.runner import run_study  # noqa: E402
@@ -73,7 +75,7 @@ def bench_moons(m: int = 4000, epochs: int = 20) -> dict:
     """2-8-8-1 ReLU, SGD lr 0.05, batch 64 on the 300 moons training points."""
     ds = data.load("moons")
     base = _numpy_rate([2, 8, 8, 1], "relu", ds, 100, 0.05, 64, "he", None)
-    tc = TrainConfig(epochs=epochs, batch_size=64, lr=0.05, eval_train=False, device="cpu")
+    tc = TrainConfig(epochs=epochs, batch_size=64, lr=0.05, eval_train=False, device="cpu", engine="torch")
     rates = {mm: _population_rate(ModelConfig(widths=[8, 8], activation="relu"), ds, tc, mm) for mm in (1, 100, 1000, m)}
     best = max(rates.values())
     return {"benchmark": "moons", "numpy_model_epochs_per_s": base,
@@ -302,7 +304,7 @@ def bench_peers(m: int = 4000) -> dict:
     for name, (dname, sizes, act, lr, batch, loss, opt, cfg, tkw, epochs, npinit) in work.items():
         ds = data.load(dname)
         mm = m if name != "mnist1d-mlp" else max(1, m // 10)
-        tc = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, eval_train=False, device="cpu", **tkw)
+        tc = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, eval_train=False, device="cpu", engine="torch", **tkw)
         row = {"replicas": mm,
                "actlab": _population_rate(cfg, ds, tc, mm),
                "torch_func": _torchfunc_rate(sizes, act, ds, epochs, lr, batch, loss, mm, opt),
@@ -364,6 +366,45 @@ def bench_userpath(seeds: int | None = None, sets: tuple[str, ...] = ()) -> dict
             "run_dir_mb": store / 2**20, "sqlite_mb": db / 2**20, "target_store_mb": 1024}
 
 
+def bench_scaling(sizes_m: tuple[int, ...] = (16, 64, 256, 1024, 4000), epochs: int = 20,
+                  out: Path | None = None) -> dict:
+    """Model-epochs/s against population size on moons (2-8-8-1 ReLU, BCE, SGD lr 0.05, batch 64, per-epoch
+    test evaluation on, train evaluation off), measured in one run: actlab's torch engine, actlab's fused
+    kernel, PyTorch's torch.func recipe (no evaluation: it flatters the recipe), and, independent of the
+    population size, a per-model PyTorch loop and one-at-a-time NumPy. Writes benchmarks/scaling.png."""
+    ds = data.load("moons")
+    cfg = ModelConfig(widths=[8, 8], activation="relu", init="kaiming_normal")
+    rows = []
+    for m in sizes_m:
+        row = {"replicas": m}
+        for engine in ("torch", "fused"):
+            tc = TrainConfig(epochs=epochs, batch_size=64, lr=0.05, loss="bce", eval_train=False, device="cpu",
+                             engine=engine)
+            row[engine] = _population_rate(cfg, ds, tc, m)
+        row["torch_func"] = _torchfunc_rate([2, 8, 8, 1], "relu", ds, epochs, 0.05, 64, "bce", m)
+        rows.append(row)
+    loop = _loop_rate([2, 8, 8, 1], "relu", ds, 10, 0.05, 64, "bce", 2)
+    numpy_rate = _numpy_rate([2, 8, 8, 1], "relu", ds, 50, 0.05, 64, "he", None)
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.subplots()
+    ms = [r["replicas"] for r in rows]
+    for key, label, style in (("fused", "actlab, fused kernel", "o-"), ("torch", "actlab, torch engine", "s-"),
+                              ("torch_func", "torch.func ensembling recipe", "^--")):
+        ax.plot(ms, [r[key] for r in rows], style, label=label)
+    ax.axhline(loop, color="0.4", ls=":", label="per-model PyTorch loop")
+    ax.axhline(numpy_rate, color="0.6", ls="-.", label="one-at-a-time NumPy (the source's style)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("population size (replicas)")
+    ax.set_ylabel("model-epochs per second")
+    ax.set_title(f"moons 2-8-8-1, {epochs} epochs, one run on this machine ({machine()['date']})", fontsize=9)
+    ax.legend(fontsize=8)
+    path = out or Path(__file__).with_name("scaling.png")
+    finish(fig).savefig(path, dpi=110)
+    return {"benchmark": "scaling (moons, model-epochs/s by population size)", "rows": rows,
+            "per_model_loop": loop, "numpy": numpy_rate, "figure": str(path.name)}
+
+
 def main() -> None:
     tune_malloc()  # an entry point: the process-wide allocator setting the CLI applies too
     if len(sys.argv) > 1 and sys.argv[1] == "_memory_child":
@@ -373,11 +414,12 @@ def main() -> None:
         _engine_child(int(sys.argv[2]), sys.argv[3:])
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["moons", "blobs", "cnn", "memory", "grouping", "userpath", "peers", "all"])
+    ap.add_argument("which", choices=["moons", "blobs", "cnn", "memory", "grouping", "userpath", "peers", "scaling",
+                                      "all"])
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     runs = {"moons": bench_moons, "blobs": bench_blobs, "cnn": bench_cnn, "memory": bench_memory,
-            "grouping": bench_grouping, "userpath": bench_userpath, "peers": bench_peers}
+            "grouping": bench_grouping, "userpath": bench_userpath, "peers": bench_peers, "scaling": bench_scaling}
     names = list(runs) if args.which == "all" else [args.which]
     info = machine()
     for name in names:

@@ -27,7 +27,7 @@ def test_numpy_baseline_learns_moons():
     assert ((acts[-1][:, 0] > 0.5) == ds.y_test.numpy()).mean() > 0.9  # a real baseline, not a strawman
 
 
-def test_benchmarks_run_at_tiny_sizes():
+def test_benchmarks_run_at_tiny_sizes(tmp_path):
     from actlab.nn import ModelConfig
     from actlab.training.loop import TrainConfig
 
@@ -42,5 +42,7 @@ def test_benchmarks_run_at_tiny_sizes():
     assert user["ratio"] == user["actlab_run_seconds"] / user["engine_seconds"]
     grouping = bench.bench_grouping(studies=("gelu-approx",))
     assert grouping["studies"]["gelu-approx"]["speedup"] > 0
+    scaling = bench.bench_scaling(sizes_m=(16,), epochs=1, out=tmp_path / "scaling.png")
+    assert scaling["rows"][0]["fused"] > 0 and scaling["rows"][0]["torch"] > 0 and (tmp_path / "scaling.png").exists()
     info = bench.machine()
     assert info["cores"] >= 1 and info["torch"].startswith("2.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -73,20 +74,44 @@ def test_show_overlays_several_with_targeted_params(tmp_path):
     assert "add --figure elu-alpha=2_celu-alpha=2_relu.png" in r.stderr and list(tmp_path.iterdir()) == []
 
 
+def _in_terminal(*args: str, columns: int = 100) -> str:
+    """What `actlab ARGS` prints in a terminal `columns` wide (a pseudo-terminal with that window size)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    p = subprocess.Popen([sys.executable, "-m", "actlab", *args], stdout=follower, stderr=subprocess.DEVNULL,
+                         env={**env, "TERM": "xterm", "NO_COLOR": "1"}, close_fds=True)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the child closed its side
+            break
+        if not data:
+            break
+        chunks.append(data)
+    p.wait(timeout=300)
+    os.close(leader)
+    text = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", text)  # styles and links, not content
+
+
 def test_tables_fit_the_terminal_and_wide_shows_every_column():
-    env = {**os.environ, "COLUMNS": "100"}
-    r = subprocess.run([sys.executable, "-m", "actlab", "activations", "--no-cost"], capture_output=True, text=True,
-                       env=env, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert max(len(line) for line in r.stdout.splitlines()) <= 100
-    assert "left out to fit 100 columns: smoothness" in r.stdout and "--wide shows" in r.stdout
-    assert "no, min -0.2785 at -1.2785" in r.stdout  # the columns kept are whole, not folded
-    top = next(line for line in r.stdout.splitlines() if line.startswith("┏"))
+    text = _in_terminal("activations", "--no-cost")
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "left out to fit 100 columns: smoothness" in text and "--wide shows" in text
+    assert "no, min -0.2785 at -1.2785" in text  # the columns kept are whole, not folded
+    top = next(line for line in text.splitlines() if line.startswith("┏"))
     assert top.count("┳") == 4  # five columns kept
-    r = subprocess.run([sys.executable, "-m", "actlab", "activations", "--no-cost", "--wide"], capture_output=True,
-                       text=True, env=env, timeout=300)
-    top = next(line for line in r.stdout.splitlines() if line.startswith("┏"))
-    assert "left out" not in r.stdout and top.count("┳") == 9  # all ten columns, folded to fit
+    text = _in_terminal("activations", "--no-cost", "--wide")
+    top = next(line for line in text.splitlines() if line.startswith("┏"))
+    assert "left out" not in text and top.count("┳") == 9  # all ten columns, folded to fit
 
 
 def test_gelu_error():

@@ -49,8 +49,7 @@ data_app = typer.Typer(help="Data sources: the classic experiments' datasets, ge
                        add_completion=False, no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-# piped output keeps whole rows (200 columns) unless COLUMNS says otherwise
-out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200)
+out = Console(width=None if sys.stdout.isatty() else 200)  # a terminal's own width; piped output keeps whole rows
 err = Console(stderr=True)
 
 SHOWN = ("activation", "range", "derivative", "zero-centred", "saturates", "monotonic", "smoothness",

@@ -194,7 +194,8 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
         arts = {name: {**shared.get(name, {}), **{k: v[lo:hi] for k, v in per_replica.get(name, {}).items()},
                        **{k: v[i] for k, v in per_cell.get(name, {}).items()}}
                 for name in {**shared, **per_replica, **per_cell}}
-        out.append(CellResult(wall_s=wall, device=hist.device, history=hist.take(lo, hi, copy=False),
+        out.append(CellResult(wall_s=wall, device=hist.device if hist.engine == "torch" else f"{hist.device} ({hist.engine} kernel)",
+                              history=hist.take(lo, hi, copy=False),
                               artifacts=arts, population=len(cells),
                               data_provenance=ds.provenance | {"n_classes": ds.n_classes}))
     return out

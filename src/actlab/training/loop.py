@@ -37,6 +37,7 @@ from actlab.data.record import Dataset
 from actlab.errors import ActlabError
 from actlab.nn.layers import replica_view, replica_zero_
 from actlab.nn.models import Population
+from actlab.training import fused
 from actlab.training.probes import ProbeRecord, example_chunk, probe_population
 
 Loss = Literal["auto", "bce", "ce", "mse"]
@@ -85,6 +86,9 @@ class TrainConfig(BaseModel):
                                                                    "the training set)")] = 512
     saturation_threshold: Annotated[float, Field(gt=0, description="a unit value counts as saturated where "
                                                                    "|φ'(z)| is below this")] = 0.01
+    engine: Annotated[Literal["auto", "torch", "fused"], Field(
+        description="auto: the fused CPU kernel (actlab.training.fused) where it can train the population, else "
+                    "torch; fused: the kernel or an error saying why not; torch: always torch")] = "auto"
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -121,6 +125,7 @@ class History:
     probes: list[ProbeRecord] = field(default_factory=list)  # one per probed epoch
     wall_time_s: float = 0.0
     device: str = "cpu"
+    engine: str = "torch"  # which path trained it: torch, or fused (the numba kernel)
 
     def take(self, start: int, stop: int, copy: bool = True) -> History:
         """The replicas start..stop-1 (one member of a mixed population) as a History of their own; with
@@ -131,7 +136,7 @@ class History:
         return History(self.seeds[start:stop], rows(self.batch_loss), rows(self.batch_acc), rows(self.train_loss),
                        rows(self.train_acc), rows(self.test_loss), rows(self.test_acc), rows(self.grad_mean),
                        rows(self.diverged_epoch), [p.take(start, stop) for p in self.probes], self.wall_time_s,
-                       self.device)
+                       self.device, self.engine)
 
     @property
     def best_test_acc(self) -> np.ndarray:
@@ -152,8 +157,6 @@ def resolve_device(name: str) -> torch.device:
 
 def make_optimizer(params: list[Tensor], cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
-        if cfg.nesterov and cfg.momentum == 0:
-            raise ActlabError("nesterov=True needs momentum > 0")
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                weight_decay=cfg.weight_decay, foreach=True)
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
@@ -265,9 +268,20 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
     raising); the history's arrays then hold NaN for epochs not yet run.
     """
     cfg = cfg or TrainConfig()
+    if cfg.optimizer == "sgd" and cfg.nesterov and cfg.momentum == 0:
+        raise ActlabError("nesterov=True needs momentum > 0")
     device = resolve_device(cfg.device)
     model.to(device).train()
     objective = _Objective(model, ds, cfg)
+    if cfg.engine != "torch":
+        why = fused.unsupported(model, ds, cfg, device)
+        if why is None and cfg.engine == "auto":
+            why = fused.slower(model)
+        if why is None:
+            return _train_fused(model, ds, cfg, objective, on_epoch)
+        if cfg.engine == "fused":
+            raise ActlabError(f"train.engine='fused' cannot train this population: {why}; allowed: 'auto' (the "
+                              "kernel where it can, else torch) or 'torch'")
     xtr, ytr = ds.x_train.to(device), ds.y_train.to(device)
     xte, yte = ds.x_test.to(device), ds.y_test.to(device)
     n, m, e = len(xtr), model.m, cfg.epochs
@@ -339,11 +353,65 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
     return hist
 
 
-def _record(hist: History, epoch: int, keep: np.ndarray, **values: Tensor | None) -> None:
+def _train_fused(model: Population, ds: Dataset, cfg: TrainConfig, objective: _Objective,
+                 on_epoch: Callable[[int, History], None] | None) -> History:
+    """`train` on the fused CPU kernel: the same protocol (data order, loss, optimizer, divergence, metrics,
+    probes); evaluation runs in the kernel, probes and `on_epoch` see the torch parameters, copied back."""
+    fp = fused.FusedPopulation(model, cfg, ds.task, ds.n_classes)
+    n, m, e = len(ds.x_train), model.m, cfg.epochs
+
+    def flat(x: Tensor) -> np.ndarray:
+        return np.ascontiguousarray(x.reshape(len(x), -1).numpy(), dtype=np.float32)
+
+    xtr, ytr = flat(ds.x_train), ds.y_train.numpy().astype(np.int64)
+    xte, yte = flat(ds.x_test), ds.y_test.numpy().astype(np.int64)
+    bs = n if cfg.batch_size in (None, "full") else min(cfg.batch_size, n)
+    steps = math.ceil(n / bs)
+    factor = lr_factor(cfg, steps)
+
+    def nan(rows: int = m) -> np.ndarray:
+        return np.full((rows, e), np.nan)
+
+    hist = History(model.seeds, nan(), nan(), nan() if cfg.eval_train else None, nan() if cfg.eval_train else None,
+                   nan(), nan(), None, np.zeros(m, dtype=np.int64), device="cpu", engine="fused")
+    alive = np.ones(m, dtype=bool)
+    probe_x, probe_y = ds.x_train[: cfg.probe_size], ds.y_train[: cfg.probe_size]
+    t0 = time.perf_counter()
+    probe_at = cfg.probe_set()
+    if 0 in probe_at:
+        hist.probes.append(probe_population(model, probe_x, probe_y, objective, 0, cfg.saturation_threshold))
+    for epoch in range(1, e + 1):
+        lrs = np.array([cfg.lr * factor((epoch - 1) * steps + s) for s in range(steps)])
+        loss_sum, hits, bad = fp.epoch(xtr, ytr, epoch, bs, lrs, (epoch - 1) * steps)
+        newly = bad & alive
+        if newly.any():
+            hist.diverged_epoch[newly] = epoch
+            alive &= ~bad
+            fp.kill(~alive)
+        _record(hist, epoch, alive, batch_loss=loss_sum / n, batch_acc=hits / n)
+        te_loss, te_acc = fp.evaluate(xte, yte)
+        _record(hist, epoch, alive, test_loss=te_loss, test_acc=te_acc)
+        if cfg.eval_train:
+            tr_loss, tr_acc = fp.evaluate(xtr, ytr)
+            _record(hist, epoch, alive, train_loss=tr_loss, train_acc=tr_acc)
+        if epoch in probe_at or on_epoch is not None or epoch == e:
+            fp.store()  # the torch parameters are what probes, callbacks and the caller read
+        if epoch in probe_at:
+            rec = probe_population(model, probe_x, probe_y, objective, epoch, cfg.saturation_threshold)
+            rec.mask(alive.copy())
+            hist.probes.append(rec)
+        hist.wall_time_s = time.perf_counter() - t0
+        if on_epoch is not None:
+            on_epoch(epoch, hist)
+    return hist
+
+
+def _record(hist: History, epoch: int, keep: np.ndarray, **values: Tensor | np.ndarray | None) -> None:
     """Write (M,) per-replica values into the history's columns for `epoch` (1-based); NaN where not `keep`."""
     for name, v in values.items():
         if v is not None:
-            getattr(hist, name)[:, epoch - 1] = np.where(keep, v.cpu().numpy(), np.nan)
+            arr = v.cpu().numpy() if isinstance(v, Tensor) else v
+            getattr(hist, name)[:, epoch - 1] = np.where(keep, arr, np.nan)
 
 
 def _mean_abs_grad(params: list[Tensor], m: int) -> Tensor:

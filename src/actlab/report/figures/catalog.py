@@ -162,7 +162,7 @@ def classical_figure(rows: Sequence[dict] = ()) -> Figure:
                 ests = [mean_ci(by_depth[d], bounds=(0.0, math.inf)) for d in ds]
                 err = np.nan_to_num(np.array([[e.mean - e.lo, e.hi - e.mean] for e in ests]).T)
                 ax3.errorbar(ds, [e.mean for e in ests], yerr=err, ls="none", marker="o", color=col[name],
-                             mec="k", capsize=3, label=f"{name}: seed 003's toy, mean ‖g_L‖/‖g_0‖ (n = {ests[0].n})")
+                             mec="k", capsize=3, label=f"{name}: seed 003's toy, mean ‖g_L‖/‖g_0‖, 95 % CI (n = {ests[0].n} seeds)")
     for ax in (ax1, ax2):
         ax.axhline(0, color="0.6", lw=0.6)
         ax.axvline(0, color="0.6", lw=0.6)

@@ -52,7 +52,7 @@ def log_ticks(axis, lo: float, hi: float) -> None:
     never "2.5×10⁰" or a lone "0"."""
     if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0 or hi <= lo:
         return
-    decades = np.log10(hi / lo)
+    decades = np.log10(hi) - np.log10(lo)
     if decades >= 1:
         axis.set_major_locator(LogLocator(base=10, numticks=12))
         axis.set_major_formatter(LogFormatterSciNotation(base=10))

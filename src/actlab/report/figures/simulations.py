@@ -101,7 +101,7 @@ def gradient_flow_figure(rows: Rows, published: Published = ()) -> Figure:
             left.errorbar(ds, np.log10([e.mean for e in rms]), capsize=2, marker="s", mfc="none", ls="none",
                           color="tab:red", yerr=np.nan_to_num(np.array(
                               [[np.log10(e.mean) - np.log10(e.lo), np.log10(e.hi) - np.log10(e.mean)] for e in rms]).T),
-                          label="actlab, ratio of RMS norms")
+                          label="actlab, ratio of RMS norms, 95 % CI (paired bootstrap)")
             left.legend(fontsize=7)
         published_markers(left, [(float(p["key"].split("=")[1]), p["value"]) for p in published
                                  if p["key"].startswith("ratio@depth=")])
@@ -274,7 +274,8 @@ def xor_figure(rows: Rows, published: Published = ()) -> Figure:
         top = max(r.get("horizon") or 0 for r in rows)
         bx.set_ylim(top=top * 1.25)  # room above the censored markers for the legend
         bx.legend(fontsize=7, loc="upper left")
-    suptitle(fig, "XOR speed: convergence (left); epochs to threshold per seed, seeds that never reached it "
+    suptitle(fig, "XOR speed: convergence (left: geometric mean over seeds, 95 % band); epochs to threshold per "
+                  "seed, seeds that never reached it "
                   "censored at the horizon (▲), Kaplan–Meier median with 95 % CI (black)"
                   + (", published single-seed values (×)" if pub else "") + f"; n = {_n(rows)} seeds")
     return fig

@@ -198,8 +198,8 @@ def dead_saturated_figure(run: Run) -> Figure | None:
         axes[0, j].legend(fontsize=6)
     axes[0, 0].set_ylabel("dead (φ′ = 0 on all probes)")
     axes[1, 0].set_ylabel("saturated (|φ′| < 0.01)")
-    suptitle(fig, f"{run.name}: dead and saturated units per layer (dashed: first probe epoch, solid: last); "
-                 f"{_n(run, run.done)}")
+    suptitle(fig, f"{run.name}: dead and saturated units per layer (dashed: first probe epoch, solid: last), mean "
+                 f"and 95 % band over seeds; {_n(run, run.done)}")
     return fig
 
 

@@ -36,7 +36,7 @@ def _title(run: Run, c: CellData) -> str:
     acc = mean_ci(list(run.replicas(c).values()), bounds=(0.0, 1.0))
     first = next(iter(run.replicas(c).values()), np.nan)
     where = ", ".join(p for p in (f"depth {c.depth}", c.context) if p)
-    return f"{c.series} ({where})\ntest acc seed {run.seeds[0]}: {first:.3f}; mean {acc}"
+    return f"{c.series} ({where})\ntest acc seed {run.seeds[0]}: {first:.3f}; mean [95 % CI] {acc}"
 
 
 def dataset_figure(run: Run) -> Figure | None:
@@ -189,6 +189,6 @@ def hidden_figure(run: Run) -> Figure | None:
             ax.set_title(f"{c.series}, {layer.replace('layer', 'layer ')}: std {std}", fontsize=8)
             ax.set_xlabel("unit 1")
             ax.set_ylabel("unit 2")
-    suptitle(fig, f"{run.name}: test points in hidden space (seed {run.seeds[0]}); std of all hidden values "
-                 "over seeds")
+    suptitle(fig, f"{run.name}: test points in hidden space (seed {run.seeds[0]}); std of all hidden values, "
+                 "mean [95 % CI] over seeds")
     return fig

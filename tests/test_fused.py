@@ -1,0 +1,158 @@
+"""The fused CPU kernel (actlab.training.fused) against the torch path: the same protocol, the same numbers
+within float32 rounding, for every activation, optimizer and loss it supports; bitwise run to run; and the
+populations it cannot train fall back to torch, or are refused with the reason when it was asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from actlab import data
+from actlab.errors import ActlabError
+from actlab.nn import ModelConfig, build
+from actlab.training import fused
+from actlab.training.loop import TrainConfig, train
+
+pytestmark = pytest.mark.skipif(not fused.available(), reason="numba is not installed")
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return data.load("moons", n=160)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits")
+
+
+def both(ds, members, seeds, **train_opts):
+    """The same population trained by torch and by the kernel: (torch history, fused history, torch model,
+    fused model)."""
+    out = []
+    for engine in ("torch", "fused"):
+        model = build(members, ds.input_shape, ds.task, ds.n_classes, seeds)
+        h = train(model, ds, TrainConfig(device="cpu", engine=engine, **train_opts))
+        assert h.engine == engine
+        out.append((h, model))
+    (ht, mt), (hf, mf) = out
+    return ht, hf, mt, mf
+
+
+def assert_same(ht, hf, mt, mf, rtol=2e-4, atol=2e-5):
+    for name in ("batch_loss", "batch_acc", "test_loss", "test_acc", "train_loss", "train_acc"):
+        a, b = getattr(ht, name), getattr(hf, name)
+        if a is not None:
+            np.testing.assert_allclose(b, a, rtol=rtol, atol=atol, err_msg=name)
+    np.testing.assert_array_equal(hf.diverged_epoch, ht.diverged_epoch)
+    for (name, pt), pf in zip(mt.named_parameters(), mf.parameters(), strict=True):
+        np.testing.assert_allclose(pf.detach().numpy(), pt.detach().numpy(), rtol=rtol, atol=10 * atol, err_msg=name)
+
+
+@pytest.mark.parametrize("seeds", [16, 3], ids=["blocks-of-one-activation", "lanes-of-several"])
+def test_every_activation_matches_the_torch_path(moons, seeds):
+    """Every activation of the kernel's table at once, with its default parameters, and with a non-default one
+    where it has one: 16 seeds each fill whole blocks (one activation per block, the vectorised row path);
+    3 seeds each mix activations inside a block (the lane-by-lane path)."""
+    names = list(fused.ACTS)
+    members = [ModelConfig(widths=[8, 8], activation=a) for a in names]
+    members += [ModelConfig(widths=[8, 8], activation=a, activation_params=p)
+                for a, p in (("leaky_relu", {"alpha": 0.2}), ("elu", {"alpha": 0.5}), ("celu", {"alpha": 2.0}),
+                             ("softplus", {"beta": 2.0}), ("swish", {"beta": 1.5}))]
+    ht, hf, mt, mf = both(moons, members, list(range(seeds)), epochs=4, batch_size=32, lr=0.1, probe_epochs=[0, "last"])
+    assert_same(ht, hf, mt, mf)
+    for rt, rf in zip(ht.probes, hf.probes, strict=True):  # probes read the kernel's weights, copied back
+        for key in rt.weight_stats:
+            np.testing.assert_allclose(rf.weight_stats[key], rt.weight_stats[key], rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("opts", [
+    {"optimizer": "sgd"},
+    {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 1e-3},
+    {"optimizer": "sgd", "momentum": 0.8, "nesterov": True, "schedule": "cosine"},
+    {"optimizer": "adam", "lr": 0.01, "weight_decay": 1e-3},
+    {"optimizer": "adamw", "lr": 0.01, "weight_decay": 0.05, "betas": (0.8, 0.99), "schedule": "warmup_cosine",
+     "warmup_epochs": 2},
+    {"optimizer": "sgd", "batch_size": "full", "lr": 0.5},
+    {"optimizer": "sgd", "loss": "mse"},
+], ids=["sgd", "momentum-l2", "nesterov-cosine", "adam-l2", "adamw-warmup", "full-batch", "mse"])
+def test_every_optimizer_and_schedule_matches(moons, opts):
+    members = [ModelConfig(widths=[8, 8], activation="tanh"), ModelConfig(widths=[8, 8], activation="relu")]
+    ht, hf, mt, mf = both(moons, members, list(range(20)), **{"epochs": 5, "batch_size": 32, "lr": 0.1, **opts})
+    assert_same(ht, hf, mt, mf)
+
+
+@pytest.mark.parametrize("loss", ["ce", "mse"])
+def test_multiclass_losses_match(digits, loss):
+    members = [ModelConfig(widths=[12], activation="gelu")]
+    ht, hf, mt, mf = both(digits, members, list(range(5)), epochs=3, batch_size=64, optimizer="adam", lr=0.01,
+                          loss=loss, eval_train=False)
+    assert_same(ht, hf, mt, mf)
+
+
+def test_divergent_replicas_are_frozen_alike(moons):
+    """Replicas 1 and 5 overflow on their first steps (weights × 1e30): the same ones, at the same epoch, are
+    zeroed and NaN from then on in both paths, and the others go on alike."""
+    members = [ModelConfig(widths=[8, 8], activation="relu", init="kaiming_normal")]
+    out = []
+    for engine in ("torch", "fused"):
+        model = build(members, moons.input_shape, moons.task, moons.n_classes, list(range(18)))
+        with torch.no_grad():
+            for layer in model.weight_layers():
+                layer.weight[[1, 5]] *= 1e30
+        out.append((train(model, moons, TrainConfig(epochs=4, batch_size=32, lr=0.1, loss="mse", device="cpu",
+                                                    engine=engine)), model))
+    (ht, mt), (hf, mf) = out
+    assert hf.engine == "fused" and ht.diverged_epoch.tolist()[:6] == [0, 1, 0, 0, 0, 1]
+    assert_same(ht, hf, mt, mf)
+    np.testing.assert_array_equal(np.isnan(hf.test_loss), np.isnan(ht.test_loss))
+    for pf in mf.parameters():
+        assert float(pf.detach()[[1, 5]].abs().sum()) == 0.0 and torch.isfinite(pf).all()
+
+
+def test_bitwise_the_same_run_to_run(moons):
+    members = [ModelConfig(widths=[8, 8], activation="gelu")]
+    runs = []
+    for _ in range(2):
+        model = build(members, moons.input_shape, moons.task, moons.n_classes, list(range(20)))
+        runs.append((train(model, moons, TrainConfig(epochs=3, batch_size=32, device="cpu", engine="fused")), model))
+    (h1, m1), (h2, m2) = runs
+    assert np.array_equal(h1.test_loss, h2.test_loss) and np.array_equal(h1.batch_loss, h2.batch_loss)
+    assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters(), strict=True))
+
+
+def test_the_data_order_is_the_seeds_own(moons):
+    """The kernel's permutations are rng.permutations' (the hash and the stable sort): the equivalence
+    contract's data order."""
+    from actlab import rng
+
+    model = build(ModelConfig(widths=[4]), moons.input_shape, moons.task, moons.n_classes, [3, 17, 2**31 + 5])
+    fp = fused.FusedPopulation(model, TrainConfig(), moons.task, moons.n_classes)
+    got = fp.order(7, 120)[:3]
+    want = rng.permutations([3, 17, 2**31 + 5], rng.stream_id("order", 7), 120).numpy()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_what_the_kernel_cannot_train_falls_back_or_is_refused(moons, digits):
+    prelu = build(ModelConfig(widths=[4], activation="prelu"), moons.input_shape, moons.task, moons.n_classes, [0])
+    assert train(prelu, moons, TrainConfig(epochs=1, device="cpu")).engine == "torch"  # auto falls back
+    with pytest.raises(ActlabError, match="train.engine='fused' cannot train this population: activation prelu"):
+        train(prelu, moons, TrainConfig(epochs=1, device="cpu", engine="fused"))
+    conv = build(ModelConfig(kind="convnet", depth=1, width=4, activation="relu"), digits.input_shape, digits.task,
+                 digits.n_classes, [0])
+    with pytest.raises(ActlabError, match="PopConvNet"):
+        train(conv, digits, TrainConfig(epochs=1, device="cpu", engine="fused"))
+    wide = build(ModelConfig(widths=[32]), moons.input_shape, moons.task, moons.n_classes, [0])
+    assert train(wide, moons, TrainConfig(epochs=1, device="cpu")).engine == "torch"  # auto: measured slower
+    small = build(ModelConfig(widths=[8, 8]), moons.input_shape, moons.task, moons.n_classes, [0, 1])
+    assert train(small, moons, TrainConfig(epochs=1, device="cpu")).engine == "fused"
+
+
+def test_a_run_records_which_engine_trained_each_cell(smoke_runs):
+    from actlab.store.results import Run
+
+    with Run.open(smoke_runs["moons"].run_dir) as run:
+        assert {c.device for c in run.cells} == {"cpu (fused kernel)"}  # 2-8-8-1 at 2 seeds: the kernel
+    with Run.open(smoke_runs["activation-zoo"].run_dir) as run:
+        assert {c.device for c in run.cells if c.status == "done"} == {"cpu"}  # MNIST-1D's 40 inputs: torch
