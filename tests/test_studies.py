@@ -357,3 +357,30 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_cells(tmp_path):
     with sqlite3.connect(run / "actlab.sqlite") as con:
         status = [r[0] for r in con.execute("SELECT status FROM cells")]
     assert status.count("done") >= 2 and "running" not in status  # the interrupted cell is pending again
+
+
+def test_a_grid_override_replaces_the_grid_key_that_sets_the_same_field():
+    """The README's `--set grid.activation=[relu,gelu,swish]` on moons: moons' grid.model tables also set the
+    activation (each paired with its init), so the override replaces them and gives exactly its 3 cells (it
+    once doubled the grid into 6 cells whose labels hid which activation trained)."""
+    study = load_study("moons", ["grid.activation=[relu,gelu,swish]"])
+    cells = expand(study)
+    assert [c.label for c in cells] == ["activation=relu", "activation=gelu", "activation=swish"]
+    assert [c.config.model.activation for c in cells] == ["relu", "gelu", "swish"]
+    assert "--set grid.activation replaced the study's grid.model (it also set model.activation)" in study.note
+    assert len(expand(load_study("moons"))) == 2  # untouched without the override
+
+
+def test_grid_keys_of_a_study_file_that_set_the_same_field_are_refused(tmp_path):
+    path = tmp_path / "clash.toml"
+    path.write_text(textwrap.dedent("""
+        name = "clash"
+        [data]
+        name = "moons"
+        [grid]
+        activation = ["relu", "tanh"]
+        model = [{ activation = "gelu", init = "kaiming_normal" }]
+    """))
+    with pytest.raises(ActlabError, match=r"grid.activation and grid.model both set model.activation: a cell's "
+                                          r"label would show one value while it trains with the other"):
+        load_study(path)

@@ -269,8 +269,39 @@ def _split_top(s: str) -> list[str]:
     return out
 
 
+def grid_writes(key: str, values: list[Any]) -> set[tuple[str, ...]]:
+    """The study paths a grid key sets: its own, or, when its values are tables, its path plus each table field."""
+    path = tuple(resolve_path(key))
+    fields = {f for v in values if isinstance(v, dict) for f in v}
+    return {path + (f,) for f in fields} if fields else {path}
+
+
+def grid_collisions(grid: dict[str, list[Any]]) -> list[tuple[str, str, str]]:
+    """Pairs of grid keys that set the same field (key, other key, the field's dotted path): a cell's label
+    would show one value while the config holds the other."""
+    writes = {}
+    for k, v in grid.items():
+        try:
+            writes[k] = grid_writes(k, v)
+        except ActlabError:  # an unknown key: reported by the expansion
+            continue
+    out = []
+    keys = list(writes)
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            for pa in writes[a]:
+                for pb in writes[b]:
+                    n = min(len(pa), len(pb))
+                    if pa[:n] == pb[:n]:
+                        out.append((a, b, ".".join(pa if len(pa) >= len(pb) else pb)))
+    return out
+
+
 def apply_sets(doc: dict[str, Any], sets: list[str]) -> dict[str, Any]:
-    """`path=value` overrides into a raw study dict (a copy); `grid.x` sets the grid's list for x."""
+    """`path=value` overrides into a raw study dict (a copy); `grid.x` sets the grid's list for x, and replaces
+    a grid key of the study that sets the same field (e.g. `grid.activation` replaces moons' `grid.model`
+    tables, which pair each activation with its init): the override gives exactly the cells it names, and the
+    study's note says what it replaced."""
     doc = copy.deepcopy(doc)
     for item in sets:
         path, sep, value = item.partition("=")
@@ -278,7 +309,15 @@ def apply_sets(doc: dict[str, Any], sets: list[str]) -> dict[str, Any]:
             raise ActlabError(f"--set {item!r} must look like path=value, e.g. train.epochs=20 or grid.activation=[relu,gelu]")
         parts = path.strip().split(".")
         if parts[0] == "grid":
-            doc.setdefault("grid", {})[".".join(parts[1:])] = _as_list(parse_value(value))
+            grid = doc.setdefault("grid", {})
+            key = ".".join(parts[1:])
+            grid[key] = _as_list(parse_value(value))
+            for a, b, field in grid_collisions(grid):
+                if key in (a, b):
+                    other = b if a == key else a
+                    del grid[other]
+                    doc["note"] = (doc.get("note", "") + f" --set grid.{key} replaced the study's grid.{other} "
+                                   f"(it also set {field}).").strip()
             continue
         node = doc
         for p in parts[:-1]:
@@ -421,6 +460,8 @@ def _expand(study: StudyConfig) -> list[Cell]:
             errors.append(f"grid.{k}: {e}")
         if not study.grid[k]:
             errors.append(f"grid.{k}: an empty list gives no cells; allowed: at least one value")
+    errors += [f"grid.{a} and grid.{b} both set {field}: a cell's label would show one value while it trains "
+               "with the other; keep one of them" for a, b, field in grid_collisions(study.grid)]
     if errors:
         raise ActlabError(_error_block(study.name, errors))
     cells = []
