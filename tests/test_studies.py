@@ -250,12 +250,40 @@ def test_store_records_provenance_and_artifacts(tmp_path):
 
 def test_export_writes_csv_and_parquet(tmp_path):
     run_study(load_study("moons", ["train.epochs=3", "seeds=2"]), tmp_path / "m")
-    r = actlab("export", str(tmp_path / "m"), "--to", str(tmp_path / "x"))
+    r = actlab("export", str(tmp_path / "m"), "-o", str(tmp_path / "x"))
     assert r.returncode == 0, r.stderr
     table = pq.read_table(tmp_path / "x" / "metrics.parquet")
     assert table.num_rows == 2 * 2 * 3 and "test_acc" in table.column_names
     assert (tmp_path / "x" / "metrics.csv").read_text().count("\n") == 13
     assert actlab("export", str(tmp_path)).returncode == 2
+    # the tidy table: one row per replica, every grid value in its own column, the final metrics beside
+    tidy = pq.read_table(tmp_path / "x" / "tidy.parquet").to_pylist()
+    replicas = pq.read_table(tmp_path / "x" / "replicas.parquet").to_pylist()
+    assert len(tidy) == len(replicas) == 2 * 2
+    assert {"cell", "seed", "model.activation", "model.init", "final_test_acc", "diverged_epoch"} <= set(tidy[0])
+    assert sorted((t["model.activation"], t["seed"]) for t in tidy) == [("relu", 0), ("relu", 1), ("sigmoid", 0),
+                                                                       ("sigmoid", 1)]
+    by_key = {(r["cell"], r["seed"]): r["final_test_acc"] for r in replicas}
+    cells = {c: k for k, c in sqlite3.connect(tmp_path / "m" / "actlab.sqlite").execute("SELECT key, label FROM cells")}
+    assert all(t["final_test_acc"] == by_key[(cells[t["cell"]], t["seed"])] for t in tidy)
+    assert (tmp_path / "x" / "tidy.csv").read_text().splitlines()[0].startswith("cell,cell_index,model.activation")
+
+
+def test_run_to_frame_gives_the_tidy_table(tmp_path):
+    pd = pytest.importorskip("pandas")
+    from actlab.store.results import Run
+
+    run_study(load_study("moons", ["train.epochs=2", "seeds=3", "grid.depth=[1,2]", "grid.activation=[relu,tanh]"]),
+              tmp_path / "m")
+    with Run.open(tmp_path / "m") as run:
+        df = run.to_frame()
+    assert isinstance(df, pd.DataFrame) and len(df) == 2 * 2 * 3
+    means = df.groupby(["activation", "depth"])["final_test_acc"].agg(["mean", "count"])
+    assert means["count"].tolist() == [3, 3, 3, 3]
+    with Run.open(tmp_path / "m") as run:  # the same numbers as the report's reader
+        relu1 = next(c for c in run.cells if c.values == {"activation": "relu", "depth": 1})
+        want = np.mean(list(run.replicas(relu1).values()))
+    assert means.loc[("relu", 1), "mean"] == pytest.approx(want)
 
 
 # ------------------------------------------------------------------------------- shipped studies

@@ -1,5 +1,6 @@
 """Export a run's store as flat files: one CSV and one Parquet file per table (cells, metrics, replicas,
-probes, sim_rows, study), for pandas, R or a spreadsheet."""
+probes, sim_rows, study), and the tidy table (`tidy.csv`, `tidy.parquet`: one row per replica, every grid
+value in a column of its own, ready for pandas, polars or R)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from actlab.store.results import Run
 from actlab.store.writer import Store
 
 TABLES = ("study", "cells", "metrics", "replicas", "probes", "sim_rows", "artifacts")
@@ -34,4 +36,12 @@ def export_run(run_dir: str | Path, to: str | Path | None = None) -> list[Path]:
             written += [out / f"{table}.csv", out / f"{table}.parquet"]
     finally:
         store.close()
-    return written
+    with Run.open(run_dir) as run:
+        rows = run.tidy()
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    with open(out / "tidy.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+    pq.write_table(pa.table({c: [r.get(c) for r in rows] for c in cols}), out / "tidy.parquet")
+    return [*written, out / "tidy.csv", out / "tidy.parquet"]

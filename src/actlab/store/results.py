@@ -239,6 +239,42 @@ class Run:
                                       self.store.query("SELECT row FROM sim_rows ORDER BY cell, idx")]
         return [dict(r) for r in self._memo["sim_rows"]]
 
+    def tidy(self) -> list[dict[str, Any]]:
+        """The run as a tidy table: for a training study one row per replica (cell, seed, every grid value in a
+        column of its own, a table value's fields as KEY.FIELD, then the replica's final metrics); for a
+        simulation one row per result row with its cell's grid values. Lists become text ("[16, 32]")."""
+        out = []
+        sims: dict[str, list[dict[str, Any]]] = {}
+        if self.kind != "train":
+            for key, row in self.store.query("SELECT cell, row FROM sim_rows ORDER BY cell, idx"):
+                sims.setdefault(key, []).append(json.loads(row))
+        for c in self.cells:
+            grid: dict[str, Any] = {}
+            for k, v in c.values.items():
+                items = v.items() if isinstance(v, dict) else [(None, v)]
+                for f, val in items:
+                    grid[k if f is None else f"{k}.{f}"] = json.dumps(val) if isinstance(val, list | dict) else val
+            head = {"cell": c.label, "cell_index": c.index, **grid, "status": c.status, "device": c.device}
+            if self.kind == "train":
+                rows = self.store.query("SELECT seed, diverged_epoch, best_test_acc, final_test_acc, final_test_loss, "
+                                        "final_train_loss FROM replicas WHERE cell = ? ORDER BY seed", (c.key,))
+                for seed, div, best, final, loss, tr in rows:
+                    out.append({**head, "seed": seed, "diverged_epoch": div, "best_test_acc": best,
+                                "final_test_acc": final, "final_test_loss": loss, "final_train_loss": tr})
+            else:
+                out += [{**head, **{k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in r.items()}}
+                        for r in sims.get(c.key, [])]
+        return out
+
+    def to_frame(self):  # noqa: ANN201 - a pandas.DataFrame; pandas is optional
+        """`tidy()` as a pandas DataFrame (pandas is optional: `pip install pandas`)."""
+        try:
+            import pandas as pd  # noqa: PLC0415 - optional dependency
+        except ImportError:
+            raise ActlabError("Run.to_frame() needs pandas (pip install pandas); Run.tidy() gives the same rows "
+                              "as a list of dicts, and `actlab export` writes them as tidy.csv and tidy.parquet") from None
+        return pd.DataFrame(self.tidy())
+
 
 # --------------------------------------------------------------------------------------- summaries
 
