@@ -345,6 +345,14 @@ def test_browser_activation_curves(page, server, tmp_path):
     page.check("#act-list input[value=gelu]")
     page.wait_for_function("window.actlab.curves.curves.length == 3")
     assert "gelu" in page.evaluate("location.hash") and page.locator("#act-props .card").count() == 3
+    legend = page.locator("#act-plot .legend .key")  # names with their line styles, not colour squares
+    assert legend.all_inner_texts() == ["relu", "relu′", "elu(alpha=0.5)", "elu(alpha=0.5)′", "gelu", "gelu′"]
+    assert page.locator("#act-plot .legend line[stroke-dasharray]").count() == 3  # the derivatives dashed
+    box = page.locator("#act-plot .u-over").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2)  # x = 2.5 on [-5, 5]
+    readout = page.inner_text("#act-plot .readout")
+    xv = float(readout.split(":")[0].split()[1])
+    assert 2.3 < xv < 2.7 and f"relu {float(f'{xv:.3g}'):g}" in readout and "relu′ 1" in readout
     page.screenshot(path=tmp_path / "activations.png")
     assert page.errors == []
 

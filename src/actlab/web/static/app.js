@@ -134,13 +134,13 @@ async function drawCurves() {
       { items, lo: Number(params.get("lo") || -5), hi: Number(params.get("hi") || 5), points: 401 }) });
     showError(null);
     actlab.curves = res;
-    const series = [], data = [res.x];
-    res.curves.forEach((c) => {  // each activation in its palette colour (as in the report): φ solid, φ′ dashed
-      series.push({ label: c.label, stroke: c.color || BLUE, width: 2 });
-      series.push({ label: c.label + "′", stroke: c.color || RED, width: 1.5, dash: [6, 4] });
-      data.push(c.y, c.dy);
+    const series = [];
+    res.curves.forEach((c) => {  // each activation in its palette colour (as in the reports): φ solid, φ′ dashed
+      series.push({ label: c.label, color: c.color || BLUE, values: c.y });
+      series.push({ label: c.label + "′", color: c.color || RED, width: 1.5, dash: [6, 4], values: c.dy });
     });
-    actlab.plots = { ...(actlab.plots || {}), act: plot($("#act-plot"), series, data, { xLabel: "x", yLabel: "φ (solid), φ′ (dashed)", height: 340 }) };
+    // a legend with names and line styles, and a read-out of every curve at the cursor
+    actlab.plots = { ...(actlab.plots || {}), act: linePlot($("#act-plot"), res.x, series, { xLabel: "x", yLabel: "φ (solid), φ′ (dashed)", height: 340 }) };
     renderProps(res.curves);
     drawTheory(items[0]);
   } catch (e) { showError(e); }
@@ -456,7 +456,8 @@ function linePlot(container, x, series, { logY = false, xLabel = "", yLabel = ""
     hooks: { setCursor: [p => {
       const i = p.cursor.idx;
       if (i == null) return;
-      readout.textContent = `${xLabel} ${x[i]}: ` + series.map(s => `${s.label} ${fmt(s.values[i], 3)}`).join(" · ");
+      const xv = Number.isInteger(x[i]) ? x[i] : fmt(x[i], 4);
+      readout.textContent = `${xLabel} ${xv}: ` + series.map(s => `${s.label} ${fmt(s.values[i], 3)}`).join(" · ");
     }] },
   }, data, holder);
   u.series_ = series;
