@@ -50,16 +50,20 @@ def assert_same(ht, hf, mt, mf, rtol=2e-4, atol=2e-5):
         np.testing.assert_allclose(pf.detach().numpy(), pt.detach().numpy(), rtol=rtol, atol=10 * atol, err_msg=name)
 
 
-@pytest.mark.parametrize("seeds", [16, 3], ids=["blocks-of-one-activation", "lanes-of-several"])
-def test_every_activation_matches_the_torch_path(moons, seeds):
+@pytest.mark.parametrize(("seeds", "widths", "path"), [(16, [2], "mixed"), (3, [8, 8], "generic")],
+                         ids=["blocks-of-one-activation", "lanes-of-several"])
+def test_every_activation_matches_the_torch_path(moons, seeds, widths, path):
     """Every activation of the kernel's table at once, with its default parameters, and with a non-default one
-    where it has one: 16 seeds each fill whole blocks (one activation per block, the vectorised row path);
-    3 seeds each mix activations inside a block (the lane-by-lane path)."""
+    where it has one. 16 seeds each fill whole blocks, one activation per block: the generated (unrolled)
+    kernels train the activations they know (fused.GEN_ACTS), the generic kernel the others. 3 seeds each mix
+    activations inside a block (the generic kernel's lane-by-lane path)."""
     names = list(fused.ACTS)
-    members = [ModelConfig(widths=[8, 8], activation=a) for a in names]
-    members += [ModelConfig(widths=[8, 8], activation=a, activation_params=p)
+    members = [ModelConfig(widths=widths, activation=a) for a in names]
+    members += [ModelConfig(widths=widths, activation=a, activation_params=p)
                 for a, p in (("leaky_relu", {"alpha": 0.2}), ("elu", {"alpha": 0.5}), ("celu", {"alpha": 2.0}),
                              ("softplus", {"beta": 2.0}), ("swish", {"beta": 1.5}))]
+    model = build(members, moons.input_shape, moons.task, moons.n_classes, list(range(seeds)))
+    assert fused.FusedPopulation(model, TrainConfig(), moons.task, moons.n_classes).path == path
     ht, hf, mt, mf = both(moons, members, list(range(seeds)), epochs=4, batch_size=32, lr=0.1, probe_epochs=[0, "last"])
     assert_same(ht, hf, mt, mf)
     for rt, rf in zip(ht.probes, hf.probes, strict=True):  # probes read the kernel's weights, copied back
@@ -78,9 +82,40 @@ def test_every_activation_matches_the_torch_path(moons, seeds):
     {"optimizer": "sgd", "loss": "mse"},
 ], ids=["sgd", "momentum-l2", "nesterov-cosine", "adam-l2", "adamw-warmup", "full-batch", "mse"])
 def test_every_optimizer_and_schedule_matches(moons, opts):
+    """On moons' 2-8-8-1 with 16 seeds per activation: the generated kernels."""
     members = [ModelConfig(widths=[8, 8], activation="tanh"), ModelConfig(widths=[8, 8], activation="relu")]
-    ht, hf, mt, mf = both(moons, members, list(range(20)), **{"epochs": 5, "batch_size": 32, "lr": 0.1, **opts})
+    model = build(members, moons.input_shape, moons.task, moons.n_classes, list(range(16)))
+    assert fused.FusedPopulation(model, TrainConfig(), moons.task, moons.n_classes).path == "generated"
+    ht, hf, mt, mf = both(moons, members, list(range(16)), **{"epochs": 5, "batch_size": 32, "lr": 0.1, **opts})
     assert_same(ht, hf, mt, mf)
+
+
+def test_the_generic_kernel_trains_what_the_generated_ones_do_not(moons):
+    """20 seeds per activation leave blocks holding two activations: the generic kernel, the same numbers."""
+    members = [ModelConfig(widths=[8, 8], activation="tanh"), ModelConfig(widths=[8, 8], activation="relu")]
+    model = build(members, moons.input_shape, moons.task, moons.n_classes, list(range(20)))
+    assert fused.FusedPopulation(model, TrainConfig(), moons.task, moons.n_classes).path == "mixed"
+    ht, hf, mt, mf = both(moons, members, list(range(20)), epochs=5, batch_size=32, lr=0.1, optimizer="adam")
+    assert_same(ht, hf, mt, mf)
+
+
+def test_vectorisable_exp_and_log1p_are_accurate():
+    """The generated kernels' own exp and log1p (no libm calls, so the lane loop vectorises) against float64."""
+    from numba import njit
+
+    @njit
+    def run(x):
+        e, lg = np.empty_like(x), np.empty_like(x)
+        for i in range(x.shape[0]):
+            e[i] = fused._vexp(x[i])
+            lg[i] = fused._vlog1p(min(max(x[i], np.float32(0.0)), np.float32(1.0)))
+        return e, lg
+
+    x = np.linspace(-87, 88, 400_001).astype(np.float32)
+    e, lg = run(x)
+    ref = np.exp(x.astype(np.float64))
+    assert np.max(np.abs(e - ref) / ref) < 4e-7  # a few float32 ulps
+    assert np.max(np.abs(lg - np.log1p(np.clip(x, 0, 1).astype(np.float64)))) < 2e-7
 
 
 @pytest.mark.parametrize("loss", ["ce", "mse"])
@@ -91,13 +126,14 @@ def test_multiclass_losses_match(digits, loss):
     assert_same(ht, hf, mt, mf)
 
 
-def test_divergent_replicas_are_frozen_alike(moons):
+@pytest.mark.parametrize("seeds", [16, 18], ids=["generated", "generic"])
+def test_divergent_replicas_are_frozen_alike(moons, seeds):
     """Replicas 1 and 5 overflow on their first steps (weights × 1e30): the same ones, at the same epoch, are
     zeroed and NaN from then on in both paths, and the others go on alike."""
     members = [ModelConfig(widths=[8, 8], activation="relu", init="kaiming_normal")]
     out = []
     for engine in ("torch", "fused"):
-        model = build(members, moons.input_shape, moons.task, moons.n_classes, list(range(18)))
+        model = build(members, moons.input_shape, moons.task, moons.n_classes, list(range(seeds)))
         with torch.no_grad():
             for layer in model.weight_layers():
                 layer.weight[[1, 5]] *= 1e30

@@ -23,7 +23,12 @@ element-wise catalog activations without learnable parameters (prelu and softmax
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import math
+import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,9 +42,10 @@ try:  # numba is a dependency; without it (an odd install) everything runs on th
 except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
 
-# engine "auto" uses the kernel only where benchmarks/RESULTS.md measured it faster than torch: populations of
-# at most 512 replicas of networks at most 16 units wide (moons' 2-8-8-1: 2-6x at 16-64 replicas, 1.2x at 256,
-# 0.93x at 4,000; the MNIST-1D MLP of width 64: 25x slower)
+# engine "auto" uses the kernel where benchmarks/RESULTS.md measured it faster than torch: networks at most 16
+# units wide, and either every block on a generated kernel (moons' 2-8-8-1: 5.6x at 4,000 replicas, 13x at
+# 16-64) or at most 512 replicas (the generic kernel: 2-6x at 16-64 replicas, 0.93x at 4,000; the MNIST-1D
+# MLP of width 64: 25x slower)
 AUTO_MAX_REPLICAS, AUTO_MAX_WIDTH = 512, 16
 R = 16  # replicas per block: one AVX-512 vector of float32 (two AVX2 vectors)
 ACTS = ("identity", "relu", "leaky_relu", "relu6", "hard_tanh", "elu", "celu", "selu", "sigmoid", "tanh",
@@ -85,10 +91,16 @@ def unsupported(model, ds, cfg, device: torch.device) -> str | None:
 def slower(model) -> str | None:
     """Why engine "auto" leaves this (supported) population to torch: where the kernel was measured slower."""
     widest = max(max(lay.in_features, lay.out_features) for lay in model.weight_layers())
-    if model.m > AUTO_MAX_REPLICAS:
-        return f"{model.m} replicas (auto uses the kernel up to {AUTO_MAX_REPLICAS})"
     if widest > AUTO_MAX_WIDTH:
         return f"layers {widest} wide (auto uses the kernel up to {AUTO_MAX_WIDTH})"
+    return None
+
+
+def slower_population(fp: FusedPopulation) -> str | None:
+    """Why engine "auto" leaves this population to torch once its kernels are known."""
+    if fp.path != "generated" and fp.m > AUTO_MAX_REPLICAS:
+        return (f"{fp.m} replicas on the generic kernel (auto uses it up to {AUTO_MAX_REPLICAS}; the generated "
+                "kernels, for any population, need one activation per block of 16 and a binary task)")
     return None
 
 
@@ -416,18 +428,68 @@ if numba is not None:
         out = np.empty((m, n), dtype=np.int32)
         idx = (np.arange(n).astype(np.uint64) * np.uint64(0x9E3779B9)) & _MASK
         for i in prange(m):
-            h = np.empty(n, dtype=np.int64)
+            # the stable argsort of the 32-bit hashes: an LSD radix sort, 4 passes of 8 bits (stable, as needed)
+            key = np.empty(n, dtype=np.uint32)
+            key2 = np.empty(n, dtype=np.uint32)
+            pos = np.empty(n, dtype=np.int32)
+            pos2 = np.empty(n, dtype=np.int32)
+            count = np.empty(257, dtype=np.int32)
             for j in range(n):
-                h[j] = np.int64(_mix(keys[i] ^ idx[j]))
-            out[i] = np.argsort(h, kind="mergesort").astype(np.int32)
+                key[j] = np.uint32(_mix(keys[i] ^ idx[j]))
+                pos[j] = j
+            for shift in range(0, 32, 8):
+                count[:] = 0
+                for j in range(n):
+                    count[((key[j] >> np.uint32(shift)) & np.uint32(255)) + 1] += 1
+                for d in range(256):
+                    count[d + 1] += count[d]
+                for j in range(n):
+                    d = (key[j] >> np.uint32(shift)) & np.uint32(255)
+                    key2[count[d]] = key[j]
+                    pos2[count[d]] = pos[j]
+                    count[d] += 1
+                key, key2 = key2, key
+                pos, pos2 = pos2, pos
+            out[i] = pos
         return out
 
+    @njit(cache=True)
+    def _update(Pb, S1b, S2b, G, alive, lane0, lr64, t, opt, momentum, nesterov, wd, beta1, beta2, eps):
+        """One optimizer step of a block, element-wise, with torch's formulas; dead lanes get no gradient."""
+        lr = np.float32(lr64)
+        step_size = np.float32(lr64 / (1.0 - beta1 ** t))  # Adam's bias corrections, in float64 as torch
+        c2 = np.float32(math.sqrt(1.0 - beta2 ** t))
+        decay = np.float32(1.0 - lr64 * wd)  # AdamW's decoupled decay
+        b1, b2, wd32 = np.float32(beta1), np.float32(beta2), np.float32(wd)
+        for i in range(Pb.shape[0]):
+            for r in range(R):
+                g = G[i, r] * alive[lane0 + r]
+                pv = Pb[i, r]
+                if opt == 0:  # SGD (torch: d_p = g + wd·p; buf = μ·buf + d_p; nesterov: d_p + μ·buf)
+                    g = g + wd32 * pv
+                    if momentum > 0:
+                        buf = momentum * S1b[i, r] + g if t > 1 else g
+                        S1b[i, r] = buf
+                        g = g + momentum * buf if nesterov else buf
+                    Pb[i, r] = pv - lr * g
+                else:  # Adam (1) or AdamW (2)
+                    if opt == 2:
+                        pv = pv * decay
+                    else:
+                        g = g + wd32 * pv
+                    m1 = S1b[i, r] + (np.float32(1.0) - b1) * (g - S1b[i, r])
+                    v = b2 * S2b[i, r] + (np.float32(1.0) - b2) * g * g
+                    S1b[i, r] = m1
+                    S2b[i, r] = v
+                    Pb[i, r] = pv - step_size * m1 / (math.sqrt(v) / c2 + eps)
+
     @njit(parallel=True, cache=True)
-    def _train_epoch(P, S1, S2, X, Y, order, alive, sizes, woff, boff, aoff, doff, codes, params, lcodes, lparams,
-                     loss, bs, lrs, opt, momentum, nesterov, wd, beta1, beta2, eps, step0, loss_out, hit_out, bad_out):
+    def _train_epoch(P, S1, S2, X, Y, order, alive, blocks, sizes, woff, boff, aoff, doff, codes, params, lcodes,
+                     lparams, loss, bs, lrs, opt, momentum, nesterov, wd, beta1, beta2, eps, step0, loss_out, hit_out,
+                     bad_out):
         """One epoch for every block: P, S1, S2 (blocks, rows, R) parameters and optimizer state, updated in
         place; order (blocks·R, n) the per-replica data order (None-like: an empty array is full batch)."""
-        nblk, rows = P.shape[0], P.shape[1]
+        rows = P.shape[1]
         n = X.shape[0]
         nf = sizes[0]
         K = sizes[sizes.shape[0] - 1]
@@ -438,7 +500,8 @@ if numba is not None:
             widest = max(widest, sizes[li])
         steps = (n + bs - 1) // bs
         full = order.shape[0] == 0
-        for b in prange(nblk):
+        for q in prange(blocks.shape[0]):
+            b = blocks[q]
             Pb, G = P[b], np.zeros((rows, R), dtype=np.float32)
             A = np.empty((aoff[nl] + K, R), dtype=np.float32)
             D = np.empty((max(doff[nl - 1], 1), R), dtype=np.float32)
@@ -497,48 +560,23 @@ if numba is not None:
                         bad[r] = True
                     else:
                         lsum[r] += lv * np.float32(nb)
-                # the optimizer step, element-wise; dead lanes get no gradient
-                lr = np.float32(lrs[s])
-                t = step0 + s + 1
-                step_size = np.float32(lrs[s] / (1.0 - beta1 ** t))  # Adam's bias corrections, in float64 as torch
-                c2 = np.float32(math.sqrt(1.0 - beta2 ** t))
-                decay = np.float32(1.0 - lrs[s] * wd)  # AdamW's decoupled decay
-                b1, b2, wd32 = np.float32(beta1), np.float32(beta2), np.float32(wd)
-                for i in range(rows):
-                    for r in range(R):
-                        g = G[i, r] * alive[b * R + r]
-                        pv = Pb[i, r]
-                        if opt == 0:  # SGD (torch: d_p = g + wd·p; buf = μ·buf + d_p; nesterov: d_p + μ·buf)
-                            g = g + wd32 * pv
-                            if momentum > 0:
-                                buf = momentum * S1[b, i, r] + g if t > 1 else g
-                                S1[b, i, r] = buf
-                                g = g + momentum * buf if nesterov else buf
-                            Pb[i, r] = pv - lr * g
-                        else:  # Adam (1) or AdamW (2)
-                            if opt == 2:
-                                pv = pv * decay
-                            else:
-                                g = g + wd32 * pv
-                            m1 = S1[b, i, r] + (np.float32(1.0) - b1) * (g - S1[b, i, r])
-                            v = b2 * S2[b, i, r] + (np.float32(1.0) - b2) * g * g
-                            S1[b, i, r] = m1
-                            S2[b, i, r] = v
-                            Pb[i, r] = pv - step_size * m1 / (math.sqrt(v) / c2 + eps)
+                _update(Pb, S1[b], S2[b], G, alive, b * R, lrs[s], step0 + s + 1, opt, momentum, nesterov, wd,
+                        beta1, beta2, eps)
             for r in range(R):
                 loss_out[b * R + r] = lsum[r]
                 hit_out[b * R + r] = hits[r]
                 bad_out[b * R + r] = bad[r]
 
     @njit(parallel=True, cache=True)
-    def _evaluate(P, X, Y, sizes, woff, boff, aoff, doff, codes, params, lcodes, lparams, loss, loss_out, hit_out):
-        """Mean loss and accuracy of every lane on the shared set (X, Y)."""
-        nblk = P.shape[0]
+    def _evaluate(P, X, Y, blocks, sizes, woff, boff, aoff, doff, codes, params, lcodes, lparams, loss, loss_out,
+                  hit_out):
+        """Mean loss and accuracy of every lane of `blocks` on the shared set (X, Y)."""
         n, nf = X.shape[0], sizes[0]
         nl = sizes.shape[0] - 1
         K = sizes[nl]
         ao = aoff[nl]
-        for b in prange(nblk):
+        for q in prange(blocks.shape[0]):
+            b = blocks[q]
             A = np.empty((aoff[nl] + K, R), dtype=np.float32)
             D = np.empty((max(doff[nl - 1], 1), R), dtype=np.float32)
             ls = np.zeros(R, dtype=np.float64)
@@ -557,6 +595,322 @@ if numba is not None:
                 loss_out[b * R + r] = ls[r] / n
                 hit_out[b * R + r] = hits[r] / n
 
+    # ---------------------------------------------------------------- branch-free math for generated kernels
+    # Generated kernels run one lane per loop iteration with straight-line code, so LLVM vectorises the lane
+    # loop; that needs every operation branch-free and without libm calls: exp and log1p are written here
+    # (Cody–Waite reduction and a degree-6 polynomial, 2^n from a table; log1p through atanh's series),
+    # accurate to a few float32 ulps.
+    _POW2 = np.array([2.0 ** k for k in range(-127, 128)], dtype=np.float32)  # n in [-126, 127]
+
+    @njit(inline="always")
+    def _vexp(x):
+        x = min(max(x, np.float32(-87.0)), np.float32(88.0))
+        n = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
+        r = x - n * np.float32(0.693145751953125) - n * np.float32(1.428606765330187e-06)
+        p = np.float32(1.0) + r * (np.float32(1.0) + r * (np.float32(0.5) + r * (np.float32(0.16666667) + r * (
+            np.float32(0.041666668) + r * (np.float32(0.008333334) + r * np.float32(0.0013888889))))))
+        return p * _POW2[np.int32(n) + 127]
+
+    @njit(inline="always")
+    def _vlog1p(y):
+        """log(1 + y) for y in [0, 1]: 2·atanh(y / (2 + y))."""
+        s = y / (np.float32(2.0) + y)
+        s2 = s * s
+        return np.float32(2.0) * s * (np.float32(1.0) + s2 * (np.float32(1 / 3) + s2 * (np.float32(0.2) + s2 * (
+            np.float32(1 / 7) + s2 * (np.float32(1 / 9) + s2 * (np.float32(1 / 11) + s2 * np.float32(1 / 13)))))))
+
+    @njit(inline="always")
+    def _vsig(z):
+        e = _vexp(-abs(z))
+        inv = np.float32(1.0) / (np.float32(1.0) + e)
+        pos = np.float32(z >= np.float32(0.0))
+        return pos * inv + (np.float32(1.0) - pos) * e * inv
+
+    @njit(inline="always")
+    def _g_identity(z, p):
+        return z, np.float32(1.0)
+
+    @njit(inline="always")
+    def _g_relu(z, p):
+        return max(z, np.float32(0.0)), np.float32(z > np.float32(0.0))
+
+    @njit(inline="always")
+    def _g_leaky_relu(z, p):
+        pos = np.float32(z > np.float32(0.0))
+        return pos * z + (np.float32(1.0) - pos) * p * z, pos + (np.float32(1.0) - pos) * p
+
+    @njit(inline="always")
+    def _g_relu6(z, p):
+        return (min(max(z, np.float32(0.0)), np.float32(6.0)),
+                np.float32(z > np.float32(0.0)) * np.float32(z < np.float32(6.0)))
+
+    @njit(inline="always")
+    def _g_hard_tanh(z, p):
+        return (min(max(z, np.float32(-1.0)), np.float32(1.0)),
+                np.float32(z > np.float32(-1.0)) * np.float32(z < np.float32(1.0)))
+
+    @njit(inline="always")
+    def _g_hard_sigmoid(z, p):
+        return (min(max(z / np.float32(6.0) + np.float32(0.5), np.float32(0.0)), np.float32(1.0)),
+                np.float32(z > np.float32(-3.0)) * np.float32(z < np.float32(3.0)) / np.float32(6.0))
+
+    @njit(inline="always")
+    def _g_hard_swish(z, p):
+        lo, hi = np.float32(z < np.float32(-3.0)), np.float32(z > np.float32(3.0))
+        a = z * min(max(z + np.float32(3.0), np.float32(0.0)), np.float32(6.0)) / np.float32(6.0)
+        return a, (np.float32(1.0) - lo - hi) * (z / np.float32(3.0) + np.float32(0.5)) + hi
+
+    @njit(inline="always")
+    def _g_sigmoid(z, p):
+        s = _vsig(z)
+        return s, s * (np.float32(1.0) - s)
+
+    @njit(inline="always")
+    def _g_tanh(z, p):
+        e = _vexp(np.float32(-2.0) * abs(z))
+        t = (np.float32(1.0) - e) / (np.float32(1.0) + e)
+        t = t * (np.float32(2.0) * np.float32(z >= np.float32(0.0)) - np.float32(1.0))
+        return t, np.float32(1.0) - t * t
+
+    @njit(inline="always")
+    def _g_softsign(z, p):
+        d = np.float32(1.0) + abs(z)
+        return z / d, np.float32(1.0) / (d * d)
+
+    @njit(inline="always")
+    def _g_elu(z, p):
+        pos = np.float32(z > np.float32(0.0))
+        e = _vexp(min(z, np.float32(0.0)))
+        return pos * z + (np.float32(1.0) - pos) * p * (e - np.float32(1.0)), pos + (np.float32(1.0) - pos) * p * e
+
+    @njit(inline="always")
+    def _g_celu(z, p):
+        pos = np.float32(z > np.float32(0.0))
+        e = _vexp(min(z, np.float32(0.0)) / p)
+        return pos * z + (np.float32(1.0) - pos) * p * (e - np.float32(1.0)), pos + (np.float32(1.0) - pos) * e
+
+    @njit(inline="always")
+    def _g_selu(z, p):
+        pos = np.float32(z > np.float32(0.0))
+        e = _vexp(min(z, np.float32(0.0)))
+        sa = np.float32(SELU_SCALE * SELU_ALPHA)
+        return (pos * np.float32(SELU_SCALE) * z + (np.float32(1.0) - pos) * sa * (e - np.float32(1.0)),
+                pos * np.float32(SELU_SCALE) + (np.float32(1.0) - pos) * sa * e)
+
+    @njit(inline="always")
+    def _g_swish(z, p):
+        s = _vsig(p * z)
+        return z * s, s + p * z * s * (np.float32(1.0) - s)
+
+    @njit(inline="always")
+    def _g_gelu_sigmoid(z, p):
+        s = _vsig(np.float32(1.702) * z)
+        return z * s, s + np.float32(1.702) * z * s * (np.float32(1.0) - s)
+
+    GEN_ACTS = {name: globals()[f"_g_{name}"] for name in (
+        "identity", "relu", "leaky_relu", "relu6", "hard_tanh", "hard_sigmoid", "hard_swish", "sigmoid", "tanh",
+        "softsign", "elu", "celu", "selu", "swish", "gelu_sigmoid")}
+
+# ------------------------------------------------------------------------------ generated (unrolled) kernels
+
+GEN_MAX_WEIGHTS = 150  # a network with at most this many weights gets a generated kernel (straight-line code;
+# compiling one takes 5-12 s, once per shape, activation and loss: cached in the kernel folder)
+
+
+def _layout(sizes: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
+    """(nin, nout, weight row offset, bias row offset) per layer, as FusedPopulation lays rows out."""
+    out, off = [], 0
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        out.append((a, b, off, off + a * b))
+        off += a * b + b
+    return out
+
+
+def generate_source(sizes: tuple[int, ...], act: str, loss: str) -> str:
+    """Python source of a module with `train(...)` and `evaluate(...)` for one network shape, activation and
+    binary loss (bce or mse): one lane per iteration of the innermost loop, every unit a scalar, so LLVM
+    vectorises across the R lanes and keeps the units in registers. Every array the lane loop touches is
+    flat with constant offsets (the block's parameters, and one scratch buffer for gradients, sums and the
+    gathered inputs), so the vectoriser can prove the accesses apart."""
+    lay = _layout(sizes)
+    L = len(lay)
+    nf, rows = sizes[0], lay[-1][3] + lay[-1][1]
+    acc, xo = rows * R, rows * R + 2 * R  # offsets in the scratch buffer: the sums, then the gathered inputs
+
+    def forward(ind: str, xs: list[str]) -> list[str]:
+        lines, prev = [], xs
+        for li, (nin, nout, wo, bo) in enumerate(lay):
+            cur = []
+            for u in range(nout):
+                terms = " + ".join(f"Pb[{(wo + k * nout + u) * R} + r] * {prev[k]}" for k in range(nin))
+                lines.append(f"{ind}z{li}_{u} = Pb[{(bo + u) * R} + r] + {terms}")
+                if li < L - 1:
+                    lines.append(f"{ind}a{li}_{u}, d{li}_{u} = ACT(z{li}_{u}, p)")
+                    cur.append(f"a{li}_{u}")
+            prev = cur
+        return lines
+
+    def loss_lines(ind: str) -> list[str]:
+        z = f"z{L - 1}_0"
+        out = [f"{ind}hit = one - abs(min(max({z} * BIG, zero), one) - yv)"]  # 1 where (z > 0) == y
+        if loss == "bce":
+            return out + [f"{ind}e = _vexp(-abs({z}))",
+                          f"{ind}lv = max({z}, zero) - {z} * yv + _vlog1p(e)",
+                          f"{ind}inv = one / (one + e)",
+                          f"{ind}pos = min(max({z} * BIG + one, zero), one)",  # 1 for z >= 0 (to float32 range)
+                          f"{ind}g = (pos * inv + (one - pos) * e * inv - yv) * scale"]
+        return out + [f"{ind}lv = ({z} - yv) * ({z} - yv)", f"{ind}g = np.float32(2.0) * ({z} - yv) * scale"]
+
+    hidden = list(sizes[1:-1])
+    ao = xo + (nf + 1) * R  # the example's hidden outputs, layer by layer
+    go = ao + sum(hidden) * R  # its deltas dL/dz, layer by layer
+    aoff = [ao + sum(hidden[:i]) * R for i in range(len(hidden))]
+    goff = [go + sum(sizes[1:li + 1]) * R for li in range(L)]
+    scratch = go + sum(sizes[1:]) * R
+
+    def deltas(ind: str) -> list[str]:
+        """Backward through the layers as scalars; then the example's hidden outputs and deltas to the buffer."""
+        lines = [f"{ind}g{L - 1}_0 = g"]
+        for li in range(L - 1, 0, -1):
+            nin, nout, wo, bo = lay[li]
+            for k in range(nin):
+                terms = " + ".join(f"Pb[{(wo + k * nout + u) * R} + r] * g{li}_{u}" for u in range(nout))
+                lines.append(f"{ind}g{li - 1}_{k} = ({terms}) * d{li - 1}_{k}")
+        for li in range(L - 1):
+            lines += [f"{ind}buf[{aoff[li] + u * R} + r] = a{li}_{u}" for u in range(sizes[li + 1])]
+        for li in range(L):
+            lines += [f"{ind}buf[{goff[li] + u * R} + r] = g{li}_{u}" for u in range(sizes[li + 1])]
+        return lines
+
+    def gradients(ind: str) -> list[str]:
+        """The example's contribution to every gradient row, in lane loops of at most 12 rows each (a loop
+        with more read-modify-writes exceeds what LLVM's dependence analysis follows, and stays scalar)."""
+        rows_ = []
+        for li, (nin, nout, wo, bo) in enumerate(lay):
+            src_in = [f"buf[{xo + k * R} + r]" for k in range(nin)] if li == 0 else \
+                [f"buf[{aoff[li - 1] + k * R} + r]" for k in range(nin)]
+            for u in range(nout):
+                delta = f"buf[{goff[li] + u * R} + r]"
+                rows_.append(f"buf[{(bo + u) * R} + r] += {delta}")
+                rows_ += [f"buf[{(wo + k * nout + u) * R} + r] += {src_in[k]} * {delta}" for k in range(nin)]
+        lines = []
+        for i in range(0, len(rows_), 12):
+            lines.append(f"{ind}for r in range(R):")
+            lines += [f"{ind}    {row}" for row in rows_[i: i + 12]]
+        return lines
+
+    xs = [f"x{k}" for k in range(nf)]
+    src = [
+        '"""Generated by actlab.training.fused.generate_source: do not edit."""',
+        "import numpy as np",
+        "from numba import njit, prange",
+        f"from actlab.training.fused import R, _update, _vexp, _vlog1p, _g_{act} as ACT",
+        "",
+        f"ROWS, ACC, XO, SCRATCH = {rows}, {acc}, {xo}, {scratch}",
+        "BIG = np.float32(1e30)",
+        "",
+        "",
+        "@njit(parallel=True, cache=True, fastmath={'contract'}, error_model='numpy')",
+        "def train(P, P2, S1, S2, X, Yf, order, alive, blocks, p, bs, lrs, opt, momentum, nesterov, wd, beta1, beta2,",
+        "          eps, step0, loss_out, hit_out, bad_out):",
+        "    n = X.shape[0]",
+        "    steps = (n + bs - 1) // bs",
+        "    full = order.shape[0] == 0",
+        "    zero, one = np.float32(0.0), np.float32(1.0)",
+        "    for q in prange(blocks.shape[0]):",
+        "        b = blocks[q]",
+        "        Pb = P2[b]",
+        "        buf = np.zeros(SCRATCH, dtype=np.float32)",
+        "        G = buf[:ACC].reshape(ROWS, R)",
+        "        lsum = np.zeros(R, dtype=np.float32)",
+        "        hits = np.zeros(R, dtype=np.float32)",
+        "        bad = np.zeros(R, dtype=np.bool_)",
+        "        for s in range(steps):",
+        "            lo = s * bs",
+        "            nb = min(bs, n - lo)",
+        "            scale = one / np.float32(nb)",
+        "            buf[:XO] = 0.0",
+        "            for j in range(nb):",
+        "                for r in range(R):",
+        "                    i = lo + j if full else order[b * R + r, lo + j]",
+        *[f"                    buf[{xo + k * R} + r] = X[i, {k}]" for k in range(nf)],
+        f"                    buf[{xo + nf * R} + r] = Yf[i]",
+        "                for r in range(R):",
+        *[f"                    x{k} = buf[{xo + k * R} + r]" for k in range(nf)],
+        f"                    yv = buf[{xo + nf * R} + r]",
+        *forward("                    ", xs),
+        *loss_lines("                    "),
+        f"                    buf[{acc} + r] += lv",
+        f"                    buf[{acc + R} + r] += hit",
+        *deltas("                    "),
+        *gradients("                "),
+        "            for r in range(R):",
+        "                hits[r] += buf[ACC + R + r]",
+        "                lv = buf[ACC + r] / np.float32(nb)",
+        "                if not np.isfinite(lv):",
+        "                    bad[r] = True",
+        "                else:",
+        "                    lsum[r] += lv * np.float32(nb)",
+        "            _update(P[b], S1[b], S2[b], G, alive, b * R, lrs[s], step0 + s + 1, opt, momentum, nesterov, wd,",
+        "                    beta1, beta2, eps)",
+        "        for r in range(R):",
+        "            loss_out[b * R + r] = lsum[r]",
+        "            hit_out[b * R + r] = hits[r]",
+        "            bad_out[b * R + r] = bad[r]",
+        "",
+        "",
+        "@njit(parallel=True, cache=True, fastmath={'contract'}, error_model='numpy')",
+        "def evaluate(P2, X, Yf, blocks, p, loss_out, hit_out):",
+        "    n = X.shape[0]",
+        "    zero, one = np.float32(0.0), np.float32(1.0)",
+        "    scale = one",
+        "    for q in prange(blocks.shape[0]):",
+        "        b = blocks[q]",
+        "        Pb = P2[b]",
+        "        buf = np.zeros(2 * R, dtype=np.float32)",
+        "        for i in range(n):",
+        *[f"            x{k} = X[i, {k}]" for k in range(nf)],
+        "            yv = Yf[i]",
+        "            for r in range(R):",
+        *forward("                ", xs),
+        *loss_lines("                "),
+        "                buf[r] += lv",
+        "                buf[R + r] += hit",
+        "        for r in range(R):",
+        "            loss_out[b * R + r] = buf[r] / n",
+        "            hit_out[b * R + r] = buf[R + r] / n",
+        "",
+    ]
+    return "\n".join(src)
+
+
+_GENERATED: dict[str, object] = {}
+
+
+def generated(sizes: tuple[int, ...], act: str, loss: str):
+    """The compiled module for (sizes, act, loss), written once to the kernel cache (ACTLAB_CACHE or
+    ~/.cache/actlab, kernels/) so numba caches its machine code beside it; None where out of scope."""
+    if numba is None or act not in GEN_ACTS or loss not in ("bce", "mse") or sizes[-1] != 1:
+        return None
+    if sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)) > GEN_MAX_WEIGHTS:
+        return None
+    src = generate_source(tuple(sizes), act, loss)
+    key = hashlib.sha256(src.encode()).hexdigest()[:16]
+    if key not in _GENERATED:
+        folder = Path(os.environ.get("ACTLAB_CACHE") or Path.home() / ".cache" / "actlab") / "kernels"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"k_{key}.py"
+        if not path.exists() or path.read_text() != src:
+            tmp = folder / f".k_{key}.{os.getpid()}.tmp"
+            tmp.write_text(src)
+            os.replace(tmp, path)
+        name = f"actlab_kernel_{key}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod  # numba's cache finds the module of a cached function by name
+        spec.loader.exec_module(mod)
+        _GENERATED[key] = mod
+    return _GENERATED[key]
 
 # --------------------------------------------------------------------------------------- the population
 
@@ -592,10 +946,12 @@ class FusedPopulation:
             act, p = mc.resolved_activation()
             codes[start:stop] = CODE[act.name]
             params[start:stop] = next(iter(p.values()), 0.0) if p else 0.0
+        codes[self.m:], params[self.m:] = codes[self.m - 1], params[self.m - 1]  # padded lanes: the last group's
         self.lcodes, self.lparams = codes.reshape(self.nblk, R), params.reshape(self.nblk, R)
         uniform = (self.lcodes == self.lcodes[:, :1]).all(1) & (self.lparams == self.lparams[:, :1]).all(1)
         self.codes = np.where(uniform, self.lcodes[:, 0], -1).astype(np.int64)  # -1: lanes of several activations
         self.params = self.lparams[:, 0].copy()
+        self.gen = self._generated_groups(task)
         self.P = np.zeros((self.nblk, self.rows, R), np.float32)
         self.S1, self.S2 = np.zeros_like(self.P), np.zeros_like(self.P)
         self.alive = np.zeros(self.nblk * R, np.float32)
@@ -603,6 +959,29 @@ class FusedPopulation:
         seeds = list(model.seeds) + [model.seeds[0]] * (self.nblk * R - self.m)  # padded lanes copy replica 0
         self.seeds = seeds
         self.load()
+
+    def _generated_groups(self, task: str):
+        """[(generated module, its blocks, activation parameter)] for the blocks that can run a generated
+        kernel (one activation per block, a binary task, a small network); the others run the generic one."""
+        loss = {0: "bce", 2: "mse"}.get(self.loss)
+        groups, rest = [], np.ones(self.nblk, bool)
+        if loss is not None and task == "binary":
+            for code, p in sorted({(int(c), float(q)) for c, q in zip(self.codes, self.params, strict=True) if c >= 0}):
+                mod = generated(tuple(int(v) for v in self.sizes), ACTS[code], loss)
+                if mod is None:
+                    continue
+                mine = (self.codes == code) & (self.params == np.float32(p))
+                groups.append((mod, np.nonzero(mine)[0].astype(np.int64), np.float32(p)))
+                rest &= ~mine
+        self.generic_blocks = np.nonzero(rest)[0].astype(np.int64)
+        return groups
+
+    @property
+    def path(self) -> str:
+        """Which kernels train this population: "generated" (unrolled per shape), "generic" or "mixed"."""
+        if not self.gen:
+            return "generic"
+        return "generated" if len(self.generic_blocks) == 0 else "mixed"
 
     def load(self) -> None:
         """Torch parameters into the blocks."""
@@ -641,8 +1020,16 @@ class FusedPopulation:
         lane = self.nblk * R
         loss, hits, bad = np.zeros(lane, np.float32), np.zeros(lane, np.float32), np.zeros(lane, np.bool_)
         f = np.float32
-        _train_epoch(self.P, self.S1, self.S2, x, y, order, self.alive, self.sizes, self.woff, self.boff, self.aoff,
-                     self.doff, self.codes, self.params, self.lcodes, self.lparams, self.loss, min(bs, n),
+        yf = y.astype(np.float32)
+        for mod, blocks, p in self.gen:
+            mod.train(self.P, self.P.reshape(self.nblk, -1), self.S1, self.S2, x, yf, order, self.alive, blocks, p,
+                      min(bs, n), lrs.astype(np.float64), opt, f(c.momentum), c.nesterov, float(c.weight_decay),
+                      float(c.betas[0]), float(c.betas[1]), f(1e-8), step0, loss, hits, bad)
+        if len(self.generic_blocks) == 0:
+            return loss[: self.m], hits[: self.m], bad[: self.m]
+        _train_epoch(self.P, self.S1, self.S2, x, y, order, self.alive, self.generic_blocks, self.sizes, self.woff,
+                     self.boff, self.aoff, self.doff, self.codes, self.params, self.lcodes, self.lparams, self.loss,
+                     min(bs, n),
                      lrs.astype(np.float64), opt, f(c.momentum), c.nesterov, float(c.weight_decay), float(c.betas[0]),
                      float(c.betas[1]), f(1e-8), step0, loss, hits, bad)
         return loss[: self.m], hits[: self.m], bad[: self.m]
@@ -650,8 +1037,13 @@ class FusedPopulation:
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lane = self.nblk * R
         loss, acc = np.zeros(lane, np.float64), np.zeros(lane, np.float64)
-        _evaluate(self.P, x, y, self.sizes, self.woff, self.boff, self.aoff, self.doff, self.codes, self.params,
-                  self.lcodes, self.lparams, self.loss, loss, acc)
+        yf = y.astype(np.float32)
+        for mod, blocks, p in self.gen:
+            mod.evaluate(self.P.reshape(self.nblk, -1), x, yf, blocks, p, loss, acc)
+        if len(self.generic_blocks) == 0:
+            return loss[: self.m], acc[: self.m]
+        _evaluate(self.P, x, y, self.generic_blocks, self.sizes, self.woff, self.boff, self.aoff, self.doff,
+                  self.codes, self.params, self.lcodes, self.lparams, self.loss, loss, acc)
         return loss[: self.m], acc[: self.m]
 
     def kill(self, dead: np.ndarray) -> None:

@@ -278,7 +278,10 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
         if why is None and cfg.engine == "auto":
             why = fused.slower(model)
         if why is None:
-            return _train_fused(model, ds, cfg, objective, on_epoch)
+            fp = fused.FusedPopulation(model, cfg, ds.task, ds.n_classes)
+            why = fused.slower_population(fp) if cfg.engine == "auto" else None
+        if why is None:
+            return _train_fused(model, ds, cfg, objective, on_epoch, fp)
         if cfg.engine == "fused":
             raise ActlabError(f"train.engine='fused' cannot train this population: {why}; allowed: 'auto' (the "
                               "kernel where it can, else torch) or 'torch'")
@@ -354,10 +357,9 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
 
 
 def _train_fused(model: Population, ds: Dataset, cfg: TrainConfig, objective: _Objective,
-                 on_epoch: Callable[[int, History], None] | None) -> History:
+                 on_epoch: Callable[[int, History], None] | None, fp: fused.FusedPopulation) -> History:
     """`train` on the fused CPU kernel: the same protocol (data order, loss, optimizer, divergence, metrics,
     probes); evaluation runs in the kernel, probes and `on_epoch` see the torch parameters, copied back."""
-    fp = fused.FusedPopulation(model, cfg, ds.task, ds.n_classes)
     n, m, e = len(ds.x_train), model.m, cfg.epochs
 
     def flat(x: Tensor) -> np.ndarray:
