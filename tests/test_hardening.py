@@ -153,7 +153,7 @@ def test_a_file_where_a_folder_should_be_is_one_error_line(tmp_path):
 def test_bracketed_text_in_an_error_is_printed_as_text(tmp_path):
     r = subprocess.run([*ACTLAB, "run", "moons", "--set", "grid.activation=[relu,rleu]", "--out", str(tmp_path / "o")],
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "[cell grid.model=" in r.stderr and "grid.activation='rleu']" in r.stderr, r.stderr
+    assert r.returncode == 2 and "[cell grid.activation='rleu']" in r.stderr, r.stderr
 
 
 def test_an_unreadable_store_does_not_break_the_explorers_run_list(tmp_path):
@@ -281,7 +281,7 @@ def test_a_full_disk_is_one_error_line_and_keeps_what_was_written(tmp_path, monk
 def test_a_long_grid_value_is_shown_as_an_excerpt_in_every_cell_error():
     with pytest.raises(ActlabError) as e:
         load_study("moons", ["grid.activation=" + "x" * 3000])
-    assert len(str(e.value)) < 2000 and str(e.value).count("(3002 characters)") == 4  # 2 cells × name and value
+    assert len(str(e.value)) < 2000 and str(e.value).count("(3002 characters)") == 2  # the name and the cell
 
 
 def test_a_suite_prints_one_overview_row_per_study(tmp_path):
