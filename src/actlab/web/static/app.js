@@ -389,7 +389,6 @@ function onStart(st, d) {
   st.testAcc = Array.from({ length: m }, () => []);
   const holder = $("#live-arms");
   holder.innerHTML = "";
-  holder.style.setProperty("--arms", d.arms.length);
   st.cards = d.arms.map((a, i) => {
     const card = el("div", { class: "card arm", "data-arm": i },
       el("h3", { style: `color:${a.color}` }, el("span", { class: "swatch", style: `background:${a.color}` }), a.label),
