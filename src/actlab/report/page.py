@@ -36,7 +36,8 @@ from actlab.report.figures import training as figures
 from actlab.report.figures import twod as figures2d
 from actlab.report.figures.common import finish
 from actlab.report.findings import Finding, findings
-from actlab.report.tables import Table, cells_table, depth_tables, published_table, results_table, simulation_tables
+from actlab.report.tables import (Table, cells_table, depth_tables, published_table, pruned, results_table,
+                                  simulation_tables)
 from actlab.store.results import Run, suite_members
 from actlab.store.writer import DB_NAME
 
@@ -157,11 +158,11 @@ def study_section(run_dir: str | Path, ci: str = "t") -> Section:
         folder = Path(run_dir) / FIGURE_DIR
         published = [t for t in (published_table(run),) if t is not None]
         if run.kind == "train":
-            sec.tables = [*published, results_table(run, ci), *depth_tables(run, ci)]
+            sec.tables = [pruned(t) for t in (*published, results_table(run, ci), *depth_tables(run, ci))]
             specs = [(name, caption, partial(fn, run)) for name, caption, fn in TRAINING_FIGURES]
         else:
             rows = run.sim_rows()
-            sec.tables = [*published, *simulation_tables(run)]
+            sec.tables = [pruned(t) for t in (*published, *simulation_tables(run))]
             sim = cfg["simulation"]["name"]
             specs = []
             acts = list(dict.fromkeys(r["activation"] for r in rows if "activation" in r))

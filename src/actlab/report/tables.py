@@ -19,6 +19,28 @@ class Table:
     title: str
     header: list[str]
     rows: list[list[str]]
+    note: str = ""  # what pruning left out, shown under the title
+
+
+EMPTY = ("—", "", "nan", "None")
+
+
+def pruned(t: Table) -> Table:
+    """The table without columns in which every row is "—" (or empty) and without rows that are "—" in every
+    column but the first; the note says what was left out (`actlab export` keeps everything)."""
+    if not t.rows:
+        return t
+    keep = [j for j in range(len(t.header)) if j == 0 or any(r[j] not in EMPTY for r in t.rows)]
+    cols = [t.header[j] for j in range(len(t.header)) if j not in keep]
+    rows = [[r[j] for j in keep] for r in t.rows]
+    full = [r for r in rows if len(r) == 1 or any(v not in EMPTY for v in r[1:])]
+    parts = []
+    if cols:
+        parts.append(f"column{'s' if len(cols) > 1 else ''} {', '.join(cols)} left out: \"—\" in every row")
+    if len(full) < len(rows):
+        parts.append(f"{len(rows) - len(full)} row{'s' if len(rows) - len(full) > 1 else ''} of only \"—\" left out")
+    note = "; ".join(parts) + (" (everything is in actlab export)" if parts else "")
+    return Table(t.title, [t.header[j] for j in keep], full, note)
 
 
 
