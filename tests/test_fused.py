@@ -168,6 +168,12 @@ def test_the_data_order_is_the_seeds_own(moons):
     got = fp.order(7, 120)[:3]
     want = rng.permutations([3, 17, 2**31 + 5], rng.stream_id("order", 7), 120).numpy()
     np.testing.assert_array_equal(got, want)
+    # the bucket sort against torch's stable argsort over sizes around its bucket counts (1 to 4,097 points)
+    seeds = list(range(0, 4000, 7))
+    for n in (1, 2, 3, 63, 64, 65, 300, 1000, 4097):
+        stream = rng.stream_id("order", n)
+        keys = rng._seed_keys(seeds, stream, "cpu").numpy().astype(np.uint64)
+        np.testing.assert_array_equal(fused._permutations(keys, n), rng.permutations(seeds, stream, n).numpy())
 
 
 def test_what_the_kernel_cannot_train_falls_back_or_is_refused(moons, digits):

@@ -423,34 +423,46 @@ if numba is not None:
 
     @njit(parallel=True, cache=True)
     def _permutations(keys, n):
-        """(M, n) int32: rng.permutations of range(n) for seed keys (M,) uint64 (stable argsort of the hash)."""
+        """(M, n) int32: rng.permutations of range(n) for seed keys (M,) uint64 (stable argsort of the hash).
+
+        A bucket sort: the hashes are uniform, so scattering them (stably) into 2^b ≥ n buckets by their top b
+        bits leaves about one per bucket, and an insertion sort of each bucket (strict comparison: equal hashes
+        keep index order) finishes the stable sort in about 3n steps, against 4 passes for a radix sort."""
         m = keys.shape[0]
         out = np.empty((m, n), dtype=np.int32)
         idx = (np.arange(n).astype(np.uint64) * np.uint64(0x9E3779B9)) & _MASK
+        b = 1
+        while (1 << b) < n and b < 24:
+            b += 1
+        nbk = 1 << b
+        shift = np.uint32(32 - b)
         for i in prange(m):
-            # the stable argsort of the 32-bit hashes: an LSD radix sort, 4 passes of 8 bits (stable, as needed)
             key = np.empty(n, dtype=np.uint32)
             key2 = np.empty(n, dtype=np.uint32)
-            pos = np.empty(n, dtype=np.int32)
-            pos2 = np.empty(n, dtype=np.int32)
-            count = np.empty(257, dtype=np.int32)
+            pos = out[i]
+            count = np.zeros(nbk + 1, dtype=np.int32)
             for j in range(n):
-                key[j] = np.uint32(_mix(keys[i] ^ idx[j]))
-                pos[j] = j
-            for shift in range(0, 32, 8):
-                count[:] = 0
-                for j in range(n):
-                    count[((key[j] >> np.uint32(shift)) & np.uint32(255)) + 1] += 1
-                for d in range(256):
-                    count[d + 1] += count[d]
-                for j in range(n):
-                    d = (key[j] >> np.uint32(shift)) & np.uint32(255)
-                    key2[count[d]] = key[j]
-                    pos2[count[d]] = pos[j]
-                    count[d] += 1
-                key, key2 = key2, key
-                pos, pos2 = pos2, pos
-            out[i] = pos
+                k = np.uint32(_mix(keys[i] ^ idx[j]))
+                key[j] = k
+                count[(k >> shift) + 1] += 1
+            for d in range(nbk):
+                count[d + 1] += count[d]
+            for j in range(n):  # stable scatter: within a bucket, index order
+                d = key[j] >> shift
+                c = count[d]
+                key2[c] = key[j]
+                pos[c] = j
+                count[d] = c + 1
+            for j in range(1, n):  # insertion sort: buckets are already in order, so this sorts within them
+                k = key2[j]
+                p = pos[j]
+                t = j - 1
+                while t >= 0 and key2[t] > k:
+                    key2[t + 1] = key2[t]
+                    pos[t + 1] = pos[t]
+                    t -= 1
+                key2[t + 1] = k
+                pos[t + 1] = p
         return out
 
     @njit(cache=True)
