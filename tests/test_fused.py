@@ -188,13 +188,22 @@ def test_what_the_kernel_cannot_train_falls_back_or_is_refused(moons, digits):
     wide = build(ModelConfig(widths=[32]), moons.input_shape, moons.task, moons.n_classes, [0])
     assert train(wide, moons, TrainConfig(epochs=1, device="cpu")).engine == "torch"  # auto: measured slower
     small = build(ModelConfig(widths=[8, 8]), moons.input_shape, moons.task, moons.n_classes, [0, 1])
-    assert train(small, moons, TrainConfig(epochs=1, device="cpu")).engine == "fused"
+    assert train(small, moons, TrainConfig(epochs=1, device="cpu")).engine == "torch"  # auto: too little work
+    assert "example-passes" in fused.slower(small, 300, 800)  # 2 × 800 × 300: torch is done in seconds
+    big = build(ModelConfig(widths=[8, 8]), moons.input_shape, moons.task, moons.n_classes, list(range(420)))
+    assert fused.slower(big, 300, 800) is None  # 420 × 800 × 300 ≥ 10⁸: the kernel repays its compilation
+    assert train(small, moons, TrainConfig(epochs=1, device="cpu", engine="fused")).engine == "fused"
 
 
-def test_a_run_records_which_engine_trained_each_cell(smoke_runs):
+def test_a_run_records_which_engine_trained_each_cell(smoke_runs, tmp_path):
+    from actlab.studies.config import load_study
+    from actlab.studies.runner import run_study
     from actlab.store.results import Run
 
     with Run.open(smoke_runs["moons"].run_dir) as run:
-        assert {c.device for c in run.cells} == {"cpu (fused kernel)"}  # 2-8-8-1 at 2 seeds: the kernel
+        assert {c.device for c in run.cells} == {"cpu"}  # 2-8-8-1 at 2 seeds, auto: too little work for the kernel
+    summary = run_study(load_study("moons", ["train.epochs=2", "seeds=3", "train.engine=fused"]), tmp_path / "f")
+    with Run.open(summary.run_dir) as run:
+        assert {c.device for c in run.cells} == {"cpu (fused kernel)"}
     with Run.open(smoke_runs["activation-zoo"].run_dir) as run:
         assert {c.device for c in run.cells if c.status == "done"} == {"cpu"}  # MNIST-1D's 40 inputs: torch

@@ -284,6 +284,16 @@ def test_run_to_frame_gives_the_tidy_table(tmp_path):
         relu1 = next(c for c in run.cells if c.values == {"activation": "relu", "depth": 1})
         want = np.mean(list(run.replicas(relu1).values()))
     assert means.loc[("relu", 1), "mean"] == pytest.approx(want)
+    with Run.open(tmp_path / "m") as run:  # a metric at the last epoch, read alone, is the full read's last column
+        for c in run.cells:
+            for name in ("batch_loss", "test_acc", "train_loss", "grad_mean"):
+                seeds, last = run.final(c, name)
+                all_seeds, values = run.metric(c, name)
+                assert seeds == all_seeds and len(seeds) == 3
+                np.testing.assert_array_equal(last, values[:, -1])
+                assert run.final(c, name)[0] == seeds  # from the memo now
+        with pytest.raises(ActlabError, match="allowed"):
+            run.final(run.cells[0], "nope")
 
 
 # ------------------------------------------------------------------------------- shipped studies

@@ -98,7 +98,7 @@ def _training(run: Run, metric: str, where: dict[str, str]) -> Reproduced | None
     if metric in REPLICA_METRICS:
         values = [v for c in cells for v in run.replicas(c, metric).values()]
     else:  # a per-epoch metric: its value at the last epoch (e.g. the epoch's mean minibatch loss, as sources print)
-        values = [float(v) for c in cells for v in run.metric(c, metric)[1][:, -1]]
+        values = [float(v) for c in cells for v in run.final(c, metric)[1]]
     return _from_values(values, bounds=_bounds(metric))
 
 

@@ -210,6 +210,27 @@ class Run:
         out[np.searchsorted(seeds, rows["seed"]), rows["epoch"] - 1] = np.where(rows["null"], np.nan, rows["value"])
         return seeds.tolist(), out
 
+    def final(self, cell: CellData, name: str) -> tuple[list[int], np.ndarray]:
+        """(seeds, values (seeds,)): one metric at the cell's last epoch, NaN where not recorded; equal to
+        `metric(cell, name)[1][:, -1]` without reading every epoch (the store's key is cell, seed, epoch)."""
+        if name not in METRICS:
+            raise ActlabError(f"metric {name!r} is unknown; allowed: {', '.join(METRICS)}")
+        memo = self._memo.get(("metric", cell.key, name))
+        if memo is not None:
+            return list(memo[0]), memo[1][:, -1].copy() if memo[1].size else np.zeros(0)
+        last = self.store.query("SELECT MAX(epoch) FROM metrics WHERE cell = ?1 AND seed = "
+                                "(SELECT seed FROM metrics WHERE cell = ?1 LIMIT 1)", (cell.key,))[0][0]
+        if last is None:
+            return [], np.zeros(0)
+        rows = np.fromiter(self.store.cursor(f"SELECT seed, IFNULL({name}, 0.0), {name} IS NULL FROM metrics "
+                                             "WHERE cell = ? AND epoch = ? ORDER BY seed", (cell.key, last)),
+                           dtype=[("seed", "i8"), ("value", "f8"), ("null", "?")])
+        seeds = np.unique(np.concatenate([rows["seed"], [r[0] for r in self.store.query(
+            "SELECT seed FROM replicas WHERE cell = ?", (cell.key,))]]).astype(np.int64))
+        out = np.full(len(seeds), np.nan)
+        out[np.searchsorted(seeds, rows["seed"])] = np.where(rows["null"], np.nan, rows["value"])
+        return seeds.tolist(), out
+
     def probe_epochs(self, cell: CellData) -> list[int]:
         return [r[0] for r in self.store.query("SELECT DISTINCT epoch FROM probes WHERE cell = ? ORDER BY epoch",
                                                (cell.key,))]

@@ -47,6 +47,10 @@ except ImportError:  # pragma: no cover - exercised only without numba
 # 16-64) or at most 512 replicas (the generic kernel: 2-6x at 16-64 replicas, 0.93x at 4,000; the MNIST-1D
 # MLP of width 64: 25x slower)
 AUTO_MAX_REPLICAS, AUTO_MAX_WIDTH = 512, 16
+# replicas × epochs × training examples below which auto leaves a population to torch: there torch is done
+# in seconds, before a kernel met for the first time would have compiled (15-45 s, once per machine and shape).
+# A function of the configuration only, never of what is cached: the same config gets the same engine.
+AUTO_MIN_WORK = 10**8
 R = 16  # replicas per block: one AVX-512 vector of float32 (two AVX2 vectors)
 ACTS = ("identity", "relu", "leaky_relu", "relu6", "hard_tanh", "elu", "celu", "selu", "sigmoid", "tanh",
         "softsign", "softplus", "swish", "gelu", "gelu_tanh", "gelu_sigmoid", "mish", "hard_sigmoid", "hard_swish")
@@ -88,11 +92,16 @@ def unsupported(model, ds, cfg, device: torch.device) -> str | None:
     return None
 
 
-def slower(model) -> str | None:
-    """Why engine "auto" leaves this (supported) population to torch: where the kernel was measured slower."""
+def slower(model, n: int, epochs: int) -> str | None:
+    """Why engine "auto" leaves this (supported) population, trained `epochs` on `n` examples, to torch:
+    where the kernel was measured slower, or the work too small to repay compiling it."""
     widest = max(max(lay.in_features, lay.out_features) for lay in model.weight_layers())
     if widest > AUTO_MAX_WIDTH:
         return f"layers {widest} wide (auto uses the kernel up to {AUTO_MAX_WIDTH})"
+    work = model.m * epochs * n
+    if work < AUTO_MIN_WORK:
+        return (f"{model.m} replicas × {epochs} epochs × {n} examples = {work:.2g} example-passes (auto uses the "
+                f"kernel from {AUTO_MIN_WORK:.0e}: below, torch finishes before a kernel would compile)")
     return None
 
 

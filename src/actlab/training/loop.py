@@ -276,7 +276,7 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
     if cfg.engine != "torch":
         why = fused.unsupported(model, ds, cfg, device)
         if why is None and cfg.engine == "auto":
-            why = fused.slower(model)
+            why = fused.slower(model, len(ds.x_train), cfg.epochs)
         if why is None:
             fp = fused.FusedPopulation(model, cfg, ds.task, ds.n_classes)
             why = fused.slower_population(fp) if cfg.engine == "auto" else None
