@@ -8,6 +8,9 @@
     python benchmarks/bench.py peers      # actlab vs torch.func ensembling vs a per-model loop vs NumPy
     python benchmarks/bench.py userpath   # `actlab run moons` (all diagnostics, store) vs the engine alone:
                                           # wall, peak RSS, store size (ACTLAB_BENCH_SEEDS, default 5000)
+    python benchmarks/bench.py scaling    # model-epochs/s against population size (benchmarks/scaling.png)
+    python benchmarks/bench.py endtoend   # `actlab run moons` (fused kernel; torch engine) vs seed 000's NumPy
+                                          # code ported as written (ACTLAB_BENCH_SEEDS, default 2000)
     python benchmarks/bench.py all
 
 Prints one JSON object per benchmark (machine, date and every figure) for benchmarks/RESULTS.md.
@@ -405,6 +408,51 @@ def bench_scaling(sizes_m: tuple[int, ...] = (16, 64, 256, 1024, 4000), epochs: 
             "per_model_loop": loop, "numpy": numpy_rate, "figure": str(path.name)}
 
 
+def _actlab_run(seeds: int, sets: list[str], out: Path, epochs: int = 800) -> dict:
+    """`actlab run moons --set seeds=N --no-report [--set ...]` in a fresh process: wall, peak RSS, results."""
+    import shutil
+
+    sets = [*sets, f"train.epochs={epochs}"]
+    cmd = [str(Path(sys.executable).parent / "actlab"), "run", "moons", "--set", f"seeds={seeds}", "--no-report",
+           "--out", str(out), *(a for x in sets for a in ("--set", x))]
+    timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    t = time.perf_counter()
+    r = subprocess.run([timer, "-f", "%M", *cmd] if timer else cmd, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t
+    from actlab.store.results import Run
+
+    with Run.open(out) as run:
+        acc = {c.model.get("activation"): float(np.mean(list(run.replicas(c).values()))) for c in run.done}
+        device = sorted({c.device for c in run.done})
+    return {"seconds": wall, "peak_rss_mb": int(r.stderr.strip().splitlines()[-1]) / 1024 if timer else None,
+            "model_epochs_per_s": 2 * seeds * epochs / wall, "mean_final_test_acc": acc, "device": device}
+
+
+def bench_endtoend(seeds: int | None = None, epochs: int = 800, warm: bool = True) -> dict:
+    """The user's path end to end against the source's own code, in one run: `actlab run moons --set
+    seeds=N --no-report` (every default diagnostic and the store; 2·N replicas × 800 epochs) on engine
+    auto (the fused kernel, its kernels compiled by a warm-up run first) and on the torch engine, each a
+    fresh process timed whole (imports included), against seed 000's NumPy code ported as written
+    (benchmarks/source_moons.py: two networks × 800 epochs, best of 3). `epochs` and `warm` are for tests."""
+    import tempfile
+
+    import source_moons
+
+    seeds = seeds or int(os.environ.get("ACTLAB_BENCH_SEEDS", "2000"))
+    ds = data.load("moons")
+    src = source_moons.rate(ds.x_train.double().numpy(), ds.y_train.double().numpy(), epochs)
+    with tempfile.TemporaryDirectory() as tmp:
+        if warm:
+            _actlab_run(16, ["train.engine=fused"], Path(tmp) / "warm", epochs=2)  # compiles the kernels
+        fused_run = _actlab_run(seeds, [], Path(tmp) / "fused", epochs)
+        torch_run = _actlab_run(seeds, ["train.engine=torch"], Path(tmp) / "torch", epochs)
+    return {"benchmark": "end to end: actlab run moons vs seed 000's NumPy code", "seeds_per_cell": seeds,
+            "source_model_epochs_per_s": src, "fused": fused_run, "torch": torch_run,
+            "fused_over_source": fused_run["model_epochs_per_s"] / src, "target_over_source": 20,
+            "torch_over_source": torch_run["model_epochs_per_s"] / src,
+            "fused_over_torch": torch_run["seconds"] / fused_run["seconds"]}
+
+
 def main() -> None:
     tune_malloc()  # an entry point: the process-wide allocator setting the CLI applies too
     if len(sys.argv) > 1 and sys.argv[1] == "_memory_child":
@@ -415,11 +463,12 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", choices=["moons", "blobs", "cnn", "memory", "grouping", "userpath", "peers", "scaling",
-                                      "all"])
+                                      "endtoend", "all"])
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     runs = {"moons": bench_moons, "blobs": bench_blobs, "cnn": bench_cnn, "memory": bench_memory,
-            "grouping": bench_grouping, "userpath": bench_userpath, "peers": bench_peers, "scaling": bench_scaling}
+            "grouping": bench_grouping, "userpath": bench_userpath, "peers": bench_peers, "scaling": bench_scaling,
+            "endtoend": bench_endtoend}
     names = list(runs) if args.which == "all" else [args.which]
     info = machine()
     for name in names:

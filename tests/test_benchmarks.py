@@ -44,5 +44,8 @@ def test_benchmarks_run_at_tiny_sizes(tmp_path):
     assert grouping["studies"]["gelu-approx"]["speedup"] > 0
     scaling = bench.bench_scaling(sizes_m=(16,), epochs=1, out=tmp_path / "scaling.png")
     assert scaling["rows"][0]["fused"] > 0 and scaling["rows"][0]["torch"] > 0 and (tmp_path / "scaling.png").exists()
+    end = bench.bench_endtoend(seeds=3, epochs=2, warm=False)
+    assert end["torch"]["device"] == ["cpu"] and set(end["torch"]["mean_final_test_acc"]) == {"sigmoid", "relu"}
+    assert end["fused_over_source"] == end["fused"]["model_epochs_per_s"] / end["source_model_epochs_per_s"]
     info = bench.machine()
     assert info["cores"] >= 1 and info["torch"].startswith("2.")

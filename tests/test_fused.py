@@ -207,3 +207,23 @@ def test_a_run_records_which_engine_trained_each_cell(smoke_runs, tmp_path):
         assert {c.device for c in run.cells} == {"cpu (fused kernel)"}
     with Run.open(smoke_runs["activation-zoo"].run_dir) as run:
         assert {c.device for c in run.cells if c.status == "done"} == {"cpu"}  # MNIST-1D's 40 inputs: torch
+
+
+def test_the_decision_surface_by_the_kernel_is_torch_s(moons):
+    """A population the kernel trained draws its surface with the kernel's forward pass: the same surface as
+    torch's forward pass of the same weights, chunked or not."""
+    from actlab.training import probes
+
+    members = [ModelConfig(widths=[8, 8], activation="tanh"), ModelConfig(widths=[8, 8], activation="relu")]
+    model = build(members, moons.input_shape, moons.task, moons.n_classes, list(range(16)))
+    train(model, moons, TrainConfig(epochs=3, batch_size=32, lr=0.1, device="cpu", engine="fused"))
+    forward = fused.surface_forward(model, TrainConfig(), moons.task, moons.n_classes)
+    assert forward is not None
+    want = probes.decision_surface(model, moons.x_train, step=0.1, groups=2, keep=3)
+    for chunk in (None, 37):
+        got = probes.decision_surface(model, moons.x_train, step=0.1, groups=2, keep=3, chunk=chunk, forward=forward)
+        np.testing.assert_allclose(got.mean, want.mean, atol=2e-6)
+        np.testing.assert_allclose(got.kept, want.kept, atol=2e-6)
+        assert np.mean(got.agreement != want.agreement) < 0.01  # a point on the 0.5 line may round either way
+    mixed = build(members, moons.input_shape, moons.task, moons.n_classes, list(range(3)))  # generic kernel
+    assert fused.surface_forward(mixed, TrainConfig(), moons.task, moons.n_classes) is None

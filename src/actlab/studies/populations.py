@@ -25,7 +25,7 @@ from actlab.nn.models import Population, build, out_features
 from actlab.store.writer import CellResult
 from actlab.studies import simulations
 from actlab.studies.config import Cell, Diagnostics, StudyConfig
-from actlab.training import probes
+from actlab.training import fused, probes
 from actlab.training.loop import train
 
 EpochCallback = Callable[[int, int], None]  # (epoch, total epochs)
@@ -186,7 +186,9 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
     ds = (datasets or DataCache()).load(cfg)
     model = build([c.config.model for c in cells], ds.input_shape, ds.task, ds.n_classes, seeds)
     hist = train(model, ds, cfg.train, on_epoch=None if on_epoch is None else lambda e, h: on_epoch(e, cfg.train.epochs))
-    shared, per_replica, per_cell = _diagnostics(model, ds, cfg.diagnostics, len(cells))
+    # a population the fused kernel trained draws its decision surface with the kernel's forward pass too
+    fast = fused.surface_forward(model, cfg.train, ds.task, ds.n_classes) if hist.engine == "fused" else None
+    shared, per_replica, per_cell = _diagnostics(model, ds, cfg.diagnostics, len(cells), fast)
     wall = (time.perf_counter() - t0) / len(cells)
     out = []
     for i in range(len(cells)):
@@ -201,10 +203,11 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
     return out
 
 
-def _diagnostics(model: Population, ds: Dataset, d: Diagnostics, cells: int
+def _diagnostics(model: Population, ds: Dataset, d: Diagnostics, cells: int,
+                 forward: Callable[[torch.Tensor], torch.Tensor] | None = None
                  ) -> tuple[dict[str, dict], dict[str, dict], dict[str, dict]]:
     """2-D extras as artifacts: (arrays shared by all replicas, arrays with a leading replica dimension, arrays
-    with a leading cell dimension)."""
+    with a leading cell dimension). `forward` replaces the model's forward pass for the decision surface."""
     shared: dict[str, dict] = {}
     per: dict[str, dict] = {}
     per_cell: dict[str, dict] = {}
@@ -215,7 +218,7 @@ def _diagnostics(model: Population, ds: Dataset, d: Diagnostics, cells: int
                          "y_test": ds.y_test.numpy()}  # the points the report draws (a few KB)
     if d.decision_surface:
         s = probes.decision_surface(model, torch.cat([ds.x_train, ds.x_test]).to(dev), d.surface_step,
-                                    d.surface_margin, groups=cells, keep=d.surface_seeds)
+                                    d.surface_margin, groups=cells, keep=d.surface_seeds, forward=forward)
         shared["decision_surface"] = {"gx": s.gx, "gy": s.gy, "n": np.array(s.n)}
         per_cell["decision_surface"] = {"mean": s.mean, "agreement": s.agreement, "p": s.kept}
     if d.signal_trace:

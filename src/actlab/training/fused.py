@@ -901,8 +901,30 @@ def generate_source(sizes: tuple[int, ...], act: str, loss: str) -> str:
         "            loss_out[b * R + r] = buf[r] / n",
         "            hit_out[b * R + r] = buf[R + r] / n",
         "",
+        "",
+        "@njit(parallel=True, cache=True, fastmath={'contract'}, error_model='numpy')",
+        "def forward(P2, X, blocks, p, out):",
+        "    for q in prange(blocks.shape[0]):",
+        "        b = blocks[q]",
+        "        Pb = P2[b]",
+        "        for i in range(X.shape[0]):",
+        *[f"            x{k} = X[i, {k}]" for k in range(nf)],
+        "            for r in range(R):",
+        *forward("                ", xs),
+        f"                out[i, b * R + r] = z{L - 1}_0",
+        "",
     ]
     return "\n".join(src)
+
+
+def surface_forward(model, cfg, task: str, n_classes: int):
+    """For a population the kernel trained on generated kernels: a function points (P, features) tensor ->
+    outputs (M, P) tensor computed by the kernel's forward pass (the decision surface's grid, a hundred times
+    torch's speed on these tiny networks); None where the generated kernels do not cover the population."""
+    fp = FusedPopulation(model, cfg, task, n_classes)
+    if fp.path != "generated":
+        return None
+    return lambda pts: torch.from_numpy(fp.forward(pts.detach().cpu().numpy())[:, : fp.m].T)
 
 
 _GENERATED: dict[str, object] = {}
@@ -1066,6 +1088,17 @@ class FusedPopulation:
         _evaluate(self.P, x, y, self.generic_blocks, self.sizes, self.woff, self.boff, self.aoff, self.doff,
                   self.codes, self.params, self.lcodes, self.lparams, self.loss, loss, acc)
         return loss[: self.m], acc[: self.m]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """(n, blocks·R) float32: the output (before the sigmoid) of every lane for inputs x (n, features), on
+        the generated kernels (a population trained by the generic kernel has `path` != "generated")."""
+        if self.path != "generated":
+            raise ValueError("the kernel's forward pass needs generated kernels for every block")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        out = np.empty((len(x), self.nblk * R), np.float32)
+        for mod, blocks, p in self.gen:
+            mod.forward(self.P.reshape(self.nblk, -1), x, blocks, p, out)
+        return out
 
     def kill(self, dead: np.ndarray) -> None:
         """Zero and freeze the lanes of `dead` replicas (m,) bool: parameters and optimizer state."""

@@ -18,6 +18,7 @@ chosen points) and `hidden_snapshot` (hidden activations of a set of points, wit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -247,12 +248,14 @@ class Surface:
 
 
 def decision_surface(model: Population, x: Tensor, step: float = 0.025, margin: float = 0.5, groups: int = 1,
-                     keep: int | None = None, max_points: int = 1_000_000, chunk: int | None = None) -> Surface:
+                     keep: int | None = None, max_points: int = 1_000_000, chunk: int | None = None,
+                     forward: Callable[[Tensor], Tensor] | None = None) -> Surface:
     """The model's output probability (binary) or value on the grid over x, summarised per group of
     consecutive replicas (`Surface`). The grid is evaluated a chunk of points at a time, the chunk sized so
     that replicas × chunk × widest layer stays within CHUNK_FLOATS (or `chunk` points, for tests): peak
     memory is bounded whatever the population, and only the summaries and `keep` surfaces per group (all
-    when None) are kept."""
+    when None) are kept. `forward` (points -> outputs (M, P)) replaces the model's own forward pass: the
+    fused kernel's, for a population it trained."""
     gx, gy = grid(x, step, margin)
     g = len(gx) * len(gy)
     if g > max_points:
@@ -271,7 +274,7 @@ def decision_surface(model: Population, x: Tensor, step: float = 0.025, margin: 
     model.eval()
     with torch.no_grad():
         for i in range(0, g, step_pts):
-            out = model(pts[i: i + step_pts])[..., 0]  # (M, P)
+            out = model(pts[i: i + step_pts])[..., 0] if forward is None else forward(pts[i: i + step_pts])  # (M, P)
             p = (torch.sigmoid(out) if model.out_act is None else out).reshape(groups, per, -1)
             finite = torch.isfinite(p)
             count = finite.sum(1).double()
