@@ -25,8 +25,7 @@ def local_ray():
 def _final(run_dir) -> dict[str, list[float]]:
     store = Store(run_dir)
     try:
-        return {c["label"]: [r[0] for r in store.query(
-            "SELECT test_loss FROM metrics WHERE cell = ? ORDER BY seed, epoch", (c["key"],))] for c in store.cells()}
+        return {c["label"]: [r[7] for r in store.metric_rows(c["key"])] for c in store.cells()}  # test_loss
     finally:
         store.close()
 

@@ -143,9 +143,12 @@ def _done(db: Path) -> int:
 
 
 def _metrics(run_dir: Path) -> list[tuple]:
-    with sqlite3.connect(run_dir / "actlab.sqlite") as con:
-        return con.execute("SELECT c.label, m.seed, m.epoch, m.test_loss, m.test_acc, m.batch_loss FROM metrics m "
-                           "JOIN cells c ON c.key = m.cell ORDER BY c.idx, m.seed, m.epoch").fetchall()
+    """(cell label, seed, epoch, test_loss, test_acc, batch_loss) of every replica and epoch, cells in order."""
+    store = Store(run_dir, read_only=True)
+    try:
+        return [(c["label"], *r[1:3], r[7], r[8], r[3]) for c in store.cells() for r in store.metric_rows(c["key"])]
+    finally:
+        store.close()
 
 
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
@@ -269,6 +272,38 @@ def test_export_writes_csv_and_parquet(tmp_path):
     assert (tmp_path / "x" / "tidy.csv").read_text().splitlines()[0].startswith("cell,cell_index,model.activation")
 
 
+def test_a_store_from_before_the_history_blobs_reads_the_same(tmp_path):
+    """Stores written before each replica's history became one row of BLOBs hold a row per epoch in a
+    `metrics` table: readers, export and a resuming writer still work with them, with the same numbers."""
+    from actlab.store.results import Run
+
+    run_study(load_study("moons", ["train.epochs=3", "seeds=2"]), tmp_path / "m")
+    want = _metrics(tmp_path / "m")
+    with Run.open(tmp_path / "m") as run:
+        loss = {c.key: run.metric(c, "test_loss") for c in run.cells}
+    store = Store(tmp_path / "m")
+    with store.transaction() as db:  # the old layout, rebuilt from the new
+        db.execute("CREATE TABLE metrics (cell TEXT, seed INTEGER, epoch INTEGER, batch_loss REAL, batch_acc REAL, "
+                   "train_loss REAL, train_acc REAL, test_loss REAL, test_acc REAL, grad_mean REAL, "
+                   "PRIMARY KEY (cell, seed, epoch)) WITHOUT ROWID")
+        for c in store.cells():
+            db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(store.metric_rows(c["key"])))
+        db.execute("DROP TABLE history")
+    store.close()
+    for reopen_writer in (False, True):  # a resuming writer adds the (empty) history table beside the rows
+        if reopen_writer:
+            Store(tmp_path / "m").close()
+        assert _metrics(tmp_path / "m") == want
+        with Run.open(tmp_path / "m") as run:
+            for c in run.cells:
+                seeds, values = run.metric(c, "test_loss")
+                assert seeds == loss[c.key][0] and np.array_equal(values, loss[c.key][1])
+                assert np.isnan(run.metric(c, "grad_mean")[1]).all() and run.metric(c, "grad_mean")[1].shape == (2, 3)
+    r = actlab("export", str(tmp_path / "m"), "-o", str(tmp_path / "x"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "x" / "metrics.csv").read_text().count("\n") == 13
+
+
 def test_run_to_frame_gives_the_tidy_table(tmp_path):
     pd = pytest.importorskip("pandas")
     from actlab.store.results import Run
@@ -371,10 +406,7 @@ def test_cells_differing_in_activation_share_a_population(tmp_path):
     sets = ["train.epochs=20", "seeds=3"]
     run_study(load_study("moons", sets), tmp_path / "grouped")
     run_study(load_study("moons", [*sets, "group_cells=false"]), tmp_path / "separate")
-    q = "SELECT c.label, m.seed, m.epoch, m.test_loss FROM metrics m JOIN cells c ON c.key = m.cell ORDER BY c.idx, m.seed, m.epoch"
-    a, b = Store(tmp_path / "grouped"), Store(tmp_path / "separate")
-    ra, rb = a.query(q), b.query(q)
-    a.close(), b.close()
+    ra, rb = _metrics(tmp_path / "grouped"), _metrics(tmp_path / "separate")
     assert [r[:3] for r in ra] == [r[:3] for r in rb]
     np.testing.assert_allclose([r[3] for r in ra], [r[3] for r in rb], rtol=1e-5)
 

@@ -1,5 +1,6 @@
 """Export a run's store as flat files: one CSV and one Parquet file per table (cells, metrics, replicas,
-probes, sim_rows, study), and the tidy table (`tidy.csv`, `tidy.parquet`: one row per replica, every grid
+probes, sim_rows, study; metrics is the long table of every replica's every epoch, expanded from the
+store's per-replica history), and the tidy table (`tidy.csv`, `tidy.parquet`: one row per replica, every grid
 value in a column of its own, ready for pandas, polars or R)."""
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from actlab.store.results import Run
-from actlab.store.writer import Store
+from actlab.store.writer import METRIC_COLUMNS, Store
 
 TABLES = ("study", "cells", "metrics", "replicas", "probes", "sim_rows", "artifacts")
+METRICS_HEAD = ("cell", "seed", "epoch", *METRIC_COLUMNS)
 
 
 def export_run(run_dir: str | Path, to: str | Path | None = None) -> list[Path]:
@@ -25,9 +27,14 @@ def export_run(run_dir: str | Path, to: str | Path | None = None) -> list[Path]:
     written = []
     try:
         for table in TABLES:
-            cur = store.db.execute(f"SELECT * FROM {table}")
-            cols = [d[0] for d in cur.description]
-            rows = cur.fetchall()
+            if table == "metrics":  # the per-replica history BLOBs as a long table: one row per replica and epoch
+                cols = list(METRICS_HEAD)
+                rows = [r for (key,) in store.db.execute("SELECT key FROM cells ORDER BY idx")
+                        for r in store.metric_rows(key)]
+            else:
+                cur = store.db.execute(f"SELECT * FROM {table}")
+                cols = [d[0] for d in cur.description]
+                rows = cur.fetchall()
             with open(out / f"{table}.csv", "w", newline="", encoding="utf-8") as f:
                 w = csv.writer(f)
                 w.writerow(cols)

@@ -26,11 +26,11 @@ import numpy as np
 from actlab.errors import ActlabError
 from actlab.nn.models import MIXABLE
 from actlab.stats import mean_ci, proportion_ci, time_to_event
-from actlab.store.writer import DB_NAME, Store
+from actlab.store.writer import DB_NAME, METRIC_COLUMNS, Store
 
 SERIES_FIELDS = (*MIXABLE, "output_activation")  # what a population may mix, and the output it ends in
 DEPTH_FIELDS = ("depth", "widths")
-METRICS = ("batch_loss", "batch_acc", "train_loss", "train_acc", "test_loss", "test_acc", "grad_mean")
+METRICS = METRIC_COLUMNS  # the per-epoch metrics of every replica
 
 
 def depth_of(model: dict[str, Any]) -> int:
@@ -197,39 +197,22 @@ class Run:
         return list(seeds), values.copy()
 
     def _metric(self, cell: CellData, name: str) -> tuple[list[int], np.ndarray]:
-        """One metric read from the store (uncached)."""
-        # streamed into one structured array (a population of thousands of seeds × epochs is millions of rows);
-        # NULL (NaN when written) comes back flagged
-        cur = self.store.cursor(f"SELECT seed, epoch, IFNULL({name}, 0.0), {name} IS NULL FROM metrics "
-                                "WHERE cell = ? ORDER BY seed, epoch", (cell.key,))
-        rows = np.fromiter(cur, dtype=[("seed", "i8"), ("epoch", "i8"), ("value", "f8"), ("null", "?")])
-        if not len(rows):
+        """One metric read from the store (uncached): NaN where not recorded."""
+        seeds, hist = self.store.history(cell.key, (name,))
+        if not seeds:
             return [], np.zeros((0, 0))
-        seeds = np.unique(rows["seed"])
-        out = np.full((len(seeds), int(rows["epoch"].max())), np.nan)
-        out[np.searchsorted(seeds, rows["seed"]), rows["epoch"] - 1] = np.where(rows["null"], np.nan, rows["value"])
-        return seeds.tolist(), out
+        values = hist[name]
+        if values is None:  # a metric this cell did not record (e.g. per-batch gradients)
+            e = max((a.shape[1] for a in self.store.history(cell.key, ("test_loss",))[1].values() if a is not None),
+                    default=0)
+            values = np.full((len(seeds), e), np.nan)
+        return seeds, values
 
     def final(self, cell: CellData, name: str) -> tuple[list[int], np.ndarray]:
-        """(seeds, values (seeds,)): one metric at the cell's last epoch, NaN where not recorded; equal to
-        `metric(cell, name)[1][:, -1]` without reading every epoch (the store's key is cell, seed, epoch)."""
-        if name not in METRICS:
-            raise ActlabError(f"metric {name!r} is unknown; allowed: {', '.join(METRICS)}")
-        memo = self._memo.get(("metric", cell.key, name))
-        if memo is not None:
-            return list(memo[0]), memo[1][:, -1].copy() if memo[1].size else np.zeros(0)
-        last = self.store.query("SELECT MAX(epoch) FROM metrics WHERE cell = ?1 AND seed = "
-                                "(SELECT seed FROM metrics WHERE cell = ?1 LIMIT 1)", (cell.key,))[0][0]
-        if last is None:
-            return [], np.zeros(0)
-        rows = np.fromiter(self.store.cursor(f"SELECT seed, IFNULL({name}, 0.0), {name} IS NULL FROM metrics "
-                                             "WHERE cell = ? AND epoch = ? ORDER BY seed", (cell.key, last)),
-                           dtype=[("seed", "i8"), ("value", "f8"), ("null", "?")])
-        seeds = np.unique(np.concatenate([rows["seed"], [r[0] for r in self.store.query(
-            "SELECT seed FROM replicas WHERE cell = ?", (cell.key,))]]).astype(np.int64))
-        out = np.full(len(seeds), np.nan)
-        out[np.searchsorted(seeds, rows["seed"])] = np.where(rows["null"], np.nan, rows["value"])
-        return seeds.tolist(), out
+        """(seeds, values (seeds,)): one metric at the cell's last epoch, NaN where not recorded
+        (`metric(cell, name)[1][:, -1]`)."""
+        seeds, values = self.metric(cell, name)
+        return seeds, values[:, -1] if values.size else np.full(len(seeds), np.nan)
 
     def probe_epochs(self, cell: CellData) -> list[int]:
         return [r[0] for r in self.store.query("SELECT DISTINCT epoch FROM probes WHERE cell = ? ORDER BY epoch",
