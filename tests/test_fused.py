@@ -193,6 +193,14 @@ def test_what_the_kernel_cannot_train_falls_back_or_is_refused(moons, digits):
     big = build(ModelConfig(widths=[8, 8]), moons.input_shape, moons.task, moons.n_classes, list(range(420)))
     assert fused.slower(big, 300, 800) is None  # 420 × 800 × 300 ≥ 10⁸: the kernel repays its compilation
     assert train(small, moons, TrainConfig(epochs=1, device="cpu", engine="fused")).engine == "fused"
+    # 300 seeds per activation: 18 blocks of each and one block holding both, on the generic kernel; auto keeps
+    # the kernel (16 generic lanes), and would leave it to torch past 512 generic lanes
+    pair = [ModelConfig(widths=[8, 8], activation="tanh"), ModelConfig(widths=[8, 8], activation="relu")]
+    fp = fused.FusedPopulation(build(pair, moons.input_shape, moons.task, moons.n_classes, list(range(300))),
+                               TrainConfig(), moons.task, moons.n_classes)
+    assert fp.path == "mixed" and len(fp.generic_blocks) == 1 and fused.slower_population(fp) is None
+    fp.generic_blocks = np.arange(33)
+    assert "528 replicas on the generic kernel" in fused.slower_population(fp)
 
 
 def test_a_run_records_which_engine_trained_each_cell(smoke_runs, tmp_path):

@@ -107,8 +107,9 @@ def slower(model, n: int, epochs: int) -> str | None:
 
 def slower_population(fp: FusedPopulation) -> str | None:
     """Why engine "auto" leaves this population to torch once its kernels are known."""
-    if fp.path != "generated" and fp.m > AUTO_MAX_REPLICAS:
-        return (f"{fp.m} replicas on the generic kernel (auto uses it up to {AUTO_MAX_REPLICAS}; the generated "
+    generic = len(fp.generic_blocks) * R
+    if generic > AUTO_MAX_REPLICAS:
+        return (f"{generic} replicas on the generic kernel (auto uses it up to {AUTO_MAX_REPLICAS}; the generated "
                 "kernels, for any population, need one activation per block of 16 and a binary task)")
     return None
 
