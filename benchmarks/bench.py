@@ -342,24 +342,15 @@ def bench_userpath(seeds: int | None = None, sets: tuple[str, ...] = ()) -> dict
     store) against the engine alone on the same population, both in fresh processes of this run: wall time,
     peak RSS (the child's VmHWM, read by GNU time's %M where present, else getrusage of the children), and
     the run directory's size."""
-    import shutil
     import tempfile
 
     seeds = seeds or int(os.environ.get("ACTLAB_BENCH_SEEDS", "5000"))
     eng = json.loads(subprocess.run([sys.executable, __file__, "_engine_child", str(seeds), *sets], capture_output=True,
                                     text=True, check=True).stdout.strip().splitlines()[-1])
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "run"
-        cmd = [str(Path(sys.executable).parent / "actlab"), "run", "moons", "--set", f"seeds={seeds}", "--no-report",
-               "--out", str(out), *(a for x in sets for a in ("--set", x))]
-        timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
-        t = time.perf_counter()
-        r = subprocess.run([timer, "-f", "%M", *cmd] if timer else cmd, capture_output=True, text=True, check=True)
-        wall = time.perf_counter() - t
-        peak = (int(r.stderr.strip().splitlines()[-1]) / 1024 if timer
-                else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-        store = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-        db = (out / "actlab.sqlite").stat().st_size
+        epochs = next((int(x.split("=", 1)[1]) for x in sets if x.startswith("train.epochs=")), 800)
+        res = _actlab_run(seeds, [x for x in sets if not x.startswith("train.epochs=")], Path(tmp) / "run", epochs)
+    wall, peak, store, db = res["seconds"], res["peak_rss_mb"], res["run_dir_bytes"], res["sqlite_bytes"]
     return {"benchmark": "user path: actlab run moons vs the engine alone", "seeds_per_cell": seeds, "sets": sets,
             "replicas": 2 * seeds, "actlab_run_seconds": wall, "engine_seconds": eng["seconds"],
             "ratio": wall / eng["seconds"], "target_ratio": 1.25,
@@ -424,8 +415,12 @@ def _actlab_run(seeds: int, sets: list[str], out: Path, epochs: int = 800) -> di
     with Run.open(out) as run:
         acc = {c.model.get("activation"): float(np.mean(list(run.replicas(c).values()))) for c in run.done}
         device = sorted({c.device for c in run.done})
-    return {"seconds": wall, "peak_rss_mb": int(r.stderr.strip().splitlines()[-1]) / 1024 if timer else None,
-            "model_epochs_per_s": 2 * seeds * epochs / wall, "mean_final_test_acc": acc, "device": device}
+    peak = (int(r.stderr.strip().splitlines()[-1]) / 1024 if timer
+            else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    return {"seconds": wall, "peak_rss_mb": peak, "model_epochs_per_s": 2 * seeds * epochs / wall,
+            "mean_final_test_acc": acc, "device": device,
+            "run_dir_bytes": sum(f.stat().st_size for f in out.rglob("*") if f.is_file()),
+            "sqlite_bytes": (out / "actlab.sqlite").stat().st_size}
 
 
 def bench_endtoend(seeds: int | None = None, epochs: int = 800, warm: bool = True) -> dict:
