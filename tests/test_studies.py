@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from actlab.errors import ActlabError
-from actlab.store.writer import Store
+from actlab.store.writer import METRIC_COLUMNS, Store
 from actlab.studies import shipped
 from actlab.studies.config import apply_sets, expand, load_study, parse_value
 from actlab.studies.runner import plan_run, run_study
@@ -202,6 +202,8 @@ def test_run_summary_is_returned_and_readers_cannot_write(tmp_path):
     sqlite3.connect(tmp_path / "new" / "actlab.sqlite").close()  # a store whose writer has not made its tables yet
     early = Store(tmp_path / "new", read_only=True)
     assert early.study() is None and early.cells() == []
+    Store(tmp_path / "new").close()  # the writer makes its tables after the reader opened: the reader sees them
+    assert early.history("nope") == ([], dict.fromkeys(METRIC_COLUMNS)) and "history" in early.tables
     early.close()
     sim = run_study(load_study("gelu-approx"), tmp_path / "g")
     assert sim.sims and sim.rows[0]["sim_rows"] == 2
@@ -289,7 +291,14 @@ def test_a_store_from_before_the_history_blobs_reads_the_same(tmp_path):
         for c in store.cells():
             db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(store.metric_rows(c["key"])))
         db.execute("DROP TABLE history")
+        # a cell whose every replica diverged at once: the old writer stored its NaN test losses as NULLs
+        db.execute("UPDATE metrics SET test_loss = NULL WHERE cell = (SELECT key FROM cells WHERE idx = 0)")
     store.close()
+    reader = Store(tmp_path / "m", read_only=True)
+    first = reader.cells()[0]
+    reader.close()
+    want = [(r[0], r[1], r[2], None if r[0] == first["label"] else r[3], *r[4:]) for r in want]
+    loss = {k: (sd, np.full_like(v, np.nan) if k == first["key"] else v) for k, (sd, v) in loss.items()}
     for reopen_writer in (False, True):  # a resuming writer adds the (empty) history table beside the rows
         if reopen_writer:
             Store(tmp_path / "m").close()
@@ -297,7 +306,7 @@ def test_a_store_from_before_the_history_blobs_reads_the_same(tmp_path):
         with Run.open(tmp_path / "m") as run:
             for c in run.cells:
                 seeds, values = run.metric(c, "test_loss")
-                assert seeds == loss[c.key][0] and np.array_equal(values, loss[c.key][1])
+                assert seeds == loss[c.key][0] and np.array_equal(values, loss[c.key][1], equal_nan=True)
                 assert np.isnan(run.metric(c, "grad_mean")[1]).all() and run.metric(c, "grad_mean")[1].shape == (2, 3)
     r = actlab("export", str(tmp_path / "m"), "-o", str(tmp_path / "x"))
     assert r.returncode == 0, r.stderr

@@ -11,9 +11,12 @@ Tables:
   study(id=1, name, config, provenance, created)
   cells(key, idx, label, grid_values, config, status, started, finished, heartbeat, error, wall_s, device,
         runs, data_provenance)
-  metrics(cell, seed, epoch, batch_loss, batch_acc, train_loss, train_acc, test_loss, test_acc, grad_mean)
-                                      -- WITHOUT ROWID: the key is the table (30 % smaller than a table
-                                         and its key's index; stores made before keep their rowid table)
+  history(cell, seed, epochs, batch_loss, batch_acc, train_loss, train_acc, test_loss, test_acc, grad_mean)
+                                      -- one row per replica: each metric's epochs one BLOB of little-endian
+                                         float64 (NaN: not recorded), NULL for a metric the cell did not
+                                         record; WITHOUT ROWID. Stores made before it hold a row per epoch
+                                         in metrics(cell, seed, epoch, <the same seven REAL columns>),
+                                         still read (`Store.history`) and, on resume, kept for old cells
   replicas(cell, seed, diverged_epoch, best_test_acc, final_test_acc, final_test_loss, final_train_loss)
   probes(cell, seed, epoch, layer_idx, layer, stat, value)
   artifacts(cell, name, path)
@@ -176,6 +179,8 @@ class Store:
         """One cell's per-epoch metrics: (seeds, {name: (seeds, epochs) float64, NaN where not recorded; None
         for a metric the cell did not record}), from the history BLOBs or, in a legacy store, the rows."""
         cols = ", ".join(names)
+        if "history" not in self.tables:  # a reader that opened before the writer made its tables: look again
+            self.tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         rows = self.db.execute(f"SELECT seed, epochs, {cols} FROM history WHERE cell = ? ORDER BY seed",
                                (key,)).fetchall() if "history" in self.tables else []
         if rows:
@@ -197,7 +202,9 @@ class Store:
         return self._legacy_history(key, names)
 
     def _legacy_history(self, key: str, names: tuple[str, ...]) -> tuple[list[int], dict[str, np.ndarray | None]]:
-        """The rows of a legacy `metrics` table, streamed into structured arrays."""
+        """The rows of a legacy `metrics` table, streamed into structured arrays. A NULL there is NaN or not
+        recorded alike (the old writer stored NaN as NULL), so a metric with rows is always an array, NaN
+        where NULL, as the old reader gave it; None only for a cell without rows."""
         out: dict[str, np.ndarray | None] = {}
         seeds: list[int] = []
         for name in names:
@@ -210,7 +217,7 @@ class Store:
             u = np.unique(rows["seed"])
             a = np.full((len(u), int(rows["epoch"].max())), np.nan)
             a[np.searchsorted(u, rows["seed"]), rows["epoch"] - 1] = np.where(rows["null"], np.nan, rows["value"])
-            out[name], seeds = (None if rows["null"].all() else a), u.tolist()
+            out[name], seeds = a, u.tolist()
         return seeds, out
 
     def metric_rows(self, key: str) -> Iterator[tuple]:

@@ -187,7 +187,9 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
     model = build([c.config.model for c in cells], ds.input_shape, ds.task, ds.n_classes, seeds)
     hist = train(model, ds, cfg.train, on_epoch=None if on_epoch is None else lambda e, h: on_epoch(e, cfg.train.epochs))
     # a population the fused kernel trained draws its decision surface with the kernel's forward pass too
-    fast = fused.surface_forward(model, cfg.train, ds.task, ds.n_classes) if hist.engine == "fused" else None
+    surface = cfg.diagnostics.decision_surface and ds.input_shape == (2,) and ds.task == "binary"
+    fast = (fused.surface_forward(model, cfg.train, ds.task, ds.n_classes) if surface and hist.engine == "fused"
+            else None)
     shared, per_replica, per_cell = _diagnostics(model, ds, cfg.diagnostics, len(cells), fast)
     wall = (time.perf_counter() - t0) / len(cells)
     out = []

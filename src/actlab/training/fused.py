@@ -437,7 +437,8 @@ if numba is not None:
 
         A bucket sort: the hashes are uniform, so scattering them (stably) into 2^b ≥ n buckets by their top b
         bits leaves about one per bucket, and an insertion sort of each bucket (strict comparison: equal hashes
-        keep index order) finishes the stable sort in about 3n steps, against 4 passes for a radix sort."""
+        keep index order) finishes the stable sort in about 3n steps, against 4 passes for a radix sort. The
+        buckets stop at 2^24: past 16.7 M points each holds n/2^24 on average (still exact, only slower)."""
         m = keys.shape[0]
         out = np.empty((m, n), dtype=np.int32)
         idx = (np.arange(n).astype(np.uint64) * np.uint64(0x9E3779B9)) & _MASK
