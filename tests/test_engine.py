@@ -422,3 +422,30 @@ def test_the_chunked_decision_surface_equals_the_whole_grid_at_once(moons):
     np.testing.assert_allclose(whole.mean, chunked.mean, rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="do not split into 3 equal groups"):
         probes.decision_surface(pop, moons.x_train, groups=3)
+
+
+@pytest.mark.parametrize("optimizer,extra", [("adam", {}), ("adamw", {"weight_decay": 0.01}),
+                                             ("sgd", {"momentum": 0.9, "nesterov": True}), ("sgd", {})])
+def test_the_optimizers_step_as_torch_s_single_tensor_reference(optimizer, extra):
+    """make_optimizer's implementations (Adam and AdamW fused into one kernel, SGD foreach) take the steps of
+    torch's plain per-tensor implementation (foreach=False), to float32 rounding, over changing gradients."""
+    from actlab.training.loop import make_optimizer
+
+    gen = torch.Generator().manual_seed(0)
+    start = [torch.randn(200, 64, 64, generator=gen), torch.randn(200, 1, 64, generator=gen)]
+    mine = [torch.nn.Parameter(t.clone()) for t in start]
+    ref = [torch.nn.Parameter(t.clone()) for t in start]
+    cfg = TrainConfig(optimizer=optimizer, lr=1e-2, **extra)
+    opt = make_optimizer(mine, cfg)
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[optimizer]
+    kw = {"betas": cfg.betas} if optimizer != "sgd" else {"momentum": cfg.momentum, "nesterov": cfg.nesterov}
+    ref_opt = cls(ref, lr=1e-2, weight_decay=cfg.weight_decay, foreach=False, **kw)
+    for _ in range(5):
+        grads = [torch.randn(t.shape, generator=gen) for t in start]
+        for p, q, g in zip(mine, ref, grads, strict=True):
+            p.grad, q.grad = g.clone(), g.clone()
+        opt.step()
+        ref_opt.step()
+    for p, q, s in zip(mine, ref, start, strict=True):
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-6, atol=1e-6)
+        assert not torch.equal(p.detach(), s)
