@@ -11,6 +11,8 @@
     python benchmarks/bench.py scaling    # model-epochs/s against population size (benchmarks/scaling.png)
     python benchmarks/bench.py endtoend   # `actlab run moons` (fused kernel; torch engine) vs seed 000's NumPy
                                           # code ported as written (ACTLAB_BENCH_SEEDS, default 2000)
+    python benchmarks/bench.py table      # §3's one table: every workload against every peer and its source's
+                                          # own code, `actlab run` whole, the full activation-zoo (peers.png)
     python benchmarks/bench.py all
 
 Prints one JSON object per benchmark (machine, date and every figure) for benchmarks/RESULTS.md.
@@ -59,11 +61,17 @@ def machine() -> dict:
 
 def _population_rate(cfg: ModelConfig, ds, tc: TrainConfig, m: int) -> float:
     """Model-epochs per second of one population of m replicas (after one warm-up epoch)."""
+    return _population_run(cfg, ds, tc, m)[0]
+
+
+def _population_run(cfg: ModelConfig, ds, tc: TrainConfig, m: int) -> tuple[float, str]:
+    """(model-epochs per second, the path that trained it: torch or fused) of one population of m replicas,
+    after a warm-up epoch (which compiles a kernel if the fused path is taken)."""
     model = build(cfg, ds.input_shape, ds.task, ds.n_classes, list(range(m)))
     train(model, ds, tc.model_copy(update={"epochs": 1}))
     t = time.perf_counter()
-    train(model, ds, tc)
-    return m * tc.epochs / (time.perf_counter() - t)
+    h = train(model, ds, tc)
+    return m * tc.epochs / (time.perf_counter() - t), h.engine
 
 
 def _numpy_rate(sizes, act, ds, epochs, lr, batch, init, out_act, models=3) -> float:
@@ -209,13 +217,23 @@ def bench_grouping(studies: tuple[str, ...] = ("moons", "blobs-depth-defaults", 
 # ------------------------------------------------------------------------------ peers, side by side
 
 
-def _torch_mlp(sizes: list[int], act: str) -> torch.nn.Module:
+def _torch_mlp(sizes: list[int] | dict, act: str) -> torch.nn.Module:
+    """nn.Sequential of Linear layers with `act` between them; a dict {"depth", "width", "in_channels"} is
+    seed 001's Network (stem + Conv-BN-Act blocks + pool + linear, benchmarks/source_cnn.py)."""
+    if isinstance(sizes, dict):
+        import source_cnn
+
+        return source_cnn.Network(sizes["depth"], act, sizes["in_channels"], sizes["width"])
     layers: list[torch.nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         layers.append(torch.nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(torch.nn.ReLU() if act == "relu" else torch.nn.Sigmoid())
     return torch.nn.Sequential(*layers)
+
+
+def _inputs(ds, sizes) -> torch.Tensor:
+    return ds.x_train if isinstance(sizes, dict) else ds.x_train.flatten(1)
 
 
 def _loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -231,15 +249,18 @@ def _torchfunc_rate(sizes, act, ds, epochs, lr, batch, loss, m, optimizer="sgd")
     vmap(grad), each model with its own shuffle (a per-model sort of random keys), SGD or Adam by hand."""
     from torch.func import functional_call, grad, stack_module_state, vmap
 
-    models = [_torch_mlp(sizes, act) for _ in range(m)]
+    from torch.func import replace_all_batch_norm_modules_
+
+    # BatchNorm under vmap: the recipe's documented way, batch statistics only (no running buffers to update)
+    models = [replace_all_batch_norm_modules_(_torch_mlp(sizes, act)) for _ in range(m)]
     params, buffers = stack_module_state(models)
-    base = _torch_mlp(sizes, act).to("meta")
+    base = replace_all_batch_norm_modules_(_torch_mlp(sizes, act)).to("meta")
 
     def f(p, b, x, y):
         return _loss(loss, functional_call(base, (p, b), (x,)), y)
 
     g = vmap(grad(f))
-    x, y = ds.x_train.flatten(1), ds.y_train
+    x, y = _inputs(ds, sizes), ds.y_train
     n = len(x)
     bs = n if batch is None else batch
     state = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in params.items()}
@@ -273,7 +294,7 @@ def _loop_rate(sizes, act, ds, epochs, lr, batch, loss, models=3, optimizer="sgd
     """A per-model PyTorch loop, the usual way: nn.Sequential, torch.optim, a DataLoader that shuffles."""
     from torch.utils.data import DataLoader, TensorDataset
 
-    x, y = ds.x_train.flatten(1), ds.y_train
+    x, y = _inputs(ds, sizes), ds.y_train
     t = time.perf_counter()
     for seed in range(models):
         torch.manual_seed(seed)
@@ -399,12 +420,13 @@ def bench_scaling(sizes_m: tuple[int, ...] = (16, 64, 256, 1024, 4000), epochs: 
             "per_model_loop": loop, "numpy": numpy_rate, "figure": str(path.name)}
 
 
-def _actlab_run(seeds: int, sets: list[str], out: Path, epochs: int = 800) -> dict:
-    """`actlab run moons --set seeds=N --no-report [--set ...]` in a fresh process: wall, peak RSS, results."""
+def _actlab_run(seeds: int, sets: list[str], out: Path, epochs: int | None = 800, study: str = "moons") -> dict:
+    """`actlab run STUDY --set seeds=N --no-report [--set ...]` in a fresh process: wall, peak RSS, results.
+    The model-epochs are counted from the store (every done cell's replicas × its epochs)."""
     import shutil
 
-    sets = [*sets, f"train.epochs={epochs}"]
-    cmd = [str(Path(sys.executable).parent / "actlab"), "run", "moons", "--set", f"seeds={seeds}", "--no-report",
+    sets = [*sets, *([f"train.epochs={epochs}"] if epochs is not None else [])]
+    cmd = [str(Path(sys.executable).parent / "actlab"), "run", study, "--set", f"seeds={seeds}", "--no-report",
            "--out", str(out), *(a for x in sets for a in ("--set", x))]
     timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
     t = time.perf_counter()
@@ -413,11 +435,16 @@ def _actlab_run(seeds: int, sets: list[str], out: Path, epochs: int = 800) -> di
     from actlab.store.results import Run
 
     with Run.open(out) as run:
-        acc = {c.model.get("activation"): float(np.mean(list(run.replicas(c).values()))) for c in run.done}
+        acc = {c.label if study != "moons" else c.model.get("activation"):
+               float(np.mean(list(run.replicas(c).values()))) for c in run.done}
         device = sorted({c.device for c in run.done})
+        replicas = sum(len(run.replicas(c)) for c in run.done)
+        model_epochs = sum(len(run.replicas(c)) * c.config["train"]["epochs"] for c in run.done)
+        failed = [c.label for c in run.cells if c.status != "done"]
     peak = (int(r.stderr.strip().splitlines()[-1]) / 1024 if timer
             else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-    return {"seconds": wall, "peak_rss_mb": peak, "model_epochs_per_s": 2 * seeds * epochs / wall,
+    return {"study": study, "sets": sets, "seconds": wall, "peak_rss_mb": peak, "replicas": replicas,
+            "model_epochs": model_epochs, "model_epochs_per_s": model_epochs / wall, "cells_not_done": failed,
             "mean_final_test_acc": acc, "device": device,
             "run_dir_bytes": sum(f.stat().st_size for f in out.rglob("*") if f.is_file()),
             "sqlite_bytes": (out / "actlab.sqlite").stat().st_size}
@@ -448,6 +475,151 @@ def bench_endtoend(seeds: int | None = None, epochs: int = 800, warm: bool = Tru
             "fused_over_torch": torch_run["seconds"] / fused_run["seconds"]}
 
 
+# ------------------------------------------------------------------------------ one table of every ratio
+
+
+# Each workload of §3: the network (sizes, or seed 001's Network for the CNN), its training as the peers
+# run it, actlab's config of the same network, the population sizes of the scaling plot, the study whose
+# `actlab run` is timed whole (with the grid narrowed to this network and its seeds), and the source's code.
+TABLE = {
+    "moons": dict(
+        title="moons: 2-8-8-1 ReLU, BCE, SGD lr 0.05, batch 64", data="moons", sizes=[2, 8, 8, 1], act="relu",
+        lr=0.05, batch=64, loss="bce", opt="sgd", epochs=40, pops=(16, 256, 4000),
+        cfg=ModelConfig(widths=[8, 8], activation="relu", init="kaiming_normal"), tkw=dict(loss="bce"),
+        study="moons", run_seeds=2000, run_sets=[], protocol_epochs=800, source="seed 000 (NumPy)"),
+    "blobs-depth": dict(
+        title="blobs-depth: 8-16-32-16-1 sigmoid, MSE, full batch, lr 0.1", data="blobs8", sizes=[8, 16, 32, 16, 1],
+        act="sigmoid", lr=0.1, batch=None, loss="mse", opt="sgd", epochs=50, pops=(16, 256, 4000),
+        cfg=ModelConfig(widths=[16, 32, 16], activation="sigmoid", output_activation="sigmoid", init="blobs"),
+        tkw=dict(loss="mse"), study="blobs-depth", run_seeds=500, run_sets=["grid.widths=[[16,32,16]]"],
+        protocol_epochs=1000, source="seed 002 (NumPy)"),
+    "mnist1d-mlp": dict(
+        title="activation-zoo's MNIST-1D MLP: 40-64-64-10 ReLU, CE, Adam, batch 128", data="mnist1d",
+        sizes=[40, 64, 64, 10], act="relu", lr=1e-3, batch=128, loss="ce", opt="adam", epochs=3, pops=(10, 100, 400),
+        cfg=ModelConfig(widths=[64, 64], activation="relu"), tkw=dict(loss="ce", optimizer="adam"),
+        study="activation-zoo", run_seeds=400, run_sets=["grid.activation=[relu]", "grid.depth=[2]"],
+        protocol_epochs=20, source=None),
+    "cnn-depth-cpu": dict(
+        title="cnn-depth-cpu: stem + 4 Conv-BN-ReLU blocks, 16 ch, 8x8 digits, Adam, batch 128", data="digits",
+        sizes={"depth": 4, "width": 16, "in_channels": 1}, act="relu", lr=1e-3, batch=128, loss="ce", opt="adam",
+        epochs=2, pops=(1, 2, 4),
+        cfg=ModelConfig(kind="convnet", depth=4, width=16, norm="batch", norm_bias=True, init="torch_default",
+                        activation="relu"),
+        tkw=dict(loss="ce", optimizer="adam"), study="cnn-depth-cpu", run_seeds=2, run_sets=["grid.depth=[4]"],
+        protocol_epochs=10, source="seed 001 (PyTorch)"),
+}
+
+
+def _fused_why(cfg: ModelConfig, ds, tc: TrainConfig, m: int, protocol_epochs: int) -> str | None:
+    """Why the study's own run (engine auto, its protocol's epochs) would not use the fused kernel for this
+    population; None: it would."""
+    from actlab.training import fused
+
+    model = build(cfg, ds.input_shape, ds.task, ds.n_classes, list(range(m)))
+    return (fused.unsupported(model, ds, tc, torch.device("cpu"))
+            or fused.slower(model, len(ds.x_train), protocol_epochs))
+
+
+def _source_rate(name: str, ds, tiny: bool) -> float | None:
+    import source_blobs
+    import source_cnn
+    import source_moons
+
+    if name == "moons":
+        return source_moons.rate(ds.x_train.double().numpy(), ds.y_train.double().numpy(), 2 if tiny else 300)
+    if name == "blobs-depth":
+        return source_blobs.rate((16, 32, 16), "sigmoid", 2 if tiny else 300)
+    if name == "cnn-depth-cpu":
+        return source_cnn.rate(ds.x_train, ds.y_train, ds.x_test, ds.y_test, num_blocks=4, epochs=1 if tiny else 2,
+                               models=2, num_workers=0 if tiny else 2)
+    return None
+
+
+def bench_table(workloads: tuple[str, ...] = tuple(TABLE), tiny: bool = False, zoo: bool = True,
+                out: Path | None = None) -> dict:
+    """§3's one table, every figure measured in this run, for each workload: actlab's fused kernel (where the
+    study's own run would use it), actlab's torch engine, PyTorch's torch.func ensembling recipe (all three at
+    each population size of the plot), a per-model PyTorch loop, the source's own code ported as written
+    (seeds 000, 002, 001; activation-zoo has no source), and `actlab run` of the workload's study timed whole
+    in a fresh process (imports, every diagnostic, the store), its grid narrowed to this network. Then the full
+    activation-zoo study (§2's target: ≤ 2 min). Writes benchmarks/peers.png: rate against population size,
+    one panel per workload. `tiny` (tests): one population of 2, one or two epochs, a few seeds."""
+    import tempfile
+
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in workloads:
+            w = TABLE[name]
+            ds = data.load(w["data"])
+            epochs = 1 if tiny else w["epochs"]
+            pops = (2,) if tiny else w["pops"]
+            tc = TrainConfig(epochs=epochs, batch_size=w["batch"], lr=w["lr"], eval_train=False, device="cpu",
+                             **w["tkw"])
+            why = _fused_why(w["cfg"], ds, tc, pops[-1], w["protocol_epochs"])
+            by_m = []
+            for m in pops:
+                r = {"replicas": m,
+                     "torch_engine": _population_run(w["cfg"], ds, tc.model_copy(update={"engine": "torch"}), m)[0],
+                     "torch_func": _torchfunc_rate(w["sizes"], w["act"], ds, epochs, w["lr"], w["batch"], w["loss"], m,
+                                                   w["opt"])}
+                if why is None:
+                    r["fused"] = _population_run(w["cfg"], ds, tc.model_copy(update={"engine": "fused"}), m)[0]
+                by_m.append(r)
+            row = {"title": w["title"], "replicas": pops[-1], "by_population": by_m, "fused_not_used": why,
+                   "torch_engine": by_m[-1]["torch_engine"], "fused": by_m[-1].get("fused"),
+                   "torch_func": by_m[-1]["torch_func"],
+                   "per_model_loop": _loop_rate(w["sizes"], w["act"], ds, 1 if tiny else max(2, epochs // 4), w["lr"],
+                                                w["batch"], w["loss"], 2, w["opt"]),
+                   "source": _source_rate(name, ds, tiny), "source_name": w["source"]}
+            row["actlab_run"] = _actlab_run(2 if tiny else w["run_seeds"], w["run_sets"], Path(tmp) / name,
+                                            2 if tiny else None, w["study"])
+            best = row["fused"] or row["torch_engine"]
+            row["engine"] = best
+            row["ratios"] = {f"{k}": best / row[k] for k in ("torch_func", "per_model_loop", "source") if row[k]}
+            row["ratios"].update({f"run_over_{k}": row["actlab_run"]["model_epochs_per_s"] / row[k]
+                                  for k in ("per_model_loop", "source") if row[k]})
+            rows[name] = row
+        full_zoo = (_actlab_run(10, [], Path(tmp) / "zoo", None, "activation-zoo") if zoo and not tiny else None)
+    path = out or Path(__file__).with_name("peers.png")
+    _table_figure(rows, path)
+    return {"benchmark": "peers, one table (model-epochs/s, same run)", "workloads": rows,
+            "activation_zoo_full": full_zoo, "activation_zoo_target_s": 120, "figure": path.name}
+
+
+def _table_figure(rows: dict, path: Path) -> None:
+    """One panel per workload: each path's rate against population size, `actlab run` as a star at its
+    population, the per-model loop and the source's code as horizontal lines; the same colour per path in
+    every panel."""
+    series = (("fused", "actlab, fused kernel", "o-", "C0"), ("torch_engine", "actlab, torch engine", "s-", "C1"),
+              ("torch_func", "torch.func ensembling recipe", "^--", "C2"))
+    fig = Figure(figsize=(10, 7.4), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    for ax, (name, row) in zip(axes, rows.items(), strict=False):
+        ms = [r["replicas"] for r in row["by_population"]]
+        for key, label, style, colour in series:
+            if all(r.get(key) for r in row["by_population"]):
+                ax.plot(ms, [r[key] for r in row["by_population"]], style, color=colour, label=label)
+        run = row["actlab_run"]
+        ax.plot([run["replicas"]], [run["model_epochs_per_s"]], "*", ms=12, color="C3",
+                label=f"actlab run {run['study']}, whole ({run['replicas']} replicas)")
+        ax.axhline(row["per_model_loop"], color="0.35", ls=":", label="per-model PyTorch loop")
+        if row["source"]:
+            ax.axhline(row["source"], color="0.55", ls="-.", label=f"the source's code, {row['source_name']}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(ms, [f"{m:,}" for m in ms])
+        ax.minorticks_off()
+        ax.set_xlabel("population size (replicas)")
+        ax.set_ylabel("model-epochs per second")
+        ax.set_title(row["title"].split(":")[0] + ": " + row["title"].split(":")[1].split(",")[0].strip(), fontsize=9)
+        ax.legend(fontsize=7)
+    for ax in axes[len(rows):]:
+        ax.set_visible(False)
+    fig.suptitle(f"model-epochs/s against population size, one run on this machine ({machine()['date']})",
+                 fontsize=9)
+    finish(fig).savefig(path, dpi=110)
+
+
 def main() -> None:
     tune_malloc()  # an entry point: the process-wide allocator setting the CLI applies too
     if len(sys.argv) > 1 and sys.argv[1] == "_memory_child":
@@ -458,12 +630,12 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", choices=["moons", "blobs", "cnn", "memory", "grouping", "userpath", "peers", "scaling",
-                                      "endtoend", "all"])
+                                      "endtoend", "table", "all"])
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     runs = {"moons": bench_moons, "blobs": bench_blobs, "cnn": bench_cnn, "memory": bench_memory,
             "grouping": bench_grouping, "userpath": bench_userpath, "peers": bench_peers, "scaling": bench_scaling,
-            "endtoend": bench_endtoend}
+            "endtoend": bench_endtoend, "table": bench_table}
     names = list(runs) if args.which == "all" else [args.which]
     info = machine()
     for name in names:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 
 import bench  # noqa: E402
@@ -49,3 +51,78 @@ def test_benchmarks_run_at_tiny_sizes(tmp_path):
     assert end["fused_over_source"] == end["fused"]["model_epochs_per_s"] / end["source_model_epochs_per_s"]
     info = bench.machine()
     assert info["cores"] >= 1 and info["torch"].startswith("2.")
+
+
+def test_seed_002_port_is_the_source_and_trains_as_actlab_does():
+    """benchmarks/source_blobs.py is seed 002 as written: its data cell is actlab's blobs8, its printed test
+    accuracies come out (1.00 and 0.46 for sigmoid at one and two hidden layers, 0.46 for ReLU at four), and
+    from the same initial weights its MLP trains to the same weights as actlab's population (float32)."""
+    import source_blobs
+    import torch
+
+    from actlab.nn import ModelConfig, build
+    from actlab.training.loop import TrainConfig, train
+
+    x_train, x_test, y_train, y_test = source_blobs.make_data()
+    ds = data.load("blobs8")
+    assert np.allclose(ds.x_train.numpy(), x_train, atol=1e-6) and np.array_equal(ds.y_train.numpy(), y_train[:, 0])
+    printed = {((16,), "sigmoid"): 1.0, ((16, 32), "sigmoid"): 0.46, ((16, 32, 16), "sigmoid"): 0.46,
+               ((16,), "relu"): 1.0, ((16, 32, 16, 8), "relu"): 0.46}
+    for (hidden, act), acc in printed.items():
+        model, accuracy = source_blobs.run(list(hidden), act)
+        assert round(accuracy, 2) == acc and model.log[0].startswith("Epoch: 0, loss ") and len(model.log) == 10
+
+    src = source_blobs.MLP([8, 16, 1], "sigmoid", verbose=False)
+    pop = build(ModelConfig(widths=[16], activation="sigmoid", output_activation="sigmoid", init="blobs"),
+                ds.input_shape, ds.task, ds.n_classes, [0])
+    with torch.no_grad():
+        for lin, w, b in zip([*pop.hidden, pop.head], src.weights, src.biases, strict=True):
+            lin.weight[0] = torch.from_numpy(w)
+            lin.bias[0] = torch.from_numpy(b)
+    src.train(x_train, y_train, num_epoch=300, learning_rate=0.1)
+    train(pop, ds, TrainConfig(epochs=300, batch_size="full", lr=0.1, loss="mse", engine="torch", device="cpu"))
+    for lin, w in zip([*pop.hidden, pop.head], src.weights, strict=True):
+        np.testing.assert_allclose(lin.weight[0].detach().double().numpy(), w, rtol=1e-3, atol=1e-5)
+
+
+def test_seed_001_port_is_cnn_depth_cpu_s_network():
+    """benchmarks/source_cnn.py's Network with cnn-depth-cpu's numbers (1 channel in, width 8 here) computes
+    what actlab's convnet replica computes from the same weights (train mode: BatchNorm on batch statistics),
+    and its training loop, run as written, learns digits."""
+    import source_cnn
+    import torch
+
+    from actlab.nn import ModelConfig, build
+
+    ds = data.load("digits")
+    cfg = ModelConfig(kind="convnet", depth=2, width=8, norm="batch", norm_bias=True, init="torch_default",
+                      activation="sigmoid")
+    pop = build(cfg, ds.input_shape, ds.task, 10, [3])
+    net = source_cnn.Network(2, "sigmoid", in_channels=1, width=8)
+    convs = [net.conv1, *(b.conv for b in net.blocks)]
+    assert len(convs) == len(pop.convs)
+    with torch.no_grad():
+        for mine, theirs in zip(pop.convs, convs, strict=True):
+            theirs.weight.copy_(mine.weight)
+            theirs.bias.copy_(mine.bias)
+        net.fc.weight.copy_(pop.head.weight[0].T)
+        net.fc.bias.copy_(pop.head.bias.reshape(-1))
+    pop.train()
+    x = ds.x_train[:64]
+    torch.testing.assert_close(net(x), pop(x)[0], rtol=1e-4, atol=1e-5)
+    torch.manual_seed(0)
+    best, log = source_cnn.train_one(ds.x_train, ds.y_train, ds.x_test, ds.y_test, 1, "relu", 3, num_workers=0,
+                                     width=16)
+    assert best > 20 and len(log) == 3 and log[0].startswith("Epoch Gradient Mean: ")  # chance: 10 %
+
+
+def test_the_table_benchmark_runs_at_tiny_size(tmp_path):
+    res = bench.bench_table(("blobs-depth", "cnn-depth-cpu"), tiny=True, out=tmp_path / "peers.png")
+    blobs, cnn = res["workloads"]["blobs-depth"], res["workloads"]["cnn-depth-cpu"]
+    assert blobs["fused_not_used"] == "an explicit output activation" and "PopConvNet" in cnn["fused_not_used"]
+    for row in (blobs, cnn):
+        assert row["torch_engine"] > 0 and row["torch_func"] > 0 and row["per_model_loop"] > 0 and row["source"] > 0
+        run = row["actlab_run"]
+        assert run["cells_not_done"] == [] and run["replicas"] == 4 and run["model_epochs"] == 8
+        assert row["ratios"]["source"] == row["engine"] / row["source"]
+    assert (tmp_path / "peers.png").exists() and res["activation_zoo_full"] is None
