@@ -246,7 +246,8 @@ def _loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _torchfunc_rate(sizes, act, ds, epochs, lr, batch, loss, m, optimizer="sgd") -> float:
     """PyTorch's own model-ensembling recipe (torch.func tutorial): stack_module_state + functional_call +
-    vmap(grad), each model with its own shuffle (a per-model sort of random keys), SGD or Adam by hand."""
+    vmap(grad), each model with its own shuffle (a per-model sort of random keys; full batch: the shared
+    data, no shuffle, as actlab's engine does), SGD or Adam by hand."""
     from torch.func import functional_call, grad, stack_module_state, vmap
 
     from torch.func import replace_all_batch_norm_modules_
@@ -260,6 +261,7 @@ def _torchfunc_rate(sizes, act, ds, epochs, lr, batch, loss, m, optimizer="sgd")
         return _loss(loss, functional_call(base, (p, b), (x,)), y)
 
     g = vmap(grad(f))
+    g_shared = vmap(grad(f), in_dims=(0, 0, None, None))  # full batch: every model sees the same x, y
     x, y = _inputs(ds, sizes), ds.y_train
     n = len(x)
     bs = n if batch is None else batch
@@ -269,10 +271,13 @@ def _torchfunc_rate(sizes, act, ds, epochs, lr, batch, loss, m, optimizer="sgd")
     def run(k: int) -> None:
         nonlocal step
         for _ in range(k):
-            perm = torch.argsort(torch.rand(m, n), dim=1)
+            perm = torch.argsort(torch.rand(m, n), dim=1) if bs < n else None  # full batch: no order to draw
             for i in range(0, n, bs):
-                idx = perm[:, i: i + bs]
-                grads = g(params, buffers, x[idx], y[idx])
+                if perm is None:
+                    grads = g_shared(params, buffers, x, y)
+                else:
+                    idx = perm[:, i: i + bs]
+                    grads = g(params, buffers, x[idx], y[idx])
                 step += 1
                 with torch.no_grad():
                     for key, p in params.items():
@@ -505,7 +510,9 @@ TABLE = {
         epochs=2, pops=(1, 2, 4),
         cfg=ModelConfig(kind="convnet", depth=4, width=16, norm="batch", norm_bias=True, init="torch_default",
                         activation="relu"),
-        tkw=dict(loss="ce", optimizer="adam"), study="cnn-depth-cpu", run_seeds=2, run_sets=["grid.depth=[4]"],
+        # grad_stats: the per-batch gradient average that the study and the source's loop compute
+        tkw=dict(loss="ce", optimizer="adam", grad_stats=True), study="cnn-depth-cpu", run_seeds=2,
+        run_sets=["grid.depth=[4]"],
         protocol_epochs=10, source="seed 001 (PyTorch)"),
 }
 
@@ -562,8 +569,9 @@ def bench_table(workloads: tuple[str, ...] = tuple(TABLE), tiny: bool = False, z
                      "torch_engine": _population_run(w["cfg"], ds, tc.model_copy(update={"engine": "torch"}), m)[0],
                      "torch_func": _torchfunc_rate(w["sizes"], w["act"], ds, epochs, w["lr"], w["batch"], w["loss"], m,
                                                    w["opt"])}
-                if why is None:
+                if why is None:  # the kernel at every size; `auto` says whether the study's run would use it
                     r["fused"] = _population_run(w["cfg"], ds, tc.model_copy(update={"engine": "fused"}), m)[0]
+                    r["auto_uses_fused"] = _fused_why(w["cfg"], ds, tc, m, w["protocol_epochs"]) is None
                 by_m.append(r)
             row = {"title": w["title"], "replicas": pops[-1], "by_population": by_m, "fused_not_used": why,
                    "torch_engine": by_m[-1]["torch_engine"], "fused": by_m[-1].get("fused"),
@@ -599,6 +607,10 @@ def _table_figure(rows: dict, path: Path) -> None:
         for key, label, style, colour in series:
             if all(r.get(key) for r in row["by_population"]):
                 ax.plot(ms, [r[key] for r in row["by_population"]], style, color=colour, label=label)
+        forced = [r for r in row["by_population"] if r.get("fused") and not r.get("auto_uses_fused", True)]
+        if forced:  # below auto's work threshold the study's own run would use torch: the kernel forced there
+            ax.plot([r["replicas"] for r in forced], [r["fused"] for r in forced], "o", color="white", mec="C0",
+                    label="(fused forced: auto would use torch)")
         run = row["actlab_run"]
         ax.plot([run["replicas"]], [run["model_epochs_per_s"]], "*", ms=12, color="C3",
                 label=f"actlab run {run['study']}, whole ({run['replicas']} replicas)")

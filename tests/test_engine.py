@@ -424,24 +424,34 @@ def test_the_chunked_decision_surface_equals_the_whole_grid_at_once(moons):
         probes.decision_surface(pop, moons.x_train, groups=3)
 
 
-@pytest.mark.parametrize("optimizer,extra", [("adam", {}), ("adamw", {"weight_decay": 0.01}),
-                                             ("sgd", {"momentum": 0.9, "nesterov": True}), ("sgd", {})])
-def test_the_optimizers_step_as_torch_s_single_tensor_reference(optimizer, extra):
-    """make_optimizer's implementations (Adam and AdamW fused into one kernel, SGD foreach) take the steps of
-    torch's plain per-tensor implementation (foreach=False), to float32 rounding, over changing gradients."""
+@pytest.mark.parametrize("optimizer,extra", [
+    ("adam", {}), ("adam", {"weight_decay": 0.01, "betas": (0.8, 0.99)}), ("adamw", {"weight_decay": 0.01}),
+    ("adamw", {"weight_decay": 0.05, "betas": (0.85, 0.95)}), ("sgd", {"momentum": 0.9, "nesterov": True}),
+    ("sgd", {"weight_decay": 0.01}), ("sgd", {})])
+@pytest.mark.parametrize("layout", ["standard", "channels_last"])
+def test_the_optimizers_step_as_torch_s_single_tensor_reference(optimizer, extra, layout):
+    """make_optimizer's implementations (Adam and AdamW fused into one kernel when every parameter is in the
+    standard layout, else foreach; SGD foreach) take the steps of torch's plain per-tensor implementation
+    (foreach=False), to float32 rounding, over changing gradients; sizes off the vector width exercise the
+    kernels' tails, and a channels-last convolution weight with gradients laid out otherwise is updated
+    right too (torch's fused kernel would not)."""
     from actlab.training.loop import make_optimizer
 
     gen = torch.Generator().manual_seed(0)
-    start = [torch.randn(200, 64, 64, generator=gen), torch.randn(200, 1, 64, generator=gen)]
-    mine = [torch.nn.Parameter(t.clone()) for t in start]
-    ref = [torch.nn.Parameter(t.clone()) for t in start]
+    start = [torch.randn(200, 63, 65, generator=gen), torch.randn(200, 1, 65, generator=gen)]
+    if layout == "channels_last":
+        start.append(torch.randn(24, 5, 3, 3, generator=gen).contiguous(memory_format=torch.channels_last))
+    mine = [torch.nn.Parameter(t.clone(memory_format=torch.preserve_format)) for t in start]
+    ref = [torch.nn.Parameter(t.clone(memory_format=torch.preserve_format)) for t in start]
     cfg = TrainConfig(optimizer=optimizer, lr=1e-2, **extra)
     opt = make_optimizer(mine, cfg)
+    if optimizer != "sgd":
+        assert bool(opt.defaults["fused"]) == (layout == "standard")
     cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[optimizer]
     kw = {"betas": cfg.betas} if optimizer != "sgd" else {"momentum": cfg.momentum, "nesterov": cfg.nesterov}
     ref_opt = cls(ref, lr=1e-2, weight_decay=cfg.weight_decay, foreach=False, **kw)
     for _ in range(5):
-        grads = [torch.randn(t.shape, generator=gen) for t in start]
+        grads = [torch.randn(t.shape, generator=gen) for t in start]  # standard layout, whatever the parameter's
         for p, q, g in zip(mine, ref, grads, strict=True):
             p.grad, q.grad = g.clone(), g.clone()
         opt.step()

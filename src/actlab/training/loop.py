@@ -158,8 +158,11 @@ def resolve_device(name: str) -> torch.device:
 # Adam and AdamW by their single-kernel ("fused") implementation: one pass over each parameter tensor
 # instead of one per arithmetic step. A 200-replica, 16-layer width-64 population's Adam step took 42.6 ms
 # foreach and 11.9 ms fused on a 2-core machine, and activation-zoo's epochs 20 % less (benchmarks/RESULTS.md);
-# the weights agree to float32 rounding (tests/test_engine.py). SGD stays foreach: plain SGD is one foreach
-# op already, and torch 2.13's fused CPU SGD with Nesterov momentum does not give foreach's numbers.
+# the weights agree to float32 rounding (tests/test_engine.py). Only for parameters in the standard layout:
+# the fused kernels walk memory linearly, and torch 2.13 updates a channels-last parameter wrongly when its
+# gradient is laid out otherwise, so a population with channels-last convolutions stays on foreach. SGD
+# stays foreach: plain SGD is one foreach op already, and torch 2.13's fused CPU SGD with Nesterov momentum
+# does not give foreach's numbers.
 
 
 def make_optimizer(params: list[Tensor], cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -167,7 +170,8 @@ def make_optimizer(params: list[Tensor], cfg: TrainConfig) -> torch.optim.Optimi
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                weight_decay=cfg.weight_decay, foreach=True)
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=True)
+    how = {"fused": True} if all(p.is_contiguous() for p in params) else {"foreach": True}
+    return cls(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **how)
 
 
 def lr_factor(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
