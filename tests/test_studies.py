@@ -424,8 +424,11 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_cells(tmp_path):
     f = tmp_path / "resume.toml"
     f.write_text(RESUME_STUDY.replace("[data]", "group_cells = false\n[data]"))  # one cell per population
     run = tmp_path / "run"
+    # Python keeps SIGINT ignored in a child whose parent ignored it (a test run started in the background of a
+    # non-interactive shell): the run gets Ctrl-C's default disposition, as in a terminal
     proc = subprocess.Popen([sys.executable, "-m", "actlab", "run", str(f), "--out", str(run)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while _done(run / "actlab.sqlite") < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)

@@ -30,16 +30,13 @@ from actlab.catalog.activations import Activation, get
 from actlab.catalog.activations import names as all_names
 from actlab.catalog.theory import gelu_approximation_error
 from actlab.errors import ActlabError
-from actlab.report.figures import catalog as plots
-from actlab.report.figures import theory as theory_plots
-from actlab.report.figures.common import save
-from actlab.report.page import build_report
 from actlab.runtime import tune_malloc
-from actlab.store.export import export_run
 from actlab.studies.config import documented, expand, load_study, parse_value
 from actlab.studies.runner import RunSummary, plan_run, run_study
 from actlab.studies.shipped import describe
-from actlab.web import serve
+
+# The report, its figures (matplotlib), the explorer's server and the exporter are imported by the commands that
+# use them: together they take seconds to import, and `actlab --help` or a mistyped option should answer at once.
 
 app = typer.Typer(help="actlab: a laboratory for controlled experiments on activation functions.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -147,6 +144,9 @@ def activations_table(
     if out_dir is not None:
         paths = catalog.write(entries, out_dir)
         elementwise = [e.activation for e in entries if not e.activation.vector]
+        from actlab.report.figures import catalog as plots
+        from actlab.report.figures.common import save
+
         fig = save(plots.catalog_figure(elementwise), Path(out_dir) / "catalog.png")
         for p in [*paths.values(), fig]:
             err.print(f"wrote {p}")
@@ -193,6 +193,9 @@ def show(
             _print_entry(e)
     curves = [(e.activation, e.params) for e in entries if not e.activation.vector]
     if figure is not None and not no_figure and curves:
+        from actlab.report.figures import catalog as plots
+        from actlab.report.figures.common import save
+
         err.print(f"wrote {save(plots.activation_figure(curves, lo, hi), figure)}")
     elif curves and not as_json:
         slug = "_".join(_slug(e.activation.label(**e.params)) for e in entries)
@@ -304,6 +307,9 @@ def theory_cmd(
     else:
         _print_theory(r, crit, depth, ratio)
     if figures is not None:
+        from actlab.report.figures import theory as theory_plots
+        from actlab.report.figures.common import save
+
         for fname, draw in (("theory_maps", lambda: theory_plots.maps_figure(act, sw2, sb2, params, depth)),
                             ("theory_chi", lambda: theory_plots.chi_figure(act, sb2, params)),
                             ("theory_phase", lambda: theory_plots.phase_figure(act, params, mark=[(sw2, sb2)]))):
@@ -394,6 +400,9 @@ def data_show(
             out.print(table)
         out.print(f"provenance: {json.dumps(ds.provenance)}")
     if figure is not None and not no_figure:
+        from actlab.report.figures import catalog as plots
+        from actlab.report.figures.common import save
+
         err.print(f"wrote {save(plots.dataset_figure(ds), figure)}")
     elif not as_json:
         err.print(f"figure: add --figure {ds.name}.png (or .svg, .pdf) to draw samples", style="dim", highlight=False)
@@ -538,6 +547,8 @@ def run(
     _print_summary(summary, wide=wide)
     err.print(f"run directory: {target}  ({time.perf_counter() - t0:.1f} s)")
     if report:
+        from actlab.report.page import build_report
+
         t1 = time.perf_counter()
         err.print(f"report: {build_report(target)}  ({time.perf_counter() - t1:.1f} s)")
     if summary.failed:
@@ -593,6 +604,8 @@ def report_cmd(
         raise ActlabError(f"--out {out_dir} is a file; --out is a folder to write report.html into")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
+    from actlab.report.page import build_report
+
     err.print(f"wrote {build_report(run_dir, None if out_dir is None else out_dir / 'report.html', ci)}")
 
 
@@ -612,6 +625,8 @@ def serve_cmd(
                   "use the explorer (it serves the runs under its root and runs bounded trainings)", highlight=False)
     err.print(f"actlab explorer on http://{'[' + host + ']' if ':' in host else host}:{port}/  (runs root: {runs}; "
               "Ctrl-C stops)")
+    from actlab.web import serve
+
     serve(host, port, runs, max_trainings, allow_host or ())
 
 
@@ -621,6 +636,8 @@ def export(
     to: Annotated[Path | None, typer.Option("--out", "-o", "--to", help="Output folder (default RUN_DIR/export).")] = None,
 ) -> None:
     """Write the run's tables as CSV and Parquet files."""
+    from actlab.store.export import export_run
+
     for path in export_run(run_dir, to):
         err.print(f"wrote {path}")
 

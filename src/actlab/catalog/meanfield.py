@@ -35,7 +35,6 @@ import torch
 from pydantic import BaseModel, Field
 from scipy.integrate import simpson
 from scipy.optimize import brentq
-from scipy.signal import fftconvolve
 from torch import Tensor
 
 from actlab.catalog.activations import Activation, get
@@ -159,6 +158,8 @@ class Kernel:
         else:
             k = np.arange(-int(math.ceil(10 * sig / du)), int(math.ceil(10 * sig / du)) + 1) * du
             kernel = np.exp(-0.5 * (k / sig) ** 2)
+            from scipy.signal import fftconvolve  # here: scipy.signal takes a second to import, for this alone
+
             blurred = fftconvolve(fu, kernel / kernel.sum(), mode="same")
         if exact:
             idx = half + np.arange(-(len(z) // 2), len(z) // 2 + 1) * (1 if c > 0 else -1)

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from actlab.data.download import fetch, md5sum
 from actlab.data.record import Dataset, Fraction, Seed, from_numpy
@@ -57,6 +55,9 @@ def _normalize(xtr: np.ndarray, xte: np.ndarray, how: Normalize) -> tuple[np.nda
 
 def digits(seed: Seed = 0, test_size: Fraction = 0.2, normalize: Normalize = "half") -> Dataset:
     """scikit-learn's 1,797 8×8 handwritten digits as (1, 8, 8) images, stratified split."""
+    from sklearn.datasets import load_digits  # here, not with the module: see actlab.data.toy
+    from sklearn.model_selection import train_test_split
+
     d = load_digits()
     x = (d.images / 16.0).astype(np.float32)[:, None]  # pixel values are 0..16
     xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=test_size, random_state=seed, stratify=d.target)

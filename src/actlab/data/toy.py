@@ -3,14 +3,14 @@
 `moons` and `blobs8` reproduce the classic experiments' arrays exactly (DESIGN §5). Randomness comes
 from local generators (`np.random.RandomState` where the original used the legacy global NumPy RNG, so
 the same stream is replayed without touching global state), never from `np.random.seed`.
+
+scikit-learn is imported where a generator uses it, not with the module: importing it takes seconds, and
+every `actlab` command imports the data sources (to list or validate them) while few of them load data.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import make_circles, make_moons
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 from actlab.data.record import Count, Dataset, Fraction, NonNegative, Positive, Seed, from_numpy
 
@@ -20,6 +20,9 @@ BINARY = ("0", "1")
 def _finish(name: str, x: np.ndarray, y: np.ndarray, test_size: float, seed: int, standardize: bool,
             provenance: dict) -> Dataset:
     """StandardScaler fitted on all points (as the protocols do), then train_test_split."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
     if standardize:
         x = StandardScaler().fit_transform(x)
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_size, random_state=seed)
@@ -30,6 +33,8 @@ def _finish(name: str, x: np.ndarray, y: np.ndarray, test_size: float, seed: int
 def moons(n: Count = 400, noise: NonNegative = 0.18, seed: Seed = 42, test_size: Fraction = 0.25,
           standardize: bool = True) -> Dataset:
     """make_moons(n, noise, random_state=seed), StandardScaler on all points, split test_size (moons protocol)."""
+    from sklearn.datasets import make_moons
+
     x, y = make_moons(n_samples=n, noise=noise, random_state=seed)
     return _finish("moons", x, y, test_size, seed, standardize,
                    {"generator": "sklearn.datasets.make_moons", "n": n, "noise": noise, "seed": seed})
@@ -39,6 +44,8 @@ def circles(n: Count = 400, noise: NonNegative = 0.1, factor: Fraction = 0.5, se
             test_size: Fraction = 0.25,
             standardize: bool = True) -> Dataset:
     """Two concentric circles, inner radius `factor` (make_circles); class 1 is the inner circle."""
+    from sklearn.datasets import make_circles
+
     x, y = make_circles(n_samples=n, noise=noise, factor=factor, random_state=seed)
     return _finish("circles", x, y, test_size, seed, standardize,
                    {"generator": "sklearn.datasets.make_circles", "n": n, "noise": noise, "factor": factor,
@@ -93,6 +100,9 @@ def gaussian(n: Count = 400, noise: NonNegative = 1.0, distance: NonNegative = 2
 def blobs8(n_per_class: Count = 250, seed: Seed = 42, test_size: Fraction = 0.2) -> Dataset:
     """The blobs-depth protocol: seed 42, 250 draws from N(+2, I₈) labelled 1, then 250 from N(−2, I₈)
     labelled 0; StandardScaler on all 500; train_test_split(test_size=0.2, random_state=seed)."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
     rs = np.random.RandomState(seed)  # the legacy stream np.random.seed(42) gives, without global state
     x1 = rs.randn(n_per_class, 8) + 2
     x0 = rs.randn(n_per_class, 8) - 2

@@ -20,12 +20,12 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import scipy
-import sklearn
 import torch
 
 from actlab import __version__
@@ -80,7 +80,7 @@ def provenance() -> dict[str, Any]:
     """Versions, code revision (with a dirty-tree flag), machine and command line, recorded with every study."""
     return {"actlab": __version__, **_code_version(), "python": platform.python_version(),
             "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
-            "scikit-learn": sklearn.__version__, "platform": platform.platform(), "machine": platform.machine(),
+            "scikit-learn": version("scikit-learn"), "platform": platform.platform(), "machine": platform.machine(),
             "cpus": torch.get_num_threads(), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "argv": sys.argv}
 
