@@ -13,7 +13,9 @@ import torch
 from actlab.catalog import meanfield as mf
 from actlab.errors import ActlabError
 from actlab.nn.models import ModelConfig, build
+from actlab.nn import transforms
 from actlab.nn.transforms import transformed
+from actlab.studies.config import expand, load_study
 
 
 def moments(act, order: int) -> float:
@@ -127,3 +129,71 @@ def test_transformed_activation_shapes_are_finite_and_monotone_where_the_base_is
     assert transformed("tanh", {}, "dks", {}, 50) is act  # solved once per (activation, method, depth)
     assert not math.isclose(float(transformed("tanh", {}, "dks", {}, 10).fn(torch.tensor([1.0]))),
                             float(act.fn(torch.tensor([1.0]))))  # the depth changes the transform
+
+
+def test_solved_constants_are_kept_once_per_machine_and_read_back_bit_for_bit(tmp_path, monkeypatch):
+    """The cache holds what the package solved: the same φ̂ as its own get_transformed_activations, read back
+    without solving again; a corrupt file is solved afresh and replaced."""
+    import torch.nn.functional as F
+    from dks.base import activation_transform as at
+
+    monkeypatch.setenv("ACTLAB_CACHE", str(tmp_path))
+    transforms._transformed.cache_clear()
+    x = torch.linspace(-6, 6, 241, dtype=torch.float64)
+    act = transformed("softsign", {}, "tat", {"c_curve_target": 0.5}, 7)
+    ref = at.get_transformed_activations(["softsign"], method="TAT", tat_params={"c_curve_target": 0.5},
+                                         max_curv_func=lambda c: 7 * c, activation_getter=lambda n: F.softsign)
+    assert torch.equal(act.fn(x), ref["softsign"](x))
+    files = list((tmp_path / "transforms").glob("*.json"))
+    assert len(files) == 1 and '"depth": 7' in files[0].read_text()
+
+    solve = at._get_activations_params
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("solved again")
+
+    monkeypatch.setattr(at, "_get_activations_params", refuse)
+    transforms._transformed.cache_clear()
+    assert torch.equal(transformed("softsign", {}, "tat", {"c_curve_target": 0.5}, 7).fn(x), act.fn(x))
+    with pytest.raises(AssertionError, match="solved again"):  # another depth is not in the cache
+        transformed("softsign", {}, "tat", {"c_curve_target": 0.5}, 8)
+
+    files[0].write_text('{"inputs": "not ours"')
+    monkeypatch.setattr(at, "_get_activations_params", solve)
+    transforms._transformed.cache_clear()
+    assert torch.equal(transformed("softsign", {}, "tat", {"c_curve_target": 0.5}, 7).fn(x), act.fn(x))
+    assert '"constants"' in files[0].read_text()
+    transforms._transformed.cache_clear()  # nothing built from this test's cache outlives it
+
+
+def test_a_study_is_validated_without_solving_its_transforms(monkeypatch):
+    """deep-rescue's 24 transformed cells are checked at load (names, options and their ranges) without a
+    solve, which takes seconds each; a cell's constants are solved when it is built."""
+    from dks.base import activation_transform as at
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("solved while validating")
+
+    monkeypatch.setattr(at, "_get_activations_params", refuse)
+    transforms._transformed.cache_clear()
+    assert len(expand(load_study("deep-rescue"))) == 36
+    with pytest.raises(ActlabError, match=re_escape("transform_params.c_slope_1_target=0.5 is out of range for "
+                                                    "'dks'; allowed: ζ > 1")):
+        expand(load_study("deep-rescue", ["grid.transform=[dks]", "model.transform=dks",
+                                          "model.transform_params={c_slope_1_target=0.5}"]))
+    with pytest.raises(ActlabError, match=re_escape("0 ≤ η ≤ 1")):
+        transforms.check("leaky_relu", {}, "tat", {"c_val_0_target": 1.5}, 10)
+
+
+def test_a_target_the_depth_cannot_reach_refuses_the_run_before_anything_trains(tmp_path):
+    """TAT's η = 0.9 needs more than 10 leaky-ReLU layers: the run is refused with the package's reason,
+    naming the cell, and no study is written."""
+    from actlab.store.writer import Store
+    from actlab.studies.runner import run_study
+
+    study = load_study("deep-rescue", ["grid.activation=[leaky_relu]", "grid.transform=[tat]", "grid.depth=[10,20]",
+                                       "train.epochs=1"])
+    with pytest.raises(ActlabError, match=r"1 cell\(s\) ask for a transform that cannot be solved:\n  - transform "
+                                          r"'tat' of 'leaky_relu' at depth 10 has no solution .*\[cell .*depth=10\]"):
+        run_study(study, tmp_path / "run")
+    assert not (tmp_path / "run" / "actlab.sqlite").exists() or Store(tmp_path / "run", read_only=True).study() is None

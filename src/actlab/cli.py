@@ -144,8 +144,8 @@ def activations_table(
     if out_dir is not None:
         paths = catalog.write(entries, out_dir)
         elementwise = [e.activation for e in entries if not e.activation.vector]
-        from actlab.report.figures import catalog as plots
-        from actlab.report.figures.common import save
+        from actlab.report.figures import catalog as plots  # start-up (see the imports above)
+        from actlab.report.figures.common import save  # start-up
 
         fig = save(plots.catalog_figure(elementwise), Path(out_dir) / "catalog.png")
         for p in [*paths.values(), fig]:
@@ -193,8 +193,8 @@ def show(
             _print_entry(e)
     curves = [(e.activation, e.params) for e in entries if not e.activation.vector]
     if figure is not None and not no_figure and curves:
-        from actlab.report.figures import catalog as plots
-        from actlab.report.figures.common import save
+        from actlab.report.figures import catalog as plots  # start-up (see the imports above)
+        from actlab.report.figures.common import save  # start-up
 
         err.print(f"wrote {save(plots.activation_figure(curves, lo, hi), figure)}")
     elif curves and not as_json:
@@ -307,8 +307,8 @@ def theory_cmd(
     else:
         _print_theory(r, crit, depth, ratio)
     if figures is not None:
-        from actlab.report.figures import theory as theory_plots
-        from actlab.report.figures.common import save
+        from actlab.report.figures import theory as theory_plots  # start-up (see the imports above)
+        from actlab.report.figures.common import save  # start-up
 
         for fname, draw in (("theory_maps", lambda: theory_plots.maps_figure(act, sw2, sb2, params, depth)),
                             ("theory_chi", lambda: theory_plots.chi_figure(act, sb2, params)),
@@ -400,8 +400,8 @@ def data_show(
             out.print(table)
         out.print(f"provenance: {json.dumps(ds.provenance)}")
     if figure is not None and not no_figure:
-        from actlab.report.figures import catalog as plots
-        from actlab.report.figures.common import save
+        from actlab.report.figures import catalog as plots  # start-up (see the imports above)
+        from actlab.report.figures.common import save  # start-up
 
         err.print(f"wrote {save(plots.dataset_figure(ds), figure)}")
     elif not as_json:
@@ -547,7 +547,7 @@ def run(
     _print_summary(summary, wide=wide)
     err.print(f"run directory: {target}  ({time.perf_counter() - t0:.1f} s)")
     if report:
-        from actlab.report.page import build_report
+        from actlab.report.page import build_report  # start-up (see the imports above)
 
         t1 = time.perf_counter()
         err.print(f"report: {build_report(target)}  ({time.perf_counter() - t1:.1f} s)")
@@ -604,7 +604,7 @@ def report_cmd(
         raise ActlabError(f"--out {out_dir} is a file; --out is a folder to write report.html into")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    from actlab.report.page import build_report
+    from actlab.report.page import build_report  # start-up (see the imports above)
 
     err.print(f"wrote {build_report(run_dir, None if out_dir is None else out_dir / 'report.html', ci)}")
 
@@ -625,7 +625,7 @@ def serve_cmd(
                   "use the explorer (it serves the runs under its root and runs bounded trainings)", highlight=False)
     err.print(f"actlab explorer on http://{'[' + host + ']' if ':' in host else host}:{port}/  (runs root: {runs}; "
               "Ctrl-C stops)")
-    from actlab.web import serve
+    from actlab.web import serve  # start-up (see the imports above)
 
     serve(host, port, runs, max_trainings, allow_host or ())
 
@@ -636,7 +636,7 @@ def export(
     to: Annotated[Path | None, typer.Option("--out", "-o", "--to", help="Output folder (default RUN_DIR/export).")] = None,
 ) -> None:
     """Write the run's tables as CSV and Parquet files."""
-    from actlab.store.export import export_run
+    from actlab.store.export import export_run  # start-up (see the imports above)
 
     for path in export_run(run_dir, to):
         err.print(f"wrote {path}")

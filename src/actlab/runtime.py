@@ -6,6 +6,9 @@ population reuse heap pages instead of being mapped and faulted in afresh every 
 workload at 4,000 replicas, benchmarks/RESULTS.md). It changes how the whole process allocates memory,
 which is why a library function does not do it behind its caller's back: call it once at start-up
 (`actlab.tune_malloc()`). ACTLAB_MALLOC_TUNING=0 opts out.
+
+`cache_dir()` is where actlab keeps what it computes or fetches once per machine (downloads, compiled
+kernels, solved activation transforms): $ACTLAB_CACHE, else ~/.cache/actlab.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from pathlib import Path
+
+CACHE_ENV = "ACTLAB_CACHE"
 
 _MALLOC_TUNED = False
 
@@ -31,3 +37,9 @@ def tune_malloc() -> bool:
     except OSError:  # not glibc (musl, ...): nothing to tune
         pass
     return _MALLOC_TUNED
+
+
+def cache_dir() -> Path:
+    """$ACTLAB_CACHE, else ~/.cache/actlab (not created here)."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "actlab"

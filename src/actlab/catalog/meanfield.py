@@ -158,7 +158,7 @@ class Kernel:
         else:
             k = np.arange(-int(math.ceil(10 * sig / du)), int(math.ceil(10 * sig / du)) + 1) * du
             kernel = np.exp(-0.5 * (k / sig) ** 2)
-            from scipy.signal import fftconvolve  # here: scipy.signal takes a second to import, for this alone
+            from scipy.signal import fftconvolve  # start-up: scipy.signal takes a second, for this alone
 
             blurred = fftconvolve(fu, kernel / kernel.sum(), mode="same")
         if exact:

@@ -20,19 +20,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
+from actlab import runtime
 from actlab.errors import ActlabError
 
-CACHE_ENV = "ACTLAB_CACHE"
+CACHE_ENV = runtime.CACHE_ENV
 CHUNK = 1 << 16  # bytes read per step
 TIMEOUT_S = 30.0  # per network operation
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
     """Where downloads live: `override`, else $ACTLAB_CACHE, else ~/.cache/actlab."""
-    if override is not None:
-        return Path(override).expanduser()
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "actlab"
+    return Path(override).expanduser() if override is not None else runtime.cache_dir()
 
 
 def md5sum(path: Path) -> str:

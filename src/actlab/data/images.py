@@ -55,8 +55,8 @@ def _normalize(xtr: np.ndarray, xte: np.ndarray, how: Normalize) -> tuple[np.nda
 
 def digits(seed: Seed = 0, test_size: Fraction = 0.2, normalize: Normalize = "half") -> Dataset:
     """scikit-learn's 1,797 8×8 handwritten digits as (1, 8, 8) images, stratified split."""
-    from sklearn.datasets import load_digits  # here, not with the module: see actlab.data.toy
-    from sklearn.model_selection import train_test_split
+    from sklearn.datasets import load_digits  # start-up: scikit-learn on first use (see actlab.data.toy)
+    from sklearn.model_selection import train_test_split  # start-up
 
     d = load_digits()
     x = (d.images / 16.0).astype(np.float32)[:, None]  # pixel values are 0..16

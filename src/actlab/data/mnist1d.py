@@ -15,6 +15,7 @@ from typing import Annotated
 
 import numpy as np
 from pydantic import Field
+from scipy.ndimage import gaussian_filter
 
 from actlab.data.record import Dataset, Fraction, NonNegative, Seed, from_numpy
 from actlab.errors import ActlabError
@@ -50,8 +51,6 @@ def _transform(x: np.ndarray, rs: np.random.RandomState, padding: tuple[int, int
                scale_coeff: float, max_translation: int, corr_noise_scale: float, iid_noise_scale: float,
                shear_scale: float, final_seq_length: int) -> np.ndarray:
     """One example from one template; the draws happen in the reference implementation's order."""
-    from scipy.ndimage import gaussian_filter  # here, not with the module: see actlab.data.toy
-
     lo, hi = padding
     p = lo + int(rs.rand() * (hi - lo + 1))
     x = np.concatenate([x + 1e-8, np.zeros(p)])  # pad

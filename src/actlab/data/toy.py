@@ -20,8 +20,8 @@ BINARY = ("0", "1")
 def _finish(name: str, x: np.ndarray, y: np.ndarray, test_size: float, seed: int, standardize: bool,
             provenance: dict) -> Dataset:
     """StandardScaler fitted on all points (as the protocols do), then train_test_split."""
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.model_selection import train_test_split  # start-up: scikit-learn on first use (module docstring)
+    from sklearn.preprocessing import StandardScaler  # start-up
 
     if standardize:
         x = StandardScaler().fit_transform(x)
@@ -33,7 +33,7 @@ def _finish(name: str, x: np.ndarray, y: np.ndarray, test_size: float, seed: int
 def moons(n: Count = 400, noise: NonNegative = 0.18, seed: Seed = 42, test_size: Fraction = 0.25,
           standardize: bool = True) -> Dataset:
     """make_moons(n, noise, random_state=seed), StandardScaler on all points, split test_size (moons protocol)."""
-    from sklearn.datasets import make_moons
+    from sklearn.datasets import make_moons  # start-up
 
     x, y = make_moons(n_samples=n, noise=noise, random_state=seed)
     return _finish("moons", x, y, test_size, seed, standardize,
@@ -44,7 +44,7 @@ def circles(n: Count = 400, noise: NonNegative = 0.1, factor: Fraction = 0.5, se
             test_size: Fraction = 0.25,
             standardize: bool = True) -> Dataset:
     """Two concentric circles, inner radius `factor` (make_circles); class 1 is the inner circle."""
-    from sklearn.datasets import make_circles
+    from sklearn.datasets import make_circles  # start-up
 
     x, y = make_circles(n_samples=n, noise=noise, factor=factor, random_state=seed)
     return _finish("circles", x, y, test_size, seed, standardize,
@@ -100,8 +100,8 @@ def gaussian(n: Count = 400, noise: NonNegative = 1.0, distance: NonNegative = 2
 def blobs8(n_per_class: Count = 250, seed: Seed = 42, test_size: Fraction = 0.2) -> Dataset:
     """The blobs-depth protocol: seed 42, 250 draws from N(+2, I₈) labelled 1, then 250 from N(−2, I₈)
     labelled 0; StandardScaler on all 500; train_test_split(test_size=0.2, random_state=seed)."""
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.model_selection import train_test_split  # start-up: scikit-learn on first use (module docstring)
+    from sklearn.preprocessing import StandardScaler  # start-up
 
     rs = np.random.RandomState(seed)  # the legacy stream np.random.seed(42) gives, without global state
     x1 = rs.randn(n_per_class, 8) + 2

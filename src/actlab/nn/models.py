@@ -115,13 +115,22 @@ class ModelConfig(BaseModel):
     def hidden_widths(self) -> list[int]:
         return list(self.widths) if self.widths is not None else [self.width] * self.depth
 
-    def resolved_activation(self) -> tuple[Activation, dict[str, float]]:
-        """(catalog entry, checked parameters) of the hidden activation. Cheap to call again: a catalog name is
-        a dict lookup, and an import path is imported, checked and its gain measured once per process."""
+    def checked_activation(self) -> tuple[Activation, dict[str, float]]:
+        """(catalog entry, checked parameters) of the hidden activation before any transform; a transform's
+        choices are checked too, but its constants not solved (seconds per depth: see resolved_activation)."""
         act = get(self.activation)
         if act.vector:
             raise ActlabError(f"activation {act.name!r} is vector-valued (output only); it cannot be a hidden activation")
         params = act.resolve(**self.activation_params)
+        if self.transform != "none":
+            transforms.check(act.name, params, self.transform, self.transform_params, len(self.hidden_widths()))
+        return act, params
+
+    def resolved_activation(self) -> tuple[Activation, dict[str, float]]:
+        """(catalog entry, checked parameters) of the hidden activation. Cheap to call again: a catalog name is
+        a dict lookup, an import path is imported, checked and its gain measured once per process, and a
+        transform's constants are solved once per machine (actlab.nn.transforms keeps them)."""
+        act, params = self.checked_activation()
         if self.transform != "none":
             return transforms.transformed(act.name, params, self.transform, self.transform_params,
                                           len(self.hidden_widths())), {}

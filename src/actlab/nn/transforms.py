@@ -15,13 +15,26 @@ and the subnetwork maximising function L compositions of the local map. The meth
 are applied by the model (`ModelConfig.transform`): scaled-uniform-orthogonal weights (`init = "suo"`),
 zero biases, and each input example rescaled to unit mean square (the package's per-example normalisation
 with `homog_mode="off"`: no homogeneous coordinate is appended).
+
+Solving takes seconds per (activation, method, depth) (the package integrates the kernel maps numerically
+inside a root finder): deep-rescue's 24 took about 90 s on a 2-core machine. So a study is validated without
+solving (`check`), and the solved constants are kept once per machine in the cache (`actlab.runtime.
+cache_dir()`, transforms/), keyed by everything the solution depends on: the package's version (it solves on
+its own definition of φ), the method and its options, the activation and the depth; a later run, report or
+test reads them back exactly (JSON keeps a float's every bit) and applies them as the package does.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import math
+import json
+import os
 import warnings
 from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,11 +42,14 @@ import torch
 from dks.base import activation_transform
 from torch import Tensor
 
+from actlab import runtime
 from actlab.catalog.activations import Activation, from_callable, get
 from actlab.errors import ActlabError
 
 TRANSFORMS = ("none", "dks", "tat")
 DEFAULTS = {"dks": {"c_slope_1_target": 1.5}, "tat": {"c_curve_target": 0.3, "c_val_0_target": 0.9}}
+RANGES = {"c_slope_1_target": ("ζ > 1", lambda v: v > 1.0), "c_curve_target": ("τ > 0", lambda v: v > 0.0),
+          "c_val_0_target": ("0 ≤ η ≤ 1", lambda v: 0.0 <= v <= 1.0)}
 # actlab's catalog name -> the `dks` package's name, for the activations both define the same way (at their
 # default parameters: the package's elu is α = 1, softplus β = 1, swish β = 1)
 DKS_NAMES = {"tanh": "tanh", "sigmoid": "sigmoid", "softplus": "softplus", "softsign": "softsign", "elu": "elu",
@@ -60,6 +76,18 @@ def _check(activation: str, params: dict[str, float], transform: str, options: d
     return name
 
 
+def check(activation: str, params: dict[str, float], transform: str, options: dict[str, float], depth: int) -> str:
+    """What `transformed` refuses without solving anything (raises ActlabError); the package's name of φ."""
+    name = _check(activation, params, transform, options)
+    if depth < 1:
+        raise ActlabError(f"transform {transform!r} needs at least one hidden layer (depth={depth})")
+    for key, value in options.items():  # the package's own ranges (it raises on these before solving)
+        allowed, ok = RANGES[key]
+        if not (math.isfinite(value) and ok(value)):
+            raise ActlabError(f"transform_params.{key}={value:g} is out of range for {transform!r}; allowed: {allowed}")
+    return name
+
+
 def transformed(activation: str, params: dict[str, float], transform: str, options: dict[str, float],
                 depth: int) -> Activation:
     """φ̂ for a vanilla MLP of `depth` hidden layers, as a catalog entry named e.g. 'tanh+dks(L=50)'."""
@@ -69,9 +97,7 @@ def transformed(activation: str, params: dict[str, float], transform: str, optio
 @functools.lru_cache(maxsize=64)
 def _transformed(activation: str, params: tuple, transform: str, options: tuple, depth: int) -> Activation:
     opts = dict(options)
-    name = _check(activation, dict(params), transform, opts)
-    if depth < 1:
-        raise ActlabError(f"transform {transform!r} needs at least one hidden layer (depth={depth})")
+    name = check(activation, dict(params), transform, opts, depth)
     base = get(activation)
     values = base.resolve(**dict(params))
 
@@ -85,7 +111,7 @@ def _transformed(activation: str, params: tuple, transform: str, options: tuple,
             x = r(x)
         return x
 
-    kwargs: dict[str, Any] = {"method": transform.upper(), "activation_getter": getter, "subnet_max_func": subnet}
+    kwargs: dict[str, Any] = {"method": transform.upper(), "subnet_max_func": subnet}
     if transform == "dks":
         kwargs["dks_params"] = {"c_slope_1_target": opts.get("c_slope_1_target", 1.5)}
         kwargs["max_slope_func"] = lambda x: x ** depth
@@ -93,11 +119,49 @@ def _transformed(activation: str, params: tuple, transform: str, options: tuple,
         kwargs["tat_params"] = {"c_curve_target": opts.get("c_curve_target", 0.3),
                                 "c_val_0_target": opts.get("c_val_0_target", 0.9)}
         kwargs["max_curv_func"] = lambda x: depth * x
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):  # the solver's trial points overflow, harmlessly
-            warnings.simplefilter("ignore", RuntimeWarning)
-            fn = activation_transform.get_transformed_activations([name], **kwargs)[name]
-    except (ValueError, RuntimeError, FloatingPointError) as e:
-        raise ActlabError(f"transform {transform!r} of {activation!r} at depth {depth} has no solution ({e})") from None
+    inputs = {"dks": version("dks"), "method": transform.upper(), "name": name, "activation": activation,
+              "options": {**DEFAULTS[transform], **opts}, "depth": depth}
+    constants = _cached(inputs)
+    if constants is None:
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):  # the solver's trial points overflow, harmlessly
+                warnings.simplefilter("ignore", RuntimeWarning)
+                solved = activation_transform._get_activations_params([name], **kwargs)[name]
+        except (ValueError, RuntimeError, FloatingPointError) as e:
+            raise ActlabError(f"transform {transform!r} of {activation!r} at depth {depth} has no solution ({e})") from None
+        constants = {k: float(v) for k, v in solved.items()}
+        _keep(inputs, constants)
+    # the package's get_transformed_activations is these two steps: solve for the constants (on the package's
+    # own NumPy φ, hence the cache's key), then wrap the given φ (actlab's torch function) with them
+    fn = activation_transform._transform_activation(getter(name), constants)
     label = f"{base.label(**values)}+{transform}(L={depth}" + "".join(f", {k}={v:g}" for k, v in opts.items()) + ")"
     return from_callable(lambda x: fn(x), name=label, source=f"dks {transform.upper()} transform of {base.name}")
+
+
+def _cache_file(inputs: dict[str, Any]) -> Path:
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]
+    return runtime.cache_dir() / "transforms" / f"{key}.json"
+
+
+def _cached(inputs: dict[str, Any]) -> dict[str, float] | None:
+    """The constants kept for exactly these inputs, or None (none kept, or a file unreadable or not ours)."""
+    try:
+        doc = json.loads(_cache_file(inputs).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("inputs") != inputs or not isinstance(doc.get("constants"), dict):
+        return None
+    constants = doc["constants"]
+    return constants if all(isinstance(v, float) for v in constants.values()) else None
+
+
+def _keep(inputs: dict[str, Any], constants: dict[str, float]) -> None:
+    """Written whole or not at all (a temporary file renamed); a cache that cannot be written is skipped."""
+    path = _cache_file(inputs)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"inputs": inputs, "constants": constants}, indent=1))
+        os.replace(tmp, path)
+    except OSError:
+        pass

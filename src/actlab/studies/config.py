@@ -427,7 +427,7 @@ def _check_names(cfg: StudyConfig) -> list[str]:
         if cfg.simulation.name not in simulations.SIMULATIONS:
             out.append(f"simulation.name: {cfg.simulation.name!r} is unknown; allowed: {', '.join(simulations.SIMULATIONS)}")
         return out
-    for path, check in (("model.activation", cfg.model.resolved_activation),
+    for path, check in (("model.activation", cfg.model.checked_activation),
                         ("model.output_activation", lambda: cfg.model.output_activation and get(cfg.model.output_activation)),
                         ("data.name", lambda: data.get_source(cfg.data.name))):
         try:

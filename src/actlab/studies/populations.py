@@ -173,6 +173,23 @@ def check_memory(groups: list[list[Cell]], datasets: DataCache) -> None:
                           "replica), or set ACTLAB_MEMORY_LIMIT if more memory is really there")
 
 
+def solve_transforms(cells: list[Cell]) -> None:
+    """Solve, before anything trains, the DKS/TAT constants of every cell whose model transforms its
+    activation (seconds each the first time on a machine, then read from the cache: actlab.nn.transforms).
+    A target that the cell's depth cannot reach refuses the run, as a bad field does, naming the cells."""
+    errors = []
+    for cell in cells:
+        if cell.config.simulation is None and cell.config.model.transform != "none":
+            try:
+                cell.config.model.resolved_activation()
+            except ActlabError as e:
+                errors.append(f"{e} [cell {cell.label}]")
+    if errors:
+        more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
+        raise ActlabError(f"{len(errors)} cell(s) ask for a transform that cannot be solved:\n  - "
+                          + "\n  - ".join(errors[:10]) + more)
+
+
 def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoch: EpochCallback | None = None
                    ) -> list[CellResult]:
     """Train the cells of one population together (or run a simulation cell): one result per cell, in

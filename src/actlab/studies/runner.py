@@ -36,7 +36,7 @@ from actlab.store.writer import DB_NAME, Store, writer_lock
 from actlab.studies import executors
 from actlab.studies.config import Cell, StudyConfig, expand, load_study
 from actlab.studies.executors import EXECUTORS
-from actlab.studies.populations import DataCache, check_memory, populations
+from actlab.studies.populations import DataCache, check_memory, populations, solve_transforms
 
 
 class Progress(Protocol):
@@ -168,6 +168,7 @@ def _run(study: StudyConfig, run_dir: Path, store: Store, executor: str, address
     groups = populations(todo, study.group_cells)
     datasets = DataCache()
     check_memory(groups, datasets)  # before anything is written or trained: a run that cannot fit is refused
+    solve_transforms(todo)  # so is a DKS/TAT target its depth cannot reach (validation does not solve)
     if held is None:
         store.save_study(study.name, cfg_doc, provenance())
     store.add_cells(cells)

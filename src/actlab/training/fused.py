@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from actlab import rng
+from actlab import rng, runtime
 from actlab.nn.models import PopMLP
 
 try:  # numba is a dependency; without it (an odd install) everything runs on the torch path
@@ -942,7 +942,7 @@ def generated(sizes: tuple[int, ...], act: str, loss: str):
     src = generate_source(tuple(sizes), act, loss)
     key = hashlib.sha256(src.encode()).hexdigest()[:16]
     if key not in _GENERATED:
-        folder = Path(os.environ.get("ACTLAB_CACHE") or Path.home() / ".cache" / "actlab") / "kernels"
+        folder = runtime.cache_dir() / "kernels"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"k_{key}.py"
         if not path.exists() or path.read_text() != src:
