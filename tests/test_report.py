@@ -73,6 +73,14 @@ def test_every_figure_renders_for_every_smoke_run(suite_report, smoke_dir, name)
     assert f'id="study-{name}"' in suite_report.read_text()
 
 
+def test_grid_surfaces_are_one_image_in_the_svg(suite_report, smoke_dir):
+    """The seeds' agreement is a pcolormesh of the surface grid: drawn as a path per grid cell, moons' SVG was
+    63 MB and took most of the report's time; rasterized, it is one embedded image per panel."""
+    root = ET.parse(smoke_dir / "moons" / "figures" / "decision_consensus.svg").getroot()
+    tags = [el.tag.rsplit("}", 1)[-1] for el in root.iter()]
+    assert tags.count("image") >= 2 and tags.count("path") < 2000, (tags.count("image"), tags.count("path"))  # 2 cells
+
+
 def test_suite_report_is_self_contained(suite_report):
     page = suite_report.read_text()
     assert page.count('src="data:image/png;base64,') == sum(map(len, EXPECTED.values()))
