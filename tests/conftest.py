@@ -3,9 +3,11 @@ report and explorer tests."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -15,11 +17,29 @@ from pathlib import Path
 import httpx
 import pytest
 
-from actlab.runtime import tune_malloc
+from actlab.runtime import cache_dir, tune_malloc
 from actlab.studies.config import load_study
 from actlab.studies.runner import run_study
 
 tune_malloc()  # the test session is an entry point, like the CLI: the same allocator setting
+
+
+def _suite_cache() -> Path:
+    """A cache of the suite's own (ACTLAB_CACHE, inherited by the CLI subprocesses): DKS/TAT constants are kept
+    per machine once solved, and the tests that check the methods' conditions must run the solver, not read a
+    file. The compiled kernels, keyed by their own source, are shared with the machine's cache: compiling them
+    again would cost minutes and test nothing more."""
+    real, suite = cache_dir(), Path(tempfile.mkdtemp(prefix="actlab-suite-cache-"))
+    try:
+        (real / "kernels").mkdir(parents=True, exist_ok=True)
+        (suite / "kernels").symlink_to(real / "kernels", target_is_directory=True)
+    except OSError:  # a machine cache that cannot be written: the suite compiles into its own
+        pass
+    atexit.register(shutil.rmtree, suite, ignore_errors=True)  # removes the link, not what it points to
+    return suite
+
+
+os.environ["ACTLAB_CACHE"] = str(_suite_cache())
 
 # Each shipped study at a budget of seconds: what a smoke run overrides (2 seeds, except gelu-approx's 1).
 TINY = {

@@ -4,6 +4,7 @@ applies the methods' other requirements (SUO weights, zero biases, unit-mean-squ
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 
@@ -134,7 +135,7 @@ def test_transformed_activation_shapes_are_finite_and_monotone_where_the_base_is
 
 def test_solved_constants_are_kept_once_per_machine_and_read_back_bit_for_bit(tmp_path, monkeypatch):
     """The cache holds what the package solved: the same φ̂ as its own get_transformed_activations, read back
-    without solving again; a corrupt file is solved afresh and replaced."""
+    without solving again; a file that is not a whole, finite solve for these inputs is solved afresh and replaced."""
     from dks.base import activation_transform as at
 
     monkeypatch.setenv("ACTLAB_CACHE", str(tmp_path))
@@ -160,11 +161,15 @@ def test_solved_constants_are_kept_once_per_machine_and_read_back_bit_for_bit(tm
     with pytest.raises(AssertionError, match="solved again"):  # another depth is not in the cache
         transformed("tanh", {}, "dks", {"c_slope_1_target": 2.0}, 10)
 
-    files[0].write_text('{"inputs": "not ours"')
     monkeypatch.setattr(at, "_get_activations_params", solve)
-    transforms._transformed.cache_clear()
-    assert torch.equal(transformed("tanh", {}, "dks", {"c_slope_1_target": 2.0}, 9).fn(x), act.fn(x))
-    assert '"constants"' in files[0].read_text()
+    kept = json.loads(files[0].read_text())
+    for bad in ('{"inputs": "not ours"', json.dumps({**kept, "constants": {}}),  # truncated, or not a whole solve
+                json.dumps({**kept, "constants": {k: float("nan") for k in kept["constants"]}}),
+                json.dumps({**kept, "constants": {**kept["constants"], "extra": 1.0}})):
+        files[0].write_text(bad)
+        transforms._transformed.cache_clear()
+        assert torch.equal(transformed("tanh", {}, "dks", {"c_slope_1_target": 2.0}, 9).fn(x), act.fn(x)), bad
+        assert json.loads(files[0].read_text()) == kept  # solved afresh and kept again
     transforms._transformed.cache_clear()  # nothing built from this test's cache outlives it
 
 

@@ -19,9 +19,10 @@ with `homog_mode="off"`: no homogeneous coordinate is appended).
 Solving takes seconds per (activation, method, depth) (the package integrates the kernel maps numerically
 inside a root finder): deep-rescue's 24 took about 90 s on a 2-core machine. So a study is validated without
 solving (`check`), and the solved constants are kept once per machine in the cache (`actlab.runtime.
-cache_dir()`, transforms/), keyed by everything the solution depends on: the package's version (it solves on
-its own definition of φ), the method and its options, the activation and the depth; a later run, report or
-test reads them back exactly (JSON keeps a float's every bit) and applies them as the package does.
+cache_dir()`, transforms/), keyed by what the solution depends on: the versions of the package (it solves on
+its own definition of φ), NumPy and SciPy (its root finder), the method and its options, the activation and
+the depth; a later run, report or test reads them back exactly (JSON keeps a float's every bit) and applies
+them as the package does. A file that is not a complete, finite solve for exactly these inputs is ignored.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from actlab.errors import ActlabError
 
 TRANSFORMS = ("none", "dks", "tat")
 DEFAULTS = {"dks": {"c_slope_1_target": 1.5}, "tat": {"c_curve_target": 0.3, "c_val_0_target": 0.9}}
+CONSTANTS = {"input_scale", "input_shift", "output_shift", "output_scale", "negative_slope"}  # what a solve returns
 RANGES = {"c_slope_1_target": ("ζ > 1", lambda v: v > 1.0), "c_curve_target": ("τ > 0", lambda v: v > 0.0),
           "c_val_0_target": ("0 ≤ η ≤ 1", lambda v: 0.0 <= v <= 1.0)}
 # actlab's catalog name -> the `dks` package's name, for the activations both define the same way (at their
@@ -119,7 +121,8 @@ def _transformed(activation: str, params: tuple, transform: str, options: tuple,
         kwargs["tat_params"] = {"c_curve_target": opts.get("c_curve_target", 0.3),
                                 "c_val_0_target": opts.get("c_val_0_target", 0.9)}
         kwargs["max_curv_func"] = lambda x: depth * x
-    inputs = {"dks": version("dks"), "method": transform.upper(), "name": name, "activation": activation,
+    inputs = {"dks": version("dks"), "numpy": np.__version__, "scipy": version("scipy"),  # scipy's root finder
+              "method": transform.upper(), "name": name, "activation": activation,
               "options": {**DEFAULTS[transform], **opts}, "depth": depth}
     constants = _cached(inputs)
     if constants is None:
@@ -127,7 +130,7 @@ def _transformed(activation: str, params: tuple, transform: str, options: tuple,
             with warnings.catch_warnings(), np.errstate(all="ignore"):  # the solver's trial points overflow, harmlessly
                 warnings.simplefilter("ignore", RuntimeWarning)
                 solved = activation_transform._get_activations_params([name], **kwargs)[name]
-        except (ValueError, RuntimeError, FloatingPointError) as e:
+        except (ValueError, RuntimeError, ArithmeticError) as e:  # ArithmeticError: e.g. ζ so large x**L overflows
             raise ActlabError(f"transform {transform!r} of {activation!r} at depth {depth} has no solution ({e})") from None
         constants = {k: float(v) for k, v in solved.items()}
         _keep(inputs, constants)
@@ -152,7 +155,11 @@ def _cached(inputs: dict[str, Any]) -> dict[str, float] | None:
     if not isinstance(doc, dict) or doc.get("inputs") != inputs or not isinstance(doc.get("constants"), dict):
         return None
     constants = doc["constants"]
-    return constants if all(isinstance(v, float) for v in constants.values()) else None
+    need = {"negative_slope", "output_scale"} if inputs["name"] == "leaky_relu" else {"input_scale", "output_scale"}
+    if not need <= set(constants) <= CONSTANTS or not all(isinstance(v, float) and math.isfinite(v)
+                                                         for v in constants.values()):
+        return None  # not what the package returns: solved afresh
+    return constants
 
 
 def _keep(inputs: dict[str, Any], constants: dict[str, float]) -> None:
