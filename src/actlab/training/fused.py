@@ -48,7 +48,8 @@ except ImportError:  # pragma: no cover - exercised only without numba
 # MLP of width 64: 25x slower)
 AUTO_MAX_REPLICAS, AUTO_MAX_WIDTH = 512, 16
 # replicas × epochs × training examples below which auto leaves a population to torch: there torch is done
-# in seconds, before a kernel met for the first time would have compiled (15-45 s, once per machine and shape).
+# in seconds, before a kernel met for the first time would have compiled (a generated one 5-45 s per shape, the
+# generic one 2-2.5 min on a 2-core machine; once per machine).
 # A function of the configuration only, never of what is cached: the same config gets the same engine.
 AUTO_MIN_WORK = 10**8
 R = 16  # replicas per block: one AVX-512 vector of float32 (two AVX2 vectors)
