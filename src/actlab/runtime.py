@@ -8,7 +8,8 @@ which is why a library function does not do it behind its caller's back: call it
 (`actlab.tune_malloc()`). ACTLAB_MALLOC_TUNING=0 opts out.
 
 `cache_dir()` is where actlab keeps what it computes or fetches once per machine (downloads, compiled
-kernels, solved activation transforms): $ACTLAB_CACHE, else ~/.cache/actlab.
+kernels, solved activation transforms): $ACTLAB_CACHE, else ~/.cache/actlab; `write_text_atomic` writes
+a file of it whole or not at all.
 """
 
 from __future__ import annotations
@@ -43,3 +44,14 @@ def cache_dir() -> Path:
     """$ACTLAB_CACHE, else ~/.cache/actlab (not created here)."""
     env = os.environ.get(CACHE_ENV)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "actlab"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """`text` into `path`, whole or not at all: written to a temporary name of this process, then renamed into
+    place; a failed write (disk full) leaves no temporary file behind. The folder must exist."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import json
-import os
+import math
 import warnings
 from collections.abc import Callable
 from importlib.metadata import version
@@ -167,8 +166,6 @@ def _keep(inputs: dict[str, Any], constants: dict[str, float]) -> None:
     path = _cache_file(inputs)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"inputs": inputs, "constants": constants}, indent=1))
-        os.replace(tmp, path)
+        runtime.write_text_atomic(path, json.dumps({"inputs": inputs, "constants": constants}, indent=1))
     except OSError:
         pass

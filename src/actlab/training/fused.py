@@ -26,9 +26,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import math
-import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -49,7 +47,7 @@ except ImportError:  # pragma: no cover - exercised only without numba
 AUTO_MAX_REPLICAS, AUTO_MAX_WIDTH = 512, 16
 # replicas × epochs × training examples below which auto leaves a population to torch: there torch is done
 # in seconds, before a kernel met for the first time would have compiled (a generated one 5-45 s per shape, the
-# generic one 2-2.5 min on a 2-core machine; once per machine).
+# generic one 2-2.5 min on a 2-core machine; once per install).
 # A function of the configuration only, never of what is cached: the same config gets the same engine.
 AUTO_MIN_WORK = 10**8
 R = 16  # replicas per block: one AVX-512 vector of float32 (two AVX2 vectors)
@@ -947,9 +945,7 @@ def generated(sizes: tuple[int, ...], act: str, loss: str):
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"k_{key}.py"
         if not path.exists() or path.read_text() != src:
-            tmp = folder / f".k_{key}.{os.getpid()}.tmp"
-            tmp.write_text(src)
-            os.replace(tmp, path)
+            runtime.write_text_atomic(path, src)
         name = f"actlab_kernel_{key}"
         spec = importlib.util.spec_from_file_location(name, path)
         mod = importlib.util.module_from_spec(spec)
