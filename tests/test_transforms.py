@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 
 import numpy as np
@@ -204,3 +205,25 @@ def test_a_target_the_depth_cannot_reach_refuses_the_run_before_anything_trains(
                                           r"'tat' of 'leaky_relu' at depth 10 has no solution .*\[cell .*depth=10\]"):
         run_study(study, tmp_path / "run")
     assert not (tmp_path / "run" / "actlab.sqlite").exists() or Store(tmp_path / "run", read_only=True).study() is None
+
+
+def test_a_run_says_before_training_how_many_transforms_it_must_solve(tmp_path, monkeypatch):
+    """Solving is seconds per transform the first time on a machine, so the run says so before it starts
+    (the CLI prints the note), and then how long it took; with the constants cached it says nothing."""
+    from actlab.studies.populations import solve_transforms
+
+    monkeypatch.setenv("ACTLAB_CACHE", str(tmp_path))
+    transforms._transformed.cache_clear()
+    cells = expand(load_study("deep-rescue", ["grid.activation=[tanh]", "grid.transform=[dks]", "grid.depth=[9]",
+                                              "model.transform=dks", "model.transform_params={c_slope_1_target=2.0}"]))
+    assert len(cells) == 1 and transforms.pending("tanh", {}, "dks", {"c_slope_1_target": 2.0}, 9)
+    notes: list[str] = []
+    solve_transforms(cells, notes.append)
+    assert len(notes) == 2 and notes[0].startswith("solving 1 DKS/TAT transform(s)") and str(tmp_path) in notes[0]
+    assert re.fullmatch(r"solved in \d+ s", notes[1])
+    assert not transforms.pending("tanh", {}, "dks", {"c_slope_1_target": 2.0}, 9)
+    transforms._transformed.cache_clear()
+    notes.clear()
+    solve_transforms(cells, notes.append)
+    assert notes == []
+    transforms._transformed.cache_clear()

@@ -449,6 +449,9 @@ class _Progress:
     def done(self) -> None:
         self.bar.stop()
 
+    def note(self, text: str) -> None:
+        err.print(escape(text), highlight=False, soft_wrap=True)
+
 
 def _print_summary(summary: RunSummary, max_rows: int = 16, wide: bool = False) -> None:
     """The summary the runner returned: a simulation's grouped rows, or a training study's cells; then the

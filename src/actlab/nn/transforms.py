@@ -120,9 +120,7 @@ def _transformed(activation: str, params: tuple, transform: str, options: tuple,
         kwargs["tat_params"] = {"c_curve_target": opts.get("c_curve_target", 0.3),
                                 "c_val_0_target": opts.get("c_val_0_target", 0.9)}
         kwargs["max_curv_func"] = lambda x: depth * x
-    inputs = {"dks": version("dks"), "numpy": np.__version__, "scipy": version("scipy"),  # scipy's root finder
-              "method": transform.upper(), "name": name, "activation": activation,
-              "options": {**DEFAULTS[transform], **opts}, "depth": depth}
+    inputs = _inputs(activation, name, transform, opts, depth)
     constants = _cached(inputs)
     if constants is None:
         try:
@@ -138,6 +136,21 @@ def _transformed(activation: str, params: tuple, transform: str, options: tuple,
     fn = activation_transform._transform_activation(getter(name), constants)
     label = f"{base.label(**values)}+{transform}(L={depth}" + "".join(f", {k}={v:g}" for k, v in opts.items()) + ")"
     return from_callable(lambda x: fn(x), name=label, source=f"dks {transform.upper()} transform of {base.name}")
+
+
+def pending(activation: str, params: dict[str, float], transform: str, options: dict[str, float],
+            depth: int) -> bool:
+    """Whether `transformed` would have to solve (nothing kept in the cache for these inputs); raises as
+    `check` does on what it refuses."""
+    name = check(activation, params, transform, options, depth)
+    return _cached(_inputs(activation, name, transform, options, depth)) is None
+
+
+def _inputs(activation: str, name: str, transform: str, options: dict[str, float], depth: int) -> dict[str, Any]:
+    """What a solution depends on: the cache's key (and the record kept beside the constants)."""
+    return {"dks": version("dks"), "numpy": np.__version__, "scipy": version("scipy"),  # scipy's root finder
+            "method": transform.upper(), "name": name, "activation": activation,
+            "options": {**DEFAULTS[transform], **options}, "depth": depth}
 
 
 def _cache_file(inputs: dict[str, Any]) -> Path:

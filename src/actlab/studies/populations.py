@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from actlab import data
+from actlab import data, runtime
 from actlab.data.record import Dataset
 from actlab.errors import ActlabError
+from actlab.nn import transforms
 from actlab.nn.models import Population, build, out_features
 from actlab.store.writer import CellResult
 from actlab.studies import simulations
@@ -173,17 +174,34 @@ def check_memory(groups: list[list[Cell]], datasets: DataCache) -> None:
                           "replica), or set ACTLAB_MEMORY_LIMIT if more memory is really there")
 
 
-def solve_transforms(cells: list[Cell]) -> None:
+def solve_transforms(cells: list[Cell], note: Callable[[str], None] | None = None) -> None:
     """Solve, before anything trains, the DKS/TAT constants of every cell whose model transforms its
-    activation (seconds each the first time on a machine, then read from the cache: actlab.nn.transforms).
-    A target that the cell's depth cannot reach refuses the run, as a bad field does, naming the cells."""
+    activation (seconds each the first time on a machine, then read from the cache: actlab.nn.transforms);
+    `note` is told beforehand how many need solving, and afterwards how long it took. A target that the
+    cell's depth cannot reach refuses the run, as a bad field does, naming the cells."""
+    cells = [c for c in cells if c.config.simulation is None and c.config.model.transform != "none"]
+    todo = set()
+    for cell in cells:
+        m = cell.config.model
+        act, params = m.checked_activation()
+        try:
+            if transforms.pending(act.name, params, m.transform, m.transform_params, len(m.hidden_widths())):
+                todo.add((act.name, tuple(sorted(params.items())), m.transform,
+                          tuple(sorted(m.transform_params.items())), len(m.hidden_widths())))
+        except ActlabError:
+            pass  # reported below, with its cell
+    t0 = time.perf_counter()
+    if todo and note is not None:
+        note(f"solving {len(todo)} DKS/TAT transform(s) with the dks package before training, seconds each the first "
+             f"time on this machine (kept in {runtime.cache_dir() / 'transforms'} for later runs)")
     errors = []
     for cell in cells:
-        if cell.config.simulation is None and cell.config.model.transform != "none":
-            try:
-                cell.config.model.resolved_activation()
-            except ActlabError as e:
-                errors.append(f"{e} [cell {cell.label}]")
+        try:
+            cell.config.model.resolved_activation()
+        except ActlabError as e:
+            errors.append(f"{e} [cell {cell.label}]")
+    if todo and note is not None:
+        note(f"solved in {time.perf_counter() - t0:.0f} s")
     if errors:
         more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
         raise ActlabError(f"{len(errors)} cell(s) ask for a transform that cannot be solved:\n  - "

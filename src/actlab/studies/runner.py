@@ -47,6 +47,7 @@ class Progress(Protocol):
     def epoch(self, e: int, total: int) -> None: ...
     def cell_done(self, n: int) -> None: ...
     def done(self) -> None: ...
+    def note(self, text: str) -> None: ...  # a line about a slow step before training (e.g. solving transforms)
 
 
 @dataclass
@@ -168,7 +169,8 @@ def _run(study: StudyConfig, run_dir: Path, store: Store, executor: str, address
     groups = populations(todo, study.group_cells)
     datasets = DataCache()
     check_memory(groups, datasets)  # before anything is written or trained: a run that cannot fit is refused
-    solve_transforms(todo)  # so is a DKS/TAT target its depth cannot reach (validation does not solve)
+    # so is a DKS/TAT target its depth cannot reach (validation does not solve)
+    solve_transforms(todo, None if progress is None else progress.note)
     if held is None:
         store.save_study(study.name, cfg_doc, provenance())
     store.add_cells(cells)
