@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import textwrap
@@ -287,3 +288,48 @@ def test_the_cost_column_gives_the_median_ratio_with_its_quartiles_and_says_nois
     assert _cost(1.3, (1.28, 1.37)) == "1.30× (1.28–1.37)"
     assert _cost(1.0, (0.6, 9.9)) == "1.00× (0.60–9.90) noisy"  # a loaded machine: no claim either way
     assert _cost(2.0, None) == "2.00×"
+
+
+def test_catalog_records_are_kept_once_per_machine_and_read_back_exactly(tmp_path, monkeypatch):
+    """A built-in's record (all but cost) is measured once per machine and read back equal; a user's function,
+    a changed catalog source and a file that is not a valid record for these inputs are measured afresh."""
+    import importlib
+
+    mod = importlib.import_module("actlab.catalog.properties")
+    monkeypatch.setenv("ACTLAB_CACHE", str(tmp_path))
+    names = ["relu", "swish", "hard_tanh", "elu"]
+    measured = {n: actlab.properties(n, cost=False) for n in names}
+    measured["elu2"] = actlab.properties("elu", cost=False, alpha=2.0)
+    files = sorted((tmp_path / "catalog").glob("*.json"))
+    assert len(files) == 5 and all('"cost_ns": null' in f.read_text() for f in files)
+    measure = mod._measure
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(mod, "_measure", refuse)
+    for n in names:
+        assert actlab.properties(n, cost=False) == measured[n]
+    assert actlab.properties("elu", cost=False, alpha=2.0) == measured["elu2"]
+    timed = actlab.properties("relu")  # cost is timed afresh, never kept
+    assert timed.cost_ns > 0 and timed.model_copy(update={"cost_ns": None, "cost_vs_relu": None,
+                                                          "cost_spread": None}) == measured["relu"]
+    with pytest.raises(AssertionError, match="measured again"):  # another parameter value is not kept
+        actlab.properties("elu", cost=False, alpha=3.0)
+    with pytest.raises(AssertionError, match="measured again"):  # a user's function never is
+        actlab.properties(actlab.catalog.from_callable(lambda x: torch.tanh(x), name="relu"), cost=False)
+    monkeypatch.setattr(mod, "_code", lambda: "another catalog")
+    with pytest.raises(AssertionError, match="measured again"):  # nor a record of other catalog code
+        actlab.properties("relu", cost=False)
+    monkeypatch.undo()
+    monkeypatch.setenv("ACTLAB_CACHE", str(tmp_path))
+    relu = next(f for f in files if '"name": "relu"' in f.read_text())
+    kept = relu.read_text()
+    doc = json.loads(kept)
+    for bad in (kept[:100], "[]", kept.replace('"monotonic": true', '"monotonic": "sometimes"'),
+                json.dumps({**doc, "properties": {**doc["properties"], "cost_ns": 1.0}})):
+        assert bad != kept
+        relu.write_text(bad)
+        assert actlab.properties("relu", cost=False) == measured["relu"], bad[:40]
+        assert relu.read_text() == kept  # measured afresh and kept again
+    assert measure is mod._measure

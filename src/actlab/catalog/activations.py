@@ -286,6 +286,11 @@ for _act in _BUILTINS:
     register(_act)
 
 
+def is_builtin(act: Activation) -> bool:
+    """Whether `act` is the catalog's own entry of its name (not a user's function, nor one registered over it)."""
+    return act.source == "builtin" and _REGISTRY.get(act.name) is act
+
+
 def names(*, include_vector: bool = True) -> list[str]:
     """Canonical names of the catalog, in catalog order."""
     return [n for n, a in _REGISTRY.items() if include_vector or not a.vector]

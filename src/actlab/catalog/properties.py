@@ -14,23 +14,36 @@ grid over the window [-12, 12] (step 1e-4) and at the tails x = ±10^2 ... ±10^
   (a jump stays when the step shrinks 100×, a smooth change shrinks with it);
 - cost: forward + backward nanoseconds per float32 element on this machine, and the ratio to ReLU
   measured in the same call. Cost is the one timing-dependent field; `cost=False` skips it.
+
+Measuring the whole catalog takes tens of seconds (autograd on 240,001 points, jump searches, mean-field
+integrals), so the record of a catalog entry (everything but cost, which is timed afresh) is kept once per
+machine in the cache (`actlab.runtime.cache_dir()`, catalog/), keyed by what it depends on: the catalog's
+own source code (every module of this package, hashed), the torch, NumPy and SciPy versions, the name and
+its parameter values. A user's activation (an import path or a callable) is measured every time: its code
+is not part of the key. A file that does not hold a valid record for exactly these inputs is measured afresh.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from scipy.optimize import minimize_scalar
 from torch import Tensor
 
+from actlab import runtime
 from actlab.catalog import meanfield
-from actlab.catalog.activations import Activation, get
+from actlab.catalog.activations import Activation, get, is_builtin
 from actlab.catalog.moments import WINDOW, normal_moments
 from actlab.errors import ActlabError
 
@@ -117,6 +130,21 @@ def properties(spec: str | Activation | Callable[..., Any], *, cost: bool = True
         raise ActlabError(f"activation {act.name!r} is vector-valued (output only); element-wise properties do not apply")
     values = act.resolve(**params)
     f: Callable[[Tensor], Tensor] = lambda x: act.fn(x, **values)  # noqa: E731
+    inputs = _inputs(act, values)
+    rec = None if inputs is None else _kept(inputs)
+    if rec is None:
+        rec = _measure(act, values, f)
+        if inputs is not None:
+            _keep(inputs, rec)
+    if cost:
+        ns, _, ratios = cost_rounds(f)
+        q1, med, q3 = (float(v) for v in np.percentile(ratios, [25, 50, 75]))
+        rec = rec.model_copy(update={"cost_ns": ns, "cost_vs_relu": med, "cost_spread": (q1, q3)})
+    return rec
+
+
+def _measure(act: Activation, values: dict[str, float], f: Callable[[Tensor], Tensor]) -> Properties:
+    """Every property but cost, measured."""
     x = torch.linspace(-WINDOW, WINDOW, int(round(2 * WINDOW / STEP)) + 1, dtype=torch.float64)
     y, d1, d2, d3 = _derivatives(f, x, 3, act.name)
     tails = torch.tensor([10.0**k for k in TAIL_EXPONENTS], dtype=torch.float64)
@@ -150,12 +178,52 @@ def properties(spec: str | Activation | Callable[..., Any], *, cost: bool = True
         smoothness=_smoothness(jumps, d2.numpy()),
         kinks=[round(v, 5) + 0.0 for v in sorted(jumps[1])][:8],
     )
-    rec = rec.model_copy(update=_mean_field(act, values))
-    if cost:
-        ns, _, ratios = cost_rounds(f)
-        q1, med, q3 = (float(v) for v in np.percentile(ratios, [25, 50, 75]))
-        rec = rec.model_copy(update={"cost_ns": ns, "cost_vs_relu": med, "cost_spread": (q1, q3)})
-    return rec
+    return rec.model_copy(update=_mean_field(act, values))
+
+
+@functools.lru_cache(maxsize=1)
+def _code() -> str:
+    """A hash of the catalog package's source: a changed formula or measurement makes a new key."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:24]
+
+
+def _inputs(act: Activation, values: dict[str, float]) -> dict[str, Any] | None:
+    """What a catalog entry's record depends on (the cache's key); None for a user's activation."""
+    if not is_builtin(act):
+        return None
+    return {"code": _code(), "torch": torch.__version__, "numpy": np.__version__, "scipy": version("scipy"),
+            "name": act.name, "params": values}
+
+
+def _cache_file(inputs: dict[str, Any]) -> Path:
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]
+    return runtime.cache_dir() / "catalog" / f"{key}.json"
+
+
+def _kept(inputs: dict[str, Any]) -> Properties | None:
+    """The record kept for exactly these inputs, or None (none kept, or a file unreadable or not ours)."""
+    try:
+        doc = json.loads(_cache_file(inputs).read_text())
+        if not isinstance(doc, dict) or doc.get("inputs") != inputs:
+            return None
+        rec = Properties.model_validate(doc["properties"])
+    except (OSError, ValueError, KeyError, TypeError, ValidationError):
+        return None
+    return rec if rec.cost_ns is None and rec.name and rec.params == inputs["params"] else None
+
+
+def _keep(inputs: dict[str, Any], rec: Properties) -> None:
+    """Written whole or not at all; a cache that cannot be written is skipped."""
+    path = _cache_file(inputs)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        runtime.write_text_atomic(path, json.dumps({"inputs": inputs, "properties": json.loads(rec.model_dump_json())},
+                                                   indent=1))
+    except OSError:
+        pass
 
 
 def _mean_field(act: Activation, values: dict[str, float]) -> dict[str, float | None]:
