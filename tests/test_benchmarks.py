@@ -126,3 +126,35 @@ def test_the_table_benchmark_runs_at_tiny_size(tmp_path):
         assert run["cells_not_done"] == [] and run["replicas"] == 4 and run["model_epochs"] == 8
         assert row["ratios"]["source"] == row["engine"] / row["source"]
     assert (tmp_path / "peers.png").exists() and res["activation_zoo_full"] is None
+
+
+def test_the_blobs_kernel_probe_trains_as_the_torch_engine():
+    """benchmarks/blobs_kernel_probe.py (RESULTS.md: what stops blobs-depth) trains what the torch engine
+    trains: same initial weights, three full-batch epochs, the same parameters to float32 rounding; here on a
+    small network so that it compiles in seconds, two examples per gradient pass."""
+    import blobs_kernel_probe as probe
+
+    from actlab.nn import ModelConfig, build
+    from actlab.training import fused
+    from actlab.training.loop import TrainConfig, train
+
+    ds = data.load("blobs8")
+    cfg = ModelConfig(widths=[4], activation="sigmoid", output_activation="sigmoid", init="blobs")
+    tc = TrainConfig(epochs=3, batch_size="full", lr=0.1, loss="mse", eval_train=False, device="cpu", engine="torch")
+    model = build(cfg, ds.input_shape, ds.task, ds.n_classes, list(range(32)))
+
+    def blocks() -> np.ndarray:
+        fp = fused.FusedPopulation(model, tc, ds.task, ds.n_classes)
+        return np.ascontiguousarray(fp.P.transpose(1, 0, 2).reshape(fp.rows, -1).reshape(fp.rows, 2, 16).transpose(1, 0, 2))
+
+    p = blocks()
+    init = p.copy()
+    mod = probe.compiled(probe.source((8, 4, 1), "sigmoid", 2))
+    x, yf = ds.x_train.numpy(), ds.y_train.numpy().astype(np.float32)
+    loss, hits = np.zeros(32, np.float32), np.zeros(32, np.float32)
+    for _ in range(3):
+        mod.train(p, x, yf, np.float32(0), np.float32(0.5), 0.1, loss, hits)
+    train(model, ds, tc)
+    ref = blocks()
+    assert np.abs(ref - init).max() > 1e-3 * np.abs(ref).max()  # it trained: the check below is not of the init
+    assert np.abs(ref - p).max() <= 1e-5 * np.abs(ref).max()
