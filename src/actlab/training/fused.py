@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover - exercised only without numba
 AUTO_MAX_REPLICAS, AUTO_MAX_WIDTH = 512, 16
 # replicas × epochs × training examples below which auto leaves a population to torch: there torch is done
 # in seconds, before a kernel met for the first time would have compiled (a generated one 5-45 s per shape, the
-# generic one 2-2.5 min on a 2-core machine; once per install).
+# generic one about 30 s on a 2-core machine; once per install).
 # A function of the configuration only, never of what is cached: the same config gets the same engine.
 AUTO_MIN_WORK = 10**8
 R = 16  # replicas per block: one AVX-512 vector of float32 (two AVX2 vectors)
@@ -356,10 +356,14 @@ if numba is not None:
         else:
             _r18(p, A, D, ai, di)
 
-    @njit(inline="always")
+    @njit(cache=True)
     def _forward(P, A, D, sizes, woff, boff, aoff, doff, code, p, lcodes, lparams):
         """Forward of one example per lane: A holds the input at aoff[0]; hidden outputs and φ′ go to A and D,
-        the output logits to A at aoff[L]. `code` is the block's activation, or -1 for lane codes."""
+        the output logits to A at aoff[L]. `code` is the block's activation, or -1 for lane codes.
+
+        A call, not inlined: the 19 activations' row loops are then compiled once, not once in training and
+        again in evaluation (the generic kernel's first compile went from 120 s to 30 s on a 2-core machine,
+        its speed the same within this machine's ±15 % noise)."""
         nl = sizes.shape[0] - 1
         for li in range(nl):
             nin, nout, wo, bo, ai, ao = sizes[li], sizes[li + 1], woff[li], boff[li], aoff[li], aoff[li + 1]
