@@ -26,7 +26,7 @@ import numpy as np
 
 from actlab import data
 from actlab.nn import ModelConfig, build
-from actlab.runtime import tune_malloc
+from actlab.runtime import tune_malloc, write_text_atomic
 from actlab.training import fused
 from actlab.training.loop import TrainConfig, train
 
@@ -96,11 +96,13 @@ def source(sizes: tuple[int, ...], act: str, tile: int) -> str:
 
 
 def compiled(src: str):
+    """The module of `src`, written once under the temporary folder (numba caches its machine code beside it)."""
     folder = Path(tempfile.gettempdir()) / "actlab-blobs-probe"
     folder.mkdir(exist_ok=True)
     key = hashlib.sha256(src.encode()).hexdigest()[:16]
     path = folder / f"probe_{key}.py"
-    path.write_text(src)
+    if not path.exists():  # the name is the content's hash: a file there already holds this source
+        write_text_atomic(path, src)
     spec = importlib.util.spec_from_file_location(f"probe_{key}", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
@@ -120,6 +122,9 @@ def main() -> None:
     ds = data.load("blobs8")
     sizes = (8, 16, 32, 16, 1)
     m, e, lanes = a.replicas, a.epochs, a.lanes
+    if m % lanes or len(ds.x_train) % a.tile:  # the kernel has no remainder loops (and numba no bounds checks)
+        ap.error(f"--replicas ({m}) must be a multiple of --lanes ({lanes}) and the {len(ds.x_train)} training "
+                 f"points of --tile ({a.tile})")
     cfg = ModelConfig(widths=list(sizes[1:-1]), activation=a.act, output_activation=a.act, init="blobs")
     tc = TrainConfig(epochs=e, batch_size="full", lr=0.1, loss="mse", eval_train=False, device="cpu", engine="torch")
     model = build(cfg, ds.input_shape, ds.task, ds.n_classes, list(range(m)))

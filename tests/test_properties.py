@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -318,6 +319,24 @@ def test_catalog_records_are_kept_once_per_machine_and_read_back_exactly(tmp_pat
         actlab.properties("elu", cost=False, alpha=3.0)
     with pytest.raises(AssertionError, match="measured again"):  # a user's function never is
         actlab.properties(actlab.catalog.from_callable(lambda x: torch.tanh(x), name="relu"), cost=False)
+    user = actlab.catalog.Activation("kept_test_act", lambda x: 5.0 * torch.tanh(x), lambda: torch.nn.Tanh())
+    relu = actlab.get("relu")
+    try:  # an entry a user built or registered over a shipped name is measured, never read from or kept in the cache
+        actlab.register(user)
+        actlab.register(dataclasses.replace(relu, fn=lambda x: torch.tanh(x)), replace_existing=True)
+        for name in ("kept_test_act", "relu"):
+            with pytest.raises(AssertionError, match="measured again"):
+                actlab.properties(name, cost=False)
+        monkeypatch.setattr(mod, "_measure", measure)
+        assert actlab.properties("relu", cost=False).range.low == -1.0  # the tanh registered as relu, measured
+        assert len(list((tmp_path / "catalog").glob("*.json"))) == 5  # and not kept
+        monkeypatch.setattr(mod, "_measure", refuse)
+    finally:
+        actlab.register(relu, replace_existing=True)
+        catalog_registry = importlib.import_module("actlab.catalog.activations")
+        catalog_registry._REGISTRY.pop("kept_test_act", None)
+        catalog_registry._KEYS.pop("kepttestact", None)
+    assert actlab.properties("relu", cost=False) == measured["relu"]
     monkeypatch.setattr(mod, "_code", lambda: "another catalog")
     with pytest.raises(AssertionError, match="measured again"):  # nor a record of other catalog code
         actlab.properties("relu", cost=False)

@@ -220,10 +220,15 @@ def test_a_run_says_before_training_how_many_transforms_it_must_solve(tmp_path, 
     notes: list[str] = []
     solve_transforms(cells, notes.append)
     assert len(notes) == 2 and notes[0].startswith("solving 1 DKS/TAT transform(s)") and str(tmp_path) in notes[0]
-    assert re.fullmatch(r"solved in \d+ s", notes[1])
+    assert re.fullmatch(r"solved in \d+\.\d s", notes[1])
     assert not transforms.pending("tanh", {}, "dks", {"c_slope_1_target": 2.0}, 9)
     transforms._transformed.cache_clear()
     notes.clear()
     solve_transforms(cells, notes.append)
     assert notes == []
+    unreachable = expand(load_study("deep-rescue", ["grid.activation=[leaky_relu]", "grid.transform=[tat]",
+                                                    "grid.depth=[10]"]))
+    with pytest.raises(ActlabError, match="cannot be solved"):  # the error follows "solving", never "solved"
+        solve_transforms(unreachable, notes.append)
+    assert len(notes) == 1 and notes[0].startswith("solving 1 DKS/TAT transform(s)")
     transforms._transformed.cache_clear()

@@ -287,8 +287,10 @@ for _act in _BUILTINS:
 
 
 def is_builtin(act: Activation) -> bool:
-    """Whether `act` is the catalog's own entry of its name (not a user's function, nor one registered over it)."""
-    return act.source == "builtin" and _REGISTRY.get(act.name) is act
+    """Whether `act` is one of the entries actlab ships, still registered under its name: not a user's
+    function, an `Activation` a user built (its `source` defaults to 'builtin' too), a copy of a shipped entry
+    with another function, nor one registered over a shipped name."""
+    return any(act is b for b in _BUILTINS) and _REGISTRY.get(act.name) is act
 
 
 def names(*, include_vector: bool = True) -> list[str]:

@@ -183,11 +183,12 @@ def solve_transforms(cells: list[Cell], note: Callable[[str], None] | None = Non
     todo = set()
     for cell in cells:
         m = cell.config.model
-        act, params = m.checked_activation()
         try:
+            act, params = m.checked_activation()
             if transforms.pending(act.name, params, m.transform, m.transform_params, len(m.hidden_widths())):
-                todo.add((act.name, tuple(sorted(params.items())), m.transform,
-                          tuple(sorted(m.transform_params.items())), len(m.hidden_widths())))
+                options = {**transforms.DEFAULTS[m.transform], **m.transform_params}  # what the solve depends on
+                todo.add((act.name, tuple(sorted(params.items())), m.transform, tuple(sorted(options.items())),
+                          len(m.hidden_widths())))
         except ActlabError:
             pass  # reported below, with its cell
     t0 = time.perf_counter()
@@ -200,12 +201,12 @@ def solve_transforms(cells: list[Cell], note: Callable[[str], None] | None = Non
             cell.config.model.resolved_activation()
         except ActlabError as e:
             errors.append(f"{e} [cell {cell.label}]")
-    if todo and note is not None:
-        note(f"solved in {time.perf_counter() - t0:.0f} s")
     if errors:
         more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
         raise ActlabError(f"{len(errors)} cell(s) ask for a transform that cannot be solved:\n  - "
                           + "\n  - ".join(errors[:10]) + more)
+    if todo and note is not None:
+        note(f"solved in {time.perf_counter() - t0:.1f} s")
 
 
 def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoch: EpochCallback | None = None

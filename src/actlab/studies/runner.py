@@ -170,7 +170,7 @@ def _run(study: StudyConfig, run_dir: Path, store: Store, executor: str, address
     datasets = DataCache()
     check_memory(groups, datasets)  # before anything is written or trained: a run that cannot fit is refused
     # so is a DKS/TAT target its depth cannot reach (validation does not solve)
-    solve_transforms(todo, None if progress is None else progress.note)
+    solve_transforms(todo, getattr(progress, "note", None))  # a caller's own progress may have no note()
     if held is None:
         store.save_study(study.name, cfg_doc, provenance())
     store.add_cells(cells)
