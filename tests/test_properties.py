@@ -346,9 +346,8 @@ def test_catalog_records_are_kept_once_per_machine_and_read_back_exactly(tmp_pat
     kept = relu.read_text()
     doc = json.loads(kept)
     for bad in (kept[:100], "[]", kept.replace('"monotonic": true', '"monotonic": "sometimes"'),
-                json.dumps({**doc, "properties": {**doc["properties"], "cost_ns": 1.0}})):
+                json.dumps({**doc, "value": {**doc["value"], "cost_ns": 1.0}})):
         assert bad != kept
         relu.write_text(bad)
         assert actlab.properties("relu", cost=False) == measured["relu"], bad[:40]
         assert relu.read_text() == kept  # measured afresh and kept again
-    assert measure is mod._measure

@@ -164,9 +164,9 @@ def test_solved_constants_are_kept_once_per_machine_and_read_back_bit_for_bit(tm
 
     monkeypatch.setattr(at, "_get_activations_params", solve)
     kept = json.loads(files[0].read_text())
-    for bad in ('{"inputs": "not ours"', json.dumps({**kept, "constants": {}}),  # truncated, or not a whole solve
-                json.dumps({**kept, "constants": {k: float("nan") for k in kept["constants"]}}),
-                json.dumps({**kept, "constants": {**kept["constants"], "extra": 1.0}})):
+    for bad in ('{"inputs": "not ours"', json.dumps({**kept, "value": {}}),  # truncated, or not a whole solve
+                json.dumps({**kept, "value": {k: float("nan") for k in kept["value"]}}),
+                json.dumps({**kept, "value": {**kept["value"], "extra": 1.0}})):
         files[0].write_text(bad)
         transforms._transformed.cache_clear()
         assert torch.equal(transformed("tanh", {}, "dks", {"c_slope_1_target": 2.0}, 9).fn(x), act.fn(x)), bad

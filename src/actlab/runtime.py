@@ -8,16 +8,21 @@ which is why a library function does not do it behind its caller's back: call it
 (`actlab.tune_malloc()`). ACTLAB_MALLOC_TUNING=0 opts out.
 
 `cache_dir()` is where actlab keeps what it computes or fetches once per machine (downloads, compiled
-kernels, solved activation transforms): $ACTLAB_CACHE, else ~/.cache/actlab; `write_text_atomic` writes
-a file of it whole or not at all.
+kernels, solved activation transforms, measured catalog records): $ACTLAB_CACHE, else ~/.cache/actlab;
+`write_text_atomic` writes a file of it whole or not at all. `kept` and `keep` hold a JSON value computed
+from `inputs` (a JSON document of everything it depends on), in a file named by a hash of those inputs that
+also stores them: a value is only ever read back for exactly the inputs it was computed from.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 CACHE_ENV = "ACTLAB_CACHE"
 
@@ -55,3 +60,29 @@ def write_text_atomic(path: Path, text: str) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def keyed_file(folder: str, inputs: dict[str, Any]) -> Path:
+    """The cache file of `folder` for these inputs (named by a hash of them)."""
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]
+    return cache_dir() / folder / f"{key}.json"
+
+
+def kept(folder: str, inputs: dict[str, Any]) -> Any:
+    """The value kept in `folder` for exactly these inputs, or None (none kept, unreadable, or kept for other
+    inputs); the caller still checks that the value is one it could have written."""
+    try:
+        doc = json.loads(keyed_file(folder, inputs).read_text())
+    except (OSError, ValueError):
+        return None
+    return doc.get("value") if isinstance(doc, dict) and doc.get("inputs") == inputs else None
+
+
+def keep(folder: str, inputs: dict[str, Any], value: Any) -> None:
+    """Keep `value` (JSON) for these inputs, whole or not at all; a cache that cannot be written is skipped."""
+    path = keyed_file(folder, inputs)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps({"inputs": inputs, "value": value}, indent=1))
+    except OSError:
+        pass

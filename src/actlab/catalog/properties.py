@@ -135,7 +135,7 @@ def properties(spec: str | Activation | Callable[..., Any], *, cost: bool = True
     if rec is None:
         rec = _measure(act, values, f)
         if inputs is not None:
-            _keep(inputs, rec)
+            runtime.keep("catalog", inputs, json.loads(rec.model_dump_json()))
     if cost:
         ns, _, ratios = cost_rounds(f)
         q1, med, q3 = (float(v) for v in np.percentile(ratios, [25, 50, 75]))
@@ -198,32 +198,13 @@ def _inputs(act: Activation, values: dict[str, float]) -> dict[str, Any] | None:
             "name": act.name, "params": values}
 
 
-def _cache_file(inputs: dict[str, Any]) -> Path:
-    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]
-    return runtime.cache_dir() / "catalog" / f"{key}.json"
-
-
 def _kept(inputs: dict[str, Any]) -> Properties | None:
-    """The record kept for exactly these inputs, or None (none kept, or a file unreadable or not ours)."""
+    """The record kept for exactly these inputs, or None (none kept, or not a record this code writes)."""
     try:
-        doc = json.loads(_cache_file(inputs).read_text())
-        if not isinstance(doc, dict) or doc.get("inputs") != inputs:
-            return None
-        rec = Properties.model_validate(doc["properties"])
-    except (OSError, ValueError, KeyError, TypeError, ValidationError):
+        rec = Properties.model_validate(runtime.kept("catalog", inputs))
+    except ValidationError:
         return None
-    return rec if rec.cost_ns is None and rec.name and rec.params == inputs["params"] else None
-
-
-def _keep(inputs: dict[str, Any], rec: Properties) -> None:
-    """Written whole or not at all; a cache that cannot be written is skipped."""
-    path = _cache_file(inputs)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        runtime.write_text_atomic(path, json.dumps({"inputs": inputs, "properties": json.loads(rec.model_dump_json())},
-                                                   indent=1))
-    except OSError:
-        pass
+    return rec if rec.cost_ns is None and rec.params == inputs["params"] else None
 
 
 def _mean_field(act: Activation, values: dict[str, float]) -> dict[str, float | None]:

@@ -28,8 +28,6 @@ them as the package does. A file that is not a complete, finite solve for exactl
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
 import warnings
 from collections.abc import Callable
@@ -130,7 +128,7 @@ def _transformed(activation: str, params: tuple, transform: str, options: tuple,
         except (ValueError, RuntimeError, ArithmeticError) as e:  # ArithmeticError: e.g. ζ so large x**L overflows
             raise ActlabError(f"transform {transform!r} of {activation!r} at depth {depth} has no solution ({e})") from None
         constants = {k: float(v) for k, v in solved.items()}
-        _keep(inputs, constants)
+        runtime.keep("transforms", inputs, constants)
     # the package's get_transformed_activations is these two steps: solve for the constants (on the package's
     # own NumPy φ, hence the cache's key), then wrap the given φ (actlab's torch function) with them
     fn = activation_transform._transform_activation(getter(name), constants)
@@ -139,11 +137,11 @@ def _transformed(activation: str, params: tuple, transform: str, options: tuple,
 
 
 def pending(activation: str, params: dict[str, float], transform: str, options: dict[str, float],
-            depth: int) -> bool:
-    """Whether `transformed` would have to solve (nothing kept in the cache for these inputs); raises as
-    `check` does on what it refuses."""
-    name = check(activation, params, transform, options, depth)
-    return _cached(_inputs(activation, name, transform, options, depth)) is None
+            depth: int) -> Path | None:
+    """The cache file a solve for these inputs would write, or None when its constants are already kept (so
+    two requests that one solve answers name one file); raises as `check` does on what it refuses."""
+    inputs = _inputs(activation, check(activation, params, transform, options, depth), transform, options, depth)
+    return None if _cached(inputs) is not None else runtime.keyed_file("transforms", inputs)
 
 
 def _inputs(activation: str, name: str, transform: str, options: dict[str, float], depth: int) -> dict[str, Any]:
@@ -153,32 +151,13 @@ def _inputs(activation: str, name: str, transform: str, options: dict[str, float
             "options": {**DEFAULTS[transform], **options}, "depth": depth}
 
 
-def _cache_file(inputs: dict[str, Any]) -> Path:
-    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]
-    return runtime.cache_dir() / "transforms" / f"{key}.json"
-
-
 def _cached(inputs: dict[str, Any]) -> dict[str, float] | None:
     """The constants kept for exactly these inputs, or None (none kept, or a file unreadable or not ours)."""
-    try:
-        doc = json.loads(_cache_file(inputs).read_text())
-    except (OSError, ValueError):
+    constants = runtime.kept("transforms", inputs)
+    if not isinstance(constants, dict):
         return None
-    if not isinstance(doc, dict) or doc.get("inputs") != inputs or not isinstance(doc.get("constants"), dict):
-        return None
-    constants = doc["constants"]
     need = {"negative_slope", "output_scale"} if inputs["name"] == "leaky_relu" else {"input_scale", "output_scale"}
     if not need <= set(constants) <= CONSTANTS or not all(isinstance(v, float) and math.isfinite(v)
                                                          for v in constants.values()):
         return None  # not what the package returns: solved afresh
     return constants
-
-
-def _keep(inputs: dict[str, Any], constants: dict[str, float]) -> None:
-    """Written whole or not at all (a temporary file renamed); a cache that cannot be written is skipped."""
-    path = _cache_file(inputs)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        runtime.write_text_atomic(path, json.dumps({"inputs": inputs, "constants": constants}, indent=1))
-    except OSError:
-        pass

@@ -185,12 +185,10 @@ def solve_transforms(cells: list[Cell], note: Callable[[str], None] | None = Non
         m = cell.config.model
         try:
             act, params = m.checked_activation()
-            if transforms.pending(act.name, params, m.transform, m.transform_params, len(m.hidden_widths())):
-                options = {**transforms.DEFAULTS[m.transform], **m.transform_params}  # what the solve depends on
-                todo.add((act.name, tuple(sorted(params.items())), m.transform, tuple(sorted(options.items())),
-                          len(m.hidden_widths())))
+            todo.add(transforms.pending(act.name, params, m.transform, m.transform_params, len(m.hidden_widths())))
         except ActlabError:
             pass  # reported below, with its cell
+    todo.discard(None)  # already kept
     t0 = time.perf_counter()
     if todo and note is not None:
         note(f"solving {len(todo)} DKS/TAT transform(s) with the dks package before training, seconds each the first "
