@@ -36,6 +36,17 @@ def test_import_contracts_hold():
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Layers follow the pipeline KEPT" in r.stdout
     assert "No import cycles between the modules of any package KEPT" in r.stdout
+    assert "The store only writes and reads: nothing from training or the models KEPT" in r.stdout
+    assert "Only the report draws: nothing below it imports matplotlib KEPT" in r.stdout
+
+
+def test_the_store_names_the_fields_a_population_may_mix():
+    """The store reads names only (it imports nothing from nn): its series fields are the models' MIXABLE ones
+    and the output activation, kept equal here."""
+    from actlab.nn.models import MIXABLE
+    from actlab.store.results import SERIES_FIELDS
+
+    assert SERIES_FIELDS == (*MIXABLE, "output_activation")
 
 
 def test_the_contracts_catch_a_back_up_import_and_a_cycle(tmp_path):

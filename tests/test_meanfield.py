@@ -12,7 +12,7 @@ import pytest
 import torch
 from scipy import stats as sps
 
-from actlab.catalog import meanfield as mf
+from actlab.catalog.theory import meanfield as mf
 from actlab.errors import ActlabError
 from actlab.nn.models import ModelConfig, build
 
@@ -243,8 +243,8 @@ def test_the_edge_of_chaos_finding_scores_theory_against_the_best_depth_limit(sm
     and the McNemar comparison the finding states."""
     from scipy import stats as sps
 
-    from actlab.report.figures.theory import trainability
-    from actlab.report.findings import findings
+    from actlab.analysis.predictions import trainability
+    from actlab.analysis.findings import findings
     from actlab.store.results import Run
 
     with Run.open(smoke_runs["edge-of-chaos"].run_dir) as run:
@@ -276,7 +276,7 @@ def test_the_edge_of_chaos_finding_scores_theory_against_the_best_depth_limit(sm
 
 def test_the_forward_variance_prediction_iterates_the_map_from_layer_one(smoke_runs):
     """moons (sigmoid + LeCun, ReLU + He; 2-8-8-1): theory's layer 2 from the measured layer 1, by hand."""
-    from actlab.report.figures.theory import forward_prediction
+    from actlab.analysis.predictions import forward_prediction
     from actlab.store.results import Run
 
     with Run.open(smoke_runs["moons"].run_dir) as run:
@@ -349,13 +349,15 @@ def test_real_backprop_in_gradient_flow_matches_the_predicted_weight_gradient_ra
     geometric-mean ratio of the first to the last layer's gradient norm agrees with theory within its 99.9 %
     interval plus the finite-width allowance of order depth/width, at depths 5 and 10; the ordered sigmoid
     falls by more than 3 decades in 5 layers, so the agreement is not a flat line matching a flat line."""
-    from actlab.studies.simulations import gradient_flow, scheme_gain
+    from actlab.catalog.activations import get
+    from actlab.nn.init import scheme_gain
+    from actlab.studies.simulations import gradient_flow
 
     act, scheme = pair
     rows = gradient_flow(list(range(40)), depths=(5, 10), width=256, batch=64, pairs=(pair,))["rows"]
     for depth in (5, 10):
         logs = np.log10([r["ratio"] for r in rows if r["method"] == "real" and r["depth"] == depth])
-        pred = math.log10(mf.weight_gradient_ratio(act, depth, scheme_gain(scheme, act) ** 2, 64))
+        pred = math.log10(mf.weight_gradient_ratio(act, depth, scheme_gain(scheme, get(act)) ** 2, 64))
         half = sps.t.ppf(0.9995, len(logs) - 1) * logs.std(ddof=1) / math.sqrt(len(logs))
         slack = math.log10(1 + depth / 256)
         assert abs(logs.mean() - pred) <= half + slack, (depth, logs.mean(), pred, half)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from actlab import rng
-from actlab.store.published import Reproduced, compare, parse_key
+from actlab.analysis.published import Reproduced, compare, parse_key
 from actlab.studies.config import load_study
 from actlab.studies.runner import run_study
 from actlab.studies.simulations import dead_neurons, ffn_stats, gradient_flow, xor_speed
@@ -103,7 +103,7 @@ def test_gradient_flow_at_depth_50_neither_underflows_nor_vanishes_and_matches_t
     real = [r for r in rows if r["method"] == "real" and r["depth"] == 50 and r["activation"] == "sigmoid"]
     assert all(r["ratio"] > 0 and not r["first_all_zero"] for r in real)  # entries ~1e-32: float32 holds them
     assert all(1e-40 < r["ratio"] < 1e-20 for r in real)
-    from actlab.store.published import source_ratios
+    from actlab.analysis.published import source_ratios
 
     published = {5: 2.3e3, 10: 5.4e6, 20: 3.0e13, 50: 4.9e33}  # seed 003's table, 100 simulations
     for depth, r in source_ratios(rows).items():
@@ -190,7 +190,7 @@ def test_the_direction_of_a_depth_trend_is_compared_with_the_source(tmp_path):
          "single_run": True, "resolution": 0.01},
     ]
     run_study(load_study(doc), tmp_path / "b")
-    from actlab.store.published import direction_notes
+    from actlab.analysis.published import direction_notes
     from actlab.store.results import Run
 
     with Run.open(tmp_path / "b") as run:

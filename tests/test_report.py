@@ -18,7 +18,7 @@ import pytest
 from scipy import stats as sps
 
 from actlab.catalog.activations import from_import_path
-from actlab.report.findings import findings
+from actlab.analysis.findings import findings
 from actlab.report.page import build_report
 from actlab.store.results import Run
 from actlab.studies.config import load_study
@@ -296,7 +296,7 @@ def test_a_figure_that_cannot_be_drawn_is_named_and_the_rest_still_reports(tmp_p
 
 
 def test_bootstrap_intervals_on_request(moons_run, tmp_path):
-    from actlab.stats import mean_ci
+    from actlab.analysis.stats import mean_ci
 
     out = tmp_path / "report.html"
     r = actlab("report", str(moons_run), "--ci", "bootstrap", "--out", str(tmp_path))

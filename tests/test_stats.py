@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from actlab.errors import ActlabError
-from actlab.stats import column_ci, holm, mean_ci, paired_difference, proportion_ci, sign_flip_test, time_to_event
+from actlab.analysis.stats import column_ci, holm, mean_ci, paired_difference, proportion_ci, sign_flip_test, time_to_event
 
 
 def _t_interval(v):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from actlab.catalog import meanfield as mf
+from actlab.catalog.theory import meanfield as mf
 from actlab.errors import ActlabError
 from actlab.nn.models import ModelConfig, build
 from actlab.nn import transforms

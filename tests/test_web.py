@@ -19,7 +19,7 @@ from actlab.catalog import guide
 from actlab.catalog.activations import names
 from actlab.catalog.properties import properties
 from actlab.report import page as report_page
-from actlab.report.findings import findings
+from actlab.analysis.findings import findings
 from actlab.store.results import Run
 from actlab.web import create_app
 from conftest import CHROMIUM_ARGS, chromium, serving
@@ -358,7 +358,7 @@ def test_browser_activation_curves(page, server, tmp_path):
 
 
 def test_browser_theory_panel_shows_the_mean_field_prediction(page, server, tmp_path):
-    from actlab.catalog import meanfield
+    from actlab.catalog.theory import meanfield
 
     page.goto(f"{server}/#activations?acts=tanh&sw2=1.5&sb2=0.05")
     page.wait_for_function("window.actlab.theory && window.actlab.theory.sw2 == 1.5", timeout=60_000)
@@ -426,7 +426,7 @@ def test_browser_softmax_view_sets_logits_and_temperature(page, server, tmp_path
 
 
 def test_theory_api_matches_the_theory_module(client):
-    from actlab.catalog import meanfield
+    from actlab.catalog.theory import meanfield
 
     r = client.post("/api/activations/theory", json={"name": "tanh", "sb2": 0.05})
     assert r.status_code == 200, r.text

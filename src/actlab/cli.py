@@ -24,11 +24,12 @@ from rich.table import Table
 
 from actlab import data
 from actlab import jsonsafe
-from actlab.catalog import guide, meanfield
+from actlab.catalog import guide
+from actlab.catalog.theory import meanfield
 from actlab.catalog import table as catalog
 from actlab.catalog.activations import Activation, get
 from actlab.catalog.activations import names as all_names
-from actlab.catalog.theory import gelu_approximation_error
+from actlab.catalog.theory.gelu import gelu_approximation_error
 from actlab.errors import ActlabError
 from actlab.runtime import tune_malloc
 from actlab.studies.config import documented, expand, load_study, parse_value

@@ -13,7 +13,7 @@ from actlab.catalog.activations import (
            register,
 )
 from actlab.catalog.properties import Interval, Properties, evaluate, properties
-from actlab.catalog.theory import gelu_approximation_error
+from actlab.catalog.theory.gelu import gelu_approximation_error
 
 __all__ = ["Activation", "ActivationModule", "Interval", "Param", "Properties", "activation", "evaluate",
            "from_callable", "gelu_approximation_error", "get", "names", "properties", "register"]

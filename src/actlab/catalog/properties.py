@@ -42,7 +42,7 @@ from scipy.optimize import minimize_scalar
 from torch import Tensor
 
 from actlab import runtime
-from actlab.catalog import meanfield
+from actlab.catalog.theory import meanfield
 from actlab.catalog.activations import Activation, get, is_builtin
 from actlab.catalog.moments import WINDOW, normal_moments
 from actlab.errors import ActlabError
@@ -208,7 +208,7 @@ def _kept(inputs: dict[str, Any]) -> Properties | None:
 
 
 def _mean_field(act: Activation, values: dict[str, float]) -> dict[str, float | None]:
-    """The edge of chaos at σ_b² = 0 and χ₁ at the paired init (`actlab.catalog.meanfield`, its coarser
+    """The edge of chaos at σ_b² = 0 and χ₁ at the paired init (`actlab.catalog.theory.meanfield`, its coarser
     quadrature: errors below 1e-6 here); None where theory has no finite answer."""
     try:
         crit = meanfield.critical_sw2(act, 0.0, values)

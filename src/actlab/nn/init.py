@@ -30,11 +30,19 @@ import torch
 from torch import Tensor
 
 from actlab import rng
+from actlab.catalog.activations import Activation
 
 SCHEMES = ("default", "kaiming_normal", "kaiming_uniform", "lecun_normal", "xavier_normal", "xavier_uniform",
            "orthogonal", "suo", "blobs", "normal", "torch_default")
 DRAWN_BIAS = ("torch_default",)  # schemes whose biases are drawn, not the constant bias_init
 PAIRED = {"kaiming": "kaiming_normal", "lecun": "lecun_normal", "xavier": "xavier_normal"}
+
+
+def scheme_gain(scheme: str, act: Activation) -> float:
+    """The simulations' weight gain: LeCun is N(0, 1/fan_in) (gain 1); other schemes use the activation's gain.
+    On the square layers of gradient-flow and selu-selfnorm every scheme's variance is gain²/width, so σ_w² of
+    mean-field theory is gain²."""
+    return 1.0 if scheme == "lecun_normal" else act.init_gain()
 
 
 def draw(scheme: str, gain: float, seeds: list[int], layer: int, shape: tuple[int, ...], fan_in: int,

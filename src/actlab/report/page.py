@@ -6,7 +6,7 @@ nothing is fetched, so it opens offline and can be mailed. A suite's directory (
 page with a section per member study (each member also gets its own report in its own directory).
 
 Key choices: figures come from `actlab.report.figures.training`, `actlab.report.figures.twod` and `actlab.report.figures.simulations`, the findings
-from `actlab.report.findings`, the numbers from `actlab.store.results` and `actlab.stats`; this module only lays them
+from `actlab.analysis.findings`, the numbers from `actlab.store.results` and `actlab.analysis.stats`; this module only lays them
 out (jinja2, autoescaped). Every mean is shown with its 95 % CI and n.
 """
 
@@ -35,7 +35,7 @@ from actlab.report.figures import simulations as simfigures
 from actlab.report.figures import training as figures
 from actlab.report.figures import twod as figures2d
 from actlab.report.figures.common import finish
-from actlab.report.findings import Finding, findings
+from actlab.analysis.findings import Finding, findings
 from actlab.report.tables import (Table, cells_table, depth_tables, published_table, pruned, results_table,
                                   simulation_tables)
 from actlab.store.results import Run, suite_members

@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from actlab.errors import ActlabError
-from actlab.nn.models import MIXABLE
-from actlab.stats import mean_ci, proportion_ci, time_to_event
 from actlab.store.writer import DB_NAME, METRIC_COLUMNS, Store
 
-SERIES_FIELDS = (*MIXABLE, "output_activation")  # what a population may mix, and the output it ends in
+# what a population may mix (nn.models.MIXABLE, tested equal) and the output it ends in: the store reads names only
+SERIES_FIELDS = ("activation", "activation_params", "init", "init_gain", "weight_variance", "bias_init", "bias_std",
+                 "output_activation")
 DEPTH_FIELDS = ("depth", "widths")
 METRICS = METRIC_COLUMNS  # the per-epoch metrics of every replica
 
@@ -278,74 +278,6 @@ class Run:
             raise ActlabError("Run.to_frame() needs pandas (pip install pandas); Run.tidy() gives the same rows "
                               "as a list of dicts, and `actlab export` writes them as tidy.csv and tidy.parquet") from None
         return pd.DataFrame(self.tidy())
-
-
-# --------------------------------------------------------------------------------------- summaries
-
-
-def summary_rows(run: Run) -> list[dict[str, Any]]:
-    """Per cell: label, status, n, final and best test accuracy with 95 % CIs, diverged count, sim rows,
-    wall time and error."""
-    counts = dict(run.store.query("SELECT cell, COUNT(*) FROM sim_rows GROUP BY cell"))
-    rows = []
-    for c in run.cells:
-        final = run.replicas(c, "final_test_acc")
-        rows.append({"cell": c.label, "status": c.status, "replicas": len(final),
-                     "final_test_acc": mean_ci(list(final.values()), bounds=(0.0, 1.0)) if final else None,
-                     "best_test_acc": mean_ci(list(run.replicas(c, "best_test_acc").values()), bounds=(0.0, 1.0))
-                     if final else None,
-                     "diverged": run.diverged(c), "sim_rows": counts.get(c.key, 0), "wall_s": c.wall_s,
-                     "error": c.error})
-    return rows
-
-
-GROUP_INTS = ("depth", "layer", "epoch")  # integer fields that name a condition rather than measure one
-
-
-def group_rows(rows: list[dict[str, Any]], by: tuple[str, ...] | Callable[[dict[str, Any]], tuple]
-               ) -> dict[tuple, list[dict[str, Any]]]:
-    """Rows grouped by the values of the fields `by` (or by `by(row)`), in order of first appearance."""
-    key = by if callable(by) else (lambda r: tuple(r.get(k) for k in by))
-    out: dict[tuple, list[dict[str, Any]]] = {}
-    for r in rows:
-        out.setdefault(key(r), []).append(r)
-    return out
-
-
-def group_sim_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A simulation's rows grouped over seeds: text fields (and depth/layer/epoch) as the group, each
-    numeric field as a mean with its 95 % CI (a yes/no field: the proportion of yes with its exact interval). A time to a
-    threshold (`*_to_threshold`, rows with a `horizon`) is censored data: how many reached it (exact
-    interval) and the Kaplan–Meier median, no seed dropped."""
-    def condition(r: dict[str, Any]) -> tuple:
-        return tuple((k, v) for k, v in r.items() if k != "seed" and (isinstance(v, str) or k in GROUP_INTS))
-
-    out = []
-    for key, members in group_rows(rows, condition).items():
-        entry: dict[str, Any] = dict(key)
-        numeric = [k for k, v in members[0].items() if k != "seed" and k not in entry and
-                   (isinstance(v, (int, float)) or v is None)]
-        for k in numeric:
-            vals = [None if m[k] is None else float(m[k]) for m in members]
-            if k.endswith("_to_threshold") and "horizon" in members[0]:  # censored at the horizon, never dropped
-                tte = time_to_event(vals, max(float(m["horizon"]) for m in members))
-                entry[k] = f"reached: {tte.reached.format()}; Kaplan–Meier median {tte.format_median()}"
-                continue
-            if all(isinstance(m[k], bool) for m in members if m[k] is not None):  # yes/no: a proportion, exact CI
-                yes = [bool(m[k]) for m in members if m[k] is not None]
-                entry[k] = proportion_ci(sum(yes), len(yes)).format()
-                continue
-            entry[k] = mean_ci([np.nan if v is None else v for v in vals])
-            if any(v is None for v in vals):
-                entry[f"{k}_missing"] = sum(v is None for v in vals)
-        out.append(entry)
-    return out
-
-
-def sim_summary(run: Run) -> list[dict[str, Any]]:
-    """`group_sim_rows` of the run's stored rows."""
-    return group_sim_rows(run.sim_rows())
-
 
 
 def run_dirs(root: str | Path, max_depth: int = 1) -> list[Path]:

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -45,7 +45,6 @@ try:  # POSIX advisory locks; where there are none (Windows) a run directory is 
     import fcntl
 except ImportError:  # pragma: no cover - not on this platform
     fcntl = None  # type: ignore[assignment]
-from actlab.training.loop import History
 
 DB_NAME = "actlab.sqlite"
 METRIC_COLUMNS = ("batch_loss", "batch_acc", "train_loss", "train_acc", "test_loss", "test_acc", "grad_mean")
@@ -110,13 +109,36 @@ def _sql_column(a: np.ndarray) -> list:
     return out.tolist()
 
 
+class TrainingRecord(Protocol):
+    """What the store reads of a trained population (`actlab.training.loop.History` is one): per replica (rows)
+    and epoch (columns) float arrays, NaN where not recorded, and the probe records; the store needs nothing
+    else from training, and imports nothing from it."""
+
+    seeds: list[int]
+    batch_loss: np.ndarray
+    batch_acc: np.ndarray
+    train_loss: np.ndarray | None
+    train_acc: np.ndarray | None
+    test_loss: np.ndarray
+    test_acc: np.ndarray
+    grad_mean: np.ndarray | None
+    diverged_epoch: np.ndarray  # (M,) first epoch with a non-finite loss, 0 = never
+    probes: list[Any]  # each with epoch, activation_stats/activation_layers, weight_stats/weight_layers
+
+    @property
+    def best_test_acc(self) -> np.ndarray: ...
+
+    @property
+    def final_test_acc(self) -> np.ndarray: ...
+
+
 @dataclass
 class CellResult:
     """What one cell produced, handed by an executor to the single writer."""
 
     wall_s: float  # the cell's share of its population's wall time
     device: str
-    history: History | None = None  # a training cell: per-replica, per-epoch metrics and probe records
+    history: TrainingRecord | None = None  # a training cell: per-replica, per-epoch metrics and probe records
     rows: list[dict[str, Any]] = field(default_factory=list)  # a simulation cell: one JSON row per quantity
     artifacts: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # name -> arrays (an .npz file)
     population: int = 1  # how many cells trained together in this cell's population
@@ -332,7 +354,7 @@ class Store:
                    " data_provenance = ? WHERE key = ?", (time.time(), result.wall_s, result.device, prov, key))
 
     @staticmethod
-    def _write_history(db: sqlite3.Connection, key: str, h: History) -> None:
+    def _write_history(db: sqlite3.Connection, key: str, h: TrainingRecord) -> None:
         m, e = h.test_loss.shape
         cols = [h.batch_loss, h.batch_acc, h.train_loss, h.train_acc, h.test_loss, h.test_acc, h.grad_mean]
         # one row per replica, each metric's epochs one BLOB of little-endian float64 (NaN: not recorded), NULL

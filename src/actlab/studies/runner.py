@@ -30,8 +30,9 @@ import torch
 
 from actlab import __version__
 from actlab.errors import ActlabError
-from actlab.store.published import Comparison, compare
-from actlab.store.results import Run, sim_summary, summary_rows
+from actlab.analysis.published import Comparison, compare
+from actlab.analysis.summary import sim_summary, summary_rows
+from actlab.store.results import Run
 from actlab.store.writer import DB_NAME, Store, writer_lock
 from actlab.studies import executors
 from actlab.studies.config import Cell, StudyConfig, expand, load_study

@@ -12,7 +12,7 @@ simulations follow its code (the tests port it as the reference); each docstring
 - selu-selfnorm: mean and variance of the activations through 50 layers of width 1000 on N(0, 1) inputs.
 - xor-speed: seed 003's 2-4-1 XOR network: update on 0.5·Σ, stop on its printed 0.5·mean < 0.01; censored.
   Rows also keep the loss at about 500 epochs (`curve_epochs`, `loss_curve`) for the convergence figure.
-- gelu-approx: max |GELU − approximation| of the tanh and sigmoid forms (actlab.catalog.theory).
+- gelu-approx: max |GELU − approximation| of the tanh and sigmoid forms (actlab.catalog.theory.gelu).
 - ffn-stats: seed 003's transformer FFN (4,096 rows, He-normal weights, GELU's tanh form): output statistics.
 - linear-collapse: identity MLPs of depth 1..8 against logistic regression, and the composed weight matrix.
 """
@@ -29,7 +29,7 @@ from pydantic import ConfigDict, Field, ValidationError, validate_call
 
 from actlab import data, rng
 from actlab.catalog.activations import get
-from actlab.catalog.theory import gelu_approximation_error
+from actlab.catalog.theory.gelu import gelu_approximation_error
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
 from actlab.nn.models import ModelConfig, build
@@ -42,16 +42,9 @@ Batch = Annotated[int, Field(ge=1, le=100_000)]
 Pairs = tuple[tuple[str, str], ...]
 
 
-def scheme_gain(scheme: str, act: str) -> float:
-    """The simulations' weight gain: LeCun is N(0, 1/fan_in) (gain 1); other schemes use the activation's gain.
-    On the square layers of gradient-flow and selu-selfnorm every scheme's variance is gain²/width, so σ_w² of
-    mean-field theory is gain²."""
-    return 1.0 if scheme == "lecun_normal" else get(act).init_gain()
-
-
 def _draw(scheme: str, act: str, seeds: list[int], layer: int, shape: tuple[int, int]) -> torch.Tensor:
-    """(M, fan_in, fan_out) weights drawn with `scheme_gain`."""
-    return inits.draw(scheme, scheme_gain(scheme, act), seeds, layer, shape, shape[0], shape[1])
+    """(M, fan_in, fan_out) weights drawn with `inits.scheme_gain`."""
+    return inits.draw(scheme, inits.scheme_gain(scheme, get(act)), seeds, layer, shape, shape[0], shape[1])
 
 
 SEED_CHUNK = 10  # gradient-flow draws the weights of this many seeds at a time (bounded memory)
@@ -86,7 +79,7 @@ def _gradient_flow_chunk(seeds: list[int], depth: int, width: int, batch: int, p
     zs = [rng.normal(seeds, rng.stream_id("toy-z", depth, layer), (width,)).double() for layer in range(depth)]
     for act, scheme in pairs:
         f = get(act)
-        scale = scheme_gain(scheme, act) / math.sqrt(width)
+        scale = inits.scheme_gain(scheme, f) / math.sqrt(width)
         g = torch.ones(len(seeds), width, dtype=torch.float64)
         for layer in range(depth):  # the source's loop: layer 1 to depth, each with its own z, and its own W per
             zz = zs[layer].clone().requires_grad_()  # activation (independent draws, as np.random.randn gives)

@@ -43,7 +43,7 @@ from actlab.catalog.activations import Activation, get
 from actlab.errors import ActlabError
 from actlab.jsonsafe import clean
 from actlab.nn.models import ModelConfig, build
-from actlab.stats import mean_ci
+from actlab.analysis.stats import mean_ci
 from actlab.studies.populations import far_points
 from actlab.training import probes
 from actlab.training.loop import TrainConfig, train

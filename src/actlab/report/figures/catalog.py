@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from actlab.catalog import meanfield as mf
+from actlab.catalog.theory import meanfield
 from actlab.catalog import palette
 from actlab.catalog.activations import Activation, get
 from actlab.catalog.properties import evaluate, properties
-from actlab.stats import mean_ci
+from actlab.analysis.stats import mean_ci
 
 FUNCTION_STYLE, DERIVATIVE_STYLE = "-", "--"  # every activation in its own colour: φ solid, φ′ dashed
 
@@ -143,7 +143,7 @@ def classical_figure(rows: Sequence[dict] = ()) -> Figure:
         ax1.plot(z, y, color=col[name], lw=2, label=name)
         ax2.plot(z, dy, color=col[name], lw=2, ls=DERIVATIVE_STYLE, label=f"{name}′")
         ax2.axhline(top, color=col[name], ls=":", lw=1, label=f"max {name}′ = {top:.3g} (measured)")
-        k = mf.Kernel(act, {})
+        k = meanfield.Kernel(act, {})
         typical = k.mean(lambda x, k=k: k.dphi(x)).value
         ax3.semilogy(depths, float(top) ** depths.astype(float), color=col[name], ls="--", alpha=0.6,
                      label=f"{name}: best case {top:.3g}^L")

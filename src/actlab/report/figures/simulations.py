@@ -17,36 +17,14 @@ from matplotlib.figure import Figure
 from actlab.catalog.activations import get
 from actlab.errors import ActlabError
 from actlab.report.figures import catalog as plots
-from actlab.report.figures import theory
 from actlab.report.figures.common import colors, suptitle
-from actlab.stats import Estimate, column_ci, mean_ci, time_to_event
-from actlab.store.published import source_ratios
-from actlab.store.results import group_rows
+from actlab.analysis.stats import Estimate, column_ci, mean_ci, time_to_event
+from actlab.analysis import predictions
+from actlab.analysis.published import source_ratios
+from actlab.analysis.summary import group, log_ratio, values, vanished
 
 Rows = list[dict[str, Any]]
 Published = Sequence[dict[str, Any]]  # a study's `published` entries, as stored in its configuration
-
-
-def group(rows: Rows, *keys: str) -> dict[tuple, Rows]:
-    """Rows grouped by the values of `keys`, in order of first appearance."""
-    return group_rows(rows, keys)
-
-
-def values(rows: Rows, key: str) -> list[float]:
-    return [np.nan if r.get(key) is None else float(r[key]) for r in rows]
-
-
-def log_ratio(rows: Rows, method: str = "t") -> Estimate:
-    """Mean of log10(ratio) over seeds with its CI: 10**mean is the geometric-mean ratio. A ratio of exactly
-    0 (every entry of the first layer's gradient was 0) has no logarithm: it is left out, and n says so."""
-    v = np.array(values(rows, "ratio"))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return mean_ci(np.where(v > 0, np.log10(v), np.nan), method=method)
-
-
-def vanished(rows: Rows) -> int:
-    """Replicas in which every entry of the first layer's gradient was exactly 0 (the gradient vanished)."""
-    return sum(1 for r in rows if r.get("first_all_zero"))
 
 
 def _errbar(ax, x, ests: list[Estimate], **kw) -> None:
@@ -73,7 +51,7 @@ def gradient_flow_figure(rows: Rows, published: Published = ()) -> Figure:
     activation (95 % CI) with theory dashed; right: measured minus theory in decades (0 is agreement)."""
     real = [r for r in rows if r.get("method") == "real"]
     try:
-        real_pred = theory.real_gradient(rows)
+        real_pred = predictions.real_gradient(rows)
     except ActlabError:  # a user's activation that does not import here: no theory line
         real_pred = {}
     fig = Figure(figsize=(15.5 if real_pred else 11, 4.6), layout="constrained")
@@ -90,7 +68,7 @@ def gradient_flow_figure(rows: Rows, published: Published = ()) -> Figure:
         left.errorbar(depths, m, yerr=err, capsize=3, marker="o", color="tab:blue", label="actlab, 95 % CI")
         left.set_ylabel(f"log10 ‖g {pairs[0][0]}‖ / ‖g {pairs[1][0]}‖")
         try:
-            predicted = theory.toy_gradient(rows)
+            predicted = predictions.toy_gradient(rows)
         except ActlabError:  # a user's activation that does not import here: no theory line
             predicted = {}
         if predicted:
@@ -202,7 +180,7 @@ def selu_figure(rows: Rows, published: Published = ()) -> Figure:
         by_layer = group(rs, "layer")
         layers = [layer for (layer,) in by_layer]
         try:
-            predicted = theory.selfnorm(act, init, max(layers))
+            predicted = predictions.selfnorm(act, init, max(layers))
         except ActlabError:  # a user's activation that does not import here: no theory line
             predicted = None
         for i, (ax, key) in enumerate(zip(axes, ("mean", "variance"), strict=True)):
@@ -382,26 +360,3 @@ FIGURES: dict[str, list[tuple[str, Callable[[Rows, Published], Figure]]]] = {
     "ffn-stats": [("ffn_stats", ffn_figure)],
     "linear-collapse": [("linear_collapse", linear_collapse_figure)],
 }
-
-
-def gradient_flow_table(rows: Rows) -> tuple[list[str], list[list[str]]]:
-    """Depth rows: seed 003's ratio of mean norms (toy), then per (activation + init) the real-backprop
-    geometric-mean ratio first/last [95 % CI], with how many seeds' first-layer gradient was exactly 0."""
-    ratios = source_ratios(rows)
-    toy = [r for r in rows if r.get("method") == "source toy"]
-    pairs = list(dict.fromkeys((r["activation"], r["init"]) for r in toy))
-    real = [r for r in rows if r.get("method") == "real"]
-    cols = list(dict.fromkeys((r["activation"], r["init"]) for r in real))
-    g = group(real, "depth", "activation", "init")
-    body = []
-    for depth in sorted({r["depth"] for r in rows}):
-        line = [str(depth), ratios[depth].format() if depth in ratios else "—"]
-        for a, i in cols:
-            rs = g.get((depth, a, i), [])
-            e, zero = log_ratio(rs), vanished(rs)
-            cell = "—" if e.n == 0 else f"{10 ** e.mean:.3g}" + (
-                f" [{10 ** e.lo:.3g}, {10 ** e.hi:.3g}]" if np.isfinite(e.lo) else "") + f" (n = {e.n})"
-            line.append(cell + (f"; exactly 0 in {zero} of {len(rs)}" if zero else ""))
-        body.append(line)
-    head = f"toy: mean‖g {pairs[0][0]}‖ / mean‖g {pairs[1][0]}‖" if len(pairs) >= 2 else "toy"
-    return ["depth", head, *(f"real: {a} + {i}, first / last" for a, i in cols)], body

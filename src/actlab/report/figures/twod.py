@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from actlab.report.figures.common import MAX_PANELS, colors, panel_grid, suptitle
-from actlab.stats import column_ci, mean_ci
+from actlab.analysis.stats import column_ci, mean_ci
 from actlab.store.results import CellData, Run
 
 CLASS_COLORS = ("tab:blue", "tab:red")

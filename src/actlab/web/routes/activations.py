@@ -12,7 +12,8 @@ import torch
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from actlab.catalog import guide, meanfield, palette
+from actlab.catalog import guide, palette
+from actlab.catalog.theory import meanfield
 from actlab.catalog.activations import get, names
 from actlab.catalog.properties import evaluate, properties
 from actlab.catalog.table import Entry, row

@@ -13,7 +13,7 @@ from actlab.catalog.activations import catalog_only
 from actlab.errors import ActlabError, excerpt
 from actlab.report import page
 from actlab.report.figures import simulations as simfigures
-from actlab.report.findings import findings
+from actlab.analysis.findings import findings
 from actlab.report.tables import depth_tables, published_table, results_table, simulation_tables
 from actlab.store.results import Run, run_dirs
 from actlab.store.writer import DB_NAME

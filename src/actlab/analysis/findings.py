@@ -20,11 +20,11 @@ import numpy as np
 from scipy import stats as sps
 
 from actlab.errors import ActlabError
-from actlab.report.figures import simulations as sf
-from actlab.report.figures import theory as theory_figures
-from actlab.stats import (EXACT_MAX_N, MC_RESAMPLES, Estimate, Paired, holm, mean_ci, paired_difference,
+from actlab.analysis import predictions
+from actlab.analysis import summary
+from actlab.analysis.stats import (EXACT_MAX_N, MC_RESAMPLES, Estimate, Paired, holm, mean_ci, paired_difference,
                           proportion_ci, time_to_event)
-from actlab.store.published import direction_notes
+from actlab.analysis.published import direction_notes, source_ratios
 from actlab.store.results import CellData, Run
 
 ALPHA = 0.05
@@ -350,7 +350,7 @@ def _trainability(run: Run) -> list[Finding]:
     against the best rule that ignores σ_w² (one depth limit for every σ_w², chosen after seeing the data,
     which favours it), with an exact McNemar test on the cells where the two rules disagree."""
     out = []
-    for t in theory_figures.trainability(run):
+    for t in predictions.trainability(run):
         agree, judged, over, under = t.agreement()
         if not judged:
             continue
@@ -407,7 +407,7 @@ def _by_seed(rows: list[dict], key: str, fn=lambda v: v) -> dict[int, float]:
 
 def _gradient_flow(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found, verdicts = [], []
-    for depth, r in sf.source_ratios(rows).items():
+    for depth, r in source_ratios(rows).items():
         t = _Text()
         t("Seed 003's toy at depth {depth}: mean‖g‖ ratio {v}", depth=(depth, "d"), v=(r.mean, ".3g"))
         if np.isfinite(r.lo):
@@ -417,7 +417,7 @@ def _gradient_flow(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
             t(" (n = {n} simulations).", n=(r.n, "d"))
         found.append(t.finding())
     try:
-        predicted = theory_figures.toy_gradient(rows)
+        predicted = predictions.toy_gradient(rows)
     except ActlabError:  # a user's activation the reader cannot import: no prediction
         predicted = {}
     for depth, (theory, rms) in predicted.items():
@@ -435,13 +435,13 @@ def _gradient_flow(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     if not real:
         return found, verdicts
     top = max(r["depth"] for r in real)
-    g = sf.group([r for r in real if r["depth"] == top], "activation", "init")
+    g = summary.group([r for r in real if r["depth"] == top], "activation", "init")
     try:
-        predicted_real = theory_figures.real_gradient(real)
+        predicted_real = predictions.real_gradient(real)
     except ActlabError:  # a user's activation the reader cannot import: no prediction
         predicted_real = {}
     for (act, init), rs in g.items():
-        e, zero = sf.log_ratio(rs, st.ci), sf.vanished(rs)
+        e, zero = summary.log_ratio(rs, st.ci), summary.vanished(rs)
         t = _Text()
         t(f"At depth {{depth}} (real backprop), {act} + {init}: ", depth=(top, "d"))
         if e.n:
@@ -474,8 +474,8 @@ def _gradient_flow(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
 
 def _dead_neurons(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found = []
-    for (panel, cond), rs in sf.group(rows, "panel", "condition").items():
-        e = st.mean(sf.values(rs, "dead_fraction"), bounds=(0.0, 1.0))
+    for (panel, cond), rs in summary.group(rows, "panel", "condition").items():
+        e = st.mean(summary.values(rs, "dead_fraction"), bounds=(0.0, 1.0))
         what = "dead (never positive)" if panel == "bias" or cond == "relu" else "inactive (never above 0)"
         t = _Text()
         t(f"{cond}: {{m}} of the units are {what}" if e.constant else
@@ -494,7 +494,7 @@ def _dead_neurons_trained(rows: list[dict], st: Stats) -> tuple[list[Finding], l
     found, verdicts = [], []
     last = max(r["epoch"] for r in rows)
     per: dict[str, dict[int, float]] = {}
-    for (cond,), rs in sf.group([r for r in rows if r["epoch"] == last], "condition").items():
+    for (cond,), rs in summary.group([r for r in rows if r["epoch"] == last], "condition").items():
         per[cond] = {s: float(np.mean([r["dead_fraction"] for r in rs if r["seed"] == s]))
                      for s in dict.fromkeys(r["seed"] for r in rs)}
         e = st.mean(list(per[cond].values()), bounds=(0.0, 1.0))
@@ -524,15 +524,15 @@ def _selu(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     for the last layer's mean and variance, inside their 95 % CIs or not."""
     found = []
     top = max(r["layer"] for r in rows)
-    for (act, init), rs in sf.group(rows, "activation", "init").items():
+    for (act, init), rs in summary.group(rows, "activation", "init").items():
         last = [r for r in rs if r["layer"] == top]
-        m, v = st.mean(sf.values(last, "mean")), st.mean(sf.values(last, "variance"), bounds=(0.0, math.inf))
+        m, v = st.mean(summary.values(last, "mean")), st.mean(summary.values(last, "variance"), bounds=(0.0, math.inf))
         t = _Text()
         t(f"{act} + {init}, layer {{top}}: measured mean {{m}} and variance {{v}} (95 % CIs [{{mlo}}, {{mhi}}] and "
           "[{vlo}, {vhi}], n = {n}). ", top=(top, "d"), m=(m.mean, ".3g"), mlo=(m.lo, ".3g"), mhi=(m.hi, ".3g"),
           v=(v.mean, ".3g"), vlo=(v.lo, ".3g"), vhi=(v.hi, ".3g"), n=(m.n, "d"))
         try:
-            means, variances, r = theory_figures.selfnorm(act, init, top)
+            means, variances, r = predictions.selfnorm(act, init, top)
         except ActlabError as e:  # a user's activation the reader cannot import: no prediction
             t(f"No mean-field prediction: {e}.")
             found.append(t.finding())
@@ -566,7 +566,7 @@ def _selu(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
 def _xor(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     """Time to threshold is censored: a seed that never reached it counts at the horizon, never dropped."""
     found, verdicts = [], []
-    g = sf.group(rows, "activation")
+    g = summary.group(rows, "activation")
     restricted: dict[str, dict[int, float]] = {}
     for (act,), rs in g.items():
         horizon = max(r.get("horizon") or 0 for r in rs) or max(len(r.get("loss_curve") or []) for r in rs)
@@ -602,15 +602,15 @@ def _gelu(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
 
 def _ffn(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found, verdicts = [], []
-    g = sf.group(rows, "activation")
+    g = summary.group(rows, "activation")
     for (act,), rs in g.items():
-        m, s = st.mean(sf.values(rs, "mean")), st.mean(sf.values(rs, "std"))
+        m, s = st.mean(summary.values(rs, "mean")), st.mean(summary.values(rs, "std"))
         t = _Text()
         t(f"{act}: FFN output mean {{m}} (95 % CI [{{mlo}}, {{mhi}}]) and std {{s}} (95 % CI [{{slo}}, {{shi}}]), "
           "n = {n}.", m=(m.mean, ".3g"), mlo=(m.lo, ".3g"), mhi=(m.hi, ".3g"), s=(s.mean, ".3g"), slo=(s.lo, ".3g"),
           shi=(s.hi, ".3g"), n=(m.n, "d"))
         try:
-            predicted = theory_figures.ffn_std(act)
+            predicted = predictions.ffn_std(act)
         except ActlabError:  # a user's activation the reader cannot import: no prediction
             predicted = math.nan
         if math.isfinite(predicted):
@@ -630,13 +630,13 @@ EQUIVALENCE_POINTS = 2.0  # linear-collapse: a difference whose whole 95 % CI li
 
 def _linear_collapse(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found, verdicts = [], []
-    g = sf.group(rows, "model", "depth")
+    g = summary.group(rows, "model", "depth")
     lr = g.get(("logistic regression", 0))
     if lr is None:
         return found, verdicts
     base = _by_seed(lr, "test_acc")
     equivalence: list[Finding] = []
-    diffs = [v for (m, _), rs in g.items() if m == "identity" for v in sf.values(rs, "max_abs_diff")]
+    diffs = [v for (m, _), rs in g.items() if m == "identity" for v in summary.values(rs, "max_abs_diff")]
     if diffs:
         t = _Text()
         t("Over {n} trained identity networks the largest |logit − (x W_eff + b_eff)| on the test set, W_eff the "

@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from actlab.stats import Estimate, mean_ci, ratio_of_means, sign_flip_test
-from actlab.store.results import METRICS, Run, group_rows
+from actlab.analysis.stats import Estimate, mean_ci, ratio_of_means, sign_flip_test
+from actlab.analysis.summary import group_rows
+from actlab.store.results import METRICS, Run
 
 REPLICA_METRICS = ("final_test_acc", "best_test_acc", "final_test_loss", "final_train_loss")
 BOUNDED = ("final_test_acc", "best_test_acc")

@@ -1,0 +1,103 @@
+"""Summaries of a stored run: per-cell accuracy with its interval, a simulation's rows grouped over seeds, and
+the small data-shaping helpers (grouping rows, log-ratios) that the findings, tables and figures share.
+
+Everything here reads the store (`actlab.store.results.Run`) and returns plain records; nothing draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from actlab.analysis.stats import Estimate, mean_ci, proportion_ci, time_to_event
+from actlab.store.results import Run
+
+Rows = list[dict[str, Any]]
+
+
+def summary_rows(run: Run) -> list[dict[str, Any]]:
+    """Per cell: label, status, n, final and best test accuracy with 95 % CIs, diverged count, sim rows,
+    wall time and error."""
+    counts = dict(run.store.query("SELECT cell, COUNT(*) FROM sim_rows GROUP BY cell"))
+    rows = []
+    for c in run.cells:
+        final = run.replicas(c, "final_test_acc")
+        rows.append({"cell": c.label, "status": c.status, "replicas": len(final),
+                     "final_test_acc": mean_ci(list(final.values()), bounds=(0.0, 1.0)) if final else None,
+                     "best_test_acc": mean_ci(list(run.replicas(c, "best_test_acc").values()), bounds=(0.0, 1.0))
+                     if final else None,
+                     "diverged": run.diverged(c), "sim_rows": counts.get(c.key, 0), "wall_s": c.wall_s,
+                     "error": c.error})
+    return rows
+
+
+GROUP_INTS = ("depth", "layer", "epoch")  # integer fields that name a condition rather than measure one
+
+
+def group_rows(rows: list[dict[str, Any]], by: tuple[str, ...] | Callable[[dict[str, Any]], tuple]
+               ) -> dict[tuple, list[dict[str, Any]]]:
+    """Rows grouped by the values of the fields `by` (or by `by(row)`), in order of first appearance."""
+    key = by if callable(by) else (lambda r: tuple(r.get(k) for k in by))
+    out: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(key(r), []).append(r)
+    return out
+
+
+def group_sim_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A simulation's rows grouped over seeds: text fields (and depth/layer/epoch) as the group, each
+    numeric field as a mean with its 95 % CI (a yes/no field: the proportion of yes with its exact interval). A time to a
+    threshold (`*_to_threshold`, rows with a `horizon`) is censored data: how many reached it (exact
+    interval) and the Kaplan–Meier median, no seed dropped."""
+    def condition(r: dict[str, Any]) -> tuple:
+        return tuple((k, v) for k, v in r.items() if k != "seed" and (isinstance(v, str) or k in GROUP_INTS))
+
+    out = []
+    for key, members in group_rows(rows, condition).items():
+        entry: dict[str, Any] = dict(key)
+        numeric = [k for k, v in members[0].items() if k != "seed" and k not in entry and
+                   (isinstance(v, (int, float)) or v is None)]
+        for k in numeric:
+            vals = [None if m[k] is None else float(m[k]) for m in members]
+            if k.endswith("_to_threshold") and "horizon" in members[0]:  # censored at the horizon, never dropped
+                tte = time_to_event(vals, max(float(m["horizon"]) for m in members))
+                entry[k] = f"reached: {tte.reached.format()}; Kaplan–Meier median {tte.format_median()}"
+                continue
+            if all(isinstance(m[k], bool) for m in members if m[k] is not None):  # yes/no: a proportion, exact CI
+                yes = [bool(m[k]) for m in members if m[k] is not None]
+                entry[k] = proportion_ci(sum(yes), len(yes)).format()
+                continue
+            entry[k] = mean_ci([np.nan if v is None else v for v in vals])
+            if any(v is None for v in vals):
+                entry[f"{k}_missing"] = sum(v is None for v in vals)
+        out.append(entry)
+    return out
+
+
+def sim_summary(run: Run) -> list[dict[str, Any]]:
+    """`group_sim_rows` of the run's stored rows."""
+    return group_sim_rows(run.sim_rows())
+
+
+def group(rows: Rows, *keys: str) -> dict[tuple, Rows]:
+    """Rows grouped by the values of `keys`, in order of first appearance."""
+    return group_rows(rows, keys)
+
+
+def values(rows: Rows, key: str) -> list[float]:
+    return [np.nan if r.get(key) is None else float(r[key]) for r in rows]
+
+
+def log_ratio(rows: Rows, method: str = "t") -> Estimate:
+    """Mean of log10(ratio) over seeds with its CI: 10**mean is the geometric-mean ratio. A ratio of exactly
+    0 (every entry of the first layer's gradient was 0) has no logarithm: it is left out, and n says so."""
+    v = np.array(values(rows, "ratio"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return mean_ci(np.where(v > 0, np.log10(v), np.nan), method=method)
+
+
+def vanished(rows: Rows) -> int:
+    """Replicas in which every entry of the first layer's gradient was exactly 0 (the gradient vanished)."""
+    return sum(1 for r in rows if r.get("first_all_zero"))
