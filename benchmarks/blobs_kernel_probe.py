@@ -28,13 +28,14 @@ from actlab import data
 from actlab.nn import ModelConfig, build
 from actlab.runtime import tune_malloc, write_text_atomic
 from actlab.training import fused
+from actlab.training.fused import codegen
 from actlab.training.loop import TrainConfig, train
 
 
 def source(sizes: tuple[int, ...], act: str, tile: int) -> str:
     """A module with train(P, X, Yf, p, thr, lr, loss_out, hit_out): one full-batch SGD epoch of every block
     P[b] (rows, B), activation `act` on every layer, MSE."""
-    lay = fused._layout(sizes)
+    lay = codegen._layout(sizes)
     n_layers, units = len(lay), list(sizes[1:])
     uoff = [sum(units[:i]) for i in range(n_layers)]
     ind = " " * 16
@@ -70,7 +71,7 @@ def source(sizes: tuple[int, ...], act: str, tile: int) -> str:
     return "\n".join([
         "import numpy as np",
         "from numba import njit, prange",
-        f"from actlab.training.fused import _g_{act} as ACT",
+        f"from actlab.training.fused.activations import {act}_bf as ACT",
         "",
         "",
         "@njit(parallel=True, cache=True, fastmath={'contract'}, error_model='numpy')",

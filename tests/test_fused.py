@@ -4,6 +4,8 @@ populations it cannot train fall back to torch, or are refused with the reason w
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -12,9 +14,12 @@ from actlab import data
 from actlab.errors import ActlabError
 from actlab.nn import ModelConfig, build
 from actlab.training import fused
+from actlab.training.fused import activations as kernel_forms
+from actlab.training.fused import kernel
 from actlab.training.loop import TrainConfig, train
 
 pytestmark = pytest.mark.skipif(not fused.available(), reason="numba is not installed")
+njit_inline = kernel.njit(inline="always")  # how a kernel form is compiled
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +60,9 @@ def assert_same(ht, hf, mt, mf, rtol=2e-4, atol=2e-5):
 def test_every_activation_matches_the_torch_path(moons, seeds, widths, path):
     """Every activation of the kernel's table at once, with its default parameters, and with a non-default one
     where it has one. 16 seeds each fill whole blocks, one activation per block: the generated (unrolled)
-    kernels train the activations they know (fused.GEN_ACTS), the generic kernel the others. 3 seeds each mix
+    kernels train the activations they know (those with a branch-free form), the generic kernel the others. 3 seeds each mix
     activations inside a block (the generic kernel's lane-by-lane path)."""
-    names = list(fused.ACTS)
+    names = list(kernel_forms.FORMS)
     members = [ModelConfig(widths=widths, activation=a) for a in names]
     members += [ModelConfig(widths=widths, activation=a, activation_params=p)
                 for a, p in (("leaky_relu", {"alpha": 0.2}), ("elu", {"alpha": 0.5}), ("celu", {"alpha": 2.0}),
@@ -107,8 +112,8 @@ def test_vectorisable_exp_and_log1p_are_accurate():
     def run(x):
         e, lg = np.empty_like(x), np.empty_like(x)
         for i in range(x.shape[0]):
-            e[i] = fused._vexp(x[i])
-            lg[i] = fused._vlog1p(min(max(x[i], np.float32(0.0)), np.float32(1.0)))
+            e[i] = kernel._vexp(x[i])
+            lg[i] = kernel._vlog1p(min(max(x[i], np.float32(0.0)), np.float32(1.0)))
         return e, lg
 
     x = np.linspace(-87, 88, 400_001).astype(np.float32)
@@ -173,7 +178,7 @@ def test_the_data_order_is_the_seeds_own(moons):
     for n in (1, 2, 3, 63, 64, 65, 300, 1000, 4097):
         stream = rng.stream_id("order", n)
         keys = rng._seed_keys(seeds, stream, "cpu").numpy().astype(np.uint64)
-        np.testing.assert_array_equal(fused._permutations(keys, n), rng.permutations(seeds, stream, n).numpy())
+        np.testing.assert_array_equal(kernel._permutations(keys, n), rng.permutations(seeds, stream, n).numpy())
 
 
 def test_what_the_kernel_cannot_train_falls_back_or_is_refused(moons, digits):
@@ -235,3 +240,77 @@ def test_the_decision_surface_by_the_kernel_is_torch_s(moons):
         assert np.mean(got.agreement != want.agreement) < 0.01  # a point on the 0.5 line may round either way
     mixed = build(members, moons.input_shape, moons.task, moons.n_classes, list(range(3)))  # generic kernel
     assert fused.surface_forward(mixed, TrainConfig(), moons.task, moons.n_classes) is None
+
+
+def test_every_element_wise_catalog_entry_has_a_kernel_form_or_a_reason():
+    """The kernel's table is keyed by catalog name: an element-wise entry without a form must be listed as
+    torch-only with the reason, so no activation falls back to torch silently; vector-valued entries have none."""
+    from actlab.catalog import activations as catalog
+
+    elementwise = [n for n in catalog.names(include_vector=False)]
+    missing = [n for n in elementwise if n not in kernel_forms.FORMS and n not in kernel_forms.TORCH_ONLY]
+    assert missing == [], f"element-wise entries with no kernel form and no reason: {missing}"
+    assert all(kernel_forms.TORCH_ONLY[n] for n in kernel_forms.TORCH_ONLY)
+    assert set(kernel_forms.FORMS) <= set(elementwise)  # keyed by catalog names, nothing else
+    assert all(f.exact is not None for f in kernel_forms.FORMS.values())
+
+
+@njit_inline
+def bent_exact(z, p):
+    r = math.sqrt(z * z + np.float32(1.0))
+    return (r - np.float32(1.0)) / np.float32(2.0) + z, z / (np.float32(2.0) * r) + np.float32(1.0)
+
+
+@njit_inline
+def bent_branch_free(z, p):
+    r = math.sqrt(z * z + np.float32(1.0))
+    return (r - np.float32(1.0)) / np.float32(2.0) + z, z / (np.float32(2.0) * r) + np.float32(1.0)
+
+
+def test_an_activation_joins_the_kernel_by_one_entry_keyed_by_its_name(moons, monkeypatch):
+    """A new catalog activation (bent identity) trains on torch, saying why, until its forms are entered under
+    its name; then the kernel trains it, with torch's numbers."""
+    from actlab.catalog import activations as catalog
+
+    monkeypatch.setattr(catalog, "_REGISTRY", dict(catalog._REGISTRY))
+    monkeypatch.setattr(catalog, "_KEYS", dict(catalog._KEYS))
+    catalog.register(catalog.from_callable(lambda x: (torch.sqrt(x * x + 1) - 1) / 2 + x, name="bent_identity"))
+    members = [ModelConfig(widths=[4], activation="bent_identity")]
+    model = build(members, moons.input_shape, moons.task, moons.n_classes, list(range(16)))
+    why = fused.unsupported(model, moons, TrainConfig(), torch.device("cpu"))
+    assert why == ("activation bent_identity (not in the kernel's table: no kernel form in "
+                   "actlab.training.fused.activations)")
+    monkeypatch.setitem(kernel_forms.FORMS, "bent_identity", kernel_forms.KernelForm("bent_identity"))  # undone after
+    kernel_forms.form("bent_identity")(bent_exact)  # the entry: its exact form ...
+    kernel_forms.form("bent_identity", branch_free=True)(bent_branch_free)  # ... and its branch-free form
+    assert fused.unsupported(model, moons, TrainConfig(), torch.device("cpu")) is None
+    assert fused.FusedPopulation(model, TrainConfig(), moons.task, moons.n_classes).path == "generated"
+    assert_same(*both(moons, members, list(range(16)), epochs=3, batch_size=32, lr=0.1))
+
+
+def test_a_form_the_generated_code_cannot_import_is_refused_with_its_name():
+    from actlab.training.fused import codegen
+
+    def local(z, p):
+        return z, z
+
+    with pytest.raises(ValueError, match="must be defined at the top level"):
+        codegen._import(njit_inline(local), "F0")
+
+
+def test_auto_records_why_a_population_trained_on_torch(tmp_path):
+    """engine "auto" on torch: the reason is kept with the cells (the store) and shown in the report's cells table."""
+    from actlab.report.tables import cells_table
+    from actlab.store.results import Run
+    from actlab.studies.config import load_study
+    from actlab.studies.runner import run_study
+
+    summary = run_study(load_study("moons", ["train.epochs=1", "seeds=2", 'grid.activation=["prelu"]']), tmp_path / "p")
+    with Run.open(summary.run_dir) as run:
+        notes = {c.engine_note for c in run.cells}
+        assert notes == {"activation prelu (not in the kernel's table: its slope α is learnable, and the kernel's "
+                         "parameters are weights and biases only)"}
+        assert "not the fused kernel: activation prelu" in cells_table(run).rows[0][6]
+    summary = run_study(load_study("moons", ["train.epochs=1", "seeds=2", "train.engine=torch"]), tmp_path / "t")
+    with Run.open(summary.run_dir) as run:
+        assert {c.engine_note for c in run.cells} == {None}  # asked for torch: nothing to explain

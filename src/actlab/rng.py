@@ -21,8 +21,10 @@ from torch import Tensor
 MASK32 = 0xFFFFFFFF
 
 
-def _mix(x: Tensor) -> Tensor:
-    """lowbias32 on int64 tensors holding values in [0, 2^32)."""
+def mix(x: Tensor) -> Tensor:
+    """lowbias32 on int64 values in [0, 2^32): torch tensors here, and the same function compiled by numba on
+    int64 scalars in the fused kernel (`actlab.training.fused.kernel`). Products wrap in int64; their low 32
+    bits, all that the mask keeps, are exact."""
     x = x ^ (x >> 16)
     x = (x * 0x7FEB352D) & MASK32
     x = x ^ (x >> 15)
@@ -37,14 +39,14 @@ def stream_id(*parts: str | int) -> int:
 
 def _seed_keys(seeds: Tensor | list[int], stream: int, device: torch.device | str | None) -> Tensor:
     s = torch.as_tensor(seeds, dtype=torch.int64, device=device) & MASK32
-    return _mix(_mix(s) ^ (stream & MASK32))  # (M,)
+    return mix(mix(s) ^ (stream & MASK32))  # (M,)
 
 
 def bits(seeds: Tensor | list[int], stream: int, n: int, device: torch.device | str | None = None) -> Tensor:
     """(M, n) 32-bit integers (held in int64) for each seed: lowbias32 of the seed's key and the spread index."""
     key = _seed_keys(seeds, stream, device)
     idx = (torch.arange(n, dtype=torch.int64, device=key.device) * 0x9E3779B9) & MASK32  # golden-ratio spread
-    return _mix(key[:, None] ^ idx[None, :])
+    return mix(key[:, None] ^ idx[None, :])
 
 
 def uniform(seeds: Tensor | list[int], stream: int, shape: tuple[int, ...],

@@ -121,7 +121,9 @@ def cells_table(run: Run) -> Table:
         return "—" if t is None else datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
     rows = [[c.label, c.key, c.status, when(c.started), when(c.finished),
-             "—" if c.wall_s is None else f"{c.wall_s:.2f}", c.device or "—", c.error or ""] for c in run.cells]
+             "—" if c.wall_s is None else f"{c.wall_s:.2f}",
+             (c.device or "—") + (f" (not the fused kernel: {c.engine_note})" if c.engine_note else ""), c.error or ""]
+            for c in run.cells]
     return Table("Cells: wall time per cell (cells trained as one population share its time equally)",
                  ["cell", "key", "status", "started", "finished", "wall s", "device", "error"], rows)
 

@@ -86,6 +86,7 @@ class CellData:
     depth: int | None = None
     context: str = ""
     data_provenance: dict[str, Any] | None = None  # the dataset's generator and parameters, or file and MD5
+    engine_note: str | None = None  # trained on torch under engine "auto": why the fused kernel did not
 
     @property
     def model(self) -> dict[str, Any]:
@@ -135,7 +136,8 @@ class Run:
         cells = []
         for c in self.store.cells():
             cell = CellData(c["key"], c["idx"], c["label"], c["grid_values"], c["config"], c["status"], c["wall_s"],
-                            c["device"], c["error"], c["started"], c["finished"], data_provenance=c["data_provenance"])
+                            c["device"], c["error"], c["started"], c["finished"], data_provenance=c["data_provenance"],
+                            engine_note=c["engine_note"])
             if self.kind == "train":
                 pairs = grid_pairs(cell.values)
                 cell.series = activation_label(cell.model)

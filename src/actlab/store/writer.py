@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS study (id INTEGER PRIMARY KEY CHECK (id = 1), name TE
 CREATE TABLE IF NOT EXISTS cells (key TEXT PRIMARY KEY, idx INTEGER, label TEXT, grid_values TEXT, config TEXT,
                                   status TEXT NOT NULL DEFAULT 'pending', started REAL, finished REAL,
                                   heartbeat REAL, error TEXT, wall_s REAL, device TEXT, runs INTEGER DEFAULT 0,
-                                  data_provenance TEXT);
+                                  data_provenance TEXT, engine_note TEXT);
 CREATE TABLE IF NOT EXISTS history (cell TEXT, seed INTEGER, epochs INTEGER, batch_loss BLOB, batch_acc BLOB,
                                     train_loss BLOB, train_acc BLOB, test_loss BLOB, test_acc BLOB, grad_mean BLOB,
                                     PRIMARY KEY (cell, seed)) WITHOUT ROWID;
@@ -143,6 +143,7 @@ class CellResult:
     artifacts: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # name -> arrays (an .npz file)
     population: int = 1  # how many cells trained together in this cell's population
     data_provenance: dict[str, Any] | None = None  # the dataset's generator and parameters, or file and MD5
+    engine_note: str | None = None  # trained on torch under engine "auto": why the fused kernel did not
 
 
 class Store:
@@ -167,8 +168,9 @@ class Store:
         self.db.executescript(SCHEMA)
         self.tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(cells)")}
-        if "data_provenance" not in columns:  # a store written before the column existed
-            self.db.execute("ALTER TABLE cells ADD COLUMN data_provenance TEXT")
+        for col in ("data_provenance", "engine_note"):
+            if col not in columns:  # a store written before the column existed
+                self.db.execute(f"ALTER TABLE cells ADD COLUMN {col} TEXT")
         self.db.commit()
 
     def _open_read_only(self) -> sqlite3.Connection:
@@ -287,7 +289,7 @@ class Store:
         if self.read_only and "cells" not in self.tables:
             return []
         have = {r[1] for r in self.db.execute("PRAGMA table_info(cells)")}  # a reader may see an older store
-        extra = ", data_provenance" if "data_provenance" in have else ", NULL AS data_provenance"
+        extra = "".join(f", {c}" if c in have else f", NULL AS {c}" for c in ("data_provenance", "engine_note"))
         cur = self.db.execute("SELECT key, idx, label, grid_values, config, status, started, finished, error, wall_s,"
                               f" device, runs{extra} FROM cells ORDER BY idx")
         cols = [d[0] for d in cur.description]
@@ -351,7 +353,8 @@ class Store:
                        [(key, n, str(p.relative_to(self.dir))) for n, p in arts.items()])
         prov = None if result.data_provenance is None else json.dumps(result.data_provenance, default=str)
         db.execute("UPDATE cells SET status = 'done', finished = ?, wall_s = ?, device = ?, error = NULL,"
-                   " data_provenance = ? WHERE key = ?", (time.time(), result.wall_s, result.device, prov, key))
+                   " data_provenance = ?, engine_note = ? WHERE key = ?",
+                   (time.time(), result.wall_s, result.device, prov, result.engine_note, key))
 
     @staticmethod
     def _write_history(db: sqlite3.Connection, key: str, h: TrainingRecord) -> None:

@@ -234,7 +234,7 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
                 for name in {**shared, **per_replica, **per_cell}}
         out.append(CellResult(wall_s=wall, device=hist.device if hist.engine == "torch" else f"{hist.device} ({hist.engine} kernel)",
                               history=hist.take(lo, hi, copy=False),
-                              artifacts=arts, population=len(cells),
+                              artifacts=arts, population=len(cells), engine_note=hist.engine_note,
                               data_provenance=ds.provenance | {"n_classes": ds.n_classes}))
     return out
 

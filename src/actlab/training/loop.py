@@ -126,6 +126,7 @@ class History:
     wall_time_s: float = 0.0
     device: str = "cpu"
     engine: str = "torch"  # which path trained it: torch, or fused (the numba kernel)
+    engine_note: str | None = None  # engine "auto" on torch: why the fused kernel did not train it
 
     def take(self, start: int, stop: int, copy: bool = True) -> History:
         """The replicas start..stop-1 (one member of a mixed population) as a History of their own; with
@@ -136,7 +137,7 @@ class History:
         return History(self.seeds[start:stop], rows(self.batch_loss), rows(self.batch_acc), rows(self.train_loss),
                        rows(self.train_acc), rows(self.test_loss), rows(self.test_acc), rows(self.grad_mean),
                        rows(self.diverged_epoch), [p.take(start, stop) for p in self.probes], self.wall_time_s,
-                       self.device, self.engine)
+                       self.device, self.engine, self.engine_note)
 
     @property
     def best_test_acc(self) -> np.ndarray:
@@ -284,6 +285,7 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
     device = resolve_device(cfg.device)
     model.to(device).train()
     objective = _Objective(model, ds, cfg)
+    why = None
     if cfg.engine != "torch":
         why = fused.unsupported(model, ds, cfg, device)
         if why is None and cfg.engine == "auto":
@@ -310,7 +312,8 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
         return np.full((rows, e), np.nan)
 
     hist = History(model.seeds, nan(), nan(), nan() if cfg.eval_train else None, nan() if cfg.eval_train else None,
-                   nan(), nan(), nan() if cfg.grad_stats else None, np.zeros(m, dtype=np.int64), device=str(device))
+                   nan(), nan(), nan() if cfg.grad_stats else None, np.zeros(m, dtype=np.int64), device=str(device),
+                   engine_note=why)
     alive = torch.ones(m, dtype=torch.bool, device=device)
     probe_x, probe_y = xtr[: cfg.probe_size], ytr[: cfg.probe_size]
     t0 = time.perf_counter()
