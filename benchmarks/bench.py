@@ -248,9 +248,7 @@ def _torchfunc_rate(sizes, act, ds, epochs, lr, batch, loss, m, optimizer="sgd")
     """PyTorch's own model-ensembling recipe (torch.func tutorial): stack_module_state + functional_call +
     vmap(grad), each model with its own shuffle (a per-model sort of random keys; full batch: the shared
     data, no shuffle, as actlab's engine does), SGD or Adam by hand."""
-    from torch.func import functional_call, grad, stack_module_state, vmap
-
-    from torch.func import replace_all_batch_norm_modules_
+    from torch.func import functional_call, grad, replace_all_batch_norm_modules_, stack_module_state, vmap
 
     # BatchNorm under vmap: the recipe's documented way, batch statistics only (no running buffers to update)
     models = [replace_all_batch_norm_modules_(_torch_mlp(sizes, act)) for _ in range(m)]
@@ -350,7 +348,8 @@ def _engine_child(seeds: int, sets: list[str]) -> None:
     alone, with the study's own training configuration (per-epoch test evaluation and its probes included),
     no diagnostics and no store: what `actlab run` adds is measured against this."""
     from actlab.studies.config import expand
-    from actlab.studies.populations import DataCache, populations
+    from actlab.studies.datacache import DataCache
+    from actlab.studies.populations import populations
 
     study = load_study("moons", [f"seeds={seeds}", *sets])
     (cells,) = populations(expand(study), study.group_cells)

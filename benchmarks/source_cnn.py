@@ -24,7 +24,7 @@ import torch.optim as optim
 
 class BasicBlock(nn.Module):
     def __init__(self, in_channels, out_channels, activation='relu'):
-        super(BasicBlock, self).__init__()
+        super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
         self.bn = nn.BatchNorm2d(out_channels)
         if activation == 'relu':
@@ -41,7 +41,7 @@ class BasicBlock(nn.Module):
 
 class Network(nn.Module):
     def __init__(self, num_blocks, activation='relu', in_channels=3, width=64):
-        super(Network, self).__init__()
+        super().__init__()
         self.activation = activation
 
         # initial convolution

@@ -46,7 +46,7 @@ def test_the_store_names_the_fields_a_population_may_mix():
     from actlab.nn.models import MIXABLE
     from actlab.store.results import SERIES_FIELDS
 
-    assert SERIES_FIELDS == (*MIXABLE, "output_activation")
+    assert (*MIXABLE, "output_activation") == SERIES_FIELDS
 
 
 def test_the_contracts_catch_a_back_up_import_and_a_cycle(tmp_path):

@@ -203,7 +203,7 @@ def test_data_bad_input(tmp_path, args, message):
 def test_the_selection_guide_names_only_studies_that_ship():
     import re
 
-    from actlab.studies.shipped import names as shipped_names
+    from actlab.studies.library import names as shipped_names
 
     r = actlab("activations", "guide", "--json")
     assert r.returncode == 0, r.stderr

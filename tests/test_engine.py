@@ -107,7 +107,7 @@ def test_init_scales(moons):
             bound = math.sqrt(2) * math.sqrt(6 / 16)
             assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.99 * bound
         if scheme == "blobs":
-            assert 0 <= float(w.min()) and float(w.max()) < 0.01 and float(w.mean()) == pytest.approx(0.005, rel=0.02)
+            assert float(w.min()) >= 0 and float(w.max()) < 0.01 and float(w.mean()) == pytest.approx(0.005, rel=0.02)
     orth = build(ModelConfig(widths=[8, 8], init="orthogonal", init_gain=1.0), (2,), "binary", 2, [1, 2])
     w = orth.hidden[1].weight.double()
     torch.testing.assert_close(w[0].T @ w[0], torch.eye(8, dtype=torch.float64), atol=1e-6, rtol=0)

@@ -209,9 +209,9 @@ def test_what_the_kernel_cannot_train_falls_back_or_is_refused(moons, digits):
 
 
 def test_a_run_records_which_engine_trained_each_cell(smoke_runs, tmp_path):
+    from actlab.store.results import Run
     from actlab.studies.config import load_study
     from actlab.studies.runner import run_study
-    from actlab.store.results import Run
 
     with Run.open(smoke_runs["moons"].run_dir) as run:
         assert {c.device for c in run.cells} == {"cpu"}  # 2-8-8-1 at 2 seeds, auto: too little work for the kernel

@@ -195,7 +195,9 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_before_anything_trains(tmp_p
 
 def test_the_memory_estimate_follows_what_a_population_holds():
     from actlab.studies.config import expand
-    from actlab.studies.populations import DataCache, memory_estimate, memory_limit, populations
+    from actlab.studies.datacache import DataCache
+    from actlab.studies.memory import memory_estimate, memory_limit
+    from actlab.studies.populations import populations
 
     def est(*sets):
         st = load_study("moons", list(sets))
@@ -216,7 +218,7 @@ def test_the_memory_estimate_follows_what_a_population_holds():
 
 @pytest.mark.parametrize(("value", "ok"), [("8G", 8 * 2**30), ("512m", 512 * 2**20), ("1000", 1000), ("lots", None)])
 def test_actlab_memory_limit_is_read_as_a_size(monkeypatch, value, ok):
-    from actlab.studies.populations import memory_limit
+    from actlab.studies.memory import memory_limit
 
     monkeypatch.setenv("ACTLAB_MEMORY_LIMIT", value)
     if ok is None:

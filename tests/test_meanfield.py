@@ -243,8 +243,8 @@ def test_the_edge_of_chaos_finding_scores_theory_against_the_best_depth_limit(sm
     and the McNemar comparison the finding states."""
     from scipy import stats as sps
 
-    from actlab.analysis.predictions import trainability
     from actlab.analysis.findings import findings
+    from actlab.analysis.predictions import trainability
     from actlab.store.results import Run
 
     with Run.open(smoke_runs["edge-of-chaos"].run_dir) as run:

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from actlab.catalog.activations import from_import_path
 from actlab.analysis.findings import findings
+from actlab.catalog.activations import from_import_path
 from actlab.report.page import build_report
 from actlab.store.results import Run
 from actlab.studies.config import load_study

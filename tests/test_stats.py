@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from actlab.analysis.stats import (
+    column_ci,
+    holm,
+    mean_ci,
+    paired_difference,
+    proportion_ci,
+    sign_flip_test,
+    time_to_event,
+)
 from actlab.errors import ActlabError
-from actlab.analysis.stats import column_ci, holm, mean_ci, paired_difference, proportion_ci, sign_flip_test, time_to_event
 
 
 def _t_interval(v):

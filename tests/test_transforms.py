@@ -13,12 +13,17 @@ import numpy as np
 import pytest
 import torch
 
+from actlab.catalog.activations import get
 from actlab.catalog.theory import meanfield as mf
 from actlab.errors import ActlabError
-from actlab.nn.models import ModelConfig, build
 from actlab.nn import transforms
-from actlab.nn.transforms import transformed
+from actlab.nn.models import ModelConfig, build
 from actlab.studies.config import expand, load_study
+
+
+def transformed(name: str, *args):
+    """The transform of the catalog entry `name` (the library takes the entry, resolved where it was named)."""
+    return transforms.transformed(get(name), *args)
 
 
 def moments(act, order: int) -> float:
@@ -190,7 +195,7 @@ def test_a_study_is_validated_without_solving_its_transforms(monkeypatch):
         expand(load_study("deep-rescue", ["grid.transform=[dks]", "model.transform=dks",
                                           "model.transform_params={c_slope_1_target=0.5}"]))
     with pytest.raises(ActlabError, match=re_escape("0 ≤ η ≤ 1")):
-        transforms.check("leaky_relu", {}, "tat", {"c_val_0_target": 1.5}, 10)
+        transforms.check(get("leaky_relu"), {}, "tat", {"c_val_0_target": 1.5}, 10)
 
 
 def test_a_target_the_depth_cannot_reach_refuses_the_run_before_anything_trains(tmp_path):
@@ -210,18 +215,18 @@ def test_a_target_the_depth_cannot_reach_refuses_the_run_before_anything_trains(
 def test_a_run_says_before_training_how_many_transforms_it_must_solve(tmp_path, monkeypatch):
     """Solving is seconds per transform the first time on a machine, so the run says so before it starts
     (the CLI prints the note), and then how long it took; with the constants cached it says nothing."""
-    from actlab.studies.populations import solve_transforms
+    from actlab.studies.solve import solve_transforms
 
     monkeypatch.setenv("ACTLAB_CACHE", str(tmp_path))
     transforms._transformed.cache_clear()
     cells = expand(load_study("deep-rescue", ["grid.activation=[tanh]", "grid.transform=[dks]", "grid.depth=[9]",
                                               "model.transform=dks", "model.transform_params={c_slope_1_target=2.0}"]))
-    assert len(cells) == 1 and transforms.pending("tanh", {}, "dks", {"c_slope_1_target": 2.0}, 9)
+    assert len(cells) == 1 and transforms.pending(get("tanh"), {}, "dks", {"c_slope_1_target": 2.0}, 9)
     notes: list[str] = []
     solve_transforms(cells, notes.append)
     assert len(notes) == 2 and notes[0].startswith("solving 1 DKS/TAT transform(s)") and str(tmp_path) in notes[0]
     assert re.fullmatch(r"solved in \d+\.\d s", notes[1])
-    assert not transforms.pending("tanh", {}, "dks", {"c_slope_1_target": 2.0}, 9)
+    assert not transforms.pending(get("tanh"), {}, "dks", {"c_slope_1_target": 2.0}, 9)
     transforms._transformed.cache_clear()
     notes.clear()
     solve_transforms(cells, notes.append)

@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from fastapi.testclient import TestClient
 
+from actlab.analysis.findings import findings
 from actlab.catalog import guide
 from actlab.catalog.activations import names
 from actlab.catalog.properties import properties
 from actlab.report import page as report_page
-from actlab.analysis.findings import findings
 from actlab.store.results import Run
 from actlab.web import create_app
 from conftest import CHROMIUM_ARGS, chromium, serving

@@ -19,12 +19,20 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from actlab.errors import ActlabError
-from actlab.analysis import predictions
-from actlab.analysis import summary
-from actlab.analysis.stats import (EXACT_MAX_N, MC_RESAMPLES, Estimate, Paired, holm, mean_ci, paired_difference,
-                          proportion_ci, time_to_event)
+from actlab.analysis import predictions, summary
 from actlab.analysis.published import direction_notes, source_ratios
+from actlab.analysis.stats import (
+    EXACT_MAX_N,
+    MC_RESAMPLES,
+    Estimate,
+    Paired,
+    holm,
+    mean_ci,
+    paired_difference,
+    proportion_ci,
+    time_to_event,
+)
+from actlab.errors import ActlabError
 from actlab.store.results import CellData, Run
 
 ALPHA = 0.05
@@ -654,7 +662,7 @@ def _linear_collapse(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
         _compare(found, verdicts, st, "test accuracy", label, "logistic regression", va, base, "is more accurate",
                  scale=100, unit=" points", spec=".2f", t=t)
         if model == "identity" and pr.n >= 2 and np.isfinite(pr.diff.lo):
-            inside = -EQUIVALENCE_POINTS / 100 <= pr.diff.lo and pr.diff.hi <= EQUIVALENCE_POINTS / 100
+            inside = pr.diff.lo >= -EQUIVALENCE_POINTS / 100 and pr.diff.hi <= EQUIVALENCE_POINTS / 100
             e = _Text()
             e(f"{label} against logistic regression on this test set: the 95 % CI of the difference over seeds, "
               "[{lo}, {hi}] points, "

@@ -13,11 +13,11 @@ import numpy as np
 
 from actlab import catalog
 from actlab.analysis.stats import Estimate, ratio_of_means
+from actlab.catalog.theory import meanfield
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
 from actlab.nn.models import ModelConfig
 from actlab.store.results import CellData, Run
-from actlab.catalog.theory import meanfield
 
 COARSE = meanfield.COARSE_POINTS  # the phase diagram's many evaluations use the coarser quadrature
 

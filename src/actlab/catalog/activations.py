@@ -24,10 +24,11 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 from torch import Tensor, nn
 
 from actlab.catalog.moments import gaussian_moments
@@ -112,6 +113,11 @@ class Activation:
     def init_gain(self, **params: Any) -> float:
         """Gain of the paired init scheme: weight std = gain / sqrt(fan) (fan_in; Glorot: mean of fans)."""
         return float(self.gain(self.resolve(**params)))
+
+    def __reduce__(self) -> tuple:
+        """Pickled by its spec (a catalog name or an import path) and looked up again where it is unpickled, so
+        a configuration holding an entry crosses to a worker process as its name did."""
+        return (get, (self.name,))
 
     def label(self, **params: Any) -> str:
         """Name with any non-default parameters, e.g. 'leaky_relu(alpha=0.2)'."""
@@ -441,3 +447,24 @@ def _variance_gain(fn: Callable[..., Tensor], params: Mapping[str, float]) -> fl
     second = gaussian_moments(lambda x: fn(x, **params))[1]
     return 1.0 / math.sqrt(second) if second > 0 else 1.0
 
+
+
+# ---------------------------------------------------------------------------------- in a configuration
+
+def _optional(spec: Any) -> Activation | None:
+    return None if spec is None else get(spec)
+
+
+def _spec(act: Activation | None) -> str | None:
+    return None if act is None else act.name
+
+
+# A configuration's activation field: a name, an import path or an entry, resolved into the catalog entry once,
+# where the configuration is built (a study file, a --set, a request, a Python call), and written back as its
+# name or import path. Everything that receives the configuration receives the entry.
+ActivationField = Annotated[Activation, PlainValidator(get), PlainSerializer(_spec, return_type=str),
+                            WithJsonSchema({"type": "string", "description": "a catalog name or 'package.module:function'"})]
+OptionalActivationField = Annotated[Activation | None, PlainValidator(_optional),
+                                    PlainSerializer(_spec, return_type=str | None),
+                                    WithJsonSchema({"type": ["string", "null"],
+                                                    "description": "a catalog name, an import path, or none"})]

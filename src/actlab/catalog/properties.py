@@ -42,9 +42,9 @@ from scipy.optimize import minimize_scalar
 from torch import Tensor
 
 from actlab import runtime
-from actlab.catalog.theory import meanfield
 from actlab.catalog.activations import Activation, get, is_builtin
 from actlab.catalog.moments import WINDOW, normal_moments
+from actlab.catalog.theory import meanfield
 from actlab.errors import ActlabError
 
 # Extrema are searched for, and attained ends detected, on [-WINDOW, WINDOW] (the quadrature's window).

@@ -18,7 +18,6 @@ channels, positions 1 or the spatial size.
 from __future__ import annotations
 
 import math
-
 from typing import Annotated, Any, Literal
 
 import torch
@@ -26,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
 from actlab import rng
-from actlab.catalog.activations import Activation, get
+from actlab.catalog.activations import Activation, ActivationField, OptionalActivationField
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
 from actlab.nn import transforms
@@ -42,8 +41,9 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Annotated[Literal["mlp", "convnet"], Field(description="an MLP, or the Conv-Norm-Act ConvNet")] = "mlp"
-    activation: Annotated[str, Field(description="hidden activation: a catalog name (actlab activations) or an "
-                                                 "import path 'package.module:function'")] = "relu"
+    activation: Annotated[ActivationField, Field(
+        validate_default=True, description="hidden activation: a catalog name (actlab activations) or an import "
+                                           "path 'package.module:function'; held as the catalog entry")] = "relu"
     activation_params: Annotated[dict[str, float], Field(description="the activation's parameters, e.g. "
                                                                      "{alpha = 0.2}")] = {}
     depth: Annotated[int, Field(ge=0, le=256, description="hidden layers (MLP) or blocks after the stem "
@@ -70,8 +70,8 @@ class ModelConfig(BaseModel):
     bias_init: Annotated[float, Field(ge=-100, le=100, description="initial value of every bias")] = 0.0
     bias_std: Annotated[float, Field(ge=0, le=100, description="biases drawn N(bias_init, bias_std²) (σ_b of "
                                                                 "mean-field theory); 0: the constant bias_init")] = 0.0
-    output_activation: Annotated[str | None, Field(description="an explicit output activation (name); the "
-                                                               "loss is then on its value")] = None
+    output_activation: Annotated[OptionalActivationField, Field(
+        description="an explicit output activation (name); the loss is then on its value")] = None
     transform: Annotated[Literal["none", "dks", "tat"], Field(
         description="DKS (Martens et al. 2021) or TAT (Zhang et al. 2022): the hidden activation transformed for "
                     "this depth by the `dks` package, with SUO weights, zero biases and unit-mean-square inputs "
@@ -118,12 +118,12 @@ class ModelConfig(BaseModel):
     def checked_activation(self) -> tuple[Activation, dict[str, float]]:
         """(catalog entry, checked parameters) of the hidden activation before any transform; a transform's
         choices are checked too, but its constants not solved (seconds per depth: see resolved_activation)."""
-        act = get(self.activation)
+        act = self.activation
         if act.vector:
             raise ActlabError(f"activation {act.name!r} is vector-valued (output only); it cannot be a hidden activation")
         params = act.resolve(**self.activation_params)
         if self.transform != "none":
-            transforms.check(act.name, params, self.transform, self.transform_params, len(self.hidden_widths()))
+            transforms.check(act, params, self.transform, self.transform_params, len(self.hidden_widths()))
         return act, params
 
     def resolved_activation(self) -> tuple[Activation, dict[str, float]]:
@@ -132,7 +132,7 @@ class ModelConfig(BaseModel):
         transform's constants are solved once per machine (actlab.nn.transforms keeps them)."""
         act, params = self.checked_activation()
         if self.transform != "none":
-            return transforms.transformed(act.name, params, self.transform, self.transform_params,
+            return transforms.transformed(act, params, self.transform, self.transform_params,
                                           len(self.hidden_widths())), {}
         return act, params
 
@@ -176,7 +176,7 @@ class Population(nn.Module):
             self.act = _population_activation(entry, params, self.m)
         else:
             self.act = MixedActivation([(_population_activation(e, p, n), n) for (e, p), n in acts])
-        self.out_act = None if cfg.output_activation is None else get(cfg.output_activation).module()
+        self.out_act = None if cfg.output_activation is None else cfg.output_activation.module()
 
     def weight_layers(self) -> list[nn.Module]:
         """Layers with a weight, input to output (PopLinear and PopConv)."""

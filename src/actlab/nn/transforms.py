@@ -41,7 +41,7 @@ from dks.base import activation_transform
 from torch import Tensor
 
 from actlab import runtime
-from actlab.catalog.activations import Activation, from_callable, get
+from actlab.catalog.activations import Activation, from_callable
 from actlab.errors import ActlabError
 
 TRANSFORMS = ("none", "dks", "tat")
@@ -56,10 +56,9 @@ DKS_NAMES = {"tanh": "tanh", "sigmoid": "sigmoid", "softplus": "softplus", "soft
              "relu": "relu"}
 
 
-def _check(activation: str, params: dict[str, float], transform: str, options: dict[str, float]) -> str:
+def _check(act: Activation, params: dict[str, float], transform: str, options: dict[str, float]) -> str:
     if transform not in TRANSFORMS[1:]:
         raise ActlabError(f"transform {transform!r} is unknown; allowed: {', '.join(TRANSFORMS)}")
-    act = get(activation)
     name = DKS_NAMES.get(act.name)
     if name is None:
         raise ActlabError(f"transform {transform!r} supports {', '.join(DKS_NAMES)}; {act.name!r} is not among them")
@@ -75,9 +74,9 @@ def _check(activation: str, params: dict[str, float], transform: str, options: d
     return name
 
 
-def check(activation: str, params: dict[str, float], transform: str, options: dict[str, float], depth: int) -> str:
+def check(act: Activation, params: dict[str, float], transform: str, options: dict[str, float], depth: int) -> str:
     """What `transformed` refuses without solving anything (raises ActlabError); the package's name of φ."""
-    name = _check(activation, params, transform, options)
+    name = _check(act, params, transform, options)
     if depth < 1:
         raise ActlabError(f"transform {transform!r} needs at least one hidden layer (depth={depth})")
     for key, value in options.items():  # the package's own ranges (it raises on these before solving)
@@ -87,17 +86,16 @@ def check(activation: str, params: dict[str, float], transform: str, options: di
     return name
 
 
-def transformed(activation: str, params: dict[str, float], transform: str, options: dict[str, float],
+def transformed(act: Activation, params: dict[str, float], transform: str, options: dict[str, float],
                 depth: int) -> Activation:
     """φ̂ for a vanilla MLP of `depth` hidden layers, as a catalog entry named e.g. 'tanh+dks(L=50)'."""
-    return _transformed(activation, tuple(sorted(params.items())), transform, tuple(sorted(options.items())), depth)
+    return _transformed(act, tuple(sorted(params.items())), transform, tuple(sorted(options.items())), depth)
 
 
 @functools.lru_cache(maxsize=64)
-def _transformed(activation: str, params: tuple, transform: str, options: tuple, depth: int) -> Activation:
+def _transformed(base: Activation, params: tuple, transform: str, options: tuple, depth: int) -> Activation:
     opts = dict(options)
-    name = check(activation, dict(params), transform, opts, depth)
-    base = get(activation)
+    name = check(base, dict(params), transform, opts, depth)
     values = base.resolve(**dict(params))
 
     def getter(dks_name: str) -> Callable[..., Tensor]:
@@ -118,7 +116,7 @@ def _transformed(activation: str, params: tuple, transform: str, options: tuple,
         kwargs["tat_params"] = {"c_curve_target": opts.get("c_curve_target", 0.3),
                                 "c_val_0_target": opts.get("c_val_0_target", 0.9)}
         kwargs["max_curv_func"] = lambda x: depth * x
-    inputs = _inputs(activation, name, transform, opts, depth)
+    inputs = _inputs(base.name, name, transform, opts, depth)
     constants = _cached(inputs)
     if constants is None:
         try:
@@ -126,7 +124,7 @@ def _transformed(activation: str, params: tuple, transform: str, options: tuple,
                 warnings.simplefilter("ignore", RuntimeWarning)
                 solved = activation_transform._get_activations_params([name], **kwargs)[name]
         except (ValueError, RuntimeError, ArithmeticError) as e:  # ArithmeticError: e.g. ζ so large x**L overflows
-            raise ActlabError(f"transform {transform!r} of {activation!r} at depth {depth} has no solution ({e})") from None
+            raise ActlabError(f"transform {transform!r} of {base.name!r} at depth {depth} has no solution ({e})") from None
         constants = {k: float(v) for k, v in solved.items()}
         runtime.keep("transforms", inputs, constants)
     # the package's get_transformed_activations is these two steps: solve for the constants (on the package's
@@ -136,11 +134,11 @@ def _transformed(activation: str, params: tuple, transform: str, options: tuple,
     return from_callable(lambda x: fn(x), name=label, source=f"dks {transform.upper()} transform of {base.name}")
 
 
-def pending(activation: str, params: dict[str, float], transform: str, options: dict[str, float],
+def pending(act: Activation, params: dict[str, float], transform: str, options: dict[str, float],
             depth: int) -> Path | None:
     """The cache file a solve for these inputs would write, or None when its constants are already kept (so
     two requests that one solve answers name one file); raises as `check` does on what it refuses."""
-    inputs = _inputs(activation, check(activation, params, transform, options, depth), transform, options, depth)
+    inputs = _inputs(act.name, check(act, params, transform, options, depth), transform, options, depth)
     return None if _cached(inputs) is not None else runtime.keyed_file("transforms", inputs)
 
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,16 +28,23 @@ import jinja2
 from matplotlib.figure import Figure
 
 from actlab import __version__
+from actlab.analysis.findings import Finding, findings
 from actlab.errors import ActlabError
 from actlab.report.figures import catalog as catalog_figures
-from actlab.report.figures import theory as theory_figures
 from actlab.report.figures import simulations as simfigures
+from actlab.report.figures import theory as theory_figures
 from actlab.report.figures import training as figures
 from actlab.report.figures import twod as figures2d
 from actlab.report.figures.common import finish
-from actlab.analysis.findings import Finding, findings
-from actlab.report.tables import (Table, cells_table, depth_tables, published_table, pruned, results_table,
-                                  simulation_tables)
+from actlab.report.tables import (
+    Table,
+    cells_table,
+    depth_tables,
+    pruned,
+    published_table,
+    results_table,
+    simulation_tables,
+)
 from actlab.store.results import Run, suite_members
 from actlab.store.writer import DB_NAME
 
@@ -47,7 +54,7 @@ DPI = 110
 
 TRAINING_FIGURES: list[tuple[str, str, Callable[[Run], Figure | None]]] = [
     ("activations", "The study's activations: function (solid) and derivative (dashed), each in its own colour.", figures.activations_figure),
-    ("dataset", "The data: training points filled, test points hollow.", figures2d.dataset_figure),
+    ("dataset", "The data: training points filled, test points hollow.", figures2d.stored_dataset_figure),
     ("loss_curves", "Loss per epoch for every cell: mean over seeds with a 95 % band.", figures.loss_figure),
     ("accuracy_vs_depth", "Final test accuracy against depth, mean and 95 % CI over seeds.",
      figures.accuracy_depth_figure),
@@ -198,7 +205,7 @@ def render(sections: list[Section], title: str, note: str = "", ci: str = "t") -
     """The page's HTML for these sections."""
     return _ENV.get_template("report.html.j2").render(
         title=title, note=note, sections=sections, version=__version__, ci_label=CI_LABELS[ci], long_table=LONG_TABLE,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, ci: str = "t") -> Path:

@@ -4,12 +4,12 @@ grouped rows, and the cells' timing. Every mean is shown with its 95 % CI and n.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
-from actlab.analysis.stats import mean_ci
 from actlab.analysis.published import compare, source_ratios
+from actlab.analysis.stats import mean_ci
 from actlab.analysis.summary import group, group_sim_rows, log_ratio, vanished
 from actlab.store.results import Run
 
@@ -118,7 +118,7 @@ def simulation_tables(run: Run) -> list[Table]:
 
 def cells_table(run: Run) -> Table:
     def when(t: float | None) -> str:
-        return "—" if t is None else datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return "—" if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
     rows = [[c.label, c.key, c.status, when(c.started), when(c.finished),
              "—" if c.wall_s is None else f"{c.wall_s:.2f}",

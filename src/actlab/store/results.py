@@ -15,7 +15,6 @@ Each cell's grid values are split into three roles, by the field they set:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path

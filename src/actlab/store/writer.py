@@ -25,7 +25,6 @@ Tables:
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import sqlite3

@@ -28,12 +28,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from actlab import data
-from actlab.catalog.activations import get
 from actlab.errors import ActlabError, excerpt
 from actlab.nn.models import ModelConfig
 from actlab.store.results import cell_label
 from actlab.studies import simulations
-from actlab.studies.shipped import shipped_path
+from actlab.studies.library import shipped_path
 from actlab.training.loop import TrainConfig
 
 SECTIONS = ("data", "model", "train", "simulation")
@@ -427,8 +426,7 @@ def _check_names(cfg: StudyConfig) -> list[str]:
         if cfg.simulation.name not in simulations.SIMULATIONS:
             out.append(f"simulation.name: {cfg.simulation.name!r} is unknown; allowed: {', '.join(simulations.SIMULATIONS)}")
         return out
-    for path, check in (("model.activation", cfg.model.checked_activation),
-                        ("model.output_activation", lambda: cfg.model.output_activation and get(cfg.model.output_activation)),
+    for path, check in (("model.activation", cfg.model.checked_activation),  # vector-valued, parameters, transform
                         ("data.name", lambda: data.get_source(cfg.data.name))):
         try:
             check()

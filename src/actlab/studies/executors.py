@@ -16,7 +16,8 @@ from actlab.errors import ActlabError
 from actlab.runtime import tune_malloc
 from actlab.store.writer import CellResult
 from actlab.studies.config import Cell
-from actlab.studies.populations import DataCache, EpochCallback, run_population
+from actlab.studies.datacache import DataCache
+from actlab.studies.populations import EpochCallback, run_population
 
 EXECUTORS = ("inprocess", "ray")
 Outcome = tuple[list[Cell], list[CellResult] | Exception]  # one population: its cells, and their results or the error

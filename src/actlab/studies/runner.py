@@ -29,15 +29,18 @@ import scipy
 import torch
 
 from actlab import __version__
-from actlab.errors import ActlabError
 from actlab.analysis.published import Comparison, compare
 from actlab.analysis.summary import sim_summary, summary_rows
+from actlab.errors import ActlabError
 from actlab.store.results import Run
 from actlab.store.writer import DB_NAME, Store, writer_lock
 from actlab.studies import executors
 from actlab.studies.config import Cell, StudyConfig, expand, load_study
+from actlab.studies.datacache import DataCache
 from actlab.studies.executors import EXECUTORS
-from actlab.studies.populations import DataCache, check_memory, populations, solve_transforms
+from actlab.studies.memory import check_memory
+from actlab.studies.populations import populations
+from actlab.studies.solve import solve_transforms
 
 
 class Progress(Protocol):

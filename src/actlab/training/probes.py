@@ -17,8 +17,8 @@ chosen points) and `hidden_snapshot` (hidden activations of a set of points, wit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -323,3 +323,14 @@ def hidden_snapshot(model: Population, x: Tensor, layers: tuple[int, ...] = (1, 
         a = trace[layer - 1][2][..., 0]  # (M, N, U)
         snap[f"layer{layer}"] = {"points": a[..., :2].cpu().numpy(), "std": a.flatten(1).std(1).cpu().numpy()}
     return snap
+
+
+def far_points(ds) -> torch.Tensor:
+    """The moons protocol's trace points: the class-0 training point farthest from (−1.2, −0.3) and the
+    class-1 point farthest from (1.2, 0.3)."""
+    x, y = ds.x_train, ds.y_train
+    out = []
+    for cls, centre in ((0, (-1.2, -0.3)), (1, (1.2, 0.3))):
+        pts = x[y == cls]
+        out.append(pts[(pts - torch.tensor(centre)).norm(dim=1).argmax()])
+    return torch.stack(out)

@@ -13,9 +13,9 @@ answer only the client holding their token.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,8 +26,8 @@ from fastapi.staticfiles import StaticFiles
 from actlab import __version__
 from actlab.errors import ActlabError, excerpt
 from actlab.web.guard import Guard, allowed_hosts
-from actlab.web.live import Busy, LiveManager
 from actlab.web.routes import activations, live, runs
+from actlab.web.sessions import Busy, LiveManager
 
 STATIC = Path(__file__).parent / "static"
 

@@ -49,7 +49,7 @@ CRITICAL_TOL = 1e-6  # |χ₁ − 1| below this is called critical
 
 
 @dataclass(frozen=True)
-class Estimate:
+class Quadrature:
     """A number from quadrature and its numerical error (the change from the coarse to the fine rule)."""
 
     value: float
@@ -86,7 +86,7 @@ class Kernel:
             (g,) = torch.autograd.grad(y.sum(), x)
         return g.detach().to(torch.float64)
 
-    def mean(self, f: Callable[[Tensor], Tensor], err: bool = True) -> Estimate:
+    def mean(self, f: Callable[[Tensor], Tensor], err: bool = True) -> Quadrature:
         """E[f(z)], z ~ N(0, 1): Simpson at step 1e-3 and (for the error) at 2e-3."""
         w = self._w1.numpy()
         fine = coarse = edge = size = 0.0
@@ -97,27 +97,27 @@ class Kernel:
             edge = max(edge, abs(float((y * part)[-1 if i else 0])))  # the integrand at −12 and at +12
         if not math.isfinite(fine) or edge > 1e-9 * max(size, 1e-300):  # the integrand has not died out at ±12
             raise ActlabError(f"activation {self.act.name!r}: a Gaussian expectation is not finite (φ grows too fast)")
-        return Estimate(fine, abs(fine - coarse) if err else 0.0)
+        return Quadrature(fine, abs(fine - coarse) if err else 0.0)
 
-    def second_moment(self, q: float, err: bool = True) -> Estimate:
+    def second_moment(self, q: float, err: bool = True) -> Quadrature:
         """E[φ(√q z)²]."""
         if self.closed is not None:
-            return Estimate(self.closed.second_moment(q), 0.0)
+            return Quadrature(self.closed.second_moment(q), 0.0)
         if q == 0:
-            return Estimate(float(self.phi(torch.zeros(1, dtype=torch.float64))[0] ** 2), 0.0)
+            return Quadrature(float(self.phi(torch.zeros(1, dtype=torch.float64))[0] ** 2), 0.0)
         s = math.sqrt(q)
         return self.mean(lambda z: self.phi(s * z) ** 2, err)
 
-    def slope_moment(self, q: float, err: bool = True) -> Estimate:
+    def slope_moment(self, q: float, err: bool = True) -> Quadrature:
         """E[φ′(√q z)²]."""
         if self.closed is not None:
-            return Estimate(self.closed.slope_moment(q), 0.0)
+            return Quadrature(self.closed.slope_moment(q), 0.0)
         if q == 0:  # the limit q → 0: half the mass on each side of a kink at 0
-            return Estimate(float((self.dphi(torch.tensor([-1e-300, 1e-300], dtype=torch.float64)) ** 2).mean()), 0.0)
+            return Quadrature(float((self.dphi(torch.tensor([-1e-300, 1e-300], dtype=torch.float64)) ** 2).mean()), 0.0)
         s = math.sqrt(q)
         return self.mean(lambda z: self.dphi(s * z) ** 2, err)
 
-    def cross_moment(self, q: float, c: float, derivative: bool = False, err: bool = True) -> Estimate:
+    def cross_moment(self, q: float, c: float, derivative: bool = False, err: bool = True) -> Quadrature:
         """E[f(u₁) f(u₂)] for u₁, u₂ ~ N(0, q) with correlation c, f = φ (or φ′).
 
         Written as E_{z₁}[f(√q z₁) · g(√q c z₁)], g the Gaussian blur of f of standard deviation √(q(1 − c²)):
@@ -125,12 +125,12 @@ class Kernel:
         no accuracy and c near 1 (a narrow blur) is as cheap as any other c."""
         c = min(1.0, max(-1.0, c))
         if self.closed is not None:
-            return Estimate(self.closed.cross_moment(q, c, derivative), 0.0)
+            return Quadrature(self.closed.cross_moment(q, c, derivative), 0.0)
         f = self.dphi if derivative else self.phi
         if c == 1.0:
             return self.mean(lambda z: f(math.sqrt(q) * z) ** 2, err)
         fine = self._cross(f, q, c, 1)
-        return Estimate(fine, abs(fine - self._cross(f, q, c, 2)) if err else 0.0)
+        return Quadrature(fine, abs(fine - self._cross(f, q, c, 2)) if err else 0.0)
 
     def variance(self, q: float, sw2: float, sb2: float) -> float:
         """V(q) = σ_w² E[φ(√q z)²] + σ_b²: the next layer's pre-activation variance."""
@@ -279,11 +279,11 @@ def _check(sw2: float, sb2: float) -> None:
 
 
 def variance_map(activation: str | Activation | Callable[..., Any], q: float, sw2: float, sb2: float = 0.0,
-                 params: dict[str, float] | None = None) -> Estimate:
+                 params: dict[str, float] | None = None) -> Quadrature:
     """V(q) = σ_w² E[φ(√q z)²] + σ_b²: the next layer's pre-activation variance."""
     _check(sw2, sb2)
     m = _resolve(activation, params).second_moment(q)
-    return Estimate(sw2 * m.value + sb2, sw2 * m.err)
+    return Quadrature(sw2 * m.value + sb2, sw2 * m.err)
 
 
 def q_iterates(activation: str | Activation | Callable[..., Any], q0: float, depth: int, sw2: float,

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from actlab.catalog.theory import meanfield
+from actlab.analysis.stats import mean_ci
 from actlab.catalog import palette
 from actlab.catalog.activations import Activation, get
 from actlab.catalog.properties import evaluate, properties
-from actlab.analysis.stats import mean_ci
+from actlab.catalog.theory import meanfield
+from actlab.report.figures.common import CLASS_COLORS
 
 FUNCTION_STYLE, DERIVATIVE_STYLE = "-", "--"  # every activation in its own colour: φ solid, φ′ dashed
 
@@ -81,12 +82,11 @@ def _points_figure(ds: Any) -> Figure:
     """Scatter of the first two input dimensions (all of them for 2-D data)."""
     fig = Figure(figsize=(6, 5), layout="constrained")
     ax = fig.subplots()
-    colors = ("tab:blue", "tab:red", "tab:green", "tab:orange", "tab:purple")
     for c, name in enumerate(ds.class_names):
-        col = colors[c % len(colors)]
+        col = CLASS_COLORS[c % len(CLASS_COLORS)]
         tr, te = ds.x_train[ds.y_train == c], ds.x_test[ds.y_test == c]
-        ax.scatter(tr[:, 0], tr[:, 1], s=14, color=col, alpha=0.8, label=f"class {name} (train)")
-        ax.scatter(te[:, 0], te[:, 1], s=22, facecolors="none", edgecolors=col, label=f"class {name} (test)")
+        ax.scatter(tr[:, 0], tr[:, 1], s=14, color=col, alpha=0.8, label=f"class {name} train ({len(tr)})")
+        ax.scatter(te[:, 0], te[:, 1], s=22, facecolors="none", edgecolors=col, label=f"class {name} test ({len(te)})")
     dims = "" if ds.input_shape[0] == 2 else f" (first 2 of {ds.input_shape[0]} dimensions)"
     ax.set_title(f"{ds.name}: {len(ds.x_train)} train, {len(ds.x_test)} test{dims}")
     ax.set_xlabel("x₁")

@@ -8,9 +8,18 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogFormatter, LogFormatterSciNotation, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import (
+    FuncFormatter,
+    LogFormatter,
+    LogFormatterSciNotation,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 
 from actlab.catalog import palette
+
+CLASS_COLORS = ("tab:blue", "tab:red", "tab:green", "tab:orange", "tab:purple")  # data points by class, every figure
 
 MAX_PANELS = 20  # a figure shows at most this many panels; the caption says how many more there were
 

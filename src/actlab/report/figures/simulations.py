@@ -14,14 +14,14 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from actlab.analysis import predictions
+from actlab.analysis.published import source_ratios
+from actlab.analysis.stats import Estimate, column_ci, mean_ci, time_to_event
+from actlab.analysis.summary import group, log_ratio, values
 from actlab.catalog.activations import get
 from actlab.errors import ActlabError
 from actlab.report.figures import catalog as plots
 from actlab.report.figures.common import colors, suptitle
-from actlab.analysis.stats import Estimate, column_ci, mean_ci, time_to_event
-from actlab.analysis import predictions
-from actlab.analysis.published import source_ratios
-from actlab.analysis.summary import group, log_ratio, values, vanished
 
 Rows = list[dict[str, Any]]
 Published = Sequence[dict[str, Any]]  # a study's `published` entries, as stored in its configuration

@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from actlab.catalog.theory import meanfield
-from actlab.catalog.activations import Activation, get
-from actlab.errors import ActlabError
-from actlab.nn import init as inits
-from actlab.nn.models import ModelConfig
-from actlab.report.figures.common import MAX_PANELS, panel_grid, suptitle
-from actlab.analysis.stats import Estimate, mean_ci, ratio_of_means
 from actlab.analysis.predictions import COARSE, forward_prediction, trainability
-from actlab.store.results import CellData, Run
-
+from actlab.analysis.stats import mean_ci
+from actlab.catalog.activations import Activation, get
+from actlab.catalog.theory import meanfield
+from actlab.report.figures.common import MAX_PANELS, panel_grid, suptitle
+from actlab.store.results import CellData, Run, depth_of
 
 
 def _label(act: Activation, params: dict[str, float]) -> str:
@@ -167,7 +162,7 @@ def forward_variance_figure(run: Run) -> Figure | None:
     E[z²] = mean² + std² (band over seeds) and mean-field theory's iterates from layer 1's value (dotted)."""
     panels: dict[str, list[CellData]] = {}
     for c in run.done:
-        if 0 in run.probe_epochs(c) and len(ModelConfig(**c.model).hidden_widths()) >= 2:
+        if 0 in run.probe_epochs(c) and depth_of(c.model) >= 2:
             panels.setdefault(", ".join(p for p in (c.series, c.context) if p), []).append(c)
     drawn = []
     for title, cells in list(panels.items())[:MAX_PANELS]:

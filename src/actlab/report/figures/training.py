@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from actlab.analysis.stats import column_ci, mean_ci
 from actlab.catalog import palette
 from actlab.nn.models import ModelConfig
 from actlab.report.figures import catalog as plots
 from actlab.report.figures.common import MAX_PANELS, colors, panel_grid, suptitle
-from actlab.analysis.stats import column_ci, mean_ci
 from actlab.store.results import CellData, Run
 
 HIDDEN_STATS = ("dead_fraction", "saturated_fraction")

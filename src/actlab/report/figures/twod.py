@@ -13,14 +13,15 @@ Each returns None where the run holds no such artifact (non-2-D data, diagnostic
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from matplotlib.figure import Figure
 
-from actlab.report.figures.common import MAX_PANELS, colors, panel_grid, suptitle
 from actlab.analysis.stats import column_ci, mean_ci
+from actlab.report.figures import catalog as plots
+from actlab.report.figures.common import CLASS_COLORS, MAX_PANELS, colors, panel_grid, suptitle
 from actlab.store.results import CellData, Run
-
-CLASS_COLORS = ("tab:blue", "tab:red")
 
 
 def _with(run: Run, name: str) -> list[tuple[CellData, dict[str, np.ndarray]]]:
@@ -46,24 +47,15 @@ def _title(run: Run, c: CellData) -> str:
     return f"{c.series} ({where})\ntest acc seed {run.seeds[0]}: {first:.3f}; mean [95 % CI] {acc}"
 
 
-def dataset_figure(run: Run) -> Figure | None:
-    """The study's 2-D points by class: train filled, test hollow."""
+def stored_dataset_figure(run: Run) -> Figure | None:
+    """The study's 2-D points by class, as stored with its cells (`catalog.dataset_figure` draws them)."""
     arts = _with(run, "dataset")
     if not arts:
         return None
     d = arts[0][1]
-    fig = Figure(figsize=(5.5, 4.6), layout="constrained")
-    ax = fig.subplots()
-    for k, col in enumerate(CLASS_COLORS):
-        tr, te = d["x_train"][d["y_train"] == k], d["x_test"][d["y_test"] == k]
-        ax.scatter(tr[:, 0], tr[:, 1], s=12, color=col, alpha=0.8, label=f"class {k} train ({len(tr)})")
-        ax.scatter(te[:, 0], te[:, 1], s=20, facecolors="none", edgecolors=col, label=f"class {k} test ({len(te)})")
-    ax.set_title(f"{run.study['config']['data']['name']}: {len(d['x_train'])} train, {len(d['x_test'])} test points",
-                 fontsize=10)
-    ax.set_xlabel("x₁ (standardised)")
-    ax.set_ylabel("x₂ (standardised)")
-    ax.legend(fontsize=7)
-    return fig
+    record = SimpleNamespace(name=run.study["config"]["data"]["name"], input_shape=(2,), class_names=["0", "1"],
+                             x_train=d["x_train"], y_train=d["y_train"], x_test=d["x_test"], y_test=d["y_test"])
+    return plots.dataset_figure(record)
 
 
 def _summary(s: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:

@@ -26,7 +26,13 @@ templates), `activations` (the forms, keyed by name), `codegen` (the generic and
 modules in the kernel cache), `population` (what the training loop calls).
 """
 
-from actlab.training.fused.population import (FusedPopulation, available, slower, slower_population, surface_forward,
-                                               unsupported)
+from actlab.training.fused.population import (
+                                               FusedPopulation,
+                                               available,
+                                               slower,
+                                               slower_population,
+                                               surface_forward,
+                                               unsupported,
+)
 
 __all__ = ["FusedPopulation", "available", "slower", "slower_population", "surface_forward", "unsupported"]

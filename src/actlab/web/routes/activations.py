@@ -13,13 +13,13 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from actlab.catalog import guide, palette
-from actlab.catalog.theory import meanfield
 from actlab.catalog.activations import get, names
 from actlab.catalog.properties import evaluate, properties
 from actlab.catalog.table import Entry, row
+from actlab.catalog.theory import meanfield
 from actlab.errors import ActlabError
 from actlab.jsonsafe import clean, number
-from actlab.web.live import CatalogName, lookup
+from actlab.web.sessions import CatalogName, lookup
 
 MAX_CURVES, MAX_CURVE_POINTS = 6, 4001
 THEORY_SW2 = np.linspace(0.25, 4.0, 31)  # the χ₁(σ_w²) curve of the theory panel

@@ -9,8 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from actlab.web.live import DATASETS, LiveManager, LiveRequest, Session
-
+from actlab.web.sessions import DATASETS, LiveManager, LiveRequest, Session
 
 Token = Annotated[str, Header(alias="X-Live-Token", max_length=100,
                               description="The secret `token` returned when the live training was created.")]

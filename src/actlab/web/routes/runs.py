@@ -9,11 +9,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
+from actlab.analysis.findings import findings
 from actlab.catalog.activations import catalog_only
 from actlab.errors import ActlabError, excerpt
 from actlab.report import page
 from actlab.report.figures import simulations as simfigures
-from actlab.analysis.findings import findings
 from actlab.report.tables import depth_tables, published_table, results_table, simulation_tables
 from actlab.store.results import Run, run_dirs
 from actlab.store.writer import DB_NAME

@@ -38,15 +38,15 @@ import torch
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from actlab import data
+from actlab.analysis.stats import mean_ci
 from actlab.catalog import palette
 from actlab.catalog.activations import Activation, get
 from actlab.errors import ActlabError
 from actlab.jsonsafe import clean
 from actlab.nn.models import ModelConfig, build
-from actlab.analysis.stats import mean_ci
-from actlab.studies.populations import far_points
 from actlab.training import probes
 from actlab.training.loop import TrainConfig, train
+from actlab.training.probes import far_points
 
 # The explorer's datasets (Playground's five) and the actlab source behind each.
 DATASETS = {"moons": "moons", "circles": "circles", "xor": "xor_noisy", "spirals": "spirals", "blobs": "gaussian"}

@@ -1,4 +1,5 @@
-"""The `actlab` command: thin typer commands that parse arguments and call library functions.
+"""The `actlab` command: thin typer commands that parse arguments and call library functions; what they print
+is `actlab.cli.show`.
 
 Every `ActlabError` (bad input) is printed as one line `error: ...` on stderr with exit status 2, and no
 traceback. Files are written only where a command's options say.
@@ -7,7 +8,6 @@ traceback. Files are written only where a command's options say.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
 import sys
@@ -16,25 +16,23 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from actlab import data
-from actlab import jsonsafe
 from actlab.catalog import guide
-from actlab.catalog.theory import meanfield
 from actlab.catalog import table as catalog
 from actlab.catalog.activations import Activation, get
 from actlab.catalog.activations import names as all_names
+from actlab.catalog.theory import meanfield
 from actlab.catalog.theory.gelu import gelu_approximation_error
+from actlab.cli import show
 from actlab.errors import ActlabError
 from actlab.runtime import tune_malloc
 from actlab.studies.config import documented, expand, load_study, parse_value
-from actlab.studies.runner import RunSummary, plan_run, run_study
-from actlab.studies.shipped import describe
+from actlab.studies.library import describe
+from actlab.studies.runner import plan_run, run_study
 
 # The report, its figures (matplotlib), the explorer's server and the exporter are imported by the commands that
 # use them: together they take seconds to import, and `actlab --help` or a mistyped option should answer at once.
@@ -47,41 +45,9 @@ data_app = typer.Typer(help="Data sources: the classic experiments' datasets, ge
                        add_completion=False, no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-out = Console(width=None if sys.stdout.isatty() else 200)  # a terminal's own width; piped output keeps whole rows
-err = Console(stderr=True)
-
-SHOWN = ("activation", "range", "derivative", "zero-centred", "saturates", "monotonic", "smoothness",
-         "dying risk", "χ₁ at init", "cost vs ReLU")  # the terminal table; files carry every column
+out, err = show.out, show.err
 
 WideOpt = Annotated[bool, typer.Option("--wide", help="Show every column of the tables, however wide the terminal.")]
-
-
-def _fit_table(title: str, cols: list[str], rows: list[list[str]], drop_first: list[str], wide: bool = False,
-               caption: str | None = None) -> None:
-    """Print a table that fits the terminal: when its natural width is more than the console's, columns of
-    `drop_first` are left out, in that order, until it fits, and a note names them (`--wide` shows all)."""
-    dropped: list[str] = []
-
-    def build(shown: list[str]) -> Table:
-        table = Table(title=title, caption=caption)
-        for c in shown:
-            table.add_column(c, overflow="fold")
-        for r in rows:
-            table.add_row(*(v for c, v in zip(cols, r, strict=True) if c in shown))
-        return table
-
-    shown = list(cols)
-    table = build(shown)
-    if not wide:
-        for c in drop_first:
-            if Measurement.get(out, out.options.update_width(10_000), table).maximum <= out.width or c not in shown:
-                continue
-            shown.remove(c)
-            dropped.append(c)
-            table = build(shown)
-    out.print(table)
-    if dropped:
-        out.print(f"left out to fit {out.width} columns: {', '.join(dropped)} (--wide shows them)", style="dim")
 
 
 ParamOpt = Annotated[list[str] | None, typer.Option(
@@ -145,28 +111,16 @@ def activations_table(
     if out_dir is not None:
         paths = catalog.write(entries, out_dir)
         elementwise = [e.activation for e in entries if not e.activation.vector]
-        from actlab.report.figures import catalog as plots  # start-up (see the imports above)
-        from actlab.report.figures.common import save  # start-up
-
-        fig = save(plots.catalog_figure(elementwise), Path(out_dir) / "catalog.png")
+        fig = show.write_figure("catalog", Path(out_dir) / "catalog.png", elementwise)
         for p in [*paths.values(), fig]:
             err.print(f"wrote {p}")
     if fmt == "table":
-        _print_table(entries, wide)
+        show.catalog_table(entries, wide)
     elif output is not None:
         output.write_text(catalog.render(entries, fmt), encoding="utf-8")
         err.print(f"wrote {output}")
     else:
         sys.stdout.write(catalog.render(entries, fmt))
-
-
-def _print_table(entries: list[catalog.Entry], wide: bool = False) -> None:
-    rows = [[catalog.row(e)[c] for c in SHOWN] for e in entries]
-    _fit_table("actlab catalog: measured properties", list(SHOWN), rows, wide=wide,
-               drop_first=["smoothness", "saturates", "derivative", "χ₁ at init", "dying risk"])
-    out.print("zero-centred: |E[φ(z)]| <= 0.1·sqrt(E[φ(z)²]), z ~ N(0, 1); χ₁ at init: mean-field slope of the "
-              "correlation map at the paired init, σ_b² = 0 (<1 ordered, >1 chaotic; `actlab theory NAME`); cost: "
-              "forward+backward, float32, this machine. Full columns: --format markdown|csv|json.", style="dim")
 
 
 @acts_app.command("show")
@@ -191,48 +145,13 @@ def show(
         sys.stdout.write(catalog.to_json(entries) + "\n")
     else:
         for e in entries:
-            _print_entry(e)
+            show.entry(e)
     curves = [(e.activation, e.params) for e in entries if not e.activation.vector]
     if figure is not None and not no_figure and curves:
-        from actlab.report.figures import catalog as plots  # start-up (see the imports above)
-        from actlab.report.figures.common import save  # start-up
-
-        err.print(f"wrote {save(plots.activation_figure(curves, lo, hi), figure)}")
+        err.print(f"wrote {show.write_figure('activations', figure, curves, lo, hi)}")
     elif curves and not as_json:
-        slug = "_".join(_slug(e.activation.label(**e.params)) for e in entries)
+        slug = "_".join(show.slug(e.activation.label(**e.params)) for e in entries)
         err.print(f"figure: add --figure {slug}.png (or .svg, .pdf) to draw them", style="dim", highlight=False)
-
-
-def _slug(label: str) -> str:
-    """A file-name form of a label: 'elu(alpha=2)' -> 'elu-alpha=2'; import paths keep only safe characters."""
-    label = label.replace("(", "-").replace(")", "").replace(", ", "-")
-    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label).strip("_")
-
-
-def _print_entry(e: catalog.Entry) -> None:
-    a = e.activation
-    out.rule(f"[bold]{a.label(**e.params)}")
-    out.print(a.description)
-    out.print(f"formula:  {a.text}")
-    out.print(f"LaTeX:    {a.latex}")
-    for p in a.params:
-        out.print(f"param:    {p.name} = {e.params[p.name]:g} (default {p.default:g}; {p.allowed()}) {p.doc}")
-    out.print(f"init:     {a.init}, gain {a.init_gain(**e.params):.4g}    source: {a.source}")
-    if e.properties is None:
-        out.print("vector-valued, output layer only: element-wise properties do not apply")
-        return
-    for key, value in catalog.row(e).items():
-        if key not in ("activation", "formula", "init"):
-            out.print(f"{key + ':':<14}{value}")
-    p = e.properties
-    out.print(f"{'φ(0), φ′(0):':<14}{p.value_at_zero:.4g}, {p.derivative_at_zero:.4g}")
-    out.print(f"{'E[φ′(z)²]:':<14}{p.derivative_second_moment:.4f}")
-    if p.kinks:
-        out.print(f"{'kinks at:':<14}{', '.join(f'{k:g}' for k in p.kinks)}")
-    if p.maximum:
-        out.print(f"{'interior max:':<14}{p.maximum.value:.4f} at {p.maximum.x:.4f}")
-    if p.cost_ns is not None:
-        out.print(f"{'cost:':<14}{p.cost_ns:.2f} ns/element forward+backward")
 
 
 @acts_app.command("gelu-error")
@@ -304,59 +223,14 @@ def theory_cmd(
     ratio = r.gradient_ratio(depth)
     if as_json:
         doc = {**r.model_dump(), "critical_sw2": crit, "depth": depth, "gradient_ratio": ratio}
-        sys.stdout.write(json.dumps({k: _json_number(v) for k, v in doc.items()}, indent=2) + "\n")
+        sys.stdout.write(json.dumps({k: show.json_number(v) for k, v in doc.items()}, indent=2) + "\n")
     else:
-        _print_theory(r, crit, depth, ratio)
+        show.theory(r, crit, depth, ratio)
     if figures is not None:
-        from actlab.report.figures import theory as theory_plots  # start-up (see the imports above)
-        from actlab.report.figures.common import save  # start-up
-
-        for fname, draw in (("theory_maps", lambda: theory_plots.maps_figure(act, sw2, sb2, params, depth)),
-                            ("theory_chi", lambda: theory_plots.chi_figure(act, sb2, params)),
-                            ("theory_phase", lambda: theory_plots.phase_figure(act, params, mark=[(sw2, sb2)]))):
-            err.print(f"wrote {save(draw(), Path(figures) / f'{fname}.png')}")
-
-
-def _json_number(v: object) -> object:
-    """A float for JSON: an infinite depth scale as the string "inf" (it means: critical), NaN as null."""
-    if isinstance(v, float):
-        return ("inf" if v > 0 else "-inf") if math.isinf(v) else jsonsafe.number(v)
-    return v
-
-
-def _num(v: float | None, err: float = 0.0, digits: int = 5) -> str:
-    if v is None:
-        return "—"
-    if math.isinf(v):
-        return "∞"
-    return f"{v:.{digits}g}" + (f" ± {err:.1g}" if err >= 1e-12 else "")
-
-
-def _print_theory(r: meanfield.SignalPropagation, crit: float | None, depth: int, ratio: float | None) -> None:
-    table = Table(title=f"mean-field theory: {r.activation}{'(' + ', '.join(f'{k}={v:g}' for k, v in r.params.items()) + ')' if r.params else ''}, "
-                        f"σ_w² = {r.sw2:g}, σ_b² = {r.sb2:g} ({r.method})", show_header=False)
-    table.add_column("quantity")
-    table.add_column("value")
-    stable = "—" if r.q_stable is None else "stable" if r.q_stable else "unstable"
-    rows = [("q* (pre-activation variance the layers approach)", _num(r.q_star, r.q_star_err)),
-            ("V′(q*) (variance map's slope at q*)", f"{_num(r.q_slope)} ({stable})"),
-            ("χ₁ = σ_w² E[φ′(√q* z)²]", _num(r.chi1, r.chi1_err)),
-            ("phase", r.phase or "—"),
-            ("c* (correlation the layers approach)", _num(r.c_star, r.c_star_err)),
-            ("χ_c (correlation map's slope at c*)", _num(r.chi_c)),
-            ("ξ_q (layers to approach q*)", _num(r.xi_q, digits=4)),
-            ("ξ_c (layers to approach c*)", _num(r.xi_c, digits=4)),
-            ("trainable depth ≈ 6 ξ_c (Schoenholz et al. 2017)", _num(r.trainable_depth, digits=4)),
-            ("backward gain per layer √χ₁", _num(r.backward_gain)),
-            (f"‖δ₁‖ / ‖δ_L‖ at depth L = {depth} (χ₁^((L−1)/2))", _num(ratio, digits=4)),
-            (f"edge of chaos at σ_b² = {r.sb2:g}", f"σ_w² = {_num(crit)}" if crit is not None else "none in (0, 100]")]
-    for k, v in rows:
-        table.add_row(k, v)
-    out.print(table)
-    if r.note:
-        out.print(r.note)
-    out.print("Weights N(0, σ_w²/fan_in), biases N(0, σ_b²), infinitely wide layers; ± is the quadrature's error. "
-              "χ₁ < 1: ordered (inputs merge, gradients vanish); χ₁ > 1: chaotic (gradients explode).", style="dim")
+        for kind, args, kwargs in (("theory_maps", (act, sw2, sb2, params, depth), {}),
+                                   ("theory_chi", (act, sb2, params), {}),
+                                   ("theory_phase", (act, params), {"mark": [(sw2, sb2)]})):
+            err.print(f"wrote {show.write_figure(kind, Path(figures) / f'{kind}.png', *args, **kwargs)}")
 
 
 @data_app.command("list")
@@ -401,10 +275,7 @@ def data_show(
             out.print(table)
         out.print(f"provenance: {json.dumps(ds.provenance)}")
     if figure is not None and not no_figure:
-        from actlab.report.figures import catalog as plots  # start-up (see the imports above)
-        from actlab.report.figures.common import save  # start-up
-
-        err.print(f"wrote {save(plots.dataset_figure(ds), figure)}")
+        err.print(f"wrote {show.write_figure('dataset', figure, ds)}")
     elif not as_json:
         err.print(f"figure: add --figure {ds.name}.png (or .svg, .pdf) to draw samples", style="dim", highlight=False)
 
@@ -454,81 +325,6 @@ class _Progress:
         err.print(escape(text), highlight=False, soft_wrap=True)
 
 
-def _print_summary(summary: RunSummary, max_rows: int = 16, wide: bool = False) -> None:
-    """The summary the runner returned: a simulation's grouped rows, or a training study's cells; then the
-    source's published numbers beside actlab's, with verdicts. Tables fit the terminal unless `wide`."""
-    if summary.members:
-        _print_overview(summary, wide)
-        return
-    _print_cells(summary, max_rows, wide)
-    if summary.published:
-        rows = []
-        for c in summary.published:
-            rep = c.reproduced
-            est = "—" if rep is None or rep.n == 0 else rep.format()
-            rows.append([c.quantity, f"{c.published:.4g} {c.unit}".strip() + (" (one run)" if c.single_run else " (mean)"),
-                         est, c.verdict, c.detail])
-        _fit_table(f"{summary.study}: published beside reproduced",
-                   ["quantity", "published", "actlab mean [95% CI] (n)", "verdict", "compared with"], rows,
-                   drop_first=["compared with"], wide=wide)
-
-
-def _print_overview(summary: RunSummary, wide: bool = False) -> None:
-    """A suite's summary: one row per study with its headline, the details in each study's report (and
-    `actlab report` / `actlab export` of its run directory)."""
-    rows = []
-    for m in summary.members:
-        states = [r["status"] for r in m.rows] or [o.status for o in m.outcomes]  # the store's: resumed cells too
-        failed = states.count("failed")
-        cells = f"{states.count('done')} of {len(states)} done" + (f", {failed} failed" if failed else "")
-        verdicts: dict[str, int] = {}
-        for c in m.published:
-            verdicts[c.verdict] = verdicts.get(c.verdict, 0) + 1
-        source = ", ".join(f"{n} {v}" for v, n in verdicts.items()) or "—"
-        rows.append([m.study, cells, source, _headline(m)])
-    _fit_table(f"{summary.study}: {len(summary.members)} studies (details: {summary.run_dir}/report.html)",
-               ["study", "cells", "source's numbers", "headline"], rows, drop_first=["source's numbers"], wide=wide)
-
-
-def _headline(m: RunSummary) -> str:
-    """The study's first number a reader wants: the best cell's accuracy, or a source comparison."""
-    scored = [r for r in m.rows if r.get("final_test_acc") is not None and r["final_test_acc"].n]
-    if scored:
-        best = max(scored, key=lambda r: r["final_test_acc"].mean)
-        return f"best final test acc: {best['cell']} {best['final_test_acc'].format('.3f', with_n=False)}" + \
-            f" (n = {best['final_test_acc'].n})"
-    if m.published:
-        c = m.published[0]
-        rep = "—" if c.reproduced is None or c.reproduced.n == 0 else c.reproduced.format(".3g")
-        return f"{c.quantity}: {rep} ({c.verdict} with {c.published:.3g})"
-    return f"{len(m.sims)} result rows" if m.sims else "—"
-
-
-def _print_cells(summary: RunSummary, max_rows: int, wide: bool = False) -> None:
-    sims = summary.sims
-    if sims:
-        cols = list(dict.fromkeys(k for row in sims for k in row))
-        _fit_table(f"{summary.study}  ({summary.run_dir}): mean [95% CI] over seeds", cols,
-                   [[str(row.get(c, "")) for c in cols] for row in sims[:max_rows]], drop_first=cols[:0:-1], wide=wide)
-        if len(sims) > max_rows:
-            out.print(f"... {len(sims) - max_rows} more rows: actlab export {summary.run_dir}", style="dim")
-        if summary.note:
-            out.print(summary.note, style="dim")
-        return
-    sim_rows = any(r["sim_rows"] for r in summary.rows)  # a training study has none: no column of "—"
-    cols = ["cell", "status", "n seeds", "final test acc, mean [95% CI]", "diverged", *(("rows",) if sim_rows else ()),
-            "wall s"]
-    rows = []
-    for r in summary.rows:
-        acc = "—" if r["final_test_acc"] is None else r["final_test_acc"].format(".4g", with_n=False)
-        rows.append([r["cell"], r["status"] + (f": {r['error']}" if r["error"] else ""), str(r["replicas"]),
-                     acc, str(r["diverged"]), *((str(r["sim_rows"] or "—"),) if sim_rows else ()),
-                     "—" if r["wall_s"] is None else f"{r['wall_s']:.1f}"])
-    _fit_table(f"{summary.study}  ({summary.run_dir})", cols, rows, drop_first=["wall s", "rows", "diverged"], wide=wide)
-    if summary.note:
-        out.print(summary.note, style="dim")
-
-
 @app.command("run")
 def run(
     study: Annotated[str | None, typer.Argument(help="Study file, shipped study name, or a run directory to resume. Default: the quick tour.")] = None,
@@ -548,7 +344,7 @@ def run(
     except KeyboardInterrupt:
         err.print(f"interrupted: finished cells are kept in {target}; run `actlab run {target}` to resume")
         raise typer.Exit(130) from None
-    _print_summary(summary, wide=wide)
+    show.summary(summary, wide=wide)
     err.print(f"run directory: {target}  ({time.perf_counter() - t0:.1f} s)")
     if report:
         from actlab.report.page import build_report  # start-up (see the imports above)

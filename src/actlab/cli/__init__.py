@@ -1,0 +1,6 @@
+"""The `actlab` command line: `commands` parses arguments and calls the library; `show` prints what it returned.
+The console entry point is `actlab.cli:main`."""
+
+from actlab.cli.commands import app, main
+
+__all__ = ["app", "main"]

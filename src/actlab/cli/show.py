@@ -1,0 +1,220 @@
+"""What the command line prints: tables that fit the terminal, a catalog entry, mean-field theory, a run's summary
+and a suite's overview, and the figures it writes. `actlab.cli.commands` parses and calls; this module shows
+what the library returned."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+from actlab import jsonsafe
+from actlab.catalog import table as catalog
+from actlab.catalog.theory import meanfield
+from actlab.studies.runner import RunSummary
+
+out = Console(width=None if sys.stdout.isatty() else 200)  # a terminal's own width; piped output keeps whole rows
+err = Console(stderr=True)
+
+SHOWN = ("activation", "range", "derivative", "zero-centred", "saturates", "monotonic", "smoothness",
+         "dying risk", "χ₁ at init", "cost vs ReLU")  # the terminal table; files carry every column
+
+
+def fit_table(title: str, cols: list[str], rows: list[list[str]], drop_first: list[str], wide: bool = False,
+               caption: str | None = None) -> None:
+    """Print a table that fits the terminal: when its natural width is more than the console's, columns of
+    `drop_first` are left out, in that order, until it fits, and a note names them (`--wide` shows all)."""
+    dropped: list[str] = []
+
+    def build(shown: list[str]) -> Table:
+        table = Table(title=title, caption=caption)
+        for c in shown:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*(v for c, v in zip(cols, r, strict=True) if c in shown))
+        return table
+
+    shown = list(cols)
+    table = build(shown)
+    if not wide:
+        for c in drop_first:
+            if Measurement.get(out, out.options.update_width(10_000), table).maximum <= out.width or c not in shown:
+                continue
+            shown.remove(c)
+            dropped.append(c)
+            table = build(shown)
+    out.print(table)
+    if dropped:
+        out.print(f"left out to fit {out.width} columns: {', '.join(dropped)} (--wide shows them)", style="dim")
+
+
+def catalog_table(entries: list[catalog.Entry], wide: bool = False) -> None:
+    rows = [[catalog.row(e)[c] for c in SHOWN] for e in entries]
+    fit_table("actlab catalog: measured properties", list(SHOWN), rows, wide=wide,
+               drop_first=["smoothness", "saturates", "derivative", "χ₁ at init", "dying risk"])
+    out.print("zero-centred: |E[φ(z)]| <= 0.1·sqrt(E[φ(z)²]), z ~ N(0, 1); χ₁ at init: mean-field slope of the "
+              "correlation map at the paired init, σ_b² = 0 (<1 ordered, >1 chaotic; `actlab theory NAME`); cost: "
+              "forward+backward, float32, this machine. Full columns: --format markdown|csv|json.", style="dim")
+
+
+def slug(label: str) -> str:
+    """A file-name form of a label: 'elu(alpha=2)' -> 'elu-alpha=2'; import paths keep only safe characters."""
+    label = label.replace("(", "-").replace(")", "").replace(", ", "-")
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label).strip("_")
+
+
+def entry(e: catalog.Entry) -> None:
+    a = e.activation
+    out.rule(f"[bold]{a.label(**e.params)}")
+    out.print(a.description)
+    out.print(f"formula:  {a.text}")
+    out.print(f"LaTeX:    {a.latex}")
+    for p in a.params:
+        out.print(f"param:    {p.name} = {e.params[p.name]:g} (default {p.default:g}; {p.allowed()}) {p.doc}")
+    out.print(f"init:     {a.init}, gain {a.init_gain(**e.params):.4g}    source: {a.source}")
+    if e.properties is None:
+        out.print("vector-valued, output layer only: element-wise properties do not apply")
+        return
+    for key, value in catalog.row(e).items():
+        if key not in ("activation", "formula", "init"):
+            out.print(f"{key + ':':<14}{value}")
+    p = e.properties
+    out.print(f"{'φ(0), φ′(0):':<14}{p.value_at_zero:.4g}, {p.derivative_at_zero:.4g}")
+    out.print(f"{'E[φ′(z)²]:':<14}{p.derivative_second_moment:.4f}")
+    if p.kinks:
+        out.print(f"{'kinks at:':<14}{', '.join(f'{k:g}' for k in p.kinks)}")
+    if p.maximum:
+        out.print(f"{'interior max:':<14}{p.maximum.value:.4f} at {p.maximum.x:.4f}")
+    if p.cost_ns is not None:
+        out.print(f"{'cost:':<14}{p.cost_ns:.2f} ns/element forward+backward")
+
+
+def json_number(v: object) -> object:
+    """A float for JSON: an infinite depth scale as the string "inf" (it means: critical), NaN as null."""
+    if isinstance(v, float):
+        return ("inf" if v > 0 else "-inf") if math.isinf(v) else jsonsafe.number(v)
+    return v
+
+
+def number(v: float | None, err: float = 0.0, digits: int = 5) -> str:
+    if v is None:
+        return "—"
+    if math.isinf(v):
+        return "∞"
+    return f"{v:.{digits}g}" + (f" ± {err:.1g}" if err >= 1e-12 else "")
+
+
+def theory(r: meanfield.SignalPropagation, crit: float | None, depth: int, ratio: float | None) -> None:
+    table = Table(title=f"mean-field theory: {r.activation}{'(' + ', '.join(f'{k}={v:g}' for k, v in r.params.items()) + ')' if r.params else ''}, "
+                        f"σ_w² = {r.sw2:g}, σ_b² = {r.sb2:g} ({r.method})", show_header=False)
+    table.add_column("quantity")
+    table.add_column("value")
+    stable = "—" if r.q_stable is None else "stable" if r.q_stable else "unstable"
+    rows = [("q* (pre-activation variance the layers approach)", number(r.q_star, r.q_star_err)),
+            ("V′(q*) (variance map's slope at q*)", f"{number(r.q_slope)} ({stable})"),
+            ("χ₁ = σ_w² E[φ′(√q* z)²]", number(r.chi1, r.chi1_err)),
+            ("phase", r.phase or "—"),
+            ("c* (correlation the layers approach)", number(r.c_star, r.c_star_err)),
+            ("χ_c (correlation map's slope at c*)", number(r.chi_c)),
+            ("ξ_q (layers to approach q*)", number(r.xi_q, digits=4)),
+            ("ξ_c (layers to approach c*)", number(r.xi_c, digits=4)),
+            ("trainable depth ≈ 6 ξ_c (Schoenholz et al. 2017)", number(r.trainable_depth, digits=4)),
+            ("backward gain per layer √χ₁", number(r.backward_gain)),
+            (f"‖δ₁‖ / ‖δ_L‖ at depth L = {depth} (χ₁^((L−1)/2))", number(ratio, digits=4)),
+            (f"edge of chaos at σ_b² = {r.sb2:g}", f"σ_w² = {number(crit)}" if crit is not None else "none in (0, 100]")]
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(table)
+    if r.note:
+        out.print(r.note)
+    out.print("Weights N(0, σ_w²/fan_in), biases N(0, σ_b²), infinitely wide layers; ± is the quadrature's error. "
+              "χ₁ < 1: ordered (inputs merge, gradients vanish); χ₁ > 1: chaotic (gradients explode).", style="dim")
+
+
+def summary(summary: RunSummary, max_rows: int = 16, wide: bool = False) -> None:
+    """The summary the runner returned: a simulation's grouped rows, or a training study's cells; then the
+    source's published numbers beside actlab's, with verdicts. Tables fit the terminal unless `wide`."""
+    if summary.members:
+        overview(summary, wide)
+        return
+    cells(summary, max_rows, wide)
+    if summary.published:
+        rows = []
+        for c in summary.published:
+            rep = c.reproduced
+            est = "—" if rep is None or rep.n == 0 else rep.format()
+            rows.append([c.quantity, f"{c.published:.4g} {c.unit}".strip() + (" (one run)" if c.single_run else " (mean)"),
+                         est, c.verdict, c.detail])
+        fit_table(f"{summary.study}: published beside reproduced",
+                   ["quantity", "published", "actlab mean [95% CI] (n)", "verdict", "compared with"], rows,
+                   drop_first=["compared with"], wide=wide)
+
+
+def overview(summary: RunSummary, wide: bool = False) -> None:
+    """A suite's summary: one row per study with its headline, the details in each study's report (and
+    `actlab report` / `actlab export` of its run directory)."""
+    rows = []
+    for m in summary.members:
+        states = [r["status"] for r in m.rows] or [o.status for o in m.outcomes]  # the store's: resumed cells too
+        failed = states.count("failed")
+        cells = f"{states.count('done')} of {len(states)} done" + (f", {failed} failed" if failed else "")
+        verdicts: dict[str, int] = {}
+        for c in m.published:
+            verdicts[c.verdict] = verdicts.get(c.verdict, 0) + 1
+        source = ", ".join(f"{n} {v}" for v, n in verdicts.items()) or "—"
+        rows.append([m.study, cells, source, headline(m)])
+    fit_table(f"{summary.study}: {len(summary.members)} studies (details: {summary.run_dir}/report.html)",
+               ["study", "cells", "source's numbers", "headline"], rows, drop_first=["source's numbers"], wide=wide)
+
+
+def headline(m: RunSummary) -> str:
+    """The study's first number a reader wants: the best cell's accuracy, or a source comparison."""
+    scored = [r for r in m.rows if r.get("final_test_acc") is not None and r["final_test_acc"].n]
+    if scored:
+        best = max(scored, key=lambda r: r["final_test_acc"].mean)
+        return f"best final test acc: {best['cell']} {best['final_test_acc'].format('.3f', with_n=False)}" + \
+            f" (n = {best['final_test_acc'].n})"
+    if m.published:
+        c = m.published[0]
+        rep = "—" if c.reproduced is None or c.reproduced.n == 0 else c.reproduced.format(".3g")
+        return f"{c.quantity}: {rep} ({c.verdict} with {c.published:.3g})"
+    return f"{len(m.sims)} result rows" if m.sims else "—"
+
+
+def cells(summary: RunSummary, max_rows: int, wide: bool = False) -> None:
+    sims = summary.sims
+    if sims:
+        cols = list(dict.fromkeys(k for row in sims for k in row))
+        fit_table(f"{summary.study}  ({summary.run_dir}): mean [95% CI] over seeds", cols,
+                   [[str(row.get(c, "")) for c in cols] for row in sims[:max_rows]], drop_first=cols[:0:-1], wide=wide)
+        if len(sims) > max_rows:
+            out.print(f"... {len(sims) - max_rows} more rows: actlab export {summary.run_dir}", style="dim")
+        if summary.note:
+            out.print(summary.note, style="dim")
+        return
+    sim_rows = any(r["sim_rows"] for r in summary.rows)  # a training study has none: no column of "—"
+    cols = ["cell", "status", "n seeds", "final test acc, mean [95% CI]", "diverged", *(("rows",) if sim_rows else ()),
+            "wall s"]
+    rows = []
+    for r in summary.rows:
+        acc = "—" if r["final_test_acc"] is None else r["final_test_acc"].format(".4g", with_n=False)
+        rows.append([r["cell"], r["status"] + (f": {r['error']}" if r["error"] else ""), str(r["replicas"]),
+                     acc, str(r["diverged"]), *((str(r["sim_rows"] or "—"),) if sim_rows else ()),
+                     "—" if r["wall_s"] is None else f"{r['wall_s']:.1f}"])
+    fit_table(f"{summary.study}  ({summary.run_dir})", cols, rows, drop_first=["wall s", "rows", "diverged"], wide=wide)
+    if summary.note:
+        out.print(summary.note, style="dim")
+
+
+def write_figure(kind: str, path: str | Path, *args: Any, **kwargs: Any) -> Path:
+    """Draw one of the command line's figures into `path` (format from the suffix); `kind` names it
+    (`actlab.report.figures.DRAW`). The report's figures are imported here, on first use: with matplotlib they
+    take seconds to import, and `actlab --help` or a mistyped option should answer at once."""
+    from actlab.report import figures  # start-up: matplotlib, only for a command that draws
+
+    return figures.write(kind, path, *args, **kwargs)
