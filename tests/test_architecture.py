@@ -16,6 +16,7 @@ from actlab.studies.config import expand, load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 LINT = Path(sys.executable).parent / "lint-imports"
+RUFF = Path(sys.executable).parent / "ruff"
 # Imports inside functions are allowed only to defer an optional dependency.
 DEFERRED_OK = {"ray", "pandas"}  # optional dependencies
 # seconds to import on a 2-core machine, needed by few calls: imported on first use so that `actlab --help`, a
@@ -86,6 +87,26 @@ def test_the_contracts_catch_a_back_up_import_and_a_cycle(tmp_path):
     assert "cycles BROKEN" in r.stdout
 
 
+def test_the_code_passes_the_project_s_lint_rules():
+    """ruff with the rule set of pyproject.toml ([tool.ruff.lint]) over the package, the tests, the benchmarks and
+    the tools."""
+    if not RUFF.exists():
+        pytest.fail("ruff is missing: install the test extras (pip install -e '.[test]')")
+    r = subprocess.run([str(RUFF), "check", "--no-cache", "src", "tests", "benchmarks", "tools"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_root_holds_no_stray_files():
+    """What the root of the repository holds is the project's: no logs or run output committed."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, timeout=60).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    top = {p.split("/")[0] for p in tracked}
+    assert top <= {".ci", ".gitignore", "Makefile", "README.md", "benchmarks", "constraints.txt", "pyproject.toml",
+                   "src", "tests", "tools"}, sorted(top)
+
+
 def _function_imports() -> list[tuple[str, int, str]]:
     found = []
     for path in sorted((ROOT / "src" / "actlab").rglob("*.py")):
@@ -101,7 +122,7 @@ def _function_imports() -> list[tuple[str, int, str]]:
 
 def _slow(path: str, module: str) -> bool:
     return any(module == m or module.startswith(m + ".") for m in SLOW_TO_IMPORT) or (
-        path == "src/actlab/cli.py" and any(module.startswith(m) for m in CLI_DEFERRED))
+        path.startswith("src/actlab/cli/") and any(module.startswith(m) for m in CLI_DEFERRED))
 
 
 def test_imports_sit_at_module_level_except_optional_and_slow_dependencies():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -149,7 +150,7 @@ def published_table(run: Run) -> Table | None:
                  ["quantity", "published", "actlab", "verdict", "compared with", "source"], rows)
 
 
-def gradient_flow_table(rows: Rows) -> tuple[list[str], list[list[str]]]:
+def gradient_flow_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Depth rows: seed 003's ratio of mean norms (toy), then per (activation + init) the real-backprop
     geometric-mean ratio first/last [95 % CI], with how many seeds' first-layer gradient was exactly 0."""
     ratios = source_ratios(rows)

@@ -232,7 +232,7 @@ def _forward(P, A, D, sizes, woff, boff, aoff, doff, code, p, lcodes, lparams):
         if li < nl - 1:
             do = doff[li]
             for u in range(nout):
-                _act_row(code, p, lcodes, lparams, A, D, ao + u, do + u)
+                _act_row(code, p, lcodes, lparams, A, D, ao + u, do + u)  # noqa: F821 - the generated module defines it
 
 
 def _train_epoch(P, S1, S2, X, Y, order, alive, blocks, sizes, woff, boff, aoff, doff, codes, params, lcodes,
