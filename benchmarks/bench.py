@@ -87,7 +87,8 @@ def bench_moons(m: int = 4000, epochs: int = 20) -> dict:
     ds = data.load("moons")
     base = _numpy_rate([2, 8, 8, 1], "relu", ds, 100, 0.05, 64, "he", None)
     tc = TrainConfig(epochs=epochs, batch_size=64, lr=0.05, eval_train=False, device="cpu", engine="torch")
-    rates = {mm: _population_rate(ModelConfig(widths=[8, 8], activation="relu"), ds, tc, mm) for mm in (1, 100, 1000, m)}
+    rates = {mm: _population_rate(ModelConfig(widths=[8, 8], activation="relu"), ds, tc, mm) for mm in (1, 100, 1000,
+                                                                                                        m)}
     best = max(rates.values())
     return {"benchmark": "moons", "numpy_model_epochs_per_s": base,
             "population_model_epochs_per_s": {str(k): v for k, v in rates.items()},

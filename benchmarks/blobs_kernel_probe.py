@@ -64,8 +64,10 @@ def source(sizes: tuple[int, ...], act: str, tile: int) -> str:
     for li, (nin, nout, wo, bo) in enumerate(lay):
         bias = " + ".join(f"E[{t}, {uoff[li]} + u, r]" for t in range(tile))
         grad = " + ".join(f"{inp(li, 'k', t)} * E[{t}, {uoff[li]} + u, r]" for t in range(tile))
-        body += [f"{ind}for u in range({nout}):", f"{ind}    for r in range(B):", f"{ind}        G[{bo} + u, r] += {bias}",
-                 f"{ind}for k in range({nin}):", f"{ind}    for u in range({nout}):", f"{ind}        for r in range(B):",
+        body += [f"{ind}for u in range({nout}):", f"{ind}    for r in range(B):", f"{ind}        G[{bo} + u, r] += "
+                                                                                  f"{bias}",
+                 f"{ind}for k in range({nin}):", f"{ind}    for u in range({nout}):",
+                 f"{ind}        for r in range(B):",
                  f"{ind}            G[{wo} + k * {nout} + u, r] += {grad}"]
     rows = lay[-1][3] + lay[-1][1]
     return "\n".join([

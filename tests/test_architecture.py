@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import textwrap
@@ -39,6 +40,36 @@ def test_import_contracts_hold():
     assert "No import cycles between the modules of any package KEPT" in r.stdout
     assert "The store only writes and reads: nothing from training or the models KEPT" in r.stdout
     assert "Only the report draws: nothing below it imports matplotlib KEPT" in r.stdout
+    for inside in ("analysis", "the fused kernel", "studies", "the command line"):
+        assert f"Layers inside {inside} KEPT" in r.stdout
+    assert "0 broken" in r.stdout
+
+
+def test_activation_names_are_looked_up_only_where_they_enter():
+    """A name becomes a catalog entry where it enters (the command line, a request, a study file through the
+    configuration's typed field, a simulation's parameters, a name read back from a store); the models, the
+    training loop, the fused kernel and the store receive entries and look nothing up."""
+    lookup = re.compile(r"\b(catalog|activations)\.get\(|from actlab\.catalog(\.activations)? import [^\n]*\bget\b")
+    where = {str(p.relative_to(ROOT / "src" / "actlab")) for p in (ROOT / "src" / "actlab").rglob("*.py")
+             if lookup.search(p.read_text(encoding="utf-8"))}
+    below = [w for w in where if w.split("/")[0] in ("nn", "training", "store", "data")]
+    assert below == [], f"name lookups below the boundary: {below}"
+    assert where - {w for w in where if w.startswith("catalog/")} <= {
+        "cli/commands.py", "web/sessions.py", "web/routes/activations.py", "report/figures/catalog.py",
+        "report/figures/theory.py", "report/figures/simulations.py", "studies/simulations.py",
+        "analysis/simulations.py", "analysis/predictions.py"}, sorted(where)
+
+
+def test_a_configuration_holds_the_entry_and_writes_back_its_name():
+    from actlab.catalog.activations import Activation
+    from actlab.nn.models import ModelConfig
+
+    cfg = ModelConfig(activation="LeakyReLU", output_activation="sigmoid")
+    assert isinstance(cfg.activation, Activation) and cfg.activation.name == "leaky_relu"
+    assert cfg.model_dump()["activation"] == "leaky_relu"
+    assert cfg.model_dump(mode="json")["output_activation"] == "sigmoid"
+    assert ModelConfig().activation.name == "relu"  # the default is an entry too
+    assert ModelConfig(**cfg.model_dump()) == cfg
 
 
 def test_the_store_names_the_fields_a_population_may_mix():
@@ -183,7 +214,8 @@ def test_a_study_pickles_without_its_cache_and_compares_by_configuration():
 
 
 def test_an_import_path_activation_is_resolved_once_and_its_gain_measured_once(tmp_path, monkeypatch):
-    (tmp_path / "once_act.py").write_text("import torch\n\ndef bump(x, k=1.0):\n    return torch.tanh(x) + k * 0.1 * x\n")
+    (tmp_path / "once_act.py").write_text("import torch\n\ndef bump(x, k=1.0):\n"
+                                          "    return torch.tanh(x) + k * 0.1 * x\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     calls = []
     real = activations.gaussian_moments

@@ -145,7 +145,8 @@ def test_the_blobs_kernel_probe_trains_as_the_torch_engine():
 
     def blocks() -> np.ndarray:
         fp = fused.FusedPopulation(model, tc, ds.task, ds.n_classes)
-        return np.ascontiguousarray(fp.P.transpose(1, 0, 2).reshape(fp.rows, -1).reshape(fp.rows, 2, 16).transpose(1, 0, 2))
+        rows = fp.P.transpose(1, 0, 2).reshape(fp.rows, -1)
+        return np.ascontiguousarray(rows.reshape(fp.rows, 2, 16).transpose(1, 0, 2))
 
     p = blocks()
     init = p.copy()

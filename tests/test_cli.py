@@ -188,7 +188,8 @@ def test_data_show_summary_and_figure(tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["data", "show", "mooons"], "dataset 'mooons' is unknown; did you mean moons?"),
-    (["data", "show", "moons", "-p", "noise=-2"], "dataset moons: noise=-2: Input should be greater than or equal to 0"),
+    (["data", "show", "moons", "-p", "noise=-2"],
+     "dataset moons: noise=-2: Input should be greater than or equal to 0"),
     (["data", "show", "moons", "-p", "noise"], "--param 'noise' must look like KEY=VALUE"),
     (["data", "show", "cifar10", "-p", "url=http://127.0.0.1:9/c.tar.gz", "-p", "cache_dir=CACHE"],
      "Place the file cifar-10-python.tar.gz (MD5 c58f30108f718f92721af3b95e74349a) at"),

@@ -202,12 +202,14 @@ def test_cifar10_loader_uses_a_placed_file_offline_and_normalises(tmp_path):
     ds = _cifar_dataset(tmp_path)  # the URL is unreachable: the file in the cache is used as it is
     raw = images.parse_cifar10(tmp_path / "cache" / "cifar-10-python.tar.gz")[0]
     torch.testing.assert_close(ds.x_train, torch.tensor(raw, dtype=torch.float32) / 255 * 2 - 1)
-    assert ds.class_names == tuple(CIFAR_LABELS) and ds.provenance["md5"] == _md5(tmp_path / "cache" / "cifar-10-python.tar.gz")
+    assert ds.class_names == tuple(CIFAR_LABELS)
+    assert ds.provenance["md5"] == _md5(tmp_path / "cache" / "cifar-10-python.tar.gz")
 
 
 def test_cifar10_placed_file_with_wrong_checksum(tmp_path):
     write_cifar_tarball(tmp_path / "cifar-10-python.tar.gz")
-    with pytest.raises(ActlabError, match=f"has MD5 .*, expected {images.CIFAR10_MD5}: it is corrupt or a different file"):
+    with pytest.raises(ActlabError,
+                       match=f"has MD5 .*, expected {images.CIFAR10_MD5}: it is corrupt or a different file"):
         data.load("cifar10", cache_dir=str(tmp_path))
 
 
@@ -343,7 +345,8 @@ def test_download_with_wrong_checksum_removes_the_partial_file(server, tmp_path)
     srv, root = server
     (root / "blob.bin").write_bytes(b"corrupted content")
     cache = tmp_path / "cache"
-    with pytest.raises(ActlabError, match="has MD5 .*, expected 0123456789abcdef0123456789abcdef; the partial file was removed"):
+    with pytest.raises(ActlabError,
+                       match="has MD5 .*, expected 0123456789abcdef0123456789abcdef; the partial file was removed"):
         fetch(srv.url + "blob.bin", "blob.bin", "0123456789abcdef0123456789abcdef", cache)
     assert list(cache.iterdir()) == []
 

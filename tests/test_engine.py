@@ -180,7 +180,8 @@ def test_bad_configs_are_named(moons):
 
 
 def test_prelu_slope_is_per_replica(moons):
-    pop = build(ModelConfig(widths=[4], activation="prelu", activation_params={"alpha": 0.1}), (2,), "binary", 2, [0, 1])
+    pop = build(ModelConfig(widths=[4], activation="prelu", activation_params={"alpha": 0.1}), (2,), "binary", 2, [0,
+                                                                                                                   1])
     train(pop, moons, TrainConfig(epochs=2, batch_size=16, lr=0.5))
     slopes = pop.act.weight.detach()
     assert slopes.shape == (2,) and slopes[0] != slopes[1]
@@ -361,7 +362,8 @@ def test_torch_default_init_keeps_the_conv_bias_and_draws_like_pytorch(digits):
         for t in (layer.weight, layer.bias):
             assert t is not None and t.abs().max() <= bound and t.abs().max() > 0.9 * bound
             assert t.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.1)
-    no_bias = build(ModelConfig(kind="convnet", depth=2, width=8, norm="batch"), digits.input_shape, digits.task, 10, [0])
+    no_bias = build(ModelConfig(kind="convnet", depth=2, width=8, norm="batch"), digits.input_shape, digits.task,
+                    10, [0])
     assert no_bias.convs[0].bias is None
 
 

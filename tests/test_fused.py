@@ -60,8 +60,8 @@ def assert_same(ht, hf, mt, mf, rtol=2e-4, atol=2e-5):
 def test_every_activation_matches_the_torch_path(moons, seeds, widths, path):
     """Every activation of the kernel's table at once, with its default parameters, and with a non-default one
     where it has one. 16 seeds each fill whole blocks, one activation per block: the generated (unrolled)
-    kernels train the activations they know (those with a branch-free form), the generic kernel the others. 3 seeds each mix
-    activations inside a block (the generic kernel's lane-by-lane path)."""
+    kernels train the activations they know (those with a branch-free form), the generic kernel the others. 3 seeds
+    each mix activations inside a block (the generic kernel's lane-by-lane path)."""
     names = list(kernel_forms.FORMS)
     members = [ModelConfig(widths=widths, activation=a) for a in names]
     members += [ModelConfig(widths=widths, activation=a, activation_params=p)

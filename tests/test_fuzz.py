@@ -70,7 +70,8 @@ def test_any_study_file_is_a_study_or_one_error(tmp_path_factory, content):
 
 
 def test_a_study_of_toml_tables_with_odd_values_is_a_study_or_one_error(tmp_path):
-    for body in ['name = "x"\n[grid]\nactivation = "relu"', 'name = "x"\nseeds = 1e400', 'name = "x"\n[train]\nepochs = -1',
+    for body in ['name = "x"\n[grid]\nactivation = "relu"', 'name = "x"\nseeds = 1e400',
+                 'name = "x"\n[train]\nepochs = -1',
                  'name = "x"\n[[published]]\nkey = 1', 'name = 3', 'include = ["nope"]\nname = "s"',
                  'name = "x"\n[grid]\n"model.depth" = [0, 1]\n"model.widths" = [[2]]']:
         (tmp_path / "s.toml").write_text(body)

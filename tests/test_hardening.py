@@ -74,7 +74,8 @@ def test_set_reaches_every_suite_member_and_an_unknown_field_is_an_error():
         member = load_study(name, suite.overrides[name])
         assert member.seed_list() == [0] and member.train.epochs == 3
     only_sims = load_study("tour", ["simulation.params.width=8"])
-    assert only_sims.overrides.get("moons", []) == [] and "simulation.params.width=8" in only_sims.overrides["selu-selfnorm"]
+    assert only_sims.overrides.get("moons",
+                                   []) == [] and "simulation.params.width=8" in only_sims.overrides["selu-selfnorm"]
     with pytest.raises(ActlabError, match="no member of suite 'tour' has that field"):
         load_study("tour", ["simulation.params.nope=1"])
 

@@ -199,7 +199,8 @@ def test_the_theory_command_prints_the_prediction_and_writes_its_figures(tmp_pat
     assert r.returncode == 0, r.stderr
     assert "no finite fixed point" in r.stdout and "σ_w² = 2" in r.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["theory_chi.png", "theory_maps.png", "theory_phase.png"]
-    r = subprocess.run([sys.executable, "-m", "actlab", "theory", "softmax"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "actlab", "theory", "softmax"], capture_output=True, text=True,
+                       timeout=60)
     assert r.returncode == 2 and "vector-valued" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([sys.executable, "-m", "actlab", "theory", "elu", "-p", "alpha=0.5", "--sw2", "1", "--json"],
                        capture_output=True, text=True, timeout=60)

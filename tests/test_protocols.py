@@ -103,7 +103,7 @@ def test_gradient_flow_at_depth_50_neither_underflows_nor_vanishes_and_matches_t
     real = [r for r in rows if r["method"] == "real" and r["depth"] == 50 and r["activation"] == "sigmoid"]
     assert all(r["ratio"] > 0 and not r["first_all_zero"] for r in real)  # entries ~1e-32: float32 holds them
     assert all(1e-40 < r["ratio"] < 1e-20 for r in real)
-    from actlab.analysis.published import source_ratios
+    from actlab.analysis.simulations import source_ratios
 
     published = {5: 2.3e3, 10: 5.4e6, 20: 3.0e13, 50: 4.9e33}  # seed 003's table, 100 simulations
     for depth, r in source_ratios(rows).items():

@@ -341,8 +341,10 @@ def test_the_highest_mean_names_every_cell_tied_with_it(moons_run, tmp_path, rel
 def test_columns_and_rows_of_only_dashes_are_left_out_with_a_note():
     from actlab.report.tables import Table, pruned
 
-    t = pruned(Table("t", ["cell", "a", "b", "c"], [["r1", "—", "1", "—"], ["r2", "—", "—", "—"], ["r3", "—", "0", ""]]))
+    t = pruned(Table("t", ["cell", "a", "b", "c"], [["r1", "—", "1", "—"], ["r2", "—", "—", "—"], ["r3", "—", "0",
+                                                                                                   ""]]))
     assert t.header == ["cell", "b"] and t.rows == [["r1", "1"], ["r3", "0"]]  # a 0 is a value, kept
-    assert t.note == 'columns a, c left out: "—" in every row; 1 row of only "—" left out (everything is in actlab export)'
+    assert t.note == ('columns a, c left out: "—" in every row; 1 row of only "—" left out (everything is in '
+                      'actlab export)')
     same = pruned(Table("u", ["cell", "x"], [["r1", "2"]]))
     assert same.header == ["cell", "x"] and same.note == ""

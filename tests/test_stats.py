@@ -45,7 +45,8 @@ def test_bootstrap_interval_agrees_with_t_on_normal_data_and_is_seeded():
     assert b.method == "bootstrap" and b.mean == t.mean
     assert b.lo < t.mean < b.hi
     assert abs((b.hi - b.lo) / (t.hi - t.lo) - 1) < 0.1  # the CLT: both widths ≈ 2·1.96·σ/√n
-    assert mean_ci(v, method="bootstrap", resamples=500, seed=7) == mean_ci(v, method="bootstrap", resamples=500, seed=7)
+    assert mean_ci(v, method="bootstrap", resamples=500, seed=7) == mean_ci(v, method="bootstrap", resamples=500,
+                                                                            seed=7)
     with pytest.raises(ActlabError, match="allowed: t, bootstrap"):
         mean_ci(v, method="jackknife")
 

@@ -247,7 +247,8 @@ def test_store_records_provenance_and_artifacts(tmp_path):
         assert surf["p"].shape[0] == 2 and surf["gx"][1] - surf["gx"][0] == pytest.approx(0.025)
         trace = store.artifact(cells[1]["key"], "signal_trace")
         assert set(trace) >= {"points", "z1", "a1", "z2", "a2", "z_out"} and trace["z1"].shape == (2, 2)
-        probes = store.query("SELECT COUNT(*) FROM probes WHERE cell = ? AND stat = 'dead_fraction'", (cells[1]["key"],))
+        probes = store.query("SELECT COUNT(*) FROM probes WHERE cell = ? AND stat = 'dead_fraction'", (cells[1]["key"],
+                                                                                                       ))
         assert probes[0][0] == 2 * 2 * 3  # seeds × probe epochs (0 and 5) × layers (2 hidden + output)
     finally:
         store.close()
@@ -289,7 +290,8 @@ def test_a_store_from_before_the_history_blobs_reads_the_same(tmp_path):
                    "train_loss REAL, train_acc REAL, test_loss REAL, test_acc REAL, grad_mean REAL, "
                    "PRIMARY KEY (cell, seed, epoch)) WITHOUT ROWID")
         for c in store.cells():
-            db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(store.metric_rows(c["key"])))
+            db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           list(store.metric_rows(c["key"])))
         db.execute("DROP TABLE history")
         # a cell whose every replica diverged at once: the old writer stored its NaN test losses as NULLs
         db.execute("UPDATE metrics SET test_loss = NULL WHERE cell = (SELECT key FROM cells WHERE idx = 0)")
@@ -356,7 +358,8 @@ def test_studies_command_and_tiny_cli_run(tmp_path):
     r = actlab("run", "moons", "--set", "train.epochs=2", "--set", "seeds=2", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "sigmoid" in r.stdout and "n seeds" in r.stdout and (tmp_path / "runs" / "moons" / "actlab.sqlite").exists()
-    assert "report: runs/moons/report.html" in r.stderr and (tmp_path / "runs" / "moons" / "figures" / "loss_curves.svg").exists()
+    assert "report: runs/moons/report.html" in r.stderr
+    assert (tmp_path / "runs" / "moons" / "figures" / "loss_curves.svg").exists()
     r = actlab("run", "moons", "--set", "train.epochs=2", "--set", "seeds=2", cwd=tmp_path)
     assert r.returncode == 0 and "moons: 2 of 2 cells already done (resuming)" in r.stderr
     store = Store(tmp_path / "runs" / "moons")

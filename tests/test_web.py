@@ -198,7 +198,8 @@ def test_arms_train_side_by_side_exactly_as_each_would_alone(client):
     """Two arms in one population: the same data, seeds and order as each trained alone (float32 tolerance),
     and every per-arm view has one entry per arm."""
     base = {"dataset": "moons", "epochs": 30, "seeds": 3, "depth": 2, "width": 8, "train_fraction": 0.6}
-    both = _live_events(client, {**base, "arms": [{"activation": "relu"}, {"activation": "tanh", "init": "xavier_normal"}]})
+    both = _live_events(client, {**base, "arms": [{"activation": "relu"}, {"activation": "tanh",
+                                                                           "init": "xavier_normal"}]})
     alone = _live_events(client, {**base, "activation": "tanh", "init": "xavier_normal"})
     start = both[1][1]
     assert [(a["label"], a["start"], a["stop"]) for a in start["arms"]] == [
@@ -502,7 +503,8 @@ def test_browser_opens_a_stored_run(page, server, tmp_path):
     if page.locator("#build-report").count():
         page.click("#build-report")
         page.wait_for_selector("#run-detail figure img", timeout=60_000)
-    page.wait_for_function("[...document.querySelectorAll('#run-detail img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function("[...document.querySelectorAll('#run-detail img')].every(i => i.complete && i.naturalWidth "
+                           "> 0)")
     assert page.locator("#run-detail figure").count() >= 2
     assert "reached the threshold" in page.inner_text("#run-detail")
     assert "null" not in page.inner_text("#run-detail")  # a run without a note once showed "nullnull"

@@ -2,8 +2,8 @@
 inside a library call.
 
 `tune_malloc()` raises glibc's mmap and trim thresholds (`mallopt`), so the large per-step tensors of a
-population reuse heap pages instead of being mapped and faulted in afresh every step (2.7× on the blobs
-workload at 4,000 replicas, benchmarks/RESULTS.md). It changes how the whole process allocates memory,
+population reuse heap pages instead of being mapped and faulted in afresh every step (the gain is measured in
+benchmarks/RESULTS.md). It changes how the whole process allocates memory,
 which is why a library function does not do it behind its caller's back: call it once at start-up
 (`actlab.tune_malloc()`). ACTLAB_MALLOC_TUNING=0 opts out.
 

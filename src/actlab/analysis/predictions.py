@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actlab import catalog
-from actlab.analysis.stats import Estimate, ratio_of_means
+from actlab.catalog import activations
 from actlab.catalog.theory import meanfield
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
@@ -75,7 +74,7 @@ def trainability(run: Run) -> list[Trainability]:
                 i, j = depths.index(int(c.depth)), sw2s.index(float(c.model["weight_variance"]))
                 acc[i, j], n[i, j] = vals.mean(), vals.size
         try:
-            act = catalog.get(act_name)
+            act = activations.get(act_name)
             six = []
             for w in sw2s:
                 r = meanfield.propagation(act, w, sb2, params, points=COARSE)
@@ -89,72 +88,6 @@ def trainability(run: Run) -> list[Trainability]:
         out.append(Trainability(act_name, params, sb2, sw2s, depths, acc, n, six, chance,
                                 chance + 0.25 * (best - chance), known))
     return out
-
-
-# ------------------------------------------------------------------------ the simulations, predicted
-
-
-def toy_gradient(rows: list[dict]) -> dict[int, tuple[float, Estimate]]:
-    """Seed 003's gradient-flow toy, per depth L: (theory, measured) for the ratio of root-mean-square norms
-    of the first pair's g over the second's. Each toy layer multiplies E‖g‖² by χ = σ_w² E[φ′(z)²] (z ~ N(0, 1),
-    σ_w² = gain², W independent of g), so theory's ratio is (χ_a / χ_b)^(L/2); the measured one is
-    √(mean‖g_a‖² / mean‖g_b‖²) with its paired bootstrap interval. (The source's table is the ratio of mean
-    norms, which theory does not give: E‖g‖ falls below √E‖g‖² as depth multiplies the fluctuations.)"""
-    toy = [r for r in rows if r.get("method") == "source toy"]
-    pairs = list(dict.fromkeys((r["activation"], r["init"]) for r in toy))
-    if len(pairs) < 2:
-        return {}
-    chi = []
-    for act, scheme in pairs[:2]:
-        k = meanfield.Kernel(catalog.get(act), {})
-        chi.append(inits.scheme_gain(scheme, catalog.get(act)) ** 2 * k.slope_moment(1.0).value)
-    out = {}
-    for depth in sorted({r["depth"] for r in toy}):
-        a, b = ({r["seed"]: r["grad_norm"] ** 2 for r in toy if r["depth"] == depth and (r["activation"], r["init"]) == pr}
-                for pr in pairs[:2])
-        e = ratio_of_means(a, b)
-        measured = Estimate(math.sqrt(e.mean), math.sqrt(max(e.lo, 0.0)), math.sqrt(max(e.hi, 0.0)), e.n, e.method)
-        out[depth] = ((chi[0] / chi[1]) ** (depth / 2), measured)
-    return out
-
-
-def real_gradient(rows: list[dict]) -> dict[tuple[str, str], dict[int, float]]:
-    """gradient-flow's real backprop predicted: per (activation, init) and depth, log10 of theory's
-    ‖∂L/∂W₁‖ / ‖∂L/∂W_L‖ (`meanfield.weight_gradient_ratio`: N(0, 1) inputs uncorrelated across the batch,
-    weights of variance gain²/fan_in, a random readout; widths cancel, the row's `batch` counts). Rows stored
-    before rows carried their batch get no prediction. Raises ActlabError for an activation that cannot be
-    imported here."""
-    out: dict[tuple[str, str], dict[int, float]] = {}
-    for r in rows:
-        if r.get("method") != "real" or "batch" not in r:
-            continue
-        key = (r["activation"], r["init"])
-        if key not in out:
-            out[key] = {}
-        if r["depth"] not in out[key]:
-            sw2 = inits.scheme_gain(r["init"], catalog.get(r["activation"])) ** 2
-            ratio = meanfield.weight_gradient_ratio(r["activation"], int(r["depth"]), sw2, int(r["batch"]))
-            out[key][r["depth"]] = math.log10(ratio) if ratio > 0 and math.isfinite(ratio) else math.nan
-    return out
-
-
-def selfnorm(act: str, scheme: str, depth: int) -> tuple[np.ndarray, np.ndarray, meanfield.SignalPropagation]:
-    """selu-selfnorm predicted: the post-activation mean and variance of layers 1..depth (inputs N(0, 1), so
-    q₁ = σ_w², no biases), and the variance map's fixed point at σ_w² = gain²."""
-    sw2 = inits.scheme_gain(scheme, catalog.get(act)) ** 2
-    k = meanfield.Kernel(catalog.get(act), {})
-    qs = meanfield.q_iterates(act, sw2, depth, sw2, 0.0)
-    means, variances = [], []
-    for q in qs:
-        if not math.isfinite(q):
-            means.append(math.nan)
-            variances.append(math.nan)
-            continue
-        s = math.sqrt(q)
-        m = k.mean(lambda z: k.phi(s * z), err=False).value
-        means.append(m)
-        variances.append(k.second_moment(q, err=False).value - m * m)
-    return np.array(means), np.array(variances), meanfield.propagation(act, sw2, 0.0)
 
 
 # ------------------------------------------------------------------- any MLP study's forward statistics
@@ -190,9 +123,3 @@ def forward_prediction(run: Run, cell: CellData, q1: float) -> np.ndarray | None
         qs.append(math.nan if not math.isfinite(q) or q > meanfield.Q_MAX else
                   sw2 * k.second_moment(q, err=False).value + sb2 + sb2_drawn)
     return np.array(qs)
-
-
-def ffn_std(act: str) -> float:
-    """ffn-stats predicted: the output std of φ(x W1) W2 with x ~ N(0, 1) and He-normal W1, W2 (σ_w² = 2 each,
-    no biases): the pre-activation variance is q = 2, so E[out²] = 2 E[φ(√2 z)²] and the mean is 0."""
-    return math.sqrt(2.0 * meanfield.Kernel(catalog.get(act), {}).second_moment(2.0).value)

@@ -11,7 +11,8 @@ names a reproduced estimate, `metric@field=value,...`:
 
 Verdicts: a single-run published value is **consistent** when it lies within the 95 % prediction interval
 of one more run from actlab's seeds (mean ± t·s·sqrt(1 + 1/n), clipped to the quantity's bounds; for a
-censored time, the seeds' own range, open above when a seed never reached the event); a published mean of `runs` runs when it lies within actlab's 95 % interval
+censored time, the seeds' own range, open above when a seed never reached the event); a published mean of `runs` runs
+when it lies within actlab's 95 % interval
 widened by sqrt(1 + n/runs), since the published mean has its own sampling error. Otherwise **not
 consistent**, with the difference. Each comparison allows half the published value's rounding
 (`resolution`) and float32's rounding. **Not comparable** where the study file says
@@ -22,13 +23,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy import stats as sps
 
-from actlab.analysis.stats import Estimate, mean_ci, ratio_of_means, sign_flip_test
-from actlab.analysis.summary import group_rows
+from actlab.analysis.simulations import source_ratios
+from actlab.analysis.stats import Estimate, mean_ci, sign_flip_test
 from actlab.store.results import METRICS, Run
 
 REPLICA_METRICS = ("final_test_acc", "best_test_acc", "final_test_loss", "final_train_loss")
@@ -70,20 +70,6 @@ def parse_key(key: str) -> tuple[str, dict[str, str]]:
     return metric, where
 
 
-def source_ratios(rows: list[dict[str, Any]]) -> dict[int, Estimate]:
-    """Seed 003's gradient-flow table: per depth, mean‖g‖ of the first (activation, init) pair over the
-    second's, from the "source toy" rows, with a paired bootstrap interval over seeds."""
-    toy = [r for r in rows if r.get("method") == "source toy"]
-    pairs = list(dict.fromkeys((r["activation"], r["init"]) for r in toy))
-    if len(pairs) < 2:
-        return {}
-    out = {}
-    for (depth,), rs in group_rows(toy, ("depth",)).items():
-        a, b = ({r["seed"]: r["grad_norm"] for r in rs if (r["activation"], r["init"]) == pr} for pr in pairs[:2])
-        out[depth] = ratio_of_means(a, b)
-    return out
-
-
 def _from_values(values: list[float], censored: int = 0, bounds: tuple[float, float] | None = None) -> Reproduced:
     e = mean_ci(values, bounds=bounds)
     finite = tuple(float(v) for v in values if v is not None and np.isfinite(v))
@@ -93,7 +79,8 @@ def _from_values(values: list[float], censored: int = 0, bounds: tuple[float, fl
 def _training(run: Run, metric: str, where: dict[str, str]) -> Reproduced | None:
     if metric not in REPLICA_METRICS and metric not in METRICS:
         return None
-    cells = [c for c in run.done if all(str(c.depth if k == "depth" else c.model.get(k)) == v for k, v in where.items())]
+    cells = [c for c in run.done if all(str(c.depth if k == "depth" else c.model.get(k)) == v for k,
+                                        v in where.items())]
     if not cells:
         return None
     if metric in REPLICA_METRICS:
@@ -229,8 +216,8 @@ def direction_notes(run: Run) -> list[str]:
             verdict = (f"every one of the {diff.n} seeds goes the other way: the direction differs here, though "
                        f"{diff.n} seeds are too few for the exact sign-flip test to confirm it at 0.05 (p = {p:.2g})")
         elif ours:
-            verdict = (f"every one of the {diff.n} seeds goes the same way as the source, though {diff.n} seeds are too "
-                       f"few for the exact sign-flip test to confirm it at 0.05 (p = {p:.2g})")
+            verdict = (f"every one of the {diff.n} seeds goes the same way as the source, though {diff.n} seeds are "
+                       f"too few for the exact sign-flip test to confirm it at 0.05 (p = {p:.2g})")
         else:
             verdict = f"this run cannot tell the direction (its seeds disagree; exact sign-flip p = {p:.2g})"
         notes.append(f"{label}: the source's {metric} goes from {points[d0]:.3g} at depth {d0} to {points[d1]:.3g} at "

@@ -159,7 +159,8 @@ def paired_difference(a: dict[int, float] | np.ndarray | list[float], b: dict[in
         if test == "permutation":  # no spread, but n seeds still bound what a test can show: p = 2/2ⁿ, or 1
             effect = 0.0 if same else math.copysign(math.inf, d[0])
             return Paired(est, float(d.mean()), 1.0 if same else sign_flip_test(d), test, effect, n, kept)
-        return Paired(est, math.nan, 1.0 if same else 0.0, test, 0.0 if same else math.copysign(math.inf, d[0]), n, kept)
+        return Paired(est, math.nan, 1.0 if same else 0.0, test, 0.0 if same else math.copysign(math.inf, d[0]),
+                      n, kept)
     if test == "permutation":
         return Paired(est, float(d.mean()), sign_flip_test(d), test, float(d.mean()) / sd, n, kept)
     if test == "t":

@@ -48,9 +48,9 @@ def group_rows(rows: list[dict[str, Any]], by: tuple[str, ...] | Callable[[dict[
 
 def group_sim_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A simulation's rows grouped over seeds: text fields (and depth/layer/epoch) as the group, each
-    numeric field as a mean with its 95 % CI (a yes/no field: the proportion of yes with its exact interval). A time to a
-    threshold (`*_to_threshold`, rows with a `horizon`) is censored data: how many reached it (exact
-    interval) and the Kaplan–Meier median, no seed dropped."""
+    numeric field as a mean with its 95 % CI (a yes/no field: the proportion of yes with its exact interval). A time to
+    a threshold (`*_to_threshold`, rows with a `horizon`) is censored data: how many reached it (exact interval)
+    and the Kaplan–Meier median, no seed dropped."""
     def condition(r: dict[str, Any]) -> tuple:
         return tuple((k, v) for k, v in r.items() if k != "seed" and (isinstance(v, str) or k in GROUP_INTS))
 

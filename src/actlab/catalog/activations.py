@@ -209,7 +209,8 @@ _BUILTINS: tuple[Activation, ...] = (
                params=(Param("alpha", 0.25, doc="initial slope for x < 0 (learned)"),),
                latex=r"\max(0, x) + a \min(0, x),\ a\ \mathrm{learned}", text="x if x >= 0 else a * x (a learned)",
                gain=_rectifier_gain,
-               description="Parametric ReLU, the negative slope is learned (He et al. 2015, Delving Deep into Rectifiers)."),
+               description="Parametric ReLU, the negative slope is learned (He et al. 2015, Delving Deep into "
+                           "Rectifiers)."),
     Activation("elu", lambda x, alpha: F.elu(x, alpha), lambda alpha: nn.ELU(alpha=alpha),
                params=(Param("alpha", 1.0, 0.0, doc="saturation value -alpha for x -> -inf"),),
                latex=r"x\ (x > 0);\ \alpha (e^{x} - 1)\ (x \le 0)", text="x if x > 0 else alpha * (exp(x) - 1)",
@@ -220,7 +221,8 @@ _BUILTINS: tuple[Activation, ...] = (
                text="max(0, x) + min(0, alpha * (exp(x / alpha) - 1))", gain=_SQRT2,
                description="Continuously differentiable ELU for every alpha (Barron 2017)."),
     Activation("selu", lambda x: F.selu(x), lambda: nn.SELU(),
-               latex=r"\lambda\,[x\ (x > 0);\ \alpha (e^{x} - 1)\ (x \le 0)],\ \lambda \approx 1.0507,\ \alpha \approx 1.6733",
+               latex=(r"\lambda\,[x\ (x > 0);\ \alpha (e^{x} - 1)\ (x \le 0)],"
+                      r"\ \lambda \approx 1.0507,\ \alpha \approx 1.6733"),
                text="1.0507 * (x if x > 0 else 1.6733 * (exp(x) - 1))", init="lecun",
                description="Scaled ELU, self-normalising with LeCun init (Klambauer et al. 2017)."),
     # torch switches softplus to the identity above beta*x > 20, exact only to float32 rounding; 40 is exact
@@ -439,7 +441,8 @@ def _check_elementwise(act: Activation) -> None:
         raise ActlabError(f"activation {act.name!r} failed on a float64 tensor: {type(e).__name__}: {e}") from None
     if not isinstance(y, Tensor) or y.shape != x.shape:
         got = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__
-        raise ActlabError(f"activation {act.name!r} returned {got} for input of shape (7,); allowed: a tensor of the input's shape")
+        raise ActlabError(f"activation {act.name!r} returned {got} for input of shape (7,); allowed: a tensor of the "
+                          "input's shape")
 
 
 def _variance_gain(fn: Callable[..., Tensor], params: Mapping[str, float]) -> float:
@@ -463,7 +466,8 @@ def _spec(act: Activation | None) -> str | None:
 # where the configuration is built (a study file, a --set, a request, a Python call), and written back as its
 # name or import path. Everything that receives the configuration receives the entry.
 ActivationField = Annotated[Activation, PlainValidator(get), PlainSerializer(_spec, return_type=str),
-                            WithJsonSchema({"type": "string", "description": "a catalog name or 'package.module:function'"})]
+                            WithJsonSchema({"type": "string", "description": "a catalog name or "
+                                                                             "'package.module:function'"})]
 OptionalActivationField = Annotated[Activation | None, PlainValidator(_optional),
                                     PlainSerializer(_spec, return_type=str | None),
                                     WithJsonSchema({"type": ["string", "null"],

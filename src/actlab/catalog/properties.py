@@ -127,7 +127,8 @@ def properties(spec: str | Activation | Callable[..., Any], *, cost: bool = True
     """
     act = get(spec)
     if act.vector:
-        raise ActlabError(f"activation {act.name!r} is vector-valued (output only); element-wise properties do not apply")
+        raise ActlabError(f"activation {act.name!r} is vector-valued (output only); element-wise properties do not "
+                          "apply")
     values = act.resolve(**params)
     f: Callable[[Tensor], Tensor] = lambda x: act.fn(x, **values)  # noqa: E731
     inputs = _inputs(act, values)

@@ -3,8 +3,8 @@
 The columns follow the classic reference table (range, derivative range, zero-centred, saturates, cost)
 and add the measured extras (monotonicity and minimum, smoothness, dying-unit risk, Gaussian moments,
 the variance-preserving gain) and mean-field theory's two numbers (`meanfield`): σ_w² at the edge of chaos
-for σ_b² = 0, and χ₁ at the paired init (σ_w² = gain²). JSON carries the full records at full precision; CSV and Markdown carry
-the display strings.
+for σ_b² = 0, and χ₁ at the paired init (σ_w² = gain²). JSON carries the full records at full precision; CSV and
+Markdown carry the display strings.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The `actlab` command: thin typer commands that parse arguments and call library functions; what they print
-is `actlab.cli.show`.
+is `actlab.cli.printing`.
 
 Every `ActlabError` (bad input) is printed as one line `error: ...` on stderr with exit status 2, and no
 traceback. Files are written only where a command's options say.
@@ -21,13 +21,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from actlab import data
-from actlab.catalog import guide
+from actlab.catalog import activations, guide
 from actlab.catalog import table as catalog
-from actlab.catalog.activations import Activation, get
+from actlab.catalog.activations import Activation
 from actlab.catalog.activations import names as all_names
 from actlab.catalog.theory import meanfield
 from actlab.catalog.theory.gelu import gelu_approximation_error
-from actlab.cli import show
+from actlab.cli import printing
 from actlab.errors import ActlabError
 from actlab.runtime import tune_malloc
 from actlab.studies.config import documented, expand, load_study, parse_value
@@ -45,7 +45,7 @@ data_app = typer.Typer(help="Data sources: the classic experiments' datasets, ge
                        add_completion=False, no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-out, err = show.out, show.err
+out, err = printing.out, printing.err
 
 WideOpt = Annotated[bool, typer.Option("--wide", help="Show every column of the tables, however wide the terminal.")]
 
@@ -62,7 +62,7 @@ def parse_params(items: list[str] | None, acts: list[Activation]) -> dict[str, d
         if not sep or not key or not value:
             raise ActlabError(f"--param {item!r} must look like KEY=VALUE or NAME.KEY=VALUE, e.g. alpha=0.1")
         target, _, key = key.rpartition(".")
-        chosen = [get(target)] if target else acts
+        chosen = [activations.get(target)] if target else acts
         if target and chosen[0].name not in result:
             raise ActlabError(f"--param {item!r}: {target!r} is not among the named activations")
         owners = [a for a in chosen if any(p.name == key for p in a.params)]
@@ -84,16 +84,21 @@ def resolve_names(names: list[str]) -> list[Activation]:
     """Catalog entries for names or import paths; import paths may name modules in the current folder."""
     if any(":" in n for n in names):
         _current_folder_importable()
-    return [get(n) for n in names]
+    return [activations.get(n) for n in names]
 
 
 @acts_app.callback(invoke_without_command=True)
 def activations_table(
     ctx: typer.Context,
-    names: Annotated[list[str] | None, typer.Option("--name", "-n", help="Only these activations (repeatable; import paths allowed).")] = None,
+    names: Annotated[list[str] | None, typer.Option("--name", "-n",
+                                                    help="Only these activations (repeatable; import paths "
+                                                         "allowed).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, csv or markdown.")] = "table",
-    output: Annotated[Path | None, typer.Option("--file", "--output", help="Write the json/csv/markdown text to this file.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Write catalog.{json,csv,md} and catalog.png into this folder.")] = None,
+    output: Annotated[Path | None, typer.Option("--file", "--output",
+                                                help="Write the json/csv/markdown text to this file.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o",
+                                                 help="Write catalog.{json,csv,md} and catalog.png into this "
+                                                      "folder.")] = None,
     cost: Annotated[bool, typer.Option(help="Measure forward+backward cost against ReLU on this machine.")] = True,
     param: ParamOpt = None,
     wide: WideOpt = False,
@@ -103,7 +108,7 @@ def activations_table(
         return
     if fmt not in catalog.FORMATS:
         raise ActlabError(f"--format {fmt!r} is unknown; allowed: {', '.join(catalog.FORMATS)}")
-    acts = resolve_names(names) if names else [get(n) for n in all_names()]
+    acts = resolve_names(names) if names else [activations.get(n) for n in all_names()]
     with err.status("measuring", spinner="dots") as status:
         entries = catalog.measure(acts, cost=cost, params=parse_params(param, acts),
                                   progress=lambda i, n, name: status.update(f"measuring {name} ({i + 1} of {n})"
@@ -111,11 +116,11 @@ def activations_table(
     if out_dir is not None:
         paths = catalog.write(entries, out_dir)
         elementwise = [e.activation for e in entries if not e.activation.vector]
-        fig = show.write_figure("catalog", Path(out_dir) / "catalog.png", elementwise)
+        fig = printing.write_figure("catalog", Path(out_dir) / "catalog.png", elementwise)
         for p in [*paths.values(), fig]:
             err.print(f"wrote {p}")
     if fmt == "table":
-        show.catalog_table(entries, wide)
+        printing.catalog_table(entries, wide)
     elif output is not None:
         output.write_text(catalog.render(entries, fmt), encoding="utf-8")
         err.print(f"wrote {output}")
@@ -127,7 +132,8 @@ def activations_table(
 def show(
     names: Annotated[list[str], typer.Argument(help="Activation names or import paths; several overlay.")],
     param: ParamOpt = None,
-    figure: Annotated[Path | None, typer.Option("--figure", help="Write the figure to this file (.png, .svg, .pdf).")] = None,
+    figure: Annotated[Path | None, typer.Option("--figure",
+                                                help="Write the figure to this file (.png, .svg, .pdf).")] = None,
     no_figure: Annotated[bool, typer.Option("--no-figure", hidden=True, help="Kept for old scripts: a figure is "
                                             "written only with --figure.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full records as JSON.")] = False,
@@ -135,7 +141,8 @@ def show(
     lo: Annotated[float, typer.Option(help="Left end of the figure's x axis.")] = -5.0,
     hi: Annotated[float, typer.Option(help="Right end of the figure's x axis.")] = 5.0,
 ) -> None:
-    """Print one or several entries in full and draw function (solid) and derivative (dashed) on one axes, each activation in its own colour."""
+    """Print one or several entries in full and draw function (solid) and derivative (dashed) on one axes, each
+    activation in its own colour."""
     if not lo < hi:
         raise ActlabError(f"--lo {lo} must be smaller than --hi {hi}")
     acts = resolve_names(names)
@@ -145,12 +152,12 @@ def show(
         sys.stdout.write(catalog.to_json(entries) + "\n")
     else:
         for e in entries:
-            show.entry(e)
+            printing.entry(e)
     curves = [(e.activation, e.params) for e in entries if not e.activation.vector]
     if figure is not None and not no_figure and curves:
-        err.print(f"wrote {show.write_figure('activations', figure, curves, lo, hi)}")
+        err.print(f"wrote {printing.write_figure('activations', figure, curves, lo, hi)}")
     elif curves and not as_json:
-        slug = "_".join(show.slug(e.activation.label(**e.params)) for e in entries)
+        slug = "_".join(printing.slug(e.activation.label(**e.params)) for e in entries)
         err.print(f"figure: add --figure {slug}.png (or .svg, .pdf) to draw them", style="dim", highlight=False)
 
 
@@ -223,14 +230,14 @@ def theory_cmd(
     ratio = r.gradient_ratio(depth)
     if as_json:
         doc = {**r.model_dump(), "critical_sw2": crit, "depth": depth, "gradient_ratio": ratio}
-        sys.stdout.write(json.dumps({k: show.json_number(v) for k, v in doc.items()}, indent=2) + "\n")
+        sys.stdout.write(json.dumps({k: printing.json_number(v) for k, v in doc.items()}, indent=2) + "\n")
     else:
-        show.theory(r, crit, depth, ratio)
+        printing.theory(r, crit, depth, ratio)
     if figures is not None:
         for kind, args, kwargs in (("theory_maps", (act, sw2, sb2, params, depth), {}),
                                    ("theory_chi", (act, sb2, params), {}),
                                    ("theory_phase", (act, params), {"mark": [(sw2, sb2)]})):
-            err.print(f"wrote {show.write_figure(kind, Path(figures) / f'{kind}.png', *args, **kwargs)}")
+            err.print(f"wrote {printing.write_figure(kind, Path(figures) / f'{kind}.png', *args, **kwargs)}")
 
 
 @data_app.command("list")
@@ -249,8 +256,12 @@ def data_list() -> None:
 @data_app.command("show")
 def data_show(
     name: Annotated[str, typer.Argument(help="Data source name.")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Option as KEY=VALUE (e.g. noise=0.3, classes=[0,1]).")] = None,
-    figure: Annotated[Path | None, typer.Option("--figure", help="Write a figure of samples to this file (.png, .svg, .pdf).")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p",
+                                                    help="Option as KEY=VALUE (e.g. noise=0.3, "
+                                                         "classes=[0,1]).")] = None,
+    figure: Annotated[Path | None, typer.Option("--figure",
+                                                help="Write a figure of samples to this file (.png, .svg, "
+                                                     ".pdf).")] = None,
     no_figure: Annotated[bool, typer.Option("--no-figure", hidden=True, help="Kept for old scripts: a figure is "
                                             "written only with --figure.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -275,7 +286,7 @@ def data_show(
             out.print(table)
         out.print(f"provenance: {json.dumps(ds.provenance)}")
     if figure is not None and not no_figure:
-        err.print(f"wrote {show.write_figure('dataset', figure, ds)}")
+        err.print(f"wrote {printing.write_figure('dataset', figure, ds)}")
     elif not as_json:
         err.print(f"figure: add --figure {ds.name}.png (or .svg, .pdf) to draw samples", style="dim", highlight=False)
 
@@ -327,12 +338,22 @@ class _Progress:
 
 @app.command("run")
 def run(
-    study: Annotated[str | None, typer.Argument(help="Study file, shipped study name, or a run directory to resume. Default: the quick tour.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/NAME). An existing one with the same study resumes.")] = None,
-    sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: path=value, e.g. train.epochs=20 or grid.activation=[relu,gelu].")] = None,
+    study: Annotated[str | None,
+                     typer.Argument(help="Study file, shipped study name, or a run directory to resume. Default: the "
+                                         "quick tour.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o",
+                                                 help="Run directory (default runs/NAME). An existing one with the "
+                                                      "same study resumes.")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", "-s",
+                                                   help="Override: path=value, e.g. train.epochs=20 or "
+                                                        "grid.activation=[relu,gelu].")] = None,
     executor: Annotated[str, typer.Option(help="inprocess or ray.")] = "inprocess",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (with --executor ray); default: start a local Ray.")] = None,
-    report: Annotated[bool, typer.Option(help="Write RUN_DIR/report.html (figures, findings, provenance) at the end.")] = True,
+    address: Annotated[str | None,
+                       typer.Option(help="Ray cluster address (with --executor ray); default: start a local "
+                                         "Ray.")] = None,
+    report: Annotated[bool,
+                      typer.Option(help="Write RUN_DIR/report.html (figures, findings, provenance) at the "
+                                        "end.")] = True,
     wide: WideOpt = False,
 ) -> None:
     """Run a study (or resume one): every cell, its seeds as one population, results to the run's store."""
@@ -344,7 +365,7 @@ def run(
     except KeyboardInterrupt:
         err.print(f"interrupted: finished cells are kept in {target}; run `actlab run {target}` to resume")
         raise typer.Exit(130) from None
-    show.summary(summary, wide=wide)
+    printing.summary(summary, wide=wide)
     err.print(f"run directory: {target}  ({time.perf_counter() - t0:.1f} s)")
     if report:
         from actlab.report.page import build_report  # start-up (see the imports above)
@@ -375,7 +396,8 @@ def studies(ctx: typer.Context) -> None:
 @studies_app.command("show")
 def studies_show(
     study: Annotated[str, typer.Argument(help="A shipped study's name or a study file.")],
-    sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: path=value, as for `actlab run`.")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", "-s",
+                                                   help="Override: path=value, as for `actlab run`.")] = None,
 ) -> None:
     """A study's resolved configuration: every field with its value and what it means (units, allowed values)."""
     cfg = load_study(study, sets)
@@ -393,8 +415,11 @@ def studies_show(
 @app.command("report")
 def report_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory, or a suite's (the quick tour's runs/tour).")],
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Folder to write report.html into (default RUN_DIR); the page is self-contained.")] = None,
-    ci: Annotated[str, typer.Option(help="Intervals of the tables and findings: t (Student t) or bootstrap (BCa).")] = "t",
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o",
+                                                 help="Folder to write report.html into (default RUN_DIR); the page "
+                                                      "is self-contained.")] = None,
+    ci: Annotated[str,
+                  typer.Option(help="Intervals of the tables and findings: t (Student t) or bootstrap (BCa).")] = "t",
 ) -> None:
     """Write the run's HTML report: figures (also PNG and SVG in figures/), findings, tables, provenance."""
     if out_dir is not None and out_dir.suffix.lower() in (".html", ".htm"):
@@ -411,9 +436,13 @@ def report_cmd(
 
 @app.command("serve")
 def serve_cmd(
-    host: Annotated[str, typer.Option(help="Address to bind. Anything but 127.0.0.1/localhost exposes the explorer to the network.")] = "127.0.0.1",
+    host: Annotated[str,
+                    typer.Option(help="Address to bind. Anything but 127.0.0.1/localhost exposes the explorer to the "
+                                      "network.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
-    runs: Annotated[Path, typer.Option(help="Runs root: the run directories the Runs view shows (and the only files it serves).")] = Path("runs"),
+    runs: Annotated[Path,
+                    typer.Option(help="Runs root: the run directories the Runs view shows (and the only files it "
+                                      "serves).")] = Path("runs"),
     max_trainings: Annotated[int, typer.Option(min=1, max=16, help="Live trainings allowed at once.")] = 2,
     allow_host: Annotated[list[str] | None, typer.Option(
         "--allow-host", help="A Host name the explorer answers besides the bound address and the loopback names "
@@ -433,7 +462,8 @@ def serve_cmd(
 @app.command("export")
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
-    to: Annotated[Path | None, typer.Option("--out", "-o", "--to", help="Output folder (default RUN_DIR/export).")] = None,
+    to: Annotated[Path | None, typer.Option("--out", "-o", "--to",
+                                            help="Output folder (default RUN_DIR/export).")] = None,
 ) -> None:
     """Write the run's tables as CSV and Parquet files."""
     from actlab.store.export import export_run  # start-up (see the imports above)

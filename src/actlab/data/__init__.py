@@ -34,7 +34,8 @@ class Source:
 
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
-    Source("moons", toy.moons, "Two interleaving half-moons, 2-D (moons protocol: 400 points, noise 0.18)", "generated"),
+    Source("moons", toy.moons, "Two interleaving half-moons, 2-D (moons protocol: 400 points, noise 0.18)",
+           "generated"),
     Source("circles", toy.circles, "Two concentric circles, 2-D", "generated"),
     Source("xor", toy.xor, "The four XOR points", "generated"),
     Source("xor_noisy", toy.xor_noisy, "Playground XOR: uniform points, class by sign(x1·x2), jittered", "generated"),

@@ -61,7 +61,8 @@ def fetch(url: str, filename: str, md5: str, cache: str | os.PathLike | None = N
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ActlabError(f"cache directory {folder} cannot be created ({e}); set {CACHE_ENV} or pass cache_dir") from None
+        raise ActlabError(f"cache directory {folder} cannot be created ({e}); set {CACHE_ENV} or pass "
+                          "cache_dir") from None
     part = path.with_name(path.name + ".part")
     try:
         _download(url, part, filename, progress)

@@ -98,9 +98,9 @@ class ModelConfig(BaseModel):
                 ("bias_init", self.bias_init, self.bias_init == 0), ("bias_std", self.bias_std, self.bias_std == 0))
                 if not ok]
             if wrong:
-                raise ValueError(f"transform={self.transform!r} is for a vanilla MLP with its own weights and zero biases: "
-                                 "kind='mlp', norm='none', no residual, init 'default' or 'suo', no init_gain or "
-                                 f"weight_variance, zero biases (given {', '.join(wrong)})")
+                raise ValueError(f"transform={self.transform!r} is for a vanilla MLP with its own weights and zero "
+                                 "biases: kind='mlp', norm='none', no residual, init 'default' or 'suo', no "
+                                 f"init_gain or weight_variance, zero biases (given {', '.join(wrong)})")
         elif self.transform_params:
             raise ValueError(f"transform_params={self.transform_params} need a transform ('dks' or 'tat')")
         if self.bias_std > 0 and self.init in inits.DRAWN_BIAS:
@@ -120,7 +120,8 @@ class ModelConfig(BaseModel):
         choices are checked too, but its constants not solved (seconds per depth: see resolved_activation)."""
         act = self.activation
         if act.vector:
-            raise ActlabError(f"activation {act.name!r} is vector-valued (output only); it cannot be a hidden activation")
+            raise ActlabError(f"activation {act.name!r} is vector-valued (output only); it cannot be a hidden "
+                              "activation")
         params = act.resolve(**self.activation_params)
         if self.transform != "none":
             transforms.check(act, params, self.transform, self.transform_params, len(self.hidden_widths()))
@@ -199,8 +200,8 @@ class Population(nn.Module):
                         n = layer.bias[rows][0].numel() if per == 1 else per
                         b = inits.draw_bias(scheme, seeds, layer_idx, n, fan_in)
                         if b is None and mc.bias_std > 0:
-                            b = mc.bias_init + mc.bias_std * rng.normal(seeds, rng.stream_id("init-bias-normal", layer_idx),
-                                                                        (n,))
+                            stream = rng.stream_id("init-bias-normal", layer_idx)
+                            b = mc.bias_init + mc.bias_std * rng.normal(seeds, stream, (n,))
                         layer.bias[rows] = mc.bias_init if b is None else b.reshape(layer.bias[rows].shape)
 
     def output(self, z: Tensor) -> Tensor:

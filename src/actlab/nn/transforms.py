@@ -17,7 +17,7 @@ zero biases, and each input example rescaled to unit mean square (the package's 
 with `homog_mode="off"`: no homogeneous coordinate is appended).
 
 Solving takes seconds per (activation, method, depth) (the package integrates the kernel maps numerically
-inside a root finder): deep-rescue's 24 took about 90 s on a 2-core machine. So a study is validated without
+inside a root finder; deep-rescue needs 24). So a study is validated without
 solving (`check`), and the solved constants are kept once per machine in the cache (`actlab.runtime.
 cache_dir()`, transforms/), keyed by what the solution depends on: the versions of the package (it solves on
 its own definition of φ), NumPy and SciPy (its root finder), the method and its options, the activation and
@@ -124,7 +124,8 @@ def _transformed(base: Activation, params: tuple, transform: str, options: tuple
                 warnings.simplefilter("ignore", RuntimeWarning)
                 solved = activation_transform._get_activations_params([name], **kwargs)[name]
         except (ValueError, RuntimeError, ArithmeticError) as e:  # ArithmeticError: e.g. ζ so large x**L overflows
-            raise ActlabError(f"transform {transform!r} of {base.name!r} at depth {depth} has no solution ({e})") from None
+            raise ActlabError(f"transform {transform!r} of {base.name!r} at depth {depth} has no solution "
+                              f"({e})") from None
         constants = {k: float(v) for k, v in solved.items()}
         runtime.keep("transforms", inputs, constants)
     # the package's get_transformed_activations is these two steps: solve for the constants (on the package's

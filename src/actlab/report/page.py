@@ -5,9 +5,10 @@
 nothing is fetched, so it opens offline and can be mailed. A suite's directory (the quick tour) gets one
 page with a section per member study (each member also gets its own report in its own directory).
 
-Key choices: figures come from `actlab.report.figures.training`, `actlab.report.figures.twod` and `actlab.report.figures.simulations`, the findings
-from `actlab.analysis.findings`, the numbers from `actlab.store.results` and `actlab.analysis.stats`; this module only lays them
-out (jinja2, autoescaped). Every mean is shown with its 95 % CI and n.
+Key choices: figures come from `actlab.report.figures.training`, `actlab.report.figures.twod` and
+`actlab.report.figures.simulations`, the findings from `actlab.analysis.findings`, the numbers from
+`actlab.analysis.summary` and `actlab.analysis.stats`; this module only lays them out (jinja2, autoescaped).
+Every mean is shown with its 95 % CI and n.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ FIGURE_DIR = "figures"
 DPI = 110
 
 TRAINING_FIGURES: list[tuple[str, str, Callable[[Run], Figure | None]]] = [
-    ("activations", "The study's activations: function (solid) and derivative (dashed), each in its own colour.", figures.activations_figure),
+    ("activations", "The study's activations: function (solid) and derivative (dashed), each in its own colour.",
+     figures.activations_figure),
     ("dataset", "The data: training points filled, test points hollow.", figures2d.stored_dataset_figure),
     ("loss_curves", "Loss per epoch for every cell: mean over seeds with a 95 % band.", figures.loss_figure),
     ("accuracy_vs_depth", "Final test accuracy against depth, mean and 95 % CI over seeds.",
@@ -174,7 +176,8 @@ def study_section(run_dir: str | Path, ci: str = "t") -> Section:
             specs = []
             acts = list(dict.fromkeys(r["activation"] for r in rows if "activation" in r))
             if acts:
-                specs.append(("activations", "The simulation's activations: function (solid) and derivative (dashed), each in its own colour.",
+                specs.append(("activations", "The simulation's activations: function (solid) and derivative (dashed), "
+                                             "each in its own colour.",
                               partial(catalog_figures.activation_figure, [(a, {}) for a in acts]) if len(acts) <= 4 else
                               partial(catalog_figures.catalog_figure, acts)))
             if rows:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 
-from actlab.analysis.published import compare, source_ratios
+from actlab.analysis.published import compare
+from actlab.analysis.simulations import gradient_flow_table
 from actlab.analysis.stats import mean_ci
-from actlab.analysis.summary import group, group_sim_rows, log_ratio, vanished
+from actlab.analysis.summary import group_sim_rows
 from actlab.store.results import Run
 
 
@@ -148,26 +148,3 @@ def published_table(run: Run) -> Table | None:
                  "(a single run: within the 95 % prediction interval of one more run from actlab's seeds; a mean: "
                  "within actlab's interval, widened for the published mean's own error)",
                  ["quantity", "published", "actlab", "verdict", "compared with", "source"], rows)
-
-
-def gradient_flow_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """Depth rows: seed 003's ratio of mean norms (toy), then per (activation + init) the real-backprop
-    geometric-mean ratio first/last [95 % CI], with how many seeds' first-layer gradient was exactly 0."""
-    ratios = source_ratios(rows)
-    toy = [r for r in rows if r.get("method") == "source toy"]
-    pairs = list(dict.fromkeys((r["activation"], r["init"]) for r in toy))
-    real = [r for r in rows if r.get("method") == "real"]
-    cols = list(dict.fromkeys((r["activation"], r["init"]) for r in real))
-    g = group(real, "depth", "activation", "init")
-    body = []
-    for depth in sorted({r["depth"] for r in rows}):
-        line = [str(depth), ratios[depth].format() if depth in ratios else "—"]
-        for a, i in cols:
-            rs = g.get((depth, a, i), [])
-            e, zero = log_ratio(rs), vanished(rs)
-            cell = "—" if e.n == 0 else f"{10 ** e.mean:.3g}" + (
-                f" [{10 ** e.lo:.3g}, {10 ** e.hi:.3g}]" if np.isfinite(e.lo) else "") + f" (n = {e.n})"
-            line.append(cell + (f"; exactly 0 in {zero} of {len(rs)}" if zero else ""))
-        body.append(line)
-    head = f"toy: mean‖g {pairs[0][0]}‖ / mean‖g {pairs[1][0]}‖" if len(pairs) >= 2 else "toy"
-    return ["depth", head, *(f"real: {a} + {i}, first / last" for a, i in cols)], body

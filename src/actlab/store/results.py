@@ -277,7 +277,8 @@ class Run:
             import pandas as pd  # noqa: PLC0415 - optional dependency
         except ImportError:
             raise ActlabError("Run.to_frame() needs pandas (pip install pandas); Run.tidy() gives the same rows "
-                              "as a list of dicts, and `actlab export` writes them as tidy.csv and tidy.parquet") from None
+                              "as a list of dicts, and `actlab export` writes them as tidy.csv and "
+                              "tidy.parquet") from None
         return pd.DataFrame(self.tidy())
 
 
@@ -289,7 +290,8 @@ def run_dirs(root: str | Path, max_depth: int = 1) -> list[Path]:
         return []
     out = []
     for depth in range(1, max_depth + 1):
-        out += [p.parent for p in root.glob("/".join(["*"] * depth) + f"/{DB_NAME}") if p.resolve().is_relative_to(root)]
+        out += [p.parent for p in root.glob("/".join(["*"] * depth) + f"/{DB_NAME}")
+                if p.resolve().is_relative_to(root)]
     return sorted(out)
 
 

@@ -362,7 +362,8 @@ class Store:
         # one row per replica, each metric's epochs one BLOB of little-endian float64 (NaN: not recorded), NULL
         # for a metric not recorded at all: a row per epoch cost SQLite a B-tree insert per value (a fifth of a
         # 4,000-replica moons run on the fused kernel, 770 MB of store at 10,000 replicas)
-        rows = ((key, seed, e, *(None if c is None else np.ascontiguousarray(c[r], dtype="<f8").tobytes() for c in cols))
+        rows = ((key, seed, e,
+                 *(None if c is None else np.ascontiguousarray(c[r], dtype="<f8").tobytes() for c in cols))
                 for r, seed in enumerate(h.seeds))
         db.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         best, final = h.best_test_acc, h.final_test_acc

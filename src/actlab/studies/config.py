@@ -89,7 +89,8 @@ class Published(BaseModel):
     runs: Annotated[int | None, Field(ge=1, description="a published mean: how many runs it averages (widens the "
                                                         "comparison by its own sampling error)")] = None
     resolution: Annotated[float | None, Field(gt=0, description="the rounding of the published value (0.01 for a "
-                                                                "printed '0.46'): the verdict allows half of it")] = None
+                                                                "printed '0.46'): the verdict allows half of "
+                                                                "it")] = None
     comparable: Annotated[bool, Field(description="false where actlab's run differs from the source's (other "
                                                   "data, say); `why` says how")] = True
     why: Annotated[str, Field(description="why it is not comparable")] = ""
@@ -305,7 +306,8 @@ def apply_sets(doc: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     for item in sets:
         path, sep, value = item.partition("=")
         if not sep or not path.strip():
-            raise ActlabError(f"--set {item!r} must look like path=value, e.g. train.epochs=20 or grid.activation=[relu,gelu]")
+            raise ActlabError(f"--set {item!r} must look like path=value, e.g. train.epochs=20 or "
+                              "grid.activation=[relu,gelu]")
         parts = path.strip().split(".")
         if parts[0] == "grid":
             grid = doc.setdefault("grid", {})
@@ -424,7 +426,8 @@ def _check_names(cfg: StudyConfig) -> list[str]:
     out = []
     if cfg.simulation is not None:
         if cfg.simulation.name not in simulations.SIMULATIONS:
-            out.append(f"simulation.name: {cfg.simulation.name!r} is unknown; allowed: {', '.join(simulations.SIMULATIONS)}")
+            out.append(f"simulation.name: {cfg.simulation.name!r} is unknown; allowed: "
+                       f"{', '.join(simulations.SIMULATIONS)}")
         return out
     for path, check in (("model.activation", cfg.model.checked_activation),  # vector-valued, parameters, transform
                         ("data.name", lambda: data.get_source(cfg.data.name))):

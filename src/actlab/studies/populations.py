@@ -59,7 +59,8 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
         return [CellResult(wall_s=time.perf_counter() - t0, device="cpu", rows=res["rows"])]
     ds = (datasets or DataCache()).load(cfg)
     model = build([c.config.model for c in cells], ds.input_shape, ds.task, ds.n_classes, seeds)
-    hist = train(model, ds, cfg.train, on_epoch=None if on_epoch is None else lambda e, h: on_epoch(e, cfg.train.epochs))
+    hist = train(model, ds, cfg.train, on_epoch=None if on_epoch is None else lambda e, h: on_epoch(e,
+                                                                                                    cfg.train.epochs))
     # a population the fused kernel trained draws its decision surface with the kernel's forward pass too
     surface = cfg.diagnostics.decision_surface and ds.input_shape == (2,) and ds.task == "binary"
     fast = (fused.surface_forward(model, cfg.train, ds.task, ds.n_classes) if surface and hist.engine == "fused"
@@ -72,7 +73,8 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
         arts = {name: {**shared.get(name, {}), **{k: v[lo:hi] for k, v in per_replica.get(name, {}).items()},
                        **{k: v[i] for k, v in per_cell.get(name, {}).items()}}
                 for name in {**shared, **per_replica, **per_cell}}
-        out.append(CellResult(wall_s=wall, device=hist.device if hist.engine == "torch" else f"{hist.device} ({hist.engine} kernel)",
+        out.append(CellResult(wall_s=wall, device=hist.device if hist.engine == "torch" else f"{hist.device} "
+                                                                                             f"({hist.engine} kernel)",
                               history=hist.take(lo, hi, copy=False),
                               artifacts=arts, population=len(cells), engine_note=hist.engine_note,
                               data_provenance=ds.provenance | {"n_classes": ds.n_classes}))

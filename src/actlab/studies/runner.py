@@ -86,7 +86,8 @@ def provenance() -> dict[str, Any]:
     return {"actlab": __version__, **_code_version(), "python": platform.python_version(),
             "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
             "scikit-learn": version("scikit-learn"), "platform": platform.platform(), "machine": platform.machine(),
-            "cpus": torch.get_num_threads(), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "cpus": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "argv": sys.argv}
 
 

@@ -27,8 +27,7 @@ import numpy as np
 import torch
 from pydantic import ConfigDict, Field, ValidationError, validate_call
 
-from actlab import data, rng
-from actlab.catalog.activations import get
+from actlab import catalog, data, rng
 from actlab.catalog.theory.gelu import gelu_approximation_error
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
@@ -44,7 +43,7 @@ Pairs = tuple[tuple[str, str], ...]
 
 def _draw(scheme: str, act: str, seeds: list[int], layer: int, shape: tuple[int, int]) -> torch.Tensor:
     """(M, fan_in, fan_out) weights drawn with `inits.scheme_gain`."""
-    return inits.draw(scheme, inits.scheme_gain(scheme, get(act)), seeds, layer, shape, shape[0], shape[1])
+    return inits.draw(scheme, inits.scheme_gain(scheme, catalog.get(act)), seeds, layer, shape, shape[0], shape[1])
 
 
 SEED_CHUNK = 10  # gradient-flow draws the weights of this many seeds at a time (bounded memory)
@@ -57,12 +56,13 @@ def gradient_flow(seeds: list[int], depths: tuple[Depth, ...] = (5, 10, 20, 50),
 
     - "source toy" (seed 003's `gradient_flow_comparison`, one simulation per seed): g starts as ones; each
       of `depth` layers draws z ~ N(0, 1), shared by every activation, and a fresh weight matrix per
-      activation (independent draws), and sets g <- Wᵀ(g ⊙ φ'(z)). Row: ‖g‖ after the last layer (`grad_norm`). The source's
-      table is mean‖g_ReLU‖ / mean‖g_sigmoid‖ over its 100 simulations.
+      activation (independent draws), and sets g <- Wᵀ(g ⊙ φ'(z)). Row: ‖g‖ after the last layer (`grad_norm`). The
+      source's table is mean‖g_ReLU‖ / mean‖g_sigmoid‖ over its 100 simulations.
     - "real": backprop through an actual network on N(0, 1) inputs, its output read by a fixed random vector
       r ~ N(0, I) per seed (as an output layer would; mean of h_L·r over the batch is the loss); ratio =
       ‖∂L/∂W₁‖ / ‖∂L/∂W_L‖, the norms taken in float64 of the float32 gradients (a plain sum of the outputs
-      would correlate the readout with W_L and add a term mean-field theory ignores); `first_all_zero` says whether every entry of ∂L/∂W₁ is
+      would correlate the readout with W_L and add a term mean-field theory ignores); `first_all_zero` says whether
+      every entry of ∂L/∂W₁ is
       exactly 0 (the only case in which the gradient vanished entirely).
     """
     rows = []
@@ -78,7 +78,7 @@ def _gradient_flow_chunk(seeds: list[int], depth: int, width: int, batch: int, p
     rows = []
     zs = [rng.normal(seeds, rng.stream_id("toy-z", depth, layer), (width,)).double() for layer in range(depth)]
     for act, scheme in pairs:
-        f = get(act)
+        f = catalog.get(act)
         scale = inits.scheme_gain(scheme, f) / math.sqrt(width)
         g = torch.ones(len(seeds), width, dtype=torch.float64)
         for layer in range(depth):  # the source's loop: layer 1 to depth, each with its own z, and its own W per
@@ -134,7 +134,7 @@ def dead_neurons(seeds: list[int], n_units: Width = 1000, n_inputs: Width = 10, 
                          "dead_units": int(dead.sum())})
         z = rng.normal([seed], rng.stream_id("dead-variants"), (n_samples, variant_units))[0].double() + variant_shift
         for label, (act, params) in variants.items():
-            a = get(act)(z, **params)
+            a = catalog.get(act)(z, **params)
             dead = (a == 0).all(dim=0) if act == "relu" else (a <= 0).all(dim=0)
             rows.append({"panel": "variants", "condition": label, "seed": seed,
                          "dead_fraction": float(dead.double().mean()), "dead_units": int(dead.sum())})
@@ -142,7 +142,8 @@ def dead_neurons(seeds: list[int], n_units: Width = 1000, n_inputs: Width = 10, 
 
 
 @validate_call(config=ConfigDict(strict=False))
-def dead_neurons_trained(seeds: list[int], width: Width = 64, depth: Depth = 4, epochs: Annotated[int, Field(ge=0)] = 200,
+def dead_neurons_trained(seeds: list[int], width: Width = 64, depth: Depth = 4,
+                         epochs: Annotated[int, Field(ge=0)] = 200,
                  lr: Annotated[float, Field(gt=0)] = 0.05) -> dict:
     """actlab's trained variant: dead ReLU units per layer of a width × depth MLP at init and after training on
     moons, for bias 0, −1, +1 and a weight scale ×10. (The ×10 scale makes SGD at lr 0.05 diverge on every seed:
@@ -173,7 +174,7 @@ def selu_selfnorm(seeds: list[int], depth: Depth = 50, width: Width = 1000, batc
     """Mean and variance of the activations at every layer of a deep random network on N(0, 1) inputs."""
     rows = []
     for act, scheme in pairs:
-        f = get(act)
+        f = catalog.get(act)
         for r, seed in enumerate(seeds):
             h = rng.normal([seed], rng.stream_id("selu-x"), (batch, width))[0]
             for layer in range(depth):
@@ -219,9 +220,11 @@ def xor_speed(seeds: list[int], activations: tuple[str, ...] = ("sigmoid", "relu
         shown = np.unique(np.r_[np.arange(0, epochs, max(1, epochs // CURVE_POINTS)), epochs - 1])  # epoch indices
         for r, seed in enumerate(seeds):
             below = np.nonzero(read[r] < threshold)[0]
-            rows.append({"activation": act, "seed": seed, "epochs_to_threshold": int(below[0]) + 1 if len(below) else None,
+            rows.append({"activation": act, "seed": seed,
+                         "epochs_to_threshold": int(below[0]) + 1 if len(below) else None,
                          "horizon": epochs, "final_loss": float(read[r, -1]), "solved": bool(h.train_acc[r, -1] == 1.0),
-                         "curve_epochs": (shown + 1).tolist(), "loss_curve": [float(v) if np.isfinite(v) else None for v in read[r, shown]]})  # JSON-safe
+                         "curve_epochs": (shown + 1).tolist(),
+                         "loss_curve": [float(v) if np.isfinite(v) else None for v in read[r, shown]]})  # JSON-safe
     return {"rows": rows}
 
 
@@ -264,11 +267,13 @@ def ffn_stats(seeds: list[int], d_model: Width = 768, d_ff: Width = 3072, batch:
             w1 = rng.normal([seed], rng.stream_id("ffn-w1"), (d_model, d_ff))[0] * math.sqrt(2 / d_model)
             w2 = rng.normal([seed], rng.stream_id("ffn-w2"), (d_ff, d_model))[0] * math.sqrt(2 / d_ff)
         for act in activations:
-            hidden = get(act)(x @ w1)
+            hidden = catalog.get(act)(x @ w1)
             out = hidden @ w2
-            rows.append({"activation": act, "seed": seed, "mean": float(out.mean()), "std": float(out.std(correction=0)),
+            rows.append({"activation": act, "seed": seed, "mean": float(out.mean()),
+                         "std": float(out.std(correction=0)),
                          "min": float(out.min()), "max": float(out.max()),
-                         "hidden_mean": float(hidden.mean()), "hidden_zero_fraction": float((hidden == 0).float().mean())})
+                         "hidden_mean": float(hidden.mean()),
+                         "hidden_zero_fraction": float((hidden == 0).float().mean())})
     return {"rows": rows}
 
 

@@ -68,7 +68,8 @@ class TrainConfig(BaseModel):
     warmup_epochs: Annotated[float, Field(ge=0, description="linear warm-up length in epochs (schedule "
                                                             "'warmup_cosine')")] = 5
     loss: Annotated[Loss, Field(description="auto: bce (binary), ce (multiclass), mse (regression, or with an "
-                                            "explicit output activation); each replica's loss is its batch mean")] = "auto"
+                                            "explicit output activation); each replica's loss is its batch "
+                                            "mean")] = "auto"
     threshold: Annotated[float, Field(description="binary prediction: output > threshold (with an explicit output "
                                                   "activation; logits use 0)")] = 0.5
     device: Annotated[Literal["auto", "cpu", "cuda"], Field(description="auto: CUDA when available")] = "auto"
@@ -94,7 +95,8 @@ class TrainConfig(BaseModel):
     def _check(self) -> TrainConfig:
         late = [e for e in self.probe_epochs if e != "last" and e > self.epochs]
         if late:
-            raise ValueError(f"probe_epochs {late} lie after the last epoch ({self.epochs}); use \"last\" for the final one")
+            raise ValueError(f"probe_epochs {late} lie after the last epoch ({self.epochs}); use \"last\" for the "
+                             "final one")
         return self
 
     def probe_set(self) -> set[int]:
@@ -157,13 +159,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 # Adam and AdamW by their single-kernel ("fused") implementation: one pass over each parameter tensor
-# instead of one per arithmetic step. A 200-replica, 16-layer width-64 population's Adam step took 42.6 ms
-# foreach and 11.9 ms fused on a 2-core machine, and activation-zoo's epochs 20 % less (benchmarks/RESULTS.md);
-# the weights agree to float32 rounding (tests/test_engine.py). Only for parameters in the standard layout:
-# the fused kernels walk memory linearly, and torch 2.13 updates a channels-last parameter wrongly when its
-# gradient is laid out otherwise, so a population with channels-last convolutions stays on foreach. SGD
-# stays foreach: plain SGD is one foreach op already, and torch 2.13's fused CPU SGD with Nesterov momentum
-# does not give foreach's numbers.
+# instead of one per arithmetic step: several times faster on deep populations (benchmarks/RESULTS.md); the
+# weights agree to float32 rounding (tests/test_engine.py). Only for parameters in the standard layout: the
+# fused kernels walk memory linearly, and torch's fused step (in the pinned version, constraints.txt) updates a
+# channels-last parameter wrongly when its gradient is laid out otherwise, so a population with channels-last
+# convolutions stays on foreach. SGD stays foreach: plain SGD is one foreach op already, and torch's fused CPU
+# SGD with Nesterov momentum does not give foreach's numbers.
 
 
 def make_optimizer(params: list[Tensor], cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -314,7 +314,8 @@ def signal_trace(model: Population, points: Tensor) -> dict[str, np.ndarray]:
 
 
 def hidden_snapshot(model: Population, x: Tensor, layers: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
-    """Hidden activations of points x at `layers` (1-based): first two units (M, N, 2) and the std of all values (M,)."""
+    """Hidden activations of points x at `layers` (1-based): first two units (M, N, 2) and the std of all values
+    (M,)."""
     trace = _eval_trace(model, x)
     snap: dict[str, Any] = {}
     for layer in layers:

@@ -1,7 +1,8 @@
 """The explorer: `actlab serve`, a local web page over the catalog, live trainings and stored runs.
 
 `create_app(runs_root, max_trainings)` builds the FastAPI app (`actlab.web.app`, one router per view in
-`actlab.web.routes`); `serve` runs it with uvicorn, bound to 127.0.0.1 unless told otherwise. The page (static/) is plain HTML and JavaScript with
+`actlab.web.routes`); `serve` runs it with uvicorn, bound to 127.0.0.1 unless told otherwise. The page (static/) is
+plain HTML and JavaScript with
 uPlot shipped locally (static/vendor/, MIT), so it works offline.
 """
 

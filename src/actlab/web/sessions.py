@@ -39,8 +39,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from actlab import data
 from actlab.analysis.stats import mean_ci
-from actlab.catalog import palette
-from actlab.catalog.activations import Activation, get
+from actlab.catalog import activations, palette
+from actlab.catalog.activations import Activation
 from actlab.errors import ActlabError
 from actlab.jsonsafe import clean
 from actlab.nn.models import ModelConfig, build
@@ -76,7 +76,7 @@ CatalogName = Annotated[str, AfterValidator(_catalog_name)]
 def lookup(name: str) -> Activation:
     """The catalog entry for `name`; an unknown name's message lists the catalog (no import-path hint)."""
     try:
-        return get(_catalog_name(name))
+        return activations.get(_catalog_name(name))
     except ActlabError as e:
         raise ActlabError(str(e).split("; or give an import path")[0]) from None
 

@@ -449,7 +449,8 @@ def propagation(activation: str | Activation | Callable[..., Any], sw2: float, s
         c_star, c_err, chi_c = 1.0, 0.0, chi1
         note = ""
     return SignalPropagation(
-        **base, q_star=q, q_star_err=q_err, q_stable=abs(slope) < 1 - CRITICAL_TOL, q_slope=slope, chi1=chi1, chi1_err=chi1_err,
+        **base, q_star=q, q_star_err=q_err, q_stable=abs(slope) < 1 - CRITICAL_TOL, q_slope=slope, chi1=chi1,
+        chi1_err=chi1_err,
         phase=phase, c_star=c_star, c_star_err=c_err, chi_c=chi_c, xi_q=_depth_scale(slope),
         xi_c=_depth_scale(chi_c), trainable_depth=6 * _depth_scale(chi_c), backward_gain=math.sqrt(chi1),
         note=note)

@@ -14,8 +14,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from actlab.analysis.stats import mean_ci
-from actlab.catalog import palette
-from actlab.catalog.activations import Activation, get
+from actlab.catalog import activations, palette
+from actlab.catalog.activations import Activation
 from actlab.catalog.properties import evaluate, properties
 from actlab.catalog.theory import meanfield
 from actlab.report.figures.common import CLASS_COLORS
@@ -30,10 +30,10 @@ def activation_figure(curves: Sequence[tuple[str | Activation, dict[str, Any]]],
     x = np.linspace(lo, hi, points)
     fig = Figure(figsize=(7.5, 4.6), layout="constrained")
     ax = fig.subplots()
-    labels = [get(spec).label(**params) for spec, params in curves]
+    labels = [activations.get(spec).label(**params) for spec, params in curves]
     col = palette.series_colors(labels)
     for (spec, params), label in zip(curves, labels, strict=True):
-        y, dy = evaluate(get(spec), x, **params)
+        y, dy = evaluate(activations.get(spec), x, **params)
         ax.plot(x, y, color=col[label], linestyle=FUNCTION_STYLE, lw=2, label=f"{label}")
         ax.plot(x, dy, color=col[label], linestyle=DERIVATIVE_STYLE, lw=1.5, label=f"{label}′")
     ax.axhline(0, color="0.6", lw=0.6)
@@ -53,9 +53,9 @@ def catalog_figure(names: Sequence[str | Activation], lo: float = -5.0, hi: floa
     fig = Figure(figsize=(2.6 * cols, 2.2 * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True)).ravel()
     x = np.linspace(lo, hi, 801)
-    col = palette.series_colors([get(n).name for n in names])
+    col = palette.series_colors([activations.get(n).name for n in names])
     for ax, name in zip(axes, names, strict=False):
-        act = get(name)
+        act = activations.get(name)
         y, dy = evaluate(act, x)
         ax.plot(x, y, color=col[act.name], lw=1.6, ls=FUNCTION_STYLE)
         ax.plot(x, dy, color=col[act.name], lw=1.2, ls=DERIVATIVE_STYLE)
@@ -136,7 +136,7 @@ def classical_figure(rows: Sequence[dict] = ()) -> Figure:
     ax1, ax2, ax3 = fig.subplots(1, 3)
     depths = np.arange(1, 51)
     for name in names:
-        act = get(name)
+        act = activations.get(name)
         y, dy = evaluate(act, z)
         props = properties(name)
         top = props.derivative_range.high
@@ -162,7 +162,8 @@ def classical_figure(rows: Sequence[dict] = ()) -> Figure:
                 ests = [mean_ci(by_depth[d], bounds=(0.0, math.inf)) for d in ds]
                 err = np.nan_to_num(np.array([[e.mean - e.lo, e.hi - e.mean] for e in ests]).T)
                 ax3.errorbar(ds, [e.mean for e in ests], yerr=err, ls="none", marker="o", color=col[name],
-                             mec="k", capsize=3, label=f"{name}: seed 003's toy, mean ‖g_L‖/‖g_0‖, 95 % CI (n = {ests[0].n} seeds)")
+                             mec="k", capsize=3, label=f"{name}: seed 003's toy, mean ‖g_L‖/‖g_0‖, 95 % CI (n = "
+                                                       f"{ests[0].n} seeds)")
     for ax in (ax1, ax2):
         ax.axhline(0, color="0.6", lw=0.6)
         ax.axvline(0, color="0.6", lw=0.6)
@@ -188,7 +189,7 @@ def minima_figure(names: Sequence[str] = ("swish", "gelu")) -> Figure:
     fig = Figure(figsize=(7.5, 4.6), layout="constrained")
     ax = fig.subplots()
     for name in names:
-        y, _ = evaluate(get(name), z)
+        y, _ = evaluate(activations.get(name), z)
         ax.plot(z, y, color=col[name], lw=2, label=name)
         m = properties(name).minimum
         if m is not None:

@@ -14,11 +14,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from actlab.analysis import predictions
-from actlab.analysis.published import source_ratios
+from actlab.analysis.simulations import real_gradient, selfnorm, source_ratios, toy_gradient
 from actlab.analysis.stats import Estimate, column_ci, mean_ci, time_to_event
 from actlab.analysis.summary import group, log_ratio, values
-from actlab.catalog.activations import get
+from actlab.catalog import activations
 from actlab.errors import ActlabError
 from actlab.report.figures import catalog as plots
 from actlab.report.figures.common import colors, suptitle
@@ -51,7 +50,7 @@ def gradient_flow_figure(rows: Rows, published: Published = ()) -> Figure:
     activation (95 % CI) with theory dashed; right: measured minus theory in decades (0 is agreement)."""
     real = [r for r in rows if r.get("method") == "real"]
     try:
-        real_pred = predictions.real_gradient(rows)
+        real_pred = real_gradient(rows)
     except ActlabError:  # a user's activation that does not import here: no theory line
         real_pred = {}
     fig = Figure(figsize=(15.5 if real_pred else 11, 4.6), layout="constrained")
@@ -68,7 +67,7 @@ def gradient_flow_figure(rows: Rows, published: Published = ()) -> Figure:
         left.errorbar(depths, m, yerr=err, capsize=3, marker="o", color="tab:blue", label="actlab, 95 % CI")
         left.set_ylabel(f"log10 ‖g {pairs[0][0]}‖ / ‖g {pairs[1][0]}‖")
         try:
-            predicted = predictions.toy_gradient(rows)
+            predicted = toy_gradient(rows)
         except ActlabError:  # a user's activation that does not import here: no theory line
             predicted = {}
         if predicted:
@@ -180,7 +179,7 @@ def selu_figure(rows: Rows, published: Published = ()) -> Figure:
         by_layer = group(rs, "layer")
         layers = [layer for (layer,) in by_layer]
         try:
-            predicted = predictions.selfnorm(act, init, max(layers))
+            predicted = selfnorm(act, init, max(layers))
         except ActlabError:  # a user's activation that does not import here: no theory line
             predicted = None
         for i, (ax, key) in enumerate(zip(axes, ("mean", "variance"), strict=True)):
@@ -265,9 +264,9 @@ def gelu_figure(rows: Rows, published: Published = ()) -> Figure:
     ax = fig.subplots()
     lo, hi = rows[0]["lo"], rows[0]["hi"]
     x = torch.linspace(max(lo, -6.0), min(hi, 6.0), 2401, dtype=torch.float64)
-    exact = get("gelu")(x)
+    exact = activations.get("gelu")(x)
     for r, c in zip(rows, ("tab:blue", "tab:orange"), strict=False):
-        err = (exact - get(r["approximation"])(x)).abs().numpy()
+        err = (exact - activations.get(r["approximation"])(x)).abs().numpy()
         ax.plot(x.numpy(), err, color=c, label=f"{r['approximation']}: {r['formula']}")
         ax.scatter([r["at_x"], -r["at_x"]], [r["max_abs_error"]] * 2, color=c, zorder=3)
         ax.annotate(f"max {r['max_abs_error']:.3e} at ±{r['at_x']:.4f}", (r["at_x"], r["max_abs_error"]),

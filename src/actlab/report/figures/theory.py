@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 
 from actlab.analysis.predictions import COARSE, forward_prediction, trainability
 from actlab.analysis.stats import mean_ci
-from actlab.catalog.activations import Activation, get
+from actlab.catalog import activations
+from actlab.catalog.activations import Activation
 from actlab.catalog.theory import meanfield
 from actlab.report.figures.common import MAX_PANELS, panel_grid, suptitle
 from actlab.store.results import CellData, Run, depth_of
@@ -28,7 +29,7 @@ def maps_figure(activation: str | Activation, sw2: float, sb2: float = 0.0, para
                 depth: int = 30) -> Figure:
     """Four panels: V(q) against q with its fixed point; C(c) against c with c*; and the iterates q_l and c_l
     of `depth` layers from q₁ = 1 (and from c₁ = 0.5, 0.9), which any MLP study's forward statistics follow."""
-    act = get(activation)
+    act = activations.get(activation)
     params = act.resolve(**(params or {}))
     r = meanfield.propagation(act, sw2, sb2, params)
     k = meanfield.Kernel(act, params)
@@ -73,7 +74,7 @@ def maps_figure(activation: str | Activation, sw2: float, sb2: float = 0.0, para
 def chi_figure(activation: str | Activation, sb2: float = 0.0, params: dict[str, float] | None = None,
                sw2_range: tuple[float, float] = (0.25, 4.0), points: int = 60) -> Figure:
     """χ₁ against σ_w² at this σ_b², the edge of chaos (χ₁ = 1) marked."""
-    act = get(activation)
+    act = activations.get(activation)
     params = act.resolve(**(params or {}))
     grid = np.linspace(*sw2_range, points)
     chis = [np.nan if (c := meanfield.chi1(act, float(sw2), sb2, params, points=COARSE)) is None else c for sw2 in grid]
@@ -94,7 +95,7 @@ def phase_figure(activation: str | Activation, params: dict[str, float] | None =
                  shape: tuple[int, int] = (28, 11), mark: Sequence[tuple[float, float]] = ()) -> Figure:
     """The (σ_w², σ_b²) plane: ξ_c as a heat map (log colour), the critical line χ₁ = 1, ordered below it
     and chaotic above, and any `mark`ed points."""
-    act = get(activation)
+    act = activations.get(activation)
     params = act.resolve(**(params or {}))
     sw2s = np.linspace(*sw2_range, shape[0])
     sb2s = np.linspace(*sb2_range, shape[1])
@@ -104,7 +105,8 @@ def phase_figure(activation: str | Activation, params: dict[str, float] | None =
             r = meanfield.propagation(act, float(sw2), float(sb2), params, points=COARSE)
             if r.xi_c is not None and math.isfinite(r.xi_c) and r.xi_c > 0:
                 xi[i, j] = r.xi_c
-    crit = [(sb2, meanfield.critical_sw2(act, float(sb2), params, points=COARSE)) for sb2 in np.linspace(*sb2_range, 13)]
+    crit = [(sb2, meanfield.critical_sw2(act, float(sb2), params, points=COARSE)) for sb2 in np.linspace(*sb2_range,
+                                                                                                         13)]
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.subplots()
     finite = xi[np.isfinite(xi)]
@@ -139,7 +141,7 @@ def trainability_figure(run: Run) -> Figure | None:
         mesh = ax.pcolormesh(t.sw2, t.depths, t.acc, shading="nearest", cmap="magma", vmin=t.chance,
                              vmax=float(np.nanmax(t.acc)))
         fig.colorbar(mesh, ax=ax, label="final test accuracy (mean over seeds)")
-        act = get(t.activation)
+        act = activations.get(t.activation)
         fine = np.linspace(t.sw2[0], t.sw2[-1], 60)
         line = []
         for w in fine:

@@ -104,7 +104,8 @@ def decision_figure(run: Run) -> Figure | None:
     kept, n = max(shown)
     parts = ([f"black: seed {run.seeds[0]}"] if kept else []) + \
         ([f"grey: the next {kept - 1} of {n} seeds" if kept < n else "grey: the other seeds"] if kept > 1 else [])
-    suptitle(fig, f"{run.name}: decision boundary ({'; '.join([*parts, f'dashed purple: the mean over the {n} seeds outputs'])}), "
+    suptitle(fig, f"{run.name}: decision boundary "
+                  f"({'; '.join([*parts, f'dashed purple: the mean over the {n} seeds outputs'])}), "
                   "test points")
     return fig
 
@@ -122,7 +123,7 @@ def consensus_figure(run: Run) -> Figure | None:
         gx, gy = s["gx"], s["gy"]
         mean, agree, n = _summary(s)
         ns.append(n)
-        # rasterized: in the SVG one embedded image instead of a path per grid cell (63 MB and 50 s for moons)
+        # rasterized: in the SVG one embedded image instead of a path per grid cell (tens of MB for moons)
         mappable = ax.pcolormesh(gx, gy, agree, cmap="magma", vmin=0.5, vmax=1.0, shading="auto", rasterized=True)
         if np.isfinite(mean).any() and np.nanmin(mean) < 0.5 < np.nanmax(mean):
             ax.contour(gx, gy, mean, levels=[0.5], colors="w", linewidths=1.2, linestyles="--")

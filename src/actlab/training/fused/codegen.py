@@ -88,7 +88,8 @@ def generic_source(names: tuple[str, ...]) -> str:
     lines += ['@njit(inline="always")', "def _act_row(code, p, lcodes, lparams, A, D, ai, di):",
               '    """One row: one branch for a block of one activation (its R lanes in one vectorised loop), else',
               '    lane by lane."""',
-              "    if code < 0:", "        for r in range(R):", "            a, d = _act(lcodes[r], lparams[r], A[ai, r])",
+              "    if code < 0:", "        for r in range(R):", "            a, d = _act(lcodes[r], lparams[r], A[ai, "
+                                                                "r])",
               "            A[ai, r] = a", "            D[di, r] = d"]
     for i in range(len(forms) - 1):
         lines += [f"    elif code == {i}:", f"        _row{i}(p, A, D, ai, di)"]
@@ -122,8 +123,8 @@ def _layout(sizes: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
 
 def generate_source(sizes: tuple[int, ...], form: KernelForm, loss: str) -> str:
     """Python source of a module with `train(...)` and `evaluate(...)` for one network shape, activation (its
-    branch-free kernel form) and binary loss (bce or mse): one lane per iteration of the innermost loop, every unit a scalar, so LLVM
-    vectorises across the R lanes and keeps the units in registers. Every array the lane loop touches is
+    branch-free kernel form) and binary loss (bce or mse): one lane per iteration of the innermost loop, every unit a
+    scalar, so LLVM vectorises across the R lanes and keeps the units in registers. Every array the lane loop touches is
     flat with constant offsets (the block's parameters, and one scratch buffer for gradients, sums and the
     gathered inputs), so the vectoriser can prove the accesses apart."""
     lay = _layout(sizes)

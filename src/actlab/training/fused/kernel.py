@@ -215,9 +215,9 @@ def _forward(P, A, D, sizes, woff, boff, aoff, doff, code, p, lcodes, lparams):
     """Forward of one example per lane: A holds the input at aoff[0]; hidden outputs and φ′ go to A and D,
     the output logits to A at aoff[L]. `code` is the block's activation, or -1 for lane codes.
 
-    A call, not inlined: the 19 activations' row loops are then compiled once, not once in training and
-    again in evaluation (the generic kernel's first compile went from 120 s to 30 s on a 2-core machine,
-    its speed the same within this machine's ±15 % noise)."""
+    A call, not inlined: the activations' row loops are then compiled once, not once in training and again in
+    evaluation, which cut the generic kernel's first compile to a quarter at the same speed
+    (benchmarks/RESULTS.md)."""
     nl = sizes.shape[0] - 1
     for li in range(nl):
         nin, nout, wo, bo, ai, ao = sizes[li], sizes[li + 1], woff[li], boff[li], aoff[li], aoff[li + 1]

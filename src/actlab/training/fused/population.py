@@ -20,14 +20,12 @@ def available() -> bool:
     return numba is not None
 
 
-# engine "auto" uses the kernel where benchmarks/RESULTS.md measured it faster than torch: networks at most 16
-# units wide, and either every block on a generated kernel (moons' 2-8-8-1: 5.6x at 4,000 replicas, 13x at
-# 16-64) or at most 512 replicas (the generic kernel: 2-6x at 16-64 replicas, 0.93x at 4,000; the MNIST-1D
-# MLP of width 64: 25x slower)
+# engine "auto" uses the kernel where benchmarks/RESULTS.md measured it faster than torch (the figures are
+# there): networks at most 16 units wide, and either every block on a generated kernel or at most 512
+# replicas on the generic kernel (wider networks, and the generic kernel at thousands of replicas, were slower)
 AUTO_MAX_REPLICAS, AUTO_MAX_WIDTH = 512, 16
 # replicas × epochs × training examples below which auto leaves a population to torch: there torch is done
-# in seconds, before a kernel met for the first time would have compiled (a generated one 5-45 s per shape, the
-# generic one about 30 s on a 2-core machine; once per install).
+# before a kernel met for the first time would have compiled (compile times: benchmarks/RESULTS.md).
 # A function of the configuration only, never of what is cached: the same config gets the same engine.
 AUTO_MIN_WORK = 10**8
 
@@ -209,11 +207,12 @@ class FusedPopulation:
                       float(c.betas[0]), float(c.betas[1]), f(1e-8), step0, loss, hits, bad)
         if len(self.generic_blocks) == 0:
             return loss[: self.m], hits[: self.m], bad[: self.m]
-        codegen.generic(self.names)._train_epoch(self.P, self.S1, self.S2, x, y, order, self.alive, self.generic_blocks, self.sizes, self.woff,
-                     self.boff, self.aoff, self.doff, self.codes, self.params, self.lcodes, self.lparams, self.loss,
-                     min(bs, n),
-                     lrs.astype(np.float64), opt, f(c.momentum), c.nesterov, float(c.weight_decay), float(c.betas[0]),
-                     float(c.betas[1]), f(1e-8), step0, loss, hits, bad)
+        generic = codegen.generic(self.names)
+        generic._train_epoch(self.P, self.S1, self.S2, x, y, order, self.alive, self.generic_blocks, self.sizes,
+                             self.woff, self.boff, self.aoff, self.doff, self.codes, self.params, self.lcodes,
+                             self.lparams, self.loss, min(bs, n), lrs.astype(np.float64), opt, f(c.momentum),
+                             c.nesterov, float(c.weight_decay), float(c.betas[0]), float(c.betas[1]), f(1e-8), step0,
+                             loss, hits, bad)
         return loss[: self.m], hits[: self.m], bad[: self.m]
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +223,8 @@ class FusedPopulation:
             mod.evaluate(self.P.reshape(self.nblk, -1), x, yf, blocks, p, loss, acc)
         if len(self.generic_blocks) == 0:
             return loss[: self.m], acc[: self.m]
-        codegen.generic(self.names)._evaluate(self.P, x, y, self.generic_blocks, self.sizes, self.woff, self.boff, self.aoff, self.doff,
+        codegen.generic(self.names)._evaluate(self.P, x, y, self.generic_blocks, self.sizes, self.woff, self.boff,
+                                              self.aoff, self.doff,
                   self.codes, self.params, self.lcodes, self.lparams, self.loss, loss, acc)
         return loss[: self.m], acc[: self.m]
 

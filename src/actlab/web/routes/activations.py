@@ -12,8 +12,9 @@ import torch
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from actlab import catalog
 from actlab.catalog import guide, palette
-from actlab.catalog.activations import get, names
+from actlab.catalog.activations import names
 from actlab.catalog.properties import evaluate, properties
 from actlab.catalog.table import Entry, row
 from actlab.catalog.theory import meanfield
@@ -61,7 +62,7 @@ class SoftmaxRequest(BaseModel):
 
 def _softmax(req: SoftmaxRequest) -> dict[str, Any]:
     """p = softmax(z / T) by the catalog's softmax, and J = ∂p/∂z by autograd (float64): diag(p) − p pᵀ, over T."""
-    fn = get("softmax").fn
+    fn = catalog.get("softmax").fn
     z = torch.tensor(req.logits, dtype=torch.float64)
     p = fn(z / req.temperature)
     jac = torch.autograd.functional.jacobian(lambda v: fn(v / req.temperature), z)
@@ -104,7 +105,7 @@ def _theory(req: TheoryRequest) -> dict[str, Any]:
 def _properties(name: str, params: tuple[tuple[str, float], ...]) -> dict[str, Any]:
     """Measured properties (no timing: it varies) and the guidance; cached, measuring takes about a second."""
     p = properties(name, cost=False, **dict(params))
-    shown = row(Entry(get(name), dict(params), p))
+    shown = row(Entry(catalog.get(name), dict(params), p))
     # the explorer does not time (it would vary with the server's load): `actlab activations` measures the cost
     return {"table": {k: v for k, v in shown.items() if k not in ("activation", "cost vs ReLU")},
             "record": json.loads(p.model_dump_json()), "guidance": guide.guidance(name, p)}
@@ -113,7 +114,7 @@ def _properties(name: str, params: tuple[tuple[str, float], ...]) -> dict[str, A
 def _catalog() -> list[dict[str, Any]]:
     out = []
     for n in names():
-        a = get(n)
+        a = catalog.get(n)
         out.append({"name": a.name, "label": a.label(), "description": a.description, "formula": a.text,
                     "latex": a.latex, "init": a.init, "vector": a.vector,
                     "params": [{"name": p.name, "default": p.default, "low": number(p.low), "high": number(p.high),

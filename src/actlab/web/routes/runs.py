@@ -146,7 +146,8 @@ def router(root: Path) -> APIRouter:
     def files(rel: str) -> FileResponse:
         path = contained(root, rel)
         if not path.is_file() or path.suffix not in SERVED_SUFFIXES:
-            raise HTTPException(403, f"{excerpt(rel)} is not a figure or report file (allowed: {', '.join(SERVED_SUFFIXES)})")
+            allowed = ", ".join(SERVED_SUFFIXES)
+            raise HTTPException(403, f"{excerpt(rel)} is not a figure or report file (allowed: {allowed})")
         return FileResponse(path)
 
     return r

@@ -110,7 +110,9 @@ def number(v: float | None, err: float = 0.0, digits: int = 5) -> str:
 
 
 def theory(r: meanfield.SignalPropagation, crit: float | None, depth: int, ratio: float | None) -> None:
-    table = Table(title=f"mean-field theory: {r.activation}{'(' + ', '.join(f'{k}={v:g}' for k, v in r.params.items()) + ')' if r.params else ''}, "
+    params = "(" + ", ".join(f"{k}={v:g}" for k, v in r.params.items()) + ")" if r.params else ""
+    table = Table(title="mean-field theory: "
+                        f"{r.activation}{params}, "
                         f"σ_w² = {r.sw2:g}, σ_b² = {r.sb2:g} ({r.method})", show_header=False)
     table.add_column("quantity")
     table.add_column("value")
@@ -126,7 +128,8 @@ def theory(r: meanfield.SignalPropagation, crit: float | None, depth: int, ratio
             ("trainable depth ≈ 6 ξ_c (Schoenholz et al. 2017)", number(r.trainable_depth, digits=4)),
             ("backward gain per layer √χ₁", number(r.backward_gain)),
             (f"‖δ₁‖ / ‖δ_L‖ at depth L = {depth} (χ₁^((L−1)/2))", number(ratio, digits=4)),
-            (f"edge of chaos at σ_b² = {r.sb2:g}", f"σ_w² = {number(crit)}" if crit is not None else "none in (0, 100]")]
+            (f"edge of chaos at σ_b² = {r.sb2:g}",
+             f"σ_w² = {number(crit)}" if crit is not None else "none in (0, 100]")]
     for k, v in rows:
         table.add_row(k, v)
     out.print(table)
@@ -148,7 +151,8 @@ def summary(summary: RunSummary, max_rows: int = 16, wide: bool = False) -> None
         for c in summary.published:
             rep = c.reproduced
             est = "—" if rep is None or rep.n == 0 else rep.format()
-            rows.append([c.quantity, f"{c.published:.4g} {c.unit}".strip() + (" (one run)" if c.single_run else " (mean)"),
+            published = f"{c.published:.4g} {c.unit}".strip() + (" (one run)" if c.single_run else " (mean)")
+            rows.append([c.quantity, published,
                          est, c.verdict, c.detail])
         fit_table(f"{summary.study}: published beside reproduced",
                    ["quantity", "published", "actlab mean [95% CI] (n)", "verdict", "compared with"], rows,
