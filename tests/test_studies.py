@@ -16,7 +16,7 @@ import pytest
 
 from actlab.errors import ActlabError
 from actlab.store.writer import METRIC_COLUMNS, Store
-from actlab.studies import shipped
+from actlab.studies import library
 from actlab.studies.config import apply_sets, expand, load_study, parse_value
 from actlab.studies.runner import plan_run, run_study
 from conftest import TINY
@@ -31,10 +31,10 @@ def actlab(*args: str, cwd=None, timeout=600) -> subprocess.CompletedProcess:
 
 
 def test_every_shipped_study_validates():
-    cells = {name: len(expand(load_study(name))) for name in shipped.names()}
+    cells = {name: len(expand(load_study(name))) for name in library.names()}
     assert cells["moons"] == 2 and cells["blobs-depth"] == 8 and cells["cnn-depth"] == 10
     assert cells["activation-zoo"] == 100 and cells["gradient-flow"] == 1 and cells["tour"] == 0
-    assert set(load_study("tour").include) <= set(shipped.names())
+    assert set(load_study("tour").include) <= set(library.names())
 
 
 def test_grid_expansion_labels_and_paired_keys():

@@ -73,9 +73,12 @@ class Param:
         return v
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Activation:
-    """A catalog entry. Call it like its function: `act(x, alpha=0.2)`; build a layer with `act.module()`."""
+    """A catalog entry. Call it like its function: `act(x, alpha=0.2)`; build a layer with `act.module()`.
+
+    An entry equals itself, an entry with every field equal, and its canonical name (`entry == "relu"`), so a
+    configuration that holds the entry still compares with the name it was given; it hashes as its name."""
 
     name: str
     fn: Callable[..., Tensor]  # fn(x, **params) -> Tensor of x's shape
@@ -113,6 +116,16 @@ class Activation:
     def init_gain(self, **params: Any) -> float:
         """Gain of the paired init scheme: weight std = gain / sqrt(fan) (fan_in; Glorot: mean of fans)."""
         return float(self.gain(self.resolve(**params)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.name == other
+        if not isinstance(other, Activation):
+            return NotImplemented
+        return self is other or all(getattr(self, f) == getattr(other, f) for f in self.__dataclass_fields__)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
     def __reduce__(self) -> tuple:
         """Pickled by its spec (a catalog name or an import path) and looked up again where it is unpickled, so

@@ -233,8 +233,8 @@ def format_errors(err: ValidationError, prefix: str = "") -> list[str]:
         if e["type"] == "extra_forbidden":
             lines.setdefault(loc, f"{loc}: unknown key (given {given})")
         else:
-            msg = e["msg"].replace("Value error, ", "")
-            lines.setdefault(loc, f"{loc}: {msg} (given {given})")
+            msg = e["msg"].replace("Value error, ", "")  # a message that quotes the value already says it once
+            lines.setdefault(loc, f"{loc}: {msg}" + ("" if given in msg else f" (given {given})"))
     return list(lines.values())
 
 
