@@ -314,3 +314,23 @@ def test_auto_records_why_a_population_trained_on_torch(tmp_path):
     summary = run_study(load_study("moons", ["train.epochs=1", "seeds=2", "train.engine=torch"]), tmp_path / "t")
     with Run.open(summary.run_dir) as run:
         assert {c.engine_note for c in run.cells} == {None}  # asked for torch: nothing to explain
+
+
+def test_the_first_compile_of_a_kernel_is_said_before_it_starts(moons, tmp_path, monkeypatch):
+    """A kernel numba has not compiled on this machine is announced (it takes tens of seconds, once); a kernel it
+    has compiled before is not."""
+    from actlab.training.fused import codegen
+
+    monkeypatch.setenv("ACTLAB_CACHE", str(tmp_path))
+    monkeypatch.setattr(codegen, "_LOADED", {})
+    heard: list[str] = []
+    model = build(ModelConfig(widths=[2]), moons.input_shape, moons.task, moons.n_classes, list(range(16)))
+    fp = fused.FusedPopulation(model, TrainConfig(), moons.task, moons.n_classes, heard.append)
+    assert fp.path == "generated"
+    assert heard == [f"compiling the CPU kernel for 2-2-1 relu (bce) with numba, once on this machine (tens of "
+                     f"seconds; kept in {tmp_path / 'kernels'})"]
+    train(model, moons, TrainConfig(epochs=1, device="cpu", engine="fused"))  # compiles, and numba keeps it
+    monkeypatch.setattr(codegen, "_LOADED", {})
+    heard.clear()
+    fused.FusedPopulation(model, TrainConfig(), moons.task, moons.n_classes, heard.append)
+    assert heard == []

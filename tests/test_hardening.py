@@ -80,7 +80,9 @@ def test_set_reaches_every_suite_member_and_an_unknown_field_is_an_error():
         load_study("tour", ["simulation.params.nope=1"])
 
 
-def test_a_fault_in_one_cell_is_recorded_there_and_the_others_run(tmp_path):
+@pytest.mark.parametrize("grouped", [False, True], ids=["apart", "grouped"])
+def test_a_fault_in_one_cell_is_recorded_there_and_the_others_run(tmp_path, grouped):
+    """Apart, or grouped into one population with relu (the default): the fault fails the flaky cell alone."""
     (tmp_path / "flaky_act.py").write_text(textwrap.dedent("""
         import torch
 
@@ -93,12 +95,12 @@ def test_a_fault_in_one_cell_is_recorded_there_and_the_others_run(tmp_path):
     study.write_text(textwrap.dedent("""
         name = "flaky"
         seeds = 2
-        group_cells = false
+        group_cells = GROUPED
         [train]
         epochs = 2
         [grid]
         activation = ["flaky_act:act", "relu"]
-    """))
+    """).replace("GROUPED", str(grouped).lower()))
     r = subprocess.run([*ACTLAB, "run", str(study), "--out", str(tmp_path / "out")], capture_output=True, text=True,
                        cwd=tmp_path, timeout=300)  # also: `actlab run` finds ./flaky_act.py
     assert r.returncode == 1, r.stderr
@@ -303,3 +305,77 @@ def test_a_suite_prints_one_overview_row_per_study(tmp_path):
     moons = next(ln for ln in lines if "moons" in ln)
     assert "2 of 2 done" in moons and "best final test acc:" in moons and "(n = 2)" in moons
     assert "1 of 1 done" in next(ln for ln in lines if "gelu-approx" in ln)
+
+
+@pytest.mark.parametrize("name", ["../sibling", "../../../../x", "a/b"])
+def test_a_suite_member_named_as_a_path_is_refused_at_load(tmp_path, name):
+    """A member's name is a folder inside the suite's: one that names a path would write outside --out."""
+    (tmp_path / "member.toml").write_text(f'name = "{name}"\nseeds = 1\n[simulation]\nname = "gelu-approx"\n')
+    (tmp_path / "suite.toml").write_text(f'name = "s"\ninclude = ["{tmp_path / "member.toml"}"]\n')
+    with pytest.raises(ActlabError, match="a path; its run would be written outside the suite's folder"):
+        load_study(tmp_path / "suite.toml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["member.toml", "suite.toml"]
+
+
+def test_suite_members_that_would_share_a_folder_are_refused(tmp_path):
+    for f, n in (("a.toml", "x y"), ("b.toml", "x-y")):
+        (tmp_path / f).write_text(f'name = "{n}"\nseeds = 1\n[simulation]\nname = "gelu-approx"\n')
+    (tmp_path / "suite.toml").write_text(f'name = "s"\ninclude = ["{tmp_path / "a.toml"}", "{tmp_path / "b.toml"}"]\n')
+    with pytest.raises(ActlabError, match="would share the folder 'x-y'"):
+        load_study(tmp_path / "suite.toml")
+
+
+def test_a_file_size_limit_while_resuming_is_a_file_system_fault_and_keeps_the_store(tmp_path):
+    """`ulimit -f 20` while resuming: SQLite cannot write its -wal file. One error line naming the store and the
+    file system, exit status 1, never "not a readable actlab store ... move it away"; the store is unchanged."""
+    import resource
+
+    run_study(load_study("gelu-approx"), tmp_path / "r")
+    before = (tmp_path / "r" / "actlab.sqlite").read_bytes()
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20 * 512, 20 * 512))
+
+    r = subprocess.run([*ACTLAB, "run", str(tmp_path / "r"), "--no-report"], capture_output=True, text=True,
+                       timeout=300, preexec_fn=limit)
+    assert r.returncode == 1 and r.stderr.count("error:") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "the file system refused" in r.stderr and str(tmp_path / "r" / "actlab.sqlite") in r.stderr
+    assert "move it away" not in r.stderr and "not a readable" not in r.stderr
+    assert (tmp_path / "r" / "actlab.sqlite").read_bytes() == before
+
+
+@pytest.mark.parametrize(("sets", "says"), [
+    (["train.epochs=true"], "train.epochs: Input should be a valid integer (given True)"),
+    (["seeds=false"], "seeds: Input should be a valid integer"),
+    (["grid.activation=[relu,relu]"], 'grid.activation: "relu" repeated; allowed: distinct values'),
+    (["train.epoch=3"], "train.epoch: unknown key (given 3); did you mean epochs"),
+    (["model.widht=3"], "model.widht: unknown key (given 3); did you mean width, widths?"),
+])
+def test_booleans_repeats_and_misspelt_keys_are_one_clear_error(sets, says):
+    with pytest.raises(ActlabError) as e:
+        load_study("moons", sets)
+    assert says in str(e.value)
+
+
+def test_a_report_with_a_missing_artifact_draws_the_rest_and_says_what_is_missing(tmp_path):
+    from actlab.report.page import build_report
+
+    run_study(load_study("moons", ["seeds=2", "train.epochs=3"]), tmp_path / "m")
+    (victim,) = list((tmp_path / "m" / "artifacts").glob("*/dataset.npz"))[:1]
+    victim.unlink()
+    page = build_report(tmp_path / "m").read_text()
+    assert "Figure not drawn: dataset: artifact &#39;dataset&#39;" in page and "No such file" in page
+    assert (tmp_path / "m" / "figures" / "loss_curves.png").exists()
+
+
+def test_a_read_only_listing_writes_nothing_beside_the_stores(tmp_path):
+    from actlab.store.results import Run, run_dirs
+
+    for i in range(3):
+        run_study(load_study("gelu-approx"), tmp_path / f"r{i}")
+    before = {p.name for d in tmp_path.iterdir() for p in d.iterdir()}
+    for d in run_dirs(tmp_path):
+        with Run.open(d) as run:
+            assert run.name == "gelu-approx" and run.cells
+    assert {p.name for d in tmp_path.iterdir() for p in d.iterdir()} == before
+    assert not list(tmp_path.glob("*/*-wal")) and not list(tmp_path.glob("*/*-shm"))

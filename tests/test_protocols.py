@@ -164,21 +164,32 @@ def test_verdicts_single_run_mean_not_comparable_and_not_measured(tmp_path):
     assert isinstance(summary.published[0].reproduced, Reproduced)
 
 
-def test_a_published_value_allows_its_rounding_and_a_censored_time_its_open_range(tmp_path):
-    study = load_study("xor-speed", ["seeds=3", "simulation.params.epochs=300", "simulation.params.activations=[relu]"])
-    doc = study.model_dump(mode="json")
-    doc["published"] = [{"key": "epochs@activation=relu", "quantity": "late", "value": 10_000, "source": "t",
-                         "single_run": True}]
-    run_study(load_study(doc), tmp_path / "x")
+def test_a_censored_single_run_time_is_judged_against_the_seeds_kaplan_meier_range(tmp_path):
+    """xor-speed's ReLU arm: some seeds never reach the threshold. A published single run is consistent inside
+    the seeds' 2.5–97.5 % Kaplan–Meier range; between the last seed that reached it and the horizon no seed
+    landed (not consistent); past the horizon actlab's runs cannot judge it (not comparable)."""
+    from actlab.analysis.stats import time_range
     from actlab.store.results import Run
 
+    doc = load_study("xor-speed", ["simulation.params.activations=[relu]"]).model_dump(mode="json")
+    doc["grid"] = {}
+    doc["simulation"]["params"]["source_init"] = False
+    entry = {"key": "epochs@activation=relu,init=seeds", "quantity": "q", "source": "t", "single_run": True}
+    doc["published"] = [{**entry, "value": v} for v in (0, 3000, 4999, 1e6, 50, 5000)]
+    run_study(load_study(doc), tmp_path / "x")
     with Run.open(tmp_path / "x") as run:
-        rows = run.sim_rows()
-        (c,) = compare(run)
-    if any(r["epochs_to_threshold"] is None for r in rows):  # a censored seed: the range is open above
-        assert c.verdict == "consistent" and "beyond" in c.detail
-    else:
-        assert c.verdict == "not consistent"
+        times = [r["epochs_to_threshold"] for r in run.sim_rows()]
+        run.study["config"]["published"][0]["value"] = min(t for t in times if t is not None)  # the fastest seed
+        verdicts = [(c.verdict, c.detail) for c in compare(run)]
+    rng = time_range(times, 5000)
+    assert None in times and rng.open, "the ReLU arm must have censored seeds for this test"
+    assert verdicts[0][0] == "consistent"
+    assert f"[{rng.lo:.0f}, {rng.hi:.0f}, or not reached within 5000]" in verdicts[0][1]
+    for v in (1, 2):  # 3000 and 4999: where no seed landed
+        assert verdicts[v][0] == "not consistent" and f"no seed reached it between {rng.hi:g} and" in verdicts[v][1]
+    assert verdicts[3][0] == "not comparable" and "past actlab's horizon of 5000" in verdicts[3][1]
+    assert verdicts[4][0] == ("consistent" if rng.lo <= 50 else "not consistent")  # faster than every seed
+    assert verdicts[5][0] == "not consistent"  # at the horizon itself: still no seed there
 
 
 def test_the_direction_of_a_depth_trend_is_compared_with_the_source(tmp_path):
@@ -203,3 +214,118 @@ def test_the_direction_of_a_depth_trend_is_compared_with_the_source(tmp_path):
     assert f"{change:+.3f}" in note
     assert any(v in note for v in ("the same direction here", "the direction differs here", "goes the same way",
                                    "cannot tell the direction"))
+
+
+# ------------------------------------------------------------------- verdicts a wrong published number cannot pass
+
+PROTOCOL_RUNS = ("moons", "blobs-depth", "xor-speed", "gradient-flow", "ffn-stats", "dead-neurons")
+# studies whose published numbers are all declared not comparable here (another dataset, a GPU protocol): their
+# verdicts are the declaration, whatever the value
+DECLARED = ("cnn-depth-cpu", "cnn-depth")
+
+
+@pytest.fixture(scope="module")
+def protocol_runs(tmp_path_factory):
+    """The shipped studies with published numbers that run on a CPU in seconds, at their shipped protocol."""
+    root = tmp_path_factory.mktemp("protocol")
+    return {name: run_study(load_study(name), root / name).run_dir for name in PROTOCOL_RUNS}
+
+
+def _wrong(value: float, factor: float, resolution: float | None) -> float:
+    """A published number off by `factor`; a zero, which no factor moves, ten of its rounding steps off."""
+    return value * factor if value else 10 * (resolution or 0.01)
+
+
+def test_every_shipped_study_with_published_numbers_is_covered():
+    from actlab.studies import library
+
+    with_numbers = {n for n in library.names() if load_study(n).published}
+    assert with_numbers == set(PROTOCOL_RUNS) | set(DECLARED)
+    assert all(not p.comparable for p in load_study("cnn-depth-cpu").published)
+
+
+@pytest.mark.parametrize("name", PROTOCOL_RUNS)
+def test_a_wrong_published_number_is_not_consistent(name, protocol_runs):
+    """At the shipped protocol and seed count every published number is consistent, and the same number ×0.5 or
+    ×2 (a zero: ten rounding steps off) is not consistent; a time past the horizon is not comparable."""
+    from actlab.store.results import Run
+
+    with Run.open(protocol_runs[name]) as run:
+        published = run.study["config"]["published"]
+        shipped = [p["value"] for p in published]
+        assert {c.verdict for c in compare(run)} == {"consistent"}, [(c.quantity, c.detail) for c in compare(run)]
+        for factor in (0.5, 2.0):
+            for p, v in zip(published, shipped, strict=True):
+                p["value"] = _wrong(v, factor, p.get("resolution"))
+            for c in compare(run):
+                assert c.verdict == "not consistent", (name, c.quantity, factor, c.detail)
+        if name == "xor-speed":
+            for p in published:
+                p["value"] = 1e6
+            assert {c.verdict for c in compare(run)} == {"not comparable"}
+
+
+def test_the_gpu_protocol_s_numbers_cannot_be_fooled_either(tmp_path):
+    """cnn-depth's CIFAR-10 numbers need a GPU and the data: judged here on a store written as the protocol's run
+    would be (3 seeds per cell, each cell's best test accuracy within a point of the published one). The shipped
+    numbers are consistent with it; ×0.5 and ×2 are not; a --set run is not comparable, naming what changed."""
+    from actlab.store.results import Run
+    from actlab.store.writer import CellResult, Store
+    from actlab.studies.config import expand
+    from actlab.training.loop import History
+
+    study = load_study("cnn-depth")
+    cells = expand(study)
+    store = Store(tmp_path / "c")
+    store.save_study(study.name, study.model_dump(mode="json"), {})
+    store.add_cells(cells)
+    published = {parse_key(p.key)[1]["activation"] + str(parse_key(p.key)[1]["depth"]): p.value
+                 for p in study.published}
+    gen = np.random.default_rng(0)
+    results = []
+    for c in cells:
+        target = published[c.config.model.activation.name + str(c.config.model.depth)]
+        acc = np.clip(target + gen.uniform(-0.01, 0.01, size=(3, 10)) - np.linspace(0.05, 0, 10), 0, 1)
+        nan = np.full((3, 10), np.nan)
+        h = History([0, 1, 2], nan, nan, None, None, nan, acc, None, np.zeros(3, dtype=np.int64))
+        results.append((c.key, CellResult(wall_s=1.0, device="cuda", history=h)))
+    store.write_results(results)
+    store.close()
+    with Run.open(tmp_path / "c") as run:
+        entries = run.study["config"]["published"]
+        shipped = [p["value"] for p in entries]
+        assert {c.verdict for c in compare(run)} == {"consistent"}
+        for factor in (0.5, 2.0):
+            for p, v in zip(entries, shipped, strict=True):
+                p["value"] = v * factor
+            assert {c.verdict for c in compare(run)} == {"not consistent"}
+    changed = load_study("cnn-depth", ["train.epochs=1"])._protocol_changes
+    assert changed["study"] == {"train.epochs": [10, 1]}
+    assert set(changed["published"]) == {str(i) for i in range(len(study.published))}
+
+
+def test_an_override_of_the_protocol_makes_the_verdicts_not_comparable_and_marks_the_note(tmp_path):
+    """moons with train.epochs=2: its published numbers (800 epochs) are not comparable, naming the change; the
+    note is marked as the shipped protocol's; seeds and the engine are actlab's own and change nothing."""
+    from actlab.analysis.published import study_note
+    from actlab.store.results import Run
+
+    summary = run_study(load_study("moons", ["train.epochs=2", "seeds=2"]), tmp_path / "m")
+    assert {c.verdict for c in summary.published} == {"not comparable"}
+    assert all("train.epochs = 2, the source's 800" in c.detail for c in summary.published)
+    assert summary.note.startswith("This run changed the study's protocol (train.epochs = 2, the study's 800)")
+    with Run.open(tmp_path / "m") as run:
+        assert study_note(run) == summary.note and run.study["config"]["note"] in summary.note
+    own = load_study("moons", ["seeds=3", "train.engine=torch", "diagnostics.signal_trace=false"])
+    assert own._protocol_changes == {}
+
+
+def test_censored_times_are_shown_as_a_kaplan_meier_median_and_intervals_keep_their_bounds():
+    from actlab.analysis.published import Reproduced
+    from actlab.analysis.summary import group_sim_rows
+
+    rep = Reproduced(0, 0, 0, 3, (), 1, (100, 300, None), 500.0)
+    assert rep.format() == "Kaplan–Meier median 300 (95 % CI [100, not reached]); reached by 2 of 3 seeds within 500"
+    rows = [{"activation": "swish", "seed": s, "hidden_zero_fraction": v} for s, v in enumerate([0.0, 0.0, 1e-7])]
+    (g,) = group_sim_rows(rows)
+    assert g["hidden_zero_fraction"].lo == 0.0  # the t interval would reach below 0

@@ -469,3 +469,17 @@ def test_grid_keys_of_a_study_file_that_set_the_same_field_are_refused(tmp_path)
     with pytest.raises(ActlabError, match=r"grid.activation and grid.model both set model.activation: a cell's "
                                           r"label would show one value while it trains with the other"):
         load_study(path)
+
+
+def test_declared_deviations_say_what_holds():
+    """The notes state what the sources did and what actlab changed, and nothing the data do not support."""
+    cpu = load_study("cnn-depth-cpu").note
+    assert cpu.index("12 optimisation steps an epoch and 120 in all, against CIFAR-10's 391 and 3,910") < len(cpu)
+    assert "360 to test" in cpu and "does not lose accuracy" not in cpu
+    assert "one run with seed 42" not in load_study("cnn-depth").note
+    assert "never applies it" in load_study("cnn-depth").note
+    assert "The tanh arm is actlab's addition" in load_study("xor-speed").note
+    for p in load_study("dead-neurons").published:
+        assert "the source prints" not in p.quantity and "the source's code, run, prints" in p.quantity
+    template = (Path(__file__).resolve().parents[1] / "src/actlab/report/templates/report.html.j2").read_text()
+    assert "(paired t)" not in template and "sign-flip" in template

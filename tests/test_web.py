@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -243,13 +245,20 @@ def test_l2_regularisation_shrinks_the_weights(client):
 
 
 def test_at_most_max_trainings_at_once(client):
-    made = [client.post("/api/live", json={"epochs": 5}).json() for _ in range(2)]
+    """The two slots are held deterministically (sessions registered with the server's manager, never started),
+    so no training can finish and free one before the third request, however loaded the machine."""
+    from actlab.web.sessions import LiveRequest
+
+    live = client.app.state.live
+    held = [live.create(LiveRequest(epochs=5)) for _ in range(2)]
     r = client.post("/api/live", json={"epochs": 5})
     assert r.status_code == 429 and "the most this server allows" in r.json()["detail"]
-    for s in made:
-        assert client.delete(f"/api/live/{s['id']}", headers={"X-Live-Token": s["token"]}).status_code == 200
-    assert client.post("/api/live", json={"epochs": 5}).status_code == 201
-    client.app.state.live.sessions.clear()
+    live.sessions.pop(held[0].id)
+    made = client.post("/api/live", json={"epochs": 5})
+    assert made.status_code == 201
+    mine = made.json()
+    assert client.delete(f"/api/live/{mine['id']}", headers={"X-Live-Token": mine["token"]}).status_code == 200
+    live.sessions.clear()
 
 
 def _wait(pred, timeout=15.0):
@@ -557,3 +566,45 @@ def _up(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_one_damaged_store_is_listed_as_unreadable_and_the_others_still_show(smoke_runs, tmp_path):
+    """Four damaged entries under a runs root beside a good run: a folder named actlab.sqlite, a store whose
+    study provenance or configuration is not JSON, a non-numeric replica value, and a folder link leading out of
+    the root whose store links back in. The list still answers (each bad one with its reason), their detail
+    pages are 4xx, and the command line says one error line for each, with no traceback."""
+    import shutil
+    import sqlite3
+
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copytree(smoke_runs["xor-speed"].run_dir, root / "good")
+    (root / "folder" / "actlab.sqlite").mkdir(parents=True)
+    for name, sql in (("provenance", "UPDATE study SET provenance = 'not json'"),
+                      ("config", "UPDATE study SET config = '{'"),
+                      ("replicas", None)):
+        shutil.copytree(smoke_runs["moons"].run_dir, root / name)
+        with sqlite3.connect(root / name / "actlab.sqlite") as con:
+            con.execute(sql or "UPDATE replicas SET final_test_acc = 'x'")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "actlab.sqlite").symlink_to(root / "good" / "actlab.sqlite")
+    (root / "link").symlink_to(outside)
+    client = TestClient(create_app(root, max_trainings=1), base_url="http://127.0.0.1", headers=WRITE)
+    r = client.get("/api/runs")
+    assert r.status_code == 200
+    listed = {x["path"]: x for x in r.json()["runs"]}
+    assert listed["good"]["kind"] == "simulation"
+    for bad in ("folder", "provenance", "config"):
+        assert listed[bad]["kind"] == "unreadable" and listed[bad]["error"], bad
+    assert "not JSON" in listed["provenance"]["error"] and "not a file" in listed["folder"]["error"]
+    for bad in ("folder", "provenance", "config", "replicas", "link"):
+        got = client.get(f"/api/runs/{bad}")
+        assert 400 <= got.status_code < 500, (bad, got.status_code, got.text)
+    for bad in ("folder", "provenance", "config", "replicas"):
+        for cmd in (("report", str(root / bad), "--out", str(tmp_path / "r")), ("export", str(root / bad), "--out",
+                                                                                  str(tmp_path / "e"))):
+            p = subprocess.run([sys.executable, "-m", "actlab", *cmd], capture_output=True, text=True, timeout=300)
+            assert "Traceback" not in p.stderr, (bad, cmd[0], p.stderr[-800:])
+            if bad != "replicas" or cmd[0] == "report":  # export copies a non-numeric value as it is
+                assert p.returncode in (1, 2) and p.stderr.count("error:") == 1, (bad, cmd[0], p.stderr[-800:])

@@ -9,14 +9,23 @@ names a reproduced estimate, `metric@field=value,...`:
 - simulations: `ratio@depth=D` (gradient-flow: seed 003's mean‖g‖ ratio), `epochs@activation=A` (xor-speed,
   censored at the horizon), `std@activation=A` (ffn-stats).
 
-Verdicts: a single-run published value is **consistent** when it lies within the 95 % prediction interval
-of one more run from actlab's seeds (mean ± t·s·sqrt(1 + 1/n), clipped to the quantity's bounds; for a
-censored time, the seeds' own range, open above when a seed never reached the event); a published mean of `runs` runs
-when it lies within actlab's 95 % interval
-widened by sqrt(1 + n/runs), since the published mean has its own sampling error. Otherwise **not
-consistent**, with the difference. Each comparison allows half the published value's rounding
-(`resolution`) and float32's rounding. **Not comparable** where the study file says
-the source ran something else (its `why`), and **not measured** where this run has no such cell.
+Verdicts, each under the conditions the source ran (the study's protocol fields):
+- a single-run published value is **consistent** when it lies within the 95 % prediction interval of one more
+  run from actlab's seeds (mean ± t·s·sqrt(1 + 1/n), clipped to the quantity's bounds);
+- a single-run time to an event (`epochs`) is judged against the seeds' own times with censoring kept: the
+  Kaplan–Meier 2.5–97.5 % range of single runs (`stats.time_range`); where fewer than 97.5 % of the seeds
+  reached the event, the range is open above (a run that never reaches it within the horizon), and a time
+  between the last seed's and the horizon, where no seed landed, is not consistent. A time past actlab's
+  horizon is **not comparable** (actlab's runs stop there). Fewer than `MIN_SEEDS_FOR_RANGE` seeds give no
+  range: **too few seeds**;
+- a published mean of `runs` runs is consistent when it lies within actlab's 95 % interval widened by
+  sqrt(1 + n/runs), since the published mean has its own sampling error;
+- otherwise **not consistent**, with the difference. Each comparison allows half the published value's
+  rounding (`resolution`) and float32's rounding;
+- **not comparable** where the study file says the source ran something else (its `why`), or where this run
+  changed a protocol field of the published cells (`--set train.epochs=50`: "train.epochs = 50, the source's
+  800"; the study records such changes when it is loaded, `StudyConfig.protocol_changes`); **not measured**
+  where this run has no such cell.
 """
 
 from __future__ import annotations
@@ -28,11 +37,12 @@ import numpy as np
 from scipy import stats as sps
 
 from actlab.analysis.simulations import source_ratios
-from actlab.analysis.stats import Estimate, mean_ci, sign_flip_test
+from actlab.analysis.stats import Estimate, TimeRange, mean_ci, sign_flip_test, time_range, time_to_event
+from actlab.analysis.summary import bounds_of
 from actlab.store.results import METRICS, Run
 
 REPLICA_METRICS = ("final_test_acc", "best_test_acc", "final_test_loss", "final_train_loss")
-BOUNDED = ("final_test_acc", "best_test_acc")
+MIN_SEEDS_FOR_RANGE = 5  # a range of single runs' times from fewer seeds says too little to judge by
 
 
 @dataclass(frozen=True)
@@ -45,10 +55,23 @@ class Reproduced:
     n: int
     per_seed: tuple[float, ...] = ()
     censored: int = 0  # per-seed values that are a horizon, not a measurement
+    times: tuple[float | None, ...] | None = None  # a time to an event per seed (None: never), for `epochs`
+    horizon: float | None = None
 
     def format(self, spec: str = ".4g") -> str:
-        """'value [lo, hi] (n = k)', as every estimate is written."""
+        """'value [lo, hi] (n = k)', as every estimate is written; a time to an event as its Kaplan–Meier median
+        with its interval and the share of seeds that reached it."""
+        if self.times is not None and self.n == 1:
+            t = self.times[0]
+            return f"never reached within {self.horizon:g} (one run)" if t is None else f"{t:g} (one run)"
+        if self.times is not None:
+            tte = time_to_event(list(self.times), self.horizon)
+            return (f"Kaplan–Meier median {tte.format_median()}; reached by {tte.reached.k} of {tte.n} seeds "
+                    f"within {self.horizon:g}")
         return Estimate(self.value, self.lo, self.hi, self.n).format(spec)
+
+    def time_range(self) -> TimeRange | None:
+        return None if self.times is None else time_range(list(self.times), self.horizon)
 
 
 @dataclass(frozen=True)
@@ -98,9 +121,12 @@ def _simulation(run: Run, metric: str, where: dict[str, str]) -> Reproduced | No
     mine = [r for r in rows if all(str(r.get(k)) == v for k, v in where.items())]
     if not mine:
         return None
-    if metric == "epochs":  # censored: a seed that never reached the threshold counts at the horizon
-        values = [float(r["horizon"] if r["epochs_to_threshold"] is None else r["epochs_to_threshold"]) for r in mine]
-        return _from_values(values, censored=sum(r["epochs_to_threshold"] is None for r in mine))
+    if metric == "epochs":  # censored: a seed that never reached the threshold is kept, as censored
+        times = tuple(r["epochs_to_threshold"] for r in mine)
+        horizon = float(max(r["horizon"] for r in mine))
+        tte = time_to_event(list(times), horizon)
+        hit = tuple(float(v) for v in times if v is not None)
+        return Reproduced(tte.median, tte.median_lo, tte.median_hi, tte.n, hit, tte.n - len(hit), times, horizon)
     if metric in mine[0]:
         return _from_values([r.get(metric) for r in mine], bounds=_bounds(metric))
     return None
@@ -113,9 +139,7 @@ def reproduced(run: Run, key: str) -> Reproduced | None:
 
 
 def _bounds(key: str) -> tuple[float, float] | None:
-    metric, _ = parse_key(key)
-    return (0.0, 1.0) if metric in BOUNDED or metric.endswith(("_acc", "_fraction")) else (0.0, math.inf) if metric in (
-        "epochs", "std", "ratio") or metric.endswith("_loss") else None
+    return bounds_of(parse_key(key)[0])
 
 
 def _prediction_interval(values: tuple[float, ...], level: float = 0.95,
@@ -136,31 +160,95 @@ def _g(v: float) -> str:
     return f"{v:.3g}"
 
 
+def _changed(run: Run, index: int) -> dict[str, list]:
+    """The protocol fields this run changed for published entry `index` (path -> [the study's, this run's]),
+    as recorded when the study was loaded with `--set` (`StudyConfig.protocol_changes`)."""
+    changes = (run.study.get("provenance") or {}).get("protocol_changes") or {}
+    return changes.get("published", {}).get(str(index), {})
+
+
+def _show(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def changed_text(changes: dict[str, list]) -> str:
+    """'train.epochs = 50, the source's 800; ...'"""
+    return "; ".join(f"{k} = {_show(new)}, the source's {_show(old)}" for k, (old, new) in changes.items())
+
+
+def _time_verdict(value: float, rep: Reproduced, tol: float) -> tuple[str, str]:
+    """A single run's published time against the seeds' Kaplan–Meier range of single runs."""
+    rng = rep.time_range()
+    if value > rep.horizon + tol:
+        return "not comparable", (f"past actlab's horizon of {rep.horizon:g}: its runs stop there, so a time "
+                                  "beyond it cannot be judged")
+    if rng is None:
+        return "not consistent", f"none of the {rep.n} seeds reached it within {rep.horizon:g}"
+    if rep.n < MIN_SEEDS_FOR_RANGE:
+        return "too few seeds", (f"{rep.n} seeds give no 95 % range of single runs (at least "
+                                 f"{MIN_SEEDS_FOR_RANGE} needed)")
+    detail = (f"the Kaplan–Meier 2.5–97.5 % range of single runs from {rep.n} seeds ({rng.reached} reached it "
+              f"within {rep.horizon:g}): {rng.describe()}")
+    if rng.contains(value, tol):
+        return "consistent", detail
+    if rng.open and value > rng.hi:
+        return "not consistent", (detail + f"; no seed reached it between {rng.hi:g} and the horizon "
+                                  f"{rep.horizon:g}, where {value:g} lies")
+    return "not consistent", detail
+
+
+def _exact_verdict(run: Run, key: str, value: float, rep: Reproduced, tol: float) -> tuple[str, str]:
+    """A published number actlab reruns exactly (the source's own initial weights): it must match; the seeds'
+    range of single runs of the same arm, where the run has them, is said beside it."""
+    if rep.times is not None and value > rep.horizon + tol:
+        return "not comparable", f"past actlab's horizon of {rep.horizon:g}: its runs stop there"
+    if rep.n != 1:
+        return "not measured", f"{rep.n} runs match an exact reproduction; one was expected"
+    if rep.times is not None and rep.times[0] is None:
+        got = f"never reached within {rep.horizon:g}"
+        inside = False
+    else:
+        got = _g(rep.value if rep.times is None else float(rep.times[0]))
+        inside = abs((rep.value if rep.times is None else float(rep.times[0])) - value) <= tol
+    detail = f"actlab's rerun of the source's own run: {got}" + (" (the same)" if inside else "")
+    metric, where = parse_key(key)
+    if rep.times is not None and where.get("init") == "source":
+        others = ",".join(f"{k}={'seeds' if k == 'init' else v}" for k, v in where.items())
+        seeds = reproduced(run, f"{metric}@{others}")
+        rng = None if seeds is None else seeds.time_range()
+        if rng is not None:
+            detail += (f"; single runs from {seeds.n} other seeds range over {rng.describe()} (Kaplan–Meier "
+                       "2.5–97.5 %)")
+    return ("consistent" if inside else "not consistent"), detail
+
+
 def compare(run: Run) -> list[Comparison]:
     """Every published number of the run's study beside actlab's estimate, with its verdict."""
     out = []
-    for p in run.study["config"].get("published", []):
+    for i, p in enumerate(run.study["config"].get("published", [])):
         rep = reproduced(run, p["key"])  # shown even where not comparable: the reader sees both numbers
         value = float(p["value"])
         # the published value's own rounding, and float32's: a printed 0.46 is 0.4600000083 stored
         tol = max((p.get("resolution") or 0.0) / 2, 1e-6 * max(1.0, abs(value)))
+        changes = _changed(run, i)
         if not p.get("comparable", True):
             verdict, detail = "not comparable", p.get("why", "")
+        elif changes:
+            verdict, detail = "not comparable", f"this run changed the source's protocol: {changed_text(changes)}"
         elif rep is None or rep.n == 0:
             verdict, detail = "not measured", "this run has no such cell or quantity"
-        elif p["single_run"] and rep.censored:  # censored times have no t interval: the seeds' own range
-            lo, hi, horizon = min(rep.per_seed), math.inf, max(rep.per_seed)
-            inside = lo - tol <= value <= hi + tol
-            verdict = "consistent" if inside else "not consistent"
-            detail = (f"the range of {rep.n} seeds: [{_g(lo)}, beyond {_g(horizon)}]; {rep.censored} seed(s) never "
-                      "reached it (censored at the horizon)")
+        elif p.get("exact"):
+            verdict, detail = _exact_verdict(run, p["key"], value, rep, tol)
+        elif p["single_run"] and rep.times is not None:
+            verdict, detail = _time_verdict(value, rep, tol)
         elif p["single_run"]:
             lo, hi = _prediction_interval(rep.per_seed, bounds=_bounds(p["key"]))
             inside = lo - tol <= value <= hi + tol
             verdict = "consistent" if inside else "not consistent"
-            detail = f"95 % prediction interval for one run, from {rep.n} seeds: [{_g(lo)}, {_g(hi)}]"
+            detail = (f"95 % prediction interval for one run, from {rep.n} seeds: [{_g(lo)}, {_g(hi)}]" if rep.n > 1
+                      else f"actlab's one run: {_g(rep.value)}")
             if not inside:
-                detail += f"; published − actlab mean = {_g(value - rep.value)}"
+                detail += f"; published − actlab {'mean ' if rep.n > 1 else ''}= {_g(value - rep.value)}"
         else:
             widen = math.sqrt(1 + rep.n / p["runs"]) if p.get("runs") else 1.0
             lo, hi = rep.value - widen * (rep.value - rep.lo), rep.value + widen * (rep.hi - rep.value)
@@ -176,6 +264,24 @@ def compare(run: Run) -> list[Comparison]:
         out.append(Comparison(p["quantity"], value, p.get("unit", ""), p["source"], p["single_run"], rep, verdict,
                               detail))
     return out
+
+
+def study_note(run: Run) -> str:
+    """The study's note as a reader of this run should take it: marked as describing the shipped protocol
+    where this run changed it (`protocol_note`)."""
+    note = run.study["config"].get("note", "")
+    caveat = protocol_note(run)
+    return note if caveat is None else f"{caveat} The note: {note}" if note else caveat
+
+
+def protocol_note(run: Run) -> str | None:
+    """Where this run changed the source's protocol: a line saying the study's note describes the shipped
+    protocol, not this run; None otherwise."""
+    changes = ((run.study.get("provenance") or {}).get("protocol_changes") or {}).get("study") or {}
+    if not changes:
+        return None
+    return (f"This run changed the study's protocol ({changed_text(changes).replace('the source', 'the study')}): "
+            "the study's note describes the shipped protocol, not this run.")
 
 
 def direction_notes(run: Run) -> list[str]:

@@ -301,8 +301,20 @@ def _selu(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
 
 
 def _xor(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
-    """Time to threshold is censored: a seed that never reached it counts at the horizon, never dropped."""
+    """Time to threshold is censored: a seed that never reached it counts at the horizon, never dropped. The rerun
+    of the source's own initial weights (init = "source") is one run per activation, said first and kept out of
+    the seeds' statistics."""
     found, verdicts = [], []
+    for r in (r for r in rows if r.get("init") == "source"):
+        t = Text()
+        if r["epochs_to_threshold"] is None:
+            t(f"{r['activation']}, the source's own initial weights: never reached the threshold within {{h}} "
+              "epochs.", h=(r["horizon"], "d"))
+        else:
+            t(f"{r['activation']}, the source's own initial weights: reached the threshold at epoch {{e}}.",
+              e=(r["epochs_to_threshold"], "d"))
+        found.append(t.finding())
+    rows = [r for r in rows if r.get("init") != "source"]
     g = group(rows, "activation")
     restricted: dict[str, dict[int, float]] = {}
     for (act,), rs in g.items():

@@ -285,6 +285,51 @@ def time_to_event(times: list[float | None], horizon: float, level: float = 0.95
                        rmst, horizon, n)
 
 
+@dataclass(frozen=True)
+class TimeRange:
+    """Where a single run's time to an event falls with probability `level`, from the seeds' Kaplan–Meier
+    estimate: from its (1 − level)/2 quantile to its (1 + level)/2 quantile. A quantile is the first time the
+    estimated distribution function reaches the probability (the left end of a flat stretch; R's survival
+    package takes the midpoint). Where fewer seeds than that reached the event, the upper end is open: a run
+    beyond the last time reached would not reach it within the horizon, and the times between the last
+    reached and the horizon have estimated probability 0."""
+
+    lo: float
+    hi: float  # the upper quantile, or the last time reached where the range is open
+    open: bool
+    horizon: float
+    n: int
+    reached: int
+
+    def contains(self, value: float, tol: float = 0.0) -> bool:
+        """Whether a run's `value` (≤ the horizon) lies in the range, allowing `tol`."""
+        return self.lo - tol <= value <= self.hi + tol
+
+    def describe(self, spec: str = ".0f") -> str:
+        end = f"{self.hi:{spec}}" + (f", or not reached within {self.horizon:{spec}}" if self.open else "")
+        return f"[{self.lo:{spec}}, {end}]"
+
+
+def time_range(times: list[float | None], horizon: float, level: float = 0.95) -> TimeRange | None:
+    """The range of single runs' times (`TimeRange`) from seeds' times, None (or past the horizon) where a seed
+    never reached the event (censored at `horizon`); None when no seed reached it."""
+    t = [None if v is None or not np.isfinite(v) or v > horizon else float(v) for v in times]
+    hit = sorted(v for v in t if v is not None)
+    n = len(t)
+    if not hit:
+        return None
+    cdf = sps.ecdf(sps.CensoredData(uncensored=hit, right=[horizon] * (n - len(hit)))).cdf
+    x, f = cdf.quantiles, cdf.probabilities
+    lo_p, hi_p = (1 - level) / 2, (1 + level) / 2
+
+    def quantile(p: float) -> float:
+        at = np.nonzero(f >= p - 1e-12)[0]
+        return float(x[at[0]]) if len(at) else math.nan
+
+    hi = quantile(hi_p)
+    return TimeRange(quantile(lo_p), float(hit[-1]) if math.isnan(hi) else hi, math.isnan(hi), horizon, n, len(hit))
+
+
 def ratio_of_means(a: dict[int, float], b: dict[int, float], level: float = 0.95, resamples: int = 9999,
                    seed: int = 0) -> Estimate:
     """mean(a) / mean(b) over the seeds both have (a ratio of means, as a table of averages reports it), with a

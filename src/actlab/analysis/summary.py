@@ -6,6 +6,7 @@ Everything here reads the store (`actlab.store.results.Run`) and returns plain r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,18 @@ from actlab.analysis.stats import Estimate, mean_ci, proportion_ci, time_to_even
 from actlab.store.results import Run
 
 Rows = list[dict[str, Any]]
+
+
+def bounds_of(field: str) -> tuple[float, float] | None:
+    """The range a measured quantity cannot leave, by its name: accuracies and fractions [0, 1]; losses, stds,
+    variances, norms, ratios, errors and times [0, ∞); None where it may take any sign. Intervals are clipped
+    to it."""
+    if field in ("final_test_acc", "best_test_acc") or field.endswith(("_acc", "_fraction", "accuracy")):
+        return (0.0, 1.0)
+    if field in ("epochs", "std", "variance", "ratio", "grad_norm") or field.endswith(
+            ("_loss", "_std", "_variance", "_norm", "_error", "_units", "_ratio")):
+        return (0.0, math.inf)
+    return None
 
 
 def summary_rows(run: Run) -> list[dict[str, Any]]:
@@ -69,7 +82,7 @@ def group_sim_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 yes = [bool(m[k]) for m in members if m[k] is not None]
                 entry[k] = proportion_ci(sum(yes), len(yes)).format()
                 continue
-            entry[k] = mean_ci([np.nan if v is None else v for v in vals])
+            entry[k] = mean_ci([np.nan if v is None else v for v in vals], bounds=bounds_of(k))
             if any(v is None for v in vals):
                 entry[f"{k}_missing"] = sum(v is None for v in vals)
         out.append(entry)

@@ -483,6 +483,7 @@ def main() -> None:
         sys.exit(2)
     except (OSError, sqlite3.Error) as e:  # the file system said no (a file where a folder should be, a full
         # disk, ...), directly or through SQLite ("database or disk is full"); what was written stays written
-        what = f"the store: {e}" if isinstance(e, sqlite3.Error) else str(e)
+        what = f"the store: {e}" if isinstance(e, sqlite3.Error) else (
+            f"{e.strerror} ({e.filename})" if e.filename and e.strerror else str(e))
         err.print(f"[bold red]error:[/] {escape(what)}", highlight=False, soft_wrap=True)
         sys.exit(1)

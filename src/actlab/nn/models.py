@@ -21,7 +21,7 @@ import math
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from torch import Tensor, nn
 
 from actlab import rng
@@ -46,11 +46,11 @@ class ModelConfig(BaseModel):
                                            "path 'package.module:function'; held as the catalog entry")] = "relu"
     activation_params: Annotated[dict[str, float], Field(description="the activation's parameters, e.g. "
                                                                      "{alpha = 0.2}")] = {}
-    depth: Annotated[int, Field(ge=0, le=256, description="hidden layers (MLP) or blocks after the stem "
+    depth: Annotated[int, Strict(), Field(ge=0, le=256, description="hidden layers (MLP) or blocks after the stem "
                                                           "(ConvNet)")] = 2
-    width: Annotated[int, Field(ge=1, le=65536, description="units per hidden layer (MLP) or channels "
+    width: Annotated[int, Strict(), Field(ge=1, le=65536, description="units per hidden layer (MLP) or channels "
                                                             "(ConvNet)")] = 8
-    widths: Annotated[list[Annotated[int, Field(ge=1, le=65536)]] | None, Field(
+    widths: Annotated[list[Annotated[int, Strict(), Field(ge=1, le=65536)]] | None, Field(
         description="MLP: explicit hidden widths, e.g. [16, 32] (wins over depth × width)")] = None
     # A layer followed by BatchNorm has no bias unless `norm_bias` (BatchNorm removes it; its gradient is float
     # noise, which Adam amplifies). PyTorch's modules keep it, and so does the cnn-depth source.

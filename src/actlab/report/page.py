@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 
 from actlab import __version__
 from actlab.analysis.findings import Finding, findings
+from actlab.analysis.published import study_note
 from actlab.errors import ActlabError
 from actlab.report.figures import catalog as catalog_figures
 from actlab.report.figures import simulations as simfigures
@@ -161,7 +162,7 @@ def study_section(run_dir: str | Path, ci: str = "t") -> Section:
     the tables' and findings' intervals (t or bootstrap); curves' bands are Student t."""
     with Run.open(run_dir) as run:
         cfg = run.study["config"]
-        sec = Section(run.name, Path(run_dir), cfg.get("description", ""), cfg.get("note", ""), run.kind,
+        sec = Section(run.name, Path(run_dir), cfg.get("description", ""), study_note(run), run.kind,
                       len(run.seeds), findings(run, ci), provenance=_provenance(run),
                       config=json.dumps(cfg, indent=2), cells=cells_table(run))
         folder = Path(run_dir) / FIGURE_DIR

@@ -180,7 +180,11 @@ class Run:
         key = ("replicas", cell.key, column)
         if key not in self._memo:
             rows = self.store.query(f"SELECT seed, {column} FROM replicas WHERE cell = ? ORDER BY seed", (cell.key,))
-            self._memo[key] = {int(s): np.nan if v is None else float(v) for s, v in rows}
+            try:
+                self._memo[key] = {int(s): np.nan if v is None else float(v) for s, v in rows}
+            except (TypeError, ValueError):
+                raise ActlabError(f"{self.store.path}: cell {cell.label!r} holds a non-numeric {column} or seed: "
+                                  "the store is damaged or not actlab's") from None
         return dict(self._memo[key])
 
     def diverged(self, cell: CellData) -> int:

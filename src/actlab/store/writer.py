@@ -145,6 +145,24 @@ class CellResult:
     engine_note: str | None = None  # trained on torch under engine "auto": why the fused kernel did not
 
 
+def not_a_store(e: sqlite3.Error) -> bool:
+    """Whether SQLite says the file is not a database (or a damaged one), rather than that the file system
+    refused a read or a write (a full disk, a size limit: the store may be healthy)."""
+    return getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or \
+        "not a database" in str(e) or "malformed" in str(e)
+
+
+def _json(text: Any, what: str, kind: type) -> Any:
+    """A JSON value the store holds, or one ActlabError saying what is unreadable (a damaged or foreign store)."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        raise ActlabError(f"{what} is not JSON: the store is damaged or not actlab's") from None
+    if not isinstance(value, kind):
+        raise ActlabError(f"{what} is not a JSON {kind.__name__}: the store is damaged or not actlab's")
+    return value
+
+
 class Store:
     """One run directory's database: `Store(run_dir)` for the writer, `read_only=True` for every reader."""
 
@@ -159,10 +177,13 @@ class Store:
         self.db = sqlite3.connect(self.path, timeout=30.0)
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as e:  # not a database: a corrupt or foreign file in the run directory
+        except sqlite3.DatabaseError as e:
             self.db.close()
-            raise ActlabError(f"{self.path} is not a readable actlab store ({e}); move it away or choose another "
-                              "--out") from None
+            if not_a_store(e):  # a corrupt or foreign file in the run directory
+                raise ActlabError(f"{self.path} is not a readable actlab store ({e}); move it away or choose another "
+                                  "--out") from None
+            raise OSError(f"{self.path}: the file system refused to write beside the store ({e}; a full disk or "
+                          "a file-size limit?); the store itself is unchanged") from None
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.executescript(SCHEMA)
         self.tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -177,9 +198,20 @@ class Store:
         -wal/-shm files, so no writer is running there), the file is read as immutable."""
         if not self.path.exists():
             raise ActlabError(f"{self.dir} is not a run directory (no {DB_NAME}); run a study into it first")
+        if not self.path.is_file():
+            raise ActlabError(f"{self.path} is not a readable actlab store (not a file)")
         uri = self.path.resolve().as_uri()
-        for mode in ("?mode=ro", "?mode=ro&immutable=1"):
-            db = sqlite3.connect(uri + mode, uri=True, timeout=30.0)
+        # Without a -wal file no writer is at work (SQLite removes it when the last writer closes): read the file
+        # as immutable, which writes nothing beside it (a read-only listing of many runs leaves no -wal/-shm).
+        wal = self.path.with_name(self.path.name + "-wal")
+        modes = ("?mode=ro", "?mode=ro&immutable=1") if wal.exists() else ("?mode=ro&immutable=1",)
+        error: Exception | None = None
+        for mode in modes:
+            try:
+                db = sqlite3.connect(uri + mode, uri=True, timeout=30.0)
+            except sqlite3.Error as e:
+                error = e
+                continue
             try:
                 db.execute("PRAGMA busy_timeout=30000")
                 self.tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -187,6 +219,8 @@ class Store:
             except sqlite3.DatabaseError as e:  # locked WAL sharing (retry immutable), or not a database at all
                 db.close()
                 error = e
+        if isinstance(error, sqlite3.Error) and not not_a_store(error):
+            raise OSError(f"{self.path}: the file system refused to read the store ({error})")
         raise ActlabError(f"{self.path} is not a readable actlab store ({error})")
 
     def close(self) -> None:
@@ -267,7 +301,13 @@ class Store:
         row = self.db.execute("SELECT name, config, provenance, created FROM study WHERE id = 1").fetchone()
         if row is None:
             return None
-        return {"name": row[0], "config": json.loads(row[1]), "provenance": json.loads(row[2]), "created": row[3]}
+        held = {"name": row[0], "created": row[3]}
+        for part, text in (("config", row[1]), ("provenance", row[2])):
+            held[part] = _json(text, f"{self.path}: the study's {part}", dict)
+        if not isinstance(row[0], str) or not isinstance(row[3], (int, float)):
+            raise ActlabError(f"{self.path} is not a readable actlab store (the study's name or creation time is "
+                              "of the wrong type)")
+        return held
 
     def save_study(self, name: str, config: dict[str, Any], provenance: dict[str, Any]) -> None:
         with self.transaction() as db:
@@ -295,8 +335,11 @@ class Store:
         out = []
         for row in cur:
             d = dict(zip(cols, row, strict=True))
-            d["grid_values"], d["config"] = json.loads(d["grid_values"]), json.loads(d["config"])
-            d["data_provenance"] = json.loads(d["data_provenance"]) if d["data_provenance"] else None
+            where = f"{self.path}: cell {d['key']!r}"
+            d["grid_values"] = _json(d["grid_values"], f"{where}, its grid values", dict)
+            d["config"] = _json(d["config"], f"{where}, its configuration", dict)
+            d["data_provenance"] = (_json(d["data_provenance"], f"{where}, its data provenance", dict)
+                                    if d["data_provenance"] else None)
             out.append(d)
         return out
 
@@ -327,6 +370,8 @@ class Store:
         try:
             np.savez_compressed(tmp, **arrays)
             os.replace(tmp, path)
+        except OSError as e:  # named: a bare "[Errno 27] File too large" says nothing about where
+            raise OSError(e.errno, f"{e.strerror or e} while writing {path}") from None
         finally:
             tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves no temporary file behind
         return path
@@ -394,5 +439,10 @@ class Store:
         row = self.db.execute("SELECT path FROM artifacts WHERE cell = ? AND name = ?", (key, name)).fetchone()
         if row is None:
             return None
-        with np.load(self.dir / row[0]) as z:
-            return {k: z[k] for k in z.files}
+        path = self.dir / row[0]
+        try:
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError) as e:  # moved, deleted or damaged: the figures that need it say so
+            raise ActlabError(f"artifact {name!r} of cell {key} is missing or unreadable ({path}: "
+                              f"{getattr(e, 'strerror', None) or e})") from None

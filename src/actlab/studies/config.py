@@ -22,15 +22,17 @@ import itertools
 import json
 import re
 import tomllib
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError, field_validator
 
 from actlab import data
-from actlab.errors import ActlabError, excerpt
+from actlab.analysis.published import parse_key
+from actlab.errors import ActlabError, closest, excerpt
 from actlab.nn.models import ModelConfig
-from actlab.store.results import cell_label
+from actlab.store.results import cell_label, depth_of
 from actlab.studies import simulations
 from actlab.studies.library import shipped_path
 from actlab.training.loop import TrainConfig
@@ -62,9 +64,9 @@ class Diagnostics(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision_surface: Annotated[bool, Field(description="the output on a grid over the data: per cell the mean over "
                                                         "seeds, the seeds' agreement, and a few seeds' own")] = True
-    surface_seeds: Annotated[int, Field(ge=0, le=1000, description="individual decision surfaces stored per cell "
-                                                                   "(its first seeds; the mean and the agreement "
-                                                                   "use every seed)")] = 10
+    surface_seeds: Annotated[int, Strict(), Field(
+        ge=0, le=1000, description="individual decision surfaces stored per cell (its first seeds; the mean and the "
+                                   "agreement use every seed)")] = 10
     surface_step: Annotated[float, Field(gt=0, description="grid step of the decision surface, in input "
                                                            "units")] = 0.025
     surface_margin: Annotated[float, Field(ge=0, description="the grid spans the data range ± this")] = 0.5
@@ -86,14 +88,17 @@ class Published(BaseModel):
     single_run: Annotated[bool, Field(description="one run (compared with the 95 % prediction interval of one more "
                                                   "run from actlab's seeds) or a mean (compared with actlab's "
                                                   "interval)")]
-    runs: Annotated[int | None, Field(ge=1, description="a published mean: how many runs it averages (widens the "
-                                                        "comparison by its own sampling error)")] = None
+    runs: Annotated[int | None, Strict(), Field(ge=1, description="a published mean: how many runs it averages "
+                                                                  "(widens the comparison by its own sampling "
+                                                                  "error)")] = None
     resolution: Annotated[float | None, Field(gt=0, description="the rounding of the published value (0.01 for a "
                                                                 "printed '0.46'): the verdict allows half of "
                                                                 "it")] = None
     comparable: Annotated[bool, Field(description="false where actlab's run differs from the source's (other "
                                                   "data, say); `why` says how")] = True
     why: Annotated[str, Field(description="why it is not comparable")] = ""
+    exact: Annotated[bool, Field(description="actlab reruns the source's own run (its initial weights), so its "
+                                             "number must match the published one within `resolution`")] = False
 
 
 class StudyConfig(BaseModel):
@@ -106,8 +111,8 @@ class StudyConfig(BaseModel):
     description: Annotated[str, Field(description="one line on what the study shows")] = ""
     note: Annotated[str, Field(description="said in the output and the report, e.g. what a CPU profile "
                                            "changed")] = ""
-    seeds: Annotated[Annotated[int, Field(ge=1, le=100_000)] | list[Annotated[int, Field(ge=0)]], Field(
-        description="replicas per cell: a count n (seeds 0..n-1) or a list of seeds")] = 10
+    seeds: Annotated[Annotated[int, Strict(), Field(ge=1, le=100_000)] | list[Annotated[int, Strict(), Field(ge=0)]],
+                     Field(description="replicas per cell: a count n (seeds 0..n-1) or a list of seeds")] = 10
     data: Annotated[DataSpec, Field(description="the data source")] = DataSpec()
     model: Annotated[ModelConfig, Field(description="the network")] = ModelConfig()
     train: Annotated[TrainConfig, Field(description="how to train")] = TrainConfig()
@@ -128,6 +133,8 @@ class StudyConfig(BaseModel):
     # The grid's expansion, keyed by the configuration it was made from: `load_study` validates by expanding,
     # and the runner reuses that expansion instead of making it again.
     _cells: tuple[str, list[Cell]] | None = PrivateAttr(default=None)
+    # what `--set` changed in the source's protocol (`protocol_changes`), kept with the run's provenance
+    _protocol_changes: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the cache (it holds functions, and is rebuilt on first use): configs cross to Ray
@@ -222,6 +229,22 @@ _TYPE_TAG = re.compile(r"^(constrained-|function-|json-or-python|list\[|dict\[|t
                        r"(int|float|str|bool|none|dict|list|tuple)$)")
 
 
+def _keys_at(path: list[str]) -> list[str]:
+    """The field names a study allows at a dotted path ([] for the top level, ["train"] for train.*); [] where
+    the path leads to no section."""
+    model: Any = StudyConfig
+    for part in path:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        kinds = [a for a in (field.annotation, *typing.get_args(field.annotation))
+                 if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not kinds:
+            return []
+        model = kinds[0]
+    return list(getattr(model, "model_fields", {}))
+
+
 def format_errors(err: ValidationError, prefix: str = "") -> list[str]:
     """One line per field: dotted path, the value given, and what is allowed. pydantic's union-member tags
     are dropped from paths, and a field that failed every member of a union keeps the first member's message."""
@@ -231,7 +254,9 @@ def format_errors(err: ValidationError, prefix: str = "") -> list[str]:
         loc = ".".join(parts)
         given = excerpt(e.get("input"))  # a long value is shown as an excerpt
         if e["type"] == "extra_forbidden":
-            lines.setdefault(loc, f"{loc}: unknown key (given {given})")
+            near = closest(parts[-1], _keys_at([p for p in parts[:-1] if not p.isdigit()]))
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            lines.setdefault(loc, f"{loc}: unknown key (given {given}){hint}")
         else:
             msg = e["msg"].replace("Value error, ", "")  # a message that quotes the value already says it once
             lines.setdefault(loc, f"{loc}: {msg}" + ("" if given in msg else f" (given {given})"))
@@ -337,11 +362,13 @@ def load_study(source: str | Path | dict[str, Any], sets: list[str] | None = Non
     """A validated StudyConfig from a TOML file, a shipped study's name, or a dict, with `--set` overrides."""
     if isinstance(source, dict):
         doc = source
+        original: str | Path | dict[str, Any] = doc
     else:
         path = Path(source)
         if not path.exists() and not str(source).endswith(".toml"):
             path = shipped_path(str(source))
         doc = read_toml(path)
+        original = path
     if doc.get("include") and sets:  # a suite: --set reaches its members, after each member's own overrides
         doc = _suite_sets(doc, sets)
     else:
@@ -351,7 +378,114 @@ def load_study(source: str | Path | dict[str, Any], sets: list[str] | None = Non
     except ValidationError as e:
         raise ActlabError(_error_block(doc.get("name", "?"), format_errors(e))) from None
     expand(study)  # validates the grid too: every error at once
+    if study.include:
+        _check_members(study)
+    if sets and not study.include:
+        study._protocol_changes = protocol_changes(load_study(original), study)
     return study
+
+
+def run_dir_name(name: str) -> str:
+    """A study name as one safe folder name under runs/: characters other than letters, digits, '.', '_'
+    and '-' become '-', and leading or trailing dots and dashes go ('../../etc' -> 'etc')."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip(".-")
+    if not safe:
+        raise ActlabError(f"study name {name!r} gives no usable run directory name; allowed: letters, digits, "
+                          "'.', '_' and '-' (or give --out)")
+    return safe
+
+
+def _check_members(suite: StudyConfig) -> None:
+    """A suite's members each get a folder of their own inside the suite's (`run_dir_name` of their name): a
+    member whose name is a path, or two members that would share a folder, are refused here, at load."""
+    seen: dict[str, str] = {}
+    for entry in suite.include:
+        member = load_study(entry, suite.overrides.get(entry, []))
+        if "/" in member.name or "\\" in member.name or member.name.strip() in (".", ".."):
+            raise ActlabError(f"suite {suite.name!r}: member {entry!r} is named {member.name!r}, a path; its run "
+                              "would be written outside the suite's folder. Allowed: a name of letters, digits, "
+                              "'.', '_', '-' and spaces")
+        folder = run_dir_name(member.name)
+        if folder in seen:
+            raise ActlabError(f"suite {suite.name!r}: members {seen[folder]!r} and {entry!r} would share the folder "
+                              f"{folder!r}; give them different names")
+        seen[folder] = entry
+
+
+# Fields that are actlab's own choices, not the source's protocol: changing them leaves the published numbers
+# comparable (the number of seeds is actlab's sample size; the engine, device and probes do not change training).
+NOT_PROTOCOL = ("name", "description", "note", "seeds", "group_cells", "source", "published", "include", "overrides",
+                "grid", "diagnostics", "train.device", "train.engine", "train.eval_train", "train.eval_batch_size",
+                "train.grad_stats", "train.probe_epochs", "train.probe_size", "train.saturation_threshold",
+                "simulation.params.activations")
+
+
+def _flat(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, path + "."))
+        else:
+            out[path] = v
+    return out
+
+
+def _protocol(cell: Cell, selectors: set[str]) -> dict[str, Any]:
+    """A cell's protocol fields, flattened: everything but actlab's own choices and the published key's
+    selectors (the fields that pick the cell, e.g. its activation)."""
+    return _protocol_fields(cell.config, selectors)
+
+
+def _protocol_fields(cfg: StudyConfig, selectors: set[str] = frozenset()) -> dict[str, Any]:
+    """A configuration's protocol fields, flattened; the init as resolved (scheme and gain), so the default
+    and the scheme it stands for are one protocol."""
+    flat = _flat(cfg.model_dump(mode="json"))
+    if cfg.simulation is None:
+        try:
+            scheme, gain = cfg.model.init_scheme()
+            flat.update({"model.init": scheme, "model.init_gain": gain})
+        except ActlabError:
+            pass
+    return {k: v for k, v in flat.items()
+            if not any(k == x or k.startswith(x + ".") for x in NOT_PROTOCOL) and k not in selectors}
+
+
+def _matching(cells: list[Cell], where: dict[str, str]) -> list[Cell]:
+    """The cells a published key selects, as `actlab.analysis.published` reads them (a model field, or depth)."""
+    def value(c: Cell, k: str) -> Any:
+        model = c.config.model.model_dump(mode="json")
+        return depth_of(model) if k == "depth" else model.get(k)
+
+    return [c for c in cells if all(str(value(c, k)) == v for k, v in where.items())]
+
+
+def protocol_changes(protocol: StudyConfig, run: StudyConfig) -> dict[str, Any]:
+    """What a run's `--set` overrides changed in the source's protocol: {"study": {path: [the study's, this
+    run's]}, "published": {entry index: {path: [...]}}} for the fields of the published entries' cells (a
+    simulation's cells are paired in order). Empty where nothing of the protocol changed."""
+    base, mine = expand(protocol), expand(run)
+    out: dict[str, Any] = {"study": {}, "published": {}}
+
+    def diff(a: Cell, b: Cell, selectors: set[str]) -> dict[str, list]:
+        pa, pb = _protocol(a, selectors), _protocol(b, selectors)
+        return {k: [pa.get(k), pb.get(k)] for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)}
+
+    pa, pb = _protocol_fields(protocol), _protocol_fields(run)  # the base configuration, outside the grid
+    out["study"].update({k: [pa.get(k), pb.get(k)] for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)})
+    for i, p in enumerate(run.published):
+        _, where = parse_key(p.key)
+        if run.simulation is not None:
+            pairs = list(zip(base, mine, strict=False))
+        else:
+            pairs = list(zip(_matching(base, where), _matching(mine, where), strict=False))
+        changed: dict[str, list] = {}
+        for a, b in pairs:
+            changed.update(diff(a, b, {f"model.{k}" for k in where}))
+        if changed:
+            out["published"][str(i)] = changed
+            out["study"].update(changed)
+    return out if out["study"] or out["published"] else {}
 
 
 def _suite_sets(doc: dict[str, Any], sets: list[str]) -> dict[str, Any]:
@@ -461,6 +595,11 @@ def _expand(study: StudyConfig) -> list[Cell]:
             errors.append(f"grid.{k}: {e}")
         if not study.grid[k]:
             errors.append(f"grid.{k}: an empty list gives no cells; allowed: at least one value")
+        shown = [json.dumps(v, sort_keys=True) for v in study.grid[k]]
+        repeated = sorted({s for s in shown if shown.count(s) > 1})
+        if repeated:
+            errors.append(f"grid.{k}: {', '.join(repeated)} repeated; allowed: distinct values (a repeated value "
+                          "is the same cell twice)")
     errors += [f"grid.{a} and grid.{b} both set {field}: a cell's label would show one value while it trains "
                "with the other; keep one of them" for a, b, field in grid_collisions(study.grid)]
     if errors:

@@ -47,8 +47,8 @@ def populations(cells: list[Cell], enabled: bool = True) -> list[list[Cell]]:
     return list(groups.values())
 
 
-def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoch: EpochCallback | None = None
-                   ) -> list[CellResult]:
+def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoch: EpochCallback | None = None,
+                   note: Callable[[str], None] | None = None) -> list[CellResult]:
     """Train the cells of one population together (or run a simulation cell): one result per cell, in
     order. Wall time is shared equally among the cells."""
     cfg = cells[0].config
@@ -59,8 +59,8 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
         return [CellResult(wall_s=time.perf_counter() - t0, device="cpu", rows=res["rows"])]
     ds = (datasets or DataCache()).load(cfg)
     model = build([c.config.model for c in cells], ds.input_shape, ds.task, ds.n_classes, seeds)
-    hist = train(model, ds, cfg.train, on_epoch=None if on_epoch is None else lambda e, h: on_epoch(e,
-                                                                                                    cfg.train.epochs))
+    epochs = None if on_epoch is None else (lambda e, h: on_epoch(e, cfg.train.epochs))
+    hist = train(model, ds, cfg.train, on_epoch=epochs, note=note)
     # a population the fused kernel trained draws its decision surface with the kernel's forward pass too
     surface = cfg.diagnostics.decision_surface and ds.input_shape == (2,) and ds.task == "binary"
     fast = (fused.surface_forward(model, cfg.train, ds.task, ds.n_classes) if surface and hist.engine == "fused"

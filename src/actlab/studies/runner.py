@@ -16,7 +16,6 @@ read from the store it wrote, so a caller prints it without opening the store ag
 from __future__ import annotations
 
 import platform
-import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -29,13 +28,13 @@ import scipy
 import torch
 
 from actlab import __version__
-from actlab.analysis.published import Comparison, compare
+from actlab.analysis.published import Comparison, compare, study_note
 from actlab.analysis.summary import sim_summary, summary_rows
 from actlab.errors import ActlabError
 from actlab.store.results import Run
 from actlab.store.writer import DB_NAME, Store, writer_lock
 from actlab.studies import executors
-from actlab.studies.config import Cell, StudyConfig, expand, load_study
+from actlab.studies.config import Cell, StudyConfig, expand, load_study, run_dir_name
 from actlab.studies.datacache import DataCache
 from actlab.studies.executors import EXECUTORS
 from actlab.studies.memory import check_memory
@@ -127,16 +126,6 @@ def plan_run(source: str | None, out: str | Path | None = None, sets: list[str] 
     return study, Path(out) if out is not None else Path("runs") / run_dir_name(study.name)
 
 
-def run_dir_name(name: str) -> str:
-    """A study name as one safe folder name under runs/: characters other than letters, digits, '.', '_'
-    and '-' become '-', and leading or trailing dots and dashes go ('../../etc' -> 'etc')."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip(".-")
-    if not safe:
-        raise ActlabError(f"study name {name!r} gives no usable run directory name; allowed: letters, digits, "
-                          "'.', '_' and '-' (or give --out)")
-    return safe
-
-
 def run_study(study: StudyConfig, run_dir: str | Path, *, executor: str = "inprocess", address: str | None = None,
               progress: Progress | None = None) -> RunSummary:
     """Run (or resume) `study` into `run_dir`; returns what happened to each cell and the cells' summary."""
@@ -147,7 +136,8 @@ def run_study(study: StudyConfig, run_dir: str | Path, *, executor: str = "inpro
         summary = RunSummary(study.name, run_dir, note=study.note)
         for name in study.include:
             member = load_study(name, study.overrides.get(name, []))
-            summary.members.append(run_study(member, run_dir / member.name, executor=executor, address=address,
+            summary.members.append(run_study(member, run_dir / run_dir_name(member.name), executor=executor,
+                                             address=address,
                                              progress=progress))
         return summary
     with writer_lock(run_dir):  # one writer per run directory, for the whole run
@@ -156,6 +146,7 @@ def run_study(study: StudyConfig, run_dir: str | Path, *, executor: str = "inpro
             summary = _run(study, run_dir, store, executor, address, progress)
             run = Run(run_dir, store)  # the writer's own connection: the summary reads what was just written
             summary.rows, summary.sims, summary.published = summary_rows(run), sim_summary(run), compare(run)
+            summary.note = study_note(run)
             return summary
         finally:
             store.close()
@@ -177,7 +168,8 @@ def _run(study: StudyConfig, run_dir: Path, store: Store, executor: str, address
     # so is a DKS/TAT target its depth cannot reach (validation does not solve)
     solve_transforms(todo, getattr(progress, "note", None))  # a caller's own progress may have no note()
     if held is None:
-        store.save_study(study.name, cfg_doc, provenance())
+        changes = {"protocol_changes": study._protocol_changes} if study._protocol_changes else {}
+        store.save_study(study.name, cfg_doc, provenance() | changes)
     store.add_cells(cells)
     summary = RunSummary(study.name, run_dir, note=study.note)
     summary.outcomes += [CellOutcome(c.key, c.label, "skipped") for c in cells if status.get(c.key) == "done"]
@@ -194,7 +186,8 @@ def _run(study: StudyConfig, run_dir: Path, store: Store, executor: str, address
             if progress is not None:
                 progress.cell(" | ".join(c.label for c in cells))
 
-        stream = executors.inprocess(groups, None if progress is None else progress.epoch, starting, datasets)
+        stream = executors.inprocess(groups, None if progress is None else progress.epoch, starting, datasets,
+                                     getattr(progress, "note", None))
     try:
         for group, results in stream:
             if isinstance(results, Exception):

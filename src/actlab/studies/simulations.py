@@ -220,7 +220,7 @@ def xor_speed(seeds: list[int], activations: tuple[str, ...] = ("sigmoid", "relu
         shown = np.unique(np.r_[np.arange(0, epochs, max(1, epochs // CURVE_POINTS)), epochs - 1])  # epoch indices
         for r, seed in enumerate(seeds):
             below = np.nonzero(read[r] < threshold)[0]
-            rows.append({"activation": act, "seed": seed,
+            rows.append({"activation": act, "init": "source" if source_init else "seeds", "seed": seed,
                          "epochs_to_threshold": int(below[0]) + 1 if len(below) else None,
                          "horizon": epochs, "final_loss": float(read[r, -1]), "solved": bool(h.train_acc[r, -1] == 1.0),
                          "curve_epochs": (shown + 1).tolist(),

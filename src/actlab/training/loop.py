@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from torch import Tensor
 
 from actlab import rng
@@ -47,10 +47,10 @@ class TrainConfig(BaseModel):
     """How to train. Learning rates are per step; epochs count passes over the training set."""
 
     model_config = ConfigDict(extra="forbid")
-    epochs: Annotated[int, Field(ge=1, le=1_000_000, description="passes over the training set (at least one; "
-                                                             "probe_epochs = [0] records the network at "
-                                                             "initialisation)")] = 100
-    batch_size: Annotated[Annotated[int, Field(ge=1)] | Literal["full"] | None, Field(
+    epochs: Annotated[int, Strict(), Field(
+        ge=1, le=1_000_000, description="passes over the training set (at least one; probe_epochs = [0] records the "
+                                        "network at initialisation)")] = 100
+    batch_size: Annotated[Annotated[int, Strict(), Field(ge=1)] | Literal["full"] | None, Field(
         description="examples per optimizer step; \"full\" (or none) is full-batch gradient descent")] = 64
     optimizer: Annotated[Literal["sgd", "adam", "adamw"], Field(description="element-wise, so replicas stay "
                                                                 "independent")] = "sgd"
@@ -63,7 +63,7 @@ class TrainConfig(BaseModel):
         description="Adam's decay rates of the first and second moment estimates")] = (0.9, 0.999)
     schedule: Annotated[Literal["constant", "step", "cosine", "warmup_cosine"], Field(
         description="learning-rate schedule over all steps")] = "constant"
-    step_every: Annotated[int, Field(ge=1, description="epochs between lr drops (schedule 'step')")] = 30
+    step_every: Annotated[int, Strict(), Field(ge=1, description="epochs between lr drops (schedule 'step')")] = 30
     gamma: Annotated[float, Field(gt=0, le=1, description="lr factor per drop (schedule 'step')")] = 0.1
     warmup_epochs: Annotated[float, Field(ge=0, description="linear warm-up length in epochs (schedule "
                                                             "'warmup_cosine')")] = 5
@@ -75,16 +75,16 @@ class TrainConfig(BaseModel):
     device: Annotated[Literal["auto", "cpu", "cuda"], Field(description="auto: CUDA when available")] = "auto"
     amp: Annotated[bool, Field(description="bfloat16 autocast (CUDA only)")] = False
     eval_train: Annotated[bool, Field(description="evaluate the full training set after each epoch")] = True
-    eval_batch_size: Annotated[int, Field(ge=1, description="examples per evaluation chunk (also bounded by "
+    eval_batch_size: Annotated[int, Strict(), Field(ge=1, description="examples per evaluation chunk (also bounded by "
                                                             "memory)")] = 2048
     grad_stats: Annotated[bool, Field(description="record the cnn-depth source's gradient average: per batch, "
                                                   "the mean over parameter tensors of each tensor's mean |grad|, "
                                                   "averaged over the epoch")] = False
-    probe_epochs: Annotated[list[Annotated[int, Field(ge=0)] | Literal["last"]], Field(
+    probe_epochs: Annotated[list[Annotated[int, Strict(), Field(ge=0)] | Literal["last"]], Field(
         description="epochs at which per-layer diagnostics are recorded; 0 is before training, \"last\" the "
                     "final epoch")] = []
-    probe_size: Annotated[int, Field(ge=1, le=100_000, description="examples in the probe batch (the first n of "
-                                                                   "the training set)")] = 512
+    probe_size: Annotated[int, Strict(), Field(
+        ge=1, le=100_000, description="examples in the probe batch (the first n of the training set)")] = 512
     saturation_threshold: Annotated[float, Field(gt=0, description="a unit value counts as saturated where "
                                                                    "|φ'(z)| is below this")] = 0.01
     engine: Annotated[Literal["auto", "torch", "fused"], Field(
@@ -274,7 +274,8 @@ def _autocast(device: torch.device, amp: bool):
 
 
 def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
-          on_epoch: Callable[[int, History], None] | None = None) -> History:
+          on_epoch: Callable[[int, History], None] | None = None, note: Callable[[str], None] | None = None
+          ) -> History:
     """Train every replica of `model` on `ds`; returns per-epoch, per-replica metrics and probe records.
 
     `on_epoch(epoch, history_so_far)` is called after each epoch (progress bars, live views, stopping by
@@ -292,7 +293,7 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
         if why is None and cfg.engine == "auto":
             why = fused.slower(model, len(ds.x_train), cfg.epochs)
         if why is None:
-            fp = fused.FusedPopulation(model, cfg, ds.task, ds.n_classes)
+            fp = fused.FusedPopulation(model, cfg, ds.task, ds.n_classes, note)
             why = fused.slower_population(fp) if cfg.engine == "auto" else None
         if why is None:
             return _train_fused(model, ds, cfg, objective, on_epoch, fp)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from actlab.analysis.published import parse_key
 from actlab.analysis.simulations import real_gradient, selfnorm, source_ratios, toy_gradient
 from actlab.analysis.stats import Estimate, column_ci, mean_ci, time_to_event
 from actlab.analysis.summary import group, log_ratio, values
@@ -205,7 +206,10 @@ def selu_figure(rows: Rows, published: Published = ()) -> Figure:
 
 
 def xor_figure(rows: Rows, published: Published = ()) -> Figure:
-    """XOR convergence: E per epoch (mean over seeds with a 95 % band, log scale), and epochs to threshold."""
+    """XOR convergence: E per epoch (mean over seeds with a 95 % band, log scale), and epochs to threshold; the
+    rerun of the source's own initial weights (rows with init = "source"), where the run has it, as a diamond."""
+    source = {r["activation"]: r for r in rows if r.get("init") == "source"}
+    rows = [r for r in rows if r.get("init") != "source"]
     g = group(rows, "activation")
     col = colors([a for (a,) in g])
     fig = Figure(figsize=(11, 4.2), layout="constrained")
@@ -240,21 +244,29 @@ def xor_figure(rows: Rows, published: Published = ()) -> Figure:
                         ms=12, capsize=3)
         bx.annotate(f"{len(hit)}/{len(rs)} reached", (i, 0), xycoords=("data", "axes fraction"), ha="center",
                     va="bottom", fontsize=8)
-    pub = [(a, p["value"]) for p in published for a in [p["key"].split("=")[-1]] if p["key"].startswith("epochs@")]
+    pub = [(parse_key(p["key"])[1].get("activation"), p["value"]) for p in published
+           if parse_key(p["key"])[0] == "epochs"]
     for a, v in pub:
         if (a,) in g:
             bx.scatter([list(g).index((a,)) - 0.25], [v], marker="x", s=60, color="black", zorder=5)
+    for i, (a,) in enumerate(g):
+        r = source.get(a)
+        if r is not None and r["epochs_to_threshold"] is not None:
+            bx.scatter([i - 0.25], [r["epochs_to_threshold"]], marker="D", s=36, facecolors="none", edgecolors="black",
+                       zorder=4, label="the source's own initial weights, rerun" if not i else None)
     bx.set_xticks(range(len(g)), [a for (a,) in g])
     bx.set_ylabel("epochs until the loss < threshold")
     bx.grid(alpha=0.3, axis="y")
     if any(r["epochs_to_threshold"] is None for r in rows):
         top = max(r.get("horizon") or 0 for r in rows)
         bx.set_ylim(top=top * 1.25)  # room above the censored markers for the legend
+    if bx.get_legend_handles_labels()[0]:
         bx.legend(fontsize=7, loc="upper left")
     suptitle(fig, "XOR speed: convergence (left: geometric mean over seeds, 95 % band); epochs to threshold per "
                   "seed, seeds that never reached it "
                   "censored at the horizon (▲), Kaplan–Meier median with 95 % CI (black)"
-                  + (", published single-seed values (×)" if pub else "") + f"; n = {_n(rows)} seeds")
+                  + (", published single-seed values (×)" if pub else "")
+                  + (", the source's own initial weights rerun (◇)" if source else "") + f"; n = {_n(rows)} seeds")
     return fig
 
 

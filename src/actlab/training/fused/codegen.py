@@ -15,6 +15,7 @@ import importlib.util
 import inspect
 import sys
 import textwrap
+from collections.abc import Callable
 from types import ModuleType
 
 from actlab import runtime
@@ -41,12 +42,15 @@ def _import(fn, alias: str) -> str:
     return f"from {py.__module__} import {py.__name__} as {alias}"
 
 
-def load(src: str) -> ModuleType:
-    """The module of source `src`, written once to the kernel cache and imported from there."""
+def load(src: str, note: Callable[[str], None] | None = None, what: str = "a CPU kernel") -> ModuleType:
+    """The module of source `src`, written once to the kernel cache and imported from there. Where numba has not
+    compiled it on this machine yet, `note` is told first (the compile takes tens of seconds, once)."""
     key = hashlib.sha256(src.encode()).hexdigest()[:16]
     if key not in _LOADED:
         folder = runtime.cache_dir() / "kernels"
         folder.mkdir(parents=True, exist_ok=True)
+        if note is not None and not any((folder / "__pycache__").glob(f"k_{key}.*.nbi")):
+            note(f"compiling {what} with numba, once on this machine (tens of seconds; kept in {folder})")
         path = folder / f"k_{key}.py"
         if not path.exists() or path.read_text() != src:
             runtime.write_text_atomic(path, src)
@@ -100,10 +104,11 @@ def generic_source(names: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def generic(names: tuple[str, ...] | None = None) -> ModuleType:
+def generic(names: tuple[str, ...] | None = None, note: Callable[[str], None] | None = None) -> ModuleType:
     """The compiled generic kernel for the forms `names` (default: the whole table, in its order)."""
     check()
-    return load(generic_source(tuple(FORMS) if names is None else names))
+    names = tuple(FORMS) if names is None else names
+    return load(generic_source(names), note, f"the generic CPU kernel ({len(names)} activations)")
 
 
 # ------------------------------------------------------------------------------ generated (unrolled) kernels
@@ -293,7 +298,8 @@ def generate_source(sizes: tuple[int, ...], form: KernelForm, loss: str) -> str:
     return "\n".join(src)
 
 
-def generated(sizes: tuple[int, ...], act: str, loss: str) -> ModuleType | None:
+def generated(sizes: tuple[int, ...], act: str, loss: str, note: Callable[[str], None] | None = None
+              ) -> ModuleType | None:
     """The compiled module for (sizes, act, loss), written once to the kernel cache; None where out of scope
     (no branch-free form, a loss other than bce or mse, more than one output, or too many weights)."""
     form = FORMS.get(act)
@@ -301,4 +307,5 @@ def generated(sizes: tuple[int, ...], act: str, loss: str) -> ModuleType | None:
         return None
     if sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)) > GEN_MAX_WEIGHTS:
         return None
-    return load(generate_source(tuple(sizes), form, loss))
+    shape = "-".join(map(str, sizes))
+    return load(generate_source(tuple(sizes), form, loss), note, f"the CPU kernel for {shape} {act} ({loss})")

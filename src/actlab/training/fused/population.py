@@ -6,6 +6,8 @@ the generic kernel otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -101,8 +103,8 @@ class FusedPopulation:
     or probe on the torch side, and at the end); the optimizer state lives here only.
     """
 
-    def __init__(self, model, cfg, task: str, n_classes: int):
-        self.model, self.cfg = model, cfg
+    def __init__(self, model, cfg, task: str, n_classes: int, note: Callable[[str], None] | None = None):
+        self.model, self.cfg, self.note = model, cfg, note  # note: told before a kernel compiles for the first time
         self.layers = model.weight_layers()
         sizes = [self.layers[0].in_features, *[lay.out_features for lay in self.layers]]
         self.sizes = np.array(sizes, dtype=np.int64)
@@ -147,7 +149,7 @@ class FusedPopulation:
         groups, rest = [], np.ones(self.nblk, bool)
         if loss is not None and task == "binary":
             for code, p in sorted({(int(c), float(q)) for c, q in zip(self.codes, self.params, strict=True) if c >= 0}):
-                mod = codegen.generated(tuple(int(v) for v in self.sizes), self.names[code], loss)
+                mod = codegen.generated(tuple(int(v) for v in self.sizes), self.names[code], loss, self.note)
                 if mod is None:
                     continue
                 mine = (self.codes == code) & (self.params == np.float32(p))
@@ -207,7 +209,7 @@ class FusedPopulation:
                       float(c.betas[0]), float(c.betas[1]), f(1e-8), step0, loss, hits, bad)
         if len(self.generic_blocks) == 0:
             return loss[: self.m], hits[: self.m], bad[: self.m]
-        generic = codegen.generic(self.names)
+        generic = codegen.generic(self.names, self.note)
         generic._train_epoch(self.P, self.S1, self.S2, x, y, order, self.alive, self.generic_blocks, self.sizes,
                              self.woff, self.boff, self.aoff, self.doff, self.codes, self.params, self.lcodes,
                              self.lparams, self.loss, min(bs, n), lrs.astype(np.float64), opt, f(c.momentum),
@@ -223,9 +225,9 @@ class FusedPopulation:
             mod.evaluate(self.P.reshape(self.nblk, -1), x, yf, blocks, p, loss, acc)
         if len(self.generic_blocks) == 0:
             return loss[: self.m], acc[: self.m]
-        codegen.generic(self.names)._evaluate(self.P, x, y, self.generic_blocks, self.sizes, self.woff, self.boff,
-                                              self.aoff, self.doff,
-                  self.codes, self.params, self.lcodes, self.lparams, self.loss, loss, acc)
+        generic = codegen.generic(self.names, self.note)
+        generic._evaluate(self.P, x, y, self.generic_blocks, self.sizes, self.woff, self.boff, self.aoff, self.doff,
+                          self.codes, self.params, self.lcodes, self.lparams, self.loss, loss, acc)
         return loss[: self.m], acc[: self.m]
 
     def forward(self, x: np.ndarray) -> np.ndarray:

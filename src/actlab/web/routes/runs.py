@@ -3,6 +3,7 @@ and the figure and report files (served only from inside the root)."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 from actlab.analysis.findings import findings
+from actlab.analysis.published import study_note
 from actlab.catalog.activations import catalog_only
 from actlab.errors import ActlabError, excerpt
 from actlab.report import page
@@ -54,12 +56,23 @@ def _inside(root: Path, run_dir: Path) -> None:
             raise HTTPException(403, f"{p.name} in {run_dir.name!r} links outside the runs root; not writing there")
 
 
+UNREADABLE = (ActlabError, sqlite3.Error, OSError, ValueError, TypeError, KeyError)  # a damaged or foreign store
+
+
+def _rel(root: Path, run_dir: Path) -> str:
+    """A run directory's path as listed: under the root as found (a link is not followed out and back)."""
+    try:
+        return run_dir.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return run_dir.resolve().relative_to(root.resolve()).as_posix()
+
+
 def run_summary(root: Path, run: Run) -> dict[str, Any]:
     """One line of the runs list, from an open run."""
     counts: dict[str, int] = {}
     for c in run.cells:
         counts[c.status] = counts.get(c.status, 0) + 1
-    return {"path": run.dir.resolve().relative_to(root.resolve()).as_posix(), "name": run.name, "kind": run.kind,
+    return {"path": _rel(root, run.dir), "name": run.name, "kind": run.kind,
             "description": run.study["config"].get("description", ""), "seeds": len(run.seeds), "cells": counts,
             "created": run.study["created"], "report": (run.dir / page.REPORT_NAME).exists()}
 
@@ -70,7 +83,7 @@ def run_detail(root: Path, run_dir: Path) -> dict[str, Any]:
         tables = [results_table(run), *depth_tables(run)] if run.kind == "train" else simulation_tables(run)
         tables = [t for t in (published_table(run),) if t is not None] + tables
         info = run_summary(root, run)
-        info.update(note=run.study["config"].get("note", ""), provenance=run.study["provenance"],
+        info.update(note=study_note(run), provenance=run.study["provenance"],
                     findings=[f.text for f in findings(run)],
                     tables=[{"title": t.title, "header": t.header, "rows": t.rows} for t in tables])
         custom = code_named(run)
@@ -124,22 +137,31 @@ def router(root: Path) -> APIRouter:
                 with Run.open(p) as run:
                     if run.store.study() is not None:  # a store still being created holds no study yet
                         listed.append(run_summary(root, run))
-            except ActlabError as e:  # one unreadable store is listed as such; the others still show
-                listed.append({"path": p.resolve().relative_to(root.resolve()).as_posix(), "name": p.name,
-                               "kind": "unreadable", "description": str(e), "seeds": 0, "cells": {},
-                               "created": None, "report": False, "error": str(e)})
+            except UNREADABLE as e:  # one unreadable store is listed as such, with why; the others still show
+                why = str(e) if isinstance(e, ActlabError) else f"not a readable actlab store ({type(e).__name__}: {e})"
+                listed.append({"path": _rel(root, p), "name": p.name, "kind": "unreadable", "description": why,
+                               "seeds": 0, "cells": {}, "created": None, "report": False, "error": why})
         return {"root": str(root), "runs": listed}
 
     @r.get("/api/runs/{rel:path}")
     def run(rel: str) -> dict[str, Any]:
-        return run_detail(root, _run_dir(root, rel))
+        path = _run_dir(root, rel)
+        try:
+            return run_detail(root, path)
+        except UNREADABLE as e:  # a damaged store: the client's request names an unreadable run, not a server fault
+            why = str(e) if isinstance(e, ActlabError) else f"{type(e).__name__}: {e}"
+            raise HTTPException(422, f"{excerpt(rel)} is not a readable actlab store ({why})") from None
 
     @r.post("/api/runs/{rel:path}/report")
     def run_report(rel: str) -> dict[str, Any]:
         path = _run_dir(root, rel)
         _inside(root, path)
-        with catalog_only():  # a stored `pkg.mod:fn` is never imported: its figures are skipped, with the reason
-            page.build_report(path)
+        try:
+            with catalog_only():  # a stored `pkg.mod:fn` is never imported: its figures are skipped, with the reason
+                page.build_report(path)
+        except UNREADABLE as e:
+            why = str(e) if isinstance(e, ActlabError) else f"{type(e).__name__}: {e}"
+            raise HTTPException(422, f"{excerpt(rel)} is not a readable actlab store ({why})") from None
         return run_detail(root, path)
 
     @r.get("/files/{rel:path}")
