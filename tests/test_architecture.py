@@ -21,7 +21,7 @@ RUFF = Path(sys.executable).parent / "ruff"
 # Imports inside functions are allowed only to defer an optional dependency.
 DEFERRED_OK = {"ray", "pandas"}  # optional dependencies
 # seconds to import on a 2-core machine, needed by few calls: imported on first use so that `actlab --help`, a
-# mistyped option or a study's validation answers without them (actlab.cli imported in 4.8 s instead of 7.7 s)
+# mistyped option or a study's validation answers without them (the figures: benchmarks/RESULTS.md)
 SLOW_TO_IMPORT = {"sklearn", "scipy.signal"}
 CLI_DEFERRED = {"actlab.report", "actlab.web", "actlab.store.export"}  # the command line's report, server, exporter
 

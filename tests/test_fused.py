@@ -15,7 +15,7 @@ from actlab.errors import ActlabError
 from actlab.nn import ModelConfig, build
 from actlab.training import fused
 from actlab.training.fused import activations as kernel_forms
-from actlab.training.fused import kernel
+from actlab.training.fused import codegen, kernel
 from actlab.training.loop import TrainConfig, train
 
 pytestmark = pytest.mark.skipif(not fused.available(), reason="numba is not installed")
@@ -178,7 +178,8 @@ def test_the_data_order_is_the_seeds_own(moons):
     for n in (1, 2, 3, 63, 64, 65, 300, 1000, 4097):
         stream = rng.stream_id("order", n)
         keys = rng._seed_keys(seeds, stream, "cpu").numpy().astype(np.uint64)
-        np.testing.assert_array_equal(kernel._permutations(keys, n), rng.permutations(seeds, stream, n).numpy())
+        got = codegen.data_order()._permutations(keys, n)
+        np.testing.assert_array_equal(got, rng.permutations(seeds, stream, n).numpy())
 
 
 def test_what_the_kernel_cannot_train_falls_back_or_is_refused(moons, digits):
@@ -289,8 +290,6 @@ def test_an_activation_joins_the_kernel_by_one_entry_keyed_by_its_name(moons, mo
 
 
 def test_a_form_the_generated_code_cannot_import_is_refused_with_its_name():
-    from actlab.training.fused import codegen
-
     def local(z, p):
         return z, z
 
@@ -319,8 +318,6 @@ def test_auto_records_why_a_population_trained_on_torch(tmp_path):
 def test_the_first_compile_of_a_kernel_is_said_before_it_starts(moons, tmp_path, monkeypatch):
     """A kernel numba has not compiled on this machine is announced (it takes tens of seconds, once); a kernel it
     has compiled before is not."""
-    from actlab.training.fused import codegen
-
     monkeypatch.setenv("ACTLAB_CACHE", str(tmp_path))
     monkeypatch.setattr(codegen, "_LOADED", {})
     heard: list[str] = []
@@ -334,3 +331,19 @@ def test_the_first_compile_of_a_kernel_is_said_before_it_starts(moons, tmp_path,
     heard.clear()
     fused.FusedPopulation(model, TrainConfig(), moons.task, moons.n_classes, heard.append)
     assert heard == []
+
+
+def test_another_function_under_a_catalog_name_is_not_trained_with_the_catalog_s_form(moons):
+    """The kernel's forms compute the catalog's entries: an entry with the same name and another function (a
+    copy of tanh computing sin) trains on torch, and engine "fused" says why."""
+    import dataclasses
+
+    from actlab.catalog.activations import get
+
+    impostor = dataclasses.replace(get("tanh"), fn=lambda x: torch.sin(x), module_factory=lambda: torch.nn.Identity())
+    model = build([ModelConfig(widths=[4], activation=impostor)], moons.input_shape, moons.task, moons.n_classes,
+                  list(range(16)))
+    why = fused.unsupported(model, moons, TrainConfig(), torch.device("cpu"))
+    assert why is not None and "is not the catalog's entry of that name" in why
+    genuine = build([ModelConfig(widths=[4], activation="tanh")], moons.input_shape, moons.task, moons.n_classes, [0])
+    assert fused.unsupported(genuine, moons, TrainConfig(), torch.device("cpu")) is None

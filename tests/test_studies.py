@@ -483,3 +483,21 @@ def test_declared_deviations_say_what_holds():
         assert "the source prints" not in p.quantity and "the source's code, run, prints" in p.quantity
     template = (Path(__file__).resolve().parents[1] / "src/actlab/report/templates/report.html.j2").read_text()
     assert "(paired t)" not in template and "sign-flip" in template
+
+
+def test_a_run_resumes_when_only_the_study_s_words_changed(tmp_path):
+    """A newer actlab may reword a shipped study's note or published quantities: the run directory still resumes
+    (the cells are the same), and the stored configuration takes the new words; a changed field is refused."""
+    from actlab.store.results import Run
+    from actlab.studies.runner import run_study
+
+    study = load_study("gelu-approx")
+    run_study(study, tmp_path / "g")
+    reworded = load_study({**study.model_dump(mode="json"), "note": "new words", "description": "d"})
+    summary = run_study(reworded, tmp_path / "g")
+    assert [o.status for o in summary.outcomes] == ["skipped"]
+    with Run.open(tmp_path / "g") as run:
+        assert run.study["config"]["note"] == "new words"
+    changed = load_study({**study.model_dump(mode="json"), "seeds": 2})
+    with pytest.raises(ActlabError, match="holds a different configuration"):
+        run_study(changed, tmp_path / "g")

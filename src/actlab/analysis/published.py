@@ -208,7 +208,7 @@ def _exact_verdict(run: Run, key: str, value: float, rep: Reproduced, tol: float
         got = f"never reached within {rep.horizon:g}"
         inside = False
     else:
-        got = _g(rep.value if rep.times is None else float(rep.times[0]))
+        got = f"{(rep.value if rep.times is None else float(rep.times[0])):.6g}"
         inside = abs((rep.value if rep.times is None else float(rep.times[0])) - value) <= tol
     detail = f"actlab's rerun of the source's own run: {got}" + (" (the same)" if inside else "")
     metric, where = parse_key(key)

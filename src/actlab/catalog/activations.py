@@ -118,8 +118,8 @@ class Activation:
         return float(self.gain(self.resolve(**params)))
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, str):
-            return self.name == other
+        if isinstance(other, str):  # any spelling of its name or an alias ('LeakyReLU' == the leaky_relu entry)
+            return other == self.name or (_KEYS.get(_key(other)) == self.name and _REGISTRY.get(self.name) is self)
         if not isinstance(other, Activation):
             return NotImplemented
         return self is other or all(getattr(self, f) == getattr(other, f) for f in self.__dataclass_fields__)
@@ -127,10 +127,17 @@ class Activation:
     def __hash__(self) -> int:
         return hash(self.name)
 
-    def __reduce__(self) -> tuple:
-        """Pickled by its spec (a catalog name or an import path) and looked up again where it is unpickled, so
-        a configuration holding an entry crosses to a worker process as its name did."""
-        return (get, (self.name,))
+    def __str__(self) -> str:
+        return self.name
+
+    def __reduce__(self) -> str | tuple:
+        """The catalog's own entry (or an import path's) is pickled by its name and looked up again where it is
+        unpickled, so a configuration holding it crosses to a worker process as its name did; any other entry
+        (a copy with another function, a user's callable) pickles its fields, or fails to, but is never
+        silently replaced by the catalog's entry of the same name."""
+        if registered(self):
+            return (get, (self.name,))
+        return (_rebuild, (tuple(getattr(self, f) for f in self.__dataclass_fields__),))
 
     def label(self, **params: Any) -> str:
         """Name with any non-default parameters, e.g. 'leaky_relu(alpha=0.2)'."""
@@ -307,6 +314,25 @@ for _act in _BUILTINS:
     register(_act)
 
 
+def registered(act: Activation) -> bool:
+    """Whether `act` is the entry the catalog holds under its name (a shipped or registered one), or the entry
+    of its import path: what looking its name up again gives."""
+    if _REGISTRY.get(act.name) is act:
+        return True
+    return ":" in act.name and act.source == act.name and _cached_import(act.name) is act
+
+
+def _cached_import(path: str) -> Activation | None:
+    try:
+        return from_import_path(path)
+    except ActlabError:
+        return None
+
+
+def _rebuild(values: tuple) -> Activation:
+    return Activation(*values)
+
+
 def is_builtin(act: Activation) -> bool:
     """Whether `act` is one of the entries actlab ships, still registered under its name: not a user's
     function, an `Activation` a user built (its `source` defaults to 'builtin' too), a copy of a shipped entry
@@ -467,8 +493,17 @@ def _variance_gain(fn: Callable[..., Tensor], params: Mapping[str, float]) -> fl
 
 # ---------------------------------------------------------------------------------- in a configuration
 
+def _entry(spec: Any) -> Activation:
+    """A configuration's activation: a name, an import path or an entry (a bare function has no name to write
+    back: register it, `actlab.register(actlab.from_callable(f, name=...))`, and give its name)."""
+    if not isinstance(spec, (str, Activation)):
+        raise ActlabError(f"activation {excerpt(spec)} must be a catalog name, an import path 'package.module:"
+                          "function' or a catalog entry; register a function first (actlab.register) and give its name")
+    return get(spec)
+
+
 def _optional(spec: Any) -> Activation | None:
-    return None if spec is None else get(spec)
+    return None if spec is None else _entry(spec)
 
 
 def _spec(act: Activation | None) -> str | None:
@@ -478,7 +513,7 @@ def _spec(act: Activation | None) -> str | None:
 # A configuration's activation field: a name, an import path or an entry, resolved into the catalog entry once,
 # where the configuration is built (a study file, a --set, a request, a Python call), and written back as its
 # name or import path. Everything that receives the configuration receives the entry.
-ActivationField = Annotated[Activation, PlainValidator(get), PlainSerializer(_spec, return_type=str),
+ActivationField = Annotated[Activation, PlainValidator(_entry), PlainSerializer(_spec, return_type=str),
                             WithJsonSchema({"type": "string", "description": "a catalog name or "
                                                                              "'package.module:function'"})]
 OptionalActivationField = Annotated[Activation | None, PlainValidator(_optional),

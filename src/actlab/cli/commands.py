@@ -18,7 +18,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from actlab import data
 from actlab.catalog import activations, guide
@@ -174,12 +173,7 @@ def gelu_error(
     if as_json:
         sys.stdout.write(json.dumps([r.model_dump() for r in results], indent=2) + "\n")
         return
-    table = Table(title=f"GELU approximations vs the exact erf form on [{lo:g}, {hi:g}] (float64)")
-    for col in ("approximation", "formula", "max |error|", "at x", "mean |error|"):
-        table.add_column(col)
-    for r in results:
-        table.add_row(r.approximation, r.formula, f"{r.max_abs_error:.3e}", f"±{r.at_x:.4f}", f"{r.mean_abs_error:.3e}")
-    out.print(table)
+    printing.gelu_errors(results, lo, hi)
 
 
 @acts_app.command("guide")
@@ -190,20 +184,7 @@ def guide_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
     if as_json:
         sys.stdout.write(json.dumps(g, indent=2, ensure_ascii=False) + "\n")
         return
-    for key, title in (("architectures", "Hidden and output activations by architecture"),
-                       ("outputs", "Output layer by task")):
-        table = Table(title=f"{title} ({g['source']})")
-        for col in g[key]["header"]:
-            table.add_column(col, overflow="fold")
-        for row in g[key]["rows"]:
-            table.add_row(*map(escape, row))
-        out.print(table)
-    out.print("[bold]Decision flowchart[/bold] (the first yes decides):")
-    for i, step in enumerate(g["flowchart"], 1):
-        out.print(f"  {i}. {escape(step['question'])} → {escape(step['then'])}")
-    out.print("[bold]Rule of thumb[/bold]:")
-    for rule in g["rules"]:
-        out.print(f"  - {escape(rule)}")
+    printing.guide(g)
 
 
 @app.command("theory")
@@ -243,14 +224,8 @@ def theory_cmd(
 @data_app.command("list")
 def data_list() -> None:
     """List the data sources with their origin and options."""
-    table = Table(title="actlab data sources")
-    for col in ("name", "origin", "description", "options"):
-        table.add_column(col, overflow="fold")
-    for name, src in data.SOURCES.items():
-        table.add_row(name, src.origin, src.description, ", ".join(data.options(name)[: -len(data.COMMON_OPTIONS)]))
-    out.print(table)
-    out.print(f"Every source also takes: {', '.join(data.COMMON_OPTIONS)}. Downloads are cached in "
-              f"$ACTLAB_CACHE or ~/.cache/actlab.", style="dim")
+    printing.data_sources([(name, src.origin, src.description, data.options(name)[: -len(data.COMMON_OPTIONS)])
+                           for name, src in data.SOURCES.items()], data.COMMON_OPTIONS)
 
 
 @data_app.command("show")
@@ -272,19 +247,7 @@ def data_show(
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
-        out.rule(f"[bold]{ds.name}")
-        out.print(f"task: {ds.task}    input shape: {ds.input_shape}    classes: {ds.n_classes}")
-        out.print(f"train: {tuple(ds.x_train.shape)} {ds.x_train.dtype}    test: {tuple(ds.x_test.shape)}")
-        out.print(f"input mean {ds.x_train.mean():.4f}, std {ds.x_train.std():.4f}, "
-                  f"range [{ds.x_train.min():.3f}, {ds.x_train.max():.3f}] (train)")
-        if ds.task != "regression":
-            table = Table(title="class balance")
-            for col in ("class", "train", "test"):
-                table.add_column(col)
-            for cls in ds.class_names:
-                table.add_row(cls, str(summary["train_counts"][cls]), str(summary["test_counts"][cls]))
-            out.print(table)
-        out.print(f"provenance: {json.dumps(ds.provenance)}")
+        printing.dataset(ds, summary)
     if figure is not None and not no_figure:
         err.print(f"wrote {printing.write_figure('dataset', figure, ds)}")
     elif not as_json:
@@ -385,12 +348,7 @@ def studies(ctx: typer.Context) -> None:
     """List the shipped studies."""
     if ctx.invoked_subcommand is not None:
         return
-    table = Table(title="shipped studies (actlab run NAME; actlab studies show NAME)")
-    table.add_column("name")
-    table.add_column("description", overflow="fold")
-    for name, desc in describe():
-        table.add_row(name, desc)
-    out.print(table)
+    printing.studies(describe())
 
 
 @studies_app.command("show")
@@ -401,15 +359,9 @@ def studies_show(
 ) -> None:
     """A study's resolved configuration: every field with its value and what it means (units, allowed values)."""
     cfg = load_study(study, sets)
-    table = Table(title=f"{cfg.name}: resolved configuration ({len(expand(cfg))} cells × {len(cfg.seed_list())} "
-                        "seeds)" if cfg.kind != "suite" else f"{cfg.name}: a suite of {len(cfg.include)} studies")
-    for col in ("field", "value", "description"):
-        table.add_column(col, overflow="fold")
-    for path, value, desc in documented(cfg):
-        table.add_row(path, json.dumps(value, default=str, ensure_ascii=False), desc)
-    out.print(table)
-    if cfg.note:
-        out.print(cfg.note, style="dim")
+    title = (f"{cfg.name}: resolved configuration ({len(expand(cfg))} cells × {len(cfg.seed_list())} seeds)"
+             if cfg.kind != "suite" else f"{cfg.name}: a suite of {len(cfg.include)} studies")
+    printing.study_config(title, documented(cfg), cfg.note)
 
 
 @app.command("report")

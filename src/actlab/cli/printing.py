@@ -4,12 +4,14 @@ what the library returned."""
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
@@ -222,3 +224,79 @@ def write_figure(kind: str, path: str | Path, *args: Any, **kwargs: Any) -> Path
     from actlab.report import figures  # start-up: matplotlib, only for a command that draws
 
     return figures.write(kind, path, *args, **kwargs)
+
+
+def gelu_errors(results: list[Any], lo: float, hi: float) -> None:
+    table = Table(title=f"GELU approximations vs the exact erf form on [{lo:g}, {hi:g}] (float64)")
+    for col in ("approximation", "formula", "max |error|", "at x", "mean |error|"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r.approximation, r.formula, f"{r.max_abs_error:.3e}", f"±{r.at_x:.4f}", f"{r.mean_abs_error:.3e}")
+    out.print(table)
+
+
+def guide(g: dict[str, Any]) -> None:
+    """The sources' selection guide: its two tables, the decision flowchart and the rule of thumb."""
+    for key, title in (("architectures", "Hidden and output activations by architecture"),
+                       ("outputs", "Output layer by task")):
+        table = Table(title=f"{title} ({g['source']})")
+        for col in g[key]["header"]:
+            table.add_column(col, overflow="fold")
+        for row in g[key]["rows"]:
+            table.add_row(*map(escape, row))
+        out.print(table)
+    out.print("[bold]Decision flowchart[/bold] (the first yes decides):")
+    for i, step in enumerate(g["flowchart"], 1):
+        out.print(f"  {i}. {escape(step['question'])} → {escape(step['then'])}")
+    out.print("[bold]Rule of thumb[/bold]:")
+    for rule in g["rules"]:
+        out.print(f"  - {escape(rule)}")
+
+
+def data_sources(rows: list[tuple[str, str, str, list[str]]], common: tuple[str, ...]) -> None:
+    table = Table(title="actlab data sources")
+    for col in ("name", "origin", "description", "options"):
+        table.add_column(col, overflow="fold")
+    for name, origin, description, options in rows:
+        table.add_row(name, origin, description, ", ".join(options))
+    out.print(table)
+    out.print(f"Every source also takes: {', '.join(common)}. Downloads are cached in $ACTLAB_CACHE or "
+              "~/.cache/actlab.", style="dim")
+
+
+def dataset(ds: Any, summary: dict[str, Any]) -> None:
+    """One loaded data source: shapes, input statistics, class balance and provenance."""
+    out.rule(f"[bold]{ds.name}")
+    out.print(f"task: {ds.task}    input shape: {ds.input_shape}    classes: {ds.n_classes}")
+    out.print(f"train: {tuple(ds.x_train.shape)} {ds.x_train.dtype}    test: {tuple(ds.x_test.shape)}")
+    out.print(f"input mean {ds.x_train.mean():.4f}, std {ds.x_train.std():.4f}, "
+              f"range [{ds.x_train.min():.3f}, {ds.x_train.max():.3f}] (train)")
+    if ds.task != "regression":
+        table = Table(title="class balance")
+        for col in ("class", "train", "test"):
+            table.add_column(col)
+        for cls in ds.class_names:
+            table.add_row(cls, str(summary["train_counts"][cls]), str(summary["test_counts"][cls]))
+        out.print(table)
+    out.print(f"provenance: {json.dumps(ds.provenance)}")
+
+
+def studies(described: list[tuple[str, str]]) -> None:
+    table = Table(title="shipped studies (actlab run NAME; actlab studies show NAME)")
+    table.add_column("name")
+    table.add_column("description", overflow="fold")
+    for name, desc in described:
+        table.add_row(name, desc)
+    out.print(table)
+
+
+def study_config(title: str, fields: list[tuple[str, Any, str]], note: str) -> None:
+    """A study's resolved configuration: every field, its value as the study file writes it, what it means."""
+    table = Table(title=title)
+    for col in ("field", "value", "description"):
+        table.add_column(col, overflow="fold")
+    for path, value, desc in fields:
+        table.add_row(path, json.dumps(value, default=str, ensure_ascii=False), desc)
+    out.print(table)
+    if note:
+        out.print(note, style="dim")

@@ -56,7 +56,7 @@ class PopConv(nn.Module):
         self.m, self.in_channels, self.out_channels = m, in_channels, out_channels
         self.padding, self.dims = padding, dims
         kernel = (kernel_size,) * dims
-        # 2-D: channels-last memory, oneDNN's preferred layout on CPU (+47% conv throughput measured here).
+        # 2-D: channels-last memory, oneDNN's preferred layout on CPU (faster convolutions: benchmarks/RESULTS.md).
         fmt = torch.channels_last if dims == 2 else torch.contiguous_format
         self.weight = nn.Parameter(torch.empty(m * out_channels, in_channels, *kernel, memory_format=fmt))
         self.bias = nn.Parameter(torch.zeros(m * out_channels)) if bias else None

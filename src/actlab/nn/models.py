@@ -21,7 +21,7 @@ import math
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, model_serializer, model_validator
 from torch import Tensor, nn
 
 from actlab import rng
@@ -107,6 +107,29 @@ class ModelConfig(BaseModel):
             raise ValueError(f"bias_std={self.bias_std} cannot be used with init={self.init!r}, which draws its own "
                              "biases; allowed: bias_std = 0, or another init")
         return self
+
+    # the spelling each activation field was given ('ReLU', 'leaky-relu'): written back as given, so a stored
+    # configuration, a cell's key and a resumed run are what they were before the field held the entry
+    _spelling: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_spelling(cls, data: Any, handler: Any) -> ModelConfig:
+        model = handler(data)
+        if isinstance(data, dict):
+            for name in ("activation", "output_activation"):
+                given = data.get(name)
+                if isinstance(given, str) and given != getattr(getattr(model, name), "name", given):
+                    model._spelling[name] = given
+        return model
+
+    @model_serializer(mode="wrap")
+    def _write_spelling(self, handler: Any) -> dict[str, Any]:
+        out = handler(self)
+        for name, given in self._spelling.items():
+            if name in out:
+                out[name] = given
+        return out
 
     def shape_key(self) -> dict[str, Any]:
         """Everything but the MIXABLE fields (JSON types): configurations with equal keys share every tensor shape."""

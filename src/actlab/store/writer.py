@@ -314,6 +314,12 @@ class Store:
             db.execute("INSERT OR REPLACE INTO study VALUES (1, ?, ?, ?, ?)",
                        (name, json.dumps(config), json.dumps(provenance), time.time()))
 
+    def update_config(self, config: dict[str, Any]) -> None:
+        """Replace the stored configuration (its prose changed: a note, a published number), keeping the study's
+        name, provenance and creation time."""
+        with self.transaction() as db:
+            db.execute("UPDATE study SET config = ? WHERE id = 1", (json.dumps(config),))
+
     def add_cells(self, cells: list[Any]) -> None:
         """Register cells (key, index, label, grid values, config) as pending unless already known."""
         with self.transaction() as db:

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, Validati
 
 from actlab import data
 from actlab.analysis.published import parse_key
+from actlab.catalog.activations import Activation
 from actlab.errors import ActlabError, closest, excerpt
 from actlab.nn.models import ModelConfig
 from actlab.store.results import cell_label, depth_of
@@ -200,6 +201,8 @@ def documented(study: StudyConfig) -> list[tuple[str, Any, str]]:
             if not prefix and name in skip:
                 continue
             value = getattr(model, name)
+            if isinstance(value, Activation):  # an entry is shown as the configuration writes it: its name
+                value = model.model_dump(mode="json")[name]
             if isinstance(value, BaseModel):
                 walk(value, f"{prefix}{name}.")
             else:

@@ -152,13 +152,23 @@ def run_study(study: StudyConfig, run_dir: str | Path, *, executor: str = "inpro
             store.close()
 
 
+PROSE = ("description", "note", "source", "published")  # what a study says about itself, not what it trains
+
+
+def _trained(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored configuration without its prose: two that agree here train the same cells."""
+    return {k: v for k, v in doc.items() if k not in PROSE}
+
+
 def _run(study: StudyConfig, run_dir: Path, store: Store, executor: str, address: str | None,
          progress: Progress | None) -> RunSummary:
     cfg_doc = study.model_dump(mode="json")
     held = store.study()
-    if held is not None and held["config"] != cfg_doc:
+    if held is not None and _trained(held["config"]) != _trained(cfg_doc):
         raise ActlabError(f"{run_dir} holds a different configuration of study {held['name']!r}; "
                           "resume it with `actlab run " + str(run_dir) + "`, or choose another --out")
+    if held is not None and held["config"] != cfg_doc:  # only the words changed (a note, a published number)
+        store.update_config(cfg_doc)
     cells = expand(study)
     status = store.status() if held is not None else {}
     todo = [c for c in cells if status.get(c.key) != "done"]

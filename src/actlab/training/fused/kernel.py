@@ -128,7 +128,8 @@ def _dloss(A, ao, K, y, r, loss, scale, dz):
             dz[k, r] = np.float32(2.0) * (A[ao + k, r] - t) / np.float32(K) * scale
 
 
-@njit(parallel=True, cache=True)
+# A template too (compiled by codegen.data_order, @njit(parallel=True, cache=True)): it inlines `rng.mix` from
+# another file, whose edits numba's own cache would not notice; the generated module's name hashes rng's source.
 def _permutations(keys, n):
     """(M, n) int32: rng.permutations of range(n) for seed keys (M,) in [0, 2^32) (stable argsort of the hash).
 
@@ -216,7 +217,7 @@ def _forward(P, A, D, sizes, woff, boff, aoff, doff, code, p, lcodes, lparams):
     the output logits to A at aoff[L]. `code` is the block's activation, or -1 for lane codes.
 
     A call, not inlined: the activations' row loops are then compiled once, not once in training and again in
-    evaluation, which cut the generic kernel's first compile to a quarter at the same speed
+    evaluation, which shortens the generic kernel's first compile at the same speed
     (benchmarks/RESULTS.md)."""
     nl = sizes.shape[0] - 1
     for li in range(nl):

@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 from actlab import rng
+from actlab.catalog.activations import registered
 from actlab.nn.models import PopMLP
-from actlab.training.fused import codegen, kernel
+from actlab.training.fused import codegen
 from actlab.training.fused.activations import FORMS, TORCH_ONLY
 from actlab.training.fused.kernel import LOSSES, R, numba
 
@@ -49,6 +50,9 @@ def unsupported(model, ds, cfg, device: torch.device) -> str | None:
         return "a layer without bias"
     for mc, _, _ in model.groups:
         act, _params = mc.resolved_activation()
+        if act.name in FORMS and not registered(act):  # the forms are those of the catalog's entry of that name
+            return (f"activation {act.name} is not the catalog's entry of that name (another function under the "
+                    "same name: the kernel's forms compute the catalog's)")
         if act.name not in FORMS:
             why = TORCH_ONLY.get(act.name, "no kernel form in actlab.training.fused.activations")
             return f"activation {act.name} (not in the kernel's table: {why})"
@@ -88,8 +92,9 @@ def slower_population(fp: FusedPopulation) -> str | None:
 
 def surface_forward(model, cfg, task: str, n_classes: int):
     """For a population the kernel trained on generated kernels: a function points (P, features) tensor ->
-    outputs (M, P) tensor computed by the kernel's forward pass (the decision surface's grid, a hundred times
-    torch's speed on these tiny networks); None where the generated kernels do not cover the population."""
+    outputs (M, P) tensor computed by the kernel's forward pass (the decision surface's grid, far faster than
+    torch on these tiny networks: benchmarks/RESULTS.md); None where the generated kernels do not cover the
+    population."""
     fp = FusedPopulation(model, cfg, task, n_classes)
     if fp.path != "generated":
         return None
@@ -191,7 +196,7 @@ class FusedPopulation:
         """(blocks·R, n) int32: every lane's data order this epoch (rng.permutations' hash and stable sort)."""
         stream = rng.stream_id("order", epoch)
         keys = rng._seed_keys(self.seeds, stream, "cpu").numpy()
-        return kernel._permutations(keys, n)
+        return codegen.data_order()._permutations(keys, n)
 
     def epoch(self, x: np.ndarray, y: np.ndarray, epoch: int, bs: int, lrs: np.ndarray, step0: int):
         """Train one epoch; returns per-replica (loss sum over examples, hits, bad) for the first m lanes."""
