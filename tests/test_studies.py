@@ -501,3 +501,13 @@ def test_a_run_resumes_when_only_the_study_s_words_changed(tmp_path):
     changed = load_study({**study.model_dump(mode="json"), "seeds": 2})
     with pytest.raises(ActlabError, match="holds a different configuration"):
         run_study(changed, tmp_path / "g")
+
+
+def test_cell_keys_are_those_of_earlier_versions_so_old_run_directories_resume():
+    """A cell's key is its identity in a store: these were computed by actlab before configurations held the
+    catalog entry (and wrote back a name's spelling as given); a change here strands every existing run."""
+    assert [c.key for c in expand(load_study("moons"))] == ["ea96531674e28f5e", "913d5eabcbfdd6a3"]
+    assert [c.key for c in expand(load_study("ffn-stats"))] == ["07d3a3bdd0199d0c"]
+    assert [c.key for c in expand(load_study("blobs-depth"))][:2] == ["e4dd7f3e4295677f", "ea47733c506aaf1d"]
+    spelled = [c.key for c in expand(load_study("moons", ["grid.activation=[ReLU,silu,leaky-relu]"]))]
+    assert spelled == ["b7f59b9bf4051038", "8f4298c2f96c4084", "e8469f8526ea1908"]

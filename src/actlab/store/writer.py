@@ -201,10 +201,12 @@ class Store:
         if not self.path.is_file():
             raise ActlabError(f"{self.path} is not a readable actlab store (not a file)")
         uri = self.path.resolve().as_uri()
-        # Without a -wal file no writer is at work (SQLite removes it when the last writer closes): read the file
-        # as immutable, which writes nothing beside it (a read-only listing of many runs leaves no -wal/-shm).
+        # Without a -wal file no writer is at work (SQLite removes it when the last writer closes): a finished
+        # store is read as immutable, which writes nothing beside it (a read-only listing of many runs leaves no
+        # -wal/-shm). A store whose writer is at work (a -wal), or that holds no study yet (its writer has not
+        # made its tables: the reader must see them when it does), is read normally.
         wal = self.path.with_name(self.path.name + "-wal")
-        modes = ("?mode=ro", "?mode=ro&immutable=1") if wal.exists() else ("?mode=ro&immutable=1",)
+        modes = ("?mode=ro", "?mode=ro&immutable=1") if wal.exists() else ("?mode=ro&immutable=1", "?mode=ro")
         error: Exception | None = None
         for mode in modes:
             try:
@@ -215,6 +217,9 @@ class Store:
             try:
                 db.execute("PRAGMA busy_timeout=30000")
                 self.tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if "immutable" in mode and "study" not in self.tables and not wal.exists():
+                    db.close()  # a store still being created: read it normally, so its tables appear
+                    continue
                 return db
             except sqlite3.DatabaseError as e:  # locked WAL sharing (retry immutable), or not a database at all
                 db.close()

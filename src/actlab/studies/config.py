@@ -257,7 +257,7 @@ def format_errors(err: ValidationError, prefix: str = "") -> list[str]:
         loc = ".".join(parts)
         given = excerpt(e.get("input"))  # a long value is shown as an excerpt
         if e["type"] == "extra_forbidden":
-            near = closest(parts[-1], _keys_at([p for p in parts[:-1] if not p.isdigit()]))
+            near = closest(parts[-1], _keys_at([p for p in parts[:-1] if not p.isdigit()])) if parts else []
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             lines.setdefault(loc, f"{loc}: unknown key (given {given}){hint}")
         else:
