@@ -379,3 +379,34 @@ def test_a_read_only_listing_writes_nothing_beside_the_stores(tmp_path):
             assert run.name == "gelu-approx" and run.cells
     assert {p.name for d in tmp_path.iterdir() for p in d.iterdir()} == before
     assert not list(tmp_path.glob("*/*-wal")) and not list(tmp_path.glob("*/*-shm"))
+
+
+def test_a_suite_that_includes_itself_or_names_a_member_like_actlab_s_files_is_refused(tmp_path):
+    (tmp_path / "s.toml").write_text(f'name = "s"\ninclude = ["{tmp_path / "s.toml"}"]\n')
+    with pytest.raises(ActlabError, match="includes itself"):
+        load_study(tmp_path / "s.toml")
+    (tmp_path / "m.toml").write_text('name = "figures"\nseeds = 1\n[simulation]\nname = "gelu-approx"\n')
+    (tmp_path / "t.toml").write_text(f'name = "t"\ninclude = ["{tmp_path / "m.toml"}"]\n')
+    with pytest.raises(ActlabError, match="a name actlab uses for its own files"):
+        load_study(tmp_path / "t.toml")
+
+
+def test_a_truncated_artifact_or_damaged_rows_are_one_error_line_not_a_traceback(tmp_path):
+    import shutil
+    import sqlite3
+
+    from actlab.report.page import build_report
+
+    run_study(load_study("moons", ["seeds=2", "train.epochs=3"]), tmp_path / "m")
+    (victim,) = list((tmp_path / "m" / "artifacts").glob("*/dataset.npz"))[:1]
+    victim.write_bytes(victim.read_bytes()[:20])  # truncated: not a zip any more
+    page = build_report(tmp_path / "m").read_text()
+    assert "Figure not drawn: dataset" in page and (tmp_path / "m" / "figures" / "loss_curves.png").exists()
+    run_study(load_study("gelu-approx"), tmp_path / "g")
+    shutil.copytree(tmp_path / "g", tmp_path / "bad")
+    with sqlite3.connect(tmp_path / "bad" / "actlab.sqlite") as con:
+        con.execute("UPDATE sim_rows SET row = '{' WHERE idx = 0")
+    for cmd in ("report", "export"):
+        r = subprocess.run([*ACTLAB, cmd, str(tmp_path / "bad")], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 2 and r.stderr.count("error:") == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "damaged or foreign store" in r.stderr

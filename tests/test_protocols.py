@@ -192,7 +192,8 @@ def test_a_censored_single_run_time_is_judged_against_the_seeds_kaplan_meier_ran
         assert verdicts[v][0] == "not consistent" and f"no seed reached it between {rng.hi:g} and" in verdicts[v][1]
     assert verdicts[3][0] == "not comparable" and "past actlab's horizon of 5000" in verdicts[3][1]
     assert verdicts[4][0] == ("consistent" if rng.lo <= 50 else "not consistent")  # faster than every seed
-    assert verdicts[5][0] == "not consistent"  # at the horizon itself: still no seed there
+    assert verdicts[5][0] == "consistent" and "the horizon means never reached" in verdicts[5][1]  # as the
+    # source's loop reports a run that never got there: its horizon
 
 
 def test_the_direction_of_a_depth_trend_is_compared_with_the_source(tmp_path):
@@ -341,3 +342,17 @@ def test_censored_times_are_shown_as_a_kaplan_meier_median_and_intervals_keep_th
     rows = [{"activation": "swish", "seed": s, "hidden_zero_fraction": v} for s, v in enumerate([0.0, 0.0, 1e-7])]
     (g,) = group_sim_rows(rows)
     assert g["hidden_zero_fraction"].lo == 0.0  # the t interval would reach below 0
+
+
+@pytest.mark.parametrize(("name", "sets", "changed"), [
+    ("moons", ["grid.lr=[0.05,3.0]"], {"train.lr": [0.05, 3.0]}),  # an added grid value: its cells would be pooled
+    ("moons", ["grid.lr=[3.0,0.05]"], {"train.lr": [0.05, 3.0]}),  # whatever its place in the grid
+    ("ffn-stats", ["grid.simulation.params.d_model=[768,1]"], {"simulation.params.d_model": [768, 1]}),
+    ("dead-neurons", ["train.epochs=5", "model.widths=[3]"], None),  # a simulation has no model or training
+    ("xor-speed", ["grid.simulation.params.source_init=[false,true]"], None),  # the same cells, reordered
+])
+def test_protocol_changes_see_every_pooled_cell_and_only_what_the_study_uses(name, sets, changed):
+    study = load_study(name, sets)
+    assert study._protocol_changes.get("study") == changed
+    if changed:
+        assert set(study._protocol_changes["published"]) == {str(i) for i in range(len(study.published))}

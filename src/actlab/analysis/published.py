@@ -182,13 +182,20 @@ def _time_verdict(value: float, rep: Reproduced, tol: float) -> tuple[str, str]:
     if value > rep.horizon + tol:
         return "not comparable", (f"past actlab's horizon of {rep.horizon:g}: its runs stop there, so a time "
                                   "beyond it cannot be judged")
+    if rep.n < MIN_SEEDS_FOR_RANGE:
+        return "too few seeds", (f"{rep.n} seeds give no range of single runs (at least "
+                                 f"{MIN_SEEDS_FOR_RANGE} needed)")
+    never = rep.n - (0 if rng is None else rng.reached)
+    if value >= rep.horizon - tol:  # a source's loop returns its horizon for a run that never got there
+        said = f"{never} of {rep.n} seeds never reached it within {rep.horizon:g}"
+        return ("consistent" if never else "not consistent"), f"the horizon means never reached; {said}"
     if rng is None:
         return "not consistent", f"none of the {rep.n} seeds reached it within {rep.horizon:g}"
-    if rep.n < MIN_SEEDS_FOR_RANGE:
-        return "too few seeds", (f"{rep.n} seeds give no 95 % range of single runs (at least "
-                                 f"{MIN_SEEDS_FOR_RANGE} needed)")
+    cover = (rep.n - 1) / (rep.n + 1)
     detail = (f"the Kaplan–Meier 2.5–97.5 % range of single runs from {rep.n} seeds ({rng.reached} reached it "
-              f"within {rep.horizon:g}): {rng.describe()}")
+              f"within {rep.horizon:g}): {rng.describe()}"
+              + (f"; with {rep.n} seeds it is the seeds' own range, which holds one more run with probability "
+                 f"{cover:.0%}" if cover < 0.95 else ""))
     if rng.contains(value, tol):
         return "consistent", detail
     if rng.open and value > rng.hi:
@@ -206,7 +213,7 @@ def _exact_verdict(run: Run, key: str, value: float, rep: Reproduced, tol: float
         return "not measured", f"{rep.n} runs match an exact reproduction; one was expected"
     if rep.times is not None and rep.times[0] is None:
         got = f"never reached within {rep.horizon:g}"
-        inside = False
+        inside = value >= rep.horizon - tol  # the source's loop returns its horizon for a run that never got there
     else:
         got = f"{(rep.value if rep.times is None else float(rep.times[0])):.6g}"
         inside = abs((rep.value if rep.times is None else float(rep.times[0])) - value) <= tol
@@ -215,7 +222,7 @@ def _exact_verdict(run: Run, key: str, value: float, rep: Reproduced, tol: float
     if rep.times is not None and where.get("init") == "source":
         others = ",".join(f"{k}={'seeds' if k == 'init' else v}" for k, v in where.items())
         seeds = reproduced(run, f"{metric}@{others}")
-        rng = None if seeds is None else seeds.time_range()
+        rng = None if seeds is None or seeds.n < MIN_SEEDS_FOR_RANGE else seeds.time_range()
         if rng is not None:
             detail += (f"; single runs from {seeds.n} other seeds range over {rng.describe()} (Kaplan–Meier "
                        "2.5–97.5 %)")

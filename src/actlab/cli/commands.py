@@ -7,11 +7,14 @@ traceback. Files are written only where a command's options say.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import sys
 import time
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -334,7 +337,9 @@ def run(
         from actlab.report.page import build_report  # start-up (see the imports above)
 
         t1 = time.perf_counter()
-        err.print(f"report: {build_report(target)}  ({time.perf_counter() - t1:.1f} s)")
+        with _damaged(target):
+            written = build_report(target)
+        err.print(f"report: {written}  ({time.perf_counter() - t1:.1f} s)")
     if summary.failed:
         raise typer.Exit(1)
 
@@ -383,7 +388,9 @@ def report_cmd(
         out_dir.mkdir(parents=True, exist_ok=True)
     from actlab.report.page import build_report  # start-up (see the imports above)
 
-    err.print(f"wrote {build_report(run_dir, None if out_dir is None else out_dir / 'report.html', ci)}")
+    with _damaged(run_dir):
+        written = build_report(run_dir, None if out_dir is None else out_dir / "report.html", ci)
+    err.print(f"wrote {written}")
 
 
 @app.command("serve")
@@ -420,8 +427,22 @@ def export(
     """Write the run's tables as CSV and Parquet files."""
     from actlab.store.export import export_run  # start-up (see the imports above)
 
-    for path in export_run(run_dir, to):
+    with _damaged(run_dir):
+        paths = export_run(run_dir, to)
+    for path in paths:
         err.print(f"wrote {path}")
+
+
+@contextlib.contextmanager
+def _damaged(run_dir: Path) -> Iterator[None]:
+    """Reading a store whose contents are not what actlab writes (a value of the wrong type, text that is not
+    JSON, a truncated file): one error line naming the run directory, not a traceback."""
+    try:
+        yield
+    except ActlabError:
+        raise
+    except (ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise ActlabError(f"{run_dir} holds a damaged or foreign store ({type(e).__name__}: {e})") from None
 
 
 def main() -> None:

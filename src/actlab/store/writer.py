@@ -29,6 +29,7 @@ import json
 import os
 import sqlite3
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -451,9 +452,11 @@ class Store:
         if row is None:
             return None
         path = self.dir / row[0]
+        if not path.resolve().is_relative_to(self.dir.resolve()):
+            raise ActlabError(f"artifact {name!r} of cell {key} points outside its run directory ({row[0]})")
         try:
             with np.load(path) as z:
                 return {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:  # moved, deleted or damaged: the figures that need it say so
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # moved, deleted or damaged
             raise ActlabError(f"artifact {name!r} of cell {key} is missing or unreadable ({path}: "
                               f"{getattr(e, 'strerror', None) or e})") from None

@@ -16,6 +16,7 @@ each with its dotted path, the value given and what is allowed; unknown keys are
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import hashlib
 import itertools
@@ -398,9 +399,25 @@ def run_dir_name(name: str) -> str:
     return safe
 
 
+RESERVED = ("actlab.sqlite", "actlab.lock", "artifacts", "figures", "export", "report.html")  # in a run folder
+_LOADING: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("actlab_suites_loading", default=())
+
+
 def _check_members(suite: StudyConfig) -> None:
     """A suite's members each get a folder of their own inside the suite's (`run_dir_name` of their name): a
-    member whose name is a path, or two members that would share a folder, are refused here, at load."""
+    member whose name is a path or one of actlab's own file names, two members that would share a folder, and
+    a suite that includes itself are refused here, at load."""
+    if suite.name in _LOADING.get():
+        raise ActlabError(f"suite {suite.name!r} includes itself (through {' -> '.join(_LOADING.get())}); a suite's "
+                          "members must be studies or other suites")
+    token = _LOADING.set((*_LOADING.get(), suite.name))
+    try:
+        _check_member_names(suite)
+    finally:
+        _LOADING.reset(token)
+
+
+def _check_member_names(suite: StudyConfig) -> None:
     seen: dict[str, str] = {}
     for entry in suite.include:
         member = load_study(entry, suite.overrides.get(entry, []))
@@ -409,6 +426,9 @@ def _check_members(suite: StudyConfig) -> None:
                               "would be written outside the suite's folder. Allowed: a name of letters, digits, "
                               "'.', '_', '-' and spaces")
         folder = run_dir_name(member.name)
+        if folder in RESERVED:
+            raise ActlabError(f"suite {suite.name!r}: member {entry!r} is named {member.name!r}, a name actlab uses "
+                              f"for its own files in a run folder ({', '.join(RESERVED)}); give it another name")
         if folder in seen:
             raise ActlabError(f"suite {suite.name!r}: members {seen[folder]!r} and {entry!r} would share the folder "
                               f"{folder!r}; give them different names")
@@ -427,7 +447,7 @@ def _flat(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in doc.items():
         path = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
+        if isinstance(v, dict):  # an empty table holds no field: it is the same as leaving it out
             out.update(_flat(v, path + "."))
         else:
             out[path] = v
@@ -444,7 +464,9 @@ def _protocol_fields(cfg: StudyConfig, selectors: set[str] = frozenset()) -> dic
     """A configuration's protocol fields, flattened; the init as resolved (scheme and gain), so the default
     and the scheme it stands for are one protocol."""
     flat = _flat(cfg.model_dump(mode="json"))
-    if cfg.simulation is None:
+    if cfg.simulation is not None:  # a simulation uses its parameters and seeds only, not model/train/data
+        flat = {k: v for k, v in flat.items() if not k.startswith(("model.", "train.", "data."))}
+    else:
         try:
             scheme, gain = cfg.model.init_scheme()
             flat.update({"model.init": scheme, "model.init_gain": gain})
@@ -470,21 +492,24 @@ def protocol_changes(protocol: StudyConfig, run: StudyConfig) -> dict[str, Any]:
     base, mine = expand(protocol), expand(run)
     out: dict[str, Any] = {"study": {}, "published": {}}
 
-    def diff(a: Cell, b: Cell, selectors: set[str]) -> dict[str, list]:
-        pa, pb = _protocol(a, selectors), _protocol(b, selectors)
+    def diff(pa: dict[str, Any], pb: dict[str, Any]) -> dict[str, list]:
         return {k: [pa.get(k), pb.get(k)] for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)}
 
-    pa, pb = _protocol_fields(protocol), _protocol_fields(run)  # the base configuration, outside the grid
-    out["study"].update({k: [pa.get(k), pb.get(k)] for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)})
+    out["study"].update(diff(_protocol_fields(protocol), _protocol_fields(run)))  # the base, outside the grid
     for i, p in enumerate(run.published):
         _, where = parse_key(p.key)
-        if run.simulation is not None:
-            pairs = list(zip(base, mine, strict=False))
-        else:
-            pairs = list(zip(_matching(base, where), _matching(mine, where), strict=False))
+        selectors = {f"model.{k}" for k in where}
+        ours = base if run.simulation is not None else _matching(base, where)
+        theirs = mine if run.simulation is not None else _matching(mine, where)
+        shipped = [_protocol(c, selectors) for c in ours]
         changed: dict[str, list] = {}
-        for a, b in pairs:
-            changed.update(diff(a, b, {f"model.{k}" for k in where}))
+        # every cell of this run that the entry pools must be one of the shipped protocol's cells: an added grid
+        # value (grid.lr=[0.05, 3.0]) or a changed one is a change, whatever its place in the grid
+        for c in theirs:
+            pc = _protocol(c, selectors)
+            if shipped and pc not in shipped:
+                nearest = min(shipped, key=lambda s: len(diff(s, pc)))
+                changed.update(diff(nearest, pc))
         if changed:
             out["published"][str(i)] = changed
             out["study"].update(changed)
