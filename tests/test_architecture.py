@@ -60,13 +60,19 @@ def test_activation_names_are_looked_up_only_where_they_enter():
         "analysis/simulations.py", "analysis/predictions.py"}, sorted(where)
 
 
-def test_a_configuration_holds_the_entry_and_writes_back_its_name():
+def test_a_configuration_holds_the_entry_and_writes_back_its_name_as_given():
+    """The entry is held; the name is written back as it was given (cell keys and stored configurations are
+    what they were before the field held the entry), and the entry equals any spelling of its name."""
+    import pickle
+
     from actlab.catalog.activations import Activation
     from actlab.nn.models import ModelConfig
 
     cfg = ModelConfig(activation="LeakyReLU", output_activation="sigmoid")
     assert isinstance(cfg.activation, Activation) and cfg.activation.name == "leaky_relu"
-    assert cfg.model_dump()["activation"] == "leaky_relu"
+    assert cfg.activation == "LeakyReLU" and cfg.activation == "leaky_relu" and str(cfg.activation) == "leaky_relu"
+    assert cfg.model_dump()["activation"] == "LeakyReLU"
+    assert pickle.loads(pickle.dumps(cfg)).model_dump()["activation"] == "LeakyReLU"
     assert cfg.model_dump(mode="json")["output_activation"] == "sigmoid"
     assert ModelConfig().activation.name == "relu"  # the default is an entry too
     assert ModelConfig(**cfg.model_dump()) == cfg
