@@ -110,6 +110,7 @@ class FusedPopulation:
 
     def __init__(self, model, cfg, task: str, n_classes: int, note: Callable[[str], None] | None = None):
         self.model, self.cfg, self.note = model, cfg, note  # note: told before a kernel compiles for the first time
+        self._generic = self._order = None
         self.layers = model.weight_layers()
         sizes = [self.layers[0].in_features, *[lay.out_features for lay in self.layers]]
         self.sizes = np.array(sizes, dtype=np.int64)
@@ -196,7 +197,15 @@ class FusedPopulation:
         """(blocks·R, n) int32: every lane's data order this epoch (rng.permutations' hash and stable sort)."""
         stream = rng.stream_id("order", epoch)
         keys = rng._seed_keys(self.seeds, stream, "cpu").numpy()
-        return codegen.data_order()._permutations(keys, n)
+        if self._order is None:  # looked up once: building a kernel's source to find its module costs milliseconds
+            self._order = codegen.data_order()
+        return self._order._permutations(keys, n)
+
+    def generic(self):
+        """The generic kernel of this population's table of forms (loaded once per population, not per epoch)."""
+        if self._generic is None:
+            self._generic = codegen.generic(self.names, self.note)
+        return self._generic
 
     def epoch(self, x: np.ndarray, y: np.ndarray, epoch: int, bs: int, lrs: np.ndarray, step0: int):
         """Train one epoch; returns per-replica (loss sum over examples, hits, bad) for the first m lanes."""
@@ -214,7 +223,7 @@ class FusedPopulation:
                       float(c.betas[0]), float(c.betas[1]), f(1e-8), step0, loss, hits, bad)
         if len(self.generic_blocks) == 0:
             return loss[: self.m], hits[: self.m], bad[: self.m]
-        generic = codegen.generic(self.names, self.note)
+        generic = self.generic()
         generic._train_epoch(self.P, self.S1, self.S2, x, y, order, self.alive, self.generic_blocks, self.sizes,
                              self.woff, self.boff, self.aoff, self.doff, self.codes, self.params, self.lcodes,
                              self.lparams, self.loss, min(bs, n), lrs.astype(np.float64), opt, f(c.momentum),
@@ -230,7 +239,7 @@ class FusedPopulation:
             mod.evaluate(self.P.reshape(self.nblk, -1), x, yf, blocks, p, loss, acc)
         if len(self.generic_blocks) == 0:
             return loss[: self.m], acc[: self.m]
-        generic = codegen.generic(self.names, self.note)
+        generic = self.generic()
         generic._evaluate(self.P, x, y, self.generic_blocks, self.sizes, self.woff, self.boff, self.aoff, self.doff,
                           self.codes, self.params, self.lcodes, self.lparams, self.loss, loss, acc)
         return loss[: self.m], acc[: self.m]
