@@ -75,7 +75,12 @@ def group_sim_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for k in numeric:
             vals = [None if m[k] is None else float(m[k]) for m in members]
             if k.endswith("_to_threshold") and "horizon" in members[0]:  # censored at the horizon, never dropped
-                tte = time_to_event(vals, max(float(m["horizon"]) for m in members))
+                horizon = max(float(m["horizon"]) for m in members)
+                if len(vals) == 1:  # one run (the source's own weights): its time, or that it never got there
+                    entry[k] = f"never reached within {horizon:g} (one run)" if vals[0] is None else \
+                        f"{vals[0]:g} (one run)"
+                    continue
+                tte = time_to_event(vals, horizon)
                 entry[k] = f"reached: {tte.reached.format()}; Kaplan–Meier median {tte.format_median()}"
                 continue
             if all(isinstance(m[k], bool) for m in members if m[k] is not None):  # yes/no: a proportion, exact CI

@@ -702,7 +702,10 @@ async function renderRuns() {
       if (!current || r.path === current) cmp.disabled = true;
       const tr = el("tr", { "data-path": r.path, onclick: () => go(r.path, null) },
         el("td", { text: r.path }), el("td", { text: r.kind }),
-        el("td", { text: Object.entries(r.cells).map(([k, v]) => `${v} ${k}`).join(", ") }), el("td", {}, cmp));
+        // an unreadable store says why in place of its cells
+        el("td", r.error ? { text: r.error, class: "small", title: r.error }
+                         : { text: Object.entries(r.cells).map(([k, v]) => `${v} ${k}`).join(", ") }),
+        el("td", {}, cmp));
       if (r.path === current) tr.className = "sel";
       else if (r.path === other) tr.className = "sel2";
       return tr;
