@@ -632,6 +632,108 @@ def _table_figure(rows: dict, path: Path) -> None:
     finish(fig).savefig(path, dpi=110)
 
 
+class _GPTBlock(torch.nn.Module):
+    """One pre-LayerNorm block of a plain PyTorch transformer (the baselines' model): nn.Linear, SDPA, GELU."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.n1, self.n2 = torch.nn.LayerNorm(d), torch.nn.LayerNorm(d)
+        self.qkv, self.proj = torch.nn.Linear(d, 3 * d), torch.nn.Linear(d, d)
+        self.fc, self.out = torch.nn.Linear(d, 4 * d), torch.nn.Linear(4 * d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.n1(x)).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        a = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(a.transpose(1, 2).reshape(b, t, d))
+        return x + self.out(torch.nn.functional.gelu(self.fc(self.n2(x))))
+
+
+class _GPT(torch.nn.Module):
+    def __init__(self, vocab: int, t: int, d: int, layers: int, heads: int):
+        super().__init__()
+        self.tok, self.pos = torch.nn.Embedding(vocab, d), torch.nn.Parameter(torch.zeros(t, d))
+        self.blocks = torch.nn.Sequential(*(_GPTBlock(d, heads) for _ in range(layers)))
+        self.norm, self.head = torch.nn.LayerNorm(d), torch.nn.Linear(d, vocab)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(self.blocks(self.tok(x) + self.pos[: x.shape[1]])))
+
+
+def bench_transformer(m: int = 6, steps: int = 30, d: int = 64, layers: int = 2, heads: int = 4, t: int = 64,
+                      batch: int = 8, vocab: int = 83) -> dict:
+    """The transformer-ffn-cpu workload (GELU FFN; AdamW; each model's gradient clipped to norm 1; batch 8 windows
+    of 64 characters, each model its own batch): model-steps per second of actlab's population, PyTorch's
+    torch.func ensembling recipe (stack_module_state + vmap(grad(functional_call)), clipping per model inside
+    the vmap) and a per-model loop (torch.optim.AdamW + clip_grad_norm_), at equal population size m."""
+    from torch.func import functional_call, grad, stack_module_state, vmap
+
+    from actlab.training.loop import clip_per_replica, make_optimizer, replica_losses
+
+    gen = torch.Generator().manual_seed(0)
+    xs = torch.randint(0, vocab, (steps + 2, m, batch, t), generator=gen)
+    ys = torch.randint(0, vocab, (steps + 2, m, batch, t), generator=gen)
+    tc = TrainConfig(optimizer="adamw", lr=2e-3, grad_clip=1.0)
+    pop = build(ModelConfig(kind="transformer", activation="gelu", width=d, depth=layers, heads=heads), (t,),
+                "next_token", vocab, list(range(m)))
+    params = list(pop.parameters())
+    opt = make_optimizer(params, tc)
+
+    def actlab_step(i: int) -> None:
+        opt.zero_grad(set_to_none=True)
+        replica_losses(pop(xs[i]), ys[i], "ce").sum().backward()
+        clip_per_replica(params, m, 1.0)
+        opt.step()
+
+    models = [_GPT(vocab, t, d, layers, heads) for _ in range(m)]
+    stacked, buffers = stack_module_state(models)
+    base = _GPT(vocab, t, d, layers, heads).to("meta")
+
+    def loss(p, b, x, y):
+        out = functional_call(base, (p, b), (x,))
+        return torch.nn.functional.cross_entropy(out.reshape(-1, vocab), y.reshape(-1))
+
+    def clipped(p, b, x, y):
+        g = grad(loss)(p, b, x, y)
+        norm = torch.sqrt(sum((v * v).sum() for v in g.values()))
+        coef = torch.clamp(1.0 / (norm + 1e-6), max=1.0)
+        return {k: v * coef for k, v in g.items()}
+
+    vg = vmap(clipped)
+    fopt = torch.optim.AdamW(list(stacked.values()), lr=2e-3, fused=True)
+
+    def func_step(i: int) -> None:
+        grads = vg(stacked, buffers, xs[i], ys[i])
+        for k, v in stacked.items():
+            v.grad = grads[k]
+        fopt.step()
+
+    loop_models = [_GPT(vocab, t, d, layers, heads) for _ in range(m)]
+    loop_opts = [torch.optim.AdamW(net.parameters(), lr=2e-3) for net in loop_models]
+
+    def loop_step(i: int) -> None:
+        for r, (net, o) in enumerate(zip(loop_models, loop_opts, strict=True)):
+            o.zero_grad()
+            out = net(xs[i, r])
+            torch.nn.functional.cross_entropy(out.reshape(-1, vocab), ys[i, r].reshape(-1)).backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            o.step()
+
+    rates = {}
+    for name, step in (("actlab", actlab_step), ("torch.func", func_step), ("per-model loop", loop_step)):
+        step(0)
+        step(1)  # warm-up
+        t0 = time.perf_counter()
+        for i in range(2, steps + 2):
+            step(i)
+        rates[name] = m * steps / (time.perf_counter() - t0)
+    return {"bench": "transformer", "m": m, "steps": steps, "model": f"d={d}, {layers} blocks, {heads} heads, "
+            f"context {t}, vocab {vocab}, batch {batch}", "model_steps_per_s": rates,
+            "vs_torch_func": rates["actlab"] / rates["torch.func"],
+            "vs_per_model_loop": rates["actlab"] / rates["per-model loop"]}
+
+
 def main() -> None:
     tune_malloc()  # an entry point: the process-wide allocator setting the CLI applies too
     if len(sys.argv) > 1 and sys.argv[1] == "_memory_child":
@@ -642,12 +744,12 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", choices=["moons", "blobs", "cnn", "memory", "grouping", "userpath", "peers", "scaling",
-                                      "endtoend", "table", "all"])
+                                      "endtoend", "table", "transformer", "all"])
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     runs = {"moons": bench_moons, "blobs": bench_blobs, "cnn": bench_cnn, "memory": bench_memory,
             "grouping": bench_grouping, "userpath": bench_userpath, "peers": bench_peers, "scaling": bench_scaling,
-            "endtoend": bench_endtoend, "table": bench_table}
+            "endtoend": bench_endtoend, "table": bench_table, "transformer": bench_transformer}
     names = list(runs) if args.which == "all" else [args.which]
     info = machine()
     for name in names:

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from actlab.data.text import SHAKESPEARE_FILE as SHAKESPEARE
 from actlab.runtime import cache_dir, tune_malloc
 from actlab.studies.config import load_study
 from actlab.studies.runner import run_study
@@ -33,6 +34,8 @@ def _suite_cache() -> Path:
     try:
         (real / "kernels").mkdir(parents=True, exist_ok=True)
         (suite / "kernels").symlink_to(real / "kernels", target_is_directory=True)
+        if (real / SHAKESPEARE).exists():  # the corpus (5 MB, MD5-checked on every load): fetched once per machine
+            (suite / SHAKESPEARE).symlink_to(real / SHAKESPEARE)
     except OSError:  # a machine cache that cannot be written: the suite compiles into its own
         pass
     atexit.register(shutil.rmtree, suite, ignore_errors=True)  # removes the link, not what it points to
@@ -56,6 +59,10 @@ TINY = {
     "linear-collapse": ["simulation.params.epochs=5", "simulation.params.depths=[1,3]"],
     "deep-rescue": ["train.epochs=1", "grid.depth=[20,30]", "grid.activation=[tanh,leaky_relu]",
                     "data.options.n_train=200", "data.options.n_test=100"],
+    **{name: ["train.epochs=1", "train.epoch_examples=8", "model.width=16", "model.depth=1", "model.heads=2",
+              "data.options.n_test=4"] for name in ("transformer-ffn", "transformer-ffn-cpu", "attention-scores")},
+    "vit-activations": ["train.epochs=1", "model.width=8", "model.depth=1", "model.heads=2",
+                        "data.options.n_train=64", "data.options.n_test=32"],
     "edge-of-chaos": ["train.epochs=1", "grid.weight_variance=[1.0,2.0,4.0]", "grid.depth=[2,6]",
                       "data.options.n_train=200", "data.options.n_test=100"],
 }

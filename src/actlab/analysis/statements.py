@@ -113,6 +113,14 @@ def verdict(f: Finding, adjusted: float, a: str, b: str, higher_is: str) -> None
                    f"favour {winner}, but {pr.n} seeds are too few for the sign-flip test to call it at the 0.05 "
                    f"level (its smallest possible p is {_fmt(floor, '.2g')}): run more seeds.")
         return
+    if adjusted >= ALPHA and pr.test == "permutation" and pr.p <= floor * (1 + 1e-9) and adjusted > pr.p:
+        winner = a if pr.diff.mean > 0 else b
+        f.text += (f", Holm-adjusted p = {fmt}; {dz}). In all {pr.n} paired seeds {winner} {higher_is} (the 95 % "
+                   "interval "
+                   f"{'excludes' if pr.diff.lo > 0 or pr.diff.hi < 0 else 'includes'} 0), but the smallest p "
+                   f"{pr.n} seeds allow, {_fmt(floor, '.2g')}, does not survive Holm's adjustment over this study's "
+                   "comparisons: not called at the 0.05 level; run more seeds.")
+        return
     if adjusted < ALPHA:
         winner = a if pr.diff.mean > 0 else b
         f.text += f", Holm-adjusted p = {fmt}; effect size {dz}). {winner} {higher_is}."

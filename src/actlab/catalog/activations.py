@@ -92,10 +92,28 @@ class Activation:
     vector: bool = False  # vector-valued (softmax): output layer only, no element-wise properties
     source: str = "builtin"  # 'builtin', or where a user's activation came from
     aliases: tuple[str, ...] = ()
+    # a gated entry y = φ(a)·b of two projections a = xW + b, b = xV + c: φ here (its parameters are the
+    # entry's); `fn` is then the self-gated diagonal x·φ(x), what the entry computes when both inputs are equal
+    gate: Activation | None = field(default=None, repr=False)
 
     @property
     def output_only(self) -> bool:
         return self.vector
+
+    @property
+    def gated(self) -> bool:
+        return self.gate is not None
+
+    @property
+    def kind(self) -> str:
+        """'element-wise', 'vector' (softmax: output only) or 'gated' (two inputs: a transformer's FFN)."""
+        return "gated" if self.gated else "vector" if self.vector else "element-wise"
+
+    def gated_fn(self, a: Tensor, b: Tensor, **params: Any) -> Tensor:
+        """A gated entry's two-input function φ(a)·b."""
+        if self.gate is None:
+            raise ActlabError(f"activation {self.name!r} is element-wise; only gated entries take two inputs")
+        return self.gate.fn(a, **self.resolve(**params)) * b
 
     def resolve(self, **overrides: Any) -> dict[str, float]:
         """Defaults with `overrides` applied, every value checked against its range."""
@@ -175,6 +193,11 @@ def swish(x: Tensor, beta: float = 1.0) -> Tensor:
 def gelu_sigmoid(x: Tensor) -> Tensor:
     """x·σ(1.702x), the sigmoid approximation of GELU (Hendrycks & Gimpel 2016)."""
     return x * torch.sigmoid(1.702 * x)
+
+
+def relu2(x: Tensor) -> Tensor:
+    """max(0, x)² (So et al. 2021, Primer: Searching for Efficient Transformers for Language Modeling)."""
+    return torch.relu(x).square()
 
 
 def prelu(x: Tensor, alpha: float = 0.25) -> Tensor:
@@ -286,6 +309,11 @@ _BUILTINS: tuple[Activation, ...] = (
                latex=r"\frac{e^{x_i}}{\sum_j e^{x_j}}", text="exp(x_i) / sum_j exp(x_j)", init="xavier",
                description="Normalised exponential over the last dimension, for class probabilities (Bridle 1990).",
                vector=True),
+    # appended: a new entry goes last, so catalog order (and every colour, actlab.catalog.palette) never moves
+    Activation("relu2", lambda x: relu2(x), _module(lambda x: relu2(x), "relu2"),
+               latex=r"\max(0, x)^{2}", text="max(0, x)**2", init="lecun", gain=lambda p: math.sqrt(2.0 / 3.0),
+               description="Squared ReLU, found by search for transformer FFNs (So et al. 2021, Primer); the "
+                           "modded-nanogpt speedrun's FFN activation.", aliases=("squared_relu", "relu_squared")),
 )
 
 
@@ -314,6 +342,53 @@ for _act in _BUILTINS:
     register(_act)
 
 
+# ---------------------------------------------------------------------------------------------- gated entries
+# y = φ(xW + b) ⊙ (xV + c) (Dauphin et al. 2017; Shazeer 2020, GLU Variants Improve Transformer): two
+# projections, so only a model that builds the second one takes them (the transformer's FFN slot). `gated:NAME`
+# makes one for any element-wise entry, a user's included.
+GATED_MODELS = ("transformer",)
+
+
+def _gated(phi: Activation, name: str, latex: str, description: str, aliases: tuple[str, ...] = ()) -> Activation:
+    def diagonal(x: Tensor, **p: float) -> Tensor:  # both inputs equal: x·φ(x)
+        return x * phi.fn(x, **p)
+
+    return Activation(name, diagonal, _module(diagonal, name), params=phi.params,
+                      latex=latex + r",\ a = xW + b_W,\ b = xV + b_V",
+                      text=f"{phi.name}(a) * b, a = xW + b_W, b = xV + b_V", init="lecun", description=description,
+                      source=phi.source, aliases=aliases, gate=phi)
+
+
+_GATED_BUILTINS = (
+    _gated(_REGISTRY["sigmoid"], "glu", r"\sigma(a) \odot b",
+           "Gated linear unit, σ(a)·b (Dauphin et al. 2017, Language Modeling with Gated Convolutional Networks)."),
+    _gated(_REGISTRY["identity"], "bilinear", r"a \odot b",
+           "Bilinear layer, a·b: a gate with no nonlinearity (Mnih & Hinton 2007; Shazeer 2020)."),
+    _gated(_REGISTRY["relu"], "reglu", r"\max(0, a) \odot b",
+           "ReLU-gated linear unit, max(0, a)·b (Shazeer 2020, GLU Variants Improve Transformer)."),
+    _gated(_REGISTRY["gelu"], "geglu", r"a\,\Phi(a) \odot b", "GELU-gated linear unit, GELU(a)·b (Shazeer 2020)."),
+    _gated(_REGISTRY["swish"], "swiglu", r"a\,\sigma(\beta a) \odot b",
+           "Swish-gated linear unit, Swish_β(a)·b (Shazeer 2020); the FFN of PaLM and LLaMA.", aliases=("silu_glu",)),
+)
+for _act in _GATED_BUILTINS:
+    register(_act)
+
+
+def gated_entry(gate: Activation) -> Activation:
+    """The gated entry `gated:NAME` of an element-wise entry, made once and registered (so it pickles by name)."""
+    if gate.gated or gate.vector:
+        raise ActlabError(f"gated:{gate.name}: the gate must be an element-wise activation, not a {gate.kind} one; "
+                          f"allowed: gated:NAME for any element-wise entry ({', '.join(names(include_vector=False))}) "
+                          "or import path")
+    name = f"gated:{gate.name}"
+    have = _REGISTRY.get(name)
+    if have is not None and have.gate is gate:
+        return have
+    latex = rf"\phi(a) \odot b,\ \phi = \mathrm{{{gate.name}}}"
+    about = f"{gate.name}-gated linear unit, {gate.name}(a)·b (Shazeer 2020's family)."
+    return register(_gated(gate, name, latex, about), replace_existing=True)
+
+
 def registered(act: Activation) -> bool:
     """Whether `act` is the entry the catalog holds under its name (a shipped or registered one), or the entry
     of its import path: what looking its name up again gives."""
@@ -340,9 +415,15 @@ def is_builtin(act: Activation) -> bool:
     return any(act is b for b in _BUILTINS) and _REGISTRY.get(act.name) is act
 
 
-def names(*, include_vector: bool = True) -> list[str]:
-    """Canonical names of the catalog, in catalog order."""
-    return [n for n, a in _REGISTRY.items() if include_vector or not a.vector]
+def names(*, include_vector: bool = True, include_gated: bool = False) -> list[str]:
+    """Canonical names of the catalog, in catalog order: the element-wise entries, softmax unless
+    include_vector=False, the gated (two-input) entries only with include_gated=True."""
+    return [n for n, a in _REGISTRY.items() if (include_vector or not a.vector) and (include_gated or not a.gated)]
+
+
+def gated_names() -> list[str]:
+    """The gated entries (y = φ(a)·b), shipped ones first, then any `gated:NAME` made in this process."""
+    return [n for n, a in _REGISTRY.items() if a.gated]
 
 
 _CATALOG_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("actlab_catalog_only", default=False)
@@ -368,6 +449,8 @@ def get(spec: str | Activation | Callable[..., Any]) -> Activation:
     if isinstance(spec, Activation):
         return spec
     if isinstance(spec, str):
+        if spec.lower().startswith("gated:"):
+            return gated_entry(get(spec[6:]))
         if ":" in spec:
             if _CATALOG_ONLY.get():
                 raise ActlabError(f"activation {spec!r} is not a catalog entry, and code named in stored data is "

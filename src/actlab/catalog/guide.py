@@ -47,6 +47,15 @@ NOTES: dict[str, str] = {
                 "whatever its depth.",
     "softmax": "The output layer for multiclass classification (with cross-entropy); vector-valued, never a "
                "hidden activation.",
+    "relu2": "Transformer FFNs: found by search in Primer (So et al. 2021), the modded-nanogpt speedrun's FFN; "
+             "zero below 0 like ReLU, so units can die (measure it: transformer-ffn).",
+    "glu": "A gated transformer FFN, σ(xW)·xV (two input projections: transformer models only); Shazeer 2020 "
+           "found it about level with GELU.",
+    "bilinear": "A gated FFN with no nonlinearity, xW·xV: still not linear in x (a product of two projections); "
+                "Shazeer 2020 found it ahead of every ungated FFN.",
+    "reglu": "A gated transformer FFN, max(0, xW)·xV (transformer models only).",
+    "geglu": "A gated transformer FFN, GELU(xW)·xV; best of Shazeer 2020's Table 1 (transformer models only).",
+    "swiglu": "The FFN of PaLM and LLaMA, Swish(xW)·xV (transformer models only); Shazeer 2020's runner-up.",
 }
 
 OUTPUT_BY_TASK = {"binary": "sigmoid", "multiclass": "softmax", "regression": "identity"}
@@ -91,7 +100,7 @@ ARCHITECTURES: tuple[tuple[str, str, str, str, str], ...] = (
      "cnn-depth-cpu"),
     ("ResNet", "ReLU", "softmax", "skip connections allow ReLU to work at any depth", ""),
     ("Transformer", "GELU (preferred) or Swish", "task-dependent", "GELU is standard for NLP; Swish for vision",
-     "ffn-stats, gelu-approx"),
+     "transformer-ffn(-cpu), vit-activations, attention-scores, ffn-stats, gelu-approx"),
     ("RNN/LSTM", "tanh (state), sigmoid (gates)", "task-dependent", "LSTM gates require bounded activations", ""),
     ("GAN generator", "ReLU or Leaky ReLU", "tanh", "tanh output for the [-1, 1] image range", ""),
     ("GAN discriminator", "Leaky ReLU", "sigmoid or none", "Leaky ReLU prevents mode collapse", ""),

@@ -22,16 +22,20 @@ PALETTE = (
     "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
     "#332288", "#882255", "#117733", "#AA4499", "#44AA99", "#999933", "#CC6677", "#88CCEE", "#555555",
     "#77AADD", "#EE8866", "#BBCC33", "#AAAA00", "#DDCC77", "#F0E442", "#FFAABB", "#99DDFF",
+    # strong colours for the entries added since (ReLU² and the gated FFNs, compared together in transformer
+    # studies beside ReLU, GELU and Swish), set below: magenta, cyan, near-black, lime, brown, navy
+    "#EE3377", "#33BBEE", "#222222", "#66AA00", "#8B4513", "#1F3A93",
 )
 # the catalog's order (actlab.names()), fixed here so that a colour never moves when an activation is added:
 # a new one is appended
 ORDER = ("sigmoid", "tanh", "hard_tanh", "softsign", "relu", "relu6", "leaky_relu", "prelu", "elu", "celu", "selu",
          "softplus", "swish", "mish", "gelu", "gelu_tanh", "gelu_sigmoid", "hard_sigmoid", "hard_swish", "identity",
-         "softmax")
+         "softmax", "relu2", "glu", "bilinear", "reglu", "geglu", "swiglu")
 # the most compared activations get the strongest colours (the classic pairs contrast: sigmoid blue, ReLU
 # vermilion, tanh green; the modern smooth ones purple and orange); the rest follow in catalog order
 _FIRST = {"sigmoid": 0, "relu": 1, "tanh": 2, "gelu": 3, "swish": 4, "elu": 5, "leaky_relu": 6, "selu": 7,
-          "mish": 8, "softplus": 9, "softmax": 12, "identity": 14}
+          "mish": 8, "softplus": 9, "softmax": 12, "identity": 14,
+          "relu2": 23, "glu": 24, "bilinear": 25, "reglu": 26, "geglu": 27, "swiglu": 28}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

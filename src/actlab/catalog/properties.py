@@ -146,7 +146,8 @@ def properties(spec: str | Activation | Callable[..., Any], *, cost: bool = True
 
 def _measure(act: Activation, values: dict[str, float], f: Callable[[Tensor], Tensor]) -> Properties:
     """Every property but cost, measured."""
-    x = torch.linspace(-WINDOW, WINDOW, int(round(2 * WINDOW / STEP)) + 1, dtype=torch.float64)
+    half = int(round(WINDOW / STEP))  # integer multiples of the step: x = 0 exactly, so a minimum at 0 is attained
+    x = torch.arange(-half, half + 1, dtype=torch.float64) * STEP
     y, d1, d2, d3 = _derivatives(f, x, 3, act.name)
     tails = torch.tensor([10.0**k for k in TAIL_EXPONENTS], dtype=torch.float64)
     yl, d1l = _derivatives(f, -tails, 1, act.name)  # left tail, going outward

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from actlab.catalog.activations import Activation, get, names
+from actlab.catalog.gated import GatedProperties, gated_properties
 from actlab.catalog.properties import Properties, properties
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -25,11 +26,13 @@ FORMATS = ("table", "json", "csv", "markdown")
 
 @dataclass(frozen=True)
 class Entry:
-    """A catalog entry at one parameter setting with its measured properties (None for vector-valued ones)."""
+    """A catalog entry at one parameter setting with its measured properties (None for vector-valued ones; a
+    gated entry's are those of its self-gated diagonal x·φ(x), and `gated` holds its two-input record)."""
 
     activation: Activation
     params: dict[str, float]
     properties: Properties | None
+    gated: GatedProperties | None = None
 
 
 def measure(specs: Sequence[str | Activation] | None = None, *, cost: bool = True,
@@ -45,7 +48,7 @@ def measure(specs: Sequence[str | Activation] | None = None, *, cost: bool = Tru
             progress(i, len(todo), act.name)
         values = act.resolve(**(params or {}).get(act.name, {}))
         props = None if act.vector else properties(act, cost=cost, **values)
-        out.append(Entry(act, values, props))
+        out.append(Entry(act, values, props, gated_properties(act, **values) if act.gated else None))
     return out
 
 
@@ -93,8 +96,9 @@ def to_json(entries: Sequence[Entry]) -> str:
         docs.append({
             "name": a.name, "params": e.params, "formula": {"latex": a.latex, "text": a.text},
             "init": {"scheme": a.init, "gain": a.init_gain(**e.params)}, "description": a.description,
-            "vector": a.vector, "source": a.source,
+            "vector": a.vector, "kind": a.kind, "source": a.source,
             "properties": None if e.properties is None else json.loads(e.properties.model_dump_json()),
+            **({"gated": json.loads(e.gated.model_dump_json(exclude={"gate", "diagonal"}))} if e.gated else {}),
         })
     return json.dumps(docs, indent=2, ensure_ascii=False)
 

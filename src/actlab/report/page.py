@@ -33,6 +33,7 @@ from actlab.analysis.findings import Finding, findings
 from actlab.analysis.published import study_note
 from actlab.errors import ActlabError
 from actlab.report.figures import catalog as catalog_figures
+from actlab.report.figures import language as language_figures
 from actlab.report.figures import simulations as simfigures
 from actlab.report.figures import theory as theory_figures
 from actlab.report.figures import training as figures
@@ -59,6 +60,12 @@ TRAINING_FIGURES: list[tuple[str, str, Callable[[Run], Figure | None]]] = [
      figures.activations_figure),
     ("dataset", "The data: training points filled, test points hollow.", figures2d.stored_dataset_figure),
     ("loss_curves", "Loss per epoch for every cell: mean over seeds with a 95 % band.", figures.loss_figure),
+    ("bits_per_character", "Validation bits per character per epoch for every arm: mean over seeds with a 95 % band.",
+     language_figures.bpc_figure),
+    ("ranking", "Each arm against the reference arm, paired over seeds (95 % CI), and actlab's order beside the "
+     "published one with Kendall's τ.", language_figures.ranking_figure),
+    ("transformer_probes", "The transformer's probes at the last probe epoch: attention entropy per head, the residual "
+     "stream's RMS per block.", language_figures.transformer_probes_figure),
     ("accuracy_vs_depth", "Final test accuracy against depth, mean and 95 % CI over seeds.",
      figures.accuracy_depth_figure),
     ("trainability", "Test accuracy over σ_w² and depth with mean-field theory's trainable depth 6 ξ_c drawn over "

@@ -123,7 +123,7 @@ class TrainingRecord(Protocol):
     test_acc: np.ndarray
     grad_mean: np.ndarray | None
     diverged_epoch: np.ndarray  # (M,) first epoch with a non-finite loss, 0 = never
-    probes: list[Any]  # each with epoch, activation_stats/activation_layers, weight_stats/weight_layers
+    probes: list[Any]  # each with epoch and groups(): [(stats, layer names)] (actlab.training.probes.ProbeRecord)
 
     @property
     def best_test_acc(self) -> np.ndarray: ...
@@ -431,8 +431,7 @@ class Store:
                          _sql(final_train[r])) for r, seed in enumerate(h.seeds)])
         prow = ((key, seed, rec.epoch, li, layer, stat, v)
                 for rec in h.probes
-                for stats, layers in ((rec.activation_stats, rec.activation_layers),
-                                      (rec.weight_stats, rec.weight_layers))
+                for stats, layers in rec.groups()
                 for stat, arr in stats.items()
                 for r, seed in enumerate(h.seeds)
                 for li, (layer, v) in enumerate(zip(layers, _sql_column(arr[r]), strict=True)))

@@ -31,13 +31,14 @@ EpochCallback = Callable[[int, int], None]  # (epoch, total epochs)
 def populations(cells: list[Cell], enabled: bool = True) -> list[list[Cell]]:
     """Cells grouped into populations: MLP cells whose configurations differ only in the model's MIXABLE
     fields (activation, init) share every tensor shape (`ModelConfig.shape_key`), data and training, and
-    train as one population. ConvNet cells stay apart: splitting conv maps between activations made them
-    slower (benchmarks/RESULTS.md)."""
+    train as one population; so do transformer cells (their FFN's gated-ness and width are part of the shape
+    key: the element-wise arms form one population, the gated ones another). ConvNet cells stay apart:
+    splitting conv maps between activations made them slower (benchmarks/RESULTS.md)."""
     if not enabled:
         return [[c] for c in cells]
     groups: dict[str, list[Cell]] = {}
     for c in cells:
-        if c.config.simulation is not None or c.config.model.kind != "mlp":
+        if c.config.simulation is not None or c.config.model.kind not in ("mlp", "transformer"):
             key = c.key
         else:
             rest = c.config.model_dump(mode="json", exclude={"name", "description", "note", "grid", "include",

@@ -67,9 +67,16 @@ class TrainConfig(BaseModel):
     gamma: Annotated[float, Field(gt=0, le=1, description="lr factor per drop (schedule 'step')")] = 0.1
     warmup_epochs: Annotated[float, Field(ge=0, description="linear warm-up length in epochs (schedule "
                                                             "'warmup_cosine')")] = 5
-    loss: Annotated[Loss, Field(description="auto: bce (binary), ce (multiclass), mse (regression, or with an "
-                                            "explicit output activation); each replica's loss is its batch "
-                                            "mean")] = "auto"
+    loss: Annotated[Loss, Field(description="auto: bce (binary), ce (multiclass; next_token: token-level, the "
+                                            "mean over every token), mse (regression, or with an explicit output "
+                                            "activation); each replica's loss is its batch mean")] = "auto"
+    grad_clip: Annotated[float | None, Field(gt=0, le=1e6, description=(
+        "clip each replica's gradient to this global L2 norm (over all its parameters, as "
+        "torch.nn.utils.clip_grad_norm_ does for one model); per replica, so replicas stay independent; "
+        "none: no clipping"))] = None
+    epoch_examples: Annotated[int | None, Strict(), Field(ge=1, description=(
+        "examples per epoch: the first n of each epoch's permutation (a large corpus: an epoch is then a sample "
+        "of it, evaluated after); none: the whole training set"))] = None
     threshold: Annotated[float, Field(description="binary prediction: output > threshold (with an explicit output "
                                                   "activation; logits use 0)")] = 0.5
     device: Annotated[Literal["auto", "cpu", "cuda"], Field(description="auto: CUDA when available")] = "auto"
@@ -106,6 +113,8 @@ class TrainConfig(BaseModel):
     def resolved_loss(self, task: str, explicit_output: bool) -> str:
         if self.loss != "auto":
             return self.loss
+        if task == "next_token":
+            return "ce"
         if explicit_output or task == "regression":
             return "mse"
         return "bce" if task == "binary" else "ce"
@@ -198,6 +207,10 @@ def lr_factor(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
 def replica_losses(out: Tensor, y: Tensor, loss: str) -> Tensor:
     """(M,) mean loss of each replica. out: (M, B, K); y: (M, B) per-replica or (B,) shared labels."""
     m, b = out.shape[:2]
+    if out.dim() == 4:  # next-token logits (M, B, T, V), targets (M, B, T) or shared (B, T): mean over tokens
+        y = y.expand(m, *y.shape) if y.dim() == 2 else y
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]).float(), y.reshape(-1), reduction="none"
+                               ).view(m, -1).mean(1)
     y = y.expand(m, b) if y.dim() == 1 else y
     if loss == "ce":
         return F.cross_entropy(out.reshape(m * b, -1).float(), y.reshape(-1), reduction="none").view(m, b).mean(1)
@@ -216,8 +229,12 @@ def bce_on_probabilities(out: Tensor, y: Tensor) -> Tensor:
 
 
 def correct(out: Tensor, y: Tensor, task: str, logits: bool, threshold: float) -> Tensor:
-    """(M,) number of correct predictions of each replica."""
+    """(M,) number of correct predictions of each replica (next-token: each sequence counts its share of
+    correctly predicted tokens, so the count over n sequences divided by n is the token accuracy)."""
     m, b = out.shape[:2]
+    if task == "next_token":
+        y = y.expand(m, *y.shape) if y.dim() == 2 else y
+        return (out.argmax(-1) == y).float().mean(-1).sum(1)
     y = y.expand(m, b) if y.dim() == 1 else y
     if task == "multiclass":
         pred = out.argmax(-1)
@@ -235,8 +252,11 @@ class _Objective:
         self.task, self.threshold = ds.task, cfg.threshold
         self.explicit = model.out_act is not None
         self.loss = cfg.resolved_loss(ds.task, self.explicit)
-        if self.loss == "ce" and ds.task != "multiclass":
+        if self.loss == "ce" and ds.task not in ("multiclass", "next_token"):
             raise ActlabError(f"loss='ce' needs a multiclass task; dataset {ds.name} is {ds.task}")
+        if ds.task == "next_token" and self.loss != "ce":
+            raise ActlabError(f"dataset {ds.name} is a next-token task, trained with loss='ce' (or 'auto'), not "
+                              f"{self.loss!r}")
         if self.loss == "ce" and self.explicit:
             raise ActlabError("loss='ce' takes logits; drop output_activation or use loss='mse'")
         if self.loss == "bce" and ds.task == "multiclass":
@@ -302,7 +322,8 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
                               "kernel where it can, else torch) or 'torch'")
     xtr, ytr = ds.x_train.to(device), ds.y_train.to(device)
     xte, yte = ds.x_test.to(device), ds.y_test.to(device)
-    n, m, e = len(xtr), model.m, cfg.epochs
+    n_all, m, e = len(xtr), model.m, cfg.epochs
+    n = n_all if cfg.epoch_examples is None else min(cfg.epoch_examples, n_all)  # examples seen per epoch
     bs = n if cfg.batch_size in (None, "full") else min(cfg.batch_size, n)
     steps = math.ceil(n / bs)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -323,7 +344,7 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
     if 0 in probe_at:
         hist.probes.append(probe_population(model, probe_x, probe_y, objective, 0, cfg.saturation_threshold))
     for epoch in range(1, e + 1):
-        order = None if bs == n else rng.permutations(seeds, rng.stream_id("order", epoch), n, device)
+        order = None if bs == n_all else rng.permutations(seeds, rng.stream_id("order", epoch), n_all, device)
         loss_acc = torch.zeros(m, device=device)
         hit_acc = torch.zeros(m, device=device)
         grad_acc = torch.zeros(m, device=device)
@@ -332,7 +353,7 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
             if order is None:  # full batch: one shared input for every replica
                 xb, yb, nb = xtr, ytr, n
             else:
-                idx = order[:, s * bs: (s + 1) * bs]  # (M, b)
+                idx = order[:, s * bs: min((s + 1) * bs, n)]  # (M, b)
                 xb, yb, nb = xtr[idx], ytr[idx], idx.shape[1]
             with _autocast(device, cfg.amp):
                 out = model(xb)
@@ -341,6 +362,8 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
             lv.sum().backward()
             if not bool(alive.all()):
                 _mask_grads(params, alive, m)
+            if cfg.grad_clip is not None:
+                clip_per_replica(params, m, cfg.grad_clip)
             opt.step()
             sched.step()
             with torch.no_grad():
@@ -442,6 +465,19 @@ def _mean_abs_grad(params: list[Tensor], m: int) -> Tensor:
             total += replica_view(p.grad, m).abs().mean(1)
             count += 1
     return total / max(count, 1)
+
+
+def clip_per_replica(params: list[Tensor], m: int, max_norm: float) -> Tensor:
+    """Scale each replica's gradient so that its global L2 norm (over all its parameters) is at most
+    `max_norm`, as torch.nn.utils.clip_grad_norm_ does for one model (coefficient max_norm / (norm + 1e-6),
+    capped at 1). Returns the (M,) norms before clipping. A global clip over the population would couple
+    the replicas: one replica's large gradient would shrink every other's step."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norms = torch.sqrt(sum(replica_view(g, m).float().pow(2).sum(1) for g in grads))
+    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.to(g.dtype).repeat_interleave(g.shape[0] // m).view(-1, *([1] * (g.dim() - 1))))
+    return norms
 
 
 def _mask_grads(params: list[Tensor], alive: Tensor, m: int) -> None:

@@ -47,18 +47,29 @@ class ProbeRecord:
     activation_stats: dict[str, np.ndarray]
     weight_layers: list[str]
     weight_stats: dict[str, np.ndarray] = field(default_factory=dict)
+    # statistics with their own layers (a transformer's residual_rms per block, attention_entropy per head):
+    # name -> (layer names, (M, layers) array)
+    extra_stats: dict[str, tuple[list[str], np.ndarray]] = field(default_factory=dict)
 
     def take(self, start: int, stop: int) -> ProbeRecord:
         """The rows of replicas start..stop-1 (one member of a mixed population), copied."""
         return ProbeRecord(self.epoch, self.activation_layers,
                            {k: v[start:stop].copy() for k, v in self.activation_stats.items()},
-                           self.weight_layers, {k: v[start:stop].copy() for k, v in self.weight_stats.items()})
+                           self.weight_layers, {k: v[start:stop].copy() for k, v in self.weight_stats.items()},
+                           {k: (names, v[start:stop].copy()) for k, (names, v) in self.extra_stats.items()})
+
+    def groups(self) -> list[tuple[dict[str, np.ndarray], list[str]]]:
+        """(stats, their layer names) for every statistic: what the store writes."""
+        out = [(self.activation_stats, self.activation_layers), (self.weight_stats, self.weight_layers)]
+        return out + [({k: v}, names) for k, (names, v) in self.extra_stats.items()]
 
     def mask(self, keep: np.ndarray) -> None:
         """Set the rows of replicas not in `keep` (diverged ones) to NaN."""
         for stats in (self.activation_stats, self.weight_stats):
             for v in stats.values():
                 v[~keep] = np.nan
+        for _, v in self.extra_stats.values():
+            v[~keep] = np.nan
 
 
 def example_chunk(model: Population, limit: int) -> int:
@@ -110,9 +121,11 @@ def trace_stats(trace: Trace, saturation_threshold: float = 0.01) -> dict[str, T
     return sums.result()
 
 
-def weight_grad_stats(grads: list[Tensor], m: int) -> dict[str, Tensor]:
-    """Gradient norm and mean |grad| per replica of each weight: each (M, layers)."""
-    views = [replica_view(g.float(), m) for g in grads]
+def weight_grad_stats(grads: list[Tensor] | list[list[Tensor]], m: int) -> dict[str, Tensor]:
+    """Gradient norm and mean |grad| per replica of each weight (or of each group of tensors, taken together):
+    each (M, layers)."""
+    groups = [g if isinstance(g, list) else [g] for g in grads]
+    views = [torch.cat([replica_view(t.float(), m) for t in group], 1) for group in groups]
     return {"grad_norm": torch.stack([v.norm(dim=1) for v in views], 1),
             "grad_mean_abs": torch.stack([v.abs().mean(1) for v in views], 1)}
 
@@ -132,29 +145,40 @@ def probe_population(model: Population, x: Tensor, y: Tensor, objective: Any, ep
     model.train()
     # A probe chunk holds z, a, φ' and float64 sums for every layer plus a graph: a quarter of an eval chunk.
     chunk = len(x) if bns else max(1, example_chunk(model, len(x)) // 4)
-    weights = [lay.weight for lay in model.weight_layers()]
+    groups = model.probe_groups()
+    weights = [w for group in groups for w in group]
     sums = _StatSums(saturation_threshold)
     grads = [torch.zeros_like(w) for w in weights]
     names: list[str] = []
+    extra_names = model.probe_extras()
+    extra_sums: dict[str, Tensor] = {}
     try:
         for i in range(0, len(x), chunk):
             xc, yc = x[i: i + chunk], y[i: i + chunk]
             trace: Trace = []
+            extras: dict[str, list[Tensor]] | None = {} if extra_names else None
             with torch.enable_grad():
-                out = model(xc, trace=trace)
+                out = model(xc, trace=trace) if extras is None else model(xc, trace=trace, extras=extras)
                 loss = objective.losses(out, yc).sum() * (len(xc) / len(x))  # the full batch's mean, in parts
-                for g, part in zip(grads, torch.autograd.grad(loss, weights), strict=True):
-                    g += part
+                for g, part in zip(grads, torch.autograd.grad(loss, weights, allow_unused=True), strict=True):
+                    if part is not None:
+                        g += part
             sums.add(trace)
             names = [name for name, *_ in trace]
+            for k, parts in (extras or {}).items():  # per-chunk means, weighted by the chunk's share
+                v = torch.cat([p.double() for p in parts], 1) * (len(xc) / len(x))
+                extra_sums[k] = extra_sums[k] + v if k in extra_sums else v
     finally:
         for bn, (mom, nbt) in zip(bns, saved, strict=True):
             bn.momentum = mom
             bn.num_batches_tracked.copy_(nbt)
         model.train(was_training)
     act = {k: v.cpu().numpy() for k, v in sums.result().items()}
-    wgt = {k: v.cpu().numpy() for k, v in weight_grad_stats(grads, model.m).items()}
-    return ProbeRecord(epoch, names, act, names, wgt)
+    it = iter(grads)
+    grouped = [[next(it) for _ in group] for group in groups]
+    wgt = {k: v.cpu().numpy() for k, v in weight_grad_stats(grouped, model.m).items()}
+    extra = {k: (extra_names[k], v.float().cpu().numpy()) for k, v in extra_sums.items()} if extra_names else {}
+    return ProbeRecord(epoch, names, act, names, wgt, extra)
 
 
 # ------------------------------------------------------------------------ any nn.Module, by hooks

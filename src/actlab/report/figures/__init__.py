@@ -14,6 +14,7 @@ from actlab.report.figures.common import save
 DRAW = {  # the command line's figures, by the name `write` takes
     "catalog": catalog.catalog_figure,  # every element-wise activation, φ and φ′
     "activations": catalog.activation_figure,  # chosen activations overlaid
+    "gated": catalog.gated_figure,  # a gated entry: φ(a)·b as a heat map, its gate and its diagonal
     "dataset": catalog.dataset_figure,  # a data source's points, signals or images
     "theory_maps": theory.maps_figure,
     "theory_chi": theory.chi_figure,

@@ -46,6 +46,44 @@ def activation_figure(curves: Sequence[tuple[str | Activation, dict[str, Any]]],
     return fig
 
 
+def gated_figure(spec: str | Activation, params: dict[str, Any] | None = None, lo: float = -3.0, hi: float = 3.0,
+                 points: int = 301) -> Figure:
+    """A gated entry φ(a)·b: its two-input function as a heat map over (gate input a, value input b), and on
+    one axes its gate φ(x) and its self-gated diagonal x·φ(x) (both inputs equal), in the entry's colour."""
+    act = activations.get(spec)
+    if act.gate is None:
+        raise ValueError(f"{act.name} is not a gated entry")
+    params = act.resolve(**(params or {}))
+    x = np.linspace(lo, hi, points)
+    import torch  # the entry's own function, in float64
+
+    t = torch.as_tensor(x, dtype=torch.float64)
+    z = act.gated_fn(t.view(1, -1), t.view(-1, 1), **params).numpy()  # rows: b, columns: a
+    fig = Figure(figsize=(10.5, 4.4), layout="constrained")
+    ax, ax2 = fig.subplots(1, 2, width_ratios=[1.1, 1])
+    lim = float(np.abs(z).max()) or 1.0
+    im = ax.imshow(z, origin="lower", extent=(lo, hi, lo, hi), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax.contour(x, x, z, levels=[0.0], colors="0.3", linewidths=0.6)
+    ax.plot(x, x, color="0.2", lw=0.8, ls=":")
+    ax.set_xlabel("a = xW + b_W (gate input)")
+    ax.set_ylabel("b = xV + b_V (value input)")
+    ax.set_title(f"{act.label(**params)}(a, b) = {act.gate.name}(a)·b (dotted: the diagonal a = b)")
+    fig.colorbar(im, ax=ax, shrink=0.85)
+    color = palette.series_colors([act.name])[act.name]
+    y_gate, _ = evaluate(act.gate, x, **params)
+    y_diag, dy_diag = evaluate(act, x, **params)
+    ax2.plot(x, y_diag, color=color, lw=2, label=f"diagonal x·{act.gate.name}(x)")
+    ax2.plot(x, dy_diag, color=color, lw=1.4, ls=DERIVATIVE_STYLE, label="its derivative")
+    ax2.plot(x, y_gate, color="0.35", lw=1.4, label=f"gate {act.gate.name}(x)")
+    ax2.axhline(0, color="0.6", lw=0.6)
+    ax2.axvline(0, color="0.6", lw=0.6)
+    ax2.set_xlabel("x")
+    ax2.set_title("the gate and the self-gated diagonal")
+    ax2.legend(fontsize=8)
+    ax2.grid(alpha=0.3)
+    return fig
+
+
 def catalog_figure(names: Sequence[str | Activation], lo: float = -5.0, hi: float = 5.0, cols: int = 5) -> Figure:
     """Small multiples: every activation's function (solid) and derivative (dashed) at its default
     parameters, each in its palette colour."""
@@ -61,7 +99,7 @@ def catalog_figure(names: Sequence[str | Activation], lo: float = -5.0, hi: floa
         ax.plot(x, dy, color=col[act.name], lw=1.2, ls=DERIVATIVE_STYLE)
         ax.axhline(0, color="0.7", lw=0.5)
         ax.axvline(0, color="0.7", lw=0.5)
-        ax.set_title(act.label(), fontsize=9)
+        ax.set_title(act.label() + (f": x·{act.gate.name}(x), a = b" if act.gated else ""), fontsize=9)
         ax.tick_params(labelsize=7)
         ax.set_ylim(max(-2.0, min(y.min(), dy.min()) - 0.2), min(4.0, max(y.max(), dy.max()) + 0.2))
     for ax in axes[len(names):]:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from actlab.analysis import language
 from actlab.analysis.stats import column_ci, mean_ci
 from actlab.catalog import palette
 from actlab.nn.models import ModelConfig
@@ -65,9 +66,10 @@ def activations_figure(run: Run) -> Figure | None:
 
 
 def loss_figure(run: Run) -> Figure | None:
-    """Per panel (depth, context): training loss (solid) and test loss (dotted) per epoch, mean with a 95 % band."""
+    """Per panel (depth, context): training loss (solid) and test loss (dotted) per epoch, mean with a 95 % band.
+    A language-model run draws its validation bits per character instead (actlab.report.figures.language)."""
     panels = _panels(run)
-    if not panels:
+    if not panels or language.is_language(run):
         return None
     col = colors(run.series())
     fig, axes = panel_grid(min(len(panels), MAX_PANELS))

@@ -89,6 +89,17 @@ def relu_bf(z, p):
     return max(z, np.float32(0.0)), np.float32(z > np.float32(0.0))
 
 
+@form("relu2")
+def relu2(z, p):
+    return (z * z, np.float32(2.0) * z) if z > zero32 else (zero32, zero32)
+
+
+@form("relu2", branch_free=True)
+def relu2_bf(z, p):
+    r = max(z, np.float32(0.0))
+    return r * r, np.float32(2.0) * r
+
+
 @form("leaky_relu", param="alpha")
 def leaky_relu(z, p):
     return (z, one32) if z > zero32 else (p * z, p)

@@ -61,6 +61,8 @@ def unsupported(model, ds, cfg, device: torch.device) -> str | None:
         return f"loss {loss} on a {ds.task} task"
     if cfg.amp or cfg.grad_stats:
         return "AMP or per-batch gradient statistics"
+    if cfg.grad_clip is not None or cfg.epoch_examples is not None:
+        return "gradient clipping or sampled epochs (epoch_examples)"
     if ds.x_train.dtype != torch.float32:
         return f"inputs of dtype {ds.x_train.dtype}"
     return None
