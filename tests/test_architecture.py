@@ -57,7 +57,7 @@ def test_activation_names_are_looked_up_only_where_they_enter():
     assert where - {w for w in where if w.startswith("catalog/")} <= {
         "cli/commands.py", "web/sessions.py", "web/routes/activations.py", "report/figures/catalog.py",
         "report/figures/theory.py", "report/figures/simulations.py", "studies/simulations.py",
-        "analysis/simulations.py", "analysis/predictions.py"}, sorted(where)
+        "analysis/simulations.py", "analysis/predictions.py", "analysis/language.py"}, sorted(where)
 
 
 def test_a_configuration_holds_the_entry_and_writes_back_its_name_as_given():

@@ -49,6 +49,9 @@ def test_benchmarks_run_at_tiny_sizes(tmp_path):
     end = bench.bench_endtoend(seeds=3, epochs=2, warm=False)
     assert end["torch"]["device"] == ["cpu"] and set(end["torch"]["mean_final_test_acc"]) == {"sigmoid", "relu"}
     assert end["fused_over_source"] == end["fused"]["model_epochs_per_s"] / end["source_model_epochs_per_s"]
+    tf = bench.bench_transformer(m=2, steps=2, d=16, layers=1, heads=2, t=8, batch=2, vocab=11)
+    assert set(tf["model_steps_per_s"]) == {"actlab", "torch.func", "per-model loop"}
+    assert tf["vs_torch_func"] == tf["model_steps_per_s"]["actlab"] / tf["model_steps_per_s"]["torch.func"] > 0
     info = bench.machine()
     assert info["cores"] >= 1 and info["torch"].startswith("2.")
 

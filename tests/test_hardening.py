@@ -349,7 +349,7 @@ def test_a_file_size_limit_while_resuming_is_a_file_system_fault_and_keeps_the_s
     (["seeds=false"], "seeds: Input should be a valid integer"),
     (["grid.activation=[relu,relu]"], 'grid.activation: "relu" repeated; allowed: distinct values'),
     (["train.epoch=3"], "train.epoch: unknown key (given 3); did you mean epochs"),
-    (["model.widht=3"], "model.widht: unknown key (given 3); did you mean width, widths?"),
+    (["model.widht=3"], "model.widht: unknown key (given 3); did you mean width, widths, ffn_width?"),
 ])
 def test_booleans_repeats_and_misspelt_keys_are_one_clear_error(sets, says):
     with pytest.raises(ActlabError) as e:

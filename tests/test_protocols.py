@@ -229,7 +229,9 @@ PROTOCOL_RUNS = {"moons": [], "blobs-depth": ["seeds=3"], "xor-speed": ["simulat
                  "gradient-flow": ["seeds=20"], "ffn-stats": [], "dead-neurons": []}
 # studies whose published numbers are all declared not comparable here (another dataset, a GPU protocol): their
 # verdicts are the declaration, whatever the value
-DECLARED = ("cnn-depth-cpu", "cnn-depth")
+# minutes to hours at their protocol; their published numbers are of another task (judged by order only, in
+# test_transformer) or of CIFAR-10 at full size
+DECLARED = ("cnn-depth-cpu", "cnn-depth", "transformer-ffn-cpu", "transformer-ffn")
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +256,8 @@ def test_every_shipped_study_with_published_numbers_is_covered():
 
     with_numbers = {n for n in library.names() if load_study(n).published}
     assert with_numbers == set(PROTOCOL_RUNS) | set(DECLARED)
-    assert all(not p.comparable for p in load_study("cnn-depth-cpu").published)
+    for name in ("cnn-depth-cpu", "transformer-ffn-cpu", "transformer-ffn"):
+        assert all(not p.comparable for p in load_study(name).published)
 
 
 @pytest.mark.parametrize("name", PROTOCOL_RUNS)

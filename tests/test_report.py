@@ -44,6 +44,9 @@ EXPECTED = {
     "linear-collapse": {"linear_collapse"},
     "edge-of-chaos": {"activations", "loss_curves", "accuracy_vs_depth", "trainability"},
     "deep-rescue": {"activations", "loss_curves", "accuracy_vs_depth"},
+    **{name: {"activations", "bits_per_character", "ranking", "transformer_probes", "gradient_per_layer",
+              "dead_saturated"} for name in ("transformer-ffn", "transformer-ffn-cpu", "attention-scores")},
+    "vit-activations": TRAIN_COMMON | {"transformer_probes"},
 }
 
 

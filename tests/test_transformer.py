@@ -297,3 +297,37 @@ def test_next_token_needs_a_transformer_and_cross_entropy():
         ModelConfig(heads=8)
     with pytest.raises(ValidationError, match="multiple of heads"):
         ModelConfig(kind="transformer", width=10, heads=4)
+
+
+def test_language_findings_and_a_wrong_published_order(tmp_path):
+    """On a stored run: bits per character recomputed from the store, the ranking against GELU, and Kendall's τ
+    judged against the run's own order (agreement), its reverse (disagreement) and a scrambled one."""
+    from actlab.analysis import language
+    from actlab.analysis.findings import findings
+    from actlab.store.results import Run
+    from actlab.studies.config import load_study
+    from actlab.studies.runner import run_study
+
+    study = load_study("transformer-ffn-cpu", ["seeds=2", "train.epochs=1", "train.epoch_examples=16",
+                                               "model.width=16", "model.depth=1", "model.heads=2",
+                                               "data.options.n_test=4",
+                                               "grid.activation=[relu,gelu,swish,relu2,swiglu]"])
+    run_study(study, tmp_path / "run")
+    with Run.open(tmp_path / "run") as run:
+        assert language.is_language(run)
+        found = findings(run)
+        (r,) = language.rankings(run)
+        assert r.reference == "gelu" and len(r.arms) == 5 and set(r.versus) == {"relu", "swish", "relu2", "swiglu"}
+        for a in r.arms:
+            loss = run.replicas(a.cell, "final_test_loss")
+            assert a.values == pytest.approx({s: v / math.log(2) for s, v in loss.items()})
+            assert f"{a.label} {a.estimate.mean:.3f}" in found[0].text
+        assert any("Primary comparison, gated FFNs (swiglu)" in f.text for f in found)
+        means = [a.estimate.mean for a in r.arms]  # ranked, lowest first
+        for published, verdict in ((means, "agree beyond chance"), (means[::-1], "disagree beyond chance"),
+                                   ([means[2], means[0], means[4], means[1], means[3]], "do not show agreement")):
+            for a, v in zip(r.arms, published, strict=True):
+                a.published = v
+            language._tau(r)
+            assert verdict in language._tau_finding(r, "").text, (published, r.tau, r.tau_p)
+        assert r.tau_n == 5

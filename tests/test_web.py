@@ -59,11 +59,29 @@ def events(lines) -> list[tuple[str, dict]]:
 
 def test_catalog_lists_every_entry_with_its_parameters_and_a_note(client):
     cat = client.get("/api/activations").json()
-    assert [a["name"] for a in cat] == names()
-    assert set(guide.NOTES) == set(names())  # every entry has a when-to-use note
+    assert [a["name"] for a in cat] == names(include_gated=True)
+    assert set(guide.NOTES) == set(names(include_gated=True))  # every entry has a when-to-use note
+    assert {a["name"] for a in cat if a["kind"] == "gated"} == {"glu", "bilinear", "reglu", "geglu", "swiglu"}
     elu = next(a for a in cat if a["name"] == "elu")
     assert elu["params"] == [{"name": "alpha", "default": 1.0, "low": 0.0, "high": None,
                               "doc": "saturation value -alpha for x -> -inf"}]
+
+
+def test_a_gated_entry_is_drawn_as_its_two_input_function(client):
+    r = client.post("/api/activations/curves", json={"items": [{"name": "swiglu"}], "lo": -3, "hi": 3}).json()
+    (c,) = r["curves"]
+    assert c["kind"] == "gated" and "diagonal" in c["label"] and c["gated"]["gate"] == "swish"
+    grid, z = np.array(c["gated"]["grid"]), np.array(c["gated"]["z"], dtype=float)
+    ref = (grid / (1 + np.exp(-grid)))[None, :] * grid[:, None]  # rows: the value input b, columns: the gate a
+    np.testing.assert_allclose(z, ref, rtol=1e-4, atol=1e-6)
+    x = np.array(r["x"])
+    np.testing.assert_allclose(c["y"], x * x / (1 + np.exp(-x)), rtol=1e-6, atol=1e-9)  # the diagonal x·swish(x)
+    props = {p["name"]: p["value"] for p in c["gated"]["properties"]}
+    assert props["linear_in_value"] is True and props["second_moment"] == pytest.approx(0.355776, abs=1e-5)
+    t = client.post("/api/activations/theory", json={"name": "swiglu"})
+    assert t.status_code == 400 and "two inputs" in t.text
+    live = client.post("/api/live", json={"activation": "swiglu"})
+    assert live.status_code in (400, 422) and "models that take gated entries: transformer" in live.text
 
 
 def test_curves_equal_torch_and_finite_differences(client):

@@ -190,6 +190,7 @@ def language_findings(run: Run, st: Stats = Stats()) -> list[Finding]:
             _gated_contrast(r, found, st, where)
         if r.tau_n >= 3:
             found.append(_tau_finding(r, where))
+    _unnormalised_relu(run, st, found, verdicts)
     for c in run.done:
         k = run.diverged(c)
         if k:
@@ -202,6 +203,36 @@ def language_findings(run: Run, st: Stats = Stats()) -> list[Finding]:
         found.append(Finding(f"{len(failed)} cell(s) did not finish ({', '.join(sorted({c.status for c in failed}))});"
                              " they are left out of every number here.", [("unfinished", len(failed), "d")]))
     return finish(found, verdicts)
+
+
+def _context(c: CellData) -> int | None:
+    """The sequence length a cell trained on (its data's `context` option), if it says."""
+    v = (c.config.get("data", {}).get("options", {}) or {}).get("context")
+    return int(v) if isinstance(v, int) else None
+
+
+def _unnormalised_relu(run: Run, st: Stats, found: list[Finding], verdicts: list) -> None:
+    """Where a study compares score functions at two or more sequence lengths: does plain ReLU attention (no
+    1/n) fall further behind softmax as the sequence grows (Wortsman et al. 2023)? Per seed, (relu − softmax)
+    at the longest context minus the same at the shortest, paired over seeds (part of the Holm family)."""
+    if arm_field(run) != "attention":
+        return
+    cells = {(arm_of(c, "attention"), _context(c)): c for c in run.done}
+    lengths = sorted({n for _, n in cells if n is not None})
+    if len(lengths) < 2 or not all((a, n) in cells for a in ("relu", "softmax") for n in (lengths[0], lengths[-1])):
+        return
+    short, long = lengths[0], lengths[-1]
+
+    def gap(n: int) -> dict[int, float]:
+        r, s = bpc(run, cells[("relu", n)]), bpc(run, cells[("softmax", n)])
+        return {k: r[k] - s[k] for k in set(r) & set(s)}
+
+    t = Text()
+    t(f"Plain ReLU attention (no 1/n) against softmax as the context grows from {short} to {long} characters "
+      "(Wortsman et al. 2023 report that it degrades without the 1/n factor): the gap relu − softmax in bits per "
+      "character, at the longer context minus at the shorter. ")
+    compare(found, verdicts, st, "Change of the gap", f"gap at {long}", f"gap at {short}", gap(long), gap(short),
+            "is the larger gap", 1, " bits/char", ".3f", t)
 
 
 def _gated_contrast(r: Ranking, found: list[Finding], st: Stats, where: str) -> None:

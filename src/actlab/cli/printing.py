@@ -16,7 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from actlab import jsonsafe
-from actlab.catalog import activations
+from actlab.catalog import activations, gated
 from actlab.catalog import table as catalog
 from actlab.catalog.theory import meanfield
 from actlab.studies.runner import RunSummary
@@ -104,13 +104,11 @@ def entry(e: catalog.Entry) -> None:
 
 def _gated(e: catalog.Entry) -> None:
     """A gated entry's two-input record, each property with what it means, then its diagonal's heading."""
-    from actlab.catalog.gated import MEANINGS
-
     g = e.gated
     out.print(f"gated:    φ(a)·b with φ = {g.gate_name} (range {g.gate.range}); two input projections, so only "
               f"{', '.join(activations.GATED_MODELS)} models take it (the FFN slot)")
     out.print("two-input properties, measured with a, b independent N(0, 1):", style="bold")
-    for key, meaning in MEANINGS.items():
+    for key, meaning in gated.MEANINGS.items():
         v = getattr(g, key)
         shown = ("yes" if v else "no") if isinstance(v, bool) else f"{v:.4f}"
         out.print(f"  {key + ':':<27}{shown:<9}[dim]{escape(meaning)}[/dim]")

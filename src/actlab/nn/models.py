@@ -35,6 +35,7 @@ from actlab.nn.transformer import TransformerCore, ffn_width, parameter_count
 
 # Fields in which the members of one population may differ (applied per replica slice).
 MIXABLE = ("activation", "activation_params", "init", "init_gain", "weight_variance", "bias_init", "bias_std")
+TRANSFORMER_FIELDS = ("heads", "ffn_width", "attention", "patch")  # fields only a transformer's configuration holds
 Trace = list[tuple[str, Tensor, Tensor, Tensor]]  # (layer name, z, a, φ'(z)), each (M, B, units, positions)
 
 
@@ -177,6 +178,9 @@ class ModelConfig(BaseModel):
         for name, given in self._spelling.items():
             if name in out:
                 out[name] = given
+        if self.kind != "transformer":  # at their defaults (the validator refuses others): an MLP's or ConvNet's
+            for name in TRANSFORMER_FIELDS:  # configuration, and so its cell key, is what it was before them
+                out.pop(name, None)
         return out
 
     def shape_key(self) -> dict[str, Any]:

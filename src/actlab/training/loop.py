@@ -24,12 +24,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_serializer, model_validator
 from torch import Tensor
 
 from actlab import rng
@@ -97,6 +97,16 @@ class TrainConfig(BaseModel):
     engine: Annotated[Literal["auto", "torch", "fused"], Field(
         description="auto: the fused CPU kernel (actlab.training.fused) where it can train the population, else "
                     "torch; fused: the kernel or an error saying why not; torch: always torch")] = "auto"
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_extensions(self, handler: Any) -> dict[str, Any]:
+        """Fields added since the first stored runs are written only when set, so an earlier configuration, and
+        so its cell key, is what it was: old run directories resume."""
+        out = handler(self)
+        for name in ("grad_clip", "epoch_examples"):
+            if out.get(name) is None:
+                out.pop(name, None)
+        return out
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:

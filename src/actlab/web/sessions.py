@@ -326,6 +326,10 @@ class LiveManager:
             if act.vector:
                 raise ActlabError(f"{where}activation {act.name!r} is vector-valued (output only); choose an "
                                   "element-wise one")
+            if act.gated:
+                raise ActlabError(f"{where}activation {act.name!r} is gated (φ(xW)·xV needs a second projection): the "
+                                  f"live view trains MLPs; models that take gated entries: "
+                                  f"{', '.join(activations.GATED_MODELS)}. Choose an element-wise one")
             try:
                 act.resolve(**arm.activation_params)  # unknown or out-of-range parameters: one clear message
             except ActlabError as e:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 
 from actlab.analysis.stats import mean_ci
@@ -55,8 +56,6 @@ def gated_figure(spec: str | Activation, params: dict[str, Any] | None = None, l
         raise ValueError(f"{act.name} is not a gated entry")
     params = act.resolve(**(params or {}))
     x = np.linspace(lo, hi, points)
-    import torch  # the entry's own function, in float64
-
     t = torch.as_tensor(x, dtype=torch.float64)
     z = act.gated_fn(t.view(1, -1), t.view(-1, 1), **params).numpy()  # rows: b, columns: a
     fig = Figure(figsize=(10.5, 4.4), layout="constrained")

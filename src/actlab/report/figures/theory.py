@@ -161,7 +161,9 @@ def trainability_figure(run: Run) -> Figure | None:
 
 def forward_variance_figure(run: Run) -> Figure | None:
     """Per hidden layer at initialisation (probe epoch 0): the measured pre-activation second moment
-    E[z²] = mean² + std² (band over seeds) and mean-field theory's iterates from layer 1's value (dotted)."""
+    E[z²] = mean² + std² (band over seeds) and mean-field theory's iterates from layer 1's value (dotted). A
+    transformer's layers are its blocks' FFN pre-activations (measured only: mean-field theory here is for
+    MLPs without normalisation; a pre-norm block re-normalises each FFN input)."""
     panels: dict[str, list[CellData]] = {}
     for c in run.done:
         if 0 in run.probe_epochs(c) and depth_of(c.model) >= 2:
@@ -172,12 +174,13 @@ def forward_variance_figure(run: Run) -> Figure | None:
         for c in sorted(cells, key=lambda c: c.depth or 0):
             names, zm = run.probe(c, "z_mean", 0)
             _, zs = run.probe(c, "z_std", 0)
-            hidden = [i for i, n in enumerate(names) if n.startswith("hidden")]
+            transformer = c.model.get("kind") == "transformer"
+            hidden = [i for i, n in enumerate(names) if n.startswith("block" if transformer else "hidden")]
             if len(hidden) < 2:
                 continue
             q = zm[:, hidden] ** 2 + zs[:, hidden] ** 2
-            pred = forward_prediction(run, c, float(np.nanmean(q[:, 0])))
-            if pred is not None:
+            pred = None if transformer else forward_prediction(run, c, float(np.nanmean(q[:, 0])))
+            if pred is not None or transformer:
                 lines.append((c, q, pred))
         if lines:
             drawn.append((title, lines))
@@ -193,7 +196,8 @@ def forward_variance_figure(run: Run) -> Figure | None:
             est = [mean_ci(list(q[:, j])) for j in range(q.shape[1])]
             ax.plot(x, [e.mean for e in est], color=color, label=f"depth {c.depth}")
             ax.fill_between(x, [max(e.lo, 1e-300) for e in est], [e.hi for e in est], color=color, alpha=0.15, lw=0)
-            ax.plot(x, pred, color=color, ls=":", lw=1.6)
+            if pred is not None:
+                ax.plot(x, pred, color=color, ls=":", lw=1.6)
         ax.set_yscale("log")
         ax.set_xlabel("hidden layer")
         ax.set_title(title, fontsize=9)

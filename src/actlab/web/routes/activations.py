@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from actlab import catalog
 from actlab.catalog import guide, palette
 from actlab.catalog.activations import names
+from actlab.catalog.gated import MEANINGS, gated_properties
 from actlab.catalog.properties import evaluate, properties
 from actlab.catalog.table import Entry, row
 from actlab.catalog.theory import meanfield
@@ -75,8 +76,9 @@ def _softmax(req: SoftmaxRequest) -> dict[str, Any]:
 
 def _theory(req: TheoryRequest) -> dict[str, Any]:
     act = lookup(req.name)
-    if act.vector:
-        raise ActlabError(f"name: activation {act.name!r} is vector-valued (output only); mean-field theory is for "
+    if act.vector or act.gated:
+        why = "output only" if act.vector else "two inputs"
+        raise ActlabError(f"name: activation {act.name!r} is {act.kind} ({why}); mean-field theory is for "
                           "element-wise activations")
     params = act.resolve(**req.params)
     sw2 = req.sw2 if req.sw2 is not None else act.init_gain(**params) ** 2
@@ -111,12 +113,26 @@ def _properties(name: str, params: tuple[tuple[str, float], ...]) -> dict[str, A
             "record": json.loads(p.model_dump_json()), "guidance": guide.guidance(name, p)}
 
 
+@lru_cache(maxsize=64)
+def _gated(name: str, params: tuple[tuple[str, float], ...], lo: float, hi: float) -> dict[str, Any]:
+    """A gated entry's two-input view: φ(a)·b on a 61 × 61 grid over [lo, hi]² (rows: the value input b), its gate
+    φ on the curve's axis, and its measured two-input properties with their meanings."""
+    act = catalog.get(name)
+    g = np.linspace(lo, hi, 61)
+    t = torch.as_tensor(g, dtype=torch.float64)
+    z = act.gated_fn(t.view(1, -1), t.view(-1, 1), **dict(params)).numpy()
+    rec = gated_properties(name, **dict(params))
+    props = [{"name": k, "value": getattr(rec, k) if isinstance(getattr(rec, k), bool) else number(getattr(rec, k)),
+              "meaning": v} for k, v in MEANINGS.items()]
+    return {"gate": act.gate.name, "grid": clean(g, sig=6), "z": [clean(r, sig=5) for r in z], "properties": props}
+
+
 def _catalog() -> list[dict[str, Any]]:
     out = []
-    for n in names():
+    for n in names(include_gated=True):
         a = catalog.get(n)
         out.append({"name": a.name, "label": a.label(), "description": a.description, "formula": a.text,
-                    "latex": a.latex, "init": a.init, "vector": a.vector,
+                    "latex": a.latex, "init": a.init, "vector": a.vector, "kind": a.kind,
                     "params": [{"name": p.name, "default": p.default, "low": number(p.low), "high": number(p.high),
                                 "doc": p.doc} for p in a.params],
                     "note": guide.NOTES.get(a.name), "color": palette.activation_color(a.name)})
@@ -152,10 +168,12 @@ def router() -> APIRouter:
                                   "element-wise curve")
             params = act.resolve(**item.params)
             y, dy = evaluate(act, x, **params)
-            out.append({"name": act.name, "label": act.label(**item.params), "params": params,
-                        "color": col[f"{item.name}#{i}"],
-                        "y": clean(y, sig=9), "dy": clean(dy, sig=9),
-                        **_properties(act.name, tuple(sorted(params.items())))})
+            key = tuple(sorted(params.items()))
+            label = act.label(**item.params) + (" (diagonal a = b)" if act.gated else "")
+            out.append({"name": act.name, "label": label, "params": params, "color": col[f"{item.name}#{i}"],
+                        "kind": act.kind,
+                        "y": clean(y, sig=9), "dy": clean(dy, sig=9), **_properties(act.name, key),
+                        **({"gated": _gated(act.name, key, req.lo, req.hi)} if act.gated else {})})
         return {"x": clean(x, sig=9), "curves": out}
 
     @r.post("/api/activations/theory")

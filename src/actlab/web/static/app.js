@@ -75,10 +75,14 @@ function renderActivations() {
   $("#act-hi").value = params.get("hi") || "5";
   const list = $("#act-list");
   list.innerHTML = "";
-  for (const a of actlab.catalog.filter(a => !a.vector)) {
-    const box = el("input", { type: "checkbox", value: a.name, onchange: onActChange });
-    box.checked = chosen.includes(a.name);
-    list.append(el("label", { title: a.description }, box, " " + a.name));
+  const kinds = [["element-wise", null], ["gated", "gated (transformer FFN, φ(a)·b):"]];
+  for (const [kind, heading] of kinds) {
+    if (heading) list.append(el("div", { class: "dim", text: heading }));
+    for (const a of actlab.catalog.filter(a => (a.kind || (a.vector ? "vector" : "element-wise")) === kind)) {
+      const box = el("input", { type: "checkbox", value: a.name, onchange: onActChange });
+      box.checked = chosen.includes(a.name);
+      list.append(el("label", { title: a.description }, box, " " + a.name));
+    }
   }
   const holder = $("#act-params");
   holder.innerHTML = "";
@@ -142,7 +146,8 @@ async function drawCurves() {
     // a legend with names and line styles, and a read-out of every curve at the cursor
     actlab.plots = { ...(actlab.plots || {}), act: linePlot($("#act-plot"), res.x, series, { xLabel: "x", yLabel: "φ (solid), φ′ (dashed)", height: 340 }) };
     renderProps(res.curves);
-    drawTheory(items[0]);
+    const first = items.find(it => ((actlab.catalog.find(c => c.name === it.name) || {}).kind || "element-wise") === "element-wise");
+    if (first) drawTheory(first);
   } catch (e) { showError(e); }
 }
 
@@ -256,6 +261,38 @@ async function drawGuide() {
     el("h3", { text: "Rule of thumb" }), el("ul", {}, ...g.rules.map(r => el("li", { text: r }))));
 }
 
+// A gated entry φ(a)·b: its two-input function as a heat map (blue < 0 < red, white at 0; the dotted diagonal
+// a = b is the curve drawn above), and its measured two-input properties with their meanings.
+function gatedView(c) {
+  const g = c.gated, n = g.grid.length, size = 240;
+  const canvas = el("canvas", { width: size, height: size, class: "heat", "aria-label": `${c.name}(a, b) heat map` });
+  const ctx = canvas.getContext("2d");
+  let lim = 0;
+  for (const row of g.z) for (const v of row) if (v != null) lim = Math.max(lim, Math.abs(v));
+  lim = lim || 1;
+  const cell = size / n;
+  g.z.forEach((row, i) => row.forEach((v, j) => {
+    const t = Math.max(-1, Math.min(1, (v ?? 0) / lim));
+    const r = t > 0 ? 255 : Math.round(255 * (1 + t)), b = t < 0 ? 255 : Math.round(255 * (1 - t));
+    const gr = Math.round(255 * (1 - Math.abs(t)));
+    ctx.fillStyle = `rgb(${r},${gr},${b})`;
+    ctx.fillRect(j * cell, size - (i + 1) * cell, cell + 0.5, cell + 0.5);  // rows: b upward
+  }));
+  ctx.setLineDash([3, 3]);
+  ctx.strokeStyle = "#333";
+  ctx.beginPath(); ctx.moveTo(0, size); ctx.lineTo(size, 0); ctx.stroke();
+  const rows = g.properties.map(p => el("tr", { title: p.meaning }, el("th", { text: p.name.replaceAll("_", " ") }),
+    el("td", { text: typeof p.value === "boolean" ? (p.value ? "yes" : "no") : fmt(p.value, 4) })));
+  return el("div", { class: "gated" },
+    el("p", { class: "dim", text: `${c.name}(a, b) = ${g.gate}(a)·b over a (→) and b (↑) from ${fmt(g.grid[0], 3)} to ` +
+              `${fmt(g.grid[n - 1], 3)}; ±${fmt(lim, 3)} at the colour ends; dotted: a = b. Two input projections: ` +
+              "transformer FFNs only." }),
+    canvas,
+    el("strong", { text: "Two-input properties (a, b independent N(0, 1))" }),
+    el("table", {}, el("tbody", {}, ...rows)),
+    el("strong", { text: "Its diagonal x·φ(x), element-wise:" }));
+}
+
 function renderProps(curves) {
   const box = $("#act-props");
   box.innerHTML = "";
@@ -263,8 +300,10 @@ function renderProps(curves) {
   for (const c of curves) {
     const rows = Object.entries(c.table).map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: v })));
     const g = c.guidance;
+    const gated = c.gated ? gatedView(c) : null;
     grid.append(el("div", { class: "card" },
       el("h3", { text: c.label }),
+      gated,
       el("table", {}, el("tbody", {}, ...rows)),
       el("strong", { text: "When to use" }),
       el("p", { text: g.note || "A user activation: no guideline; see the measured cautions." }),
@@ -295,7 +334,7 @@ function buildArmRows() {
   for (let i = 0; i < 4; i++) {
     const act = el("select", { name: `arm${i}`, "aria-label": `arm ${i + 1} activation` });
     if (i) act.append(el("option", { value: "", text: "—" }));
-    for (const a of actlab.catalog.filter(a => !a.vector)) act.append(el("option", { value: a.name, text: a.name }));
+    for (const a of actlab.catalog.filter(a => !a.vector && a.kind !== "gated")) act.append(el("option", { value: a.name, text: a.name }));
     const init = el("select", { name: `arm${i}_init`, "aria-label": `arm ${i + 1} init` },
       el("option", { value: "", text: "init as below" }), ...INIT_NAMES.map(n => el("option", { value: n, text: n })),
       el("option", { value: "default", text: "default (paired)" }));
