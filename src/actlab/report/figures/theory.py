@@ -199,14 +199,18 @@ def forward_variance_figure(run: Run) -> Figure | None:
             if pred is not None:
                 ax.plot(x, pred, color=color, ls=":", lw=1.6)
         ax.set_yscale("log")
-        ax.set_xlabel("hidden layer")
+        ax.set_xlabel("block (FFN pre-activation)" if all(p is None for _, _, p in lines) else "hidden layer")
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3, which="both")
         ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[0].plot([], [], color="0.3", ls=":", label="mean-field theory")
+    theory = any(p is not None for _, lines in drawn for _, _, p in lines)
+    if theory:
+        axes[0].plot([], [], color="0.3", ls=":", label="mean-field theory")
     axes[0].legend(fontsize=6)
     axes[0].set_ylabel("E[z²] of the pre-activations, at init")
     n = len(run.seeds)
     suptitle(fig, f"{run.name}: pre-activation second moment per hidden layer at initialisation (probe batch), "
-                  f"mean and 95 % band over n = {n} seeds; dotted: mean-field theory from layer 1's value")
+                  f"mean and 95 % band over n = {n} seeds" + ("; dotted: mean-field theory from layer 1's value"
+                                                              if theory else "; measured only (no mean-field "
+                                                              "theory for a transformer's pre-norm blocks)"))
     return fig

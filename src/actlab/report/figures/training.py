@@ -173,17 +173,23 @@ def gradient_layers_figure(run: Run) -> Figure | None:
 
 
 def dead_saturated_figure(run: Run) -> Figure | None:
-    """Dead and saturated fractions per hidden layer at each probe epoch: a row per statistic."""
+    """Dead and saturated fractions per hidden layer at each probe epoch: a row per statistic (panels wrap after
+    five, each one's two statistics stacked)."""
     panels = _probe_panels(run)[:MAX_PANELS // 2]
     if not panels:
         return None
-    cols = len(panels)
-    fig = Figure(figsize=(3.6 * cols + 0.8, 5.8), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(2, cols, squeeze=False))
+    cols = min(len(panels), 5)
+    blocks = -(-len(panels) // cols)
+    fig = Figure(figsize=(3.6 * cols + 0.8, 2.9 * 2 * blocks), layout="constrained")
+    grid = np.atleast_2d(fig.subplots(2 * blocks, cols, squeeze=False))
+    for k in range(len(panels), blocks * cols):  # unused places of the last block
+        grid[2 * (k // cols), k % cols].set_visible(False)
+        grid[2 * (k // cols) + 1, k % cols].set_visible(False)
     for j, (title, cells) in enumerate(panels):
         dcol = _depth_colors(run, title)
+        top = 2 * (j // cols)
         for i, stat in enumerate(HIDDEN_STATS):
-            ax = axes[i, j]
+            ax = grid[top + i, j % cols]
             for c in sorted(cells, key=lambda c: c.depth):
                 for e, (ls, alpha) in _epoch_styles(run.probe_epochs(c)).items():
                     layers, v = run.probe(c, stat, e)
@@ -195,11 +201,14 @@ def dead_saturated_figure(run: Run) -> Figure | None:
             ax.set_ylim(-0.03, 1.03)
             ax.grid(alpha=0.3)
             ax.set_title(f"{title}: {stat.replace('_', ' ')}", fontsize=8)
+            ax.xaxis.get_major_locator().set_params(integer=True)
             if i == 1:
-                ax.set_xlabel("hidden layer")
-        axes[0, j].legend(fontsize=6)
-    axes[0, 0].set_ylabel("dead (φ′ = 0 on all probes)")
-    axes[1, 0].set_ylabel("saturated (|φ′| < 0.01)")
+                ax.set_xlabel("hidden layer (a transformer's: its blocks' FFN)"
+                              if cells[0].model.get("kind") == "transformer" else "hidden layer")
+        grid[top, j % cols].legend(fontsize=6)
+    for b in range(blocks):
+        grid[2 * b, 0].set_ylabel("dead (φ′ = 0 on all probes)")
+        grid[2 * b + 1, 0].set_ylabel("saturated (|φ′| < 0.01)")
     suptitle(fig, f"{run.name}: dead and saturated units per layer (dashed: first probe epoch, solid: last), mean "
                  f"and 95 % band over seeds; {_n(run, run.done)}")
     return fig
