@@ -100,7 +100,7 @@ ARCHITECTURES: tuple[tuple[str, str, str, str, str], ...] = (
      "cnn-depth-cpu"),
     ("ResNet", "ReLU", "softmax", "skip connections allow ReLU to work at any depth", ""),
     ("Transformer", "GELU (preferred) or Swish", "task-dependent", "GELU is standard for NLP; Swish for vision",
-     "transformer-ffn(-cpu), vit-activations, attention-scores, ffn-stats, gelu-approx"),
+     "transformer-ffn-cpu, vit-activations, attention-scores, transformer-ffn, ffn-stats, gelu-approx"),
     ("RNN/LSTM", "tanh (state), sigmoid (gates)", "task-dependent", "LSTM gates require bounded activations", ""),
     ("GAN generator", "ReLU or Leaky ReLU", "tanh", "tanh output for the [-1, 1] image range", ""),
     ("GAN discriminator", "Leaky ReLU", "sigmoid or none", "Leaky ReLU prevents mode collapse", ""),
