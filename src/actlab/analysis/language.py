@@ -82,6 +82,7 @@ class Arm:
     values: dict[int, float]  # seed -> bpc
     estimate: Estimate
     published: float | None = None
+    spread: float | None = None  # the published standard deviation over runs, where given
 
 
 @dataclass
@@ -97,17 +98,18 @@ class Ranking:
     tau_p: float = math.nan
     tau_ci: tuple[float, float] = (math.nan, math.nan)
     tau_n: int = 0
+    tau_method: str = ""  # 'exact' (no ties in either order) or 'asymptotic'
     versus: dict[str, Paired] = field(default_factory=dict)  # arm -> arm − reference
 
 
-def published_values(run: Run) -> tuple[dict[str, float], str]:
-    """arm -> the published value of metric final_test_loss (keys 'final_test_loss@activation=NAME'), and
-    the source they cite."""
+def published_values(run: Run) -> tuple[dict[str, tuple[float, float | None]], str]:
+    """arm -> (the published value of metric final_test_loss, its spread over runs or None), from keys
+    'final_test_loss@activation=NAME', and the source they cite."""
     out, source = {}, ""
     for p in run.study["config"].get("published", []):
         metric, where = parse_key(p["key"])
         if metric == "final_test_loss" and len(where) == 1:
-            out[next(iter(where.values()))] = float(p["value"])
+            out[next(iter(where.values()))] = (float(p["value"]), p.get("spread"))
             source = source or p.get("source", "")
     return out, source
 
@@ -124,8 +126,8 @@ def rankings(run: Run, st: Stats = Stats()) -> list[Ranking]:
         arms = []
         for c in cells:
             v = bpc(run, c)
-            arms.append(Arm(arm_of(c, fld), c, v, st.mean(list(v.values()), bounds=(0.0, math.inf)),
-                            pub.get(arm_of(c, fld))))
+            value, spread = pub.get(arm_of(c, fld), (None, None))
+            arms.append(Arm(arm_of(c, fld), c, v, st.mean(list(v.values()), bounds=(0.0, math.inf)), value, spread))
         arms.sort(key=lambda a: np.nan_to_num(a.estimate.mean, nan=np.inf))
         ref = REFERENCES[fld] if any(a.label == REFERENCES[fld] for a in arms) else None
         r = Ranking(g, fld, arms, ref, source)
@@ -145,8 +147,9 @@ def _tau(r: Ranking) -> None:
         return
     ours = np.array([a.estimate.mean for a in both])
     theirs = np.array([a.published for a in both])
-    res = sps.kendalltau(ours, theirs, method="exact" if len(set(theirs)) == len(theirs) else "auto")
-    r.tau, r.tau_p = float(res.statistic), float(res.pvalue)
+    exact = len(set(theirs)) == len(theirs) and len(set(ours)) == len(ours)
+    res = sps.kendalltau(ours, theirs, method="exact" if exact else "asymptotic")
+    r.tau, r.tau_p, r.tau_method = float(res.statistic), float(res.pvalue), "exact" if exact else "asymptotic"
     seeds = sorted(set.intersection(*(set(s for s, v in a.values.items() if np.isfinite(v)) for a in both)))
     if len(seeds) < 2:
         return
@@ -218,6 +221,14 @@ def _unnormalised_relu(run: Run, st: Stats, found: list[Finding], verdicts: list
     if arm_field(run) != "attention":
         return
     cells = {(arm_of(c, "attention"), _context(c)): c for c in run.done}
+    for n in sorted({n for _, n in cells if n is not None}):  # Wortsman's claim itself: ReLU with vs without 1/n
+        if ("relu", n) in cells and ("relu_seqlen", n) in cells:
+            t = Text()
+            t(f"At context={n}: ReLU attention with and without the 1/n factor (Wortsman et al. 2023: without it, "
+              "it degrades). ")
+            compare(found, verdicts, st, "Validation bits per character", "relu", "relu_seqlen",
+                    bpc(run, cells[("relu", n)]), bpc(run, cells[("relu_seqlen", n)]), "has the higher validation loss",
+                    1, " bits/char", ".3f", t)
     lengths = sorted({n for _, n in cells if n is not None})
     if len(lengths) < 2 or not all((a, n) in cells for a in ("relu", "softmax") for n in (lengths[0], lengths[-1])):
         return
@@ -248,22 +259,36 @@ def _gated_contrast(r: Ranking, found: list[Finding], st: Stats, where: str) -> 
         return {s: float(np.mean([a.values[s] for a in arms])) for s in seeds}
 
     t = Text()
-    t(f"{where}Primary comparison, gated FFNs ({', '.join(a.label for a in g)}) against ungated ones "
-      f"({', '.join(a.label for a in u)}), each side's mean per seed. ")
+    outside = [a.label for a in r.arms if r.tau_n and a.published is None]
+    t(f"{where}Primary comparison, the mean of the gated FFNs ({', '.join(a.label for a in g)}) against the mean of "
+      f"the ungated ones ({', '.join(a.label for a in u)}), per seed"
+      + (f"; {', '.join(outside)}, not in the published table, counted by kind" if outside else "") + ". ")
     pr = st.paired(per_seed(g), per_seed(u))
     comparison(t, "Validation bits per character", "gated", "ungated", pr, 1, " bits/char", ".3f")
     f = t.finding(paired=pr)
     verdict(f, pr.p, "gated", "ungated", "has the higher validation loss")
     f.text = re.sub(r", Holm-adjusted p = [^;]*;", ", the one primary test, so not adjusted;", f.text)
     found.append(f)
+    # the stronger claim (Shazeer 2020: every gated FFN ahead of every ungated one), read off the arms' means
+    worst_gated = max(g, key=lambda a: a.estimate.mean)
+    behind = [a for a in u if a.estimate.mean < worst_gated.estimate.mean]
+    s = Text()
+    if behind:
+        s(f"{where}Every gated FFN ahead of every ungated one (Shazeer 2020's stronger claim) does not hold in the "
+          f"means here: {worst_gated.label} ({{g}} bits/char) is behind {', '.join(a.label for a in behind)}.",
+          g=(worst_gated.estimate.mean, ".3f"))
+    else:
+        s(f"{where}Every gated FFN's mean is below every ungated one's (the means only; the paired comparisons "
+          "above say which differences the seeds resolve).")
+    found.append(s.finding())
 
 
 def _tau_finding(r: Ranking, where: str) -> Finding:
     t = Text()
     t(f"{where}Against the published ordering ({r.published_source or 'the study file'}; its numbers come from "
       "another task and scale, so only their order is compared): Kendall's τ between actlab's ranking and the "
-      "paper's over {n} arms = {tau} (exact two-sided p = {p}", n=(r.tau_n, "d"), tau=(r.tau, ".2f"),
-      p=(r.tau_p, ".2g"))
+      f"paper's over {{n}} arms = {{tau}} ({r.tau_method} two-sided p = {{p}}", n=(r.tau_n, "d"),
+      tau=(r.tau, ".2f"), p=(r.tau_p, ".2g"))
     if np.isfinite(r.tau_ci[0]):
         t("; 95 % interval over resampled seeds [{lo}, {hi}]", lo=(r.tau_ci[0], ".2f"), hi=(r.tau_ci[1], ".2f"))
     t("). ")
@@ -273,5 +298,12 @@ def _tau_finding(r: Ranking, where: str) -> Finding:
         t("The rankings disagree beyond chance: actlab's order runs against the paper's.")
     else:
         t(f"The data do not show agreement with the paper's order beyond chance at {r.tau_n} arms.")
+    both = [a for a in r.arms if a.published is not None]
+    close = [f"{a.label}/{b.label}" for i, a in enumerate(both) for b in both[i + 1:]
+             if a.spread is not None and b.spread is not None
+             and abs(a.published - b.published) < max(a.spread, b.spread)]
+    if close:
+        t(" The paper's own order is not resolved where two means differ by less than their runs' spread ("
+          + ", ".join(close) + "); the test takes its order as given, and the interval covers actlab's seeds only.")
     t(" τ is not part of the Holm family of the paired comparisons.")
     return t.finding()

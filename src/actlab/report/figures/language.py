@@ -124,7 +124,11 @@ def transformer_probes_figure(run: Run) -> Figure | None:
         drawn = True
         label = arm + (f" ({group})" if group else "")
         ls = styles.get(group, "-")
-        ax1.plot(range(1, len(layers) + 1), np.nanmean(ent, 0), "o", ls=ls, ms=3, color=col[arm], label=label)
+        y = np.nanmean(ent, 0)
+        first = [k for k, name in enumerate(layers) if k and name.split(".")[0] != layers[k - 1].split(".")[0]]
+        y = np.insert(y.astype(float), first, np.nan)  # a gap between blocks: heads of two blocks are no series
+        xs = np.insert(np.arange(1, len(layers) + 1, dtype=float), first, np.nan)
+        ax1.plot(xs, y, "o", ls=ls, ms=3, color=col[arm], label=label)
         ax2.plot(range(1, len(blocks) + 1), np.nanmean(rms, 0), "o", ls=ls, ms=3, color=col[arm], label=label)
         ax1.set_xticks(range(1, len(layers) + 1), layers, rotation=60, fontsize=6)
         ax2.set_xticks(range(1, len(blocks) + 1), blocks, fontsize=8)

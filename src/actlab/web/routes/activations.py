@@ -107,10 +107,11 @@ def _theory(req: TheoryRequest) -> dict[str, Any]:
 def _properties(name: str, params: tuple[tuple[str, float], ...]) -> dict[str, Any]:
     """Measured properties (no timing: it varies) and the guidance; cached, measuring takes about a second."""
     p = properties(name, cost=False, **dict(params))
-    shown = row(Entry(catalog.get(name), dict(params), p))
+    act = catalog.get(name)
+    shown = row(Entry(act, dict(params), p))  # a gated entry's: its diagonal's, and said so in the formula row
     # the explorer does not time (it would vary with the server's load): `actlab activations` measures the cost
     return {"table": {k: v for k, v in shown.items() if k not in ("activation", "cost vs ReLU")},
-            "record": json.loads(p.model_dump_json()), "guidance": guide.guidance(name, p)}
+            "record": json.loads(p.model_dump_json()), "guidance": guide.guidance(name, None if act.gated else p)}
 
 
 @lru_cache(maxsize=64)
@@ -122,8 +123,10 @@ def _gated(name: str, params: tuple[tuple[str, float], ...], lo: float, hi: floa
     t = torch.as_tensor(g, dtype=torch.float64)
     z = act.gated_fn(t.view(1, -1), t.view(-1, 1), **dict(params)).numpy()
     rec = gated_properties(name, **dict(params))
-    props = [{"name": k, "value": getattr(rec, k) if isinstance(getattr(rec, k), bool) else number(getattr(rec, k)),
-              "meaning": v} for k, v in MEANINGS.items()]
+    def shown(v: Any) -> Any:  # quadrature's float noise around an exact 0 (E[f] of a value-linear f) shows as 0
+        return v if isinstance(v, bool) else number(0.0 if abs(v) < 1e-12 else v, sig=6)
+
+    props = [{"name": k, "value": shown(getattr(rec, k)), "meaning": v} for k, v in MEANINGS.items()]
     return {"gate": act.gate.name, "grid": clean(g, sig=6), "z": [clean(r, sig=5) for r in z], "properties": props}
 
 

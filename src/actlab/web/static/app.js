@@ -77,7 +77,7 @@ function renderActivations() {
   list.innerHTML = "";
   const kinds = [["element-wise", null], ["gated", "gated (transformer FFN, φ(a)·b):"]];
   for (const [kind, heading] of kinds) {
-    if (heading) list.append(el("div", { class: "dim", text: heading }));
+    if (heading) list.append(el("div", { class: "dim kind", text: heading }));
     for (const a of actlab.catalog.filter(a => (a.kind || (a.vector ? "vector" : "element-wise")) === kind)) {
       const box = el("input", { type: "checkbox", value: a.name, onchange: onActChange });
       box.checked = chosen.includes(a.name);
@@ -285,7 +285,7 @@ function gatedView(c) {
     el("td", { text: typeof p.value === "boolean" ? (p.value ? "yes" : "no") : fmt(p.value, 4) })));
   return el("div", { class: "gated" },
     el("p", { class: "dim", text: `${c.name}(a, b) = ${g.gate}(a)·b over a (→) and b (↑) from ${fmt(g.grid[0], 3)} to ` +
-              `${fmt(g.grid[n - 1], 3)}; ±${fmt(lim, 3)} at the colour ends; dotted: a = b. Two input projections: ` +
+              `${fmt(g.grid[n - 1], 3)}; red above 0, blue below, ±${fmt(lim, 3)} at the ends; dotted: a = b. Two input projections: ` +
               "transformer FFNs only." }),
     canvas,
     el("strong", { text: "Two-input properties (a, b independent N(0, 1))" }),
