@@ -59,8 +59,9 @@ def events(lines) -> list[tuple[str, dict]]:
 
 def test_catalog_lists_every_entry_with_its_parameters_and_a_note(client):
     cat = client.get("/api/activations").json()
-    assert [a["name"] for a in cat] == names(include_gated=True)
-    assert set(guide.NOTES) == set(names(include_gated=True))  # every entry has a when-to-use note
+    shipped = [n for n in names(include_gated=True) if not n.startswith("gated:")]  # gated:NAME: made on demand
+    assert [a["name"] for a in cat] == shipped
+    assert set(guide.NOTES) == set(shipped)  # every entry has a when-to-use note
     assert {a["name"] for a in cat if a["kind"] == "gated"} == {"glu", "bilinear", "reglu", "geglu", "swiglu"}
     elu = next(a for a in cat if a["name"] == "elu")
     assert elu["params"] == [{"name": "alpha", "default": 1.0, "low": 0.0, "high": None,
@@ -268,6 +269,8 @@ def test_at_most_max_trainings_at_once(client):
     from actlab.web.sessions import LiveRequest
 
     live = client.app.state.live
+    # an earlier test's training has sent its last event; its worker thread gives the slot back just after
+    assert _wait(lambda: not live.sessions), list(live.sessions)
     held = [live.create(LiveRequest(epochs=5)) for _ in range(2)]
     r = client.post("/api/live", json={"epochs": 5})
     assert r.status_code == 429 and "the most this server allows" in r.json()["detail"]
