@@ -388,6 +388,21 @@ def test_browser_activation_curves(page, server, tmp_path):
     assert page.errors == []
 
 
+def test_browser_gated_entries_are_listed_and_drawn_with_their_heat_map(page, server, tmp_path):
+    page.goto(f"{server}/#activations?acts=swiglu,gelu")
+    page.wait_for_function("window.actlab.curves && window.actlab.curves.curves.length == 2")
+    page.wait_for_selector("#act-props canvas.heat")
+    inside = page.evaluate("""(() => { const box = document.querySelector('#act-list').getBoundingClientRect();
+      return [...document.querySelectorAll('#act-list label')].filter(l => ['glu', 'bilinear', 'reglu', 'geglu',
+        'swiglu'].includes(l.textContent.trim())).map(l => l.getBoundingClientRect().right <= box.right + 1); })()""")
+    assert inside == [True] * 5  # every gated entry can be picked, none clipped out of the list
+    card = page.locator("#act-props .card").first.inner_text()
+    assert "Two-input properties" in card and "x * swish(x) (the diagonal a = b)" in card
+    assert "Variance-preserving" not in card  # the diagonal's cautions are not the FFN's
+    page.screenshot(path=tmp_path / "gated.png")
+    assert page.errors == []
+
+
 def test_browser_theory_panel_shows_the_mean_field_prediction(page, server, tmp_path):
     from actlab.catalog.theory import meanfield
 
