@@ -64,8 +64,10 @@ def test_catalog_lists_every_entry_with_its_parameters_and_a_note(client):
     assert set(guide.NOTES) == set(shipped)  # every entry has a when-to-use note
     assert {a["name"] for a in cat if a["kind"] == "gated"} == {"glu", "bilinear", "reglu", "geglu", "swiglu"}
     elu = next(a for a in cat if a["name"] == "elu")
-    assert elu["params"] == [{"name": "alpha", "default": 1.0, "low": 0.0, "high": None,
-                              "doc": "saturation value -alpha for x -> -inf"}]
+    assert elu["params"] == [{"name": "alpha", "default": 1.0, "low": 0.0, "high": None, "low_open": False,
+                              "high_open": False, "doc": "saturation value -alpha for x -> -inf"}]
+    leaky = next(a for a in cat if a["name"] == "leaky_relu")["params"][0]
+    assert (leaky["high"], leaky["high_open"]) == (1.0, True)  # 0 <= α < 1: the slider stops inside the open end
 
 
 def test_a_gated_entry_is_drawn_as_its_two_input_function(client):
@@ -439,11 +441,22 @@ def test_browser_parameter_sliders_span_the_allowed_range_and_redraw(page, serve
     page.goto(f"{server}/#activations?acts=leaky_relu")
     page.wait_for_function("window.actlab.curves && window.actlab.curves.curves.length == 1")
     slider = page.locator("input[aria-label='leaky_relu alpha slider']")
-    assert float(slider.get_attribute("min")) == 0.0 and float(slider.get_attribute("max")) == 1.0  # its catalog range
+    # its catalog range 0 <= α < 1: the open end itself is not allowed, so the slider stops just inside it
+    assert float(slider.get_attribute("min")) == 0.0 and 0.99 <= float(slider.get_attribute("max")) < 1.0
+    slider.evaluate("e => { e.value = e.max; e.dispatchEvent(new Event('change')); }")  # its end: accepted
+    page.wait_for_function("window.actlab.curves.curves[0].params.alpha > 0.99")
     slider.evaluate("e => { e.value = '0.3'; e.dispatchEvent(new Event('change')); }")
     page.wait_for_function("window.actlab.curves.curves[0].params.alpha == 0.3")
     assert "leaky_relu.alpha=0.3" in page.evaluate("location.hash")
     assert page.input_value("input[name='leaky_relu.alpha']") == "0.3"
+    for name in ("elu", "swish"):  # the thumb rests on the default, 1, not on a rounded step's 0.99
+        page.goto(f"{server}/#activations?acts={name}")
+        page.wait_for_function(f"window.actlab.curves && window.actlab.curves.curves[0].name == '{name}'")
+        assert float(page.locator(f"input[aria-label$='slider'][aria-label^='{name}']").input_value()) == 1.0
+    page.goto(f"{server}/#activations?acts=relu,gelu,tanh,elu,swish,mish")  # six: the most drawn at once
+    page.wait_for_function("window.actlab.curves && window.actlab.curves.curves.length == 6")
+    assert page.locator("#act-list input[value=sigmoid]").is_disabled()
+    assert "At most 6 at once" in page.inner_text("#act-list")
     assert page.errors == []
 
 

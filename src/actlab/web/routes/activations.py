@@ -139,6 +139,7 @@ def _catalog() -> list[dict[str, Any]]:
         out.append({"name": a.name, "label": a.label(), "description": a.description, "formula": a.text,
                     "latex": a.latex, "init": a.init, "vector": a.vector, "kind": a.kind,
                     "params": [{"name": p.name, "default": p.default, "low": number(p.low), "high": number(p.high),
+                                "low_open": p.low_open, "high_open": p.high_open,
                                 "doc": p.doc} for p in a.params],
                     "note": guide.NOTES.get(a.name), "color": palette.activation_color(a.name)})
     return out

@@ -66,6 +66,7 @@ function fmt(v, digits = 4) { return v == null ? "—" : Number(v).toPrecision(d
 
 // ---------------------------------------------------------------------------------- activations
 
+const MAX_CURVES = 6;  // the curves API's limit (one readable plot); the list says so when it is reached
 function selectedActs(params) { return (params.get("acts") || "relu,gelu").split(",").filter(Boolean); }
 
 function renderActivations() {
@@ -75,15 +76,18 @@ function renderActivations() {
   $("#act-hi").value = params.get("hi") || "5";
   const list = $("#act-list");
   list.innerHTML = "";
+  const full = chosen.length >= MAX_CURVES;
   const kinds = [["element-wise", null], ["gated", "gated (transformer FFN, φ(a)·b):"]];
   for (const [kind, heading] of kinds) {
     if (heading) list.append(el("div", { class: "dim kind", text: heading }));
     for (const a of actlab.catalog.filter(a => (a.kind || (a.vector ? "vector" : "element-wise")) === kind)) {
       const box = el("input", { type: "checkbox", value: a.name, onchange: onActChange });
       box.checked = chosen.includes(a.name);
+      box.disabled = full && !box.checked;
       list.append(el("label", { title: a.description }, box, " " + a.name));
     }
   }
+  if (full) list.prepend(el("p", { class: "dim kind", text: `At most ${MAX_CURVES} at once: uncheck one to draw another.` }));
   const holder = $("#act-params");
   holder.innerHTML = "";
   for (const name of chosen) {
@@ -93,12 +97,15 @@ function renderActivations() {
       // a slider over the parameter's allowed range (open ends get a finite span around the default), with
       // a number box beside it for exact values; both write the same URL parameter
       const key = `${name}.${p.name}`;
-      const hi = p.high ?? Math.max(5, 5 * Math.abs(p.default) || 5), lo = p.low ?? -hi;
+      let hi = p.high ?? Math.max(5, 5 * Math.abs(p.default) || 5), lo = p.low ?? -hi;
+      const span = hi - lo;  // an open end is not allowed itself: the slider stops just inside it
+      if (p.high != null && p.high_open) hi -= span / 1000;
+      if (p.low != null && p.low_open) lo += span / 1000;
       const value = params.get(key) ?? p.default;
-      const step = Number(((hi - lo) / 200).toPrecision(1));
+      // step "any": the thumb rests exactly on the default (a rounded step snapped 1 to 0.99)
       const input = el("input", { type: "number", step: "any", min: lo, max: hi, name: key, value,
                                   "aria-label": `${name} ${p.name}`, onchange: onActChange });
-      const slider = el("input", { type: "range", min: lo, max: hi, step, value, "aria-label": `${name} ${p.name} slider`,
+      const slider = el("input", { type: "range", min: lo, max: hi, step: "any", value, "aria-label": `${name} ${p.name} slider`,
                                    oninput: e => { input.value = e.target.value; },
                                    onchange: e => { input.value = e.target.value; onActChange(); } });
       holder.append(el("div", { class: "param" },
@@ -125,7 +132,7 @@ function onActChange() {
 
 async function drawCurves() {
   const { params } = readHash();
-  const acts = selectedActs(params).slice(0, 6);
+  const acts = selectedActs(params).slice(0, MAX_CURVES);
   if (!acts.length) { $("#act-plot").innerHTML = "<p class='dim'>Choose an activation.</p>"; return; }
   const items = acts.map(name => {
     const a = actlab.catalog.find(c => c.name === name);
