@@ -60,6 +60,29 @@ def test_show_prints_entry_and_writes_figure(tmp_path):
     assert "leaky_relu(alpha=0.1)" in r.stdout and "Maas, Hannun & Ng 2013" in r.stdout
     assert "{0.1, 1}" in r.stdout and "kaiming" in r.stdout
     assert mpimg.imread(fig).shape[2] in (3, 4)
+    starts = {line.index(line.split(":", 1)[1].strip()) for line in r.stdout.splitlines()
+              if line.split(":")[0] in ("range", "edge of chaos σ_w²", "χ₁ at init", "gain", "monotonic")}
+    assert len(starts) == 1  # every value in one column, the longest label's included
+
+
+def test_show_a_gated_entry_prints_its_two_input_record_and_draws_its_heat_map(tmp_path):
+    fig = tmp_path / "swiglu.png"
+    r = actlab("activations", "show", "swiglu", "--figure", str(fig), "--no-cost")
+    assert r.returncode == 0, r.stderr
+    assert "φ = swish" in r.stdout and "only transformer models take it" in r.stdout
+    assert "E[f(a, b)²] for a, b independent N(0, 1)" in r.stdout and "second_moment:" in r.stdout
+    assert "self-gated diagonal" in r.stdout and mpimg.imread(fig).shape[2] in (3, 4)
+    bad = actlab("run", "moons", "--set", "model.activation=swiglu", "--no-report")
+    assert bad.returncode == 2 and "models that take gated entries: transformer" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_theory_says_zero_where_the_value_is_zero_and_no_unshown_error():
+    r = actlab("theory", "tanh")
+    assert r.returncode == 0, r.stderr
+    row = next(line for line in r.stdout.splitlines() if line.startswith("│ c*"))
+    assert row.split("│")[2].strip() == "0"  # an odd φ: c* = 0, not float64's -1.1e-16
+    assert "±" not in r.stdout  # no error shown, so none promised
 
 
 def test_show_overlays_several_with_targeted_params(tmp_path):

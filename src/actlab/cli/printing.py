@@ -88,18 +88,19 @@ def entry(e: catalog.Entry) -> None:
         return
     if e.gated is not None:
         _gated(e)
+    w = max(len(k) for k in catalog.COLUMNS) + 2  # every label's value starts in one column
     for key, value in catalog.row(e).items():
         if key not in ("activation", "formula", "init"):
-            out.print(f"{key + ':':<14}{value}")
+            out.print(f"{key + ':':<{w}}{value}")
     p = e.properties
-    out.print(f"{'φ(0), φ′(0):':<14}{p.value_at_zero:.4g}, {p.derivative_at_zero:.4g}")
-    out.print(f"{'E[φ′(z)²]:':<14}{p.derivative_second_moment:.4f}")
+    out.print(f"{'φ(0), φ′(0):':<{w}}{p.value_at_zero:.4g}, {p.derivative_at_zero:.4g}")
+    out.print(f"{'E[φ′(z)²]:':<{w}}{p.derivative_second_moment:.4f}")
     if p.kinks:
-        out.print(f"{'kinks at:':<14}{', '.join(f'{k:g}' for k in p.kinks)}")
+        out.print(f"{'kinks at:':<{w}}{', '.join(f'{k:g}' for k in p.kinks)}")
     if p.maximum:
-        out.print(f"{'interior max:':<14}{p.maximum.value:.4f} at {p.maximum.x:.4f}")
+        out.print(f"{'interior max:':<{w}}{p.maximum.value:.4f} at {p.maximum.x:.4f}")
     if p.cost_ns is not None:
-        out.print(f"{'cost:':<14}{p.cost_ns:.2f} ns/element forward+backward")
+        out.print(f"{'cost:':<{w}}{p.cost_ns:.2f} ns/element forward+backward")
 
 
 def _gated(e: catalog.Entry) -> None:
@@ -127,6 +128,8 @@ def number(v: float | None, err: float = 0.0, digits: int = 5) -> str:
         return "—"
     if math.isinf(v):
         return "∞"
+    if abs(v) < max(err, 1e-12):  # zero within its error or float64 rounding (tanh's c* = -1.1e-16): 0
+        v = 0.0
     return f"{v:.{digits}g}" + (f" ± {err:.1g}" if err >= 1e-12 else "")
 
 
@@ -156,7 +159,8 @@ def theory(r: meanfield.SignalPropagation, crit: float | None, depth: int, ratio
     out.print(table)
     if r.note:
         out.print(r.note)
-    out.print("Weights N(0, σ_w²/fan_in), biases N(0, σ_b²), infinitely wide layers; ± is the quadrature's error. "
+    plus = "; ± is the quadrature's error" if any("±" in v for _, v in rows) else ""
+    out.print(f"Weights N(0, σ_w²/fan_in), biases N(0, σ_b²), infinitely wide layers{plus}. "
               "χ₁ < 1: ordered (inputs merge, gradients vanish); χ₁ > 1: chaotic (gradients explode).", style="dim")
 
 
