@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import re
 import sqlite3
 import subprocess
@@ -82,6 +83,21 @@ def test_grid_surfaces_are_one_image_in_the_svg(suite_report, smoke_dir):
     root = ET.parse(smoke_dir / "moons" / "figures" / "decision_consensus.svg").getroot()
     tags = [el.tag.rsplit("}", 1)[-1] for el in root.iter()]
     assert tags.count("image") >= 2 and tags.count("path") < 2000, (tags.count("image"), tags.count("path"))  # 2 cells
+
+
+def test_the_page_names_no_folder_of_the_machine_and_takes_the_users_umask(suite_report, smoke_dir):
+    """Figures' captions and run directories are relative to the page (it can be moved or shared); the report and
+    its figures get the mode any new file of the user's gets (mkstemp's 0600 kept them unreadable to others)."""
+    page = suite_report.read_text()
+    captions = re.findall(r"Files: .*?</figcaption>", page, re.S)
+    assert captions and not any(str(smoke_dir) in c for c in captions)
+    assert "run directory <code>moons</code>" in page
+    own = (smoke_dir / "moons" / "report.html").read_text()
+    assert "in\n      <code>figures/</code>" in own and "run directory <code>.</code>" in own
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for f in (suite_report, smoke_dir / "moons" / "report.html", smoke_dir / "moons" / "figures" / "loss_curves.png"):
+        assert f.stat().st_mode & 0o777 == 0o666 & ~mask, (f, oct(f.stat().st_mode))
 
 
 def test_suite_report_is_self_contained(suite_report):
@@ -356,3 +372,20 @@ def test_columns_and_rows_of_only_dashes_are_left_out_with_a_note():
                       'actlab export)')
     same = pruned(Table("u", ["cell", "x"], [["r1", "2"]]))
     assert same.header == ["cell", "x"] and same.note == ""
+
+
+def test_forward_variance_draws_each_activation_in_its_colour_on_a_readable_axis(smoke_runs):
+    """sigmoid and ReLU were one dark purple (coloured by depth); at few seeds the t band reached 0 and pushed the
+    log axis to 1e-315."""
+    from actlab.catalog import palette
+    from actlab.report.figures.theory import forward_variance_figure
+
+    with Run.open(smoke_runs["moons"].run_dir) as run:
+        fig = forward_variance_figure(run)
+    lines = {ax.get_title().split(",")[0]: [ln.get_color() for ln in ax.get_lines() if ln.get_label().startswith("depth")]
+             for ax in fig.axes if ax.get_visible() and ax.get_title()}
+    assert lines == {"sigmoid": [palette.COLORS["sigmoid"]], "relu": [palette.COLORS["relu"]]}
+    for ax in fig.axes:
+        if ax.get_visible() and ax.get_title():
+            lo, hi = ax.get_ylim()
+            assert lo > 1e-6 * hi  # bounded by the data, not by a band's zero

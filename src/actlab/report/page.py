@@ -116,6 +116,7 @@ class Section:
     cells: Table | None = None
     skipped: list[str] = field(default_factory=list)  # figures that could not be drawn, with the reason
     own_page: str = ""  # on a suite's page: the link to this study's own report
+    where: str = ""  # its run directory relative to the page being rendered ('.' on its own page)
 
     def table_anchor(self, i: int) -> str:
         return f"{self.anchor}-table-{i + 1}"
@@ -212,11 +213,21 @@ CI_LABELS = {"t": "Student t over seeds",
                           "and for curves' bands and the simulation summary table"}
 
 
-def render(sections: list[Section], title: str, note: str = "", ci: str = "t") -> str:
-    """The page's HTML for these sections."""
+def render(sections: list[Section], title: str, note: str = "", ci: str = "t", page_dir: Path | None = None) -> str:
+    """The page's HTML for these sections. Paths on the page are relative to `page_dir`, the folder the page is
+    written to (a report moved with its run directories, or shared, names no folder of the machine that made it)."""
+    for s in sections:
+        s.where = _relative(s.run_dir, page_dir)
     return _ENV.get_template("report.html.j2").render(
         title=title, note=note, sections=sections, version=__version__, ci_label=CI_LABELS[ci], long_table=LONG_TABLE,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def _relative(folder: Path, page_dir: Path | None) -> str:
+    """`folder` as the page refers to it: relative to the page's folder ('.' for its own)."""
+    if page_dir is None:
+        return folder.name or "."
+    return Path(os.path.relpath(Path(folder).resolve(), Path(page_dir).resolve())).as_posix()
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, ci: str = "t") -> Path:
@@ -241,13 +252,14 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, ci: str = "
         page_dir = (Path(out) if out is not None else run_dir / REPORT_NAME).parent
         for m in members:
             sec = study_section(m, ci)
-            _write(m / REPORT_NAME, render([sec], f"actlab report: {sec.name}", ci=ci))
+            _write(m / REPORT_NAME, render([sec], f"actlab report: {sec.name}", ci=ci, page_dir=m))
             sec.own_page = Path(os.path.relpath(m / REPORT_NAME, page_dir)).as_posix()
             sections.append(sec)
         title = f"actlab report: {run_dir.name} ({len(sections)} studies)"
         note = "Each study also has its own report.html in its run directory."
     path = Path(out) if out is not None else run_dir / REPORT_NAME
-    _write(path, render(sections, title, note + f" Built in {time.perf_counter() - t0:.1f} s from the stores.", ci))
+    _write(path, render(sections, title, note + f" Built in {time.perf_counter() - t0:.1f} s from the stores.", ci,
+                        page_dir=path.parent))
     return path
 
 
@@ -255,8 +267,18 @@ def _fresh_temp(folder: Path, prefix: str, suffix: str) -> Path:
     """A new, empty regular file in `folder` (created exclusively, so no existing name or link is reused or
     followed): where a file is written before it is renamed into place."""
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
-    os.close(fd)
+    try:  # mkstemp makes it 0600; the report is the user's to share: the mode any new file of theirs gets
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     return Path(name)
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and back: the only portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _write(path: Path, text: str) -> None:

@@ -8,13 +8,12 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from actlab.analysis.predictions import COARSE, forward_prediction, trainability
 from actlab.analysis.stats import mean_ci
-from actlab.catalog import activations
+from actlab.catalog import activations, palette
 from actlab.catalog.activations import Activation
 from actlab.catalog.theory import meanfield
 from actlab.report.figures.common import MAX_PANELS, panel_grid, suptitle
@@ -187,15 +186,22 @@ def forward_variance_figure(run: Run) -> Figure | None:
     if not drawn:
         return None
     fig, axes = panel_grid(len(drawn), cols=4)
-    ds = run.depths() or [0]
-    cmap = colormaps["viridis"]
+    # each activation its own colour (shades of it for several depths), as in every other figure
+    col = palette.series_colors([f"{c.series} (depth {c.depth})" for _, lines in drawn for c, _, _ in lines])
     for ax, (title, lines) in zip(axes, drawn, strict=True):
+        floor = np.inf
         for c, q, pred in lines:
-            color = cmap(ds.index(c.depth) / max(len(ds) - 1, 1) * 0.9) if c.depth in ds else "C0"
+            color = col[f"{c.series} (depth {c.depth})"]
             x = np.arange(1, q.shape[1] + 1)
             est = [mean_ci(list(q[:, j])) for j in range(q.shape[1])]
-            ax.plot(x, [e.mean for e in est], color=color, label=f"depth {c.depth}")
-            ax.fill_between(x, [max(e.lo, 1e-300) for e in est], [e.hi for e in est], color=color, alpha=0.15, lw=0)
+            means = np.array([e.mean for e in est])
+            floor = min(floor, float(np.nanmin(np.where(means > 0, means, np.inf))) / 10)
+            ax.plot(x, means, color=color, label=f"depth {c.depth}")
+            # a band reaching 0 (n = 3: a wide t interval) is cut at a tenth of the smallest mean: the log axis
+            # shows the data that can be read, not 1e-315
+            lo = np.array([e.lo for e in est])
+            ax.fill_between(x, np.maximum(lo, floor if np.isfinite(floor) else 1e-300), [e.hi for e in est],
+                            color=color, alpha=0.15, lw=0)
             if pred is not None:
                 ax.plot(x, pred, color=color, ls=":", lw=1.6)
         ax.set_yscale("log")
