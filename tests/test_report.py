@@ -382,7 +382,8 @@ def test_forward_variance_draws_each_activation_in_its_colour_on_a_readable_axis
 
     with Run.open(smoke_runs["moons"].run_dir) as run:
         fig = forward_variance_figure(run)
-    lines = {ax.get_title().split(",")[0]: [ln.get_color() for ln in ax.get_lines() if ln.get_label().startswith("depth")]
+    lines = {ax.get_title().split(",")[0]: [ln.get_color() for ln in ax.get_lines()
+                                            if ln.get_label().startswith("depth")]
              for ax in fig.axes if ax.get_visible() and ax.get_title()}
     assert lines == {"sigmoid": [palette.COLORS["sigmoid"]], "relu": [palette.COLORS["relu"]]}
     for ax in fig.axes:
