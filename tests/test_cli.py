@@ -238,3 +238,12 @@ def test_the_selection_guide_names_only_studies_that_ship():
     assert studies and studies <= set(shipped_names())  # every claim's "measure it" runs as written
     r = actlab("activations", "guide")
     assert r.returncode == 0 and "Decision flowchart" in r.stdout and "Rule of thumb" in r.stdout
+
+
+def test_help_keeps_bracketed_examples_and_shows_no_type_beside_a_flag():
+    r = subprocess.run([sys.executable, "-m", "actlab", "run", "--help"], capture_output=True, text=True,
+                       env={**os.environ, "COLUMNS": "100"}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert "grid.activation=[relu,gelu]" in text  # not eaten as rich markup
+    assert "<bool>" not in r.stdout and "<path>" in r.stdout  # values keep their type, flags have none

@@ -16,7 +16,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -38,6 +38,17 @@ from actlab.studies.runner import plan_run, run_study
 
 # The report, its figures (matplotlib), the explorer's server and the exporter are imported by the commands that
 # use them: together they take seconds to import, and `actlab --help` or a mistyped option should answer at once.
+
+# Help shows a value's type after each option that takes one (<int>, <path>); a flag takes none, and typer's
+# "<bool>" beside every flag read as if it wanted a value: flags show no type.
+_display_type = typer.core.TyperOption.display_type_rich
+
+
+def _flag_has_no_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    return None if getattr(self, "is_flag", False) else _display_type(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_has_no_type  # type: ignore[method-assign]
 
 app = typer.Typer(help="actlab: a laboratory for controlled experiments on activation functions.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -239,7 +250,7 @@ def data_show(
     name: Annotated[str, typer.Argument(help="Data source name.")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p",
                                                     help="Option as KEY=VALUE (e.g. noise=0.3, "
-                                                         "classes=[0,1]).")] = None,
+                                                         "classes=\\[0,1]).")] = None,
     figure: Annotated[Path | None, typer.Option("--figure",
                                                 help="Write a figure of samples to this file (.png, .svg, "
                                                      ".pdf).")] = None,
@@ -315,7 +326,7 @@ def run(
                                                       "same study resumes.")] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", "-s",
                                                    help="Override: path=value, e.g. train.epochs=20 or "
-                                                        "grid.activation=[relu,gelu].")] = None,
+                                                        "grid.activation=\\[relu,gelu].")] = None,
     executor: Annotated[str, typer.Option(help="inprocess or ray.")] = "inprocess",
     address: Annotated[str | None,
                        typer.Option(help="Ray cluster address (with --executor ray); default: start a local "
