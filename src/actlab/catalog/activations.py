@@ -412,7 +412,7 @@ def is_builtin(act: Activation) -> bool:
     """Whether `act` is one of the entries actlab ships, still registered under its name: not a user's
     function, an `Activation` a user built (its `source` defaults to 'builtin' too), a copy of a shipped entry
     with another function, nor one registered over a shipped name."""
-    return any(act is b for b in _BUILTINS) and _REGISTRY.get(act.name) is act
+    return any(act is b for b in (*_BUILTINS, *_GATED_BUILTINS)) and _REGISTRY.get(act.name) is act
 
 
 def names(*, include_vector: bool = True, include_gated: bool = False) -> list[str]:

@@ -458,7 +458,10 @@ class PopTransformer(Population):
                 "attention_entropy": [f"{n}.head{h + 1}" for n in names for h in range(self.cfg.heads)]}
 
     def forward(self, x: Tensor, trace: Trace | None = None, extras: dict[str, list[Tensor]] | None = None) -> Tensor:
-        out = self.core(x, self.act, trace, extras)
+        def record(name: str, z: Tensor, g: Tensor, b: int, t: int) -> None:  # (M, B·T, F) -> (M, B, F, T)
+            self._record(trace, name, z, g, self.act, lambda v: v.view(self.m, b, t, -1).transpose(2, 3))
+
+        out = self.core(x, self.act, None if trace is None else record, extras)
         if trace is not None:
             canon = (lambda t: t.permute(0, 1, 3, 2)) if out.dim() == 4 else _unsqueeze
             self._record(trace, "output", out, out, None, canon)

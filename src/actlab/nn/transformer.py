@@ -30,7 +30,7 @@ normalised to sum 1 over the keys, so a score function that does not normalise i
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,8 @@ from actlab import rng
 from actlab.errors import ActlabError
 from actlab.nn.layers import PopLayerNorm, PopLinear
 
+# record(layer name, FFN pre-activation z, gate value φ(z), batch, tokens): the population's probe trace
+Record = Callable[[str, Tensor, Tensor, int, int], None]
 INIT_STD = 0.02  # GPT-2's initial weight std (Radford et al. 2019; nanoGPT)
 SCORES = ("softmax", "sigmoid", "relu_seqlen", "relu")
 
@@ -118,7 +120,7 @@ class Block(nn.Module):
         y = y.transpose(1, 2).reshape(m, b * t, self.d)
         return self.proj(y), entropy
 
-    def forward(self, x: Tensor, b: int, t: int, act: nn.Module, trace: list | None,
+    def forward(self, x: Tensor, b: int, t: int, act: nn.Module, record: Record | None,
                 extras: dict[str, list[Tensor]] | None, name: str) -> Tensor:
         a, ent = self.attention(self.norm1(x), b, t, extras is not None)
         x = x + a
@@ -127,15 +129,8 @@ class Block(nn.Module):
         g = act(z)
         u = g * self.value(h) if self.value is not None else g
         x = x + self.out(u)
-        if trace is not None:
-            with torch.enable_grad():
-                zz = z.detach().requires_grad_()
-                (dphi,) = torch.autograd.grad(act(zz).sum(), zz)
-
-            def canon(v: Tensor) -> Tensor:  # (M, B·T, F) -> (M, B, F, T)
-                return v.detach().view(self.m, b, t, -1).transpose(2, 3)
-
-            trace.append((name, canon(z), canon(g), canon(dphi)))
+        if record is not None:
+            record(name, z, g, b, t)
         if extras is not None:
             extras.setdefault("attention_entropy", []).append(ent)
             with torch.no_grad():
@@ -173,7 +168,6 @@ class TransformerCore(nn.Module):
             self.tokens = in_shape[0]
             self.tok = nn.Parameter(torch.empty(m, vocab, d))
             self.embed = None
-            fan = vocab
         else:  # images (C, H, W) or signals (C, L), cut into patches
             if len(in_shape) not in (2, 3) or patch is None:
                 raise ActlabError(f"an encoder transformer (a ViT) takes images (C, H, W) or signals (C, L) with "
@@ -189,8 +183,6 @@ class TransformerCore(nn.Module):
         self.blocks = nn.ModuleList(Block(m, d, heads, ffn, gated, rms, score, causal) for _ in range(layers))
         self.norm = PopRMSNorm(m, d) if rms else PopLayerNorm(m, d)
         self.head = PopLinear(m, d, out_features)
-        self.counts = {"parameters": parameter_count(d, layers, ffn, gated, vocab * d if causal else fan * d + d,
-                                                     self.tokens, out_features, "rms" if rms else "layer")}
 
     def init_weights(self, seeds: list[int], rows: slice) -> None:
         """Draw replicas `rows`' tensors from `seeds` (GPT-2's scheme; each tensor's stream is its name)."""
@@ -206,7 +198,7 @@ class TransformerCore(nn.Module):
                     std = residual if name.endswith(("proj.weight", "out.weight")) else INIT_STD
                     p[rows] = std * rng.normal(seeds, rng.stream_id("transformer-init", name), tuple(p.shape[1:]))
 
-    def forward(self, x: Tensor, act: nn.Module, trace: list | None = None,
+    def forward(self, x: Tensor, act: nn.Module, record: Record | None = None,
                 extras: dict[str, list[Tensor]] | None = None) -> Tensor:
         m = self.m
         if self.causal:
@@ -226,7 +218,7 @@ class TransformerCore(nn.Module):
             h = h + self.pos[:, None]
         h = h.reshape(m, b * t, self.d)
         for i, blk in enumerate(self.blocks):
-            h = blk(h, b, t, act, trace, extras, f"block{i + 1}")
+            h = blk(h, b, t, act, record, extras, f"block{i + 1}")
         h = self.norm(h)
         if self.causal:
             return self.head(h).view(m, b, t, -1)  # (M, B, T, V)
@@ -235,6 +227,3 @@ class TransformerCore(nn.Module):
     def extra_repr(self) -> str:
         return f"replicas={self.m}, d={self.d}, tokens={self.tokens}, causal={self.causal}"
 
-
-def describe(core: TransformerCore) -> dict[str, Any]:
-    return {"tokens": core.tokens, "causal": core.causal, **core.counts}
