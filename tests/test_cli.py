@@ -85,6 +85,14 @@ def test_theory_says_zero_where_the_value_is_zero_and_no_unshown_error():
     assert "±" not in r.stdout  # no error shown, so none promised
 
 
+def test_an_error_is_printed_only_where_it_could_move_a_shown_digit():
+    from actlab.cli.printing import number
+    assert number(1.1785, 4e-11) == "1.1785"  # machine-dependent float noise far below the 5th digit
+    assert number(1.1785, 6e-5) == "1.1785 ± 6e-05"  # half a unit of the last digit or more: shown
+    assert number(1.1785, 1e-5) == "1.1785"
+    assert number(-1.1e-16, 1e-12) == "0" and number(0.0, 3e-4) == "0 ± 0.0003"
+
+
 def test_show_overlays_several_with_targeted_params(tmp_path):
     r = actlab("activations", "show", "elu", "celu", "relu", "-p", "elu.alpha=0.5", "-p", "alpha=2",
                "--json", "--no-cost", cwd=tmp_path)

@@ -130,7 +130,16 @@ def number(v: float | None, err: float = 0.0, digits: int = 5) -> str:
         return "∞"
     if abs(v) < max(err, 1e-12):  # zero within its error or float64 rounding (tanh's c* = -1.1e-16): 0
         v = 0.0
-    return f"{v:.{digits}g}" + (f" ± {err:.1g}" if err >= 1e-12 else "")
+    return f"{v:.{digits}g}" + (f" ± {err:.1g}" if _visible(v, err, digits) else "")
+
+
+def _visible(v: float, err: float, digits: int) -> bool:
+    """Whether an error could move the last digit shown: half a unit of it or more. Quadrature errors far below
+    (4e-11 on a 5-digit q*) are float noise that differs from machine to machine, so they are not printed."""
+    if err <= 0 or not math.isfinite(err):
+        return err > 0
+    unit = 10 ** (math.floor(math.log10(abs(v))) - digits + 1) if v else 10.0 ** -digits
+    return err >= unit / 2
 
 
 def theory(r: meanfield.SignalPropagation, crit: float | None, depth: int, ratio: float | None) -> None:
