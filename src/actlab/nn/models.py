@@ -30,12 +30,19 @@ from actlab.catalog.activations import GATED_MODELS, Activation, ActivationField
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
 from actlab.nn import transforms
+from actlab.nn import recurrent
 from actlab.nn.layers import PopBatchNorm, PopConv, PopLayerNorm, PopLinear, PopPReLU
 from actlab.nn.transformer import TransformerCore, ffn_width, parameter_count
 
 # Fields in which the members of one population may differ (applied per replica slice).
-MIXABLE = ("activation", "activation_params", "init", "init_gain", "weight_variance", "bias_init", "bias_std")
+MIXABLE = ("activation", "activation_params", "init", "init_gain", "weight_variance", "bias_init", "bias_std",
+           "gate_activation", "cell_activation", "recurrent_init", "forget_bias")
 TRANSFORMER_FIELDS = ("heads", "ffn_width", "attention", "patch")  # fields only a transformer's configuration holds
+# fields only a recurrent configuration holds (the slots beyond `activation` hold only where the cell has them)
+RECURRENT_FIELDS = ("gate_activation", "cell_activation", "bidirectional", "readout", "recurrent_init", "forget_bias")
+RECURRENT = recurrent.KINDS
+RECURRENT_INITS = ("default", "lecun_normal", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
+                   "orthogonal", "normal")
 Trace = list[tuple[str, Tensor, Tensor, Tensor]]  # (layer name, z, a, φ'(z)), each (M, B, units, positions)
 
 
@@ -43,13 +50,16 @@ class ModelConfig(BaseModel):
     """One network, everything but its seed. Units: widths in units (MLP) or channels (ConvNet)."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Annotated[Literal["mlp", "convnet", "transformer"], Field(
-        description="an MLP, the Conv-Norm-Act ConvNet, or a transformer (a decoder for token sequences, a ViT "
-                    "for images and signals: actlab.nn.transformer)")] = "mlp"
+    kind: Annotated[Literal["mlp", "convnet", "transformer", "rnn", "gru", "lstm"], Field(
+        description="an MLP, the Conv-Norm-Act ConvNet, a transformer (a decoder for token sequences, a ViT "
+                    "for images and signals: actlab.nn.transformer), or a recurrent net: a plain RNN, a GRU or an "
+                    "LSTM (actlab.nn.recurrent)")] = "mlp"
     activation: Annotated[ActivationField, Field(
         validate_default=True, description="hidden activation (a transformer's FFN slot, where a gated entry such as "
-                                           "swiglu is allowed too): a catalog name (actlab activations) or an import "
-                                           "path 'package.module:function'; held as the catalog entry")] = "relu"
+                                           "swiglu is allowed too; a recurrent net's state (rnn) or candidate "
+                                           "(gru, lstm: tanh unless set; identity in an LSTM is Greff's NIAF)): a "
+                                           "catalog name (actlab activations) or an import path "
+                                           "'package.module:function'; held as the catalog entry")] = "relu"
     activation_params: Annotated[dict[str, float], Field(description="the activation's parameters, e.g. "
                                                                      "{alpha = 0.2}")] = {}
     depth: Annotated[int, Strict(), Field(ge=0, le=256, description="hidden layers (MLP) or blocks after the stem "
@@ -94,6 +104,21 @@ class ModelConfig(BaseModel):
         "relu_seqlen, ReLU divided by the sequence length (Wortsman et al. 2023); relu"))] = "softmax"
     patch: Annotated[int | None, Strict(), Field(ge=1, le=1024, description=(
         "transformer on images or signals (a ViT): the patch side (images) or length (signals)"))] = None
+    gate_activation: Annotated[OptionalActivationField, Field(description=(
+        "gru, lstm: the gates' activation (none: sigmoid); hard_sigmoid, or an unbounded relu as an experiment"))] = None
+    cell_activation: Annotated[OptionalActivationField, Field(description=(
+        "lstm: ψ in h = o ⊙ ψ(c), the output activation on the cell state (none: tanh; identity is Greff's NOAF)"))] = None
+    bidirectional: Annotated[bool, Field(description="rnn, gru, lstm: a second direction per layer, run backwards "
+                                                     "in time; the layers' states are concatenated")] = False
+    readout: Annotated[Literal["last", "all"], Field(description=(
+        "rnn, gru, lstm: the head reads the top layer's last state (and the backward direction's final state), or "
+        "every step's state flattened; a language model's head reads every step"))] = "last"
+    recurrent_init: Annotated[Literal["default", "identity", "orthogonal"], Field(description=(
+        "rnn, gru, lstm: each W_hh gate block as the init draws it, the identity (IRNN, Le et al. 2015), or "
+        "orthogonal"))] = "default"
+    forget_bias: Annotated[float | None, Field(ge=-100, le=100, description=(
+        "lstm: the forget gate's initial bias (1.0: Gers et al. 2000, Jozefowicz et al. 2015); none: as the init "
+        "draws it (PyTorch's own)"))] = 1.0
     transform_params: Annotated[dict[str, float], Field(
         description="dks: c_slope_1_target (ζ, 1.5); tat: c_curve_target (τ, 0.3), or c_val_0_target (η, 0.9) "
                     "for leaky_relu")] = {}
@@ -108,6 +133,14 @@ class ModelConfig(BaseModel):
         if self.output_activation is not None and self.output_activation.gated:
             raise ValueError(f"output_activation {self.output_activation.name!r} is gated; an output activation is "
                              "element-wise (or softmax)")
+        if self.kind in RECURRENT:
+            self._check_recurrent()
+        else:
+            changed = [f"{k}={getattr(self, k)!r}" for k in RECURRENT_FIELDS
+                       if k in self.model_fields_set and getattr(self, k) != type(self).model_fields[k].default]
+            if changed:
+                raise ValueError(f"{', '.join(changed)} apply to recurrent kinds only ({', '.join(RECURRENT)}; "
+                                 f"kind={self.kind!r})")
         if self.kind == "transformer":
             if "norm" not in self.model_fields_set:
                 self.norm = "layer"  # pre-norm: a transformer without a norm is an ablation, asked for by name
@@ -158,6 +191,43 @@ class ModelConfig(BaseModel):
                              "biases; allowed: bias_std = 0, or another init")
         return self
 
+    def _check_recurrent(self) -> None:
+        from actlab.catalog import activations as catalog  # the catalog's lookup, for the slots' defaults
+
+        kind, given = self.kind, self.model_fields_set
+        drawn = self.init != "default" or self.weight_variance is not None  # else PyTorch's init draws the biases
+        wrong = [f"{k}={v!r}" for k, v, ok in (
+            ("widths", self.widths, self.widths is None), ("norm", self.norm, self.norm == "none"),
+            ("residual", self.residual, not self.residual), ("transform", self.transform, self.transform == "none"),
+            ("init", self.init, self.init in RECURRENT_INITS), ("bias_init", self.bias_init, self.bias_init == 0 or drawn),
+            ("bias_std", self.bias_std, self.bias_std == 0 or drawn))
+            if not ok]
+        if wrong:
+            raise ValueError(f"a {kind} takes depth (layers), width (hidden size), its activation slots, "
+                             "bidirectional, readout, init (" + ", ".join(RECURRENT_INITS) + "; 'default' is "
+                             "PyTorch's own, biases drawn too, so bias_init and bias_std need another init), "
+                             f"init_gain, weight_variance, recurrent_init, forget_bias (given {', '.join(wrong)})")
+        slots = {"gate_activation": kind != "rnn", "cell_activation": kind == "lstm"}
+        for name, holds in slots.items():
+            if name in given and getattr(self, name) is not None and not holds:
+                raise ValueError(f"{name}={getattr(self, name).name!r}: a {kind} has no such slot; "
+                                 + ("gate_activation is for gru and lstm, " if name == "gate_activation" else "")
+                                 + "cell_activation is for lstm")
+        if kind != "lstm" and "forget_bias" in given and self.forget_bias != 1.0:
+            raise ValueError(f"forget_bias={self.forget_bias}: only an LSTM has a forget gate (kind={kind!r})")
+        if "activation" not in given:
+            self.activation = catalog.get("tanh")
+        if kind != "rnn" and self.gate_activation is None:
+            self.gate_activation = catalog.get("sigmoid")
+        if kind == "lstm" and self.cell_activation is None:
+            self.cell_activation = catalog.get("tanh")
+        for name, act in (("activation", self.activation), ("gate_activation", self.gate_activation),
+                          ("cell_activation", self.cell_activation)):
+            if act is not None and (act.vector or act.gated):
+                raise ValueError(f"{name}={act.name!r} is {'vector-valued' if act.vector else 'gated'}; every slot "
+                                 f"of a {kind} cell takes an element-wise activation (sigmoid, tanh, relu, "
+                                 "hard_sigmoid, identity, ...)")
+
     # the spelling each activation field was given ('ReLU', 'leaky-relu'): written back as given, so a stored
     # configuration, a cell's key and a resumed run are what they were before the field held the entry
     _spelling: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -167,7 +237,7 @@ class ModelConfig(BaseModel):
     def _keep_spelling(cls, data: Any, handler: Any) -> ModelConfig:
         model = handler(data)
         if isinstance(data, dict):
-            for name in ("activation", "output_activation"):
+            for name in ("activation", "output_activation", "gate_activation", "cell_activation"):
                 given = data.get(name)
                 if isinstance(given, str) and given != getattr(getattr(model, name), "name", given):
                     model._spelling[name] = given
@@ -179,6 +249,12 @@ class ModelConfig(BaseModel):
         for name, given in self._spelling.items():
             if name in out:
                 out[name] = given
+        if self.kind not in RECURRENT:  # as for the transformer's fields below
+            for name in RECURRENT_FIELDS:
+                out.pop(name, None)
+        elif self.kind != "lstm":
+            for name in ("cell_activation", "forget_bias") + (("gate_activation",) if self.kind == "rnn" else ()):
+                out.pop(name, None)
         if self.kind != "transformer":  # at their defaults (the validator refuses others): an MLP's or ConvNet's
             for name in TRANSFORMER_FIELDS:  # configuration, and so its cell key, is what it was before them
                 out.pop(name, None)
@@ -227,6 +303,10 @@ class ModelConfig(BaseModel):
         """(scheme, gain): 'default' is the activation's paired scheme; gain defaults to the activation's."""
         if self.kind == "transformer":
             return "gpt2", 1.0
+        if self.kind in RECURRENT:
+            if self.weight_variance is not None:
+                return "lecun_normal", math.sqrt(self.weight_variance)
+            return ("torch", 1.0) if self.init == "default" else (self.init, self.init_gain or 1.0)
         if self.weight_variance is not None:
             return "lecun_normal", math.sqrt(self.weight_variance)
         if self.transform != "none":
@@ -306,7 +386,14 @@ class Population(nn.Module):
         return [[lay.weight] for lay in self.weight_layers()]
 
     def probe_extras(self) -> dict[str, list[str]] | None:
-        """Per-replica statistics beyond the per-layer ones (a transformer's), each with its layer names."""
+        """Per-replica statistics beyond the per-layer ones (a transformer's, a recurrent net's), each with its
+        layer names. A forward pass given `extras` appends each statistic's per-chunk values under its name, or,
+        for a gradient norm, the tensors to differentiate under '_wrt:NAME' (one list of tensors per layer name)."""
+        return None
+
+    def probe_weight_names(self) -> list[str] | None:
+        """Names of the probe_groups when they are not one per traced layer (a recurrent net's: one per layer,
+        its slots traced apart); None: the traced layers' names."""
         return None
 
     def floats_per_example(self) -> int:
@@ -468,6 +555,74 @@ class PopTransformer(Population):
         return out
 
 
+class PopRecurrent(Population):
+    """A recurrent population (actlab.nn.recurrent): RNN, GRU or LSTM cells with every slot a catalog entry, on
+    signals, images read row by row, or token ids (the next-token task, a head at every step)."""
+
+    def __init__(self, cfg: ModelConfig, seeds: list[int], in_shape: tuple[int, ...], out_features: int,
+                 members: list[ModelConfig] | None = None, vocab: int = 0):
+        super().__init__(cfg, seeds, members)
+        self.in_rank = len(in_shape)
+        self.core = recurrent.RecurrentCore(self.m, cfg.kind, tuple(in_shape), cfg.width, cfg.depth,
+                                            cfg.bidirectional, cfg.readout, out_features, vocab)
+        self.slots = nn.ModuleDict({"state" if cfg.kind == "rnn" else "candidate": self.act})
+        if cfg.kind != "rnn":
+            self.slots["gate"] = self._slot(lambda mc: mc.gate_activation)
+        if cfg.kind == "lstm":
+            self.slots["cell"] = self._slot(lambda mc: mc.cell_activation)
+        self.init_weights()
+
+    def _slot(self, entry) -> nn.Module:
+        """One slot's module over the replicas: each member's entry at its default parameters."""
+        parts = [(entry(mc), stop - start) for mc, start, stop in self.groups]
+        if all(e == parts[0][0] for e, _ in parts):
+            return _population_activation(parts[0][0], parts[0][0].resolve(), self.m)
+        return MixedActivation([(_population_activation(e, e.resolve(), n), n) for e, n in parts])
+
+    def init_weights(self) -> None:
+        for mc, start, stop in self.groups:
+            scheme, gain = mc.init_scheme()
+            self.core.init_weights(self.seeds[start:stop], slice(start, stop), scheme, gain, mc.recurrent_init,
+                                   (mc.bias_init, mc.bias_std), mc.forget_bias)
+
+    def weight_layers(self) -> list[nn.Module]:
+        return []  # a recurrent cell's weights are drawn by the core, per tensor and gate block
+
+    def floats_per_example(self) -> int:
+        core = self.core
+        return core.steps * (recurrent.GATES[self.cfg.kind] + 2) * core.hidden * core.dirs * len(core.layers)
+
+    def probe_groups(self) -> list[list[Tensor]]:
+        """Every parameter of each layer (both directions), then the head (the embedding with the first layer)."""
+        first = [self.core.embed] if self.core.embed is not None else []
+        layers = [first * (i == 0) + list(d.parameters()) for i, d in enumerate(self.core.layers)]
+        return [*layers, list(self.core.head.parameters())]
+
+    def probe_weight_names(self) -> list[str]:
+        return [f"layer{i + 1}" for i in range(len(self.core.layers))] + ["output"]
+
+    def probe_extras(self) -> dict[str, list[str]]:
+        t = self.core.steps
+        return {"state_grad_norm": [f"layer{i + 1}.step{s + 1}" for i in range(len(self.core.layers))
+                                    for s in range(t)]}
+
+    def forward(self, x: Tensor, trace: Trace | None = None, extras: dict[str, list] | None = None) -> Tensor:
+        def record(name: str, z: Tensor, a: Tensor, act: nn.Module, b: int, t: int) -> None:  # (M, B·T, H)
+            self._record(trace, name, z, a, act, lambda v: v.view(self.m, b, t, -1).transpose(2, 3))
+
+        states: dict[str, list] | None = {} if extras is not None else None
+        out = self.core(x, self.slots, None if trace is None else record, states)
+        if extras is not None and states:  # per layer and step, the state of each direction: the probe's wrt
+            wrt = extras.setdefault("_wrt:state_grad_norm", [])
+            for dirs in states.values():
+                wrt.extend(list(group) for group in zip(*dirs, strict=True))
+        y = self.output(out)
+        if trace is not None:
+            canon = (lambda t: t.permute(0, 1, 3, 2)) if out.dim() == 4 else _unsqueeze
+            self._record(trace, "output", out, y, self.out_act, canon)
+        return y
+
+
 class MixedActivation(nn.Module):
     """Different activations on consecutive replica slices: (M, B, F) split on dim 0, (B, M·C, ...) on dim 1."""
 
@@ -516,8 +671,12 @@ def build(cfg: ModelConfig | dict[str, Any] | list[ModelConfig], input_shape: tu
     members = [c if isinstance(c, ModelConfig) else ModelConfig(**c) for c in (cfg if isinstance(cfg, list) else [cfg])]
     first = members[0]
     k = out_features(task, n_classes)
-    if task == "next_token" and first.kind != "transformer":
-        raise ActlabError(f"the next-token task (a text corpus) needs model.kind='transformer', not {first.kind!r}")
+    if task == "next_token" and first.kind not in ("transformer", *RECURRENT):
+        raise ActlabError(f"the next-token task (a text corpus) needs model.kind 'transformer' or a recurrent kind "
+                          f"({', '.join(RECURRENT)}), not {first.kind!r}")
+    if first.kind in RECURRENT:
+        return PopRecurrent(first, seeds, tuple(input_shape), k, members,
+                            vocab=n_classes if task == "next_token" else 0)
     if first.kind == "transformer":
         return PopTransformer(first, seeds, tuple(input_shape), k, members, causal=task == "next_token",
                               vocab=n_classes)

@@ -27,7 +27,11 @@ from actlab.store.writer import DB_NAME, METRIC_COLUMNS, Store
 
 # what a population may mix (nn.models.MIXABLE, tested equal) and the output it ends in: the store reads names only
 SERIES_FIELDS = ("activation", "activation_params", "init", "init_gain", "weight_variance", "bias_init", "bias_std",
-                 "output_activation")
+                 "output_activation", "kind", "gate_activation", "cell_activation", "recurrent_init", "forget_bias")
+RECURRENT_KINDS = ("rnn", "gru", "lstm")  # nn.recurrent.KINDS (the store reads names only)
+# an LSTM's slots in Greff et al. 2017's words, for a series label: (field, default, short name, variant name)
+_SLOTS = (("gate_activation", "sigmoid", "gate", ""), ("activation", "tanh", "candidate", "NIAF"),
+          ("cell_activation", "tanh", "cell", "NOAF"))
 DEPTH_FIELDS = ("depth", "widths")
 METRICS = METRIC_COLUMNS  # the per-epoch metrics of every replica
 
@@ -38,10 +42,29 @@ def depth_of(model: dict[str, Any]) -> int:
 
 
 def activation_label(model: dict[str, Any]) -> str:
-    """'relu', or 'elu(alpha=0.5)' when parameters are set."""
+    """'relu', or 'elu(alpha=0.5)' when parameters are set. A recurrent net: its kind and each slot that differs
+    from the usual one, e.g. 'lstm', 'lstm (candidate identity: NIAF)', 'gru (gate hard_sigmoid)', 'rnn relu
+    (identity init)'."""
     params = model.get("activation_params") or {}
     inner = ", ".join(f"{k}={v:g}" for k, v in sorted(params.items()))
-    return f"{model['activation']}({inner})" if inner else str(model["activation"])
+    act = f"{model['activation']}({inner})" if inner else str(model["activation"])
+    kind = model.get("kind")
+    if kind not in RECURRENT_KINDS:
+        return act
+    if kind == "rnn":
+        head, parts = f"rnn {act}", []
+    else:
+        head = kind
+        parts = [f"{short} {model['activation'] if field == 'activation' else model.get(field)}"
+                 + (f": {variant}" if variant and (model.get(field) if field != "activation" else act) == "identity"
+                    else "")
+                 for field, default, short, variant in _SLOTS
+                 if field in model and (act if field == "activation" else model[field]) not in (default, None)]
+    if model.get("recurrent_init", "default") != "default":
+        parts.append(f"{model['recurrent_init']} init")
+    if kind == "lstm" and model.get("forget_bias", 1.0) != 1.0:
+        parts.append(f"forget bias {model['forget_bias']}")
+    return head + (f" ({', '.join(parts)})" if parts else "")
 
 
 def grid_pairs(values: dict[str, Any]) -> list[tuple[str, Any]]:

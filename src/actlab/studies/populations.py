@@ -32,13 +32,14 @@ def populations(cells: list[Cell], enabled: bool = True) -> list[list[Cell]]:
     """Cells grouped into populations: MLP cells whose configurations differ only in the model's MIXABLE
     fields (activation, init) share every tensor shape (`ModelConfig.shape_key`), data and training, and
     train as one population; so do transformer cells (their FFN's gated-ness and width are part of the shape
-    key: the element-wise arms form one population, the gated ones another). ConvNet cells stay apart:
+    key: the element-wise arms form one population, the gated ones another), and recurrent cells of one kind and
+shape whose slots differ. ConvNet cells stay apart:
     splitting conv maps between activations made them slower (benchmarks/RESULTS.md)."""
     if not enabled:
         return [[c] for c in cells]
     groups: dict[str, list[Cell]] = {}
     for c in cells:
-        if c.config.simulation is not None or c.config.model.kind not in ("mlp", "transformer"):
+        if c.config.simulation is not None or c.config.model.kind == "convnet":
             key = c.key
         else:
             rest = c.config.model_dump(mode="json", exclude={"name", "description", "note", "grid", "include",
@@ -78,7 +79,7 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
                                                                                              f"({hist.engine} kernel)",
                               history=hist.take(lo, hi, copy=False),
                               artifacts=arts, population=len(cells), engine_note=hist.engine_note,
-                              data_provenance=ds.provenance | {"n_classes": ds.n_classes}))
+                              data_provenance={"task": ds.task} | ds.provenance | {"n_classes": ds.n_classes}))
     return out
 
 

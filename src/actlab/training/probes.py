@@ -17,6 +17,7 @@ chosen points) and `hidden_snapshot` (hidden activations of a set of points, wit
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,6 +153,7 @@ def probe_population(model: Population, x: Tensor, y: Tensor, objective: Any, ep
     names: list[str] = []
     extra_names = model.probe_extras()
     extra_sums: dict[str, Tensor] = {}
+    grad_sq: dict[str, Tensor] = {}
     try:
         for i in range(0, len(x), chunk):
             xc, yc = x[i: i + chunk], y[i: i + chunk]
@@ -160,9 +162,17 @@ def probe_population(model: Population, x: Tensor, y: Tensor, objective: Any, ep
             with torch.enable_grad():
                 out = model(xc, trace=trace) if extras is None else model(xc, trace=trace, extras=extras)
                 loss = objective.losses(out, yc).sum() * (len(xc) / len(x))  # the full batch's mean, in parts
-                for g, part in zip(grads, torch.autograd.grad(loss, weights, allow_unused=True), strict=True):
+                wrt = {k[5:]: v for k, v in (extras or {}).items() if k.startswith("_wrt:")}
+                flat = [t for groups_ in wrt.values() for group in groups_ for t in group]
+                parts = torch.autograd.grad(loss, weights + flat, allow_unused=True)
+                for g, part in zip(grads, parts[:len(weights)], strict=True):
                     if part is not None:
                         g += part
+            it_parts = iter(parts[len(weights):])
+            for k, groups_ in wrt.items():  # Σ over chunks of the squared per-replica norms (M, layers)
+                sq = torch.stack([sum(_sq_norm(next(it_parts), model.m) for _ in group) for group in groups_], 1)
+                grad_sq[k] = grad_sq[k] + sq if k in grad_sq else sq
+                del extras[f"_wrt:{k}"]
             sums.add(trace)
             names = [name for name, *_ in trace]
             for k, parts in (extras or {}).items():  # per-chunk means, weighted by the chunk's share
@@ -177,8 +187,17 @@ def probe_population(model: Population, x: Tensor, y: Tensor, objective: Any, ep
     it = iter(grads)
     grouped = [[next(it) for _ in group] for group in groups]
     wgt = {k: v.cpu().numpy() for k, v in weight_grad_stats(grouped, model.m).items()}
+    for k, sq in grad_sq.items():  # per example: the loss is the batch's mean, so ×√N gives the RMS of ∂ℓ_i/∂h
+        extra_sums[k] = sq.sqrt() * math.sqrt(len(x))
     extra = {k: (extra_names[k], v.float().cpu().numpy()) for k, v in extra_sums.items()} if extra_names else {}
-    return ProbeRecord(epoch, names, act, names, wgt, extra)
+    return ProbeRecord(epoch, names, act, model.probe_weight_names() or names, wgt, extra)
+
+
+def _sq_norm(g: Tensor | None, m: int) -> Tensor:
+    """(M,) squared norm of each replica's slice of a gradient (M, ...) (zeros where it is unused)."""
+    if g is None:
+        return torch.zeros(m, dtype=torch.float64)
+    return (g.double() ** 2).reshape(m, -1).sum(1)
 
 
 # ------------------------------------------------------------------------ any nn.Module, by hooks
