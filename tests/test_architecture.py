@@ -80,11 +80,12 @@ def test_a_configuration_holds_the_entry_and_writes_back_its_name_as_given():
 
 def test_the_store_names_the_fields_a_population_may_mix():
     """The store reads names only (it imports nothing from nn): its series fields are the models' MIXABLE ones
-    and the output activation, kept equal here."""
-    from actlab.nn.models import MIXABLE
-    from actlab.store.results import SERIES_FIELDS
+    and the output activation, and the model's kind (a GRU beside an LSTM is a series), kept equal here."""
+    from actlab.nn.models import MIXABLE, RECURRENT
+    from actlab.store.results import RECURRENT_KINDS, SERIES_FIELDS
 
-    assert (*MIXABLE, "output_activation") == SERIES_FIELDS
+    assert (*MIXABLE, "output_activation", "kind") == SERIES_FIELDS
+    assert RECURRENT == RECURRENT_KINDS
 
 
 def test_the_contracts_catch_a_back_up_import_and_a_cycle(tmp_path):

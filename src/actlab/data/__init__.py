@@ -43,7 +43,8 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
     Source("gaussian", toy.gaussian, "Two 2-D Gaussian blobs", "generated"),
     Source("blobs8", toy.blobs8, "8-D Gaussian blobs of the blobs-depth protocol (N(±2, I), 500 points)", "generated"),
     Source("mnist1d", mnist1d.mnist1d, "MNIST-1D: 4000/1000 signals of length 40, 10 classes", "generated"),
-    Source("adding", sequences.adding, "The adding problem (Hochreiter & Schmidhuber 1997): T steps of (value, marker), "
+    Source("adding", sequences.adding, "The adding problem (Hochreiter & Schmidhuber 1997): T steps of (value, "
+           "marker), "
            "target the sum of the two marked values; guessing scores MSE 1/6", "generated"),
     Source("digits", images.digits, "scikit-learn's 8×8 handwritten digits, 1797 images, 10 classes", "packaged"),
     Source("cifar10", images.cifar10, "CIFAR-10: 50000/10000 RGB 32×32 images, 10 classes", "download"),

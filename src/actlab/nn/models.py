@@ -29,8 +29,7 @@ from actlab import rng
 from actlab.catalog.activations import GATED_MODELS, Activation, ActivationField, OptionalActivationField
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
-from actlab.nn import transforms
-from actlab.nn import recurrent
+from actlab.nn import recurrent, transforms
 from actlab.nn.layers import PopBatchNorm, PopConv, PopLayerNorm, PopLinear, PopPReLU
 from actlab.nn.transformer import TransformerCore, ffn_width, parameter_count
 
@@ -105,9 +104,11 @@ class ModelConfig(BaseModel):
     patch: Annotated[int | None, Strict(), Field(ge=1, le=1024, description=(
         "transformer on images or signals (a ViT): the patch side (images) or length (signals)"))] = None
     gate_activation: Annotated[OptionalActivationField, Field(description=(
-        "gru, lstm: the gates' activation (none: sigmoid); hard_sigmoid, or an unbounded relu as an experiment"))] = None
+        "gru, lstm: the gates' activation (none: sigmoid); hard_sigmoid, or an unbounded relu as an experiment"
+    ))] = None
     cell_activation: Annotated[OptionalActivationField, Field(description=(
-        "lstm: ψ in h = o ⊙ ψ(c), the output activation on the cell state (none: tanh; identity is Greff's NOAF)"))] = None
+        "lstm: ψ in h = o ⊙ ψ(c), the output activation on the cell state (none: tanh; identity is Greff's NOAF)"
+    ))] = None
     bidirectional: Annotated[bool, Field(description="rnn, gru, lstm: a second direction per layer, run backwards "
                                                      "in time; the layers' states are concatenated")] = False
     readout: Annotated[Literal["last", "all"], Field(description=(
@@ -191,15 +192,26 @@ class ModelConfig(BaseModel):
                              "biases; allowed: bias_std = 0, or another init")
         return self
 
-    def _check_recurrent(self) -> None:
-        from actlab.catalog import activations as catalog  # the catalog's lookup, for the slots' defaults
+    @model_validator(mode="before")
+    @classmethod
+    def _recurrent_defaults(cls, data: Any) -> Any:
+        """A recurrent cell's usual slots where none is given (the typed fields turn the names into entries):
+        tanh for the state or candidate, sigmoid for the gates, tanh on the LSTM's cell."""
+        if isinstance(data, dict) and data.get("kind") in RECURRENT:
+            usual = {"activation": "tanh", "gate_activation": "sigmoid" if data["kind"] != "rnn" else None,
+                     "cell_activation": "tanh" if data["kind"] == "lstm" else None}
+            return {**{k: v for k, v in usual.items() if v is not None and data.get(k) is None}, **{
+                k: v for k, v in data.items() if v is not None or k not in usual}}
+        return data
 
+    def _check_recurrent(self) -> None:
         kind, given = self.kind, self.model_fields_set
         drawn = self.init != "default" or self.weight_variance is not None  # else PyTorch's init draws the biases
         wrong = [f"{k}={v!r}" for k, v, ok in (
             ("widths", self.widths, self.widths is None), ("norm", self.norm, self.norm == "none"),
             ("residual", self.residual, not self.residual), ("transform", self.transform, self.transform == "none"),
-            ("init", self.init, self.init in RECURRENT_INITS), ("bias_init", self.bias_init, self.bias_init == 0 or drawn),
+            ("init", self.init, self.init in RECURRENT_INITS),
+            ("bias_init", self.bias_init, self.bias_init == 0 or drawn),
             ("bias_std", self.bias_std, self.bias_std == 0 or drawn))
             if not ok]
         if wrong:
@@ -215,12 +227,6 @@ class ModelConfig(BaseModel):
                                  + "cell_activation is for lstm")
         if kind != "lstm" and "forget_bias" in given and self.forget_bias != 1.0:
             raise ValueError(f"forget_bias={self.forget_bias}: only an LSTM has a forget gate (kind={kind!r})")
-        if "activation" not in given:
-            self.activation = catalog.get("tanh")
-        if kind != "rnn" and self.gate_activation is None:
-            self.gate_activation = catalog.get("sigmoid")
-        if kind == "lstm" and self.cell_activation is None:
-            self.cell_activation = catalog.get("tanh")
         for name, act in (("activation", self.activation), ("gate_activation", self.gate_activation),
                           ("cell_activation", self.cell_activation)):
             if act is not None and (act.vector or act.gated):

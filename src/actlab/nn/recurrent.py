@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from actlab import rng
 from actlab.errors import ActlabError
+from actlab.nn import init as inits
 from actlab.nn.layers import PopLinear
 
 KINDS = ("rnn", "gru", "lstm")
@@ -190,8 +191,6 @@ class RecurrentCore(nn.Module):
         its fan-in by `scheme` and `gain` and biases are N(bias[0], bias[1]²). `recurrent` 'identity' sets each
         W_hh block to I (Le et al. 2015), 'orthogonal' draws each block orthogonal; `forget_bias` sets the
         LSTM's forget-gate bias b_ih (b_hh's block 0), so the gate starts at σ(forget_bias)."""
-        from actlab.nn import init as inits  # the init schemes (a sibling module; imported where used)
-
         h = self.hidden
         with torch.no_grad():
             for name, p in self.named_parameters():
@@ -211,7 +210,7 @@ class RecurrentCore(nn.Module):
                     draw = bias[1] * rng.normal(seeds, stream, (n,)) if bias[1] > 0 else torch.zeros(len(seeds), n)
                     p[rows] = (bias[0] + draw).view(len(seeds), *shape)
                 elif head:
-                    p[rows] = inits.draw(scheme, gain, seeds, stream, shape, shape[0], shape[1]).view(len(seeds), *shape)
+                    p[rows] = inits.draw(scheme, gain, seeds, stream, shape, *shape).view(len(seeds), *shape)
                 else:  # (fan_in, G·H): each gate block (fan_in, H) drawn alone with its own fans
                     p[rows] = torch.cat([inits.draw(scheme, gain, seeds, rng.stream_id(name, k), (shape[0], h),
                                                     shape[0], h) for k in range(shape[1] // h)], -1)

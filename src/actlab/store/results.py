@@ -27,7 +27,7 @@ from actlab.store.writer import DB_NAME, METRIC_COLUMNS, Store
 
 # what a population may mix (nn.models.MIXABLE, tested equal) and the output it ends in: the store reads names only
 SERIES_FIELDS = ("activation", "activation_params", "init", "init_gain", "weight_variance", "bias_init", "bias_std",
-                 "output_activation", "kind", "gate_activation", "cell_activation", "recurrent_init", "forget_bias")
+                 "gate_activation", "cell_activation", "recurrent_init", "forget_bias", "output_activation", "kind")
 RECURRENT_KINDS = ("rnn", "gru", "lstm")  # nn.recurrent.KINDS (the store reads names only)
 # an LSTM's slots in Greff et al. 2017's words, for a series label: (field, default, short name, variant name)
 _SLOTS = (("gate_activation", "sigmoid", "gate", ""), ("activation", "tanh", "candidate", "NIAF"),
