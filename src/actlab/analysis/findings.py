@@ -16,7 +16,7 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from actlab.analysis import language, predictions, simulations
+from actlab.analysis import language, predictions, recurrent, simulations
 from actlab.analysis.published import direction_notes
 from actlab.analysis.statements import ALPHA, Finding, Stats, Text, compare, finish
 from actlab.analysis.stats import (
@@ -271,6 +271,8 @@ def _trainability(run: Run) -> list[Finding]:
 def findings(run: Run, ci: str = "t") -> list[Finding]:
     """The study's findings, from its store; `ci` is the CI method of every mean and difference (t, bootstrap)."""
     st = Stats(ci)
+    if recurrent.is_recurrent(run):
+        return recurrent.recurrent_findings(run, st)
     if language.is_language(run):
         return language.language_findings(run, st)
     if run.kind == "train":

@@ -42,7 +42,8 @@ TAU_RESAMPLES = 2000
 
 def is_language(run: Run) -> bool:
     """Whether the run trained on a next-token task (its cells' data provenance says so)."""
-    return run.kind == "train" and any((c.data_provenance or {}).get("task") == "next_token" for c in run.cells)
+    return run.kind == "train" and any((c.data_provenance or {}).get("task") == "next_token" for c in run.cells) \
+        and all(c.model.get("kind") == "transformer" for c in run.cells)
 
 
 def bpc(run: Run, c: CellData) -> dict[int, float]:

@@ -131,15 +131,16 @@ def verdict(f: Finding, adjusted: float, a: str, b: str, higher_is: str) -> None
 
 def compare(found: list[Finding], verdicts: list, st: Stats, what: str, a: str, b: str, va: dict[int, float],
              vb: dict[int, float], verb: str, scale: float = 1, unit: str = "", spec: str = ".3g",
-             t: Text | None = None) -> None:
+             t: Text | None = None, lower_better: bool = False) -> None:
     """Add the paired comparison a − b (values by seed) to the findings, after the sentence `t` has begun;
-    its verdict is written after the Holm adjustment (`finish`)."""
+    its verdict is written after the Holm adjustment (`finish`). `lower_better` (a loss, an error): the side
+    with the smaller values is the one that `verb`."""
     pr = st.paired(va, vb)
     t = t or Text()
     comparison(t, what, a, b, pr, scale, unit, spec)
     f = t.finding(paired=pr)
     found.append(f)
-    verdicts.append((f, a, b, verb))
+    verdicts.append((f, b, a, verb) if lower_better else (f, a, b, verb))
 
 
 def finish(found: list[Finding], verdicts: list[tuple[Finding, str, str, str]]) -> list[Finding]:

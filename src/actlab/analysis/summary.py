@@ -31,13 +31,17 @@ def bounds_of(field: str) -> tuple[float, float] | None:
 
 
 def summary_rows(run: Run) -> list[dict[str, Any]]:
-    """Per cell: label, status, n, final and best test accuracy with 95 % CIs, diverged count, sim rows,
-    wall time and error."""
+    """Per cell: label, status, n, final and best test accuracy with 95 % CIs (a regression task: the final
+    test MSE, `final_test_mse`, instead), diverged count, sim rows, wall time and error."""
     counts = dict(run.store.query("SELECT cell, COUNT(*) FROM sim_rows GROUP BY cell"))
     rows = []
+    regression = run.regression
     for c in run.cells:
         final = run.replicas(c, "final_test_acc")
+        mse = run.replicas(c, "final_test_loss") if regression else {}
         rows.append({"cell": c.label, "status": c.status, "replicas": len(final),
+                     **({"final_test_mse": mean_ci(list(mse.values()), bounds=(0.0, math.inf)) if mse else None}
+                        if regression else {}),
                      "final_test_acc": mean_ci(list(final.values()), bounds=(0.0, 1.0)) if final else None,
                      "best_test_acc": mean_ci(list(run.replicas(c, "best_test_acc").values()), bounds=(0.0, 1.0))
                      if final else None,

@@ -212,6 +212,11 @@ def overview(summary: RunSummary, wide: bool = False) -> None:
 
 def headline(m: RunSummary) -> str:
     """The study's first number a reader wants: the best cell's accuracy, or a source comparison."""
+    mse = [r for r in m.rows if r.get("final_test_mse") is not None and r["final_test_mse"].n]
+    if mse:
+        best = min(mse, key=lambda r: r["final_test_mse"].mean)
+        return f"lowest final test MSE: {best['cell']} {best['final_test_mse'].format('.3g', with_n=False)}" + \
+            f" (n = {best['final_test_mse'].n})"
     scored = [r for r in m.rows if r.get("final_test_acc") is not None and r["final_test_acc"].n]
     if scored:
         best = max(scored, key=lambda r: r["final_test_acc"].mean)
@@ -236,11 +241,12 @@ def cells(summary: RunSummary, max_rows: int, wide: bool = False) -> None:
             out.print(summary.note, style="dim")
         return
     sim_rows = any(r["sim_rows"] for r in summary.rows)  # a training study has none: no column of "—"
-    cols = ["cell", "status", "n seeds", "final test acc, mean [95% CI]", "diverged", *(("rows",) if sim_rows else ()),
-            "wall s"]
+    score = "final_test_mse" if any("final_test_mse" in r for r in summary.rows) else "final_test_acc"
+    cols = ["cell", "status", "n seeds", f"final test {'MSE' if score == 'final_test_mse' else 'acc'}, mean [95% CI]",
+            "diverged", *(("rows",) if sim_rows else ()), "wall s"]
     rows = []
     for r in summary.rows:
-        acc = "—" if r["final_test_acc"] is None else r["final_test_acc"].format(".4g", with_n=False)
+        acc = "—" if r[score] is None else r[score].format(".4g", with_n=False)
         rows.append([r["cell"], r["status"] + (f": {r['error']}" if r["error"] else ""), str(r["replicas"]),
                      acc, str(r["diverged"]), *((str(r["sim_rows"] or "—"),) if sim_rows else ()),
                      "—" if r["wall_s"] is None else f"{r['wall_s']:.1f}"])

@@ -34,6 +34,7 @@ from actlab.analysis.published import study_note
 from actlab.errors import ActlabError
 from actlab.report.figures import catalog as catalog_figures
 from actlab.report.figures import language as language_figures
+from actlab.report.figures import recurrent as recurrent_figures
 from actlab.report.figures import simulations as simfigures
 from actlab.report.figures import theory as theory_figures
 from actlab.report.figures import training as figures
@@ -66,6 +67,11 @@ TRAINING_FIGURES: list[tuple[str, str, Callable[[Run], Figure | None]]] = [
      "published one with Kendall's τ.", language_figures.ranking_figure),
     ("transformer_probes", "The transformer's probes at the last probe epoch: attention entropy per head, the residual "
      "stream's RMS per block.", language_figures.transformer_probes_figure),
+    ("score_vs_length", "Final test score against the sequence length, per arm: mean and 95 % CI over seeds (the "
+     "adding problem: MSE, with guessing's 1/6 dashed).", recurrent_figures.score_vs_length_figure),
+    ("time_gradient", "Gradient through time: ‖∂ℓ/∂h_t‖ of the first layer against the step, per arm, at the first "
+     "and last probe epochs, with mean-field theory's per-step gain (dotted) where it gives one.",
+     recurrent_figures.time_gradient_figure),
     ("accuracy_vs_depth", "Final test accuracy against depth, mean and 95 % CI over seeds.",
      figures.accuracy_depth_figure),
     ("trainability", "Test accuracy over σ_w² and depth with mean-field theory's trainable depth 6 ξ_c drawn over "

@@ -3,6 +3,7 @@ grouped rows, and the cells' timing. Every mean is shown with its 95 % CI and n.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -56,6 +57,14 @@ UNIT = (0.0, 1.0)  # accuracies: their intervals stay inside [0, 1]
 def results_table(run: Run, ci: str = "t") -> Table:
     """Per cell: status, n, final and best test accuracy, final test loss (95 % CIs), diverged, wall time."""
     rows = []
+    if run.regression:  # no accuracy: the test MSE
+        for c in run.cells:
+            mse = list(run.replicas(c, "final_test_loss").values())
+            rows.append([c.label, c.status, str(len(mse)), _ci(mse, ".4g", ci, bounds=(0.0, math.inf)),
+                         _ci(list(run.replicas(c, "final_train_loss").values()), ".4g", ci, bounds=(0.0, math.inf)),
+                         str(run.diverged(c)), "—" if c.wall_s is None else f"{c.wall_s:.1f}"])
+        return Table("Results per cell: mean [95 % CI] over seeds (n = replicas with a finite value)",
+                     ["cell", "status", "seeds", "final test MSE", "final train MSE", "diverged", "wall s"], rows)
     for c in run.cells:
         final = list(run.replicas(c, "final_test_acc").values())
         rows.append([c.label, c.status, str(len(final)), _ci(final, method=ci, bounds=UNIT),

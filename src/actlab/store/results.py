@@ -178,6 +178,12 @@ class Run:
         return list(seen.values())
 
     @property
+    def regression(self) -> bool:
+        """Whether the run's cells trained on a regression task (the adding problem): its score is the test
+        MSE, lower better, and it has no accuracy."""
+        return self.kind == "train" and any((c.data_provenance or {}).get("task") == "regression" for c in self.cells)
+
+    @property
     def done(self) -> list[CellData]:
         return [c for c in self.cells if c.status == "done"]
 

@@ -1,0 +1,190 @@
+"""Recurrent-net studies (kinds rnn, gru, lstm): what their numbers show, from the store.
+
+- The **score** is the final test accuracy, or on a regression task (the adding problem) the final test MSE, or
+  on a next-token task the validation loss (both lower is better).
+- The **reference arm** of each group of cells (same context and depth) is its first cell in the study's grid
+  order: the standard LSTM of lstm-slots, the tanh RNN of rnn-time. Every other arm is compared with it, paired
+  over seeds (the same data order and the same draws of every tensor), with the exact sign-flip test; the
+  study's p-values form one Holm family. "Detectably worse" means Holm-adjusted p < 0.05 on the worse side.
+- **Solved** (the adding problem): a seed whose final test MSE is below a tenth of what guessing the mean scores
+  (1/6, so 1/60): counted with its exact Clopper–Pearson interval; seeds that never got there are counted, not
+  dropped.
+- **Gradient through time** at initialisation (the first probe epoch): per seed the per-step gain
+  (‖∂ℓ/∂h₁‖ / ‖∂ℓ/∂h_T‖)^(1/(T−1)) of the first layer, its geometric mean over seeds with a 95 % interval;
+  beside it mean-field theory's prediction √χ₁ for a plain RNN whose weights are N(0, σ_w²/fan_in)
+  (`weight_variance`) and whose recurrent matrix is drawn, not the identity: the step's input acts as a bias of
+  variance σ_w²·E‖x‖²/F, measured on the stored training inputs' first moments (`input_power`).
+- **Gates** at the last probe epoch: each gate slot's saturated fraction (|σ′| < 0.01) and, where a gate can
+  close exactly (relu, hard_sigmoid), its dead fraction (units shut on every probe example and step).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from actlab.analysis.statements import Finding, Stats, Text, compare, finish
+from actlab.analysis.stats import mean_ci, proportion_ci
+from actlab.catalog.theory import meanfield
+from actlab.store.results import RECURRENT_KINDS, CellData, Run
+
+SOLVED_SHARE = 0.1  # solved: a final test MSE below this share of guessing's
+GATES = ("input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate")
+
+
+def is_recurrent(run: Run) -> bool:
+    return run.kind == "train" and any(c.model.get("kind") in RECURRENT_KINDS for c in run.cells)
+
+
+def _task(run: Run) -> str:
+    return next(((c.data_provenance or {}).get("task", "") for c in run.done if c.data_provenance), "")
+
+
+def score(run: Run, c: CellData) -> dict[int, float]:
+    """seed -> the cell's score (see the module docstring)."""
+    return run.replicas(c, "final_test_loss" if _task(run) in ("regression", "next_token") else "final_test_acc")
+
+
+def _groups(run: Run) -> list[list[CellData]]:
+    out: dict[tuple, list[CellData]] = {}
+    for c in sorted(run.done, key=lambda c: c.index):
+        out.setdefault((c.context, c.depth), []).append(c)
+    return list(out.values())
+
+
+def step_gains(run: Run, c: CellData, epoch: int) -> tuple[list[str], np.ndarray]:
+    """(the first layer's step names, (seeds, steps) gradient norms ‖∂ℓ/∂h_t‖) at a probe epoch."""
+    names, v = run.probe(c, "state_grad_norm", epoch)
+    keep = [i for i, n in enumerate(names) if n.startswith("layer1.")]
+    return [names[i] for i in keep], v[:, keep] if len(names) else v
+
+
+def predicted_gain(c: CellData, input_power: float | None) -> float | None:
+    """Mean-field √χ₁ per step (module docstring), or None where theory gives none."""
+    m = c.model
+    if m.get("kind") != "rnn" or m.get("weight_variance") is None or m.get("recurrent_init", "default") != "default" \
+            or input_power is None or m.get("bias_std", 0) or m.get("activation_params"):
+        return None
+    sw2 = float(m["weight_variance"])
+    r = meanfield.propagation(m["activation"], sw2, sw2 * input_power)
+    return r.backward_gain
+
+
+def input_power(c: CellData) -> float | None:
+    """E‖x_t‖²/F of one step's input for the adding problem (value U(0, 1): 1/3; marker: 2/T), else None."""
+    prov = c.data_provenance or {}
+    if "guess_mse" not in prov or "T" not in prov:
+        return None
+    return (1 / 3 + 2 / prov["T"]) / 2
+
+
+def recurrent_findings(run: Run, st: Stats) -> list[Finding]:
+    found: list[Finding] = []
+    verdicts: list = []
+    if not run.done:
+        return [Finding("No cell has finished yet: there is nothing to report.")]
+    task = _task(run)
+    lower = task in ("regression", "next_token")
+    what = {"regression": "final test MSE", "next_token": "validation loss (nats per token)"}.get(
+        task, "final test accuracy")
+    bounds = (0.0, math.inf) if lower else (0.0, 1.0)
+    for cells in _groups(run):
+        ref = cells[0]
+        where = ", ".join(p for p in (ref.context, f"{ref.depth} layer{'s' * (ref.depth != 1)}"
+                                       if len(run.depths()) > 1 else "") if p)
+        at = f" ({where})" if where else ""
+        for c in cells:
+            t = Text()
+            est = st.mean(list(score(run, c).values()), bounds=bounds)
+            t(f"{c.series}{at}: {what} ")
+            if est.constant:
+                t("{m} on all {n} seeds", m=(est.mean, ".4g"), n=(est.n, "d"))
+            else:
+                t("{m} (95 % CI [{lo}, {hi}], n = {n})", m=(est.mean, ".4g"), lo=(est.lo, ".4g"), hi=(est.hi, ".4g"),
+                  n=(est.n, "d"))
+            guess = (c.data_provenance or {}).get("guess_mse")
+            if task == "regression" and guess:
+                vals = list(score(run, c).values())
+                k = sum(1 for v in vals if math.isfinite(v) and v < SOLVED_SHARE * guess)
+                pr = proportion_ci(k, len(vals))
+                t("; solved (MSE below {thr}, a tenth of guessing's {g}) on {k} of {n} seeds (95 % CI [{lo}, {hi}])",
+                  thr=(SOLVED_SHARE * guess, ".3g"), g=(guess, ".3g"), k=(k, "d"), n=(len(vals), "d"),
+                  lo=(pr.lo, ".2f"), hi=(pr.hi, ".2f"))
+            found.append(t(".").finding())
+        for c in cells[1:]:
+            compare(found, verdicts, st, f"{what[0].upper()}{what[1:]}{at}", c.series, ref.series, score(run, c),
+                    score(run, ref), "has the lower " + what.split(" (")[0] if lower else "is more accurate",
+                    spec=".4g", lower_better=lower)
+    found += _time_gradients(run, st)
+    found += _gates(run, st)
+    failed = [c for c in run.cells if c.status != "done"]
+    if failed:
+        found.append(Finding(f"{len(failed)} cell(s) did not finish ({', '.join(sorted({c.status for c in failed}))});"
+                             " they are left out of every number here.", [("unfinished", len(failed), "d")]))
+    return finish(found, verdicts)
+
+
+def _time_gradients(run: Run, st: Stats) -> list[Finding]:
+    out = []
+    for c in run.done:
+        epochs = run.probe_epochs(c)
+        if not epochs:
+            continue
+        names, v = step_gains(run, c, epochs[0])
+        if v.shape[1] < 2:
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_seed = np.log10(v[:, 0] / v[:, -1]) / (v.shape[1] - 1)
+        est = mean_ci(per_seed)
+        if not est.n:
+            continue
+        t = Text()
+        t(f"{c.series}" + (f" ({c.context})" if c.context else "") + ": at epoch {e} the gradient reaching step 1 "
+          "is {r} times the one at step {T} (geometric mean over {n} seeds): a gain per step of {g} (95 % CI "
+          "[{lo}, {hi}])", e=(epochs[0], "d"), r=(10 ** (est.mean * (v.shape[1] - 1)), ".3g"),
+          T=(v.shape[1], "d"), n=(est.n, "d"), g=(10 ** est.mean, ".3f"), lo=(10 ** est.lo, ".3f"),
+          hi=(10 ** est.hi, ".3f"))
+        pred = predicted_gain(c, input_power(c)) if epochs[0] == 0 else None
+        if pred is not None:
+            inside = 10 ** est.lo <= pred <= 10 ** est.hi
+            t("; mean-field theory predicts √χ₁ = {p} per step (" + ("inside" if inside else "outside")
+              + " the interval)", p=(pred, ".3f"))
+        out.append(t(".").finding())
+    return out
+
+
+def _gates(run: Run, st: Stats) -> list[Finding]:
+    out = []
+    for c in run.done:
+        epochs = run.probe_epochs(c)
+        if not epochs:
+            continue
+        names, sat = run.probe(c, "saturated_fraction", epochs[-1])
+        _, dead = run.probe(c, "dead_fraction", epochs[-1])
+        gates = [(i, n) for i, n in enumerate(names) if n.split(".")[-1] in GATES and n.startswith("layer1")]
+        if not gates:
+            continue
+        t = Text()
+        t(f"{c.series}" + (f" ({c.context})" if c.context else "") + ": saturated fraction of each gate of layer 1 "
+          "at epoch {e} (|σ′| < 0.01; mean [95 % CI] over seeds): ", e=(epochs[-1], "d"))
+        for j, (i, n) in enumerate(gates):
+            s = st.mean(list(sat[:, i]), bounds=(0.0, 1.0))
+            d = float(np.nanmean(dead[:, i])) if dead.size else 0.0
+            key = n.split(".")[-1]
+            t(("; " if j else "") + f"{key.replace('_', ' ')} {{{key}}} [{{{key}_lo}}, {{{key}_hi}}]",
+              **{key: (s.mean, ".2f"), f"{key}_lo": (s.lo, ".2f"), f"{key}_hi": (s.hi, ".2f")})
+            if d > 0:
+                t(f" (dead units {{{key}_dead}})", **{f"{key}_dead": (d, ".2f")})
+        out.append(t(".").finding())
+    return out
+
+
+_STEP = re.compile(r"\.step(\d+)$")
+
+
+def step_index(name: str) -> int:
+    """'layer1.step12' -> 12."""
+    m = _STEP.search(name)
+    return int(m.group(1)) if m else 0
