@@ -734,6 +734,94 @@ def bench_transformer(m: int = 6, steps: int = 30, d: int = 64, layers: int = 2,
             "vs_per_model_loop": rates["actlab"] / rates["per-model loop"]}
 
 
+class _LSTMNet(torch.nn.Module):
+    """torch's nn.LSTM with a linear readout of the last state: the per-model baseline of bench_recurrent."""
+
+    def __init__(self, features: int, hidden: int, classes: int):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(features, hidden, batch_first=True)
+        self.head = torch.nn.Linear(hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, F)
+        return self.head(self.lstm(x)[0][:, -1])
+
+
+def bench_recurrent(m: int = 30, steps: int = 20, hidden: int = 32, t: int = 40, batch: int = 50,
+                    classes: int = 10) -> dict:
+    """The lstm-slots workload (one LSTM layer of 32 on MNIST-1D's 40 steps, batch 50, Adam, each model's
+    gradient clipped to norm 1, each model its own batch): model-steps per second of actlab's population,
+    PyTorch's torch.func recipe (stack_module_state + vmap(grad(functional_call)) over nn.LSTM) and a per-model
+    loop over nn.LSTM (cuDNN-free CPU kernels), at equal population size m."""
+    from torch.func import functional_call, grad, stack_module_state, vmap
+
+    from actlab.training.loop import clip_per_replica, make_optimizer, replica_losses
+
+    gen = torch.Generator().manual_seed(0)
+    xs = torch.randn(steps + 2, m, batch, 1, t, generator=gen)
+    ys = torch.randint(0, classes, (steps + 2, m, batch), generator=gen)
+    tc = TrainConfig(optimizer="adam", lr=1e-2, grad_clip=1.0)
+    pop = build(ModelConfig(kind="lstm", width=hidden, depth=1), (1, t), "multiclass", classes, list(range(m)))
+    params = list(pop.parameters())
+    opt = make_optimizer(params, tc)
+
+    def actlab_step(i: int) -> None:
+        opt.zero_grad(set_to_none=True)
+        replica_losses(pop(xs[i]), ys[i], "ce").sum().backward()
+        clip_per_replica(params, m, 1.0)
+        opt.step()
+
+    models = [_LSTMNet(1, hidden, classes) for _ in range(m)]
+    stacked, buffers = stack_module_state(models)
+    base = _LSTMNet(1, hidden, classes).to("meta")
+
+    def loss(p, b, x, y):
+        return torch.nn.functional.cross_entropy(functional_call(base, (p, b), (x.transpose(1, 2),)), y)
+
+    def clipped(p, b, x, y):
+        g = grad(loss)(p, b, x, y)
+        norm = torch.sqrt(sum((v * v).sum() for v in g.values()))
+        coef = torch.clamp(1.0 / (norm + 1e-6), max=1.0)
+        return {k: v * coef for k, v in g.items()}
+
+    vg = vmap(clipped)
+    fopt = torch.optim.Adam(list(stacked.values()), lr=1e-2, fused=True)
+
+    def func_step(i: int) -> None:
+        grads = vg(stacked, buffers, xs[i], ys[i])
+        for k, v in stacked.items():
+            v.grad = grads[k]
+        fopt.step()
+
+    loop_models = [_LSTMNet(1, hidden, classes) for _ in range(m)]
+    loop_opts = [torch.optim.Adam(net.parameters(), lr=1e-2) for net in loop_models]
+
+    def loop_step(i: int) -> None:
+        for r, (net, o) in enumerate(zip(loop_models, loop_opts, strict=True)):
+            o.zero_grad()
+            torch.nn.functional.cross_entropy(net(xs[i, r].transpose(1, 2)), ys[i, r]).backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            o.step()
+
+    rates, failed = {}, {}
+    for name, step in (("actlab", actlab_step), ("torch.func", func_step), ("per-model loop", loop_step)):
+        try:
+            step(0)
+            step(1)  # warm-up
+        except Exception as e:  # noqa: BLE001 - a baseline torch cannot run is reported, not fatal
+            failed[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+            continue
+        t0 = time.perf_counter()
+        for i in range(2, steps + 2):
+            step(i)
+        rates[name] = m * steps / (time.perf_counter() - t0)
+    out = {"bench": "recurrent", "m": m, "steps": steps, "model": f"LSTM {hidden}, {t} steps of 1 feature, "
+           f"{classes} classes, batch {batch}", "model_steps_per_s": rates, "failed": failed,
+           "vs_per_model_loop": rates["actlab"] / rates["per-model loop"]}
+    if "torch.func" in rates:
+        out["vs_torch_func"] = rates["actlab"] / rates["torch.func"]
+    return out
+
+
 def main() -> None:
     tune_malloc()  # an entry point: the process-wide allocator setting the CLI applies too
     if len(sys.argv) > 1 and sys.argv[1] == "_memory_child":
@@ -744,12 +832,13 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", choices=["moons", "blobs", "cnn", "memory", "grouping", "userpath", "peers", "scaling",
-                                      "endtoend", "table", "transformer", "all"])
+                                      "endtoend", "table", "transformer", "recurrent", "all"])
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     runs = {"moons": bench_moons, "blobs": bench_blobs, "cnn": bench_cnn, "memory": bench_memory,
             "grouping": bench_grouping, "userpath": bench_userpath, "peers": bench_peers, "scaling": bench_scaling,
-            "endtoend": bench_endtoend, "table": bench_table, "transformer": bench_transformer}
+            "endtoend": bench_endtoend, "table": bench_table, "transformer": bench_transformer,
+            "recurrent": bench_recurrent}
     names = list(runs) if args.which == "all" else [args.which]
     info = machine()
     for name in names:

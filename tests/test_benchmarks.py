@@ -52,6 +52,9 @@ def test_benchmarks_run_at_tiny_sizes(tmp_path):
     tf = bench.bench_transformer(m=2, steps=2, d=16, layers=1, heads=2, t=8, batch=2, vocab=11)
     assert set(tf["model_steps_per_s"]) == {"actlab", "torch.func", "per-model loop"}
     assert tf["vs_torch_func"] == tf["model_steps_per_s"]["actlab"] / tf["model_steps_per_s"]["torch.func"] > 0
+    rn = bench.bench_recurrent(m=2, steps=2, hidden=8, t=6, batch=4, classes=3)
+    assert set(rn["model_steps_per_s"]) | set(rn["failed"]) == {"actlab", "torch.func", "per-model loop"}
+    assert rn["vs_per_model_loop"] == rn["model_steps_per_s"]["actlab"] / rn["model_steps_per_s"]["per-model loop"]
     info = bench.machine()
     assert info["cores"] >= 1 and info["torch"].startswith("2.")
 

@@ -14,6 +14,10 @@
   beside it mean-field theory's prediction √χ₁ for a plain RNN whose weights are N(0, σ_w²/fan_in)
   (`weight_variance`) and whose recurrent matrix is drawn, not the identity: the step's input acts as a bias of
   variance σ_w²·E‖x‖²/F, measured on the stored training inputs' first moments (`input_power`).
+- **Divergence** (a replica whose loss turned NaN or inf) is an outcome, not a gap: each cell says how many of
+  its replicas diverged (exact interval) and, where an arm or its reference has any, the two are compared on it
+  too, paired (1 diverged, 0 not: the exact sign-flip test on the seeds where exactly one diverged), in the
+  same Holm family. The score comparisons use the seeds where both arms finished.
 - **Gates** at the last probe epoch: each gate slot's saturated fraction (|σ′| < 0.01) and, where a gate can
   close exactly (relu, hard_sigmoid), its dead fraction (units shut on every probe example and step).
 """
@@ -27,6 +31,7 @@ import numpy as np
 
 from actlab.analysis.statements import Finding, Stats, Text, compare, finish
 from actlab.analysis.stats import mean_ci, proportion_ci
+from actlab.catalog.properties import properties
 from actlab.catalog.theory import meanfield
 from actlab.store.results import RECURRENT_KINDS, CellData, Run
 
@@ -38,13 +43,13 @@ def is_recurrent(run: Run) -> bool:
     return run.kind == "train" and any(c.model.get("kind") in RECURRENT_KINDS for c in run.cells)
 
 
-def _task(run: Run) -> str:
-    return next(((c.data_provenance or {}).get("task", "") for c in run.done if c.data_provenance), "")
+def _task(c: CellData) -> str:
+    return (c.data_provenance or {}).get("task", "")
 
 
 def score(run: Run, c: CellData) -> dict[int, float]:
     """seed -> the cell's score (see the module docstring)."""
-    return run.replicas(c, "final_test_loss" if _task(run) in ("regression", "next_token") else "final_test_acc")
+    return run.replicas(c, "final_test_loss" if _task(c) in ("regression", "next_token") else "final_test_acc")
 
 
 def _groups(run: Run) -> list[list[CellData]]:
@@ -52,6 +57,11 @@ def _groups(run: Run) -> list[list[CellData]]:
     for c in sorted(run.done, key=lambda c: c.index):
         out.setdefault((c.context, c.depth), []).append(c)
     return list(out.values())
+
+
+def diverged(run: Run, c: CellData) -> dict[int, float]:
+    """seed -> 1.0 if the replica diverged (a NaN or inf loss), else 0.0."""
+    return {s: float(v > 0) for s, v in run.replicas(c, "diverged_epoch").items()}
 
 
 def step_gains(run: Run, c: CellData, epoch: int) -> tuple[list[str], np.ndarray]:
@@ -85,13 +95,14 @@ def recurrent_findings(run: Run, st: Stats) -> list[Finding]:
     verdicts: list = []
     if not run.done:
         return [Finding("No cell has finished yet: there is nothing to report.")]
-    task = _task(run)
-    lower = task in ("regression", "next_token")
-    what = {"regression": "final test MSE", "next_token": "validation loss (nats per token)"}.get(
-        task, "final test accuracy")
-    bounds = (0.0, math.inf) if lower else (0.0, 1.0)
+    claims: list[tuple[Finding, str, str, str, bool]] = []  # the guide's claim: a gate arm against the LSTM
     for cells in _groups(run):
         ref = cells[0]
+        task = _task(ref)
+        lower = task in ("regression", "next_token")
+        what = {"regression": "final test MSE", "next_token": "validation loss (nats per token)"}.get(
+            task, "final test accuracy")
+        bounds = (0.0, math.inf) if lower else (0.0, 1.0)
         where = ", ".join(p for p in (ref.context, f"{ref.depth} layer{'s' * (ref.depth != 1)}"
                                        if len(run.depths()) > 1 else "") if p)
         at = f" ({where})" if where else ""
@@ -112,18 +123,80 @@ def recurrent_findings(run: Run, st: Stats) -> list[Finding]:
                 t("; solved (MSE below {thr}, a tenth of guessing's {g}) on {k} of {n} seeds (95 % CI [{lo}, {hi}])",
                   thr=(SOLVED_SHARE * guess, ".3g"), g=(guess, ".3g"), k=(k, "d"), n=(len(vals), "d"),
                   lo=(pr.lo, ".2f"), hi=(pr.hi, ".2f"))
+            div = diverged(run, c)
+            if any(div.values()):
+                k = int(sum(div.values()))
+                pr = proportion_ci(k, len(div))
+                t("; {k} of {n} replicas diverged (NaN or inf loss; 95 % CI [{lo}, {hi}]), left out of the "
+                  "score above and compared apart", k=(k, "d"), n=(len(div), "d"), lo=(pr.lo, ".2f"),
+                  hi=(pr.hi, ".2f"))
             found.append(t(".").finding())
         for c in cells[1:]:
             compare(found, verdicts, st, f"{what[0].upper()}{what[1:]}{at}", c.series, ref.series, score(run, c),
                     score(run, ref), "has the lower " + what.split(" (")[0] if lower else "is more accurate",
                     spec=".4g", lower_better=lower)
+            if _unbounded_gate(ref, c):
+                claims.append((found[-1], c.series, ref.series, where, lower))
+            da, db = diverged(run, c), diverged(run, ref)
+            if any(da.values()) or any(db.values()):  # divergence is an outcome too: an exact paired sign test
+                compare(found, verdicts, st, f"Diverged (1) or not (0){at}", c.series, ref.series, da, db,
+                        "diverges less often", spec=".2f", lower_better=True)
+                if _unbounded_gate(ref, c):
+                    claims.append((found[-1], c.series, ref.series, where + " (divergence)" if where else
+                                   "divergence", True))
     found += _time_gradients(run, st)
     found += _gates(run, st)
     failed = [c for c in run.cells if c.status != "done"]
     if failed:
         found.append(Finding(f"{len(failed)} cell(s) did not finish ({', '.join(sorted({c.status for c in failed}))});"
                              " they are left out of every number here.", [("unfinished", len(failed), "d")]))
-    return finish(found, verdicts)
+    out = finish(found, verdicts)
+    return out + [_guide_verdict(claims)] if claims else out
+
+
+def _unbounded_gate(ref: CellData, c: CellData) -> bool:
+    """Whether `c` is `ref`'s LSTM with only its gate activation changed, to one whose measured range is
+    unbounded (relu), where `ref`'s gate is bounded."""
+    a, b = ref.model, c.model
+    if a.get("kind") != "lstm" or b.get("kind") != "lstm" or a.get("gate_activation") == b.get("gate_activation"):
+        return False
+    if any(a.get(k) != b.get(k) for k in ("activation", "cell_activation", "recurrent_init", "forget_bias")):
+        return False
+
+    def bounded(name: str | None) -> bool:
+        r = properties(name or "sigmoid", cost=False).range
+        return math.isfinite(r.low) and math.isfinite(r.high)
+
+    return bounded(a.get("gate_activation")) and not bounded(b.get("gate_activation"))
+
+
+def _guide_verdict(claims: list[tuple[Finding, str, str, str, bool]]) -> Finding:
+    """The guide's "LSTM gates require bounded activations" (seed 003's RNN/LSTM row) against the paired
+    comparisons of an unbounded gate with the standard LSTM, after Holm: supported where the unbounded gate is
+    detectably worse on every task (in its score or in how often it diverges), contradicted where it is
+    detectably better on one, else not shown."""
+    t = Text()
+    t("The guide's claim \"LSTM gates require bounded activations\" (seed 003, RNN/LSTM row), tested as an "
+      "unbounded gate against the standard LSTM: ")
+    worse, better = [], []
+    for i, (f, arm, _ref, where, lower) in enumerate(claims):
+        p = next((v for k, v, _ in f.numbers if k == "p_holm"), math.nan)
+        d = f.paired.diff.mean if f.paired is not None else math.nan
+        side = None if not p < 0.05 else worse if (d > 0) == lower else better
+        if side is not None:
+            side.append(where or "all cells")
+        verdict = "detectably worse" if side is worse else "detectably better" if side is better else "not separated"
+        t(("; " if i else "") + f"{arm} {verdict} ({where or 'all cells'}, Holm-adjusted p = {{p{i}}})",
+          **{f"p{i}": (p, ".2g")})
+    tasks = {w.split(" (divergence)")[0] for *_, w, _ in claims}
+    if worse and {w.split(" (divergence)")[0] for w in worse} == tasks and not better:
+        t(". Supported at these settings: the unbounded gate is worse on every task tested.")
+    elif better:
+        t(". Contradicted at these settings on " + ", ".join(better) + ", where the unbounded gate does better.")
+    else:
+        t(". Not supported as a requirement at these settings: the unbounded gate is detectably worse on "
+          + (", ".join(worse) if worse else "no task") + " only.")
+    return t.finding()
 
 
 def _time_gradients(run: Run, st: Stats) -> list[Finding]:

@@ -35,9 +35,9 @@ def summary_rows(run: Run) -> list[dict[str, Any]]:
     test MSE, `final_test_mse`, instead), diverged count, sim rows, wall time and error."""
     counts = dict(run.store.query("SELECT cell, COUNT(*) FROM sim_rows GROUP BY cell"))
     rows = []
-    regression = run.regression
     for c in run.cells:
         final = run.replicas(c, "final_test_acc")
+        regression = (c.data_provenance or {}).get("task") == "regression"
         mse = run.replicas(c, "final_test_loss") if regression else {}
         rows.append({"cell": c.label, "status": c.status, "replicas": len(final),
                      **({"final_test_mse": mean_ci(list(mse.values()), bounds=(0.0, math.inf)) if mse else None}

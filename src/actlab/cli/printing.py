@@ -241,11 +241,13 @@ def cells(summary: RunSummary, max_rows: int, wide: bool = False) -> None:
             out.print(summary.note, style="dim")
         return
     sim_rows = any(r["sim_rows"] for r in summary.rows)  # a training study has none: no column of "—"
-    score = "final_test_mse" if any("final_test_mse" in r for r in summary.rows) else "final_test_acc"
-    cols = ["cell", "status", "n seeds", f"final test {'MSE' if score == 'final_test_mse' else 'acc'}, mean [95% CI]",
+    mse = sum("final_test_mse" in r for r in summary.rows)  # regression cells score by their test MSE
+    what = "acc" if not mse else "MSE" if mse == len(summary.rows) else "acc (regression: MSE)"
+    cols = ["cell", "status", "n seeds", f"final test {what}, mean [95% CI]",
             "diverged", *(("rows",) if sim_rows else ()), "wall s"]
     rows = []
     for r in summary.rows:
+        score = "final_test_mse" if "final_test_mse" in r else "final_test_acc"
         acc = "—" if r[score] is None else r[score].format(".4g", with_n=False)
         rows.append([r["cell"], r["status"] + (f": {r['error']}" if r["error"] else ""), str(r["replicas"]),
                      acc, str(r["diverged"]), *((str(r["sim_rows"] or "—"),) if sim_rows else ()),

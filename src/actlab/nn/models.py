@@ -237,12 +237,16 @@ class ModelConfig(BaseModel):
     # the spelling each activation field was given ('ReLU', 'leaky-relu'): written back as given, so a stored
     # configuration, a cell's key and a resumed run are what they were before the field held the entry
     _spelling: dict[str, str] = PrivateAttr(default_factory=dict)
+    _defaulted: set[str] = PrivateAttr(default_factory=set)  # recurrent slots filled with the cell's usual choice
 
     @model_validator(mode="wrap")
     @classmethod
     def _keep_spelling(cls, data: Any, handler: Any) -> ModelConfig:
         model = handler(data)
         if isinstance(data, dict):
+            if model.kind in RECURRENT:  # slots left at the cell's usual choice are written as not given, so a
+                model._defaulted = {k for k in ("gate_activation", "cell_activation")  # grid may change the kind
+                                    if data.get(k) is None}
             for name in ("activation", "output_activation", "gate_activation", "cell_activation"):
                 given = data.get(name)
                 if isinstance(given, str) and given != getattr(getattr(model, name), "name", given):
@@ -258,9 +262,12 @@ class ModelConfig(BaseModel):
         if self.kind not in RECURRENT:  # as for the transformer's fields below
             for name in RECURRENT_FIELDS:
                 out.pop(name, None)
-        elif self.kind != "lstm":
-            for name in ("cell_activation", "forget_bias") + (("gate_activation",) if self.kind == "rnn" else ()):
+        else:
+            for name in self._defaulted:
                 out.pop(name, None)
+            if self.kind != "lstm":
+                for name in ("cell_activation", "forget_bias") + (("gate_activation",) if self.kind == "rnn" else ()):
+                    out.pop(name, None)
         if self.kind != "transformer":  # at their defaults (the validator refuses others): an MLP's or ConvNet's
             for name in TRANSFORMER_FIELDS:  # configuration, and so its cell key, is what it was before them
                 out.pop(name, None)

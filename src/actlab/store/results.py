@@ -72,7 +72,10 @@ def grid_pairs(values: dict[str, Any]) -> list[tuple[str, Any]]:
     a dotted key its last part."""
     out = []
     for key, v in values.items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and key.split(".")[-1] == "data":  # a dataset with its options: data=adding, T=50
+            out += [("data", v.get("name"))] * ("name" in v) + [(k, x) for k, x in (v.get("options") or {}).items()]
+            out += [(k, x) for k, x in v.items() if k not in ("name", "options")]
+        elif isinstance(v, dict):
             out += [(k, x) for k, x in v.items()]
         else:
             out.append((key.split(".")[-1], v))
