@@ -143,7 +143,8 @@ def test_initialisation_choices():
     assert abs(float(w.detach().var()) * 64 / 2.0 - 1) < 0.05  # N(0, σ_w²/H)
     t = build(ModelConfig(kind="lstm", width=25, depth=1, forget_bias=None), (1, 4), "regression", 0,
               list(range(4))).core.layers[0][0]
-    assert float(t.weight_hh.abs().max()) <= 1 / 5 and float(t.ih.bias.abs().max()) <= 1 / 5  # U(±1/√H), as torch
+    bound = 1 / 5  # U(±1/√H), as torch draws it
+    assert float(t.weight_hh.detach().abs().max()) <= bound and float(t.ih.bias.detach().abs().max()) <= bound
     o = build(ModelConfig(kind="lstm", width=6, depth=1, recurrent_init="orthogonal"), (1, 4), "regression", 0,
               [0]).core.layers[0][0].weight_hh[0]
     for k in range(4):
@@ -253,3 +254,81 @@ def test_a_recurrent_language_model_reads_every_step():
         ids2[:, -1] = (ids2[:, -1] + 1) % 20
         torch.testing.assert_close(pop(ids2)[:, :, :-1], out[:, :, :-1].detach(), atol=0, rtol=0)
     assert activations.get("tanh") == pop.cfg.activation
+
+
+def test_gain_per_step_at_init_follows_mean_field_theory():
+    """A wide plain RNN with Gaussian weights: the measured gain per step of ‖∂ℓ/∂h_t‖ far from both ends
+    against √χ₁ at the fixed point of q = σ_w² E[φ(√q z)²] + σ_w² E‖x‖²/2, computed here by independent
+    quadrature (scipy), and against the analysis' prediction."""
+    from scipy import integrate, optimize
+
+    from actlab.analysis.recurrent import predicted_gain
+    from actlab.store.results import CellData
+
+    steps = 40
+    ds = data.load("adding", T=steps, n=600)
+    power = (1 / 3 + 2 / steps) / 2
+
+    def gauss(f):  # E[f(z)], z ~ N(0, 1)
+        return integrate.quad(lambda z: f(z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi), -12, 12, limit=200)[0]
+
+    for act, sw2 in (("tanh", 1.0), ("tanh", 2.0), ("relu", 1.0), ("relu", 2.0)):
+        if act == "tanh":
+            q = optimize.brentq(lambda q: sw2 * gauss(lambda z: math.tanh(math.sqrt(q) * z) ** 2) + sw2 * power - q,
+                                1e-6, 10)
+            chi = sw2 * gauss(lambda z: (1 - math.tanh(math.sqrt(q) * z) ** 2) ** 2)
+        else:
+            chi = sw2 / 2  # E[relu′²] = 1/2 at any q
+        pop = build(ModelConfig(kind="rnn", activation=act, width=512, depth=1, weight_variance=sw2),
+                    ds.input_shape, ds.task, 0, [0, 1, 2])
+        rec = probes.probe_population(pop, ds.x_train[:256], ds.y_train[:256], _Objective(pop, ds, TrainConfig()), 0)
+        g = rec.extra_stats["state_grad_norm"][1]
+        measured = float(np.exp(np.mean(np.log(g[:, 5] / g[:, 35]))) ** (1 / 30))
+        assert measured == pytest.approx(math.sqrt(chi), rel=0.05), (act, sw2)
+        cell = CellData("k", 0, "", {}, {"model": {"kind": "rnn", "activation": act, "weight_variance": sw2}},
+                        "done", None, None, None, None, None)
+        assert predicted_gain(cell, power) == pytest.approx(math.sqrt(chi), rel=1e-4)
+
+
+def test_recurrent_studies_report_each_arm_against_the_reference_with_figures(smoke_runs, smoke_dir):
+    from actlab.analysis.findings import findings
+    from actlab.report.figures import recurrent as figs
+    from actlab.store.results import Run
+
+    with Run.open(smoke_dir / "lstm-slots") as run:
+        assert [c.series for c in run.cells[:6]] == [
+            "lstm", "lstm (candidate identity: NIAF)", "lstm (cell identity: NOAF)", "lstm (gate relu)",
+            "lstm (gate hard_sigmoid)", "gru"]
+        assert {c.context for c in run.cells} == {"data=mnist1d, n_train=100, n_test=50", "data=adding, T=30, n=120"}
+        texts = [f.text for f in findings(run)]
+        assert sum(t.startswith("Final test accuracy (data=mnist1d") for t in texts) == 5  # each arm vs lstm
+        assert sum(t.startswith("Final test MSE (data=adding, T=30") for t in texts) == 5
+        assert any("solved (MSE below 0.0167, a tenth of guessing's 0.167)" in t for t in texts)
+        guide = [t for t in texts if t.startswith("The guide's claim \"LSTM gates require bounded activations\"")]
+        assert len(guide) == 1 and "lstm (gate relu)" in guide[0]
+        assert any("saturated fraction of each gate of layer 1" in t and "forget gate" in t for t in texts)
+        assert figs.time_gradient_figure(run) is not None and figs.score_vs_length_figure(run) is None
+    with Run.open(smoke_dir / "rnn-time") as run:
+        assert {c.series for c in run.cells} == {"rnn tanh", "rnn relu", "rnn relu (identity init)"}
+        texts = [f.text for f in findings(run)]
+        theory = [t for t in texts if "mean-field theory predicts √χ₁" in t]
+        assert theory and not any("identity init" in t for t in theory)  # no prediction for the IRNN
+        assert figs.score_vs_length_figure(run) is not None
+
+
+def test_guide_verdict_follows_the_holm_adjusted_comparisons():
+    from actlab.analysis.recurrent import _guide_verdict
+    from actlab.analysis.statements import Finding, Stats, verdict
+
+    st = Stats()
+    worse = Finding("x", paired=st.paired({s: 0.5 + 0.01 * s for s in range(10)}, {s: 0.1 for s in range(10)}))
+    verdict(worse, 0.01, "relu", "lstm", "has the lower MSE")
+    tie = Finding("y", paired=st.paired({s: (-1) ** s * 0.01 for s in range(10)}, {s: 0.0 for s in range(10)}))
+    verdict(tie, 0.9, "relu", "lstm", "has the lower MSE")
+    one = _guide_verdict([(worse, "lstm (gate relu)", "lstm", "T=30", True)])
+    assert "detectably worse" in one.text and "Supported at these settings" in one.text
+    both = _guide_verdict([(worse, "lstm (gate relu)", "lstm", "T=30", True),
+                           (tie, "lstm (gate relu)", "lstm", "mnist1d", True)])
+    assert "Not supported as a requirement" in both.text and "detectably worse on T=30 only" in both.text
+    better = _guide_verdict([(worse, "lstm (gate relu)", "lstm", "acc", False)])  # higher accuracy: better
+    assert "Contradicted" in better.text
