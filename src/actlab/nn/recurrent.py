@@ -99,7 +99,12 @@ class RecurrentLayer(nn.Module):
         """x: (M, B·T, F) -> every step's state (M, B, T, H); `states` collects each step's state (time order)."""
         m, h_size, kind = x.shape[0], self.hidden, self.kind
         b = x.shape[1] // steps
-        xp = self.ih(x).view(m, b, steps, -1)  # the input projection of every step: one product
+        # the input projection of every step: one product, unbound into per-step views (indexing xp[:, :, t]
+        # instead would make autograd zero-fill a buffer of xp's size for every step's gradient)
+        xp = self.ih(x).view(m, b, steps, -1)
+        if kind != "gru":  # b_hh joins the input projection once (the GRU's b_hn sits inside r ⊙ (W_hn h + b_hn))
+            xp = xp + self.bias_hh.unsqueeze(2)
+        xs = xp.unbind(2)
         h = x.new_zeros(m, b, h_size)
         c = x.new_zeros(m, b, h_size) if kind == "lstm" else None
         out: list[Tensor] = [h] * steps
@@ -111,36 +116,39 @@ class RecurrentLayer(nn.Module):
                 seen.setdefault(slot, []).append((z, a))
 
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-            rec = torch.baddbmm(self.bias_hh, h, self.weight_hh)  # (M, B, G·H)
-            xt = xp[:, :, t]
+            xt = xs[t]
             if kind == "rnn":
-                z = xt + rec
+                z = torch.baddbmm(xt, h, self.weight_hh)  # x_t W_ih + b_ih + b_hh + h W_hh, one product
                 h = slots["state"](z)
                 note("state", z, h)
-            elif kind == "gru":
-                zg = xt[..., :2 * h_size] + rec[..., :2 * h_size]
-                gates = slots["gate"](zg)
-                r, u = gates[..., :h_size], gates[..., h_size:]
-                zn = xt[..., 2 * h_size:] + r * rec[..., 2 * h_size:]
+            elif kind == "gru":  # split, not sliced: one gradient buffer per step, not one per slice
+                rec = torch.baddbmm(self.bias_hh, h, self.weight_hh)  # (M, B, 3H)
+                x_rz, x_n = xt.split([2 * h_size, h_size], -1)
+                h_rz, h_n = rec.split([2 * h_size, h_size], -1)
+                zg = x_rz + h_rz
+                r, u = slots["gate"](zg).chunk(2, -1)
+                zn = x_n + r * h_n
                 n = slots["candidate"](zn)
                 h = n + u * (h - n)  # (1 − u) n + u h
-                note("reset_gate", zg[..., :h_size], r)
-                note("update_gate", zg[..., h_size:], u)
-                note("candidate", zn, n)
+                if keep:
+                    zr, zu = zg.chunk(2, -1)
+                    note("reset_gate", zr, r)
+                    note("update_gate", zu, u)
+                    note("candidate", zn, n)
             else:
-                z = xt + rec
-                zg, zc = z[..., :3 * h_size], z[..., 3 * h_size:]
-                gates = slots["gate"](zg)
-                i, f, o = gates[..., :h_size], gates[..., h_size:2 * h_size], gates[..., 2 * h_size:]
+                zg, zc = torch.baddbmm(xt, h, self.weight_hh).split([3 * h_size, h_size], -1)
+                i, f, o = slots["gate"](zg).chunk(3, -1)
                 g = slots["candidate"](zc)
                 c = f * c + i * g
                 s = slots["cell"](c)
                 h = o * s
-                note("input_gate", zg[..., :h_size], i)
-                note("forget_gate", zg[..., h_size:2 * h_size], f)
-                note("output_gate", zg[..., 2 * h_size:], o)
-                note("candidate", zc, g)
-                note("cell", c, s)
+                if keep:
+                    zi, zf, zo = zg.chunk(3, -1)
+                    note("input_gate", zi, i)
+                    note("forget_gate", zf, f)
+                    note("output_gate", zo, o)
+                    note("candidate", zc, g)
+                    note("cell", c, s)
             out[t] = h
         if states is not None:
             states.extend(out)
