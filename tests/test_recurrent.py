@@ -325,10 +325,16 @@ def test_guide_verdict_follows_the_holm_adjusted_comparisons():
     verdict(worse, 0.01, "relu", "lstm", "has the lower MSE")
     tie = Finding("y", paired=st.paired({s: (-1) ** s * 0.01 for s in range(10)}, {s: 0.0 for s in range(10)}))
     verdict(tie, 0.9, "relu", "lstm", "has the lower MSE")
-    one = _guide_verdict([(worse, "lstm (gate relu)", "lstm", "T=30", True)])
+    one = _guide_verdict([(worse, "lstm (gate relu)", "T=30", "", True)])
     assert "detectably worse" in one.text and "Supported at these settings" in one.text
-    both = _guide_verdict([(worse, "lstm (gate relu)", "lstm", "T=30", True),
-                           (tie, "lstm (gate relu)", "lstm", "mnist1d", True)])
+    both = _guide_verdict([(worse, "lstm (gate relu)", "T=30", "", True),
+                           (tie, "lstm (gate relu)", "mnist1d", "", True)])
     assert "Not supported as a requirement" in both.text and "detectably worse on T=30 only" in both.text
-    better = _guide_verdict([(worse, "lstm (gate relu)", "lstm", "acc", False)])  # higher accuracy: better
+    # a task where the score ties but the unbounded gate diverges more often counts as worse on that task
+    div = _guide_verdict([(tie, "lstm (gate relu)", "mnist1d", "", False), (worse, "lstm (gate relu)", "mnist1d",
+                                                                             "divergence", True)])
+    assert "(mnist1d, divergence, Holm-adjusted p = 0.01)" in div.text and "Supported" in div.text
+    better = _guide_verdict([(worse, "lstm (gate relu)", "acc", "", False)])  # higher accuracy: better
     assert "Contradicted" in better.text
+    none = _guide_verdict([(tie, "lstm (gate relu)", "mnist1d", "", True)])
+    assert "detectably worse on no task." in none.text

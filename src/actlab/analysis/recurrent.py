@@ -95,7 +95,8 @@ def recurrent_findings(run: Run, st: Stats) -> list[Finding]:
     verdicts: list = []
     if not run.done:
         return [Finding("No cell has finished yet: there is nothing to report.")]
-    claims: list[tuple[Finding, str, str, str, bool]] = []  # the guide's claim: a gate arm against the LSTM
+    # the guide's claim: (comparison, the unbounded-gate arm, task, "" or "divergence", lower is better)
+    claims: list[tuple[Finding, str, str, str, bool]] = []
     for cells in _groups(run):
         ref = cells[0]
         task = _task(ref)
@@ -136,14 +137,13 @@ def recurrent_findings(run: Run, st: Stats) -> list[Finding]:
                     score(run, ref), "has the lower " + what.split(" (")[0] if lower else "is more accurate",
                     spec=".4g", lower_better=lower)
             if _unbounded_gate(ref, c):
-                claims.append((found[-1], c.series, ref.series, where, lower))
+                claims.append((found[-1], c.series, where or "all cells", "", lower))
             da, db = diverged(run, c), diverged(run, ref)
             if any(da.values()) or any(db.values()):  # divergence is an outcome too: an exact paired sign test
                 compare(found, verdicts, st, f"Diverged (1) or not (0){at}", c.series, ref.series, da, db,
                         "diverges less often", spec=".2f", lower_better=True)
                 if _unbounded_gate(ref, c):
-                    claims.append((found[-1], c.series, ref.series, where + " (divergence)" if where else
-                                   "divergence", True))
+                    claims.append((found[-1], c.series, where or "all cells", "divergence", True))
     found += _time_gradients(run, st)
     found += _gates(run, st)
     failed = [c for c in run.cells if c.status != "done"]
@@ -178,24 +178,25 @@ def _guide_verdict(claims: list[tuple[Finding, str, str, str, bool]]) -> Finding
     t = Text()
     t("The guide's claim \"LSTM gates require bounded activations\" (seed 003, RNN/LSTM row), tested as an "
       "unbounded gate against the standard LSTM: ")
-    worse, better = [], []
-    for i, (f, arm, _ref, where, lower) in enumerate(claims):
+    worse: list[str] = []
+    better: list[str] = []
+    for i, (f, arm, task, outcome, lower) in enumerate(claims):
         p = next((v for k, v, _ in f.numbers if k == "p_holm"), math.nan)
         d = f.paired.diff.mean if f.paired is not None else math.nan
         side = None if not p < 0.05 else worse if (d > 0) == lower else better
-        if side is not None:
-            side.append(where or "all cells")
+        if side is not None and task not in side:
+            side.append(task)
         verdict = "detectably worse" if side is worse else "detectably better" if side is better else "not separated"
-        t(("; " if i else "") + f"{arm} {verdict} ({where or 'all cells'}, Holm-adjusted p = {{p{i}}})",
-          **{f"p{i}": (p, ".2g")})
-    tasks = {w.split(" (divergence)")[0] for *_, w, _ in claims}
-    if worse and {w.split(" (divergence)")[0] for w in worse} == tasks and not better:
-        t(". Supported at these settings: the unbounded gate is worse on every task tested.")
-    elif better:
+        t(("; " if i else "") + f"{arm} {verdict} ({task}" + (f", {outcome}" if outcome else "")
+          + f", Holm-adjusted p = {{p{i}}})", **{f"p{i}": (p, ".2g")})
+    tasks = list(dict.fromkeys(task for _, _, task, _, _ in claims))
+    if better:
         t(". Contradicted at these settings on " + ", ".join(better) + ", where the unbounded gate does better.")
+    elif set(worse) == set(tasks):
+        t(". Supported at these settings: the unbounded gate is worse on every task tested.")
     else:
         t(". Not supported as a requirement at these settings: the unbounded gate is detectably worse on "
-          + (", ".join(worse) if worse else "no task") + " only.")
+          + (", ".join(worse) if worse else "no task") + (" only." if worse else "."))
     return t.finding()
 
 

@@ -166,7 +166,12 @@ class History:
 
     @property
     def best_test_acc(self) -> np.ndarray:
-        return np.nanmax(self.test_acc, axis=1) if self.test_acc.shape[1] else np.full(len(self.seeds), np.nan)
+        """Per replica the best test accuracy over epochs; NaN for one that diverged before its first epoch ended
+        (all NaN: no warning, the divergence is recorded)."""
+        if not self.test_acc.shape[1]:
+            return np.full(len(self.seeds), np.nan)
+        finite = np.isfinite(self.test_acc).any(axis=1)
+        return np.where(finite, np.nanmax(np.where(finite[:, None], self.test_acc, 0.0), axis=1), np.nan)
 
     @property
     def final_test_acc(self) -> np.ndarray:
