@@ -7,8 +7,10 @@
   over seeds (the same data order and the same draws of every tensor), with the exact sign-flip test; the
   study's p-values form one Holm family. "Detectably worse" means Holm-adjusted p < 0.05 on the worse side.
 - **Solved** (the adding problem): a seed whose final test MSE is below a tenth of what guessing the mean scores
-  (1/6, so 1/60): counted with its exact Clopper–Pearson interval; seeds that never got there are counted, not
-  dropped.
+  (1/6, so 1/60): counted with its exact Clopper–Pearson interval; seeds that never got there (a diverged one
+  included) are counted, not dropped. Each arm is compared with the reference on it too, paired (1 solved, 0 not:
+  the exact sign-flip test on the seeds where exactly one solved it), in the same Holm family: the outcome no
+  single exploding seed can swamp (a loss of 1e33 is finite and moves a mean anywhere; the median is given too).
 - **Gradient through time** at initialisation (the first probe epoch): per seed the per-step gain
   (‖∂ℓ/∂h₁‖ / ‖∂ℓ/∂h_T‖)^(1/(T−1)) of the first layer, its geometric mean over seeds with a 95 % interval;
   beside it mean-field theory's prediction √χ₁ for a plain RNN whose weights are N(0, σ_w²/fan_in)
@@ -57,6 +59,13 @@ def _groups(run: Run) -> list[list[CellData]]:
     for c in sorted(run.done, key=lambda c: c.index):
         out.setdefault((c.context, c.depth), []).append(c)
     return list(out.values())
+
+
+def solved(run: Run, c: CellData) -> dict[int, float]:
+    """seed -> 1.0 if the replica's final test MSE is below SOLVED_SHARE of guessing's, else 0.0 (a diverged
+    replica has not solved it: counted, not dropped)."""
+    guess = (c.data_provenance or {}).get("guess_mse", 0.0)
+    return {s: float(math.isfinite(v) and v < SOLVED_SHARE * guess) for s, v in score(run, c).items()}
 
 
 def diverged(run: Run, c: CellData) -> dict[int, float]:
@@ -117,12 +126,14 @@ def recurrent_findings(run: Run, st: Stats) -> list[Finding]:
                 t("{m} (95 % CI [{lo}, {hi}], n = {n})", m=(est.mean, ".4g"), lo=(est.lo, ".4g"), hi=(est.hi, ".4g"),
                   n=(est.n, "d"))
             guess = (c.data_provenance or {}).get("guess_mse")
+            if lower and est.n:  # a loss can blow up on one seed (1e33 is finite): the median says what is typical
+                t(", median {med}", med=(float(np.nanmedian(list(score(run, c).values()))), ".4g"))
             if task == "regression" and guess:
-                vals = list(score(run, c).values())
-                k = sum(1 for v in vals if math.isfinite(v) and v < SOLVED_SHARE * guess)
-                pr = proportion_ci(k, len(vals))
+                ok = solved(run, c)
+                k = int(sum(ok.values()))
+                pr = proportion_ci(k, len(ok))
                 t("; solved (MSE below {thr}, a tenth of guessing's {g}) on {k} of {n} seeds (95 % CI [{lo}, {hi}])",
-                  thr=(SOLVED_SHARE * guess, ".3g"), g=(guess, ".3g"), k=(k, "d"), n=(len(vals), "d"),
+                  thr=(SOLVED_SHARE * guess, ".3g"), g=(guess, ".3g"), k=(k, "d"), n=(len(ok), "d"),
                   lo=(pr.lo, ".2f"), hi=(pr.hi, ".2f"))
             div = diverged(run, c)
             if any(div.values()):
@@ -138,10 +149,15 @@ def recurrent_findings(run: Run, st: Stats) -> list[Finding]:
                     spec=".4g", lower_better=lower)
             if _unbounded_gate(ref, c):
                 claims.append((found[-1], c.series, where or "all cells", "", lower))
+            if task == "regression" and (ref.data_provenance or {}).get("guess_mse"):  # the unambiguous outcome
+                compare(found, verdicts, st, f"Solved (1) or not (0){at}", c.series, ref.series, solved(run, c),
+                        solved(run, ref), "solves it more often", spec=".2f", bounds=(-1.0, 1.0))
+                if _unbounded_gate(ref, c):
+                    claims.append((found[-1], c.series, where or "all cells", "solved", False))
             da, db = diverged(run, c), diverged(run, ref)
             if any(da.values()) or any(db.values()):  # divergence is an outcome too: an exact paired sign test
                 compare(found, verdicts, st, f"Diverged (1) or not (0){at}", c.series, ref.series, da, db,
-                        "diverges less often", spec=".2f", lower_better=True)
+                        "diverges less often", spec=".2f", lower_better=True, bounds=(-1.0, 1.0))
                 if _unbounded_gate(ref, c):
                     claims.append((found[-1], c.series, where or "all cells", "divergence", True))
     found += _time_gradients(run, st)

@@ -30,8 +30,8 @@ class Stats:
     def mean(self, values: Any, bounds: tuple[float, float] | None = None) -> Estimate:
         return mean_ci(values, method=self.ci, bounds=bounds)
 
-    def paired(self, a: dict[int, float], b: dict[int, float]) -> Paired:
-        return paired_difference(a, b, ci=self.ci)
+    def paired(self, a: dict[int, float], b: dict[int, float], bounds: tuple[float, float] | None = None) -> Paired:
+        return paired_difference(a, b, ci=self.ci, bounds=bounds)
 
 
 @dataclass
@@ -131,11 +131,11 @@ def verdict(f: Finding, adjusted: float, a: str, b: str, higher_is: str) -> None
 
 def compare(found: list[Finding], verdicts: list, st: Stats, what: str, a: str, b: str, va: dict[int, float],
              vb: dict[int, float], verb: str, scale: float = 1, unit: str = "", spec: str = ".3g",
-             t: Text | None = None, lower_better: bool = False) -> None:
+             t: Text | None = None, lower_better: bool = False, bounds: tuple[float, float] | None = None) -> None:
     """Add the paired comparison a − b (values by seed) to the findings, after the sentence `t` has begun;
     its verdict is written after the Holm adjustment (`finish`). `lower_better` (a loss, an error): the side
-    with the smaller values is the one that `verb`."""
-    pr = st.paired(va, vb)
+    with the smaller values is the one that `verb`; `bounds`: the range of a − b (0/1 outcomes: [-1, 1])."""
+    pr = st.paired(va, vb, bounds)
     t = t or Text()
     comparison(t, what, a, b, pr, scale, unit, spec)
     f = t.finding(paired=pr)

@@ -130,10 +130,11 @@ class Paired:
 
 def paired_difference(a: dict[int, float] | np.ndarray | list[float], b: dict[int, float] | np.ndarray | list[float],
                       level: float = 0.95, test: Literal["permutation", "t", "wilcoxon"] = "permutation",
-                      ci: Literal["t", "bootstrap"] = "t") -> Paired:
+                      ci: Literal["t", "bootstrap"] = "t", bounds: tuple[float, float] | None = None) -> Paired:
     """Paired comparison of a and b: dicts seed -> value (matched by seed), or equal-length arrays (matched
     by position). Pairs where either value is missing or not finite are dropped; n counts the rest. The
-    test is the exact sign-flip permutation test by default (its statistic is the mean difference)."""
+    test is the exact sign-flip permutation test by default (its statistic is the mean difference). `bounds`:
+    the range the difference cannot leave (two 0/1 outcomes: [-1, 1]); its interval is clipped to it."""
     if test not in TESTS:
         raise ActlabError(f"paired test {test!r} is unknown; allowed: {', '.join(TESTS)}")
     if isinstance(a, dict) and isinstance(b, dict):
@@ -148,7 +149,7 @@ def paired_difference(a: dict[int, float] | np.ndarray | list[float], b: dict[in
     keep = np.isfinite(x) & np.isfinite(y)
     d = x[keep] - y[keep]
     kept = tuple(s for s, k in zip(seeds, keep, strict=True) if k)
-    est = mean_ci(d, level, ci)
+    est = mean_ci(d, level, ci, bounds=bounds)
     n = len(d)
     if n < 2:
         return Paired(est, math.nan, math.nan, test, math.nan, n, kept)
