@@ -329,7 +329,7 @@ def test_guide_verdict_follows_the_holm_adjusted_comparisons():
     assert "detectably worse" in one.text and "Supported at these settings" in one.text
     both = _guide_verdict([(worse, "lstm (gate relu)", "T=30", "", True),
                            (tie, "lstm (gate relu)", "mnist1d", "", True)])
-    assert "Not supported as a requirement" in both.text and "detectably worse on T=30 only" in both.text
+    assert "Not supported as a requirement" in both.text and "detectably worse on T=30." in both.text
     # a task where the score ties but the unbounded gate diverges more often counts as worse on that task
     div = _guide_verdict([(tie, "lstm (gate relu)", "mnist1d", "", False), (worse, "lstm (gate relu)", "mnist1d",
                                                                              "divergence", True)])
@@ -338,3 +338,28 @@ def test_guide_verdict_follows_the_holm_adjusted_comparisons():
     assert "Contradicted" in better.text
     none = _guide_verdict([(tie, "lstm (gate relu)", "mnist1d", "", True)])
     assert "detectably worse on no task." in none.text
+    # the survivors of an arm that diverges more often score better: survivorship, not a contradiction
+    surv = _guide_verdict([(worse, "lstm (gate relu)", "mnist1d", "", False),
+                           (worse, "lstm (gate relu)", "mnist1d", "divergence", True)])
+    assert "Contradicted" not in surv.text and "mixed on mnist1d" in surv.text
+
+
+def test_a_user_function_that_is_not_element_wise_is_refused_in_any_slot():
+    with pytest.raises(ActlabError, match="is not element-wise"):
+        activations.from_callable(lambda x: torch.softmax(x, 0), name="my_softmax")
+    with pytest.raises(ActlabError, match="is not element-wise"):
+        activations.from_callable(lambda x: x / x.norm(), name="my_norm")
+    assert activations.from_callable(lambda x: x * torch.tanh(x), name="my_xtanh").name == "my_xtanh"
+
+
+def test_forget_bias_none_from_a_study_and_only_on_an_lstm():
+    from actlab.studies.config import expand, load_study
+
+    cfg = ModelConfig(kind="lstm", forget_bias="none")
+    assert cfg.forget_bias is None and cfg.model_dump(mode="json")["forget_bias"] is None
+    cells = expand(load_study("lstm-slots", ["seeds=2", "grid.model=[{kind=\"lstm\", forget_bias=\"none\"}, "
+                                             "{kind=\"lstm\", forget_bias=2.0}, {kind=\"gru\"}]"]))
+    assert [c.config.model.forget_bias for c in cells[:3]] == [None, 2.0, 1.0]  # the GRU holds the unused default
+    assert "forget_bias" not in cells[2].config.model.model_dump(mode="json")
+    with pytest.raises(ValidationError, match="only an LSTM has a forget gate"):
+        ModelConfig(kind="gru", forget_bias=1.0)

@@ -15,11 +15,15 @@
   (‖∂ℓ/∂h₁‖ / ‖∂ℓ/∂h_T‖)^(1/(T−1)) of the first layer, its geometric mean over seeds with a 95 % interval;
   beside it mean-field theory's prediction √χ₁ for a plain RNN whose weights are N(0, σ_w²/fan_in)
   (`weight_variance`) and whose recurrent matrix is drawn, not the identity: the step's input acts as a bias of
-  variance σ_w²·E‖x‖²/F, measured on the stored training inputs' first moments (`input_power`).
-- **Divergence** (a replica whose loss turned NaN or inf) is an outcome, not a gap: each cell says how many of
-  its replicas diverged (exact interval) and, where an arm or its reference has any, the two are compared on it
-  too, paired (1 diverged, 0 not: the exact sign-flip test on the seeds where exactly one diverged), in the
-  same Holm family. The score comparisons use the seeds where both arms finished.
+  variance σ_w²·E‖x‖²/F, from the adding problem's input distribution (`input_power`). Read only where the
+  gradient reaches step 1 through the chain of steps alone: one direction, the head on the last state (a
+  bidirectional net's backward states and an `all` readout hand every step the head's gradient directly).
+- **Divergence** (a replica whose loss turned NaN or inf, or, where the task has a guessing baseline, whose final
+  test MSE is over a million times guessing's: 1e33 is finite and no better an answer) is an outcome, not a
+  gap: each cell says how many of its replicas diverged (exact interval) and, where an arm or its reference has
+  any, the two are compared on it too, paired (1 diverged, 0 not: the exact sign-flip test on the seeds where
+  exactly one diverged), in the same Holm family. The score comparisons use the seeds where both arms finished,
+  so a better score of the survivors of an arm that diverges more often is survivorship, never a win alone.
 - **Gates** at the last probe epoch: each gate slot's saturated fraction (|σ′| < 0.01) and, where a gate can
   close exactly (relu, hard_sigmoid), its dead fraction (units shut on every probe example and step).
 """
@@ -38,6 +42,7 @@ from actlab.catalog.theory import meanfield
 from actlab.store.results import RECURRENT_KINDS, CellData, Run
 
 SOLVED_SHARE = 0.1  # solved: a final test MSE below this share of guessing's
+BLOWUP = 1e6  # diverged, too: a final test MSE this many times guessing's
 GATES = ("input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate")
 
 
@@ -50,8 +55,10 @@ def _task(c: CellData) -> str:
 
 
 def score(run: Run, c: CellData) -> dict[int, float]:
-    """seed -> the cell's score (see the module docstring)."""
-    return run.replicas(c, "final_test_loss" if _task(c) in ("regression", "next_token") else "final_test_acc")
+    """seed -> the cell's score (see the module docstring); NaN for a replica that diverged (`diverged`)."""
+    raw = run.replicas(c, "final_test_loss" if _task(c) in ("regression", "next_token") else "final_test_acc")
+    div = diverged(run, c)
+    return {s: math.nan if div.get(s) else v for s, v in raw.items()}
 
 
 def _groups(run: Run) -> list[list[CellData]]:
@@ -69,8 +76,15 @@ def solved(run: Run, c: CellData) -> dict[int, float]:
 
 
 def diverged(run: Run, c: CellData) -> dict[int, float]:
-    """seed -> 1.0 if the replica diverged (a NaN or inf loss), else 0.0."""
-    return {s: float(v > 0) for s, v in run.replicas(c, "diverged_epoch").items()}
+    """seed -> 1.0 if the replica diverged, else 0.0: a NaN or inf loss during training, or on a task with a
+    guessing baseline a final test MSE over BLOWUP times guessing's (1e33 is finite, and no better an answer)."""
+    out = {s: float(v > 0) for s, v in run.replicas(c, "diverged_epoch").items()}
+    guess = (c.data_provenance or {}).get("guess_mse")
+    if guess:
+        for s, v in run.replicas(c, "final_test_loss").items():
+            if math.isfinite(v) and v > BLOWUP * guess:
+                out[s] = 1.0
+    return out
 
 
 def step_gains(run: Run, c: CellData, epoch: int) -> tuple[list[str], np.ndarray]:
@@ -80,11 +94,19 @@ def step_gains(run: Run, c: CellData, epoch: int) -> tuple[list[str], np.ndarray
     return [names[i] for i in keep], v[:, keep] if len(names) else v
 
 
+def chain(c: CellData) -> bool:
+    """Whether ∂ℓ/∂h₁ reaches step 1 only back through the steps (one direction, the head on the last state, not
+    a language model's head at every step): then the gradient's decay is a gain per step."""
+    m = c.model
+    return not m.get("bidirectional") and m.get("readout", "last") == "last" and _task(c) != "next_token"
+
+
 def predicted_gain(c: CellData, input_power: float | None) -> float | None:
     """Mean-field √χ₁ per step (module docstring), or None where theory gives none."""
     m = c.model
-    if m.get("kind") != "rnn" or m.get("weight_variance") is None or m.get("recurrent_init", "default") != "default" \
-            or input_power is None or m.get("bias_std", 0) or m.get("activation_params"):
+    if not chain(c) or m.get("kind") != "rnn" or m.get("weight_variance") is None \
+            or m.get("recurrent_init", "default") != "default" or input_power is None or m.get("bias_std", 0) \
+            or m.get("activation_params"):
         return None
     sw2 = float(m["weight_variance"])
     r = meanfield.propagation(m["activation"], sw2, sw2 * input_power)
@@ -139,9 +161,10 @@ def recurrent_findings(run: Run, st: Stats) -> list[Finding]:
             if any(div.values()):
                 k = int(sum(div.values()))
                 pr = proportion_ci(k, len(div))
-                t("; {k} of {n} replicas diverged (NaN or inf loss; 95 % CI [{lo}, {hi}]), left out of the "
-                  "score above and compared apart", k=(k, "d"), n=(len(div), "d"), lo=(pr.lo, ".2f"),
-                  hi=(pr.hi, ".2f"))
+                t("; {k} of {n} replicas diverged (a NaN or inf loss" + (
+                    ", or a final test MSE over a million times guessing's" if guess else "")
+                  + "; 95 % CI [{lo}, {hi}]), left out of the score above and compared apart", k=(k, "d"),
+                  n=(len(div), "d"), lo=(pr.lo, ".2f"), hi=(pr.hi, ".2f"))
             found.append(t(".").finding())
         for c in cells[1:]:
             compare(found, verdicts, st, f"{what[0].upper()}{what[1:]}{at}", c.series, ref.series, score(run, c),
@@ -194,25 +217,37 @@ def _guide_verdict(claims: list[tuple[Finding, str, str, str, bool]]) -> Finding
     t = Text()
     t("The guide's claim \"LSTM gates require bounded activations\" (seed 003, RNN/LSTM row), tested as an "
       "unbounded gate against the standard LSTM: ")
-    worse: list[str] = []
-    better: list[str] = []
+    sides: dict[str, dict[str, str]] = {}  # task -> outcome -> "worse" / "better"
     for i, (f, arm, task, outcome, lower) in enumerate(claims):
         p = next((v for k, v, _ in f.numbers if k == "p_holm"), math.nan)
         d = f.paired.diff.mean if f.paired is not None else math.nan
-        side = None if not p < 0.05 else worse if (d > 0) == lower else better
-        if side is not None and task not in side:
-            side.append(task)
-        verdict = "detectably worse" if side is worse else "detectably better" if side is better else "not separated"
+        side = None if not p < 0.05 else "worse" if (d > 0) == lower else "better"
+        if side is not None:
+            sides.setdefault(task, {})[outcome or "score"] = side
+        verdict = f"detectably {side}" if side else "not separated"
         t(("; " if i else "") + f"{arm} {verdict} ({task}" + (f", {outcome}" if outcome else "")
           + f", Holm-adjusted p = {{p{i}}})", **{f"p{i}": (p, ".2g")})
     tasks = list(dict.fromkeys(task for _, _, task, _, _ in claims))
-    if better:
-        t(". Contradicted at these settings on " + ", ".join(better) + ", where the unbounded gate does better.")
-    elif set(worse) == set(tasks):
+    per_task = {}
+    for task in tasks:
+        got = sides.get(task, {})
+        if got.get("score") == "better" and got.get("divergence") == "worse":  # the survivors of many failures
+            got = {k: v for k, v in got.items() if k != "score"} | {"survivors": "mixed"}
+        kinds = set(got.values())
+        per_task[task] = ("mixed" if "mixed" in kinds or kinds == {"worse", "better"} else
+                          "worse" if kinds == {"worse"} else "better" if kinds == {"better"} else "none")
+    worse = [k for k, v in per_task.items() if v == "worse"]
+    better = [k for k, v in per_task.items() if v == "better"]
+    mixed = [k for k, v in per_task.items() if v == "mixed"]
+    if better and not worse and not mixed:
+        t(". Contradicted at these settings: the unbounded gate does better on " + ", ".join(better) + ".")
+    elif len(worse) == len(tasks):
         t(". Supported at these settings: the unbounded gate is worse on every task tested.")
     else:
         t(". Not supported as a requirement at these settings: the unbounded gate is detectably worse on "
-          + (", ".join(worse) if worse else "no task") + (" only." if worse else "."))
+          + (", ".join(worse) if worse else "no task")
+          + (f", better on {', '.join(better)}" if better else "")
+          + (f", mixed on {', '.join(mixed)} (worse in one outcome, better in another)" if mixed else "") + ".")
     return t.finding()
 
 
@@ -220,7 +255,7 @@ def _time_gradients(run: Run, st: Stats) -> list[Finding]:
     out = []
     for c in run.done:
         epochs = run.probe_epochs(c)
-        if not epochs:
+        if not epochs or not chain(c):
             continue
         names, v = step_gains(run, c, epochs[0])
         if v.shape[1] < 2:
@@ -256,9 +291,11 @@ def _gates(run: Run, st: Stats) -> list[Finding]:
         gates = [(i, n) for i, n in enumerate(names) if n.split(".")[-1] in GATES and n.startswith("layer1")]
         if not gates:
             continue
+        n = int(np.isfinite(sat[:, gates[0][0]]).sum())
         t = Text()
         t(f"{c.series}" + (f" ({c.context})" if c.context else "") + ": saturated fraction of each gate of layer 1 "
-          "at epoch {e} (|σ′| < 0.01; mean [95 % CI] over seeds): ", e=(epochs[-1], "d"))
+          "at epoch {e} (|φ′| < 0.01, a ReLU gate's shut units included; mean [95 % CI] over the {n} seeds that "
+          "did not diverge): ", e=(epochs[-1], "d"), n=(n, "d"))
         for j, (i, n) in enumerate(gates):
             s = st.mean(list(sat[:, i]), bounds=(0.0, 1.0))
             d = float(np.nanmean(dead[:, i])) if dead.size else 0.0

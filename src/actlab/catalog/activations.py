@@ -565,6 +565,14 @@ def _check_elementwise(act: Activation) -> None:
         got = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__
         raise ActlabError(f"activation {act.name!r} returned {got} for input of shape (7,); allowed: a tensor of the "
                           "input's shape")
+    try:  # element-wise: each value alone gives what it gives among the others (a softmax does not)
+        alone = torch.cat([act(x[i: i + 1]).reshape(1) for i in range(len(x))])
+    except Exception as e:  # noqa: BLE001 - the user's code, reported as bad input
+        raise ActlabError(f"activation {act.name!r} failed on a one-element tensor: {type(e).__name__}: {e}") from None
+    if not torch.allclose(alone.to(y.dtype), y, rtol=1e-6, atol=1e-9, equal_nan=True):
+        raise ActlabError(f"activation {act.name!r} is not element-wise: each value's output depends on the other "
+                          "values of the tensor (a softmax or a normalisation); allowed: a function applied to each "
+                          "value alone (a vector-valued output goes in output_activation as softmax)")
 
 
 def _variance_gain(fn: Callable[..., Tensor], params: Mapping[str, float]) -> float:

@@ -1,7 +1,8 @@
 """Synthetic sequence tasks with a known horizon, for recurrent nets.
 
-The adding problem (Hochreiter & Schmidhuber 1997, §5.4; in the form Le et al. 2015 and Arjovsky et al. 2016
-use): each example is T steps of two features, a value drawn U(0, 1) and a marker that is 1 at exactly two
+The adding problem, in the form Le et al. 2015 and Arjovsky et al. 2016 use (Hochreiter & Schmidhuber 1997's
+original, their experiment 4, differs: values in [−1, 1], the first marker among the first ten steps, the target
+0.5 + (X₁ + X₂)/4): each example is T steps of two features, a value drawn U(0, 1) and a marker that is 1 at exactly two
 steps, one drawn uniformly from the first half of the sequence and one from the second half, 0 elsewhere. The
 target is the sum of the two marked values. Always predicting 1 (the target's mean) scores the target's variance,
 Var(u₁ + u₂) = 2/12 = 1/6 ≈ 0.167 MSE: a model that does not carry the first value across at least T/2 steps

@@ -118,8 +118,8 @@ class ModelConfig(BaseModel):
         "rnn, gru, lstm: each W_hh gate block as the init draws it, the identity (IRNN, Le et al. 2015), or "
         "orthogonal"))] = "default"
     forget_bias: Annotated[float | None, Field(ge=-100, le=100, description=(
-        "lstm: the forget gate's initial bias (1.0: Gers et al. 2000, Jozefowicz et al. 2015); none: as the init "
-        "draws it (PyTorch's own)"))] = 1.0
+        "lstm: the forget gate's initial bias (1.0: Gers et al. 2000, Jozefowicz et al. 2015); \"none\": as the "
+        "init draws it (PyTorch's own)"))] = 1.0
     transform_params: Annotated[dict[str, float], Field(
         description="dks: c_slope_1_target (ζ, 1.5); tat: c_curve_target (τ, 0.3), or c_val_0_target (η, 0.9) "
                     "for leaky_relu")] = {}
@@ -197,6 +197,9 @@ class ModelConfig(BaseModel):
     def _recurrent_defaults(cls, data: Any) -> Any:
         """A recurrent cell's usual slots where none is given (the typed fields turn the names into entries):
         tanh for the state or candidate, sigmoid for the gates, tanh on the LSTM's cell."""
+        if isinstance(data, dict) and isinstance(data.get("forget_bias"), str) and \
+                data["forget_bias"].strip().lower() in ("none", "null", "drawn"):  # TOML and --set have no null
+            data = {**data, "forget_bias": None}
         if isinstance(data, dict) and data.get("kind") in RECURRENT:
             usual = {"activation": "tanh", "gate_activation": "sigmoid" if data["kind"] != "rnn" else None,
                      "cell_activation": "tanh" if data["kind"] == "lstm" else None}
@@ -225,8 +228,9 @@ class ModelConfig(BaseModel):
                 raise ValueError(f"{name}={getattr(self, name).name!r}: a {kind} has no such slot; "
                                  + ("gate_activation is for gru and lstm, " if name == "gate_activation" else "")
                                  + "cell_activation is for lstm")
-        if kind != "lstm" and "forget_bias" in given and self.forget_bias != 1.0:
-            raise ValueError(f"forget_bias={self.forget_bias}: only an LSTM has a forget gate (kind={kind!r})")
+        if kind != "lstm" and "forget_bias" in given:
+            raise ValueError(f"forget_bias={self.forget_bias}: only an LSTM has a forget gate (kind={kind!r}); in a "
+                             "study whose grid mixes kinds, set it in the LSTM arms' tables")
         for name, act in (("activation", self.activation), ("gate_activation", self.gate_activation),
                           ("cell_activation", self.cell_activation)):
             if act is not None and (act.vector or act.gated):
@@ -246,7 +250,7 @@ class ModelConfig(BaseModel):
         if isinstance(data, dict):
             if model.kind in RECURRENT:  # slots left at the cell's usual choice are written as not given, so a
                 model._defaulted = {k for k in ("gate_activation", "cell_activation")  # grid may change the kind
-                                    if data.get(k) is None}
+                                    if data.get(k) is None} | ({"forget_bias"} if "forget_bias" not in data else set())
             for name in ("activation", "output_activation", "gate_activation", "cell_activation"):
                 given = data.get(name)
                 if isinstance(given, str) and given != getattr(getattr(model, name), "name", given):

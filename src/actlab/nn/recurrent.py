@@ -198,7 +198,8 @@ class RecurrentCore(nn.Module):
         nn.Linear's U(±1/√fan_in), the embedding N(0, 1)); otherwise each gate block of a weight is drawn with
         its fan-in by `scheme` and `gain` and biases are N(bias[0], bias[1]²). `recurrent` 'identity' sets each
         W_hh block to I (Le et al. 2015), 'orthogonal' draws each block orthogonal; `forget_bias` sets the
-        LSTM's forget-gate bias b_ih (b_hh's block 0), so the gate starts at σ(forget_bias)."""
+        LSTM's forget-gate block of b_ih (block 1 of (i, f, o, g)) and zeroes b_hh's, so the gate starts at
+        σ(forget_bias)."""
         h = self.hidden
         with torch.no_grad():
             for name, p in self.named_parameters():

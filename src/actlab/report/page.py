@@ -72,6 +72,8 @@ TRAINING_FIGURES: list[tuple[str, str, Callable[[Run], Figure | None]]] = [
     ("time_gradient", "Gradient through time: ‖∂ℓ/∂h_t‖ of the first layer against the step, per arm, at the first "
      "and last probe epochs, with mean-field theory's per-step gain (dotted) where it gives one.",
      recurrent_figures.time_gradient_figure),
+    ("gates", "Each slot of a recurrent cell (gates, candidate, cell) at the last probe: saturated fraction (solid) "
+     "and dead fraction (hatched), per arm, over the seeds that did not diverge.", recurrent_figures.gates_figure),
     ("accuracy_vs_depth", "Final test accuracy against depth, mean and 95 % CI over seeds.",
      figures.accuracy_depth_figure),
     ("trainability", "Test accuracy over σ_w² and depth with mean-field theory's trainable depth 6 ξ_c drawn over "

@@ -176,7 +176,7 @@ def dead_saturated_figure(run: Run) -> Figure | None:
     """Dead and saturated fractions per hidden layer at each probe epoch: a row per statistic (panels wrap after
     five, each one's two statistics stacked)."""
     panels = _probe_panels(run)[:MAX_PANELS // 2]
-    if not panels:
+    if not panels or any(c.model.get("kind") in RECURRENT_KINDS for c in run.done):  # recurrent: gates_figure
         return None
     cols = min(len(panels), 5)
     blocks = -(-len(panels) // cols)
@@ -190,27 +190,19 @@ def dead_saturated_figure(run: Run) -> Figure | None:
         top = 2 * (j // cols)
         for i, stat in enumerate(HIDDEN_STATS):
             ax = grid[top + i, j % cols]
-            slots: list[str] = []
             for c in sorted(cells, key=lambda c: c.depth):
                 for e, (ls, alpha) in _epoch_styles(run.probe_epochs(c)).items():
                     layers, v = run.probe(c, stat, e)
                     hidden = [k for k, name in enumerate(layers) if name != "output"]
                     if not hidden:
                         continue
-                    slots = [layers[k] for k in hidden]
                     _band(ax, np.arange(1, len(hidden) + 1), v[:, hidden], dcol[c.depth],
                           f"depth {c.depth}, epoch {e}", ls=ls, alpha=0.12 * alpha)
             ax.set_ylim(-0.03, 1.03)
             ax.grid(alpha=0.3)
             ax.set_title(f"{title}: {stat.replace('_', ' ')}", fontsize=8)
             ax.xaxis.get_major_locator().set_params(integer=True)
-            recurrent = cells[0].model.get("kind") in RECURRENT_KINDS
-            if recurrent and slots and i == 1:  # a recurrent cell's slots, each traced apart: named on the axis
-                ax.set_xticks(np.arange(1, len(slots) + 1), [s.replace("layer", "L").replace("_", " ")
-                                                             for s in slots], rotation=40, ha="right", fontsize=6)
-            elif recurrent and slots:
-                ax.set_xticks(np.arange(1, len(slots) + 1), [""] * len(slots))
-            if i == 1 and not recurrent:
+            if i == 1:
                 ax.set_xlabel("hidden layer (a transformer's: its blocks' FFN)"
                               if cells[0].model.get("kind") == "transformer" else "hidden layer")
         grid[top, j % cols].legend(fontsize=6)
