@@ -182,8 +182,8 @@ def test_gradient_through_time_of_a_linear_rnn_is_the_recurrent_matrix_power():
     with torch.no_grad():
         out = pop(ds.x_train[:16])[..., 0].double()  # (M, B)
     for r in range(3):
-        w = lay.weight_hh[r].double()
-        g_t = 2 * (out[r] - ds.y_train[:16].double())[:, None] * pop.core.head.weight[r, :, 0].double()  # ∂ℓ_i/∂h_T
+        w = lay.weight_hh[r].detach().double()
+        g_t = 2 * (out[r] - ds.y_train[:16].double())[:, None] * pop.core.head.weight[r, :, 0].detach().double()
         expect = []
         for _ in range(steps):
             expect.append(float(g_t.square().sum(1).mean().sqrt()))  # RMS over examples of ‖∂ℓ_i/∂h_t‖

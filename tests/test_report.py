@@ -48,6 +48,9 @@ EXPECTED = {
     **{name: {"activations", "bits_per_character", "ranking", "transformer_probes", "gradient_per_layer",
               "dead_saturated"} for name in ("transformer-ffn", "transformer-ffn-cpu", "attention-scores")},
     "vit-activations": TRAIN_COMMON | {"transformer_probes"},
+    # recurrent: each slot in the gates figure (not dead_saturated), the gradient through time; rnn-time's T axis
+    "lstm-slots": {"activations", "loss_curves", "gradient_per_layer", "time_gradient", "gates"},
+    "rnn-time": {"activations", "loss_curves", "gradient_per_layer", "time_gradient", "gates", "score_vs_length"},
 }
 
 

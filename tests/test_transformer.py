@@ -291,7 +291,7 @@ def test_corpus_loader_on_a_small_archive_in_the_real_format(tmp_path, monkeypat
 
 def test_next_token_needs_a_transformer_and_cross_entropy():
     ds = _lm_data()
-    with pytest.raises(ActlabError, match="needs model.kind='transformer'"):
+    with pytest.raises(ActlabError, match="needs model.kind 'transformer' or a recurrent kind"):
         build(ModelConfig(), ds.input_shape, ds.task, ds.n_classes, [0])
     pop = build(ModelConfig(kind="transformer", width=8, depth=1, heads=2), ds.input_shape, ds.task,
                 ds.n_classes, [0])

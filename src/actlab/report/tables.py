@@ -57,14 +57,17 @@ UNIT = (0.0, 1.0)  # accuracies: their intervals stay inside [0, 1]
 def results_table(run: Run, ci: str = "t") -> Table:
     """Per cell: status, n, final and best test accuracy, final test loss (95 % CIs), diverged, wall time."""
     rows = []
-    if run.regression:  # no accuracy: the test MSE
+    if run.regression:  # no accuracy: the test MSE (and the train MSE where the run evaluated it)
+        train = any(np.isfinite(list(run.replicas(c, "final_train_loss").values())).any() for c in run.cells)
         for c in run.cells:
             mse = list(run.replicas(c, "final_test_loss").values())
             rows.append([c.label, c.status, str(len(mse)), _ci(mse, ".4g", ci, bounds=(0.0, math.inf)),
-                         _ci(list(run.replicas(c, "final_train_loss").values()), ".4g", ci, bounds=(0.0, math.inf)),
+                         *([_ci(list(run.replicas(c, "final_train_loss").values()), ".4g", ci, bounds=(0.0, math.inf))]
+                           if train else []),
                          str(run.diverged(c)), "—" if c.wall_s is None else f"{c.wall_s:.1f}"])
         return Table("Results per cell: mean [95 % CI] over seeds (n = replicas with a finite value)",
-                     ["cell", "status", "seeds", "final test MSE", "final train MSE", "diverged", "wall s"], rows)
+                     ["cell", "status", "seeds", "final test MSE", *(["final train MSE"] if train else []), "diverged",
+                      "wall s"], rows)
     for c in run.cells:
         final = list(run.replicas(c, "final_test_acc").values())
         rows.append([c.label, c.status, str(len(final)), _ci(final, method=ci, bounds=UNIT),
