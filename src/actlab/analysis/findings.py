@@ -16,7 +16,7 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from actlab.analysis import language, predictions, recurrent, simulations
+from actlab.analysis import guide, language, predictions, recurrent, simulations
 from actlab.analysis.published import direction_notes
 from actlab.analysis.statements import ALPHA, Finding, Stats, Text, compare, finish
 from actlab.analysis.stats import (
@@ -269,14 +269,14 @@ def _trainability(run: Run) -> list[Finding]:
 
 
 def findings(run: Run, ci: str = "t") -> list[Finding]:
-    """The study's findings, from its store; `ci` is the CI method of every mean and difference (t, bootstrap)."""
+    """The study's findings, from its store; `ci` is the CI method of every mean and difference (t, bootstrap).
+    A training study that decides claims of the selection guide ends with their verdicts (actlab.analysis.guide:
+    a Holm family of their own)."""
     st = Stats(ci)
-    if recurrent.is_recurrent(run):
-        return recurrent.recurrent_findings(run, st)
-    if language.is_language(run):
-        return language.language_findings(run, st)
     if run.kind == "train":
-        return training_findings(run, st)
+        found = (recurrent.recurrent_findings(run, st) if recurrent.is_recurrent(run) else
+                 language.language_findings(run, st) if language.is_language(run) else training_findings(run, st))
+        return found + [Finding(cv.sentence()) for cv in guide.claim_verdicts(run)]
     rows = run.sim_rows()
     name = run.study["config"]["simulation"]["name"]
     if not rows:

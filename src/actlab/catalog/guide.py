@@ -93,9 +93,9 @@ SOURCE = "seed 003 ('Selection guidelines') and seed 004 ('Rule of Thumb')"
 # (architecture, hidden layers, output layer, the page's note, the shipped study that measures the claim)
 ARCHITECTURES: tuple[tuple[str, str, str, str, str], ...] = (
     ("MLP (general)", "ReLU or Leaky ReLU", "task-dependent", "start with ReLU; try Leaky if dead neurons",
-     "dead-neurons-trained"),
+     "dead-neurons-trained, moons"),
     ("Deep MLP (>10 layers)", "SELU or ELU", "task-dependent", "SELU with LeCun init; no BatchNorm needed",
-     "selu-selfnorm, deep-rescue"),
+     "selu-selfnorm, deep-rescue, activation-zoo"),
     ("CNN", "ReLU", "softmax (classification)", "ReLU is standard; BatchNorm handles activation drift",
      "cnn-depth-cpu"),
     ("ResNet", "ReLU", "softmax", "skip connections allow ReLU to work at any depth", ""),

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from actlab import data
+from actlab.analysis import guide as tested
 from actlab.catalog import activations, guide
 from actlab.catalog import table as catalog
 from actlab.catalog.activations import Activation
@@ -194,10 +195,16 @@ def gelu_error(
 
 
 @acts_app.command("guide")
-def guide_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def guide_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+              runs: Annotated[Path, typer.Option("--runs", help="Where to look for stored runs whose studies decide "
+                                                                "the guide's claims (a runs folder, a suite, a run "
+                                                                "directory).")] = Path("runs")) -> None:
     """The sources' selection guide: activations by architecture and by output task, the decision flowchart
-    and the rule of thumb, each claim with the shipped study that measures it."""
+    and the rule of thumb, each claim with the shipped study that measures it and, where a stored run of that
+    study is found under --runs, its verdict: supported, contradicted or not decided."""
     g = guide.selection_guide()
+    g["verdicts"] = tested.by_row(tested.scan(runs)) if runs.exists() else {}
+    g["runs"] = str(runs)
     if as_json:
         sys.stdout.write(json.dumps(g, indent=2, ensure_ascii=False) + "\n")
         return

@@ -276,14 +276,24 @@ def gelu_errors(results: list[Any], lo: float, hi: float) -> None:
 
 
 def guide(g: dict[str, Any]) -> None:
-    """The sources' selection guide: its two tables, the decision flowchart and the rule of thumb."""
+    """The sources' selection guide: its two tables (the architectures' with each row's verdicts from the stored
+    runs found), the decision flowchart, the rule of thumb, then every verdict in words."""
+    verdicts = g.get("verdicts", {})
     for key, title in (("architectures", "Hidden and output activations by architecture"),
                        ("outputs", "Output layer by task")):
         table = Table(title=f"{title} ({g['source']})")
-        for col in g[key]["header"]:
+        for col in g[key]["header"] + (["verdict"] if key == "architectures" else []):
             table.add_column(col, overflow="fold")
         for row in g[key]["rows"]:
-            table.add_row(*map(escape, row))
+            extra = []
+            if key == "architectures":
+                found = verdicts.get(row[0], [])
+                by_study: dict[str, list[str]] = {}
+                for v in found:
+                    by_study.setdefault(v["study"], []).append(v["verdict"])
+                extra = ["; ".join(f"{s}: " + ", ".join(vs) for s, vs in by_study.items()) if found else
+                         "not yet run" if row[4] != "—" else "no study yet"]
+            table.add_row(*map(escape, [*row, *extra]))
         out.print(table)
     out.print("[bold]Decision flowchart[/bold] (the first yes decides):")
     for i, step in enumerate(g["flowchart"], 1):
@@ -291,6 +301,18 @@ def guide(g: dict[str, Any]) -> None:
     out.print("[bold]Rule of thumb[/bold]:")
     for rule in g["rules"]:
         out.print(f"  - {escape(rule)}")
+    rule_verdicts = verdicts.get("rule of thumb", [])
+    if rule_verdicts:
+        out.print("  verdicts: " + "; ".join(f"{v['verdict']} ({v['study']})" for v in rule_verdicts))
+    claims = [v for vs in verdicts.values() for v in vs]
+    if claims:
+        out.print(f"[bold]The claims, decided by the stored runs under {escape(g.get('runs', ''))}[/bold] (paired over "
+                  "seeds, exact sign-flip tests, Holm within each study):")
+        for v in claims:
+            out.print(f"  - {escape(v['sentence'])} [dim]({escape(v['run_dir'])})[/dim]")
+    else:
+        out.print(f"No stored run under {escape(g.get('runs', ''))} decides a claim yet: run the studies the table "
+                  "names (actlab run STUDY), or point --runs at their runs.", style="dim")
 
 
 def data_sources(rows: list[tuple[str, str, str, list[str]]], common: tuple[str, ...]) -> None:

@@ -27,11 +27,21 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from actlab import data
 from actlab.analysis.published import parse_key
 from actlab.catalog.activations import Activation
+from actlab.catalog.guide import ARCHITECTURES
 from actlab.errors import ActlabError, closest, excerpt
 from actlab.nn.models import ModelConfig
 from actlab.store.results import cell_label, depth_of
@@ -107,6 +117,48 @@ class Published(BaseModel):
                                              "number must match the published one within `resolution`")] = False
 
 
+CLAIM_METRICS = ("final_test_acc", "best_test_acc", "final_test_loss", "solved", "diverged")
+
+
+class Claim(BaseModel):
+    """One claim of the sources' selection guide that this study decides, written before the run: which arm the
+    claim favours, over which arm, by which metric, in which cells. The verdict (actlab.analysis.guide) comes from
+    the store: supported, contradicted or not decided."""
+
+    model_config = ConfigDict(extra="forbid")
+    guide: Annotated[str, Field(description="the guide's row it tests: an architecture of `actlab activations "
+                                            "guide` (e.g. 'RNN/LSTM') or 'rule of thumb'")]
+    claim: Annotated[str, Field(min_length=1, description="the guide's words")]
+    metric: Annotated[Literal[CLAIM_METRICS], Field(  # type: ignore[valid-type]
+        description="final_test_acc, best_test_acc (higher is better), final_test_loss (lower), solved (the adding "
+                    "problem: MSE below a tenth of guessing's; higher), diverged (lower)")]
+    better: Annotated[str, Field(min_length=1, description="the arm the claim favours: model fields, e.g. "
+                                                           "'gate_activation=sigmoid' or 'activation=selu'")]
+    than: Annotated[str, Field(min_length=1, description="the arm it is claimed better than, e.g. "
+                                                         "'gate_activation=relu'")]
+    where: Annotated[str, Field(description="which cells: 'depth=16', 'data=adding', ... (empty: every group of "
+                                            "cells where both arms ran)")] = ""
+
+    @field_validator("better", "than", "where")
+    @classmethod
+    def _selector(cls, v: str) -> str:
+        parts = [p.strip() for p in v.split(",") if p.strip()]
+        bad = [p for p in parts if "=" not in p or not p.split("=", 1)[0].strip()]
+        if bad:
+            raise ValueError(f"{v!r}: each part must be field=value, comma-separated (e.g. 'activation=relu, "
+                             f"depth=16'); got {bad}")
+        return ", ".join(parts)
+
+    @model_validator(mode="after")
+    def _known_row(self) -> Claim:
+        rows = [r[0] for r in ARCHITECTURES] + ["rule of thumb"]
+        if self.guide not in rows:
+            raise ValueError(f"guide={self.guide!r} is not a row of the selection guide; allowed: {', '.join(rows)}")
+        if self.better == self.than:
+            raise ValueError(f"better and than are the same arm ({self.better!r})")
+        return self
+
+
 class StudyConfig(BaseModel):
     """One study: a base configuration, a grid, and seeds. Every field documents itself (`actlab studies
     show NAME`)."""
@@ -132,6 +184,8 @@ class StudyConfig(BaseModel):
                                              "actlab's own study or variant")] = ""
     published: Annotated[list[Published], Field(description="the source's published numbers, shown beside "
                                                              "actlab's with a verdict")] = []
+    claims: Annotated[list[Claim], Field(description="the selection guide's claims this study decides, each with "
+                                                     "its arms, metric and cells, fixed before the run")] = []
     include: Annotated[list[str], Field(description="a suite: shipped studies run one after another")] = []
     overrides: Annotated[dict[str, list[str]], Field(description="a suite: study name -> [\"path=value\", ...] "
                                                                  "applied to that member")] = {}
@@ -188,7 +242,8 @@ class Cell(BaseModel):
     def key(self) -> str:
         """Hash of the canonical configuration, seeds included: the cell's identity in the store."""
         doc = self.config.model_dump(mode="json", exclude={"name", "description", "note", "grid", "include",
-                                                           "overrides", "group_cells", "published", "source"})
+                                                           "overrides", "group_cells", "published", "source",
+                                                           "claims"})
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -441,7 +496,8 @@ def _check_member_names(suite: StudyConfig) -> None:
 
 # Fields that are actlab's own choices, not the source's protocol: changing them leaves the published numbers
 # comparable (the number of seeds is actlab's sample size; the engine, device and probes do not change training).
-NOT_PROTOCOL = ("name", "description", "note", "seeds", "group_cells", "source", "published", "include", "overrides",
+NOT_PROTOCOL = ("name", "description", "note", "seeds", "group_cells", "source", "published", "claims", "include",
+                "overrides",
                 "grid", "diagnostics", "train.device", "train.engine", "train.eval_train", "train.eval_batch_size",
                 "train.grad_stats", "train.probe_epochs", "train.probe_size", "train.saturation_threshold",
                 "simulation.params.activations")

@@ -43,7 +43,8 @@ shape whose slots differ. ConvNet cells stay apart:
             key = c.key
         else:
             rest = c.config.model_dump(mode="json", exclude={"name", "description", "note", "grid", "include",
-                                                              "overrides", "published", "source", "model"})
+                                                              "overrides", "published", "source", "claims",
+                                                              "model"})
             key = json.dumps([rest, c.config.model.shape_key()], sort_keys=True)
         groups.setdefault(key, []).append(c)
     return list(groups.values())

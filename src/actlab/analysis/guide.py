@@ -1,0 +1,201 @@
+"""The selection guide, tested: each claim a study declares (`[[claims]]` in its file, fixed before the run) gets a
+verdict from the study's store.
+
+A claim names the arm it favours (`better`, model fields such as `activation=selu`), the arm it is claimed better
+than (`than`), the metric and the cells (`where`). In each group of finished cells (same context and depth) that
+holds one cell of each arm and matches `where`, the two are compared paired over seeds: the difference in the
+claimed direction (better − than for a metric where higher is better, than − better where lower is), its 95 %
+interval, and the exact sign-flip test. The p-values of every claim and group of one study form one Holm family.
+A group's verdict:
+- **supported**: the difference is positive and its Holm-adjusted p < 0.05;
+- **contradicted**: negative, and its Holm-adjusted p < 0.05;
+- **not decided**: otherwise, with the seeds a paired test would need for 80 % power at the observed effect
+  (normal approximation, n = ((z₀.₉₇₅ + z₀.₈) · sd / |mean|)², before any multiplicity adjustment).
+A claim is supported where every group supports it, contradicted where any group contradicts it, otherwise not
+decided; **not run** where the run holds no pair of cells for it. `diverged` and `solved` are 0/1 per seed
+(actlab.analysis.recurrent): a replica that diverged is counted, never dropped; the accuracy and loss metrics use
+the seeds where both arms finished.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scipy import stats as sps
+
+from actlab.analysis import recurrent
+from actlab.analysis.stats import Paired, holm, paired_difference
+from actlab.store.results import CellData, Run, run_dirs
+from actlab.store.writer import DB_NAME
+
+ALPHA = 0.05
+POWER = 0.8
+HIGHER = {"final_test_acc": True, "best_test_acc": True, "final_test_loss": False, "solved": True, "diverged": False}
+VERDICTS = ("supported", "contradicted", "not decided", "not run")
+
+
+@dataclass
+class GroupVerdict:
+    """One group of cells' comparison for a claim."""
+
+    where: str
+    better: str  # the two cells' series labels
+    than: str
+    paired: Paired  # of the difference in the claimed direction
+    p_holm: float = math.nan
+    verdict: str = "not decided"
+    needed: int | None = None  # seeds for 80 % power at the observed effect (not decided only)
+
+
+@dataclass
+class ClaimVerdict:
+    """A claim's verdict in one run, with its groups."""
+
+    study: str
+    run_dir: str
+    guide: str
+    claim: str
+    metric: str
+    better: str
+    than: str
+    groups: list[GroupVerdict] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        if not self.groups:
+            return "not run"
+        kinds = {g.verdict for g in self.groups}
+        return "contradicted" if "contradicted" in kinds else "supported" if kinds == {"supported"} else "not decided"
+
+    def sentence(self) -> str:
+        """The verdict in words, with every group's numbers."""
+        arms = (f"{self.groups[0].better} over {self.groups[0].than}" if self.groups else
+                f"{self.better} over {self.than}")
+        head = (f"The guide's \"{self.claim}\" ({self.guide}; {arms} by {self.metric.replace('_', ' ')}): "
+                f"{self.verdict.upper()}")
+        if not self.groups:
+            return head + " — this run holds no pair of cells for it."
+        parts = []
+        for g in self.groups:
+            d = g.paired.diff
+            if g.paired.identical and d.mean == 0:
+                parts.append(f"{g.where or 'all cells'}: tied, equal on every one of the {g.paired.n} seeds — "
+                             f"{g.verdict}")
+                continue
+            part = (f"{g.where or 'all cells'}: {d.mean:+.4g} in the claimed direction (95 % CI [{d.lo:.4g}, "
+                    f"{d.hi:.4g}], n = {g.paired.n}, Holm-adjusted p = {g.p_holm:.2g}) — {g.verdict}")
+            if g.needed is not None:
+                part += f", about {g.needed} seeds would decide it at this effect"
+            parts.append(part)
+        return head + ". " + "; ".join(parts) + "."
+
+
+def _values(run: Run, c: CellData, metric: str) -> dict[int, float]:
+    if metric == "solved":
+        return recurrent.solved(run, c)
+    if metric == "diverged":
+        return recurrent.diverged(run, c)
+    vals = run.replicas(c, metric)
+    div = {s: v for s, v in run.replicas(c, "diverged_epoch").items() if v and v > 0}
+    return {s: math.nan if s in div else v for s, v in vals.items()}
+
+
+def _selector(text: str) -> dict[str, str]:
+    return {k.strip(): v.strip() for k, v in (p.split("=", 1) for p in text.split(",") if "=" in p)}
+
+
+def _field(c: CellData, key: str) -> str:
+    if key == "depth":
+        return str(c.depth)
+    if key == "data":
+        return str((c.config.get("data") or {}).get("name"))
+    if key.startswith("data."):
+        return str(((c.config.get("data") or {}).get("options") or {}).get(key[5:]))
+    v = c.model.get(key)
+    if key == "gate_activation" and v is None and c.model.get("kind") in ("gru", "lstm"):
+        v = "sigmoid"  # the cell's usual gate, not written into its configuration
+    if key == "cell_activation" and v is None and c.model.get("kind") == "lstm":
+        v = "tanh"
+    return str(v)
+
+
+def _matches(c: CellData, sel: dict[str, str]) -> bool:
+    return all(_field(c, k) == v for k, v in sel.items())
+
+
+def claim_verdicts(run: Run) -> list[ClaimVerdict]:
+    """Every claim of the run's study with its verdict (module docstring)."""
+    claims = run.study["config"].get("claims") or []
+    if run.kind != "train" or not claims:
+        return []
+    groups: dict[tuple, list[CellData]] = {}
+    for c in sorted(run.done, key=lambda c: c.index):
+        groups.setdefault((c.context, c.depth), []).append(c)
+    many_depths = len(run.depths()) > 1
+    out: list[ClaimVerdict] = []
+    for spec in claims:
+        cv = ClaimVerdict(run.name, str(run.dir), spec["guide"], spec["claim"], spec["metric"], spec["better"],
+                          spec["than"])
+        better, than, where = _selector(spec["better"]), _selector(spec["than"]), _selector(spec.get("where", ""))
+        higher = HIGHER[spec["metric"]]
+        for (context, depth), cells in groups.items():
+            cells = [c for c in cells if _matches(c, where)]
+            a = [c for c in cells if _matches(c, better)]
+            b = [c for c in cells if _matches(c, than)]
+            if len(a) != 1 or len(b) != 1 or a[0] is b[0]:
+                continue
+            va, vb = _values(run, a[0], spec["metric"]), _values(run, b[0], spec["metric"])
+            bounds = (-1.0, 1.0) if spec["metric"] in ("solved", "diverged") else None
+            pr = paired_difference(va, vb, bounds=bounds) if higher else paired_difference(vb, va, bounds=bounds)
+            label = ", ".join(p for p in (context, f"depth {depth}" if many_depths else "") if p)
+            cv.groups.append(GroupVerdict(label, a[0].series, b[0].series, pr))
+        out.append(cv)
+    tested = [g for cv in out for g in cv.groups if g.paired.n >= 2 and math.isfinite(g.paired.p)]
+    for g, p in zip(tested, holm([g.paired.p for g in tested]), strict=True):
+        g.p_holm = p
+    for cv in out:
+        for g in cv.groups:
+            d = g.paired.diff.mean
+            if math.isfinite(g.p_holm) and g.p_holm < ALPHA and d != 0:
+                g.verdict = "supported" if d > 0 else "contradicted"
+            else:
+                g.verdict = "not decided"
+                g.needed = seeds_needed(g.paired)
+    return out
+
+
+def seeds_needed(pr: Paired) -> int | None:
+    """Seeds a paired test needs for 80 % power at the observed mean difference and spread (normal
+    approximation); None where no effect was seen or its spread is unknown."""
+    d, n = pr.diff, pr.n
+    if n < 2 or not math.isfinite(d.mean) or d.mean == 0 or not math.isfinite(pr.effect_size) or pr.effect_size == 0:
+        return None
+    z = sps.norm.ppf(1 - ALPHA / 2) + sps.norm.ppf(POWER)
+    return max(2, math.ceil((z / abs(pr.effect_size)) ** 2))
+
+
+def scan(root: str | Path, max_depth: int = 3) -> list[ClaimVerdict]:
+    """The claims' verdicts of every finished run under `root` (a runs folder, a suite, one run directory)."""
+    root = Path(root)
+    dirs = [root] if (root / DB_NAME).exists() else run_dirs(root, max_depth)
+    out: list[ClaimVerdict] = []
+    for d in dirs:
+        try:
+            with Run.open(d) as run:
+                if run.store.study() is not None:
+                    out += claim_verdicts(run)
+        except Exception:  # noqa: BLE001 - an unreadable store is skipped here; `actlab report` says why
+            continue
+    return out
+
+
+def by_row(verdicts: list[ClaimVerdict]) -> dict[str, list[dict[str, Any]]]:
+    """Guide row -> its claims' verdicts as plain records (the CLI and the explorer render these)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for cv in verdicts:
+        out.setdefault(cv.guide, []).append({"study": cv.study, "run_dir": cv.run_dir, "claim": cv.claim,
+                                             "verdict": cv.verdict, "sentence": cv.sentence()})
+    return out

@@ -1,0 +1,137 @@
+"""The selection guide, tested: claims declared in study files get verdicts from stores whose answer is known
+(synthetic histories written through the store's own writer), the claim specification refuses bad input, and
+`actlab activations guide --runs` shows the verdicts."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+from scipy import stats as sps
+
+from actlab.analysis import guide
+from actlab.analysis.findings import findings
+from actlab.store.results import Run
+from actlab.store.writer import CellResult, Store
+from actlab.studies.config import Claim, expand, load_study
+from actlab.training.loop import History
+from test_cli import actlab
+
+
+def _write(tmp_path, name: str, study, final: dict[str, np.ndarray], loss: dict[str, np.ndarray] | None = None,
+           diverged: dict[str, np.ndarray] | None = None, provenance: dict | None = None):
+    """A store of `study` whose cells end at the given per-seed values (keyed by the cell's series label)."""
+    from actlab.store.results import activation_label
+
+    cells = expand(study)
+    store = Store(tmp_path / name)
+    store.save_study(study.name, study.model_dump(mode="json"), {})
+    store.add_cells(cells)
+    results = []
+    for c in cells:
+        label = activation_label(c.config.model.model_dump(mode="json"))
+        m = len(study.seed_list())
+        acc = np.tile(final[label][:, None], (1, 3)) if label in final else np.full((m, 3), np.nan)
+        te = np.tile(loss[label][:, None], (1, 3)) if loss and label in loss else np.full((m, 3), np.nan)
+        div = diverged[label] if diverged and label in diverged else np.zeros(m, dtype=np.int64)
+        nan = np.full((m, 3), np.nan)
+        h = History(study.seed_list(), nan, nan, None, None, te, acc, None, div)
+        results.append((c.key, CellResult(wall_s=1.0, device="cpu", history=h, data_provenance=provenance)))
+    store.write_results(results)
+    store.close()
+    return Run.open(tmp_path / name)
+
+
+def test_known_answers_supported_contradicted_not_decided(tmp_path):
+    study = load_study("vit-activations", ["seeds=8"])  # claims: swish over relu, gelu over relu (accuracy)
+    gen = np.random.default_rng(0)
+    relu = 0.9 + gen.normal(0, 0.005, 8)
+    cases = {"supported": {"relu": relu, "swish": relu + 0.04 + gen.normal(0, 0.004, 8), "gelu": relu + 0.03},
+             "contradicted": {"relu": relu, "swish": relu - 0.05 + gen.normal(0, 0.004, 8), "gelu": relu - 0.02},
+             "undecided": {"relu": relu, "swish": relu + gen.normal(0, 0.01, 8), "gelu": relu}}
+    for name, values in cases.items():
+        with _write(tmp_path, name, study, values) as run:
+            got = guide.claim_verdicts(run)
+            assert [cv.guide for cv in got] == ["Transformer", "Transformer"]
+            swish, gelu = got
+            if name == "supported":
+                assert swish.verdict == gelu.verdict == "supported"
+            elif name == "contradicted":
+                assert swish.verdict == gelu.verdict == "contradicted"
+            else:
+                assert swish.verdict == "not decided" and gelu.verdict == "not decided"
+                assert "tied, equal on every one of the 8 seeds" in gelu.sentence()
+                g = swish.groups[0]
+                z = sps.norm.ppf(0.975) + sps.norm.ppf(0.8)
+                d = swish.groups[0].paired
+                assert g.needed == max(2, math.ceil((z / abs(d.effect_size)) ** 2))
+                assert f"about {g.needed} seeds would decide it" in swish.sentence()
+            # the family is Holm over the study's claims: each adjusted p >= its raw p
+            assert all(g.p_holm >= g.paired.p for cv in got for g in cv.groups)
+            texts = [f.text for f in findings(run)]
+            assert sum(t.startswith("The guide's \"") for t in texts) == 2
+
+
+def test_zero_one_outcomes_count_every_seed(tmp_path):
+    study = load_study("lstm-slots", ["seeds=10"])
+    std = "lstm"
+    relu = "lstm (gate relu)"
+    div = {std: np.zeros(10, dtype=np.int64), relu: np.array([2, 1, 3, 0, 2, 2, 1, 4, 0, 2])}  # 8 of 10 diverged
+    final = {k: np.full(10, 0.5) for k in (std, relu)}
+    loss = {std: np.full(10, 0.001), relu: np.full(10, 0.5)}  # adding: the standard solves, the relu gate does not
+    with _write(tmp_path, "s", study, final, loss, div, {"task": "regression", "guess_mse": 1 / 6}) as run:
+        got = {cv.metric: cv for cv in guide.claim_verdicts(run)}
+        assert got["diverged"].verdict == "supported" and got["diverged"].groups[0].paired.n == 10
+        assert got["diverged"].groups[0].paired.diff.mean == pytest.approx(0.8)
+        # solved: the diverged seeds count as unsolved, not dropped (10 paired seeds, not 2)
+        assert got["solved"].groups[0].paired.n == 10 and got["solved"].verdict == "supported"
+
+
+def test_a_claim_without_its_cells_is_not_run(tmp_path):
+    study = load_study("vit-activations", ["seeds=3", "grid.activation=[relu,gelu]"])  # no swish cell
+    with _write(tmp_path, "n", study, {"relu": np.full(3, 0.9), "gelu": np.full(3, 0.9)}) as run:
+        swish, gelu = guide.claim_verdicts(run)
+        assert swish.verdict == "not run" and "holds no pair of cells" in swish.sentence()
+        assert gelu.verdict == "not decided"
+
+
+def test_claim_specification_refuses_bad_input():
+    ok = dict(guide="RNN/LSTM", claim="x", metric="solved", better="activation=tanh", than="activation=relu")
+    assert Claim(**ok).better == "activation=tanh"
+    for change, msg in (({"guide": "Perceptron"}, "not a row of the selection guide"),
+                        ({"metric": "auc"}, "metric"), ({"better": "activation"}, "each part must be field=value"),
+                        ({"than": "activation=tanh"}, "the same arm")):
+        with pytest.raises(ValidationError, match=msg):
+            Claim(**{**ok, **change})
+
+
+def test_shipped_claims_name_rows_of_the_guide_and_cells_of_their_study():
+    from actlab.catalog.guide import ARCHITECTURES
+
+    measured = {s.strip() for row in ARCHITECTURES for s in row[4].split(",") if s.strip()}
+    for name in ("moons", "activation-zoo", "vit-activations", "transformer-ffn-cpu", "transformer-ffn", "lstm-slots",
+                 "rnn-time"):
+        study = load_study(name)
+        assert study.claims, name
+        rows = {c.guide for c in study.claims} - {"rule of thumb"}
+        assert all(name in next(r[4] for r in ARCHITECTURES if r[0] == row) for row in rows), name
+        assert name in measured or not rows
+
+
+def test_guide_command_shows_verdicts_from_runs(tmp_path):
+    study = load_study("vit-activations", ["seeds=8"])
+    relu = np.linspace(0.8, 0.9, 8)
+    _write(tmp_path / "runs", "vit", study, {"relu": relu, "swish": relu - 0.05, "gelu": relu + 0.0}).close()
+    r = actlab("activations", "guide", "--runs", str(tmp_path / "runs"), "--json")
+    assert r.returncode == 0, r.stderr
+    g = json.loads(r.stdout)
+    verdicts = g["verdicts"]["Transformer"]
+    assert [v["verdict"] for v in verdicts] == ["contradicted", "not decided"] and verdicts[0]["study"] == \
+        "vit-activations"
+    r = actlab("activations", "guide", "--runs", str(tmp_path / "runs"))
+    assert r.returncode == 0 and "contradicted" in r.stdout and "not yet run" in r.stdout
+    empty = actlab("activations", "guide", "--runs", str(tmp_path / "nothing"))
+    assert empty.returncode == 0 and "No stored run under" in empty.stdout
