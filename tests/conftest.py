@@ -65,6 +65,8 @@ TINY = {
                         "data.options.n_train=64", "data.options.n_test=32"],
     "lstm-slots": ["train.epochs=1", "model.width=4", "train.probe_size=16", 'grid.data=[{name="mnist1d", options='
                    '{n_train=100, n_test=50}}, {name="adding", options={T=30, n=120}}]'],
+    "residual-depth": ["train.epochs=1", "model.width=8", "grid.depth=[2,4]", "data.options.n_train=200",
+                       "data.options.n_test=100", "train.probe_size=32"],
     "rnn-time": ["train.epochs=1", "model.width=4", "data.options.n=120", "grid.data.options.T=[4,6]",
                  "train.probe_size=16"],
     "edge-of-chaos": ["train.epochs=1", "grid.weight_variance=[1.0,2.0,4.0]", "grid.depth=[2,6]",

@@ -113,7 +113,7 @@ def test_shipped_claims_name_rows_of_the_guide_and_cells_of_their_study():
 
     measured = {s.strip() for row in ARCHITECTURES for s in row[4].split(",") if s.strip()}
     for name in ("moons", "activation-zoo", "vit-activations", "transformer-ffn-cpu", "transformer-ffn", "lstm-slots",
-                 "rnn-time"):
+                 "rnn-time", "residual-depth"):
         study = load_study(name)
         assert study.claims, name
         rows = {c.guide for c in study.claims} - {"rule of thumb"}
@@ -135,3 +135,59 @@ def test_guide_command_shows_verdicts_from_runs(tmp_path):
     assert r.returncode == 0 and "contradicted" in r.stdout and "not yet run" in r.stdout
     empty = actlab("activations", "guide", "--runs", str(tmp_path / "nothing"))
     assert empty.returncode == 0 and "No stored run under" in empty.stdout
+
+
+def test_pre_activation_residual_mlp_against_its_formula():
+    """residual='pre': h₀ = W₀x + b₀, hᵢ = hᵢ₋₁ + (Wᵢ φ(hᵢ₋₁) + bᵢ)/√L, out = W φ(h_L) + b, in float64."""
+    import torch
+
+    from actlab.nn.models import ModelConfig, build
+
+    pop = build(ModelConfig(activation="tanh", depth=5, width=6, residual="pre"), (3,), "multiclass", 4, [0, 1])
+    x = torch.randn(7, 3, generator=torch.Generator().manual_seed(0))
+    trace: list = []
+    with torch.no_grad():
+        out = pop(x, trace=trace)
+    r = 1
+    w = [lay.weight[r].double() for lay in pop.hidden]
+    b = [lay.bias[r, 0].double() for lay in pop.hidden]
+    h = x.double() @ w[0] + b[0]
+    for i in range(1, 5):
+        h = h + (torch.tanh(h) @ w[i] + b[i]) / math.sqrt(4)
+    ref = torch.tanh(h) @ pop.head.weight[r].double() + pop.head.bias[r, 0].double()
+    torch.testing.assert_close(out[r].double(), ref, atol=1e-5, rtol=1e-5)
+    assert [name for name, *_ in trace] == [f"hidden{i}" for i in range(1, 6)] + ["output"]  # one per weight layer
+    for bad in ({"kind": "convnet", "residual": "pre"}, {"widths": [8, 16], "residual": "pre"}):
+        with pytest.raises(ValidationError, match="residual='pre'"):
+            from actlab.nn.models import ModelConfig as MC
+            MC(**bad)
+
+
+def test_pre_activation_keeps_a_deep_relu_stream_finite_where_the_plain_net_fades():
+    import torch
+
+    from actlab.nn.models import ModelConfig, build
+
+    x = torch.randn(512, 40, generator=torch.Generator().manual_seed(1))
+    out = {}
+    for res in (False, "pre"):
+        pop = build(ModelConfig(activation="relu", depth=64, width=64, residual=res, weight_variance=1.0), (40,),
+                    "multiclass", 10, [0, 1, 2])
+        trace: list = []
+        with torch.no_grad():
+            pop(x, trace=trace)
+        out[res] = [float(t[1].std()) for t in trace[:-1]]
+    # LeCun-scaled ReLU halves the variance per plain layer; the residual stream stays within a factor of e
+    assert out[False][-1] < 1e-6 * out[False][0]
+    assert 0.3 < out["pre"][-1] / out["pre"][0] < 3.0
+
+
+def test_residual_depth_smoke_run_decides_its_claim_where_the_depth_ran(smoke_runs, smoke_dir):
+    """The smoke profile runs depths 2 and 4: the claim at 64 layers is not run there, and says so."""
+    with Run.open(smoke_dir / "residual-depth") as run:
+        (cv,) = guide.claim_verdicts(run)
+        assert cv.guide == "ResNet" and cv.verdict == "not run"
+        assert {c.model["residual"] for c in run.cells} == {False, "pre"}
+    with Run.open(smoke_dir / "moons") as run:
+        (cv,) = guide.claim_verdicts(run)
+        assert cv.verdict in guide.VERDICTS and cv.groups and cv.groups[0].better == "relu"

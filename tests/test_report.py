@@ -49,6 +49,7 @@ EXPECTED = {
               "dead_saturated"} for name in ("transformer-ffn", "transformer-ffn-cpu", "attention-scores")},
     "vit-activations": TRAIN_COMMON | {"transformer_probes"},
     # recurrent: each slot in the gates figure (not dead_saturated), the gradient through time; rnn-time's T axis
+    "residual-depth": TRAIN_COMMON | {"accuracy_vs_depth"},
     "lstm-slots": {"activations", "loss_curves", "gradient_per_layer", "time_gradient", "gates"},
     "rnn-time": {"activations", "loss_curves", "gradient_per_layer", "time_gradient", "gates", "score_vs_length"},
 }

@@ -28,7 +28,7 @@ from scipy import stats as sps
 
 from actlab.analysis import recurrent
 from actlab.analysis.stats import Paired, holm, paired_difference
-from actlab.store.results import CellData, Run, run_dirs
+from actlab.store.results import SERIES_FIELDS, CellData, Run, grid_pairs, run_dirs, show_value
 from actlab.store.writer import DB_NAME
 
 ALPHA = 0.05
@@ -72,8 +72,9 @@ class ClaimVerdict:
 
     def sentence(self) -> str:
         """The verdict in words, with every group's numbers."""
-        arms = (f"{self.groups[0].better} over {self.groups[0].than}" if self.groups else
-                f"{self.better} over {self.than}")
+        g0 = self.groups[0] if self.groups else None
+        arms = (f"{g0.better} over {g0.than}" if g0 is not None and g0.better != g0.than else
+                f"{self.better} over {self.than}")  # the series labels, unless they do not tell the arms apart
         head = (f"The guide's \"{self.claim}\" ({self.guide}; {arms} by {self.metric.replace('_', ' ')}): "
                 f"{self.verdict.upper()}")
         if not self.groups:
@@ -119,7 +120,7 @@ def _field(c: CellData, key: str) -> str:
         v = "sigmoid"  # the cell's usual gate, not written into its configuration
     if key == "cell_activation" and v is None and c.model.get("kind") == "lstm":
         v = "tanh"
-    return str(v)
+    return str(v).lower() if isinstance(v, bool) else str(v)  # residual=false, as TOML writes it
 
 
 def _matches(c: CellData, sel: dict[str, str]) -> bool:
@@ -131,17 +132,13 @@ def claim_verdicts(run: Run) -> list[ClaimVerdict]:
     claims = run.study["config"].get("claims") or []
     if run.kind != "train" or not claims:
         return []
-    groups: dict[tuple, list[CellData]] = {}
-    for c in sorted(run.done, key=lambda c: c.index):
-        groups.setdefault((c.context, c.depth), []).append(c)
-    many_depths = len(run.depths()) > 1
     out: list[ClaimVerdict] = []
     for spec in claims:
         cv = ClaimVerdict(run.name, str(run.dir), spec["guide"], spec["claim"], spec["metric"], spec["better"],
                           spec["than"])
         better, than, where = _selector(spec["better"]), _selector(spec["than"]), _selector(spec.get("where", ""))
         higher = HIGHER[spec["metric"]]
-        for (context, depth), cells in groups.items():
+        for label, cells in _groups(run, {*better, *than}).items():
             cells = [c for c in cells if _matches(c, where)]
             a = [c for c in cells if _matches(c, better)]
             b = [c for c in cells if _matches(c, than)]
@@ -150,7 +147,6 @@ def claim_verdicts(run: Run) -> list[ClaimVerdict]:
             va, vb = _values(run, a[0], spec["metric"]), _values(run, b[0], spec["metric"])
             bounds = (-1.0, 1.0) if spec["metric"] in ("solved", "diverged") else None
             pr = paired_difference(va, vb, bounds=bounds) if higher else paired_difference(vb, va, bounds=bounds)
-            label = ", ".join(p for p in (context, f"depth {depth}" if many_depths else "") if p)
             cv.groups.append(GroupVerdict(label, a[0].series, b[0].series, pr))
         out.append(cv)
     tested = [g for cv in out for g in cv.groups if g.paired.n >= 2 and math.isfinite(g.paired.p)]
@@ -164,6 +160,17 @@ def claim_verdicts(run: Run) -> list[ClaimVerdict]:
             else:
                 g.verdict = "not decided"
                 g.needed = seeds_needed(g.paired)
+    return out
+
+
+def _groups(run: Run, arm_fields: set[str]) -> dict[str, list[CellData]]:
+    """The run's finished cells grouped by every grid value that neither defines a claim's arms nor goes with an
+    activation (SERIES_FIELDS: its init, gain, ...): within a group the two arms differ only in what the claim
+    compares. Keyed by the group's label ('depth=64', 'data=adding, T=30'; '' for one group)."""
+    out: dict[str, list[CellData]] = {}
+    for c in sorted(run.done, key=lambda c: c.index):
+        pairs = [(k, v) for k, v in grid_pairs(c.values) if k not in arm_fields and k not in SERIES_FIELDS]
+        out.setdefault(", ".join(f"{k}={show_value(v)}" for k, v in pairs), []).append(c)
     return out
 
 

@@ -98,7 +98,7 @@ ARCHITECTURES: tuple[tuple[str, str, str, str, str], ...] = (
      "selu-selfnorm, deep-rescue, activation-zoo"),
     ("CNN", "ReLU", "softmax (classification)", "ReLU is standard; BatchNorm handles activation drift",
      "cnn-depth-cpu"),
-    ("ResNet", "ReLU", "softmax", "skip connections allow ReLU to work at any depth", ""),
+    ("ResNet", "ReLU", "softmax", "skip connections allow ReLU to work at any depth", "residual-depth"),
     ("Transformer", "GELU (preferred) or Swish", "task-dependent", "GELU is standard for NLP; Swish for vision",
      "transformer-ffn-cpu, vit-activations, attention-scores, transformer-ffn, ffn-stats, gelu-approx"),
     ("RNN/LSTM", "tanh (state), sigmoid (gates)", "task-dependent", "LSTM gates require bounded activations",

@@ -74,7 +74,10 @@ class ModelConfig(BaseModel):
                     "replica; a transformer's pre-norm: 'layer' (its default) or 'rms' (RMSNorm)")] = "none"
     norm_bias: Annotated[bool, Field(description="keep the bias of a layer followed by BatchNorm, as PyTorch's "
                                                  "Conv2d/Linear do (the cnn-depth source); off: drop it")] = False
-    residual: Annotated[bool, Field(description="h + φ(norm(W h)) where shapes match")] = False
+    residual: Annotated[bool | Literal["pre"], Field(description=(
+        "true: h + φ(norm(W h)) where shapes match; 'pre' (MLP): pre-activation blocks after a linear stem, "
+        "h + W φ(norm(h)) / √L with L the blocks (He et al. 2016's order; the 1/√L branch scale keeps the stream's "
+        "variance finite at any depth, Hayou et al. 2021), the head reading φ(norm(h))"))] = False
     init: Annotated[Literal[inits.SCHEMES], Field(  # type: ignore[valid-type]
         description="weight initialisation; 'default' is the activation's paired scheme")] = "default"
     init_gain: Annotated[float | None, Field(gt=0, le=100, description="weight gain; none: the activation's "
@@ -166,6 +169,11 @@ class ModelConfig(BaseModel):
                        if k in self.model_fields_set and getattr(self, k) != type(self).model_fields[k].default]
             if changed:
                 raise ValueError(f"{', '.join(changed)} apply to kind='transformer' only (kind={self.kind!r})")
+        if self.residual == "pre" and (self.kind != "mlp" or len(set(self.hidden_widths())) != 1 or
+                                       not self.hidden_widths()):
+            raise ValueError(f"residual='pre' (pre-activation blocks) is for an MLP whose hidden layers share one "
+                             f"width (kind={self.kind!r}, widths {self.hidden_widths()}); residual=true adds the skip "
+                             "where shapes match in any MLP or ConvNet")
         if self.kind == "convnet" and self.widths is not None:
             raise ValueError("widths is for kind='mlp'; a ConvNet takes depth (blocks) and width (channels)")
         if self.weight_variance is not None and (self.init not in ("default", "lecun_normal") or
@@ -451,11 +459,33 @@ class PopMLP(Population):
     def floats_per_example(self) -> int:
         return self._widest
 
+    def _pre_activation(self, h: Tensor, trace: Trace | None) -> Tensor:
+        """residual='pre': stem h = W₀x, blocks h ← h + Wᵢ φ(normᵢ(h)) / √L, head W φ(norm(h)). The trace records,
+        for each weight layer after the stem, the activation that feeds it (hidden1 … hiddenD, the last feeding
+        the head), so probes keep one entry per weight layer."""
+        blocks = len(self.hidden) - 1
+        scale = 1.0 / math.sqrt(max(blocks, 1))
+        h = self.hidden[0](h)
+        consumers = [*self.hidden[1:], self.head]
+        for i, (lin, norm) in enumerate(zip(consumers, [*self.norms[1:], self.norms[0]], strict=True)):
+            z = norm(h)
+            a = self.act(z)
+            self._record(trace, f"hidden{i + 1}", z, a, self.act, _unsqueeze)
+            if lin is self.head:
+                out = self.head(a)
+                y = self.output(out)
+                self._record(trace, "output", out, y, self.out_act, _unsqueeze)
+                return y
+            h = h + lin(a) * scale
+        raise AssertionError("unreachable: the head ends the loop")
+
     def forward(self, x: Tensor, trace: Trace | None = None) -> Tensor:
         shared = x.dim() == self.in_rank + 1  # (B, *in) shared, else (M, B, *in)
         h = x.flatten(1) if shared else x.flatten(2)
         if self.cfg.transform != "none":  # DKS/TAT: every example at unit mean square (their per-example normalisation)
             h = h * torch.rsqrt((h * h).mean(-1, keepdim=True).clamp_min(1e-12))
+        if self.cfg.residual == "pre":
+            return self._pre_activation(h, trace)
         for i, (lin, norm) in enumerate(zip(self.hidden, self.norms, strict=True)):
             z = norm(lin(h))
             a = self.act(z)
