@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import html
 import re
 import sqlite3
 import subprocess
@@ -49,7 +50,7 @@ EXPECTED = {
               "dead_saturated"} for name in ("transformer-ffn", "transformer-ffn-cpu", "attention-scores")},
     "vit-activations": TRAIN_COMMON | {"transformer_probes"},
     # recurrent: each slot in the gates figure (not dead_saturated), the gradient through time; rnn-time's T axis
-    "residual-depth": TRAIN_COMMON | {"accuracy_vs_depth"},
+    "residual-depth": TRAIN_COMMON | {"accuracy_vs_depth", "forward_variance"},
     "lstm-slots": {"activations", "loss_curves", "gradient_per_layer", "time_gradient", "gates"},
     "rnn-time": {"activations", "loss_curves", "gradient_per_layer", "time_gradient", "gates", "score_vs_length"},
 }
@@ -111,6 +112,23 @@ def test_suite_report_is_self_contained(suite_report):
     for name in TINY:
         assert f'href="#study-{name}"' in page
     assert "code_revision" in page and "wall s" in page and "torch" in page
+
+
+def test_the_page_opens_with_the_guide_tested(suite_report, smoke_dir):
+    """Every claim of every study on the page, with its verdict and a link to that study's findings."""
+    from actlab.analysis import guide
+    from actlab.store.results import Run
+
+    page = suite_report.read_text()
+    head = page.split('<div class="guide" id="guide">', 1)[1].split("</div>", 1)[0]
+    expected = []
+    for name in TINY:
+        with Run.open(smoke_dir / name) as run:
+            expected += [(cv.claim, cv.verdict, name) for cv in guide.claim_verdicts(run)]
+    assert expected and head.count("<tr><td>") == len(expected)
+    for claim, verdict, name in expected:
+        assert claim in html.unescape(head) and f'href="#study-{name}-findings"' in head
+        assert f'verdict {verdict.replace(" ", "-")}">{verdict}</td>' in head
 
 
 def test_the_suite_page_can_be_navigated(suite_report, smoke_dir):

@@ -33,6 +33,7 @@ from actlab.analysis.findings import Finding, findings
 from actlab.analysis.published import study_note
 from actlab.errors import ActlabError
 from actlab.report.figures import catalog as catalog_figures
+from actlab.analysis import guide
 from actlab.report.figures import language as language_figures
 from actlab.report.figures import recurrent as recurrent_figures
 from actlab.report.figures import simulations as simfigures
@@ -124,6 +125,7 @@ class Section:
     cells: Table | None = None
     skipped: list[str] = field(default_factory=list)  # figures that could not be drawn, with the reason
     own_page: str = ""  # on a suite's page: the link to this study's own report
+    claims: list[dict[str, str]] = field(default_factory=list)  # the guide's claims it decides, with verdicts
     where: str = ""  # its run directory relative to the page being rendered ('.' on its own page)
 
     def table_anchor(self, i: int) -> str:
@@ -180,7 +182,9 @@ def study_section(run_dir: str | Path, ci: str = "t") -> Section:
         cfg = run.study["config"]
         sec = Section(run.name, Path(run_dir), cfg.get("description", ""), study_note(run), run.kind,
                       len(run.seeds), findings(run, ci), provenance=_provenance(run),
-                      config=json.dumps(cfg, indent=2), cells=cells_table(run))
+                      config=json.dumps(cfg, indent=2), cells=cells_table(run),
+                      claims=[{"guide": cv.guide, "claim": cv.claim, "verdict": cv.verdict, "sentence": cv.sentence()}
+                              for cv in guide.claim_verdicts(run)])
         folder = Path(run_dir) / FIGURE_DIR
         published = [t for t in (published_table(run),) if t is not None]
         if run.kind == "train":
