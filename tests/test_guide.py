@@ -191,3 +191,20 @@ def test_residual_depth_smoke_run_decides_its_claim_where_the_depth_ran(smoke_ru
     with Run.open(smoke_dir / "moons") as run:
         (cv,) = guide.claim_verdicts(run)
         assert cv.verdict in guide.VERDICTS and cv.groups and cv.groups[0].better == "relu"
+
+
+def test_the_guide_suite_holds_every_study_with_claims_that_runs_on_a_cpu():
+    from actlab.studies import library
+
+    suite = load_study("guide")
+    assert suite.kind == "suite" and set(suite.include) <= set(library.names())
+    with_claims = {n for n in library.names() if load_study(n).kind == "train" and load_study(n).claims}
+    # the two transformer-ffn profiles need a download and minutes (the GPU one, a GPU): named in the suite's note
+    assert with_claims - set(suite.include) == {"transformer-ffn", "transformer-ffn-cpu"}
+    assert "transformer-ffn-cpu" in suite.note
+    zoo = load_study("activation-zoo", suite.overrides["activation-zoo"])
+    cells = expand(zoo)
+    assert {c.config.model.depth for c in cells} == {16}
+    for claim in zoo.claims:  # every claim's two arms are among the profile's cells
+        for sel in (claim.better, claim.than):
+            assert any(c.config.model.activation.name == sel.split("=")[1] for c in cells)
