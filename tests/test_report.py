@@ -3,11 +3,11 @@ store's (recomputed here from raw SQL with textbook formulas), and the page open
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import math
 import os
-import html
 import re
 import sqlite3
 import subprocess

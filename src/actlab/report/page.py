@@ -29,11 +29,11 @@ import jinja2
 from matplotlib.figure import Figure
 
 from actlab import __version__
+from actlab.analysis import guide
 from actlab.analysis.findings import Finding, findings
 from actlab.analysis.published import study_note
 from actlab.errors import ActlabError
 from actlab.report.figures import catalog as catalog_figures
-from actlab.analysis import guide
 from actlab.report.figures import language as language_figures
 from actlab.report.figures import recurrent as recurrent_figures
 from actlab.report.figures import simulations as simfigures
