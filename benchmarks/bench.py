@@ -661,13 +661,57 @@ class _GPT(torch.nn.Module):
         return self.head(self.norm(self.blocks(self.tok(x) + self.pos[: x.shape[1]])))
 
 
+def _func_recipe(loss, stacked: dict, buffers: dict, opt: torch.optim.Optimizer, xs: torch.Tensor,
+                 ys: torch.Tensor):
+    """PyTorch's ensembling recipe: vmap over the stacked models of grad(loss), each model's gradient clipped to
+    norm 1 inside the vmap (as clip_grad_norm_ does for one model), then one optimizer step on the stack.
+    Returns step(i), training on batch i of xs, ys (leading dimension: steps, then models)."""
+    from torch.func import grad, vmap
+
+    def clipped(p, b, x, y):
+        g = grad(loss)(p, b, x, y)
+        norm = torch.sqrt(sum((v * v).sum() for v in g.values()))
+        coef = torch.clamp(1.0 / (norm + 1e-6), max=1.0)
+        return {k: v * coef for k, v in g.items()}
+
+    vg = vmap(clipped)
+
+    def step(i: int) -> None:
+        grads = vg(stacked, buffers, xs[i], ys[i])
+        for k, v in stacked.items():
+            v.grad = grads[k]
+        opt.step()
+
+    return step
+
+
+def _step_rates(paths: dict, m: int, steps: int, tolerate: bool) -> tuple[dict[str, float], dict[str, str]]:
+    """Model-steps per second of each path (steps 0 and 1 warm up, then `steps` timed), and, with `tolerate`,
+    the paths torch could not run, with why (reported, not fatal)."""
+    rates, failed = {}, {}
+    for name, step in paths.items():
+        try:
+            step(0)
+            step(1)  # warm-up
+        except Exception as e:  # noqa: BLE001 - a baseline torch cannot run is reported where tolerated
+            if not tolerate:
+                raise
+            failed[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+            continue
+        t0 = time.perf_counter()
+        for i in range(2, steps + 2):
+            step(i)
+        rates[name] = m * steps / (time.perf_counter() - t0)
+    return rates, failed
+
+
 def bench_transformer(m: int = 6, steps: int = 30, d: int = 64, layers: int = 2, heads: int = 4, t: int = 64,
                       batch: int = 8, vocab: int = 83) -> dict:
     """The transformer-ffn-cpu workload (GELU FFN; AdamW; each model's gradient clipped to norm 1; batch 8 windows
     of 64 characters, each model its own batch): model-steps per second of actlab's population, PyTorch's
     torch.func ensembling recipe (stack_module_state + vmap(grad(functional_call)), clipping per model inside
     the vmap) and a per-model loop (torch.optim.AdamW + clip_grad_norm_), at equal population size m."""
-    from torch.func import functional_call, grad, stack_module_state, vmap
+    from torch.func import functional_call, stack_module_state
 
     from actlab.training.loop import clip_per_replica, make_optimizer, replica_losses
 
@@ -694,20 +738,8 @@ def bench_transformer(m: int = 6, steps: int = 30, d: int = 64, layers: int = 2,
         out = functional_call(base, (p, b), (x,))
         return torch.nn.functional.cross_entropy(out.reshape(-1, vocab), y.reshape(-1))
 
-    def clipped(p, b, x, y):
-        g = grad(loss)(p, b, x, y)
-        norm = torch.sqrt(sum((v * v).sum() for v in g.values()))
-        coef = torch.clamp(1.0 / (norm + 1e-6), max=1.0)
-        return {k: v * coef for k, v in g.items()}
-
-    vg = vmap(clipped)
-    fopt = torch.optim.AdamW(list(stacked.values()), lr=2e-3, fused=True)
-
-    def func_step(i: int) -> None:
-        grads = vg(stacked, buffers, xs[i], ys[i])
-        for k, v in stacked.items():
-            v.grad = grads[k]
-        fopt.step()
+    func_step = _func_recipe(loss, stacked, buffers, torch.optim.AdamW(list(stacked.values()), lr=2e-3, fused=True),
+                             xs, ys)
 
     loop_models = [_GPT(vocab, t, d, layers, heads) for _ in range(m)]
     loop_opts = [torch.optim.AdamW(net.parameters(), lr=2e-3) for net in loop_models]
@@ -720,14 +752,8 @@ def bench_transformer(m: int = 6, steps: int = 30, d: int = 64, layers: int = 2,
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             o.step()
 
-    rates = {}
-    for name, step in (("actlab", actlab_step), ("torch.func", func_step), ("per-model loop", loop_step)):
-        step(0)
-        step(1)  # warm-up
-        t0 = time.perf_counter()
-        for i in range(2, steps + 2):
-            step(i)
-        rates[name] = m * steps / (time.perf_counter() - t0)
+    rates, _ = _step_rates({"actlab": actlab_step, "torch.func": func_step, "per-model loop": loop_step}, m, steps,
+                           tolerate=False)
     return {"bench": "transformer", "m": m, "steps": steps, "model": f"d={d}, {layers} blocks, {heads} heads, "
             f"context {t}, vocab {vocab}, batch {batch}", "model_steps_per_s": rates,
             "vs_torch_func": rates["actlab"] / rates["torch.func"],
@@ -752,7 +778,7 @@ def bench_recurrent(m: int = 30, steps: int = 20, hidden: int = 32, t: int = 40,
     gradient clipped to norm 1, each model its own batch): model-steps per second of actlab's population,
     PyTorch's torch.func recipe (stack_module_state + vmap(grad(functional_call)) over nn.LSTM) and a per-model
     loop over nn.LSTM (cuDNN-free CPU kernels), at equal population size m."""
-    from torch.func import functional_call, grad, stack_module_state, vmap
+    from torch.func import functional_call, stack_module_state
 
     from actlab.training.loop import clip_per_replica, make_optimizer, replica_losses
 
@@ -777,20 +803,8 @@ def bench_recurrent(m: int = 30, steps: int = 20, hidden: int = 32, t: int = 40,
     def loss(p, b, x, y):
         return torch.nn.functional.cross_entropy(functional_call(base, (p, b), (x.transpose(1, 2),)), y)
 
-    def clipped(p, b, x, y):
-        g = grad(loss)(p, b, x, y)
-        norm = torch.sqrt(sum((v * v).sum() for v in g.values()))
-        coef = torch.clamp(1.0 / (norm + 1e-6), max=1.0)
-        return {k: v * coef for k, v in g.items()}
-
-    vg = vmap(clipped)
-    fopt = torch.optim.Adam(list(stacked.values()), lr=1e-2, fused=True)
-
-    def func_step(i: int) -> None:
-        grads = vg(stacked, buffers, xs[i], ys[i])
-        for k, v in stacked.items():
-            v.grad = grads[k]
-        fopt.step()
+    func_step = _func_recipe(loss, stacked, buffers, torch.optim.Adam(list(stacked.values()), lr=1e-2, fused=True),
+                             xs, ys)
 
     loop_models = [_LSTMNet(1, hidden, classes) for _ in range(m)]
     loop_opts = [torch.optim.Adam(net.parameters(), lr=1e-2) for net in loop_models]
@@ -802,18 +816,8 @@ def bench_recurrent(m: int = 30, steps: int = 20, hidden: int = 32, t: int = 40,
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             o.step()
 
-    rates, failed = {}, {}
-    for name, step in (("actlab", actlab_step), ("torch.func", func_step), ("per-model loop", loop_step)):
-        try:
-            step(0)
-            step(1)  # warm-up
-        except Exception as e:  # noqa: BLE001 - a baseline torch cannot run is reported, not fatal
-            failed[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
-            continue
-        t0 = time.perf_counter()
-        for i in range(2, steps + 2):
-            step(i)
-        rates[name] = m * steps / (time.perf_counter() - t0)
+    rates, failed = _step_rates({"actlab": actlab_step, "torch.func": func_step, "per-model loop": loop_step}, m,
+                                steps, tolerate=True)
     out = {"bench": "recurrent", "m": m, "steps": steps, "model": f"LSTM {hidden}, {t} steps of 1 feature, "
            f"{classes} classes, batch {batch}", "model_steps_per_s": rates, "failed": failed,
            "vs_per_model_loop": rates["actlab"] / rates["per-model loop"]}

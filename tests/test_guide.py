@@ -208,3 +208,21 @@ def test_the_guide_suite_holds_every_study_with_claims_that_runs_on_a_cpu():
     for claim in zoo.claims:  # every claim's two arms are among the profile's cells
         for sel in (claim.better, claim.than):
             assert any(c.config.model.activation.name == sel.split("=")[1] for c in cells)
+
+
+def test_a_pre_activation_population_keeps_the_equivalence_contract():
+    """Members differing in their activation share one residual='pre' population; replica k trains as its seed
+    alone (same initial draw, same data order, same trajectory)."""
+    from actlab import data
+    from actlab.nn.models import ModelConfig, build
+    from actlab.training.loop import TrainConfig, train
+
+    ds = data.load("moons")
+    members = [ModelConfig(activation=a, depth=3, width=8, residual="pre") for a in ("relu", "tanh")]
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, engine="torch")
+    pop = build(members, ds.input_shape, ds.task, ds.n_classes, [4, 9])
+    hp = train(pop, ds, cfg)
+    for i, mc in enumerate(members):
+        solo = build(mc, ds.input_shape, ds.task, ds.n_classes, [9])
+        hs = train(solo, ds, cfg)
+        np.testing.assert_allclose(hp.test_loss[2 * i + 1], hs.test_loss[0], rtol=1e-4, atol=1e-6)

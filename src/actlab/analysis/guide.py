@@ -99,9 +99,8 @@ def _values(run: Run, c: CellData, metric: str) -> dict[int, float]:
         return recurrent.solved(run, c)
     if metric == "diverged":
         return recurrent.diverged(run, c)
-    vals = run.replicas(c, metric)
-    div = {s: v for s, v in run.replicas(c, "diverged_epoch").items() if v and v > 0}
-    return {s: math.nan if s in div else v for s, v in vals.items()}
+    div = recurrent.diverged(run, c)  # one divergence rule for findings and claims (a finite blow-up included)
+    return {s: math.nan if div.get(s) else v for s, v in run.replicas(c, metric).items()}
 
 
 def _selector(text: str) -> dict[str, str]:

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from actlab.errors import ActlabError
+
 
 def replica_view(p: Tensor, m: int) -> Tensor:
     """A parameter (or its gradient) as (M, everything else of one replica), for reading: a channels-last
@@ -22,6 +24,17 @@ def replica_zero_(t: Tensor, m: int, which: Tensor) -> None:
     """In place: set the slices of the replicas where `which` (M,) is True to 0, NaN and inf included.
     `t` is replica-major along dimension 0 (every population parameter, buffer and optimizer state is)."""
     t.masked_fill_(which.repeat_interleave(t.shape[0] // m).view(-1, *([1] * (t.dim() - 1))), 0.0)
+
+
+def embed_tokens(table: Tensor, x: Tensor, limit: int, what: str) -> Tensor:
+    """Token ids (B, T) shared by every replica, or (M, B, T) per replica, looked up in each replica's own table
+    (M, vocab, F): (M, B, T, F). A sequence longer than `limit` is refused, naming `what` holds the limit."""
+    m = table.shape[0]
+    if x.dim() == 2:
+        x = x.unsqueeze(0).expand(m, -1, -1)
+    if x.shape[2] > limit:
+        raise ActlabError(f"sequence of {x.shape[2]} tokens is longer than the model's {what} {limit}")
+    return table[torch.arange(m, device=x.device).view(m, 1, 1), x.long()]
 
 
 class PopLinear(nn.Module):

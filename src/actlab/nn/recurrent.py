@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from actlab import rng
 from actlab.errors import ActlabError
 from actlab.nn import init as inits
-from actlab.nn.layers import PopLinear
+from actlab.nn.layers import PopLinear, embed_tokens
 
 KINDS = ("rnn", "gru", "lstm")
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per cell
@@ -241,13 +241,8 @@ class RecurrentCore(nn.Module):
                 states: dict[str, list] | None = None) -> Tensor:
         m = self.m
         if self.tokens:
-            if x.dim() == 2:  # shared (B, T) token ids
-                x = x.unsqueeze(0).expand(m, -1, -1)
-            b, t = x.shape[1], x.shape[2]
-            if t > self.steps:
-                raise ActlabError(f"sequence of {t} tokens is longer than the model's {self.steps} steps")
-            idx = torch.arange(m, device=x.device).view(m, 1, 1)
-            seq = self.embed[idx, x.long()]  # (M, B, T, H)
+            seq = embed_tokens(self.embed, x, self.steps, "number of steps")  # (M, B, T, H)
+            b, t = seq.shape[1], seq.shape[2]
         else:
             shared = x.dim() == len(self.in_shape) + 1
             if not shared:

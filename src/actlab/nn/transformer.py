@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from actlab import rng
 from actlab.errors import ActlabError
-from actlab.nn.layers import PopLayerNorm, PopLinear
+from actlab.nn.layers import PopLayerNorm, PopLinear, embed_tokens
 
 # record(layer name, FFN pre-activation z, gate value φ(z), batch, tokens): the population's probe trace
 Record = Callable[[str, Tensor, Tensor, int, int], None]
@@ -202,13 +202,9 @@ class TransformerCore(nn.Module):
                 extras: dict[str, list[Tensor]] | None = None) -> Tensor:
         m = self.m
         if self.causal:
-            if x.dim() == 2:  # shared (B, T) token ids
-                x = x.unsqueeze(0).expand(m, -1, -1)
-            b, t = x.shape[1], x.shape[2]
-            if t > self.tokens:
-                raise ActlabError(f"sequence of {t} tokens is longer than the model's context {self.tokens}")
-            idx = torch.arange(m, device=x.device).view(m, 1, 1)
-            h = self.tok[idx, x.long()] + self.pos[:, None, :t]  # (M, B, T, d)
+            h = embed_tokens(self.tok, x, self.tokens, "context")
+            b, t = h.shape[1], h.shape[2]
+            h = h + self.pos[:, None, :t]  # (M, B, T, d)
         else:
             shared = x.dim() == len(self.in_shape) + 1
             p = _patches(x, self.patch) if shared else _patches(x.flatten(0, 1), self.patch).view(
