@@ -69,6 +69,10 @@ TINY = {
                        "data.options.n_test=100", "train.probe_size=32"],
     "rnn-time": ["train.epochs=1", "model.width=4", "data.options.n=120", "grid.data.options.T=[4,6]",
                  "train.probe_size=16"],
+    "gan-modes": ["train.epochs=2", "model.width=8", "data.options.n=400", "train.batch_size=100",
+                  "train.probe_size=32"],
+    "vae-activations": ["train.epochs=1", "model.width=8", "data.options.n_train=100", "data.options.n_test=50",
+                        "train.probe_size=16"],
     "edge-of-chaos": ["train.epochs=1", "grid.weight_variance=[1.0,2.0,4.0]", "grid.depth=[2,6]",
                       "data.options.n_train=200", "data.options.n_test=100"],
 }

@@ -53,6 +53,8 @@ EXPECTED = {
     "residual-depth": TRAIN_COMMON | {"accuracy_vs_depth", "forward_variance"},
     "lstm-slots": {"activations", "loss_curves", "gradient_per_layer", "time_gradient", "gates"},
     "rnn-time": {"activations", "loss_curves", "gradient_per_layer", "time_gradient", "gates", "score_vs_length"},
+    "gan-modes": {"activations", "dead_saturated", "gan_samples", "gan_coverage"},  # no loss curves: coverage
+    "vae-activations": TRAIN_COMMON | {"elbo_terms"},
 }
 
 

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from actlab.analysis import guide, language, predictions, recurrent, simulations
+from actlab.analysis import generative, guide, language, predictions, recurrent, simulations
 from actlab.analysis.published import direction_notes
 from actlab.analysis.statements import ALPHA, Finding, Stats, Text, compare, finish
 from actlab.analysis.stats import (
@@ -274,7 +274,8 @@ def findings(run: Run, ci: str = "t") -> list[Finding]:
     a Holm family of their own)."""
     st = Stats(ci)
     if run.kind == "train":
-        found = (recurrent.recurrent_findings(run, st) if recurrent.is_recurrent(run) else
+        found = (generative.generative_findings(run, st) if generative.is_generative(run) else
+                 recurrent.recurrent_findings(run, st) if recurrent.is_recurrent(run) else
                  language.language_findings(run, st) if language.is_language(run) else training_findings(run, st))
         return found + [Finding(cv.sentence()) for cv in guide.claim_verdicts(run)]
     rows = run.sim_rows()

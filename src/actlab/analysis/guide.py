@@ -33,7 +33,8 @@ from actlab.store.writer import DB_NAME
 
 ALPHA = 0.05
 POWER = 0.8
-HIGHER = {"final_test_acc": True, "best_test_acc": True, "final_test_loss": False, "solved": True, "diverged": False}
+HIGHER = {"final_test_acc": True, "best_test_acc": True, "final_test_loss": False, "solved": True, "diverged": False,
+          "modes_covered": True, "high_quality": True}
 VERDICTS = ("supported", "contradicted", "not decided", "not run")
 
 
@@ -119,6 +120,10 @@ def _field(c: CellData, key: str) -> str:
         v = "sigmoid"  # the cell's usual gate, not written into its configuration
     if key == "cell_activation" and v is None and c.model.get("kind") == "lstm":
         v = "tanh"
+    if key == "discriminator_activation" and v is None and c.model.get("kind") == "gan":
+        v = "leaky_relu"  # the GAN's usual discriminator (alpha 0.2), not written into its configuration
+    if key == "output_activation" and v is None and c.model.get("kind") == "gan":
+        v = "identity"
     return str(v).lower() if isinstance(v, bool) else str(v)  # residual=false, as TOML writes it
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from actlab.analysis.stats import Estimate, mean_ci, proportion_ci, time_to_event
-from actlab.store.results import Run
+from actlab.store.results import Run, score_of
 
 Rows = list[dict[str, Any]]
 
@@ -32,14 +32,20 @@ def bounds_of(field: str) -> tuple[float, float] | None:
 
 def summary_rows(run: Run) -> list[dict[str, Any]]:
     """Per cell: label, status, n, final and best test accuracy with 95 % CIs (a regression task: the final
-    test MSE, `final_test_mse`, instead), diverged count, sim rows, wall time and error."""
+    test MSE, `final_test_mse`, instead), the cell's score (`score_of`: what ranks it, with its name and
+    direction), diverged count, sim rows, wall time and error."""
     counts = dict(run.store.query("SELECT cell, COUNT(*) FROM sim_rows GROUP BY cell"))
     rows = []
     for c in run.cells:
         final = run.replicas(c, "final_test_acc")
         regression = (c.data_provenance or {}).get("task") == "regression"
         mse = run.replicas(c, "final_test_loss") if regression else {}
+        sc = score_of(c) if run.kind == "train" else None
+        score = run.replicas(c, sc.column) if sc else {}
         rows.append({"cell": c.label, "status": c.status, "replicas": len(final),
+                     "score": mean_ci(list(score.values()), bounds=sc.bounds) if score else None,
+                     "score_name": sc.name if sc else None, "score_lower": sc.lower if sc else False,
+                     "score_spec": sc.spec if sc else ".3f",
                      **({"final_test_mse": mean_ci(list(mse.values()), bounds=(0.0, math.inf)) if mse else None}
                         if regression else {}),
                      "final_test_acc": mean_ci(list(final.values()), bounds=(0.0, 1.0)) if final else None,

@@ -212,16 +212,13 @@ def overview(summary: RunSummary, wide: bool = False) -> None:
 
 def headline(m: RunSummary) -> str:
     """The study's first number a reader wants: the best cell's accuracy, or a source comparison."""
-    mse = [r for r in m.rows if r.get("final_test_mse") is not None and r["final_test_mse"].n]
-    if mse:
-        best = min(mse, key=lambda r: r["final_test_mse"].mean)
-        return f"lowest final test MSE: {best['cell']} {best['final_test_mse'].format('.3g', with_n=False)}" + \
-            f" (n = {best['final_test_mse'].n})"
-    scored = [r for r in m.rows if r.get("final_test_acc") is not None and r["final_test_acc"].n]
+    scored = [r for r in m.rows if r.get("score") is not None and r["score"].n]
     if scored:
-        best = max(scored, key=lambda r: r["final_test_acc"].mean)
-        return f"best final test acc: {best['cell']} {best['final_test_acc'].format('.3f', with_n=False)}" + \
-            f" (n = {best['final_test_acc'].n})"
+        lower = scored[0]["score_lower"]
+        best = (min if lower else max)(scored, key=lambda r: r["score"].mean)
+        name = {"test accuracy": "test acc", "test MSE": "test MSE"}.get(best["score_name"], best["score_name"])
+        return f"{'lowest' if lower else 'best'} final {name}: {best['cell']} " \
+            f"{best['score'].format(best['score_spec'], with_n=False)} (n = {best['score'].n})"
     if m.published:
         c = m.published[0]
         rep = "—" if c.reproduced is None or c.reproduced.n == 0 else c.reproduced.format(".3g")
@@ -241,14 +238,14 @@ def cells(summary: RunSummary, max_rows: int, wide: bool = False) -> None:
             out.print(summary.note, style="dim")
         return
     sim_rows = any(r["sim_rows"] for r in summary.rows)  # a training study has none: no column of "—"
-    mse = sum("final_test_mse" in r for r in summary.rows)  # regression cells score by their test MSE
-    what = "acc" if not mse else "MSE" if mse == len(summary.rows) else "acc (regression: MSE)"
-    cols = ["cell", "status", "n seeds", f"final test {what}, mean [95% CI]",
+    names = list(dict.fromkeys(r["score_name"] for r in summary.rows if r.get("score_name")))
+    short = {"test accuracy": "test acc", "test MSE": "test MSE"}
+    what = " / ".join(short.get(n, n) for n in names) or "test acc"
+    cols = ["cell", "status", "n seeds", f"final {what}, mean [95% CI]",
             "diverged", *(("rows",) if sim_rows else ()), "wall s"]
     rows = []
     for r in summary.rows:
-        score = "final_test_mse" if "final_test_mse" in r else "final_test_acc"
-        acc = "—" if r[score] is None else r[score].format(".4g", with_n=False)
+        acc = "—" if r.get("score") is None else r["score"].format(".4g", with_n=False)
         rows.append([r["cell"], r["status"] + (f": {r['error']}" if r["error"] else ""), str(r["replicas"]),
                      acc, str(r["diverged"]), *((str(r["sim_rows"] or "—"),) if sim_rows else ()),
                      "—" if r["wall_s"] is None else f"{r['wall_s']:.1f}"])

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, ValidationError, validate_call
 
-from actlab.data import images, mnist1d, sequences, text, toy
+from actlab.data import images, mixtures, mnist1d, sequences, text, toy
 from actlab.data.record import Dataset, Seed, downsample, grayscale, select_classes, take
 from actlab.errors import ActlabError, closest
 
@@ -46,6 +46,10 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
     Source("adding", sequences.adding, "The adding problem (Hochreiter & Schmidhuber 1997): T steps of (value, "
            "marker), "
            "target the sum of the two marked values; guessing scores MSE 1/6", "generated"),
+    Source("ring", mixtures.ring, "8 Gaussians on a ring (Metz et al. 2017), 2-D, scaled into [-1, 1]²: the GAN's "
+           "mode-collapse benchmark", "generated"),
+    Source("grid", mixtures.grid, "25 Gaussians on a 5 × 5 grid (Srivastava et al. 2017), 2-D, scaled into [-1, 1]²",
+           "generated"),
     Source("digits", images.digits, "scikit-learn's 8×8 handwritten digits, 1797 images, 10 classes", "packaged"),
     Source("cifar10", images.cifar10, "CIFAR-10: 50000/10000 RGB 32×32 images, 10 classes", "download"),
     Source("fashion_mnist", images.fashion_mnist, "Fashion-MNIST: 60000/10000 28×28 images, 10 classes", "download"),
@@ -54,7 +58,7 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
 )}
 
 _ALIASES = {"fashionmnist": "fashion_mnist", "fmnist": "fashion_mnist", "cifar": "cifar10", "mnist_1d": "mnist1d",
-            "blobs": "blobs8", "xor4": "xor"}
+            "blobs": "blobs8", "xor4": "xor", "ring8": "ring", "grid25": "grid"}
 
 
 def names() -> list[str]:

@@ -28,18 +28,21 @@ from torch import Tensor, nn
 from actlab import rng
 from actlab.catalog.activations import GATED_MODELS, Activation, ActivationField, OptionalActivationField
 from actlab.errors import ActlabError
+from actlab.nn import generative, recurrent, transforms
 from actlab.nn import init as inits
-from actlab.nn import recurrent, transforms
 from actlab.nn.layers import PopBatchNorm, PopConv, PopLayerNorm, PopLinear, PopPReLU
 from actlab.nn.transformer import TransformerCore, ffn_width, parameter_count
 
 # Fields in which the members of one population may differ (applied per replica slice).
 MIXABLE = ("activation", "activation_params", "init", "init_gain", "weight_variance", "bias_init", "bias_std",
-           "gate_activation", "cell_activation", "recurrent_init", "forget_bias")
+           "gate_activation", "cell_activation", "recurrent_init", "forget_bias", "discriminator_activation",
+           "discriminator_activation_params")
 TRANSFORMER_FIELDS = ("heads", "ffn_width", "attention", "patch")  # fields only a transformer's configuration holds
 # fields only a recurrent configuration holds (the slots beyond `activation` hold only where the cell has them)
 RECURRENT_FIELDS = ("gate_activation", "cell_activation", "bidirectional", "readout", "recurrent_init", "forget_bias")
 RECURRENT = recurrent.KINDS
+GENERATIVE = ("vae", "gan")
+GENERATIVE_FIELDS = ("latent", "likelihood", "discriminator_activation", "discriminator_activation_params")
 RECURRENT_INITS = ("default", "lecun_normal", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
                    "orthogonal", "normal")
 Trace = list[tuple[str, Tensor, Tensor, Tensor]]  # (layer name, z, a, φ'(z)), each (M, B, units, positions)
@@ -49,10 +52,11 @@ class ModelConfig(BaseModel):
     """One network, everything but its seed. Units: widths in units (MLP) or channels (ConvNet)."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Annotated[Literal["mlp", "convnet", "transformer", "rnn", "gru", "lstm"], Field(
+    kind: Annotated[Literal["mlp", "convnet", "transformer", "rnn", "gru", "lstm", "vae", "gan"], Field(
         description="an MLP, the Conv-Norm-Act ConvNet, a transformer (a decoder for token sequences, a ViT "
-                    "for images and signals: actlab.nn.transformer), or a recurrent net: a plain RNN, a GRU or an "
-                    "LSTM (actlab.nn.recurrent)")] = "mlp"
+                    "for images and signals: actlab.nn.transformer), a recurrent net: a plain RNN, a GRU or an "
+                    "LSTM (actlab.nn.recurrent), or a generative pair: a VAE (MLP encoder and decoder) or a GAN "
+                    "(MLP generator and discriminator on 2-D mixtures) (actlab.nn.generative)")] = "mlp"
     activation: Annotated[ActivationField, Field(
         validate_default=True, description="hidden activation (a transformer's FFN slot, where a gated entry such as "
                                            "swiglu is allowed too; a recurrent net's state (rnn) or candidate "
@@ -123,6 +127,17 @@ class ModelConfig(BaseModel):
     forget_bias: Annotated[float | None, Field(ge=-100, le=100, description=(
         "lstm: the forget gate's initial bias (1.0: Gers et al. 2000, Jozefowicz et al. 2015); \"none\": as the "
         "init draws it (PyTorch's own)"))] = 1.0
+    latent: Annotated[int, Strict(), Field(ge=1, le=4096, description=(
+        "vae: the latent dimensions; gan: the generator's noise dimensions"))] = 8
+    likelihood: Annotated[Literal["auto", "bernoulli", "gaussian"], Field(description=(
+        "vae: the decoder's likelihood: bernoulli (logits; data in [0, 1], e.g. digits with normalize = 'unit'), "
+        "gaussian (the mean, unit variance), or auto: bernoulli where the training data lie in [0, 1], else "
+        "gaussian (the choice is recorded with the run's data)"))] = "auto"
+    discriminator_activation: Annotated[OptionalActivationField, Field(description=(
+        "gan: the discriminator's hidden activation (none: leaky_relu with alpha 0.2, DCGAN's); the generator's is "
+        "`activation`, its output `output_activation` (none: identity; tanh)"))] = None
+    discriminator_activation_params: Annotated[dict[str, float], Field(description=(
+        "gan: the discriminator activation's parameters (with discriminator_activation unset: {alpha = 0.2})"))] = {}
     transform_params: Annotated[dict[str, float], Field(
         description="dks: c_slope_1_target (ζ, 1.5); tat: c_curve_target (τ, 0.3), or c_val_0_target (η, 0.9) "
                     "for leaky_relu")] = {}
@@ -137,6 +152,12 @@ class ModelConfig(BaseModel):
         if self.output_activation is not None and self.output_activation.gated:
             raise ValueError(f"output_activation {self.output_activation.name!r} is gated; an output activation is "
                              "element-wise (or softmax)")
+        if self.kind in GENERATIVE:
+            self._check_generative()
+        elif any(k in self.model_fields_set for k in GENERATIVE_FIELDS):
+            given = [k for k in GENERATIVE_FIELDS if k in self.model_fields_set]
+            raise ValueError(f"{', '.join(given)}: only a generative model (kind 'vae' or 'gan') has "
+                             f"{'these' if len(given) > 1 else 'this'}; kind={self.kind!r}")
         if self.kind in RECURRENT:
             self._check_recurrent()
         else:
@@ -208,12 +229,37 @@ class ModelConfig(BaseModel):
         if isinstance(data, dict) and isinstance(data.get("forget_bias"), str) and \
                 data["forget_bias"].strip().lower() in ("none", "null", "drawn"):  # TOML and --set have no null
             data = {**data, "forget_bias": None}
+        if isinstance(data, dict) and data.get("kind") == "gan" and data.get("discriminator_activation") is None:
+            data = {**data, "discriminator_activation": "leaky_relu",
+                    "discriminator_activation_params": data.get("discriminator_activation_params") or {"alpha": 0.2}}
         if isinstance(data, dict) and data.get("kind") in RECURRENT:
             usual = {"activation": "tanh", "gate_activation": "sigmoid" if data["kind"] != "rnn" else None,
                      "cell_activation": "tanh" if data["kind"] == "lstm" else None}
             return {**{k: v for k, v in usual.items() if v is not None and data.get(k) is None}, **{
                 k: v for k, v in data.items() if v is not None or k not in usual}}
         return data
+
+    def _check_generative(self) -> None:
+        kind = self.kind
+        wrong = [f"{k}={v!r}" for k, v, ok in (
+            ("norm", self.norm, self.norm == "none"), ("residual", self.residual, not self.residual),
+            ("transform", self.transform, self.transform == "none"),
+            ("likelihood", self.likelihood, kind == "vae" or "likelihood" not in self.model_fields_set),
+            ("output_activation", getattr(self.output_activation, "name", None),
+             kind == "gan" or self.output_activation is None),
+            ("discriminator_activation", getattr(self.discriminator_activation, "name", None),
+             kind == "gan" or self.discriminator_activation is None)) if not ok]
+        if wrong:
+            raise ValueError(f"a {kind} takes depth and width (or widths) for its "
+                             + ("encoder (the decoder mirrors it)" if kind == "vae" else "generator and discriminator")
+                             + ", latent, activation, init" + (", likelihood" if kind == "vae" else
+                                                                ", output_activation, discriminator_activation")
+                             + f" (given {', '.join(wrong)})")
+        for name, act in (("activation", self.activation), ("output_activation", self.output_activation),
+                          ("discriminator_activation", self.discriminator_activation)):
+            if act is not None and (act.vector or act.gated):
+                raise ValueError(f"{name}={act.name!r} is {'vector-valued' if act.vector else 'gated'}; a {kind} "
+                                 "takes element-wise activations (relu, leaky_relu, elu, gelu, swish, tanh, ...)")
 
     def _check_recurrent(self) -> None:
         kind, given = self.kind, self.model_fields_set
@@ -249,7 +295,7 @@ class ModelConfig(BaseModel):
     # the spelling each activation field was given ('ReLU', 'leaky-relu'): written back as given, so a stored
     # configuration, a cell's key and a resumed run are what they were before the field held the entry
     _spelling: dict[str, str] = PrivateAttr(default_factory=dict)
-    _defaulted: set[str] = PrivateAttr(default_factory=set)  # recurrent slots filled with the cell's usual choice
+    _defaulted: set[str] = PrivateAttr(default_factory=set)  # slots filled with the usual choice (recurrent, gan)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -259,7 +305,10 @@ class ModelConfig(BaseModel):
             if model.kind in RECURRENT:  # slots left at the cell's usual choice are written as not given, so a
                 model._defaulted = {k for k in ("gate_activation", "cell_activation")  # grid may change the kind
                                     if data.get(k) is None} | ({"forget_bias"} if "forget_bias" not in data else set())
-            for name in ("activation", "output_activation", "gate_activation", "cell_activation"):
+            if model.kind == "gan" and data.get("discriminator_activation") is None:  # so is the discriminator's
+                model._defaulted = {"discriminator_activation", "discriminator_activation_params"}  # (a grid's own)
+            for name in ("activation", "output_activation", "gate_activation", "cell_activation",
+                         "discriminator_activation"):
                 given = data.get(name)
                 if isinstance(given, str) and given != getattr(getattr(model, name), "name", given):
                     model._spelling[name] = given
@@ -271,15 +320,22 @@ class ModelConfig(BaseModel):
         for name, given in self._spelling.items():
             if name in out:
                 out[name] = given
+        for name in self._defaulted:
+            out.pop(name, None)
         if self.kind not in RECURRENT:  # as for the transformer's fields below
             for name in RECURRENT_FIELDS:
                 out.pop(name, None)
-        else:
-            for name in self._defaulted:
+        elif self.kind != "lstm":
+            for name in ("cell_activation", "forget_bias") + (("gate_activation",) if self.kind == "rnn" else ()):
                 out.pop(name, None)
-            if self.kind != "lstm":
-                for name in ("cell_activation", "forget_bias") + (("gate_activation",) if self.kind == "rnn" else ()):
-                    out.pop(name, None)
+        if self.kind not in GENERATIVE:  # as for the recurrent fields: earlier configurations keep their keys
+            for name in GENERATIVE_FIELDS:
+                out.pop(name, None)
+        elif self.kind == "vae":
+            for name in GENERATIVE_FIELDS[2:]:
+                out.pop(name, None)
+        else:
+            out.pop("likelihood", None)
         if self.kind != "transformer":  # at their defaults (the validator refuses others): an MLP's or ConvNet's
             for name in TRANSFORMER_FIELDS:  # configuration, and so its cell key, is what it was before them
                 out.pop(name, None)
@@ -420,6 +476,13 @@ class Population(nn.Module):
         """Names of the probe_groups when they are not one per traced layer (a recurrent net's: one per layer,
         its slots traced apart); None: the traced layers' names."""
         return None
+
+    def at_step(self, epoch: int, step: int) -> None:
+        """Told by the training loop before each optimizer step's forward pass (a model that draws noise, the
+        VAE, keys it on the step); nothing for a deterministic model."""
+
+    def at_examples(self, start: int) -> None:
+        """Told by evaluation and probes before each chunk: its first example's position in the evaluated set."""
 
     def floats_per_example(self) -> int:
         """Floats of the widest layer's activation for one example of one replica (sizes evaluation chunks)."""
@@ -670,6 +733,112 @@ class PopRecurrent(Population):
         return y
 
 
+class PopVAE(Population):
+    """A VAE population (actlab.nn.generative): forward gives each replica's per-example reconstruction and KL terms
+    of the negative ELBO, (M, B, 2) in nats, which the training loop's ELBO objective sums."""
+
+    objective = "elbo"
+
+    def __init__(self, cfg: ModelConfig, seeds: list[int], in_shape: tuple[int, ...],
+                 members: list[ModelConfig] | None = None):
+        super().__init__(cfg, seeds, members)
+        self.in_rank = len(in_shape)
+        self.core = generative.VAECore(self.m, math.prod(in_shape), cfg.hidden_widths(), cfg.latent)
+        self.likelihood = cfg.likelihood  # "auto" until fit_likelihood sees the data
+        self._noise: tuple = ("step", 0, 0)
+        self.init_weights()
+
+    def fit_likelihood(self, x: Tensor, name: str) -> str:
+        """Resolve likelihood 'auto' from the training data `x` (bernoulli within [0, 1], else gaussian) and refuse
+        bernoulli on data outside [0, 1]; returns the likelihood used."""
+        lo, hi = float(x.min()), float(x.max())
+        inside = lo >= 0 and hi <= 1
+        if self.likelihood == "auto":
+            self.likelihood = "bernoulli" if inside else "gaussian"
+        elif self.likelihood == "bernoulli" and not inside:
+            raise ActlabError(f"model.likelihood='bernoulli' models data in [0, 1]; dataset {name} lies in "
+                              f"[{lo:.3g}, {hi:.3g}]: set the data option normalize = 'unit' (images), or "
+                              "model.likelihood = 'gaussian' or 'auto'")
+        return self.likelihood
+
+    def at_step(self, epoch: int, step: int) -> None:
+        self._noise = ("step", epoch, step)
+
+    def at_examples(self, start: int) -> None:
+        self._noise = ("eval", start)
+
+    def eps(self, b: int, device: torch.device) -> Tensor:
+        """(M, B, latent) ε for the current step or evaluated examples, from each replica's seed."""
+        if self._noise[0] == "eval":
+            return generative.example_noise(self.seeds, "vae-eval", self._noise[1], b, self.cfg.latent, device)
+        return rng.normal(self.seeds, rng.stream_id("vae-noise", *self._noise[1:]), (b, self.cfg.latent), device)
+
+    def floats_per_example(self) -> int:
+        return max(self.core.data_dim, *self.cfg.hidden_widths(), 2 * self.cfg.latent)
+
+    def probe_weight_names(self) -> list[str]:
+        return [*self.core.enc_names, "latent", *self.core.dec_names, "output"]
+
+    def forward(self, x: Tensor, trace: Trace | None = None) -> Tensor:
+        shared = x.dim() == self.in_rank + 1
+        h = x.flatten(1) if shared else x.flatten(2)
+        b = h.shape[-2]
+
+        def record(name: str, z: Tensor, a: Tensor, act: nn.Module) -> None:
+            self._record(trace, name, z, a, act, _unsqueeze)
+
+        if self.likelihood == "auto":
+            raise ActlabError("a vae's likelihood 'auto' is resolved from its training data (fit_likelihood) "
+                              "before its first forward pass")
+        return self.core.terms(h, self.eps(b, h.device), self.act, self.likelihood, record)
+
+
+class PopGAN(Population):
+    """A GAN population (actlab.nn.generative): `generate(z)` and `discriminate(x)`; trained by
+    actlab.training.adversarial. The discriminator's activation is a slot of its own (members may differ in it)."""
+
+    objective = "gan"
+
+    def __init__(self, cfg: ModelConfig, seeds: list[int], in_shape: tuple[int, ...],
+                 members: list[ModelConfig] | None = None):
+        super().__init__(cfg, seeds, members)
+        if tuple(in_shape) != (2,):
+            raise ActlabError(f"a gan learns 2-D points (the ring and grid mixtures); this dataset's inputs have "
+                              f"shape {tuple(in_shape)}")
+        self.core = generative.GANCore(self.m, cfg.hidden_widths(), cfg.latent)
+        parts = [((mc.discriminator_activation, mc.discriminator_activation.resolve(
+            **mc.discriminator_activation_params)), stop - start) for mc, start, stop in self.groups]
+        if all(p == parts[0][0] for p, _ in parts):
+            self.d_act = _population_activation(*parts[0][0], self.m)
+        else:
+            self.d_act = MixedActivation([(_population_activation(e, p, n), n) for (e, p), n in parts])
+        self.init_weights()
+
+    def floats_per_example(self) -> int:
+        return max(self.cfg.latent, *self.cfg.hidden_widths())
+
+    def noise(self, tag: str, *key: int, n: int, device: torch.device) -> Tensor:
+        """(M, n, latent) generator noise from each replica's seed."""
+        return rng.normal(self.seeds, rng.stream_id(tag, *key), (n, self.cfg.latent), device)
+
+    def generate(self, z: Tensor, trace: Trace | None = None) -> Tensor:
+        def record(name: str, zz: Tensor, a: Tensor, act: nn.Module) -> None:
+            self._record(trace, name, zz, a, act, _unsqueeze)
+
+        return self.output(generative.run_mlp(self.core.generator, z, self.act, self.core.g_names, record))
+
+    def discriminate(self, x: Tensor, trace: Trace | None = None) -> Tensor:
+        """(M, B) logits that x is real."""
+        def record(name: str, zz: Tensor, a: Tensor, act: nn.Module) -> None:
+            self._record(trace, name, zz, a, act, _unsqueeze)
+
+        return generative.run_mlp(self.core.discriminator, x, self.d_act, self.core.d_names, record)[..., 0]
+
+    def forward(self, x: Tensor, trace: Trace | None = None) -> Tensor:
+        """The discriminator's logits (M, B, 1) on x (the generator is `generate`)."""
+        return self.discriminate(x, trace).unsqueeze(-1)
+
+
 class MixedActivation(nn.Module):
     """Different activations on consecutive replica slices: (M, B, F) split on dim 0, (B, M·C, ...) on dim 1."""
 
@@ -721,6 +890,10 @@ def build(cfg: ModelConfig | dict[str, Any] | list[ModelConfig], input_shape: tu
     if task == "next_token" and first.kind not in ("transformer", *RECURRENT):
         raise ActlabError(f"the next-token task (a text corpus) needs model.kind 'transformer' or a recurrent kind "
                           f"({', '.join(RECURRENT)}), not {first.kind!r}")
+    if first.kind == "vae":
+        return PopVAE(first, seeds, tuple(input_shape), members)
+    if first.kind == "gan":
+        return PopGAN(first, seeds, tuple(input_shape), members)
     if first.kind in RECURRENT:
         return PopRecurrent(first, seeds, tuple(input_shape), k, members,
                             vocab=n_classes if task == "next_token" else 0)

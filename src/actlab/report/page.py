@@ -34,6 +34,7 @@ from actlab.analysis.findings import Finding, findings
 from actlab.analysis.published import study_note
 from actlab.errors import ActlabError
 from actlab.report.figures import catalog as catalog_figures
+from actlab.report.figures import generative as generative_figures
 from actlab.report.figures import language as language_figures
 from actlab.report.figures import recurrent as recurrent_figures
 from actlab.report.figures import simulations as simfigures
@@ -68,6 +69,12 @@ TRAINING_FIGURES: list[tuple[str, str, Callable[[Run], Figure | None]]] = [
      "published one with Kendall's τ.", language_figures.ranking_figure),
     ("transformer_probes", "The transformer's probes at the last probe epoch: attention entropy per head, the residual "
      "stream's RMS per block.", language_figures.transformer_probes_figure),
+    ("gan_samples", "Each generator's samples over the mixture's modes (first seed; grey discs: 3σ).",
+     generative_figures.gan_samples_figure),
+    ("gan_coverage", "Modes covered and high-quality share after every epoch, per arm: mean and 95 % band over seeds.",
+     generative_figures.gan_coverage_figure),
+    ("elbo_terms", "The test negative ELBO split into reconstruction and KL, per arm (95 % CI of the total).",
+     generative_figures.vae_terms_figure),
     ("score_vs_length", "Final test score against the sequence length, per arm: mean and 95 % CI over seeds (the "
      "adding problem: MSE, with guessing's 1/6 dashed).", recurrent_figures.score_vs_length_figure),
     ("time_gradient", "Gradient through time: ‖∂ℓ/∂h_t‖ of the first layer against the step, per arm, at the first "

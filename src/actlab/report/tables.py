@@ -13,7 +13,7 @@ from actlab.analysis.published import compare
 from actlab.analysis.simulations import gradient_flow_table
 from actlab.analysis.stats import mean_ci
 from actlab.analysis.summary import group_sim_rows
-from actlab.store.results import Run
+from actlab.store.results import Run, likelihood
 
 
 @dataclass
@@ -57,6 +57,8 @@ UNIT = (0.0, 1.0)  # accuracies: their intervals stay inside [0, 1]
 def results_table(run: Run, ci: str = "t") -> Table:
     """Per cell: status, n, final and best test accuracy, final test loss (95 % CIs), diverged, wall time."""
     rows = []
+    if run.generative:
+        return _generative_table(run, ci)
     if run.regression:  # no accuracy: the test MSE (and the train MSE where the run evaluated it)
         train = any(np.isfinite(list(run.replicas(c, "final_train_loss").values())).any() for c in run.cells)
         for c in run.cells:
@@ -77,6 +79,35 @@ def results_table(run: Run, ci: str = "t") -> Table:
     return Table("Results per cell: mean [95 % CI] over seeds (n = replicas with a finite value)",
                  ["cell", "status", "seeds", "final test acc", "best test acc", "final test loss", "diverged",
                   "wall s"], rows)
+
+
+def _generative_table(run: Run, ci: str) -> Table:
+    """A VAE's test negative ELBO with its two terms; a GAN's modes covered and high-quality share."""
+    rows = []
+    gan = run.generative == "gan"
+    for c in run.cells:
+        n = len(run.replicas(c, "final_test_loss"))
+        if gan:
+            modes = len((c.data_provenance or {}).get("modes") or []) or math.inf
+            vals = [_ci(list(run.replicas(c, "modes_covered").values()), ".3g", ci, bounds=(0.0, modes)),
+                    _ci(list(run.replicas(c, "high_quality").values()), ".3f", ci, bounds=UNIT),
+                    _ci(run.final(c, "batch_acc")[1], ".3f", ci, bounds=UNIT)]
+        else:
+            terms = run.artifact(c, "elbo_terms") if c.status == "done" else None
+            t = terms["test"] if terms is not None else np.full((n, 2), np.nan)
+            bern = likelihood(c) == "bernoulli"
+            vals = [_ci(list(run.replicas(c, "final_test_loss").values()), ".4g", ci,
+                        bounds=(0.0, math.inf) if bern else None),
+                    _ci(t[:, 0], ".4g", ci, bounds=(0.0, math.inf) if bern else None),
+                    _ci(t[:, 1], ".4g", ci, bounds=(0.0, math.inf))]
+        rows.append([c.label, c.status, str(n), *vals, str(run.diverged(c)),
+                     "—" if c.wall_s is None else f"{c.wall_s:.1f}"])
+    header = (["modes covered", "high-quality share", "D accuracy (last epoch)"] if gan else
+              ["test −ELBO (nats)", "reconstruction", "KL"])
+    what = ("at the last epoch; a high-quality sample lies within 3σ of its nearest mode, a mode is covered when it "
+            "is the nearest of at least one" if gan else "per test example; −ELBO = reconstruction + KL")
+    return Table(f"Results per cell: mean [95 % CI] over seeds, {what}", ["cell", "status", "seeds", *header,
+                                                                          "diverged", "wall s"], rows)
 
 
 def depth_tables(run: Run, ci: str = "t") -> list[Table]:

@@ -27,12 +27,47 @@ from actlab.store.writer import DB_NAME, METRIC_COLUMNS, Store
 
 # what a population may mix (nn.models.MIXABLE, tested equal) and the output it ends in: the store reads names only
 SERIES_FIELDS = ("activation", "activation_params", "init", "init_gain", "weight_variance", "bias_init", "bias_std",
-                 "gate_activation", "cell_activation", "recurrent_init", "forget_bias", "output_activation", "kind")
+                 "gate_activation", "cell_activation", "recurrent_init", "forget_bias", "discriminator_activation",
+                 "discriminator_activation_params", "output_activation", "kind")
 RECURRENT_KINDS = ("rnn", "gru", "lstm")  # nn.recurrent.KINDS (the store reads names only)
 # an LSTM's slots in Greff et al. 2017's words, for a series label: (field, default, short name, variant name)
 _SLOTS = (("gate_activation", "sigmoid", "gate", ""), ("activation", "tanh", "candidate", "NIAF"),
           ("cell_activation", "tanh", "cell", "NOAF"))
 DEPTH_FIELDS = ("depth", "widths")
+PROBE_SCORES = ("modes_covered", "high_quality")  # a GAN's, recorded every epoch as probes of layer "samples"
+
+
+@dataclass(frozen=True)
+class Score:
+    """What ranks a cell's replicas: the column read per replica (`Run.replicas`), its name in prose, whether lower
+    is better, and the range its values cannot leave."""
+
+    column: str
+    name: str
+    lower: bool
+    bounds: tuple[float, float] | None
+    spec: str = ".3f"  # how its numbers are written
+
+
+def likelihood(cell: CellData) -> str:
+    """A VAE cell's likelihood as trained (its 'auto' resolved from the data, recorded in the provenance)."""
+    return (cell.data_provenance or {}).get("likelihood") or cell.model.get("likelihood", "auto")
+
+
+def score_of(cell: CellData) -> Score:
+    """A classifier's final test accuracy; a regression's final test MSE; a VAE's negative ELBO on the test set
+    (nats per example; with a Gaussian likelihood a density, so of either sign); a GAN's modes covered at the end."""
+    kind, task = cell.model.get("kind"), (cell.data_provenance or {}).get("task")
+    if kind == "vae":
+        bern = likelihood(cell) == "bernoulli"
+        return Score("final_test_loss", "test negative ELBO (nats)", True, (0.0, float("inf")) if bern else None,
+                     ".4g")
+    if kind == "gan":
+        modes = len((cell.data_provenance or {}).get("modes") or []) or float("inf")
+        return Score("modes_covered", "modes covered", False, (0.0, modes), ".3g")
+    if task == "regression":
+        return Score("final_test_loss", "test MSE", True, (0.0, float("inf")), ".3g")
+    return Score("final_test_acc", "test accuracy", False, (0.0, 1.0))
 METRICS = METRIC_COLUMNS  # the per-epoch metrics of every replica
 
 
@@ -49,6 +84,12 @@ def activation_label(model: dict[str, Any]) -> str:
     inner = ", ".join(f"{k}={v:g}" for k, v in sorted(params.items()))
     act = f"{model['activation']}({inner})" if inner else str(model["activation"])
     kind = model.get("kind")
+    if kind == "gan":  # 'G relu → tanh, D leaky_relu(alpha=0.2)'
+        d_params = model.get("discriminator_activation_params") or {}
+        d_inner = ", ".join(f"{k}={v:g}" for k, v in sorted(d_params.items()))
+        d = (f"{model['discriminator_activation']}" + (f"({d_inner})" if d_inner else "")
+             if model.get("discriminator_activation") else "leaky_relu(alpha=0.2)")  # the usual one, not written
+        return f"G {act} → {model.get('output_activation') or 'identity'}, D {d}"
     if kind not in RECURRENT_KINDS:
         return act
     if kind == "rnn":
@@ -181,6 +222,12 @@ class Run:
         return list(seen.values())
 
     @property
+    def generative(self) -> str | None:
+        """'vae' or 'gan' when the run's cells train that generative kind (their score is not an accuracy)."""
+        kinds = {c.model.get("kind") for c in self.cells} if self.kind == "train" else set()
+        return next((k for k in ("vae", "gan") if k in kinds), None)
+
+    @property
     def regression(self) -> bool:
         """Whether the run's cells trained on a regression task (the adding problem): its score is the test
         MSE, lower better, and it has no accuracy."""
@@ -208,10 +255,17 @@ class Run:
     # ------------------------------------------------------------------------------- numbers
 
     def replicas(self, cell: CellData, column: str = "final_test_acc") -> dict[int, float]:
-        """seed -> the replica's value (NaN for a diverged replica's missing value). A fresh dict each call."""
+        """seed -> the replica's value (NaN for a diverged replica's missing value). A fresh dict each call. A GAN's
+        PROBE_SCORES are read at the last epoch that recorded them."""
         key = ("replicas", cell.key, column)
         if key not in self._memo:
-            rows = self.store.query(f"SELECT seed, {column} FROM replicas WHERE cell = ? ORDER BY seed", (cell.key,))
+            if column in PROBE_SCORES:
+                rows = self.store.query("SELECT seed, value FROM probes WHERE cell = ? AND stat = ? AND epoch = "
+                                        "(SELECT MAX(epoch) FROM probes WHERE cell = ? AND stat = ?) ORDER BY seed",
+                                        (cell.key, column, cell.key, column))
+            else:
+                rows = self.store.query(f"SELECT seed, {column} FROM replicas WHERE cell = ? ORDER BY seed",
+                                        (cell.key,))
             try:
                 self._memo[key] = {int(s): np.nan if v is None else float(v) for s, v in rows}
             except (TypeError, ValueError):

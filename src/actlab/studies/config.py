@@ -117,7 +117,8 @@ class Published(BaseModel):
                                              "number must match the published one within `resolution`")] = False
 
 
-CLAIM_METRICS = ("final_test_acc", "best_test_acc", "final_test_loss", "solved", "diverged")
+CLAIM_METRICS = ("final_test_acc", "best_test_acc", "final_test_loss", "solved", "diverged", "modes_covered",
+                 "high_quality")
 
 
 class Claim(BaseModel):
@@ -130,8 +131,9 @@ class Claim(BaseModel):
                                             "guide` (e.g. 'RNN/LSTM') or 'rule of thumb'")]
     claim: Annotated[str, Field(min_length=1, description="the guide's words")]
     metric: Annotated[Literal[CLAIM_METRICS], Field(  # type: ignore[valid-type]
-        description="final_test_acc, best_test_acc (higher is better), final_test_loss (lower), solved (the adding "
-                    "problem: MSE below a tenth of guessing's; higher), diverged (lower)")]
+        description="final_test_acc, best_test_acc (higher is better), final_test_loss (lower; a vae's test "
+                    "negative ELBO), solved (the adding problem: MSE below a tenth of guessing's; higher), diverged "
+                    "(lower), modes_covered and high_quality (a gan's, at the last epoch; higher)")]
     better: Annotated[str, Field(min_length=1, description="the arm the claim favours: model fields, e.g. "
                                                            "'gate_activation=sigmoid' or 'activation=selu'")]
     than: Annotated[str, Field(min_length=1, description="the arm it is claimed better than, e.g. "

@@ -17,15 +17,16 @@ import numpy as np
 import torch
 
 from actlab.data.record import Dataset
-from actlab.nn.models import Population, build
+from actlab.nn.models import PopGAN, Population, PopVAE, build
 from actlab.store.writer import CellResult
 from actlab.studies import simulations
 from actlab.studies.config import Cell, Diagnostics
 from actlab.studies.datacache import DataCache
-from actlab.training import fused, probes
-from actlab.training.loop import train
+from actlab.training import adversarial, fused, probes
+from actlab.training.loop import evaluate_terms, train
 
 EpochCallback = Callable[[int, int], None]  # (epoch, total epochs)
+SAMPLES_KEPT = 1000  # of each GAN replica's evaluation samples, stored for figures
 
 
 def populations(cells: list[Cell], enabled: bool = True) -> list[list[Cell]]:
@@ -63,7 +64,10 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
     ds = (datasets or DataCache()).load(cfg)
     model = build([c.config.model for c in cells], ds.input_shape, ds.task, ds.n_classes, seeds)
     epochs = None if on_epoch is None else (lambda e, h: on_epoch(e, cfg.train.epochs))
-    hist = train(model, ds, cfg.train, on_epoch=epochs, note=note)
+    if isinstance(model, PopGAN):
+        hist = adversarial.train_gan(model, ds, cfg.train, on_epoch=epochs)
+    else:
+        hist = train(model, ds, cfg.train, on_epoch=epochs, note=note)
     # a population the fused kernel trained draws its decision surface with the kernel's forward pass too
     surface = cfg.diagnostics.decision_surface and ds.input_shape == (2,) and ds.task == "binary"
     fast = (fused.surface_forward(model, cfg.train, ds.task, ds.n_classes) if surface and hist.engine == "fused"
@@ -80,7 +84,8 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
                                                                                              f"({hist.engine} kernel)",
                               history=hist.take(lo, hi, copy=False),
                               artifacts=arts, population=len(cells), engine_note=hist.engine_note,
-                              data_provenance={"task": ds.task} | ds.provenance | {"n_classes": ds.n_classes}))
+                              data_provenance={"task": ds.task} | ds.provenance | {"n_classes": ds.n_classes}
+                              | ({"likelihood": model.likelihood} if isinstance(model, PopVAE) else {})))
     return out
 
 
@@ -92,6 +97,15 @@ def _diagnostics(model: Population, ds: Dataset, d: Diagnostics, cells: int,
     shared: dict[str, dict] = {}
     per: dict[str, dict] = {}
     per_cell: dict[str, dict] = {}
+    if isinstance(model, PopGAN):  # the generators' final samples over the mixture's modes
+        shared["gan_samples"] = {"modes": np.asarray(ds.provenance["modes"]), "sigma": np.array(ds.provenance["sigma"]),
+                                 "x_test": ds.x_test.numpy()}
+        per["gan_samples"] = {"samples": adversarial.samples(model, SAMPLES_KEPT)}
+        return shared, per, per_cell
+    if isinstance(model, PopVAE):  # the negative ELBO's two terms on the test set, per replica (nats per example)
+        dev = next(model.parameters()).device
+        per["elbo_terms"] = {"test": evaluate_terms(model, ds.x_test.to(dev))}
+        return shared, per, per_cell
     if ds.input_shape != (2,) or ds.task != "binary":
         return shared, per, per_cell
     dev = next(model.parameters()).device

@@ -270,6 +270,9 @@ class _Objective:
     def __init__(self, model: Population, ds: Dataset, cfg: TrainConfig):
         self.task, self.threshold = ds.task, cfg.threshold
         self.explicit = model.out_act is not None
+        if getattr(model, "objective", None) == "elbo":
+            self._elbo(ds, cfg, model)
+            return
         self.loss = cfg.resolved_loss(ds.task, self.explicit)
         if self.loss == "ce" and ds.task not in ("multiclass", "next_token"):
             raise ActlabError(f"loss='ce' needs a multiclass task; dataset {ds.name} is {ds.task}")
@@ -281,12 +284,26 @@ class _Objective:
         if self.loss == "bce" and ds.task == "multiclass":
             raise ActlabError(f"loss='bce' needs a binary task; dataset {ds.name} is multiclass (use 'ce')")
 
+    def _elbo(self, ds: Dataset, cfg: TrainConfig, model: Population) -> None:
+        """A VAE: the loss is the negative ELBO, each replica's mean over examples of the two terms the model
+        returns (nats per example); nothing is predicted, so there is no accuracy (NaN)."""
+        if cfg.loss != "auto":
+            raise ActlabError(f"train.loss={cfg.loss!r}: a vae is trained on its negative ELBO; allowed: 'auto'")
+        if ds.task == "next_token":
+            raise ActlabError(f"dataset {ds.name} holds token ids; a vae models images, signals or points")
+        model.fit_likelihood(ds.x_train, ds.name)
+        self.loss = "elbo"
+
     def losses(self, out: Tensor, y: Tensor) -> Tensor:
+        if self.loss == "elbo":
+            return out.float().sum(-1).mean(1)
         if self.loss == "bce" and self.explicit:
             return bce_on_probabilities(out, y)
         return replica_losses(out, y, self.loss)
 
     def correct(self, out: Tensor, y: Tensor) -> Tensor:
+        if self.loss == "elbo":
+            return torch.full((out.shape[0],), math.nan, device=out.device)
         return correct(out, y, self.task, logits=not self.explicit, threshold=self.threshold)
 
 
@@ -301,11 +318,28 @@ def evaluate_model(model: Population, x: Tensor, y: Tensor, objective: _Objectiv
     with torch.no_grad(), _autocast(x.device, amp):
         for i in range(0, len(x), batch):
             xb, yb = x[i: i + batch], y[i: i + batch]
+            model.at_examples(i)
             out = model(xb)
             loss_sum += objective.losses(out, yb) * len(xb)
             hits += objective.correct(out, yb)
     model.train(was_training)
     return loss_sum / len(x), hits / len(x)
+
+
+def evaluate_terms(model: Population, x: Tensor, batch: int = 2048) -> np.ndarray:
+    """(M, terms) float64: a model's per-example loss terms (a VAE's reconstruction and KL, nats) averaged over the
+    set x, in eval mode, in the chunks evaluation uses."""
+    was_training = model.training
+    model.eval()
+    total = None
+    batch = example_chunk(model, batch)
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            model.at_examples(i)
+            part = model(x[i: i + batch]).double().sum(1)
+            total = part if total is None else total + part
+    model.train(was_training)
+    return (total / len(x)).cpu().numpy()
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -377,6 +411,7 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
             else:
                 idx = order[:, s * bs: min((s + 1) * bs, n)]  # (M, b)
                 xb, yb, nb = xtr[idx], ytr[idx], idx.shape[1]
+            model.at_step(epoch, s)
             with _autocast(device, cfg.amp):
                 out = model(xb)
                 lv = objective.losses(out, yb)  # (M,)

@@ -157,6 +157,7 @@ def probe_population(model: Population, x: Tensor, y: Tensor, objective: Any, ep
     try:
         for i in range(0, len(x), chunk):
             xc, yc = x[i: i + chunk], y[i: i + chunk]
+            model.at_examples(i)
             trace: Trace = []
             extras: dict[str, list[Tensor]] | None = {} if extra_names else None
             with torch.enable_grad():

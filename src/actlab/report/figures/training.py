@@ -67,9 +67,10 @@ def activations_figure(run: Run) -> Figure | None:
 
 def loss_figure(run: Run) -> Figure | None:
     """Per panel (depth, context): training loss (solid) and test loss (dotted) per epoch, mean with a 95 % band.
-    A language-model run draws its validation bits per character instead (actlab.report.figures.language)."""
+    A language-model run draws its validation bits per character instead (actlab.report.figures.language); a GAN's
+    losses say little of its samples: its mode coverage is drawn instead (actlab.report.figures.generative)."""
     panels = _panels(run)
-    if not panels or language.is_language(run):
+    if not panels or language.is_language(run) or run.generative == "gan":
         return None
     col = colors(run.series())
     fig, axes = panel_grid(min(len(panels), MAX_PANELS))
@@ -151,6 +152,7 @@ def gradient_layers_figure(run: Run) -> Figure | None:
     if not panels:
         return None
     fig, axes = panel_grid(min(len(panels), MAX_PANELS), cols=4)
+    drawn = False
     for ax, (title, cells) in zip(axes, panels, strict=False):
         dcol = _depth_colors(run, title)
         for c in sorted(cells, key=lambda c: c.depth):
@@ -159,13 +161,17 @@ def gradient_layers_figure(run: Run) -> Figure | None:
                 layers, v = run.probe(c, "grad_norm", e)
                 if not layers:
                     continue
+                drawn = True
                 x = np.arange(1, len(layers) + 1)
                 _band(ax, x, v, dcol[c.depth], f"depth {c.depth}, epoch {e}", ls=ls, alpha=0.12 * alpha)
         ax.set_yscale("log")
         ax.set_xlabel("layer (1 = first; the last is the output)")
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=6)
+        if ax.get_lines():
+            ax.legend(fontsize=6)
+    if not drawn:  # no weight gradients probed (a GAN's probes are its activations and its samples)
+        return None
     axes[0].set_ylabel("‖∂L/∂W‖ per layer")
     suptitle(fig, f"{run.name}: per-layer gradient norm at the probe epochs (dashed: first, solid: last), "
                  f"mean and 95 % band; {_n(run, run.done)}")
