@@ -199,3 +199,36 @@ def test_generative_studies_report_findings_claims_and_figures(smoke_runs, smoke
         verdicts = guide.claim_verdicts(run)
         assert len(verdicts) == 3 and {cv.guide for cv in verdicts} == {"VAE encoder"}
         assert figs.vae_terms_figure(run) is not None
+
+
+def test_a_mode_needs_a_tenth_of_its_share_so_noise_covers_none():
+    """Srivastava et al.'s one-sample rule is met by chance (uniform noise 'covers' most modes); a mode is covered
+    here when it holds a tenth of what a perfect generator puts there."""
+    from actlab.training.adversarial import COVER_SHARE, EVAL_SAMPLES, chance
+
+    for name, k in (("ring", 8), ("grid", 25)):
+        prov = data.load(name, n=100).provenance
+        modes, sigma = torch.tensor(prov["modes"]), prov["sigma"]
+        noise = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (1, EVAL_SAMPLES, 2)))
+        hq, covered, counts = mode_scores(noise, modes, sigma)
+        assert (counts[0] > 0).sum() >= k // 2  # the one-sample rule would credit noise with many modes
+        assert covered.item() == 0 and chance(prov) == (0.0, pytest.approx(hq.item()))
+        need = math.ceil(COVER_SHARE * EVAL_SAMPLES / k)
+        exact = modes[0] + torch.zeros(need, 2, dtype=modes.dtype)  # `need` perfect samples on mode 1, the rest far
+        pts = torch.cat([exact, torch.full((EVAL_SAMPLES - need, 2), 5.0, dtype=modes.dtype)])[None]
+        assert mode_scores(pts, modes, sigma)[1].item() == 1
+        assert mode_scores(pts[:, 1:], modes, sigma)[1].item() == (1 if math.ceil(
+            COVER_SHARE * (EVAL_SAMPLES - 1) / k) < need else 0)
+
+
+def test_gan_guards_name_the_field_and_the_value():
+    from actlab.studies.config import load_study
+
+    ring = data.load("ring", n=400)
+    pop = build(ModelConfig(kind="gan", depth=1, width=4), (2,), "multiclass", 8, [0])
+    with pytest.raises(ActlabError, match=r"train.epoch_examples=5000 is more than the 320 training points"):
+        train_gan(pop, ring, TrainConfig(epochs=1, epoch_examples=5000))
+    with pytest.raises(ActlabError, match=r"train.loss='mse': a gan trains on its own losses"):
+        train_gan(pop, ring, TrainConfig(epochs=1, loss="mse"))
+    with pytest.raises(ActlabError, match="(?s)gan-modes.*model.kind='gan' learns the 2-D mixtures.*data.name='moons'"):
+        load_study("gan-modes", ["data.name=moons", 'grid.data=[{name="moons"}]'])

@@ -157,10 +157,36 @@ def test_pre_activation_residual_mlp_against_its_formula():
     ref = torch.tanh(h) @ pop.head.weight[r].double() + pop.head.bias[r, 0].double()
     torch.testing.assert_close(out[r].double(), ref, atol=1e-5, rtol=1e-5)
     assert [name for name, *_ in trace] == [f"hidden{i}" for i in range(1, 6)] + ["output"]  # one per weight layer
-    for bad in ({"kind": "convnet", "residual": "pre"}, {"widths": [8, 16], "residual": "pre"}):
-        with pytest.raises(ValidationError, match="residual='pre'"):
-            from actlab.nn.models import ModelConfig as MC
-            MC(**bad)
+    with pytest.raises(ValidationError, match="residual='pre'"):
+        ModelConfig(widths=[8, 16], residual="pre")
+
+
+def test_pre_activation_residual_convnet_against_torch_conv_in_float64():
+    """A ConvNet's residual='pre': h₀ = conv₀(x), hᵢ = hᵢ₋₁ + convᵢ(φ(hᵢ₋₁))/√L, out = W mean_pos φ(h_L) + b, replica
+    by replica with torch's own conv1d in float64."""
+    import torch
+    import torch.nn.functional as F
+
+    from actlab.nn.models import ModelConfig, build
+
+    pop = build(ModelConfig(kind="convnet", activation="relu", depth=3, width=4, residual="pre"), (2, 10),
+                "multiclass", 5, [3, 8])
+    x = torch.randn(6, 2, 10, generator=torch.Generator().manual_seed(1))
+    trace: list = []
+    with torch.no_grad():
+        out = pop(x, trace=trace)
+    for r in range(2):
+        def conv(i, h, r=r):
+            lay = pop.convs[i]
+            rows = slice(r * lay.out_channels, (r + 1) * lay.out_channels)
+            return F.conv1d(h, lay.weight[rows].double(), lay.bias[rows].double(), padding=1)
+
+        h = conv(0, x.double())
+        for i in range(1, 4):
+            h = h + conv(i, torch.relu(h)) / math.sqrt(3)
+        ref = torch.relu(h).mean(-1) @ pop.head.weight[r].double() + pop.head.bias[r, 0].double()
+        torch.testing.assert_close(out[r].double(), ref, atol=1e-5, rtol=1e-5)
+    assert [name for name, *_ in trace] == ["block1", "block2", "block3", "final", "output"]
 
 
 def test_pre_activation_keeps_a_deep_relu_stream_finite_where_the_plain_net_fades():
@@ -226,3 +252,84 @@ def test_a_pre_activation_population_keeps_the_equivalence_contract():
         solo = build(mc, ds.input_shape, ds.task, ds.n_classes, [9])
         hs = train(solo, ds, cfg)
         np.testing.assert_allclose(hp.test_loss[2 * i + 1], hs.test_loss[0], rtol=1e-4, atol=1e-6)
+
+
+def test_the_closing_remark_reads_gaps_among_the_recommended_activations(tmp_path):
+    """Known answers: a 10-point gap between ReLU and GELU is larger than a few points; a 1-point one within;
+    sigmoid's gap is counted apart; the verdict follows the exact interval of the share of larger groups."""
+    study = load_study("vit-activations", ["seeds=8", "grid.activation=[relu,gelu,sigmoid]"])
+    gen = np.random.default_rng(3)
+    relu = 0.9 + gen.normal(0, 0.004, 8)
+    prov = {"task": "multiclass"}
+    with _write(tmp_path, "big", study, {"relu": relu, "gelu": relu - 0.10 + gen.normal(0, 0.004, 8),
+                                         "sigmoid": relu - 0.5}, provenance=prov) as run:
+        (big,) = guide.spreads(run)
+        assert (big.best, big.worst, big.verdict) == ("relu", "gelu", "larger")
+        assert big.paired.diff.mean == pytest.approx(0.10, abs=0.01)
+        (every,) = guide.spreads(run, among=None)
+        assert (every.best, every.worst) == ("relu", "sigmoid")
+    with _write(tmp_path, "small", study, {"relu": relu, "gelu": relu - 0.01 + gen.normal(0, 0.002, 8)},
+                provenance=prov) as run:
+        (small,) = guide.spreads(run)
+        assert small.verdict == "within" and small.paired.diff.hi < guide.FEW_POINTS
+    one = guide.spread_verdict([big])
+    assert one["verdict"] == "not decided" and one["larger"] == 1  # 1 of 1: exact CI [0.025, 1] spans a quarter
+    assert guide.spread_verdict([small] * 12)["verdict"] == "not decided"  # 0 of 12: exact upper bound 0.265
+    many = guide.spread_verdict([small] * 14, [small] * 14 + [every])
+    assert many["verdict"] == "supported"  # 0 of 14: 1 − 0.025^(1/14) = 0.231 < a quarter
+    assert "With sigmoid and tanh counted too: 1 of 15 groups differ by more than 5%" in many["sentence"]
+    assert guide.spread_verdict([big] * 12)["verdict"] == "contradicted"
+    assert guide.spread_verdict([])["verdict"] == "not run"
+
+
+def test_every_guide_line_names_its_study_or_is_marked_a_convention():
+    from actlab.catalog import guide as sources
+    from actlab.studies import library
+
+    g = sources.selection_guide()
+    shipped = set(library.names())
+    for row in g["architectures"]["rows"]:  # every architecture row has a shipped study
+        assert row[4] != "—" and all(s.split()[-1] in shipped for s in row[4].split("; "))
+    assert all(r[-1].startswith("convention") for r in g["outputs"]["rows"])
+    for by in [s["tested_by"] for s in g["flowchart"]] + g["rules_tested_by"]:
+        assert by == sources.CONVENTION or all(s.strip() in shipped for s in by.split(","))
+    assert len(g["rules_tested_by"]) == len(g["rules"])
+    # each study named for a claim declares claims of that row
+    for row in sources.ARCHITECTURES:
+        if row[0] in ("MLP (general)", "Deep MLP (>10 layers)", "Transformer"):
+            continue  # their older studies (dead-neurons-trained, selu-selfnorm, ...) measure without claims
+        first = load_study(row[4].split(",")[0].strip())
+        assert any(c.guide == row[0] for c in first.claims), row[0]
+
+
+def test_the_explorer_guide_carries_the_stored_verdicts(tmp_path):
+    from pathlib import Path
+
+    from actlab.web.routes.activations import tested_guide
+
+    study = load_study("vit-activations", ["seeds=8"])
+    gen = np.random.default_rng(5)
+    relu = 0.9 + gen.normal(0, 0.005, 8)
+    _write(tmp_path, "vit", study, {"relu": relu, "swish": relu + 0.04 + gen.normal(0, 0.004, 8),
+                                    "gelu": relu + 0.03}, provenance={"task": "multiclass"}).close()
+    g = tested_guide(Path(tmp_path))
+    (swish, gelu) = g["verdicts"]["Transformer"]
+    assert swish["verdict"] == "supported" and swish["run_dir"] == "vit" and swish["better"] == "activation=swish"
+    assert g["remark"]["groups"] == 1 and g["remark"]["verdict"] == "not decided"
+    assert tested_guide(Path(tmp_path) / "nowhere")["verdicts"] == {}
+
+
+def test_spellings_and_copies_of_a_study_do_not_change_a_verdict(tmp_path):
+    """A grid spelled 'ReLU', 'Swish' meets claims written 'activation=relu'; three copies of one study under a
+    runs folder are one setting (the most finished copy), not three."""
+    study = load_study("vit-activations", ["seeds=8", "grid.activation=[ReLU,Swish,GELU]"])
+    gen = np.random.default_rng(1)
+    relu = 0.9 + gen.normal(0, 0.004, 8)
+    values = {"ReLU": relu, "Swish": relu + 0.2 + gen.normal(0, 0.004, 8), "GELU": relu + 0.01}
+    for i in range(3):
+        _write(tmp_path / "runs", f"copy{i}", study, values, provenance={"task": "multiclass"}).close()
+    with Run.open(tmp_path / "runs" / "copy0") as run:
+        assert [cv.verdict for cv in guide.claim_verdicts(run)] == ["supported", "supported"]
+        assert [s.best for s in guide.spreads(run)] == ["Swish"]  # 'Swish' is the catalog's swish
+    assert len(guide.scan(tmp_path / "runs")) == 2  # the two claims once, not three times
+    assert len(guide.scan_spreads(tmp_path / "runs")) == 1

@@ -127,10 +127,12 @@ def test_the_page_opens_with_the_guide_tested(suite_report, smoke_dir):
     for name in TINY:
         with Run.open(smoke_dir / name) as run:
             expected += [(cv.claim, cv.verdict, name) for cv in guide.claim_verdicts(run)]
-    assert expected and head.count("<tr><td>") == len(expected)
+    remark = guide.spread_verdict(guide.scan_spreads(smoke_dir, 1), guide.scan_spreads(smoke_dir, 1, among=None))
+    assert expected and head.count("<tr><td>") == len(expected) + 1  # the seeds' closing remark, across studies
     for claim, verdict, name in expected:
         assert claim in html.unescape(head) and f'href="#study-{name}-findings"' in head
         assert f'verdict {verdict.replace(" ", "-")}">{verdict}</td>' in head
+    assert guide.REMARK in html.unescape(head) and remark["sentence"] in html.unescape(page)
 
 
 def test_the_suite_page_can_be_navigated(suite_report, smoke_dir):

@@ -139,6 +139,10 @@ def test_curves_equal_torch_and_finite_differences(client):
     ("post", "/api/live", {"arms": [{"activation": "relu", "init": "he"}]}, 422, "arms.0.init"),
     ("post", "/api/live", {"train_fraction": 0.95}, 422, "train_fraction"),
     ("post", "/api/live", {"weight_decay": -1}, 422, "weight_decay"),
+    ("post", "/api/live", {"model": "gan", "dataset": "moons"}, 400, "dataset='moons' with model='gan': a gan learns"),
+    ("post", "/api/live", {"dataset": "ring"}, 400, "dataset='ring' with model='classifier'"),
+    ("post", "/api/live", {"model": "gan", "dataset": "grid", "arms": [{"activation": "swiglu"}]}, 400,
+     "a GAN's discriminator takes an element-wise one"),
 ])
 def test_bad_requests_get_a_4xx_with_a_clear_message(client, method, path, body, status, says):
     r = client.post(path, json=body) if method == "post" else client.get(path)
@@ -208,6 +212,38 @@ def test_live_training_streams_and_its_loss_falls(client):
             break
         time.sleep(0.1)
     assert client.get("/api/live", headers={"X-Live-Token": token}).json()["sessions"] == []
+
+
+def test_a_live_gan_streams_samples_and_mode_counts_as_the_study_runner_would(client):
+    """model='gan': the arms are the discriminator's activation; every update carries seed 0's samples per arm and,
+    per replica, the modes covered and the high-quality share: the same numbers train_gan gives the same
+    population (the live view adds nothing to the protocol)."""
+    from actlab import data
+    from actlab.nn.models import ModelConfig, build
+    from actlab.training.adversarial import train_gan
+    from actlab.training.loop import TrainConfig
+    from actlab.web.sessions import GAN_POINTS
+
+    body = {"model": "gan", "dataset": "ring", "arms": [{"activation": "relu"}, {"activation": "leaky_relu"}],
+            "epochs": 3, "seeds": 2, "depth": 1, "width": 16, "optimizer": "adam", "lr": 0.001, "batch_size": 500}
+    evs = _live_events(client, body)
+    start = next(d for e, d in evs if e == "start")
+    assert start["kind"] == "gan" and len(start["modes"]) == 8
+    assert [a["label"] for a in start["arms"]] == ["D relu", "D leaky_relu (alpha=0.2)"]
+    gan = [d for e, d in evs if e == "gan"]
+    modes = np.concatenate([np.array(d["modes"], dtype=float) for d in gan])  # (epochs, replicas)
+    assert modes.shape == (3, 4) and np.array(gan[-1]["samples"], dtype=float).shape == (2, 500, 2)
+    ds = data.load("ring", n=GAN_POINTS, seed=0)
+    members = [ModelConfig(kind="gan", depth=1, width=16, latent=8, output_activation="tanh",
+                           discriminator_activation="relu"), ModelConfig(kind="gan", depth=1, width=16, latent=8,
+                                                                         output_activation="tanh")]
+    h = train_gan(build(members, (2,), ds.task, ds.n_classes, [0, 1]), ds,
+                  TrainConfig(epochs=3, optimizer="adam", lr=0.001, betas=(0.5, 0.999), batch_size=500,
+                              eval_train=False))
+    ref = np.stack([r.extra_stats["modes_covered"][1][:, 0] for r in h.probes])
+    np.testing.assert_array_equal(modes, ref)
+    done = evs[-1][1]
+    assert done["modes_total"] == 8 and all(0 <= a["lo"] <= a["modes"] <= a["hi"] <= 8 for a in done["arms"])
 
 
 def _live_events(client, body):
@@ -467,6 +503,11 @@ def test_browser_selection_guide_shows_the_sources_tables(page, server, tmp_path
     assert page.locator("#act-guide-body table").count() == 2
     assert page.locator("#act-guide-body ol li").count() == len(guide.FLOWCHART)
     assert "actlab run selu-selfnorm" in page.inner_text("#act-guide-body")
+    assert "a convention, not an empirical claim" in page.inner_text("#act-guide-body")
+    assert "verdicts (stored runs)" in page.inner_text("#act-guide-body")  # the smoke runs decide claims
+    assert page.locator("#act-guide-body .verdict").count() >= 1
+    page.wait_for_selector("#act-props .card-claims li")  # relu's card lists the claims naming it
+    assert "relu" in page.inner_text("#act-props .card-claims")
     assert page.errors == []
 
 
@@ -505,6 +546,28 @@ def test_theory_api_matches_the_theory_module(client):
     assert client.post("/api/activations/theory", json={"name": "softmax"}).status_code == 400
     assert client.post("/api/activations/theory", json={"name": "tanh", "sw2": 0}).status_code == 422
     assert client.post("/api/activations/theory", json={"name": "os:system"}).status_code == 422
+
+
+def test_browser_a_gan_trains_live_over_the_modes(page, server, tmp_path):
+    page.goto(f"{server}/#live")
+    page.select_option("select[name=model]", "gan")  # the GAN's defaults, its datasets, its fields
+    assert page.eval_on_selector_all("select[name=dataset] option", "os => os.map(o => o.value)") == ["ring", "grid"]
+    assert page.input_value("select[name=optimizer]") == "adam" and not page.is_visible("input[name=noise]")
+    page.select_option("select[name=dataset]", "grid")
+    page.fill("input[name=epochs]", "3")
+    page.fill("input[name=width]", "16")
+    page.click("#live-start")
+    page.wait_for_function("window.actlab.live && window.actlab.live.finished", timeout=90_000)
+    assert page.locator("#live-arms canvas.gan").count() == 2
+    assert "of 25 modes" in page.inner_text("#live-status")
+    assert "Modes covered of 25" in page.inner_text("#live-loss-title")
+    assert not page.is_visible("#live-grad")  # the classifier's charts are hidden for a GAN
+    pixel = page.evaluate("Array.from(document.querySelector('#live-arms canvas.gan').getContext('2d')"
+                          ".getImageData(5, 5, 1, 1).data)")
+    assert pixel[3] == 255  # drawn
+    assert "model=gan" in page.evaluate("location.hash") and "dataset=grid" in page.evaluate("location.hash")
+    page.screenshot(path=tmp_path / "gan.png", full_page=True)
+    assert page.errors == []
 
 
 def test_browser_two_activations_train_side_by_side_live(page, server, tmp_path):

@@ -145,6 +145,7 @@ def training_findings(run: Run, st: Stats = Stats()) -> list[Finding]:
               k=(k, "d"), n=(len(run.replicas(c)), "d"))
             found.append(t.finding())
     found += _trainability(run)
+    found += _drift(run, st)
     _rescue(run, st, found, verdicts)
     found += [Finding(note) for note in direction_notes(run)]
     failed = [c for c in run.cells if c.status != "done"]
@@ -152,6 +153,34 @@ def training_findings(run: Run, st: Stats = Stats()) -> list[Finding]:
         found.append(Finding(f"{len(failed)} cell(s) did not finish ({', '.join(sorted({c.status for c in failed}))});"
                              " they are left out of every number here.", [("unfinished", len(failed), "d")]))
     return finish(found, verdicts)
+
+
+def _drift(run: Run, st: Stats) -> list[Finding]:
+    """Where a study grids model.norm: per cell, how far its pre-activations moved during training (Ioffe &
+    Szegedy 2015's "internal covariate shift"): the mean over hidden layers of |mean z| and of std z, at the
+    first and the last probe epoch, each a mean over seeds with its 95 % CI."""
+    if "norm" not in {k.split(".")[-1] for k in run.study["config"].get("grid", {})}:
+        return []
+    out = []
+    for c in run.done:
+        epochs = run.probe_epochs(c)
+        if len(epochs) < 2:
+            continue
+        t = Text()
+        t(f"{c.series} ({c.context}): pre-activations per hidden layer, averaged over layers, from epoch {{e0}} to "
+          "{e1}: |mean z| ", e0=(epochs[0], "d"), e1=(epochs[-1], "d"))
+        for i, stat in enumerate(("z_mean", "z_std")):
+            ests = []
+            for e in (epochs[0], epochs[-1]):
+                names, v = run.probe(c, stat, e)
+                hidden = [j for j, n in enumerate(names) if n != "output"]
+                ests.append(st.mean(np.nanmean(np.abs(v[:, hidden]), axis=1), bounds=(0.0, math.inf)))
+            t(("" if not i else "; std z ") + f"{{a{i}}} [{{a{i}lo}}, {{a{i}hi}}] → {{b{i}}} [{{b{i}lo}}, {{b{i}hi}}]",
+              **{f"a{i}": (ests[0].mean, ".3g"), f"a{i}lo": (ests[0].lo, ".3g"), f"a{i}hi": (ests[0].hi, ".3g"),
+                 f"b{i}": (ests[1].mean, ".3g"), f"b{i}lo": (ests[1].lo, ".3g"), f"b{i}hi": (ests[1].hi, ".3g")})
+        t(" (95 % CIs over {n} seeds; BatchNorm's outputs, where it is on).", n=(ests[1].n, "d"))
+        out.append(t.finding())
+    return out
 
 
 def _rescue(run: Run, st: Stats, found: list[Finding], verdicts: list) -> None:

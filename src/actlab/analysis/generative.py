@@ -3,9 +3,10 @@
 - Cells are grouped by context and depth; each group's **reference arm** is its first cell in the study's grid
   order, and every other arm is compared with it, paired over seeds (the same data order, the same noise and
   the same draws of every shared tensor), with the exact sign-flip test; the study's p-values are one Holm family.
-- **GAN** (`actlab.training.adversarial`): per seed, at the last epoch, the **modes covered** (modes that are the
-  nearest of at least one high-quality sample, of 2,500) and the **high-quality share** (samples within 3σ of
-  their nearest mode), Srivastava et al. 2017's two measures; **every mode covered** as a proportion of seeds
+- **GAN** (`actlab.training.adversarial`): per seed, at the last epoch, the **modes covered** (modes nearest to at
+  least a tenth of the high-quality samples a perfect generator puts there, of 2,500: one sample, Srivastava et al.
+  2017's rule, is met by uniform noise) and the **high-quality share** (samples within 3σ of their nearest mode),
+  beside what uniform noise over [−1, 1]² scores (`adversarial.chance`); **every mode covered** as a proportion of seeds
   with its exact interval (a collapsed seed is counted, not dropped); and the discriminator's dead fraction (units
   at exactly zero derivative on every probed real point) at the last probe epoch. Arms are compared on modes
   covered and on the high-quality share.
@@ -27,6 +28,7 @@ from actlab.analysis.recurrent import diverged
 from actlab.analysis.statements import Finding, Stats, Text, compare, finish
 from actlab.analysis.stats import proportion_ci
 from actlab.store.results import CellData, Run, likelihood
+from actlab.training.adversarial import chance
 
 
 def is_generative(run: Run) -> bool:
@@ -132,6 +134,10 @@ def _gan_cell(run: Run, st: Stats, c: CellData, at: str) -> Finding:
     t(f"{c.series}{at}: modes covered at the last epoch ")
     _estimate(t, st.mean(list(modes.values()), bounds=(0.0, k)), ".3g", "modes")
     t(" of {k}", k=(k, "d"))
+    if (c.data_provenance or {}).get("modes"):
+        floor_modes, floor_hq = chance(c.data_provenance)
+        t(" (uniform noise over [−1, 1]² scores {cm} modes and a high-quality share of {ch})", cm=(floor_modes, ".3g"),
+          ch=(floor_hq, ".3f"))
     t("; high-quality share ")
     _estimate(t, st.mean(list(_alive(run, c, "high_quality").values()), bounds=(0.0, 1.0)), ".3f", "hq")
     every = [v for v in modes.values() if math.isfinite(v)]

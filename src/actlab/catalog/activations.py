@@ -389,6 +389,12 @@ def gated_entry(gate: Activation) -> Activation:
     return register(_gated(gate, name, latex, about), replace_existing=True)
 
 
+def canonical(name: str) -> str:
+    """The catalog's own name for `name` as a user may spell it ('Leaky-ReLU' → 'leaky_relu', an alias → its
+    entry); anything else (an import path, an unknown name) as given."""
+    return _KEYS.get(_key(name), name)
+
+
 def registered(act: Activation) -> bool:
     """Whether `act` is the entry the catalog holds under its name (a shipped or registered one), or the entry
     of its import path: what looking its name up again gives."""

@@ -97,16 +97,27 @@ ARCHITECTURES: tuple[tuple[str, str, str, str, str], ...] = (
     ("Deep MLP (>10 layers)", "SELU or ELU", "task-dependent", "SELU with LeCun init; no BatchNorm needed",
      "selu-selfnorm, deep-rescue, activation-zoo"),
     ("CNN", "ReLU", "softmax (classification)", "ReLU is standard; BatchNorm handles activation drift",
-     "cnn-depth-cpu"),
-    ("ResNet", "ReLU", "softmax", "skip connections allow ReLU to work at any depth", "residual-depth"),
+     "cnn-batchnorm, cnn-depth-cpu"),
+    ("ResNet", "ReLU", "softmax", "skip connections allow ReLU to work at any depth",
+     "residual-depth, residual-depth-cnn"),
     ("Transformer", "GELU (preferred) or Swish", "task-dependent", "GELU is standard for NLP; Swish for vision",
      "transformer-ffn-cpu, vit-activations, attention-scores, transformer-ffn, ffn-stats, gelu-approx"),
     ("RNN/LSTM", "tanh (state), sigmoid (gates)", "task-dependent", "LSTM gates require bounded activations",
      "lstm-slots, rnn-time"),
-    ("GAN generator", "ReLU or Leaky ReLU", "tanh", "tanh output for the [-1, 1] image range", ""),
-    ("GAN discriminator", "Leaky ReLU", "sigmoid or none", "Leaky ReLU prevents mode collapse", ""),
-    ("VAE encoder", "ReLU or ELU", "linear (mean/logvar)", "smooth activations help gradient flow", ""),
+    ("GAN generator", "ReLU or Leaky ReLU", "tanh", "tanh output for the [-1, 1] image range", "gan-modes"),
+    ("GAN discriminator", "Leaky ReLU", "sigmoid or none", "Leaky ReLU prevents mode collapse", "gan-modes"),
+    ("VAE encoder", "ReLU or ELU", "linear (mean/logvar)", "smooth activations help gradient flow", "vae-activations"),
 )
+CONVENTION = "a convention, not an empirical claim"
+# Each output row is a convention: the output activation is the inverse link of the loss's likelihood (sigmoid with
+# Bernoulli cross-entropy, softmax with categorical, identity with Gaussian MSE); nothing to measure, so no study.
+OUTPUT_STATUS = {
+    "binary classification": "convention: sigmoid is the Bernoulli likelihood's inverse link (BCE)",
+    "multi-class classification": "convention: softmax is the categorical likelihood's inverse link (cross-entropy)",
+    "regression": "convention: identity is the Gaussian likelihood's link (MSE)",
+    "bounded regression": "convention: the output's range is the target's",
+    "multi-label classification": "convention: one Bernoulli likelihood per label",
+}
 # (task, activation, loss, output range)
 OUTPUTS: tuple[tuple[str, str, str, str], ...] = (
     ("binary classification", "sigmoid", "binary cross-entropy", "(0, 1)"),
@@ -117,13 +128,14 @@ OUTPUTS: tuple[tuple[str, str, str, str], ...] = (
 )
 # seed 003's decision flowchart: its questions in order; the answers are the page's own tables (the chart's
 # drawing is not part of the text), and the first "yes" decides
-FLOWCHART: tuple[tuple[str, str], ...] = (
-    ("Is it an output layer?", "use the task's output activation (table above)"),
-    ("Is it a transformer or modern NLP model?", "GELU (Swish for vision)"),
-    ("Is it an RNN gate?", "sigmoid for gates, tanh for the state"),
-    ("Are you using batch normalization?", "ReLU (BatchNorm handles activation drift)"),
-    ("Is the network very deep (>20 layers) without skip connections?", "SELU with LeCun init, or ELU"),
-    ("Otherwise", "ReLU: almost always a safe starting choice"),
+FLOWCHART: tuple[tuple[str, str, str], ...] = (  # (question, answer, the studies that test it, or a convention)
+    ("Is it an output layer?", "use the task's output activation (table above)", CONVENTION),
+    ("Is it a transformer or modern NLP model?", "GELU (Swish for vision)", "transformer-ffn-cpu, vit-activations"),
+    ("Is it an RNN gate?", "sigmoid for gates, tanh for the state", "lstm-slots, rnn-time"),
+    ("Are you using batch normalization?", "ReLU (BatchNorm handles activation drift)", "cnn-batchnorm"),
+    ("Is the network very deep (>20 layers) without skip connections?", "SELU with LeCun init, or ELU",
+     "activation-zoo, selu-selfnorm, deep-rescue"),
+    ("Otherwise", "ReLU: almost always a safe starting choice", "moons, activation-zoo"),
 )
 RULES: tuple[str, ...] = (  # seed 004's rule of thumb
     "Start with ReLU for hidden layers.",
@@ -132,6 +144,10 @@ RULES: tuple[str, ...] = (  # seed 004's rule of thumb
     "Use softmax for a multi-class classification output.",
     "Avoid sigmoid and tanh in the hidden layers of deep networks.",
 )
+RULES_TESTED = ("moons, activation-zoo", "dead-neurons-trained", CONVENTION, CONVENTION, "activation-zoo")
+# the seeds' closing remark ("activation choice rarely makes more than a few percentage points of difference"):
+# tested across every stored study by actlab.analysis.guide.spread_verdict
+REMARK_TESTED = "every stored classification study: actlab activations guide --runs DIR"
 
 
 def selection_guide() -> dict[str, Any]:
@@ -142,6 +158,7 @@ def selection_guide() -> dict[str, Any]:
                               "rows": [list(r[:4]) + ["; ".join(f"actlab run {s.strip()}" for s in r[4].split(","))
                                                       if r[4] else "—"]
                                        for r in ARCHITECTURES]},
-            "outputs": {"header": ["task", "activation", "loss", "output range"], "rows": [list(r) for r in OUTPUTS]},
-            "flowchart": [{"question": q, "then": a} for q, a in FLOWCHART],
-            "rules": list(RULES)}
+            "outputs": {"header": ["task", "activation", "loss", "output range", "tested?"],
+                        "rows": [[*r, OUTPUT_STATUS[r[0]]] for r in OUTPUTS]},
+            "flowchart": [{"question": q, "then": a, "tested_by": t} for q, a, t in FLOWCHART],
+            "rules": list(RULES), "rules_tested_by": list(RULES_TESTED), "remark_tested_by": REMARK_TESTED}

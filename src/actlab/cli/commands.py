@@ -204,6 +204,8 @@ def guide_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
     study is found under --runs, its verdict: supported, contradicted or not decided."""
     g = guide.selection_guide()
     g["verdicts"] = tested.by_row(tested.scan(runs)) if runs.exists() else {}
+    everything = tested.scan_spreads(runs, among=None) if runs.exists() else []
+    g["remark"] = tested.spread_verdict(tested.scan_spreads(runs) if runs.exists() else [], everything)
     g["runs"] = str(runs)
     if as_json:
         sys.stdout.write(json.dumps(g, indent=2, ensure_ascii=False) + "\n")

@@ -272,6 +272,17 @@ def gelu_errors(results: list[Any], lo: float, hi: float) -> None:
     out.print(table)
 
 
+def _tested(by: str | None) -> str:
+    """'tested by: actlab run moons; …', or the convention as it is."""
+    if not by:
+        return "no study yet"
+    if by.startswith(("a convention", "convention")):
+        return escape(by)
+    if " " in by.split(",")[0].strip():  # words, not study names
+        return "tested across " + escape(by)
+    return "tested by " + escape("; ".join(f"actlab run {s.strip()}" for s in by.split(",")))
+
+
 def guide(g: dict[str, Any]) -> None:
     """The sources' selection guide: its two tables (the architectures' with each row's verdicts from the stored
     runs found), the decision flowchart, the rule of thumb, then every verdict in words."""
@@ -294,13 +305,19 @@ def guide(g: dict[str, Any]) -> None:
         out.print(table)
     out.print("[bold]Decision flowchart[/bold] (the first yes decides):")
     for i, step in enumerate(g["flowchart"], 1):
-        out.print(f"  {i}. {escape(step['question'])} → {escape(step['then'])}")
+        out.print(f"  {i}. {escape(step['question'])} → {escape(step['then'])}  [dim]({_tested(step.get('tested_by'))})"
+                  "[/dim]")
     out.print("[bold]Rule of thumb[/bold]:")
-    for rule in g["rules"]:
-        out.print(f"  - {escape(rule)}")
+    for rule, tested_by in zip(g["rules"], g.get("rules_tested_by") or [""] * len(g["rules"]), strict=True):
+        out.print(f"  - {escape(rule)}  [dim]({_tested(tested_by)})[/dim]")
+    out.print(f"  - (the seeds' closing remark) activation choice rarely makes more than a few percentage points of "
+              f"difference in final accuracy  [dim]({_tested(g.get('remark_tested_by'))})[/dim]")
     rule_verdicts = verdicts.get("rule of thumb", [])
     if rule_verdicts:
         out.print("  verdicts: " + "; ".join(f"{v['verdict']} ({v['study']})" for v in rule_verdicts))
+    remark = g.get("remark")
+    if remark and (remark["groups"] or remark.get("all_groups")):
+        out.print(f"[bold]The seeds' closing remark[/bold], across the stored runs: {escape(remark['sentence'])}")
     claims = [v for vs in verdicts.values() for v in vs]
     if claims:
         out.print(f"[bold]The claims, decided by the stored runs under {escape(g.get('runs', ''))}[/bold] (paired over "

@@ -79,9 +79,10 @@ class ModelConfig(BaseModel):
     norm_bias: Annotated[bool, Field(description="keep the bias of a layer followed by BatchNorm, as PyTorch's "
                                                  "Conv2d/Linear do (the cnn-depth source); off: drop it")] = False
     residual: Annotated[bool | Literal["pre"], Field(description=(
-        "true: h + φ(norm(W h)) where shapes match; 'pre' (MLP): pre-activation blocks after a linear stem, "
-        "h + W φ(norm(h)) / √L with L the blocks (He et al. 2016's order; the 1/√L branch scale keeps the stream's "
-        "variance finite at any depth, Hayou et al. 2021), the head reading φ(norm(h))"))] = False
+        "true: h + φ(norm(W h)) where shapes match; 'pre' (MLP, ConvNet): pre-activation blocks after a linear or "
+        "convolutional stem, h + W φ(norm(h)) / √L with L the blocks (He et al. 2016's order; the 1/√L branch "
+        "scale keeps the stream's variance finite at any depth, Hayou et al. 2021), the head reading φ(norm(h))"
+    ))] = False
     init: Annotated[Literal[inits.SCHEMES], Field(  # type: ignore[valid-type]
         description="weight initialisation; 'default' is the activation's paired scheme")] = "default"
     init_gain: Annotated[float | None, Field(gt=0, le=100, description="weight gain; none: the activation's "
@@ -146,8 +147,8 @@ class ModelConfig(BaseModel):
     def _check(self) -> ModelConfig:
         act = self.activation
         if act.gated and self.kind != "transformer":
-            raise ValueError(f"activation {act.name!r} is gated (φ(xW)·xV needs a second projection, which an "
-                             f"{self.kind} layer does not build); models that take gated entries: "
+            raise ValueError(f"activation {act.name!r} is gated (φ(xW)·xV needs a second projection, which a "
+                             f"{self.kind!r} layer does not build); models that take gated entries: "
                              f"{', '.join(GATED_MODELS)} (its FFN slot). Element-wise choices: relu, gelu, swish, ...")
         if self.output_activation is not None and self.output_activation.gated:
             raise ValueError(f"output_activation {self.output_activation.name!r} is gated; an output activation is "
@@ -190,11 +191,11 @@ class ModelConfig(BaseModel):
                        if k in self.model_fields_set and getattr(self, k) != type(self).model_fields[k].default]
             if changed:
                 raise ValueError(f"{', '.join(changed)} apply to kind='transformer' only (kind={self.kind!r})")
-        if self.residual == "pre" and (self.kind != "mlp" or len(set(self.hidden_widths())) != 1 or
-                                       not self.hidden_widths()):
-            raise ValueError(f"residual='pre' (pre-activation blocks) is for an MLP whose hidden layers share one "
-                             f"width (kind={self.kind!r}, widths {self.hidden_widths()}); residual=true adds the skip "
-                             "where shapes match in any MLP or ConvNet")
+        if self.residual == "pre" and not (self.kind == "convnet" or self.kind == "mlp" and len(set(
+                self.hidden_widths())) == 1):
+            raise ValueError(f"residual='pre' (pre-activation blocks) is for a ConvNet, or an MLP whose hidden layers "
+                             f"share one width (kind={self.kind!r}, widths {self.hidden_widths()}); residual=true adds "
+                             "the skip where shapes match in any MLP or ConvNet")
         if self.kind == "convnet" and self.widths is not None:
             raise ValueError("widths is for kind='mlp'; a ConvNet takes depth (blocks) and width (channels)")
         if self.weight_variance is not None and (self.init not in ("default", "lecun_normal") or
@@ -586,6 +587,30 @@ class PopConvNet(Population):
     def floats_per_example(self) -> int:
         return self._widest
 
+    def _head(self, h: Tensor, trace: Trace | None) -> Tensor:
+        pooled = h.flatten(2).mean(-1)  # (B, M·C)
+        pooled = pooled.reshape(pooled.shape[0], self.m, -1).transpose(0, 1)  # (M, B, C)
+        z = self.head(pooled)
+        y = self.output(z)
+        self._record(trace, "output", z, y, self.out_act, _unsqueeze)
+        return y
+
+    def _pre_activation(self, h: Tensor, trace: Trace | None) -> Tensor:
+        """residual='pre': stem h = conv₀(x), blocks h ← h + convᵢ(φ(normᵢ(h))) / √L, then φ(norm(h)) pooled into
+        the head (He et al. 2016's pre-activation order, as the MLP's). The trace records the activation feeding
+        each block (block1 … blockL) and the head ('final')."""
+        blocks = len(self.convs) - 1
+        scale = 1.0 / math.sqrt(max(blocks, 1))
+        h = self.convs[0](h)
+        for i, (conv, norm) in enumerate(zip([*self.convs[1:], None], [*self.norms[1:], self.norms[0]], strict=True)):
+            z = norm(h)
+            a = self.act(z)
+            self._record(trace, f"block{i + 1}" if conv is not None else "final", z, a, self.act, self._canon)
+            if conv is None:
+                return self._head(a, trace)
+            h = h + conv(a) * scale
+        raise AssertionError("unreachable: the head ends the loop")
+
     def _canon(self, t: Tensor) -> Tensor:
         """(B, M·C, *spatial) -> (M, B, C, positions)."""
         b = t.shape[0]
@@ -597,17 +622,14 @@ class PopConvNet(Population):
         else:  # shared (B, C, *spatial): the same images for every replica
             x = x.repeat(1, self.m, *([1] * self.dims))
         h = x.contiguous(memory_format=torch.channels_last) if self.dims == 2 else x
+        if self.cfg.residual == "pre":
+            return self._pre_activation(h, trace)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             z = norm(conv(h))
             a = self.act(z)
             self._record(trace, "stem" if i == 0 else f"block{i}", z, a, self.act, self._canon)
             h = a + h if self.cfg.residual and i > 0 else a
-        pooled = h.flatten(2).mean(-1)  # (B, M·C)
-        pooled = pooled.reshape(pooled.shape[0], self.m, -1).transpose(0, 1)  # (M, B, C)
-        z = self.head(pooled)
-        y = self.output(z)
-        self._record(trace, "output", z, y, self.out_act, _unsqueeze)
-        return y
+        return self._head(h, trace)
 
 
 class PopTransformer(Population):

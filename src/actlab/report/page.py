@@ -232,14 +232,17 @@ CI_LABELS = {"t": "Student t over seeds",
                           "and for curves' bands and the simulation summary table"}
 
 
-def render(sections: list[Section], title: str, note: str = "", ci: str = "t", page_dir: Path | None = None) -> str:
+def render(sections: list[Section], title: str, note: str = "", ci: str = "t", page_dir: Path | None = None,
+           remark: dict[str, Any] | None = None) -> str:
     """The page's HTML for these sections. Paths on the page are relative to `page_dir`, the folder the page is
-    written to (a report moved with its run directories, or shared, names no folder of the machine that made it)."""
+    written to (a report moved with its run directories, or shared, names no folder of the machine that made it).
+    `remark`: the seeds' closing remark tested across the sections (`guide.spread_verdict`), a row of the guide's
+    table."""
     for s in sections:
         s.where = _relative(s.run_dir, page_dir)
     return _ENV.get_template("report.html.j2").render(
         title=title, note=note, sections=sections, version=__version__, ci_label=CI_LABELS[ci], long_table=LONG_TABLE,
-        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), remark=remark)
 
 
 def _relative(folder: Path, page_dir: Path | None) -> str:
@@ -276,9 +279,12 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, ci: str = "
             sections.append(sec)
         title = f"actlab report: {run_dir.name} ({len(sections)} studies)"
         note = "Each study also has its own report.html in its run directory."
+    everything = guide.scan_spreads(run_dir, max_depth=1, among=None)
+    remark = (guide.spread_verdict(guide.scan_spreads(run_dir, max_depth=1), everything)
+              if len(sections) > 1 and everything else None)
     path = Path(out) if out is not None else run_dir / REPORT_NAME
     _write(path, render(sections, title, note + f" Built in {time.perf_counter() - t0:.1f} s from the stores.", ci,
-                        page_dir=path.parent))
+                        page_dir=path.parent, remark=remark))
     return path
 
 

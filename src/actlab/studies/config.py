@@ -224,6 +224,20 @@ class StudyConfig(BaseModel):
                                  "same replica twice)")
         return v
 
+    @model_validator(mode="after")
+    def _gan_data(self) -> StudyConfig:
+        """A GAN's scores are defined by its mixture's modes: refused at load on any other data, not when its cell
+        runs."""
+        if self.simulation is None and not self.include and self.model.kind == "gan":
+            try:
+                name = data.get_source(self.data.name).name
+            except ActlabError:
+                return self  # an unknown name gets its own message when the data is loaded
+            if name not in ("ring", "grid"):
+                raise ValueError(f"model.kind='gan' learns the 2-D mixtures 'ring' and 'grid' (their modes define its "
+                                 f"scores); data.name={self.data.name!r}")
+        return self
+
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
@@ -324,7 +338,9 @@ def format_errors(err: ValidationError, prefix: str = "") -> list[str]:
             lines.setdefault(loc, f"{loc}: unknown key (given {given}){hint}")
         else:
             msg = e["msg"].replace("Value error, ", "")  # a message that quotes the value already says it once
-            lines.setdefault(loc, f"{loc}: {msg}" + ("" if given in msg else f" (given {given})"))
+            whole = isinstance(e.get("input"), dict)  # a check of the whole table names its fields itself
+            lines.setdefault(loc, (f"{loc}: " if loc else "") + msg + ("" if whole or given in msg else
+                                                                       f" (given {given})"))
     return list(lines.values())
 
 

@@ -11,10 +11,11 @@ Protocol, per optimizer step (one minibatch of real points; replica m reads them
   the classic choice); `grad_clip` clips each net's gradient per replica.
 - A replica whose D or G loss becomes NaN or inf is marked diverged at that epoch and stopped (its metrics NaN).
 
-After each epoch, `eval_samples` points of each generator from a fixed noise batch (the same every epoch, so a
-replica's samples move smoothly) are scored against the mixture's modes (`actlab.analysis.generative`): the
-**high-quality share** (samples within 3σ of their nearest mode; Srivastava et al. 2017) and the **modes covered**
-(modes that are the nearest of at least one high-quality sample). History columns, per replica and epoch:
+After each epoch, EVAL_SAMPLES points of each generator from a fixed noise batch (the same every epoch, so a
+replica's samples move smoothly) are scored against the mixture's modes (`mode_scores`): the **high-quality share**
+(samples within 3σ of their nearest mode; Srivastava et al. 2017) and the **modes covered** (modes nearest to at
+least a tenth of the high-quality samples a perfect generator would put there: COVER_SHARE). History columns, per
+replica and epoch:
 batch_loss = D's loss and batch_acc = D's accuracy (real scored > 0, fake < 0) over the epoch's steps; train_loss =
 G's loss over the epoch; test_loss = D's loss on the test set's real points and the evaluation samples;
 test_acc = the high-quality share; probes at every epoch: `modes_covered` and `high_quality` (layer "samples"),
@@ -50,20 +51,25 @@ from actlab.training.loop import (
 from actlab.training.probes import ProbeRecord, trace_stats
 
 EVAL_SAMPLES = 2500  # generator samples scored after each epoch (Srivastava et al. 2017 score 2,500)
+# A mode is covered when it holds at least this share of what a perfect generator puts there (S/K samples): 31 of
+# 2,500 on the ring, 10 on the grid. Srivastava et al. count one sample, which chance meets: uniform noise over
+# [-1, 1]² "covers" 7 of the ring's 8 modes and 23 of the grid's 25 that way, and 0 of either this way.
+COVER_SHARE = 0.1
 
 
 def mode_scores(samples: Tensor, modes: Tensor, sigma: float) -> tuple[Tensor, Tensor, Tensor]:
     """Per replica: (high-quality share (M,), modes covered (M,), samples per mode (M, K) among the high-quality
-    ones). samples: (M, S, 2); modes: (K, 2). A sample is high quality within 3σ of its nearest mode; a mode is
-    covered when it is the nearest mode of at least one high-quality sample. Non-finite samples are not high
-    quality."""
+    ones). samples: (M, S, 2); modes: (K, 2). A sample is high quality within 3σ of its nearest mode (Srivastava et
+    al. 2017); a mode is covered when at least COVER_SHARE × S/K high-quality samples are nearest it (at least one).
+    Non-finite samples are not high quality."""
     d = torch.cdist(samples.double(), modes.double().expand(samples.shape[0], -1, -1))  # (M, S, K)
     d = torch.nan_to_num(d, nan=math.inf)
     near, idx = d.min(-1)
     good = near < 3 * sigma
     counts = torch.zeros(samples.shape[0], modes.shape[0], dtype=torch.float64, device=samples.device)
     counts.scatter_add_(1, idx, good.double())
-    return good.double().mean(1), (counts > 0).sum(1).double(), counts
+    need = max(1.0, math.ceil(COVER_SHARE * samples.shape[1] / modes.shape[0]))
+    return good.double().mean(1), (counts >= need).sum(1).double(), counts
 
 
 def _d_loss(model: PopGAN, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
@@ -81,9 +87,18 @@ def train_gan(model: PopGAN, ds: Dataset, cfg: TrainConfig | None = None,
     if "modes" not in prov or ds.input_shape != (2,):
         raise ActlabError(f"a gan trains on the 2-D mixtures 'ring' or 'grid' (their modes define its scores); "
                           f"dataset {ds.name} is not one")
-    if cfg.loss != "auto" or cfg.engine == "fused" or cfg.amp or cfg.grad_stats:
-        raise ActlabError("a gan is trained with its own losses on torch: train.loss 'auto', engine 'auto' or "
-                          "'torch', amp and grad_stats off")
+    if cfg.loss != "auto":
+        raise ActlabError(f"train.loss={cfg.loss!r}: a gan trains on its own losses (the discriminator's BCE, the "
+                          "generator's non-saturating BCE); allowed: 'auto'")
+    if cfg.engine == "fused" or cfg.amp or cfg.grad_stats:
+        raise ActlabError(f"train.engine={cfg.engine!r}, amp={cfg.amp}, grad_stats={cfg.grad_stats}: a gan trains "
+                          "on torch; allowed: engine 'auto' or 'torch', amp and grad_stats off")
+    if not len(ds.x_train):
+        raise ActlabError(f"dataset {ds.name} has no training points (its test_size leaves none); allowed: a "
+                          "test_size below 1 − 1/n")
+    if cfg.epoch_examples is not None and cfg.epoch_examples > len(ds.x_train):
+        raise ActlabError(f"train.epoch_examples={cfg.epoch_examples} is more than the {len(ds.x_train)} training "
+                          f"points of {ds.name}; allowed: 1 to {len(ds.x_train)}, or none (every point)")
     device = resolve_device(cfg.device)
     model.to(device).train()
     modes = torch.tensor(prov["modes"], dtype=torch.float64, device=device)
@@ -181,6 +196,15 @@ def _activation_probe(model: PopGAN, z: Tensor, x: Tensor, epoch: int, threshold
         model.discriminate(x, trace)
     stats = {k: v.cpu().numpy() for k, v in trace_stats(trace, threshold).items()}
     return ProbeRecord(epoch, [name for name, *_ in trace], stats, [], {})
+
+
+def chance(ds_provenance: dict, n: int = EVAL_SAMPLES) -> tuple[float, float]:
+    """(modes covered, high-quality share) of a generator that ignores the data: n points uniform over [-1, 1]²
+    (a fixed draw), scored as the generators are: the floor a trained generator's numbers are read against."""
+    pts = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (1, n, 2)))
+    hq, covered, _ = mode_scores(pts, torch.tensor(ds_provenance["modes"], dtype=torch.float64),
+                                 float(ds_provenance["sigma"]))
+    return float(covered[0]), float(hq[0])
 
 
 def samples(model: PopGAN, n: int = EVAL_SAMPLES) -> np.ndarray:

@@ -79,7 +79,7 @@ def create_app(runs_root: str | Path = "runs", max_trainings: int = 2, host: str
     async def health() -> dict[str, Any]:
         return {"ok": True, "version": __version__, "live": len(sessions.sessions), "max_trainings": sessions.max}
 
-    app.include_router(activations.router())
+    app.include_router(activations.router(Path(runs_root)))
     app.include_router(live.router(sessions))
     app.include_router(runs.router(Path(runs_root)))
     app.add_middleware(Guard, hosts=allowed_hosts(host, allow_hosts))

@@ -44,12 +44,14 @@ from actlab.catalog.activations import Activation
 from actlab.errors import ActlabError
 from actlab.jsonsafe import clean
 from actlab.nn.models import ModelConfig, build
-from actlab.training import probes
+from actlab.training import adversarial, probes
 from actlab.training.loop import TrainConfig, train
 from actlab.training.probes import far_points
 
 # The explorer's datasets (Playground's five) and the actlab source behind each.
 DATASETS = {"moons": "moons", "circles": "circles", "xor": "xor_noisy", "spirals": "spirals", "blobs": "gaussian"}
+GAN_DATASETS = ("ring", "grid")  # the GAN's mixtures (actlab.data.mixtures)
+GAN_POINTS, GAN_SHOWN = 4000, 500  # a live GAN's training points; samples of each arm's first seed drawn per update
 MAX_DEPTH, MAX_WIDTH, MAX_EPOCHS, MAX_POINTS, MAX_SEEDS, MAX_ARMS = 6, 64, 2000, 1000, 16, 4
 SURFACE_CELLS = 48  # the decision surface is a SURFACE_CELLS² grid over the data range ± 0.5
 NEURON_CELLS = 24  # the per-neuron heat maps are a coarser NEURON_CELLS² grid over the same range
@@ -103,7 +105,9 @@ class LiveRequest(BaseModel):
     """A live training: Playground-sized, every size bounded."""
 
     model_config = ConfigDict(extra="forbid")
-    dataset: Literal["moons", "circles", "xor", "spirals", "blobs"] = "moons"
+    model: Literal["classifier", "gan"] = "classifier"  # gan: the arms are the discriminator's activations
+    dataset: Literal["moons", "circles", "xor", "spirals", "blobs", "ring", "grid"] = "moons"
+    gan_output: Literal["tanh", "identity"] = "tanh"  # a GAN generator's output activation
     noise: Annotated[float, Field(ge=0, le=2)] = 0.2
     points: Annotated[int, Field(ge=20, le=MAX_POINTS)] = 400  # train + test
     train_fraction: Annotated[float, Field(ge=0.1, le=0.9)] = 0.75  # Playground's ratio of training to test data
@@ -160,13 +164,95 @@ def _diagram(model: Any, rows: list[int]) -> list[list[Any]]:
     return out
 
 
+def _wait(running: threading.Event, stop: threading.Event, take_step: Callable[[], bool]) -> bool:
+    """Paused: wait between epochs until resumed or stopped; True when the step button let one more epoch run."""
+    while not running.is_set() and not stop.is_set():
+        if take_step():
+            return True
+        running.wait(0.05)
+    return False
+
+
+def train_gan_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: threading.Event,
+                   running: threading.Event, take_step: Callable[[], bool] = lambda: False) -> None:
+    """A live GAN (model='gan'): one generator per seed and arm against a discriminator whose activation is the
+    arm's, on the ring or the grid; after every update the first seed's samples over the modes and, per replica,
+    the modes covered and the high-quality share (actlab.training.adversarial). Pause and step as `train_live`."""
+    ds = data.load(req.dataset, n=GAN_POINTS, seed=0)
+    arms = req.arm_list()
+    members = [ModelConfig(kind="gan", depth=req.depth, width=req.width, latent=8,
+                           output_activation=None if req.gan_output == "identity" else req.gan_output,
+                           discriminator_activation=a.activation,
+                           discriminator_activation_params=a.activation_params or (
+                               {"alpha": 0.2} if a.activation == "leaky_relu" else {})) for a in arms]
+    seeds = list(range(req.seeds))
+    model = build(members, ds.input_shape, ds.task, ds.n_classes, seeds)
+    groups = [(start, stop_) for _, start, stop_ in model.groups]
+    every = max(1, req.epochs // UPDATES)
+    tcfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size, optimizer=req.optimizer, lr=req.lr,
+                       betas=(0.5, 0.999), weight_decay=req.weight_decay, eval_train=False, device="cpu")
+    labels = [f"D {a.activation}" + "".join(f" ({', '.join(f'{k}={v:g}' for k, v in sorted(p.items()))})"
+                                            for p in [m.discriminator_activation_params] if p)
+              for a, m in zip(arms, members, strict=True)]
+    colors = palette.series_colors(labels)
+    emit("start", {"kind": "gan", "seeds": seeds, "epochs": req.epochs, "train": _clean(ds.x_train[:1000].numpy()),
+                   "modes": ds.provenance["modes"], "sigma": ds.provenance["sigma"], "output": req.gan_output,
+                   "arms": [{"label": lab, "color": colors[lab], "activation": a.activation,
+                             "params": a.activation_params, "start": g[0], "stop": g[1]}
+                            for lab, a, g in zip(labels, arms, groups, strict=True)]})
+    state = {"sent": 0, "stepped": False}
+
+    def send(epoch: int, h: Any) -> None:
+        recs = [r for r in h.probes if "modes_covered" in r.extra_stats and r.epoch > state["sent"]]
+        if not recs:
+            return
+        pts = adversarial.samples(model, GAN_SHOWN)
+        emit("gan", {"epochs": [r.epoch for r in recs],
+                     "modes": [_clean(r.extra_stats["modes_covered"][1][:, 0]) for r in recs],
+                     "high_quality": [_clean(r.extra_stats["high_quality"][1][:, 0]) for r in recs],
+                     "d_loss": _clean(h.batch_loss[:, state["sent"]:epoch].T),
+                     "samples": [_clean(pts[s]) for s, _ in groups]})
+        state["sent"] = epoch
+
+    def on_epoch(epoch: int, h: Any) -> None:
+        if stop.is_set():
+            raise _Stopped
+        if epoch % every == 0 or epoch == req.epochs or state["stepped"] or not running.is_set():
+            send(epoch, h)
+        state["stepped"] = False
+        if not running.is_set() and epoch < req.epochs:
+            state["stepped"] = _wait(running, stop, take_step)
+        if stop.is_set():
+            raise _Stopped
+
+    try:
+        h = adversarial.train_gan(model, ds, tcfg, on_epoch=on_epoch)
+    except _Stopped:
+        emit("stopped", {"epoch": state["sent"]})
+        return
+    final = h.probes[-1].extra_stats
+    results = []
+    for lab, (s, e) in zip(labels, groups, strict=True):
+        k = len(ds.provenance["modes"])
+        modes = mean_ci(final["modes_covered"][1][s:e, 0], bounds=(0.0, k))
+        hq = mean_ci(final["high_quality"][1][s:e, 0], bounds=(0.0, 1.0))
+        results.append({"label": lab, "modes": _clean(modes.mean), "lo": _clean(modes.lo), "hi": _clean(modes.hi),
+                        "n": modes.n, "high_quality": _clean(hq.mean),
+                        "diverged": int((h.diverged_epoch[s:e] > 0).sum())})
+    emit("done", {"epoch": req.epochs, "arms": results, "wall_s": round(h.wall_time_s, 2),
+                  "modes_total": len(ds.provenance["modes"]), "diverged": sum(r["diverged"] for r in results)})
+
+
 def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: threading.Event,
                running: threading.Event, take_step: Callable[[], bool] = lambda: False) -> None:
     """Run one live training, calling emit(event, data) as it goes; returns when done or stopped.
 
     While `running` is clear the worker waits between epochs; `take_step()` returning True lets exactly one
-    more epoch run, whose state is then sent in full.
+    more epoch run, whose state is then sent in full. A GAN (model='gan') runs `train_gan_live`.
     """
+    if req.model == "gan":
+        train_gan_live(req, emit, stop, running, take_step)
+        return
     ds = data.load(DATASETS[req.dataset], n=req.points, noise=req.noise, test_size=round(1 - req.train_fraction, 6))
     arms = req.arm_list()
     members = [ModelConfig(widths=[req.width] * req.depth, activation=a.activation,
@@ -258,11 +344,7 @@ def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: thread
             if sent["epoch"] < epoch or state["surfaced"] < epoch:  # paused mid-interval: show where it stands
                 send(epoch, h, True)
                 state["surfaced"] = epoch
-            while not running.is_set() and not stop.is_set():  # paused: wait between epochs
-                if take_step():
-                    state["stepped"] = True
-                    break
-                running.wait(0.05)
+            state["stepped"] = _wait(running, stop, take_step)
         if stop.is_set():
             raise _Stopped
 
@@ -319,6 +401,9 @@ class LiveManager:
                 self.sessions.pop(s.id, None)
 
     def create(self, req: LiveRequest) -> Session:
+        if (req.model == "gan") != (req.dataset in GAN_DATASETS):
+            raise ActlabError(f"dataset={req.dataset!r} with model={req.model!r}: a gan learns the mixtures "
+                              f"{', '.join(GAN_DATASETS)}; a classifier the others ({', '.join(DATASETS)})")
         arms = []
         for i, arm in enumerate(req.arm_list()):
             act = lookup(arm.activation)  # a catalog name only: the request model admits no import path
@@ -326,6 +411,9 @@ class LiveManager:
             if act.vector:
                 raise ActlabError(f"{where}activation {act.name!r} is vector-valued (output only); choose an "
                                   "element-wise one")
+            if act.gated and req.model == "gan":
+                raise ActlabError(f"{where}activation {act.name!r} is gated; a GAN's discriminator takes an "
+                                  "element-wise one (relu, leaky_relu, ...)")
             if act.gated:
                 raise ActlabError(f"{where}activation {act.name!r} is gated (φ(xW)·xV needs a second projection): the "
                                   f"live view trains MLPs; models that take gated entries: "

@@ -51,9 +51,18 @@ def _n(run: Run, cells: Sequence[CellData]) -> str:
 
 
 def activations_figure(run: Run) -> Figure | None:
-    """Function (solid) and derivative (dashed) of the study's activations; small multiples past four of them."""
+    """Function (solid) and derivative (dashed) of the study's activations (a GAN's: its discriminators' and its
+    outputs'); small multiples past four of them."""
     specs: dict[str, tuple[Any, dict]] = {}
     for c in run.cells:
+        if c.model.get("kind") == "gan":  # what a GAN study varies: the discriminator's activation and the output
+            d = c.model.get("discriminator_activation")
+            for name, params in ((d or "leaky_relu", c.model.get("discriminator_activation_params") or
+                                  ({} if d else {"alpha": 0.2})), (c.model.get("output_activation") or "identity", {})):
+                label = name + "".join(f"({', '.join(f'{k}={v:g}' for k, v in sorted(params.items()))})"
+                                       for _ in [0] if params)
+                specs.setdefault(label, (name, params))
+            continue
         specs.setdefault(c.series, (c.model["activation"], c.model.get("activation_params") or {}))
         if c.model.get("transform", "none") != "none":  # DKS/TAT: the transformed shape beside the original
             act, params = ModelConfig(**c.model).resolved_activation()
@@ -90,10 +99,11 @@ def loss_figure(run: Run) -> Figure | None:
     for ax in axes:
         if positive:
             ax.set_yscale("log")
-    axes[0].set_ylabel("loss")
+    what = "negative ELBO" if run.generative == "vae" else "loss"
+    axes[0].set_ylabel("−ELBO (nats per example)" if run.generative == "vae" else "loss")
     axes[0].legend(fontsize=7)
-    suptitle(fig, f"{run.name}: training loss (solid) and test loss (dotted), mean and 95 % band; {_n(run, run.done)}",
-                 fontsize=10)
+    suptitle(fig, f"{run.name}: training {what} (solid) and test {what} (dotted), mean and 95 % band; "
+                  f"{_n(run, run.done)}", fontsize=10)
     return fig
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -13,6 +15,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from actlab import catalog
+from actlab.analysis import guide as tested
 from actlab.catalog import guide, palette
 from actlab.catalog.activations import names
 from actlab.catalog.gated import MEANINGS, gated_properties
@@ -145,7 +148,21 @@ def _catalog() -> list[dict[str, Any]]:
     return out
 
 
-def router() -> APIRouter:
+def tested_guide(root: Path | None) -> dict[str, Any]:
+    """The selection guide with the verdicts of the claims decided by the stored runs under `root` (the explorer's
+    runs folder) and the seeds' closing remark tested across them; the run directories are named relative to it."""
+    g = guide.selection_guide()
+    if root is None or not root.is_dir():
+        return g | {"verdicts": {}, "remark": None}
+    rows = tested.by_row(tested.scan(root))
+    for records in rows.values():
+        for v in records:
+            v["run_dir"] = Path(os.path.relpath(v["run_dir"], root)).as_posix()
+    everything = tested.scan_spreads(root, among=None)
+    return g | {"verdicts": rows, "remark": tested.spread_verdict(tested.scan_spreads(root), everything)}
+
+
+def router(root: Path | None = None) -> APIRouter:
     r = APIRouter()
 
     @r.get("/api/activations")
@@ -153,8 +170,8 @@ def router() -> APIRouter:
         return _catalog()
 
     @r.get("/api/activations/guide")
-    async def selection_guide() -> dict[str, Any]:
-        return guide.selection_guide()
+    def selection_guide() -> dict[str, Any]:  # reads the stores: in the thread pool, not the event loop
+        return tested_guide(root)
 
     @r.post("/api/activations/softmax")
     def softmax_view(req: SoftmaxRequest) -> dict[str, Any]:

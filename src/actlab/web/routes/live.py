@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from actlab.web.sessions import DATASETS, LiveManager, LiveRequest, Session
+from actlab.web.sessions import DATASETS, GAN_DATASETS, LiveManager, LiveRequest, Session
 
 Token = Annotated[str, Header(alias="X-Live-Token", max_length=100,
                               description="The secret `token` returned when the live training was created.")]
@@ -20,7 +20,8 @@ def router(live: LiveManager) -> APIRouter:
 
     @r.get("/api/datasets")
     async def datasets() -> dict[str, str]:
-        return DATASETS
+        """The live view's datasets and the actlab source behind each (the GAN's mixtures last)."""
+        return DATASETS | {name: name for name in GAN_DATASETS}
 
     @r.get("/api/live")
     async def live_list(token: Token = "") -> dict[str, Any]:

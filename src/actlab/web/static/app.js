@@ -253,19 +253,62 @@ async function drawSoftmax() {
        el("tbody", {}, ...jrows))));
 }
 
+// The guide with the verdicts of the stored runs under the explorer's runs folder: fetched once, shared by the
+// guide's panel and the activation cards.
+let guidePromise = null;
+function guideData() {
+  guidePromise ??= api("/api/activations/guide").then(g => (actlab.guide = g));
+  return guidePromise;
+}
+
+const verdictBadge = v => el("span", { class: `verdict ${v.replaceAll(" ", "-")}`, text: v });
+const testedBy = by => !by ? "no study yet" : by.startsWith("a convention") || by.startsWith("convention") ? by :
+  by.split(",")[0].trim().includes(" ") ? `tested across ${by}` : `tested by actlab run ${by.split(",").map(s => s.trim()).join(", ")}`;
+
 async function drawGuide() {
   const body = $("#act-guide-body");
-  if (body.childElementCount) return;  // static text: drawn once
+  if (body.childElementCount) return;  // drawn once
   let g;
-  try { g = actlab.guide = await api("/api/activations/guide"); } catch (err) { showError(err); return; }
+  try { g = await guideData(); } catch (err) { showError(err); return; }
+  const verdicts = g.verdicts || {};
+  const arch = el("table", {}, el("thead", {}, el("tr", {}, ...[...g.architectures.header, "verdicts (stored runs)"]
+    .map(h => el("th", { text: h })))),
+    el("tbody", {}, ...g.architectures.rows.map(r => el("tr", {}, ...r.map(v => el("td", { text: v })),
+      el("td", {}, ...((verdicts[r[0]] || []).length ? verdicts[r[0]].map(v => el("div", { title: v.sentence },
+        verdictBadge(v.verdict), ` ${v.claim} (${v.study})`)) : [r[4] === "—" ? "no study yet" : "not yet run"]))))));
   const table = t => el("table", {}, el("thead", {}, el("tr", {}, ...t.header.map(h => el("th", { text: h })))),
     el("tbody", {}, ...t.rows.map(r => el("tr", {}, ...r.map(v => el("td", { text: v }))))));
-  body.append(el("p", { class: "dim", text: `From ${g.source}.` }),
-    el("h3", { text: "By architecture" }), table(g.architectures),
-    el("h3", { text: "Output layer by task" }), table(g.outputs),
+  const remark = g.remark && (g.remark.groups || g.remark.all_groups) ? g.remark : null;
+  body.append(el("p", { class: "dim", text: `From ${g.source}. Verdicts: the claims decided by the stored runs ` +
+      "under this explorer's runs folder (paired over seeds, exact sign-flip tests, Holm within each study); hover " +
+      "a verdict for its numbers." }),
+    el("div", { class: "scroll-x" }, el("h3", { text: "By architecture" }), arch),
+    el("div", { class: "scroll-x" }, el("h3", { text: "Output layer by task" }), table(g.outputs)),
     el("h3", { text: "Decision flowchart (the first yes decides)" }),
-    el("ol", {}, ...g.flowchart.map(s => el("li", { text: `${s.question} → ${s.then}` }))),
-    el("h3", { text: "Rule of thumb" }), el("ul", {}, ...g.rules.map(r => el("li", { text: r }))));
+    el("ol", {}, ...g.flowchart.map(s => el("li", {}, `${s.question} → ${s.then} `,
+      el("span", { class: "dim", text: `(${testedBy(s.tested_by)})` })))),
+    el("h3", { text: "Rule of thumb" }),
+    el("ul", {}, ...g.rules.map((r, i) => el("li", {}, `${r} `,
+      el("span", { class: "dim", text: `(${testedBy((g.rules_tested_by || [])[i])})` }))),
+      el("li", {}, "(the seeds' closing remark) activation choice rarely makes more than a few percentage points of " +
+        "difference in final accuracy ", remark ? verdictBadge(remark.verdict) : null,
+        el("span", { class: "dim", text: remark ? ` ${remark.sentence}` : ` (${testedBy(g.remark_tested_by)})` }))));
+}
+
+// The claims whose arms name this activation (in any slot), with their verdicts: shown on its card.
+function cardClaims(name) {
+  const box = el("div", { class: "card-claims" });
+  guideData().then(g => {
+    const names = arm => arm.split(",").some(p => p.split("=")[1]?.trim().toLowerCase() === name.toLowerCase());
+    const mine = Object.entries(g.verdicts || {}).flatMap(([row, vs]) => vs.map(v => ({ ...v, guide: row })))
+      .filter(v => names(v.better) || names(v.than));
+    if (!mine.length) return;
+    box.append(el("strong", { text: "The guide, tested (stored runs)" }),
+      el("ul", {}, ...mine.map(v => el("li", { title: v.sentence }, verdictBadge(v.verdict),
+        el("span", { class: "dim", text: names(v.better) ? " (for it)" : " (against it)" }),
+        ` ${v.guide}: ${v.claim} (${v.study}${v.unfinished ? ", run not finished" : ""})`))));
+  }).catch(() => {});  // the card stands without them
+  return box;
 }
 
 // A gated entry φ(a)·b: its two-input function as a heat map (blue < 0 < red, white at 0; the dotted diagonal
@@ -315,7 +358,8 @@ function renderProps(curves) {
       el("strong", { text: "When to use" }),
       el("p", { text: g.note || "A user activation: no guideline; see the measured cautions." }),
       g.output_for.length ? el("p", { text: `Output layer for ${g.output_for.join(", ")} tasks.` }) : null,
-      el("ul", {}, ...g.cautions.map(t => el("li", { text: t })))));
+      el("ul", {}, ...g.cautions.map(t => el("li", { text: t }))),
+      cardClaims(c.name)));
   }
   box.append(grid);
 }
@@ -325,8 +369,9 @@ function renderProps(curves) {
 // same data order. Small multiples per arm (decision surface, hidden space, neurons, network), shared
 // overlaid charts (losses with seed bands, accuracy, gradients, dead units, signal trace).
 
-const LIVE_FIELDS = ["dataset", "noise", "points", "train_pct", "depth", "width", "init", "optimizer", "lr",
-                     "weight_decay", "batch_size", "epochs", "seeds"];
+const LIVE_FIELDS = ["model", "dataset", "gan_output", "noise", "points", "train_pct", "depth", "width", "init",
+                     "optimizer", "lr", "weight_decay", "batch_size", "epochs", "seeds"];
+const GAN_SETS = ["ring", "grid"];  // the GAN's mixtures (the server's GAN_DATASETS; /api/datasets lists them too)
 const NUMERIC = new Set(["noise", "points", "train_pct", "depth", "width", "lr", "weight_decay", "batch_size", "epochs",
                          "seeds"]);
 const INIT_NAMES = ["kaiming_normal", "lecun_normal", "xavier_normal", "orthogonal"];
@@ -349,6 +394,21 @@ function buildArmRows() {
   }
 }
 
+// The model decides the datasets offered and the fields shown: a GAN learns the ring or the grid, its arms are the
+// discriminator's activation, and it has no noise, point count or training share to set.
+function applyModel(keep = null) {
+  const form = liveForm(), gan = form.elements.model.value === "gan", sel = form.elements.dataset;
+  const names = Object.keys(actlab.datasets || {}).filter(n => GAN_SETS.includes(n) === gan);
+  const want = keep || sel.value;
+  sel.innerHTML = "";
+  for (const n of names) sel.append(el("option", { value: n, text: n }));
+  sel.value = names.includes(want) ? want : names[0];
+  for (const e of document.querySelectorAll(".gan-only")) e.style.display = gan ? "" : "none";
+  for (const f of ["noise", "points", "train_pct", "init"]) form.elements[f].closest("label").style.display = gan ? "none" : "";
+  for (let i = 0; i < 4; i++) form.elements[`arm${i}_init`].style.display = gan ? "none" : "";  // a GAN's init: paired
+  $("#live-arms-legend").textContent = gan ? "Compare discriminators (arms A–D; generator: ReLU)" : "Compare (arms A–D)";
+}
+
 function armsFromForm() {
   const form = liveForm(), arms = [];
   for (let i = 0; i < 4; i++) {
@@ -361,7 +421,8 @@ function armsFromForm() {
 function renderLive() {
   const { params } = readHash();
   const form = liveForm();
-  for (const f of LIVE_FIELDS) if (params.has(f)) form.elements[f].value = params.get(f);
+  for (const f of LIVE_FIELDS) if (params.has(f) && f !== "dataset") form.elements[f].value = params.get(f);
+  applyModel(params.get("dataset"));
   // arms=relu,tanh:xavier_normal (an old link's activation=... is arm A)
   const arms = (params.get("arms") || params.get("activation") || "relu,tanh").split(",").filter(Boolean).slice(0, 4);
   for (let i = 0; i < 4; i++) {
@@ -399,6 +460,7 @@ function resetLive() {
   if (actlab.live && actlab.live.id && !actlab.live.finished) fetch(`/api/live/${actlab.live.id}`, { method: "DELETE", headers: headers(actlab.live.token) });
   actlab.live = null;
   for (const id of ["#live-loss", "#live-acc", "#live-grad", "#live-dead", "#live-trace", "#live-arms"]) $(id).innerHTML = "";
+  for (const e of document.querySelectorAll(".classifier-only")) e.style.display = "";
   liveButtons(null);
   $("#live-status").textContent = "Ready.";
 }
@@ -417,6 +479,7 @@ async function startLive() {
     source.addEventListener("epoch", e => onEpoch(st, JSON.parse(e.data)));
     source.addEventListener("surface", e => onSurface(st, JSON.parse(e.data)));
     source.addEventListener("probe", e => onProbe(st, JSON.parse(e.data)));
+    source.addEventListener("gan", e => onGan(st, JSON.parse(e.data)));
     source.addEventListener("done", e => finishLive(st, JSON.parse(e.data)));
     source.addEventListener("stopped", () => finishLive(st, null));
     source.addEventListener("error", e => {
@@ -429,25 +492,24 @@ async function startLive() {
 function onStart(st, d) {
   st.data = d;
   st.arms = d.arms;
+  const gan = d.kind === "gan";
+  for (const e of document.querySelectorAll(".classifier-only")) e.style.display = gan ? "none" : "";
+  $("#live-loss-title").textContent = gan ? `Modes covered of ${d.modes.length} (mean; band: min–max over seeds)` :
+    "Loss: training solid, test dashed (mean; band: min–max over seeds)";
+  $("#live-acc-title").textContent = gan ? "High-quality share: samples within 3σ of a mode (mean; band: min–max over seeds)" :
+    "Test accuracy (mean; band: min–max over seeds)";
+  if (gan) { ganStart(st, d); return; }
   const m = d.arms.length ? d.arms[d.arms.length - 1].stop : d.seeds.length;
   st.loss = Array.from({ length: m }, () => []);
   st.testLoss = Array.from({ length: m }, () => []);
   st.testAcc = Array.from({ length: m }, () => []);
-  const holder = $("#live-arms");
-  holder.innerHTML = "";
-  st.cards = d.arms.map((a, i) => {
-    const card = el("div", { class: "card arm", "data-arm": i },
-      el("h3", { style: `color:${a.color}` }, el("span", { class: "swatch", style: `background:${a.color}` }), a.label),
-      el("p", { class: "dim arm-result", text: `${d.seeds.length} seeds` }),
+  st.cards = armCards(d, () => `${d.seeds.length} seeds`, a => [
       el("canvas", { class: "surface", width: 300, height: 300, "aria-label": `decision surface of ${a.label}` }),
       el("div", { class: "colorbar" }, el("span", { text: "0" }), el("i"), el("span", { text: "1" }),
          el("span", { class: "dim", text: " P(class 1)" })),
       el("h4", { text: "Hidden space (seed 0, test points, first two units)" }), el("div", { class: "hidden-row" }),
       el("h4", { text: "Neurons (seed 0): output over the input plane" }), el("div", { class: "neurons" }),
-      el("h4", { text: "Network (seed 0): blue +, orange −, width |w|" }), el("div", { class: "diagram" }));
-    holder.append(card);
-    return card;
-  });
+      el("h4", { text: "Network (seed 0): blue +, orange −, width |w|" }), el("div", { class: "diagram" })]);
 }
 
 const mean = v => { const f = v.filter(x => x != null && Number.isFinite(x)); return f.length ? f.reduce((a, b) => a + b, 0) / f.length : null; };
@@ -542,6 +604,64 @@ function onEpoch(st, d) {
   const last = st.epochs.length - 1;
   $("#live-status").textContent = `epoch ${st.epochs[last]} of ${st.request.epochs}${st.paused ? " (paused)" : ""} · ` +
     st.arms.map((a, i) => `${a.label}: test acc ${fmt(acc[i].mean[last], 3)}`).join(" · ") + ` (mean of ${st.data.seeds.length} seeds each)`;
+}
+
+// One card per arm in #live-arms: its name in its colour, a result line (filled in at the end), then its views.
+function armCards(d, result, views) {
+  const holder = $("#live-arms");
+  holder.innerHTML = "";
+  return d.arms.map((a, i) => {
+    const card = el("div", { class: "card arm", "data-arm": i },
+      el("h3", { style: `color:${a.color}` }, el("span", { class: "swatch", style: `background:${a.color}` }), a.label),
+      el("p", { class: "dim arm-result", text: result(a) }), ...views(a));
+    holder.append(card);
+    return card;
+  });
+}
+
+// A live GAN: per arm a card with the first seed's samples over the modes (grey discs: 3σ, where a sample counts
+// as high quality; faint dots: training points), and two charts over epochs, the modes covered and the high-quality
+// share, per arm over its seeds.
+function ganStart(st, d) {
+  const m = d.arms[d.arms.length - 1].stop;
+  st.modes = Array.from({ length: m }, () => []);
+  st.quality = Array.from({ length: m }, () => []);
+  st.cards = armCards(d, () => `${d.seeds.length} seeds · generator ReLU → ${d.output}`, a => [
+    el("canvas", { class: "surface gan", width: 300, height: 300, "aria-label": `samples of ${a.label}` }),
+    el("p", { class: "dim", text: "Seed 0's generator: 500 samples (coloured) over the modes (grey: 3σ discs); " +
+      "faint: training points." })]);
+  st.cards.forEach((card, i) => drawGan(card, d, d.arms[i], null));
+}
+
+function drawGan(card, d, arm, pts) {
+  const canvas = $("canvas", card), ctx = canvas.getContext("2d"), size = canvas.width, span = 1.2;
+  const px = v => (v + span) / (2 * span) * size, py = v => size - (v + span) / (2 * span) * size;
+  ctx.clearRect(0, 0, size, size);
+  ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, size, size);
+  ctx.fillStyle = "rgba(0,0,0,0.08)";
+  for (const [x, y] of d.train) ctx.fillRect(px(x) - 0.5, py(y) - 0.5, 1.5, 1.5);
+  ctx.fillStyle = "rgba(90,90,90,0.35)";
+  const r = Math.max(5, 3 * d.sigma / (2 * span) * size);
+  for (const [x, y] of d.modes) { ctx.beginPath(); ctx.arc(px(x), py(y), r, 0, 2 * Math.PI); ctx.fill(); }
+  if (!pts) return;
+  ctx.fillStyle = arm.color;
+  for (const p of pts) if (p && p[0] != null && p[1] != null) ctx.fillRect(px(p[0]) - 1, py(p[1]) - 1, 2.2, 2.2);
+}
+
+function onGan(st, d) {
+  st.epochs.push(...d.epochs);
+  for (let k = 0; k < d.epochs.length; k++) d.modes[k].forEach((v, s) => { st.modes[s].push(v); st.quality[s].push(d.high_quality[k][s]); });
+  st.arms.forEach((a, i) => drawGan(st.cards[i], st.data, a, d.samples[i]));
+  const modes = armStats(st, st.modes), hq = armStats(st, st.quality);
+  const line = (stats, i, a) => ({ label: a.label, color: a.color, values: stats[i].mean, lo: stats[i].lo, hi: stats[i].hi });
+  linePlot($("#live-loss"), st.epochs, st.arms.map((a, i) => line(modes, i, a)),
+    { xLabel: "epoch", yLabel: "modes covered", yRange: [0, st.data.modes.length] });
+  linePlot($("#live-acc"), st.epochs, st.arms.map((a, i) => line(hq, i, a)),
+    { xLabel: "epoch", yLabel: "high-quality share", yRange: [0, 1] });
+  const last = st.epochs.length - 1;
+  $("#live-status").textContent = `epoch ${st.epochs[last]} of ${st.request.epochs}${st.paused ? " (paused)" : ""} · ` +
+    st.arms.map((a, i) => `${a.label}: ${fmt(modes[i].mean[last], 3)} modes`).join(" · ") +
+    ` (mean of ${st.data.seeds.length} seeds each)`;
 }
 
 // blue (class 0) to white to red (class 1), as in the report
@@ -699,6 +819,17 @@ function finishLive(st, d) {
   st.finished = true;
   if (source) { source.close(); source = null; }
   liveButtons(st);
+  if (d && st.data && st.data.kind === "gan") {
+    st.result = d;
+    d.arms.forEach((r, i) => {
+      if (st.cards && st.cards[i]) $(".arm-result", st.cards[i]).textContent = `modes covered ${fmt(r.modes, 3)} ` +
+        `[${fmt(r.lo, 3)}, ${fmt(r.hi, 3)}] of ${d.modes_total} (95 % CI, n = ${r.n} seeds) · high-quality share ` +
+        `${fmt(r.high_quality, 3)}` + (r.diverged ? ` · ${r.diverged} diverged` : "");
+    });
+    $("#live-status").textContent = `done: ${d.epoch} epochs in ${d.wall_s} s · ` +
+      d.arms.map(r => `${r.label} ${fmt(r.modes, 3)} of ${d.modes_total} modes`).join(" · ") + " (mean over seeds)";
+    return;
+  }
   if (d) {
     st.result = d;
     (d.arms || []).forEach((r, i) => {
@@ -825,9 +956,19 @@ async function main() {
     const [health, catalog, datasets] = await Promise.all([api("/api/health"), api("/api/activations"), api("/api/datasets")]);
     $("#version").textContent = `actlab ${health.version}`;
     actlab.catalog = catalog;
-    const form = liveForm();
-    for (const name of Object.keys(datasets)) form.elements.dataset.append(el("option", { value: name, text: name }));
+    actlab.datasets = datasets;
     buildArmRows();
+    applyModel();
+    liveForm().elements.model.addEventListener("change", () => {
+      const f = liveForm(), gan = f.elements.model.value === "gan";
+      // each model's working defaults (the gan-modes study's, smaller): Adam with β₁ = 0.5 for a GAN
+      const sets = gan ? { optimizer: "adam", lr: 0.001, batch_size: 256, epochs: 100, width: 64, depth: 2, seeds: 4 }
+                       : { optimizer: "sgd", lr: 0.05, batch_size: 32, epochs: 300, width: 8, depth: 2, seeds: 4 };
+      for (const [k, v] of Object.entries(sets)) f.elements[k].value = v;
+      if (gan) { f.elements.arm0.value = "relu"; f.elements.arm1.value = "leaky_relu"; }
+      applyModel();
+      liveRequest();
+    });
   } catch (e) { showError(e); return; }
   $("#act-lo").addEventListener("change", onActChange);
   $("#act-hi").addEventListener("change", onActChange);
