@@ -269,10 +269,12 @@ def test_export_writes_csv_and_parquet(tmp_path):
     assert {"cell", "seed", "model.activation", "model.init", "final_test_acc", "diverged_epoch"} <= set(tidy[0])
     assert sorted((t["model.activation"], t["seed"]) for t in tidy) == [("relu", 0), ("relu", 1), ("sigmoid", 0),
                                                                        ("sigmoid", 1)]
-    by_key = {(r["cell"], r["seed"]): r["final_test_acc"] for r in replicas}
+    by_key = {(r["cell_key"], r["seed"]): r["final_test_acc"] for r in replicas}
     cells = {c: k for k, c in sqlite3.connect(tmp_path / "m" / "actlab.sqlite").execute("SELECT key, label FROM cells")}
     assert all(t["final_test_acc"] == by_key[(cells[t["cell"]], t["seed"])] for t in tidy)
-    assert (tmp_path / "x" / "tidy.csv").read_text().splitlines()[0].startswith("cell,cell_index,model.activation")
+    assert all(r["cell"] == {k: c for c, k in cells.items()}[r["cell_key"]] for r in replicas)  # one name everywhere
+    assert (tmp_path / "x" / "tidy.csv").read_text().splitlines()[0].startswith(
+        "cell,cell_index,cell_key,model.activation")
 
 
 def test_a_store_from_before_the_history_blobs_reads_the_same(tmp_path):
@@ -313,6 +315,47 @@ def test_a_store_from_before_the_history_blobs_reads_the_same(tmp_path):
     r = actlab("export", str(tmp_path / "m"), "-o", str(tmp_path / "x"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "x" / "metrics.csv").read_text().count("\n") == 13
+
+
+def test_exports_merge_as_a_data_scientist_would(tmp_path):
+    """Load the exports with pandas, merge them on `cell`, group by a grid column, plot: every table names a cell
+    the same way and carries its grid values; missing is missing; times are timestamps. Run.to_pandas and
+    Run.to_polars give the same rows."""
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from actlab.store.export import export_run
+    from actlab.store.results import Run
+
+    run_study(load_study("moons", ["train.epochs=3", "seeds=2", "grid.activation=[relu,sigmoid]",
+                                   "grid.depth=[1,2]"]), tmp_path / "m")
+    export_run(tmp_path / "m", tmp_path / "x")
+    tidy = pd.read_csv(tmp_path / "x" / "tidy.csv")
+    epochs = pd.read_parquet(tmp_path / "x" / "metrics.parquet")
+    cells = pd.read_csv(tmp_path / "x" / "cells.csv")
+    assert len(tidy) == 4 * 2 and len(epochs) == 4 * 2 * 3
+    assert {"activation", "depth", "epoch", "test_loss"} <= set(epochs.columns)
+    joined = epochs.merge(tidy[["cell", "seed", "final_test_acc"]], on=["cell", "seed"], validate="many_to_one")
+    assert len(joined) == len(epochs)  # every row finds its replica
+    last = joined[joined.epoch == 3]
+    assert np.allclose(last.test_acc, last.final_test_acc)  # the long table's last epoch is the replica's final
+    assert set(epochs.merge(cells[["cell", "status"]], on="cell").status) == {"done"}
+    curve = epochs.groupby(["activation", "epoch"])["test_loss"].mean().unstack(0)
+    assert curve.shape == (3, 2)
+    curve.plot()  # a data scientist's first figure draws
+    assert tidy.diverged_epoch.isna().all()  # never diverged: missing, not 0
+    assert epochs.grad_mean.isna().all()  # not recorded: missing
+    study = pd.read_parquet(tmp_path / "x" / "study.parquet")
+    assert str(study.created.dtype).startswith("datetime64") and study.created.dt.tz is not None
+    assert pd.read_csv(tmp_path / "x" / "cells.csv", parse_dates=["started"]).started.notna().all()
+    with Run.open(tmp_path / "m") as run:
+        frame, polar = run.to_pandas(per="epoch"), run.to_polars(per="epoch")
+        assert isinstance(polar, pl.DataFrame) and polar.shape == frame.shape == (len(epochs), len(epochs.columns))
+        assert run.to_polars().height == len(tidy)
+        with pytest.raises(ActlabError, match="per='cell'"):
+            run.to_pandas(per="cell")
 
 
 def test_run_to_frame_gives_the_tidy_table(tmp_path):

@@ -25,33 +25,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import TINY  # noqa: E402  the smoke budgets, one definition
 
 VOLATILE = {"started", "finished", "heartbeat", "wall_s", "created", "provenance", "data_provenance", "device", "runs",
-            "path"}
+            "path", "cell_key"}
 
 
-def _rows(path: Path, labels: dict[str, str]) -> list[list[str]]:
+def _rows(path: Path) -> list[list[str]]:
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     head, body = rows[0], rows[1:]
     keep = [i for i, c in enumerate(head) if c not in VOLATILE and c != "key"]
-    cell_col = head.index("cell") if "cell" in head else None
-    out = []
-    for r in body:
-        if cell_col is not None:
-            r = [*r]
-            r[cell_col] = labels.get(r[cell_col], r[cell_col])
-        out.append([r[i] for i in keep])
+    out = [[r[i] for i in keep] for r in body]  # every table names its cell by label (`cell`), its key apart
     return [[head[i] for i in keep], *sorted(out)]
 
 
 def digest(run_dir: Path, export_dir: Path) -> dict[str, str]:
     with open(export_dir / "cells.csv", newline="", encoding="utf-8") as f:
-        labels = {r["key"]: r["label"] for r in csv.DictReader(f)}
+        labels = {r["cell_key"]: r["cell"] for r in csv.DictReader(f)}
     out = {}
     for table in sorted(export_dir.glob("*.csv")):
         if table.stem in ("study", "artifacts"):
             continue
         buf = io.StringIO()
-        csv.writer(buf).writerows(_rows(table, labels))
+        csv.writer(buf).writerows(_rows(table))
         out[table.stem] = hashlib.sha256(buf.getvalue().encode()).hexdigest()[:16]
     for npz in sorted((run_dir / "artifacts").glob("*/*.npz")):
         h = hashlib.sha256()

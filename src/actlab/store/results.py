@@ -334,42 +334,89 @@ class Run:
                                       self.store.query("SELECT row FROM sim_rows ORDER BY cell, idx")]
         return [dict(r) for r in self._memo["sim_rows"]]
 
+    def grid_columns(self, cell: CellData) -> dict[str, Any]:
+        """A cell's grid values as columns: a table value's fields as KEY.FIELD, at any depth
+        (data.options.normalize); lists as text ("[16, 32]")."""
+        grid: dict[str, Any] = {}
+
+        def put(key: str, v: Any) -> None:
+            if isinstance(v, dict) and v:
+                for f, val in v.items():
+                    put(f"{key}.{f}", val)
+            else:
+                grid[key] = json.dumps(v) if isinstance(v, list | dict) else v
+
+        for k, v in cell.values.items():
+            put(k, v)
+        return grid
+
+    def cell_head(self, cell: CellData) -> dict[str, Any]:
+        """The columns that name a cell in every exported table: `cell` (its label), `cell_index`, `cell_key` (the
+        store's hash), then its grid values."""
+        return {"cell": cell.label, "cell_index": cell.index, "cell_key": cell.key, **self.grid_columns(cell)}
+
     def tidy(self) -> list[dict[str, Any]]:
-        """The run as a tidy table: for a training study one row per replica (cell, seed, every grid value in a
-        column of its own, a table value's fields as KEY.FIELD, then the replica's final metrics); for a
-        simulation one row per result row with its cell's grid values. Lists become text ("[16, 32]")."""
+        """The run as a tidy table: for a training study one row per replica (the cell's columns, `cell_head`:
+        label, index, key and every grid value, then its status, device, the seed and the replica's final
+        metrics; `diverged_epoch` missing for a replica that never diverged); for a simulation one row per result
+        row with its cell's columns."""
         out = []
         sims: dict[str, list[dict[str, Any]]] = {}
         if self.kind != "train":
             for key, row in self.store.query("SELECT cell, row FROM sim_rows ORDER BY cell, idx"):
                 sims.setdefault(key, []).append(json.loads(row))
         for c in self.cells:
-            grid: dict[str, Any] = {}
-            for k, v in c.values.items():
-                items = v.items() if isinstance(v, dict) else [(None, v)]
-                for f, val in items:
-                    grid[k if f is None else f"{k}.{f}"] = json.dumps(val) if isinstance(val, list | dict) else val
-            head = {"cell": c.label, "cell_index": c.index, **grid, "status": c.status, "device": c.device}
+            head = {**self.cell_head(c), "status": c.status, "device": c.device}
             if self.kind == "train":
                 rows = self.store.query("SELECT seed, diverged_epoch, best_test_acc, final_test_acc, final_test_loss, "
                                         "final_train_loss FROM replicas WHERE cell = ? ORDER BY seed", (c.key,))
                 for seed, div, best, final, loss, tr in rows:
-                    out.append({**head, "seed": seed, "diverged_epoch": div, "best_test_acc": best,
+                    out.append({**head, "seed": seed, "diverged_epoch": div or None, "best_test_acc": best,
                                 "final_test_acc": final, "final_test_loss": loss, "final_train_loss": tr})
             else:
                 out += [{**head, **{k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in r.items()}}
                         for r in sims.get(c.key, [])]
         return out
 
-    def to_frame(self):  # noqa: ANN201 - a pandas.DataFrame; pandas is optional
-        """`tidy()` as a pandas DataFrame (pandas is optional: `pip install pandas`)."""
+    def tidy_epochs(self) -> list[dict[str, Any]]:
+        """The long tidy table of a training study: one row per replica and epoch (the cell's columns,
+        `cell_head`, then seed, epoch and every per-epoch metric; missing where not recorded)."""
+        out = []
+        for c in self.cells if self.kind == "train" else []:
+            head = self.cell_head(c)
+            for _, seed, epoch, *values in self.store.metric_rows(c.key):
+                out.append({**head, "seed": seed, "epoch": epoch, **dict(zip(METRIC_COLUMNS, values, strict=True))})
+        return out
+
+    def to_pandas(self, per: str = "replica"):  # noqa: ANN201 - a pandas.DataFrame; pandas is optional
+        """`tidy()` (per="replica") or `tidy_epochs()` (per="epoch") as a pandas DataFrame, missing values as
+        NaN / <NA> (pandas is optional: `pip install pandas`)."""
         try:
             import pandas as pd  # noqa: PLC0415 - optional dependency
         except ImportError:
-            raise ActlabError("Run.to_frame() needs pandas (pip install pandas); Run.tidy() gives the same rows "
+            raise ActlabError("Run.to_pandas() needs pandas (pip install pandas); Run.tidy() gives the same rows "
                               "as a list of dicts, and `actlab export` writes them as tidy.csv and "
                               "tidy.parquet") from None
-        return pd.DataFrame(self.tidy())
+        return pd.DataFrame(self._rows(per))
+
+    to_frame = to_pandas  # the earlier name
+
+    def to_polars(self, per: str = "replica"):  # noqa: ANN201 - a polars.DataFrame; polars is optional
+        """`tidy()` (per="replica") or `tidy_epochs()` (per="epoch") as a polars DataFrame (polars is optional:
+        `pip install polars`)."""
+        try:
+            import polars as pl  # noqa: PLC0415 - optional dependency
+        except ImportError:
+            raise ActlabError("Run.to_polars() needs polars (pip install polars); Run.to_pandas() and Run.tidy() "
+                              "give the same rows") from None
+        rows = self._rows(per)
+        return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+
+    def _rows(self, per: str) -> list[dict[str, Any]]:
+        if per not in ("replica", "epoch"):
+            raise ActlabError(f"per={per!r}: one row per 'replica' (the final metrics) or per 'epoch' (every epoch "
+                              "of every replica)")
+        return self.tidy() if per == "replica" else self.tidy_epochs()
 
 
 def run_dirs(root: str | Path, max_depth: int = 1) -> list[Path]:
