@@ -366,7 +366,8 @@ def test_bootstrap_intervals_on_request(moons_run, tmp_path):
 @pytest.mark.parametrize(("relu", "says"), [
     ([0.70] * 5, "(equal on every seed)"),
     ([0.71, 0.69, 0.72, 0.68, 0.70], "sign-flip p ="),
-    ([0.90] * 5, "every seed favours relu, but 5 seeds are too few to separate them"),  # 2/2⁵ > 0.05
+    ([0.90] * 5, "every seed favours relu, but 5 seeds cannot reach p < 0.05 in an exact test (its smallest p is "
+                 "0.062); the 95 % interval of the difference, [20.0, 20.0] points, excludes 0"),  # 2/2⁵ > 0.05
 ])
 def test_the_highest_mean_names_every_cell_tied_with_it(moons_run, tmp_path, relu, says):
     import shutil
@@ -383,7 +384,7 @@ def test_the_highest_mean_names_every_cell_tied_with_it(moons_run, tmp_path, rel
     with Run.open(run_dir) as run:
         top = findings(run)[0].text
     assert top.startswith("Highest mean final test accuracy")
-    assert "Tied with it (the data cannot separate them)" in top and says in top
+    assert "Not separated from it by the exact paired test (p ≥ 0.05)" in top and says in top
     if relu == [0.90] * 5:
         assert "relu" in top.split(":")[1] and "0.900 on all 5 seeds" in top
 

@@ -232,6 +232,18 @@ def test_studies_show_prints_every_field_with_its_description():
     assert r.returncode == 2 and "did you mean moons" in r.stderr
 
 
+def test_every_shipped_study_documents_itself():
+    """`documented` (what `studies show` prints) for every shipped study: slots left at their usual choice (a GAN's
+    discriminator, an LSTM's gates) are shown as that choice."""
+    from actlab.studies import library
+    from actlab.studies.config import documented
+
+    for name in library.names():
+        rows = dict((path, value) for path, value, _ in documented(load_study(name)))
+        if load_study(name).model.kind == "gan":
+            assert rows["model.discriminator_activation"] == "leaky_relu"
+
+
 def test_store_records_provenance_and_artifacts(tmp_path):
     run_study(load_study("moons", ["train.epochs=5", "seeds=2"]), tmp_path / "m")
     store = Store(tmp_path / "m")

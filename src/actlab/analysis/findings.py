@@ -85,11 +85,16 @@ def _highest(run: Run, st: Stats, cells: list[CellData], many_depths: bool) -> F
         elif pr.identical and pr.diff.mean == 0:
             ties.append((c, "equal on every seed", pr))
         elif pr.p >= ALPHA:
-            at_floor = pr.p <= 2 / 2 ** pr.n * (1 + 1e-9)
-            ties.append((c, f"paired difference {pr.diff.mean:.3f}, sign-flip p = {pr.p:.2g}" + (
-                f": every seed favours {best.series}, but {pr.n} seeds are too few to separate them"
-                if at_floor else ""),
-                pr))
+            floor = 2 / 2 ** pr.n
+            d = pr.diff
+            interval = (f"the 95 % interval of the difference, [{100 * d.lo:.1f}, {100 * d.hi:.1f}] points, "
+                        f"{'excludes' if d.lo > 0 or d.hi < 0 else 'includes'} 0")
+            if pr.p <= floor * (1 + 1e-9):  # every seed on one side: the exact test's floor, not the data, decides
+                why = (f"every seed favours {best.series}, but {pr.n} seeds cannot reach p < 0.05 in an exact test "
+                       f"(its smallest p is {floor:.2g}); {interval}")
+            else:
+                why = f"paired difference {100 * d.mean:.1f} points, sign-flip p = {pr.p:.2g}; {interval}"
+            ties.append((c, why, pr))
     floors = {2 / 2 ** pr.n for _, _, pr in ties if pr.n >= 2}
     if len(ties) == len(ranked) - 1 > 2 and floors and min(floors) >= ALPHA:  # n too small for any test at all
         n = min(pr.n for _, _, pr in ties)
@@ -98,7 +103,7 @@ def _highest(run: Run, st: Stats, cells: list[CellData], many_depths: bool) -> F
           n=(n, "d"), floor=(min(floors), ".2g"), k=(len(ties), "d"))
     elif ties:
         shown = ties[:MAX_TIES]
-        t(". Tied with it (the data cannot separate them): " + "; ".join(
+        t(". Not separated from it by the exact paired test (p ≥ 0.05): " + "; ".join(
             f"{_label(c, many_depths)} ({why})" for c, why, _ in shown)
           + (f"; and {len(ties) - len(shown)} more" if len(ties) > len(shown) else ""))
     return t(".").finding()

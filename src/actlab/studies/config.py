@@ -277,8 +277,8 @@ def documented(study: StudyConfig) -> list[tuple[str, Any, str]]:
             if not prefix and name in skip:
                 continue
             value = getattr(model, name)
-            if isinstance(value, Activation):  # an entry is shown as the configuration writes it: its name
-                value = model.model_dump(mode="json")[name]
+            if isinstance(value, Activation):  # an entry is shown as the configuration writes it: its name (a slot
+                value = model.model_dump(mode="json").get(name, value.name)  # left at its usual choice: that one)
             if isinstance(value, BaseModel):
                 walk(value, f"{prefix}{name}.")
             else:
