@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LINT = Path(sys.executable).parent / "lint-imports"
 RUFF = Path(sys.executable).parent / "ruff"
 # Imports inside functions are allowed only to defer an optional dependency.
-DEFERRED_OK = {"ray", "pandas"}  # optional dependencies
+DEFERRED_OK = {"ray", "pandas", "polars"}  # optional dependencies
 # seconds to import on a 2-core machine, needed by few calls: imported on first use so that `actlab --help`, a
 # mistyped option or a study's validation answers without them (the figures: benchmarks/RESULTS.md)
 SLOW_TO_IMPORT = {"sklearn", "scipy.signal"}

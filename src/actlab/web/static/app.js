@@ -422,6 +422,7 @@ function renderLive() {
   const { params } = readHash();
   const form = liveForm();
   for (const f of LIVE_FIELDS) if (params.has(f) && f !== "dataset") form.elements[f].value = params.get(f);
+  if (!params.has("model")) form.elements.model.value = "classifier";  // a link from before the GAN mode
   applyModel(params.get("dataset"));
   // arms=relu,tanh:xavier_normal (an old link's activation=... is arm A)
   const arms = (params.get("arms") || params.get("activation") || "relu,tanh").split(",").filter(Boolean).slice(0, 4);
