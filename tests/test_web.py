@@ -548,6 +548,43 @@ def test_theory_api_matches_the_theory_module(client):
     assert client.post("/api/activations/theory", json={"name": "os:system"}).status_code == 422
 
 
+def test_browser_every_view_fits_a_phone(page, server, tmp_path):
+    """At 390×844 (a phone) each view is one column, the controls above the views, nothing wider than the screen
+    (wide tables scroll within themselves); the live training's cards and charts fit too."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.goto(f"{server}/#activations?acts=relu,gelu")
+        page.wait_for_selector("#act-props .card")
+        page.click("#act-guide summary")
+        page.wait_for_selector("#act-guide-body table")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        aside, content = (page.locator("#view-activations > aside").bounding_box(),
+                          page.locator("#view-activations > .content").bounding_box())
+        assert content["y"] >= aside["y"] + aside["height"] - 1 and content["width"] <= 390  # stacked
+        page.goto(f"{server}/#live?epochs=8&seeds=2&arms=relu,tanh")
+        page.click("#live-start")
+        page.wait_for_function("window.actlab.live && window.actlab.live.finished", timeout=60_000)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for box in page.locator("#live-arms .card, #live-loss").all():
+            b = box.bounding_box()
+            assert b["x"] >= 0 and b["x"] + b["width"] <= 390
+        page.goto(f"{server}/#runs")
+        page.wait_for_selector("#runs-list td")
+        page.locator("#runs-list td").first.click()
+        page.wait_for_timeout(500)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=tmp_path / "phone.png", full_page=True)
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+    assert page.errors == []
+
+
+def test_live_intervals_stay_inside_an_accuracy_s_bounds(client):
+    evs = _live_events(client, {"dataset": "moons", "epochs": 3, "seeds": 2, "depth": 1, "width": 4})
+    done = evs[-1][1]
+    assert all(0 <= a["lo"] <= a["test_acc"] <= a["hi"] <= 1 for a in done["arms"])
+
+
 def test_browser_a_gan_trains_live_over_the_modes(page, server, tmp_path):
     page.goto(f"{server}/#live")
     page.select_option("select[name=model]", "gan")  # the GAN's defaults, its datasets, its fields

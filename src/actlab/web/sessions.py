@@ -356,7 +356,7 @@ def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: thread
         return
     results = []
     for lab, (s, e) in zip(labels, groups, strict=True):
-        acc = mean_ci(h.final_test_acc[s:e])
+        acc = mean_ci(h.final_test_acc[s:e], bounds=(0.0, 1.0))
         results.append({"label": lab, "test_acc": _clean(acc.mean), "lo": _clean(acc.lo), "hi": _clean(acc.hi),
                         "n": acc.n, "diverged": int((h.diverged_epoch[s:e] > 0).sum())})
     emit("done", {"epoch": req.epochs, "arms": results, "wall_s": round(h.wall_time_s, 2),

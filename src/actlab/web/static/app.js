@@ -553,7 +553,7 @@ function linePlot(container, x, series, { logY = false, xLabel = "", yLabel = ""
     key.append(s.label);
     legend.append(key);
   }
-  const width = Math.max(300, container.clientWidth || 560);
+  const width = Math.max(240, container.clientWidth || 560);
   const axisX = { label: xLabel };
   if (intX) axisX.incrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
   const u = new uPlot({
