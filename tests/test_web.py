@@ -455,6 +455,9 @@ def test_browser_theory_panel_shows_the_mean_field_prediction(page, server, tmp_
                            timeout=60_000)
     assert "sw2=3" in page.evaluate("location.hash")
     assert page.locator("#theory-chi canvas").count() == 1 and page.locator("#theory-c canvas").count() == 1
+    from actlab.catalog import palette
+
+    assert page.evaluate("window.actlab.theoryColor") == palette.activation_color("tanh")  # tanh's, as everywhere
     page.screenshot(path=tmp_path / "theory.png", full_page=True)
     assert page.errors == []
 

@@ -194,11 +194,12 @@ async function drawTheory(item) {
   grid.append(chi, qm, cm);
   box.append(grid);
   const ones = t.chi.sw2.map(() => 1);
-  plot(chi, [{ label: "χ₁", stroke: BLUE, width: 2 }, { label: "χ₁ = 1 (edge of chaos)", stroke: "#888", dash: [4, 4] }],
+  const mine = actlab.theoryColor = (actlab.catalog.find(a => a.name === t.name) || {}).color || BLUE;  // its own
+  plot(chi, [{ label: "χ₁", stroke: mine, width: 2 }, { label: "χ₁ = 1 (edge of chaos)", stroke: "#888", dash: [4, 4] }],
        [t.chi.sw2, t.chi.chi1, ones], { xLabel: "σ_w²", yLabel: "χ₁", height: 240 });
-  plot(qm, [{ label: "V(q)", stroke: BLUE, width: 2 }, { label: "q", stroke: "#888", dash: [4, 4] }],
+  plot(qm, [{ label: "V(q)", stroke: mine, width: 2 }, { label: "q", stroke: "#888", dash: [4, 4] }],
        [t.q_map.q, t.q_map.v, t.q_map.q], { xLabel: "q (layer l)", yLabel: "q (layer l + 1)", height: 240 });
-  if (t.c_map) plot(cm, [{ label: "C(c)", stroke: BLUE, width: 2 }, { label: "c", stroke: "#888", dash: [4, 4] }],
+  if (t.c_map) plot(cm, [{ label: "C(c)", stroke: mine, width: 2 }, { label: "c", stroke: "#888", dash: [4, 4] }],
                     [t.c_map.c, t.c_map.C, t.c_map.c], { xLabel: "c (layer l)", yLabel: "c (layer l + 1)", height: 240 });
   else cm.append(el("p", { class: "dim", text: "No correlation map: q* is 0 or does not exist." }));
 }
