@@ -228,6 +228,15 @@ def test_studies_show_prints_every_field_with_its_description():
     assert "model.widths" in r.stdout and "[8, 8]" in r.stdout
     r = actlab("studies", "show", "gradient-flow")
     assert r.returncode == 0 and "simulation.params" in r.stdout and "train.epochs" not in r.stdout
+    lead = actlab("studies", "show", "gan-modes")  # the grid first, then what differs from the defaults, claims
+    every = actlab("studies", "show", "gan-modes", "--all")
+    assert lead.returncode == every.returncode == 0
+    text = lead.stdout
+    assert text.index("What varies") < text.index("Set apart from the defaults") < text.index("Claim (GAN")
+    assert "train.batch_size" in text and "train.momentum" not in text  # a default is not repeated
+    assert "train.momentum" in every.stdout and len(text.splitlines()) < len(every.stdout.splitlines()) / 2
+    suite = actlab("studies", "show", "guide")
+    assert "Members: moons, activation-zoo" in suite.stdout and "gan-modes: seeds=8; train.epochs=60" in suite.stdout
     r = actlab("studies", "show", "moonz")
     assert r.returncode == 2 and "did you mean moons" in r.stderr
 

@@ -33,7 +33,7 @@ from actlab.catalog.theory.gelu import gelu_approximation_error
 from actlab.cli import printing
 from actlab.errors import ActlabError
 from actlab.runtime import tune_malloc
-from actlab.studies.config import documented, expand, load_study, parse_value
+from actlab.studies.config import StudyConfig, documented, expand, load_study, parse_value
 from actlab.studies.library import describe
 from actlab.studies.runner import plan_run, run_study
 
@@ -384,12 +384,20 @@ def studies_show(
     study: Annotated[str, typer.Argument(help="A shipped study's name or a study file.")],
     sets: Annotated[list[str] | None, typer.Option("--set", "-s",
                                                    help="Override: path=value, as for `actlab run`.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every field, with its default too.")] = False,
 ) -> None:
-    """A study's resolved configuration: every field with its value and what it means (units, allowed values)."""
+    """A study at a glance: what it varies (its grid and cells), what it sets apart from the defaults, its claims
+    and published numbers; --all: every field with its value and what it means (units, allowed values)."""
     cfg = load_study(study, sets)
     title = (f"{cfg.name}: resolved configuration ({len(expand(cfg))} cells × {len(cfg.seed_list())} seeds)"
              if cfg.kind != "suite" else f"{cfg.name}: a suite of {len(cfg.include)} studies")
-    printing.study_config(title, documented(cfg), cfg.note)
+    if every:
+        printing.study_config(title, documented(cfg), cfg.note)
+        return
+    defaults = {path: value for path, value, _ in documented(StudyConfig(name=cfg.name))}
+    changed = [(path, value, desc) for path, value, desc in documented(cfg)
+               if path not in printing.SUMMARY_APART and defaults.get(path, object()) != value]
+    printing.study_summary(title, cfg, changed)
 
 
 @app.command("report")

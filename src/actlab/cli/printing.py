@@ -366,6 +366,44 @@ def studies(described: list[tuple[str, str]]) -> None:
     out.print(table)
 
 
+SUMMARY_APART = ("name", "description", "note", "grid", "claims", "published", "include", "overrides", "source")
+
+
+def study_summary(title: str, cfg: Any, changed: list[tuple[str, Any, str]]) -> None:
+    """`studies show` without --all: the description, the grid (what varies), the fields set apart from the
+    defaults with what they mean, the claims and published numbers in words, the note."""
+    out.rule(f"[bold]{escape(title)}")
+    if cfg.description:
+        out.print(escape(cfg.description))
+    if cfg.include:
+        out.print("[bold]Members[/bold]: " + escape(", ".join(cfg.include)))
+        for name, sets in (cfg.overrides or {}).items():
+            out.print(f"  {escape(name)}: " + escape("; ".join(sets)))
+    elif cfg.grid:
+        table = Table(title="What varies (the grid: every combination is a cell)")
+        for col in ("field", "values"):
+            table.add_column(col, overflow="fold")
+        for path, values in cfg.grid.items():
+            table.add_row(escape(path), escape(", ".join(json.dumps(v, ensure_ascii=False) for v in values)))
+        out.print(table)
+    if changed:
+        table = Table(title="Set apart from the defaults (actlab studies show NAME --all: every field)")
+        for col in ("field", "value", "description"):
+            table.add_column(col, overflow="fold")
+        for path, value, desc in changed:
+            table.add_row(escape(path), escape(json.dumps(value, default=str, ensure_ascii=False)), escape(desc))
+        out.print(table)
+    for c in cfg.claims:
+        where = f", where {escape(c.where)}" if c.where else ""
+        out.print(f"[bold]Claim[/bold] ({escape(c.guide)}): {escape(c.claim)} — {escape(c.better)} over "
+                  f"{escape(c.than)} by {c.metric.replace('_', ' ')}{where}")
+    for pub in cfg.published:
+        out.print(f"[bold]Published[/bold]: {escape(pub.quantity)} = {pub.value:g} ({escape(pub.source)})"
+                  + ("" if pub.comparable else " — not comparable here"))
+    if cfg.note:
+        out.print(escape(cfg.note), style="dim")
+
+
 def study_config(title: str, fields: list[tuple[str, Any, str]], note: str) -> None:
     """A study's resolved configuration: every field, its value as the study file writes it, what it means."""
     table = Table(title=title)
