@@ -135,6 +135,27 @@ def test_the_page_opens_with_the_guide_tested(suite_report, smoke_dir):
     assert guide.REMARK in html.unescape(head) and remark["sentence"] in html.unescape(page)
 
 
+def test_the_suite_page_opens_with_an_overview_and_keeps_a_sticky_navigation(suite_report, smoke_dir):
+    """One row per study (cells done, the source's numbers by verdict, its headline, a link), the same headline as
+    the command line's summary; a navigation bar that stays on top, one link per study, at every width."""
+    from actlab.analysis.published import compare
+    from actlab.analysis.summary import cells_done, headline, sim_summary, summary_rows, verdict_counts
+
+    page = html.unescape(suite_report.read_text())
+    over = page.split('<div class="overview" id="overview">', 1)[1].split("</div>", 1)[0]
+    assert page.index('id="overview"') < page.index('id="guide"')  # it opens the page
+    rows = re.findall(r"<tr><td><a href=\"#study-([^\"]+)\">", over)
+    assert rows == list(TINY)
+    for name in TINY:
+        with Run.open(smoke_dir / name) as run:
+            sims = sim_summary(run) if run.kind == "simulation" else []
+            want = [cells_done([c.status for c in run.cells]), verdict_counts(compare(run)),
+                    headline(summary_rows(run), sims, compare(run))]
+        assert all(w in over for w in want), (name, want)
+    nav = page.split('<nav class="sticky" aria-label="Studies">', 1)[1].split("</nav>", 1)[0]
+    assert all(f'href="#study-{name}"' in nav for name in TINY) and "position: sticky" in page
+
+
 def test_the_suite_page_can_be_navigated(suite_report, smoke_dir):
     """Every in-page link of the contents (side bar, each study's own line, back to the top) lands on an id of
     the page; each study links its own report, which exists; a table longer than 24 rows shows its first and

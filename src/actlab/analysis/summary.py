@@ -129,3 +129,34 @@ def log_ratio(rows: Rows, method: str = "t") -> Estimate:
 def vanished(rows: Rows) -> int:
     """Replicas in which every entry of the first layer's gradient was exactly 0 (the gradient vanished)."""
     return sum(1 for r in rows if r.get("first_all_zero"))
+
+
+def headline(rows: list[dict[str, Any]], sims: list[dict[str, Any]], published: list[Any]) -> str:
+    """A study's first number a reader wants: its best cell by its score (`summary_rows`), or its first comparison
+    with the source's published number, or how many result rows a simulation gave."""
+    scored = [r for r in rows if r.get("score") is not None and r["score"].n]
+    if scored:
+        lower = scored[0]["score_lower"]
+        best = (min if lower else max)(scored, key=lambda r: r["score"].mean)
+        name = {"test accuracy": "test acc", "test MSE": "test MSE"}.get(best["score_name"], best["score_name"])
+        return f"{'lowest' if lower else 'best'} final {name}: {best['cell']} " \
+            f"{best['score'].format(best['score_spec'], with_n=False)} (n = {best['score'].n})"
+    if published:
+        c = published[0]
+        rep = "—" if c.reproduced is None or c.reproduced.n == 0 else c.reproduced.format(".3g")
+        return f"{c.quantity}: {rep} ({c.verdict} with {c.published:.3g})"
+    return f"{len(sims)} result rows" if sims else "—"
+
+
+def cells_done(statuses: list[str]) -> str:
+    """'5 of 6 done, 1 failed'."""
+    failed = statuses.count("failed")
+    return f"{statuses.count('done')} of {len(statuses)} done" + (f", {failed} failed" if failed else "")
+
+
+def verdict_counts(published: list[Any]) -> str:
+    """'3 consistent, 1 not comparable': the source's numbers by verdict, or '—'."""
+    counts: dict[str, int] = {}
+    for c in published:
+        counts[c.verdict] = counts.get(c.verdict, 0) + 1
+    return ", ".join(f"{n} {v}" for v, n in counts.items()) or "—"

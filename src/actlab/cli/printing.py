@@ -16,6 +16,8 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from actlab import jsonsafe
+from actlab.analysis.summary import cells_done, verdict_counts
+from actlab.analysis.summary import headline as summary_headline
 from actlab.catalog import activations, gated
 from actlab.catalog import table as catalog
 from actlab.catalog.theory import meanfield
@@ -199,31 +201,14 @@ def overview(summary: RunSummary, wide: bool = False) -> None:
     rows = []
     for m in summary.members:
         states = [r["status"] for r in m.rows] or [o.status for o in m.outcomes]  # the store's: resumed cells too
-        failed = states.count("failed")
-        cells = f"{states.count('done')} of {len(states)} done" + (f", {failed} failed" if failed else "")
-        verdicts: dict[str, int] = {}
-        for c in m.published:
-            verdicts[c.verdict] = verdicts.get(c.verdict, 0) + 1
-        source = ", ".join(f"{n} {v}" for v, n in verdicts.items()) or "—"
-        rows.append([m.study, cells, source, headline(m)])
+        rows.append([m.study, cells_done(states), verdict_counts(m.published), headline(m)])
     fit_table(f"{summary.study}: {len(summary.members)} studies (details: {summary.run_dir}/report.html)",
                ["study", "cells", "source's numbers", "headline"], rows, drop_first=["source's numbers"], wide=wide)
 
 
 def headline(m: RunSummary) -> str:
-    """The study's first number a reader wants: the best cell's accuracy, or a source comparison."""
-    scored = [r for r in m.rows if r.get("score") is not None and r["score"].n]
-    if scored:
-        lower = scored[0]["score_lower"]
-        best = (min if lower else max)(scored, key=lambda r: r["score"].mean)
-        name = {"test accuracy": "test acc", "test MSE": "test MSE"}.get(best["score_name"], best["score_name"])
-        return f"{'lowest' if lower else 'best'} final {name}: {best['cell']} " \
-            f"{best['score'].format(best['score_spec'], with_n=False)} (n = {best['score'].n})"
-    if m.published:
-        c = m.published[0]
-        rep = "—" if c.reproduced is None or c.reproduced.n == 0 else c.reproduced.format(".3g")
-        return f"{c.quantity}: {rep} ({c.verdict} with {c.published:.3g})"
-    return f"{len(m.sims)} result rows" if m.sims else "—"
+    """The study's first number a reader wants (actlab.analysis.summary.headline)."""
+    return summary_headline(m.rows, m.sims, m.published)
 
 
 def cells(summary: RunSummary, max_rows: int, wide: bool = False) -> None:
