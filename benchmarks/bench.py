@@ -826,6 +826,147 @@ def bench_recurrent(m: int = 30, steps: int = 20, hidden: int = 32, t: int = 40,
     return out
 
 
+class _VAENet(torch.nn.Module):
+    """A VAE with nn.Linear layers (the per-model baseline of bench_generative): its negative ELBO (Bernoulli)."""
+
+    def __init__(self, d: int, hidden: int, latent: int):
+        super().__init__()
+        self.enc = torch.nn.Sequential(torch.nn.Linear(d, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
+                                       torch.nn.ReLU(), torch.nn.Linear(hidden, 2 * latent))
+        self.dec = torch.nn.Sequential(torch.nn.Linear(latent, hidden), torch.nn.ReLU(),
+                                       torch.nn.Linear(hidden, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, d))
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        mu, logvar = self.enc(x).chunk(2, -1)
+        out = self.dec(mu + torch.exp(0.5 * logvar) * eps)
+        recon = torch.nn.functional.binary_cross_entropy_with_logits(out, x, reduction="none").sum(-1)
+        return (recon + 0.5 * (mu * mu + logvar.exp() - 1 - logvar).sum(-1)).mean()
+
+
+def _mlp(sizes: list[int]) -> torch.nn.Sequential:
+    layers: list[torch.nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def bench_generative(m: int = 20, steps: int = 20, hidden: int = 128, batch: int = 64) -> dict:
+    """The vae-activations and gan-modes workloads, one optimizer step each (Adam; each model its own batch):
+    model-steps per second of actlab's population, PyTorch's torch.func recipe (stack_module_state +
+    vmap(grad(functional_call))) and a per-model loop over nn.Linear models, at equal population size m.
+    VAE: 64 inputs → 128 → 128 → 8-d latent, mirrored decoder, Bernoulli (each model's gradient clipped to norm 1 in
+    every path, as the recipe clips). GAN: 8-d noise → 128 → 128 → 2 against 2 → 128 → 128 → 1, one D step then one
+    non-saturating G step on the same fake batch (no clipping). actlab's paths draw their noise from the seeds inside
+    the step; the baselines get it precomputed."""
+    from torch.func import functional_call, grad, stack_module_state, vmap
+
+    from actlab.training import adversarial
+    from actlab.training.loop import clip_per_replica, make_optimizer
+
+    gen = torch.Generator().manual_seed(0)
+    out: dict = {"bench": "generative", "m": m, "steps": steps}
+    # ---- VAE
+    xs = torch.rand(steps + 2, m, batch, 64, generator=gen)
+    eps = torch.randn(steps + 2, m, batch, 8, generator=gen)
+    pop = build(ModelConfig(kind="vae", width=hidden, depth=2, latent=8, likelihood="bernoulli"), (64,),
+                "multiclass", 10, list(range(m)))
+    params = list(pop.parameters())
+    opt = make_optimizer(params, TrainConfig(optimizer="adam", lr=1e-3))
+
+    def vae_actlab(i: int) -> None:
+        opt.zero_grad(set_to_none=True)
+        pop.at_step(1, i)
+        pop(xs[i]).sum(-1).mean(1).sum().backward()
+        clip_per_replica(params, m, 1.0)
+        opt.step()
+
+    stacked, buffers = stack_module_state([_VAENet(64, hidden, 8) for _ in range(m)])
+    base = _VAENet(64, hidden, 8).to("meta")
+    vae_func = _func_recipe(lambda p, b, x, e: functional_call(base, (p, b), (x, e)), stacked, buffers,
+                            torch.optim.Adam(list(stacked.values()), lr=1e-3, fused=True), xs, eps)
+    nets = [_VAENet(64, hidden, 8) for _ in range(m)]
+    opts = [torch.optim.Adam(n.parameters(), lr=1e-3) for n in nets]
+
+    def vae_loop(i: int) -> None:
+        for r, (net, o) in enumerate(zip(nets, opts, strict=True)):
+            o.zero_grad()
+            net(xs[i, r], eps[i, r]).backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            o.step()
+
+    rates, failed = _step_rates({"actlab": vae_actlab, "torch.func": vae_func, "per-model loop": vae_loop}, m, steps,
+                                tolerate=True)
+    out["vae"] = {"model_steps_per_s": rates, "failed": failed,
+                  "vs_per_model_loop": rates["actlab"] / rates["per-model loop"],
+                  **({"vs_torch_func": rates["actlab"] / rates["torch.func"]} if "torch.func" in rates else {})}
+    # ---- GAN
+    real = torch.randn(steps + 2, m, 256, 2, generator=gen)
+    zs = torch.randn(steps + 2, m, 256, 8, generator=gen)
+    gan = build(ModelConfig(kind="gan", width=hidden, depth=2, latent=8, output_activation="tanh"), (2,),
+                "multiclass", 8, list(range(m)))
+    tc = TrainConfig(optimizer="adam", lr=1e-3, betas=(0.5, 0.999))
+    g_params, d_params = list(gan.core.generator.parameters()), list(gan.core.discriminator.parameters())
+    g_opt, d_opt = make_optimizer(g_params, tc), make_optimizer(d_params, tc)
+
+    def gan_actlab(i: int) -> None:
+        fake = gan.generate(gan.noise("gan-z", 1, i, n=256, device=torch.device("cpu")))
+        d_loss, _ = adversarial._d_loss(gan, real[i], fake.detach())
+        d_opt.zero_grad(set_to_none=True)
+        d_loss.sum().backward()
+        d_opt.step()
+        g_opt.zero_grad(set_to_none=True)
+        torch.nn.functional.softplus(-gan.discriminate(fake)).mean(1).sum().backward()
+        g_opt.step()
+
+    sp = torch.nn.functional.softplus
+    gens = [torch.nn.Sequential(_mlp([8, hidden, hidden, 2]), torch.nn.Tanh()) for _ in range(m)]
+    dis = [_mlp([2, hidden, hidden, 1]) for _ in range(m)]
+    (pg, _), (pd, _) = stack_module_state(gens), stack_module_state(dis)
+    g_base = torch.nn.Sequential(_mlp([8, hidden, hidden, 2]), torch.nn.Tanh()).to("meta")
+    d_base = _mlp([2, hidden, hidden, 1]).to("meta")
+    bg_one: dict = {}  # no buffers in these MLPs
+    bd_one: dict = {}
+    fg_opt = torch.optim.Adam(list(pg.values()), lr=1e-3, betas=(0.5, 0.999), fused=True)
+    fd_opt = torch.optim.Adam(list(pd.values()), lr=1e-3, betas=(0.5, 0.999), fused=True)
+
+    def d_loss_one(d, x, f):
+        return sp(-functional_call(d_base, (d, bd_one), (x,))).mean() + sp(functional_call(d_base, (d, bd_one),
+                                                                                           (f,))).mean()
+
+    def g_loss_one(g, d, z):
+        return sp(-functional_call(d_base, (d, bd_one), (functional_call(g_base, (g, bg_one), (z,)),))).mean()
+
+
+    def gan_func(i: int) -> None:
+        fake = vmap(lambda g, z: functional_call(g_base, (g, bg_one), (z,)))(pg, zs[i]).detach()
+        for k, v in vmap(grad(d_loss_one))(pd, real[i], fake).items():
+            pd[k].grad = v
+        fd_opt.step()
+        for k, v in vmap(grad(g_loss_one))(pg, pd, zs[i]).items():
+            pg[k].grad = v
+        fg_opt.step()
+
+    g_opts = [torch.optim.Adam(g.parameters(), lr=1e-3, betas=(0.5, 0.999)) for g in gens]
+    d_opts = [torch.optim.Adam(d.parameters(), lr=1e-3, betas=(0.5, 0.999)) for d in dis]
+
+    def gan_loop(i: int) -> None:
+        for r in range(m):
+            fake = gens[r](zs[i, r])
+            d_opts[r].zero_grad()
+            (sp(-dis[r](real[i, r])).mean() + sp(dis[r](fake.detach())).mean()).backward()
+            d_opts[r].step()
+            g_opts[r].zero_grad()
+            sp(-dis[r](fake)).mean().backward()
+            g_opts[r].step()
+
+    rates, failed = _step_rates({"actlab": gan_actlab, "torch.func": gan_func, "per-model loop": gan_loop}, m, steps,
+                                tolerate=True)
+    out["gan"] = {"model_steps_per_s": rates, "failed": failed,
+                  "vs_per_model_loop": rates["actlab"] / rates["per-model loop"],
+                  **({"vs_torch_func": rates["actlab"] / rates["torch.func"]} if "torch.func" in rates else {})}
+    return out
+
+
 def main() -> None:
     tune_malloc()  # an entry point: the process-wide allocator setting the CLI applies too
     if len(sys.argv) > 1 and sys.argv[1] == "_memory_child":
@@ -836,13 +977,13 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", choices=["moons", "blobs", "cnn", "memory", "grouping", "userpath", "peers", "scaling",
-                                      "endtoend", "table", "transformer", "recurrent", "all"])
+                                      "endtoend", "table", "transformer", "recurrent", "generative", "all"])
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     runs = {"moons": bench_moons, "blobs": bench_blobs, "cnn": bench_cnn, "memory": bench_memory,
             "grouping": bench_grouping, "userpath": bench_userpath, "peers": bench_peers, "scaling": bench_scaling,
             "endtoend": bench_endtoend, "table": bench_table, "transformer": bench_transformer,
-            "recurrent": bench_recurrent}
+            "recurrent": bench_recurrent, "generative": bench_generative}
     names = list(runs) if args.which == "all" else [args.which]
     info = machine()
     for name in names:

@@ -44,6 +44,7 @@ from actlab.training.loop import (
     _record,
     _zero_replicas,
     clip_per_replica,
+    end_epoch,
     lr_factor,
     make_optimizer,
     resolve_device,
@@ -175,9 +176,7 @@ def train_gan(model: PopGAN, ds: Dataset, cfg: TrainConfig | None = None,
             rec.activation_layers, rec.activation_stats = act.activation_layers, act.activation_stats
         rec.mask(keep)
         hist.probes.append(rec)
-        hist.wall_time_s = time.perf_counter() - t0
-        if on_epoch is not None:
-            on_epoch(epoch, hist)
+        end_epoch(hist, epoch, t0, on_epoch)
     return hist
 
 

@@ -446,9 +446,7 @@ def train(model: Population, ds: Dataset, cfg: TrainConfig | None = None,
             rec = probe_population(model, probe_x, probe_y, objective, epoch, cfg.saturation_threshold)
             rec.mask(keep)
             hist.probes.append(rec)
-        hist.wall_time_s = time.perf_counter() - t0
-        if on_epoch is not None:
-            on_epoch(epoch, hist)
+        end_epoch(hist, epoch, t0, on_epoch)
     return hist
 
 
@@ -498,10 +496,16 @@ def _train_fused(model: Population, ds: Dataset, cfg: TrainConfig, objective: _O
             rec = probe_population(model, probe_x, probe_y, objective, epoch, cfg.saturation_threshold)
             rec.mask(alive.copy())
             hist.probes.append(rec)
-        hist.wall_time_s = time.perf_counter() - t0
-        if on_epoch is not None:
-            on_epoch(epoch, hist)
+        end_epoch(hist, epoch, t0, on_epoch)
     return hist
+
+
+def end_epoch(hist: History, epoch: int, t0: float, on_epoch: Callable[[int, History], None] | None) -> None:
+    """Every training loop's epoch end: the wall time so far, then the caller's callback (progress, live views,
+    stopping by raising)."""
+    hist.wall_time_s = time.perf_counter() - t0
+    if on_epoch is not None:
+        on_epoch(epoch, hist)
 
 
 def _record(hist: History, epoch: int, keep: np.ndarray, **values: Tensor | np.ndarray | None) -> None:
