@@ -268,9 +268,10 @@ const testedBy = by => !by ? "no study yet" : by.startsWith("a convention") || b
 
 async function drawGuide() {
   const body = $("#act-guide-body");
-  if (body.childElementCount) return;  // drawn once
+  if (body.dataset.drawing) return;  // drawn once: marked before the fetch, so two quick toggles draw it once
+  body.dataset.drawing = "1";
   let g;
-  try { g = await guideData(); } catch (err) { showError(err); return; }
+  try { g = await guideData(); } catch (err) { delete body.dataset.drawing; showError(err); return; }
   const verdicts = g.verdicts || {};
   const arch = el("table", {}, el("thead", {}, el("tr", {}, ...[...g.architectures.header, "verdicts (stored runs)"]
     .map(h => el("th", { text: h })))),
