@@ -13,6 +13,8 @@
                                           # code ported as written (ACTLAB_BENCH_SEEDS, default 2000)
     python benchmarks/bench.py table      # §3's one table: every workload against every peer and its source's
                                           # own code, `actlab run` whole, the full activation-zoo (peers.png)
+    python benchmarks/bench.py live       # the explorer's live view in Chromium: first frame, frames/s and epochs/s
+                                          # against the same training headless, quiet and with the CPUs loaded
     python benchmarks/bench.py all
 
 Prints one JSON object per benchmark (machine, date and every figure) for benchmarks/RESULTS.md.
@@ -967,6 +969,96 @@ def bench_generative(m: int = 20, steps: int = 20, hidden: int = 128, batch: int
     return out
 
 
+def _burn(stop_at: float) -> None:
+    while time.time() < stop_at:
+        pass
+
+
+def _live_headless(body: dict) -> dict:
+    """The live training of `body` run in this process with no page: the baseline of the live view's rate."""
+    import threading
+
+    from actlab.web.sessions import LiveRequest, check, train_live
+
+    req = check(LiveRequest(**{k: v for k, v in body.items() if k != "arms"},
+                            arms=[{"activation": a} for a in body["arms"]]))
+    first: dict[str, float] = {}
+    go = threading.Event()
+    go.set()
+    t0 = time.perf_counter()
+    train_live(req, lambda ev, _: first.setdefault(ev, time.perf_counter() - t0), threading.Event(), go)
+    wall = time.perf_counter() - t0
+    return {"first_surface_s": first["surface"], "wall_s": wall, "epochs_per_s": body["epochs"] / wall}
+
+
+def bench_live(arms: tuple[str, ...] = ("relu", "tanh", "sigmoid", "gelu"), seeds: int = 4, epochs: int = 300,
+               dataset: str = "moons", load: int = 2, chromium: str | None = None) -> dict:
+    """The live view as a user sees it: `actlab serve` in its own process, the page in headless Chromium at 1280×800,
+    Start clicked; the page's own counters give the first frame (the untrained surfaces of epoch 0 drawn), the
+    first epoch drawn, frames drawn per second and epochs per second. The baseline, measured in the same run: the
+    same training headless (no server, no page). Then again with `load` processes burning the CPUs (a busy
+    machine): the page's longest wait between updates and whether it said it was waiting. Needs Playwright and
+    a Chromium (`chromium` or ACTLAB_CHROMIUM)."""
+    import socket
+    from multiprocessing import Process
+
+    from playwright.sync_api import sync_playwright
+
+    body = {"dataset": dataset, "epochs": epochs, "seeds": seeds, "arms": list(arms)}
+    out: dict = {"workload": body, "headless": _live_headless(body)}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "actlab", "serve", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(3)  # the server's warm-up (sessions.warm_up) is part of its start, not of a user's first Start
+        url = (f"http://127.0.0.1:{port}/#live?dataset={dataset}&epochs={epochs}&seeds={seeds}&arms={','.join(arms)}")
+        exe = chromium or os.environ.get("ACTLAB_CHROMIUM") or "/usr/bin/chromium"
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=exe if Path(exe).exists() else None)
+            for label, burners in (("quiet", 0), ("loaded", load)):
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                t = time.perf_counter()
+                page.goto(url)
+                page.wait_for_function("window.actlab.preview && window.actlab.preview.cards", timeout=60_000)
+                preview_s = time.perf_counter() - t
+                procs = [Process(target=_burn, args=(time.time() + 600,), daemon=True) for _ in range(burners)]
+                for p in procs:
+                    p.start()
+                try:
+                    page.click("#live-start")
+                    page.wait_for_function("window.actlab.live && window.actlab.live.finished", timeout=600_000)
+                finally:
+                    for p in procs:
+                        p.terminate()
+                st = page.evaluate("(s => ({firstFrameMs: s.firstFrameMs, firstEpochMs: s.firstEpochMs, "
+                                   "doneMs: s.doneMs, frames: s.frames, surfaces: s.surfaces, waited: s.waited, "
+                                   "maxGap: s.maxGap, "
+                                   "epochs: s.epochs.at(-1)}))(window.actlab.live)")
+                done_s = st["doneMs"] / 1000
+                out[label] = {"cpu_burners": burners, "preview_s": preview_s,
+                              "first_frame_s": st["firstFrameMs"] / 1000,
+                              "first_epoch_s": st["firstEpochMs"] / 1000, "wall_s": done_s, "frames": st["frames"],
+                              "surfaces": st["surfaces"],
+                              "frames_per_s": st["frames"] / max(1e-9, done_s - st["firstFrameMs"] / 1000),
+                              "epochs_per_s": st["epochs"] / done_s, "longest_gap_s": st["maxGap"] / 1000,
+                              "said_waiting": st["waited"] > 0}
+                out[label]["vs_headless"] = out[label]["epochs_per_s"] / out["headless"]["epochs_per_s"]
+                page.close()
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(30)
+    return {"live": out}
+
+
 def main() -> None:
     tune_malloc()  # an entry point: the process-wide allocator setting the CLI applies too
     if len(sys.argv) > 1 and sys.argv[1] == "_memory_child":
@@ -977,13 +1069,13 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", choices=["moons", "blobs", "cnn", "memory", "grouping", "userpath", "peers", "scaling",
-                                      "endtoend", "table", "transformer", "recurrent", "generative", "all"])
+                                      "endtoend", "table", "transformer", "recurrent", "generative", "live", "all"])
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     runs = {"moons": bench_moons, "blobs": bench_blobs, "cnn": bench_cnn, "memory": bench_memory,
             "grouping": bench_grouping, "userpath": bench_userpath, "peers": bench_peers, "scaling": bench_scaling,
             "endtoend": bench_endtoend, "table": bench_table, "transformer": bench_transformer,
-            "recurrent": bench_recurrent, "generative": bench_generative}
+            "recurrent": bench_recurrent, "generative": bench_generative, "live": bench_live}
     names = list(runs) if args.which == "all" else [args.which]
     info = machine()
     for name in names:

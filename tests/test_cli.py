@@ -8,9 +8,13 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import matplotlib.image as mpimg
 import pytest
+
+from actlab.studies.config import expand, load_study
+from actlab.studies.runner import group_label
 
 
 def actlab(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -105,8 +109,9 @@ def test_show_overlays_several_with_targeted_params(tmp_path):
     assert "add --figure elu-alpha=2_celu-alpha=2_relu.png" in r.stderr and list(tmp_path.iterdir()) == []
 
 
-def _in_terminal(*args: str, columns: int = 100) -> str:
-    """What `actlab ARGS` prints in a terminal `columns` wide (a pseudo-terminal with that window size)."""
+def _in_terminal(*args: str, columns: int = 100, stderr: bool = False, cwd: Path | None = None) -> str:
+    """What `actlab ARGS` prints in a terminal `columns` wide (a pseudo-terminal with that window size); with
+    `stderr`, what it writes there too (a progress bar: each redraw a line of its own)."""
     import fcntl
     import pty
     import struct
@@ -115,7 +120,8 @@ def _in_terminal(*args: str, columns: int = 100) -> str:
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    p = subprocess.Popen([sys.executable, "-m", "actlab", *args], stdout=follower, stderr=subprocess.DEVNULL,
+    p = subprocess.Popen([sys.executable, "-m", "actlab", *args], stdout=follower,
+                         stderr=follower if stderr else subprocess.DEVNULL, cwd=cwd,
                          env={**env, "TERM": "xterm", "NO_COLOR": "1"}, close_fds=True)
     os.close(follower)
     chunks = []
@@ -130,6 +136,8 @@ def _in_terminal(*args: str, columns: int = 100) -> str:
     p.wait(timeout=300)
     os.close(leader)
     text = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+    if stderr:  # a live display moves the cursor between redraws: each redraw's rows become lines
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r", "\n", text)
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", text)  # styles and links, not content
 
 
@@ -143,6 +151,52 @@ def test_tables_fit_the_terminal_and_wide_shows_every_column():
     text = _in_terminal("activations", "--no-cost", "--wide")
     top = next(line for line in text.splitlines() if line.startswith("┏"))
     assert "left out" not in text and top.count("┳") == 9  # all ten columns, folded to fit
+
+
+BARS = textwrap.dedent("""
+    name = "bars"
+    seeds = 4
+    [data]
+    name = "moons"
+    [model]
+    widths = [8, 8]
+    [train]
+    epochs = 400
+    batch_size = 32
+    probe_epochs = [400]
+    [grid]
+    activation = ["sigmoid", "relu", "tanh", "gelu"]
+    init = ["lecun_normal", "kaiming_normal"]
+""")
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_the_progress_bar_keeps_its_count_and_eta_at_80_and_100_columns(tmp_path, columns):
+    """A long run's two rows in a terminal 80 or 100 wide: the cells with their count and time remaining (moving with
+    the epochs of the population in training, so known before the first cell ends), the population's short label
+    (what tells its cells apart, cut with … where it must be) with its epochs, count and time remaining; no row
+    wider than the terminal, no "epochs 0/1" before any cell starts."""
+    (tmp_path / "bars.toml").write_text(BARS)
+    text = _in_terminal("run", "bars.toml", "--no-report", "--out", "run", columns=columns, stderr=True, cwd=tmp_path)
+    rows = [line.rstrip() for line in text.splitlines() if re.search(r"\d+/\d+ +(cells|epochs)", line)]
+    assert rows and max(len(r) for r in rows) <= columns
+    cells = [r for r in rows if re.search(r"^bars +━*.* [0-8]/8 +cells +\d:\d\d:\d\d$", r)]
+    epochs = [r for r in rows if re.search(r"^  8 cells: sigmoid, relu, .* \d+/400 +epochs +\d:\d\d:\d\d$", r)]
+    assert cells and epochs, rows[-6:]
+    assert any(re.search(r" [1-7]/8 ", r) for r in cells)  # the count moves while the one population trains
+    assert not any("0/1 " in r for r in rows)
+    assert any("…" in r for r in epochs)  # the label gives way, the count and the time remaining stay
+    if columns == 100:  # the wider terminal shows more of it
+        assert any("8 cells: sigmoid, relu, tanh, gelu × lecun_normal" in r for r in epochs)
+
+
+def test_a_group_of_cells_is_named_by_what_tells_them_apart(tmp_path):
+    (tmp_path / "bars.toml").write_text(BARS)
+    cells = expand(load_study(tmp_path / "bars.toml"))
+    assert group_label(cells) == "8 cells: sigmoid, relu, tanh, gelu × lecun_normal, kaiming_normal"
+    assert group_label([cells[0], cells[3]]) == "2 cells: sigmoid/lecun_normal, relu/kaiming_normal"
+    assert group_label([cells[0], cells[2]]) == "2 cells: sigmoid, relu"  # init is the same: not named
+    assert group_label([cells[5]]) == "tanh · kaiming_normal"
 
 
 def test_gelu_error():

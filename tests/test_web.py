@@ -23,7 +23,7 @@ from actlab.catalog.activations import names
 from actlab.catalog.properties import properties
 from actlab.report import page as report_page
 from actlab.store.results import Run
-from actlab.web import create_app
+from actlab.web import create_app, sessions
 from conftest import CHROMIUM_ARGS, chromium, serving
 
 WRITE = {"X-Actlab": "1"}  # what the explorer's page sends with every request (writes need it)
@@ -139,6 +139,17 @@ def test_curves_equal_torch_and_finite_differences(client):
     ("post", "/api/live", {"arms": [{"activation": "relu", "init": "he"}]}, 422, "arms.0.init"),
     ("post", "/api/live", {"train_fraction": 0.95}, 422, "train_fraction"),
     ("post", "/api/live", {"weight_decay": -1}, 422, "weight_decay"),
+    ("post", "/api/live", {"features": ["x1", "x1"]}, 422, "features: each feature at most once (given"),
+    ("post", "/api/live", {"features": ["x3"]}, 422, "features.0: Input should be 'x1', 'x2'"),
+    ("post", "/api/live", {"features": []}, 422, "features: List should have at least 1 item"),
+    ("post", "/api/live", {"widths": [8] * 7}, 422, "widths: List should have at most 6 items"),
+    ("post", "/api/live", {"widths": [8, 0]}, 422, "widths.1: Input should be greater than or equal to 1"),
+    ("post", "/api/live", {"widths": [65]}, 422, "widths.0: Input should be less than or equal to 64"),
+    ("post", "/api/live", {"model": "gan", "dataset": "ring", "features": ["x1x2"]}, 400,
+     "a GAN's discriminator sees the 2-D samples themselves"),
+    ("post", "/api/live/preview", {"dataset": "ring"}, 400, "dataset='ring' with model='classifier'"),
+    ("post", "/api/live/preview", {"arms": [{"activation": "softmax"}]}, 400,
+     "arms[0]: activation 'softmax' is vector"),
     ("post", "/api/live", {"model": "gan", "dataset": "moons"}, 400, "dataset='moons' with model='gan': a gan learns"),
     ("post", "/api/live", {"dataset": "ring"}, 400, "dataset='ring' with model='classifier'"),
     ("post", "/api/live", {"model": "gan", "dataset": "grid", "arms": [{"activation": "swiglu"}]}, 400,
@@ -572,6 +583,8 @@ def test_browser_every_view_fits_a_phone(page, server, tmp_path):
         for box in page.locator("#live-arms .card, #live-loss").all():
             b = box.bounding_box()
             assert b["x"] >= 0 and b["x"] + b["width"] <= 390
+        card, form = page.locator("#live-arms .card").first.bounding_box(), page.locator("#live-form").bounding_box()
+        assert card["y"] + card["height"] <= form["y"]  # on a phone the arms come first, then the settings
         page.goto(f"{server}/#runs")
         page.wait_for_selector("#runs-list td")
         page.locator("#runs-list td").first.click()
@@ -581,6 +594,57 @@ def test_browser_every_view_fits_a_phone(page, server, tmp_path):
     finally:
         page.set_viewport_size({"width": 1400, "height": 1000})
     assert page.errors == []
+
+
+def test_live_features_are_what_the_network_sees_and_widths_are_per_layer(client):
+    """Playground's input features: on XOR, x₁x₂ alone separates the quadrants and x₁ alone cannot (the label
+    does not depend on it); per-layer widths build that network (the start event, the diagram's weights, the
+    hidden views say so)."""
+    base = {"dataset": "xor", "noise": 0.0, "epochs": 40, "seeds": 2, "optimizer": "adam", "lr": 0.05}
+    product = _live_events(client, {**base, "features": ["x1x2"], "widths": [4]})
+    alone = _live_events(client, {**base, "features": ["x1"], "widths": [4]})
+    assert product[-1][1]["test_acc"] >= 0.95 and alone[-1][1]["test_acc"] <= 0.7
+    wide = _live_events(client, {**base, "epochs": 2, "features": ["x1", "x2", "x1^2", "sin_x2"], "widths": [3, 7, 5]})
+    start = wide[1][1]
+    assert start["widths"] == [4, 3, 7, 5, 1] and start["features"] == ["X₁", "X₂", "X₁²", "sin(X₂)"]
+    surf = [d for e, d in wide if e == "surface"][-1]
+    assert [np.array(w, dtype=float).shape for w in surf["weights"][0]] == [(4, 3), (3, 7), (7, 5), (5, 1)]
+    assert len(surf["hidden"][0]) == 3 and np.array(surf["neurons"]["maps"][0][1], dtype=float).shape == (7, 24, 24)
+    # drawn over the plane of the 2-D points whatever the network sees: the box of the training points ± 0.5
+    pts = np.array(start["train"], dtype=float)
+    assert surf["gx"][0] == pytest.approx(pts[:, 0].min() - 0.5, abs=1e-4)
+
+
+def test_features_are_their_formulas():
+    x = torch.randn(64, 2, dtype=torch.float64)
+    got = sessions.featurize(x, list(sessions.FEATURES)).numpy()
+    a, b = x[:, 0].numpy(), x[:, 1].numpy()
+    np.testing.assert_allclose(got, np.stack([a, b, a * a, b * b, a * b, np.sin(a), np.sin(b)], 1),
+                               rtol=1e-15, atol=1e-15)
+    assert list(sessions.FEATURES) == list(sessions.Feature.__args__)  # the request admits exactly these
+
+
+def test_the_preview_is_the_data_the_training_gets(client):
+    """What the page draws before Start is what the training then trains on: the same points and labels, arms'
+    labels and colours, layer widths; an unset noise is the dataset's own (PRESETS)."""
+    body = {"dataset": "spirals", "points": 200, "train_fraction": 0.5, "epochs": 1, "seeds": 1,
+            "arms": [{"activation": "relu"}, {"activation": "gelu"}], "widths": [5, 6],
+            "features": ["x1", "x2", "x1x2"]}
+    p = client.post("/api/live/preview", json=body)
+    assert p.status_code == 200, p.text
+    p, start = p.json(), _live_events(client, body)[1][1]
+    for key in ("train", "train_y", "test", "test_y", "widths", "features"):
+        assert p[key] == start[key], key
+    assert p["widths"] == [3, 5, 6, 1] and p["noise"] == 0.05
+    assert [(a["label"], a["color"]) for a in p["arms"]] == [(a["label"], a["color"]) for a in start["arms"]]
+    presets = client.get("/api/live/presets").json()
+    assert presets["datasets"]["spirals"] == {"noise": 0.05, "optimizer": "adam", "lr": 0.01}
+    assert presets["features"]["x1x2"] == "X₁X₂"
+    assert set(presets["datasets"]) == set(sessions.DATASETS) | {"ring", "grid"}
+    gan = client.post("/api/live/preview", json={"model": "gan", "dataset": "ring",
+                                                "arms": [{"activation": "relu"}, {"activation": "leaky_relu"}]}).json()
+    assert gan["kind"] == "gan" and len(gan["modes"]) == 8
+    assert [a["label"] for a in gan["arms"]] == ["D relu", "D leaky_relu (alpha=0.2)"]  # as the training names them
 
 
 def test_live_intervals_stay_inside_an_accuracy_s_bounds(client):
@@ -596,7 +660,9 @@ def test_browser_a_gan_trains_live_over_the_modes(page, server, tmp_path):
     assert page.input_value("select[name=optimizer]") == "adam" and not page.is_visible("input[name=noise]")
     page.select_option("select[name=dataset]", "grid")
     page.fill("input[name=epochs]", "3")
-    page.fill("input[name=width]", "16")
+    page.click("#layer-remove")  # one hidden layer of the GAN's 64 units, in the generator and the discriminator
+    assert page.inner_text("#layer-count") == "1 hidden layer" and page.is_disabled("#layer-remove")
+    assert not page.is_visible("#live-features")  # a GAN's discriminator sees the samples themselves
     page.click("#live-start")
     page.wait_for_function("window.actlab.live && window.actlab.live.finished", timeout=90_000)
     assert page.locator("#live-arms canvas.gan").count() == 2
@@ -607,6 +673,7 @@ def test_browser_a_gan_trains_live_over_the_modes(page, server, tmp_path):
                           ".getImageData(5, 5, 1, 1).data)")
     assert pixel[3] == 255  # drawn
     assert "model=gan" in page.evaluate("location.hash") and "dataset=grid" in page.evaluate("location.hash")
+    assert "widths=64&" in page.evaluate("location.hash")
     page.screenshot(path=tmp_path / "gan.png", full_page=True)
     assert page.errors == []
 
@@ -637,7 +704,99 @@ def test_browser_two_activations_train_side_by_side_live(page, server, tmp_path)
     assert "done" in page.inner_text("#live-status") and "n = 3 seeds each" in page.inner_text("#live-status")
     dead = page.evaluate("[window.actlab.live.deadPlot.scales.y.min, window.actlab.live.deadPlot.scales.y.max]")
     assert dead == [0, 1]  # a fraction's axis, even when every value is 0 (it once spanned 0 to 100)
+    # one colour scale in every shaded view: each neuron tile's pixels lie on the surfaces' blue–white–red ramp,
+    # the network's edges are red (+) or blue (−), the points in the class colours
+    off_ramp = page.evaluate("""(() => {
+      const on = (r, g, b) => {
+        if (Math.abs(b - 255) < 14) { const p = (r - 70) / 370; return Math.abs(g - (130 + 250 * p)) < 14; }
+        if (Math.abs(r - 255) < 14) {
+          const p = 0.5 + (255 - g) / 300; return Math.abs(b - (255 - 380 * (p - 0.5))) < 14; }
+        return false; };
+      let bad = 0, all = 0;
+      for (const c of document.querySelectorAll('#live-arms .tiles canvas')) {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let k = 0; k < d.length; k += 4) { all++; if (!on(d[k], d[k + 1], d[k + 2])) bad++; } }
+      return [bad, all]; })()""")
+    assert off_ramp[1] > 1000 and off_ramp[0] <= 0.01 * off_ramp[1], off_ramp
+    strokes = set(page.eval_on_selector_all("#live-arms .diagram line", "ls => ls.map(l => l.getAttribute('stroke'))"))
+    assert strokes == {"#b3001b", "#0b3d91"}
     page.screenshot(path=tmp_path / "live.png", full_page=True)
+    assert page.errors == []
+
+
+CLASS_PIXELS = """Array.from(document.querySelectorAll('#live-arms canvas.surface')).map(c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+  for (let k = 0; k < d.length; k += 4)
+    if ((d[k] === 0xb3 && d[k + 1] === 0 && d[k + 2] === 0x1b) ||
+        (d[k] === 0x0b && d[k + 1] === 0x3d && d[k + 2] === 0x91)) n++;
+  return n; })"""
+
+
+def test_browser_live_draws_the_data_before_start_with_the_controls_on_top(page, server, tmp_path):
+    """Playground's feel at 1280×800: the data drawn in every arm's card as soon as the page opens; Start, the epoch
+    counter and the status above the fold with each surface and its loss sparkline; a dataset picked brings its
+    settings; layers and neurons added with + and −; features checked; then the training fills the same cards."""
+    page.set_viewport_size({"width": 1280, "height": 800})
+    try:
+        page.goto("about:blank")  # a fresh page: the shared one may hold an earlier training and form
+        page.goto(f"{server}/#live?arms=relu,tanh,sigmoid,gelu&epochs=40&seeds=2")
+        page.wait_for_function("window.actlab.preview && window.actlab.preview.cards.length === 4")
+        assert page.evaluate("window.actlab.live") is None  # nothing trained yet
+        assert min(page.evaluate(CLASS_PIXELS)) > 200  # the points, in their class colours, in each card
+        assert page.inner_text("#live-epoch") == "000,000" and "Press Start" in page.inner_text("#live-status")
+        for sel in ("#live-start", "#live-epoch", "#live-status", "#live-arms .card canvas.surface",
+                    "#live-arms .card canvas.spark"):
+            b = page.locator(sel).first.bounding_box()
+            assert b["y"] >= 0 and b["y"] + b["height"] <= 800, sel
+        page.screenshot(path=tmp_path / "live-before.png")
+        page.select_option("select[name=dataset]", "spirals")  # the spirals' settings: less noise, Adam
+        page.wait_for_function("actlab.preview.request.dataset === 'spirals' && actlab.preview.data.noise === 0.05")
+        assert page.input_value("select[name=optimizer]") == "adam" and page.input_value("input[name=lr]") == "0.01"
+        page.click("#layer-add")
+        page.click("[aria-label='more neurons in layer 3']")
+        page.wait_for_function("actlab.preview.data.widths.join() === '2,8,8,9,1'")
+        assert "widths=8%2C8%2C9" in page.evaluate("location.hash")
+        assert page.inner_text("#layer-count") == "3 hidden layers"
+        page.check("[aria-label='feature X₁X₂']")
+        page.wait_for_function("actlab.preview.data.widths[0] === 3")
+        labels = page.eval_on_selector_all("#live-arms .card:first-child .diagram text",
+                                           "ts => ts.map(t => t.textContent)")
+        assert [t for t in labels if not t.startswith("+")] == ["X₁", "X₂", "X₁X₂"]
+        for f in ("X₁", "X₂"):
+            page.uncheck(f"[aria-label='feature {f}']")
+        page.click("[aria-label='feature X₁X₂']")
+        assert page.is_checked("[aria-label='feature X₁X₂']")  # the last feature stays: the network needs an input
+        page.check("[aria-label='feature X₁']")
+        page.check("[aria-label='feature X₂']")
+        page.click("#live-start")
+        page.wait_for_function("window.actlab.live && window.actlab.live.finished", timeout=90_000)
+        live = page.evaluate("({first: actlab.live.firstFrameMs, frames: actlab.live.frames, "
+                             "widths: actlab.live.data.widths})")
+        assert live["first"] > 0 and live["frames"] >= 2 and live["widths"] == [3, 8, 8, 9, 1]
+        assert page.inner_text("#live-epoch") == "000,040"
+        spark = page.evaluate("Array.from(document.querySelector('#live-arms canvas.spark').getContext('2d')"
+                              ".getImageData(0, 0, 300, 64).data).filter((v, i) => i % 4 === 3 && v > 0).length")
+        assert spark > 100  # the loss sparkline drawn in the card
+        assert "test accuracy" in page.locator("#live-arms .arm-now").first.inner_text()
+        page.screenshot(path=tmp_path / "live-after.png", full_page=True)
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+    assert page.errors == []
+
+
+def test_browser_says_when_it_waits_for_the_machine(page, server):
+    """Updates that come slowly (a busy machine, or a big population: here each epoch takes a while and an update
+    comes every 20 epochs) make the status say it is waiting, and for how long, instead of standing still."""
+    page.goto("about:blank")
+    page.goto(f"{server}/#live?dataset=moons&points=1000&train_pct=75&batch_size=1&seeds=8&widths=64,64,64"
+              "&epochs=2000&arms=relu,tanh")
+    page.click("#live-start")
+    page.wait_for_function("document.querySelector('#live-status').innerText.startsWith('Waiting for the machine')",
+                           timeout=30_000)
+    assert page.locator("#live-status.waiting").count() == 1 and page.evaluate("actlab.live.waited") >= 1500
+    page.click("#live-reset")
+    assert page.inner_text("#live-status").startswith("Ready")
+    assert page.locator("#live-status.waiting").count() == 0
     assert page.errors == []
 
 

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Column
 
 from actlab import data
 from actlab.analysis import guide as tested
@@ -65,7 +66,7 @@ WideOpt = Annotated[bool, typer.Option("--wide", help="Show every column of the 
 
 
 ParamOpt = Annotated[list[str] | None, typer.Option(
-    "--param", "-p", help="Parameter as KEY=VALUE (every named activation that has KEY) or NAME.KEY=VALUE.")]
+    "--param", "-p", metavar="KEY=VALUE", help="Parameter as KEY=VALUE (every named activation that has KEY) or NAME.KEY=VALUE.")]
 
 
 def parse_params(items: list[str] | None, acts: list[Activation]) -> dict[str, dict[str, float]]:
@@ -257,7 +258,7 @@ def data_list() -> None:
 @data_app.command("show")
 def data_show(
     name: Annotated[str, typer.Argument(help="Data source name.")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p",
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", metavar="KEY=VALUE",
                                                     help="Option as KEY=VALUE (e.g. noise=0.3, "
                                                          "classes=\\[0,1]).")] = None,
     figure: Annotated[Path | None, typer.Option("--figure",
@@ -295,28 +296,41 @@ def _parse_options(items: list[str] | None) -> dict[str, object]:
 
 
 class _Progress:
-    """Cells and epochs of the running study on stderr with an ETA; silent when stderr is not a terminal."""
+    """The running study on stderr in two rows, each with its count and time remaining: the cells (moving with the
+    epochs of the cells in training, so its ETA is known before the first cell ends) and the cells in training
+    (a short label: the grid values that tell them apart) with their epochs. Sized to the terminal: the label is
+    cut with … before the bar, the count or the ETA lose anything. Silent when stderr is not a terminal."""
+
+    BAR = 20  # the bar's width in columns
+    FIXED = BAR + 9 + 6 + 7 + 5  # bar, count (1234/2000), unit, ETA (0:00:00) and the spaces between the columns
 
     def __init__(self) -> None:
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeRemainingColumn(), console=err, disable=not sys.stderr.isatty(), transient=True)
+        label = Column(no_wrap=True, overflow="ellipsis", width=max(10, min(60, err.width - self.FIXED - 1)))
+        self.bar = Progress(TextColumn("{task.description}", table_column=label), BarColumn(bar_width=self.BAR),
+                            MofNCompleteColumn(), TextColumn("{task.fields[unit]}"), TimeRemainingColumn(),
+                            console=err, disable=not sys.stderr.isatty(), transient=True)
         self.cells = self.epochs = None
+        self.finished, self.training = 0, 0  # cells done; cells in training
 
     def start(self, study: str, n_cells: int, already: int) -> None:
         self.bar.start()
-        self.cells = self.bar.add_task(f"{study}: cells", total=n_cells, completed=already)
-        self.epochs = self.bar.add_task("epochs", total=1)
+        self.finished = already
+        self.cells = self.bar.add_task(study, total=n_cells, completed=already, unit="cells")
+        self.epochs = self.bar.add_task("", total=None, unit="epochs", visible=False)  # shown when a cell starts
         if already:
             err.print(f"{study}: {already} of {n_cells} cells already done (resuming)")
 
-    def cell(self, label: str) -> None:
-        self.bar.update(self.epochs, description=f"  {label}", completed=0)
+    def cell(self, label: str, n: int = 1) -> None:
+        self.training = n
+        self.bar.reset(self.epochs, description=f"  {label}", total=None, visible=True)
 
     def epoch(self, e: int, total: int) -> None:
         self.bar.update(self.epochs, completed=e, total=max(total, 1))
+        self.bar.update(self.cells, completed=self.finished + self.training * e / max(total, 1))
 
     def cell_done(self, n: int = 1) -> None:
-        self.bar.advance(self.cells, n)
+        self.finished += n
+        self.bar.update(self.cells, completed=self.finished)
 
     def done(self) -> None:
         self.bar.stop()
@@ -333,7 +347,7 @@ def run(
     out_dir: Annotated[Path | None, typer.Option("--out", "-o",
                                                  help="Run directory (default runs/NAME). An existing one with the "
                                                       "same study resumes.")] = None,
-    sets: Annotated[list[str] | None, typer.Option("--set", "-s",
+    sets: Annotated[list[str] | None, typer.Option("--set", "-s", metavar="PATH=VALUE",
                                                    help="Override: path=value, e.g. train.epochs=20 or "
                                                         "grid.activation=\\[relu,gelu].")] = None,
     executor: Annotated[str, typer.Option(help="inprocess or ray.")] = "inprocess",
@@ -382,7 +396,7 @@ def studies(ctx: typer.Context) -> None:
 @studies_app.command("show")
 def studies_show(
     study: Annotated[str, typer.Argument(help="A shipped study's name or a study file.")],
-    sets: Annotated[list[str] | None, typer.Option("--set", "-s",
+    sets: Annotated[list[str] | None, typer.Option("--set", "-s", metavar="PATH=VALUE",
                                                    help="Override: path=value, as for `actlab run`.")] = None,
     every: Annotated[bool, typer.Option("--all", help="Every field, with its default too.")] = False,
 ) -> None:

@@ -15,6 +15,8 @@ read from the store it wrote, so a caller prints it without opening the store ag
 
 from __future__ import annotations
 
+import json
+import math
 import platform
 import subprocess
 import sys
@@ -46,11 +48,32 @@ class Progress(Protocol):
     """What a progress display gets told while a study runs (the CLI's bar; tests record it)."""
 
     def start(self, study: str, n_cells: int, already: int) -> None: ...
-    def cell(self, label: str) -> None: ...
+    def cell(self, label: str, n: int = 1) -> None: ...  # n cells start training together, under a short label
     def epoch(self, e: int, total: int) -> None: ...
     def cell_done(self, n: int) -> None: ...
     def done(self) -> None: ...
     def note(self, text: str) -> None: ...  # a line about a slow step before training (e.g. solving transforms)
+
+
+def _short(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
+
+
+def group_label(cells: list[Cell]) -> str:
+    """A short name for cells that train together: one cell's grid values (values only); several cells: how many,
+    then each cell's values of the grid keys that tell them apart ("4 cells: relu, tanh, sigmoid, gelu")."""
+    if len(cells) == 1:
+        return " · ".join(_short(v) for v in cells[0].values.values()) or cells[0].label
+    distinct: dict[str, list[str]] = {}
+    for k in cells[0].values:
+        for c in cells:
+            v = _short(c.values.get(k))
+            if v not in distinct.setdefault(k, []):
+                distinct[k].append(v)
+    keys = [k for k, vs in distinct.items() if len(vs) > 1]
+    if math.prod(len(distinct[k]) for k in keys) == len(cells):  # every combination: "relu, tanh × he, lecun"
+        return f"{len(cells)} cells: " + " × ".join(", ".join(distinct[k]) for k in keys)
+    return f"{len(cells)} cells: " + ", ".join("/".join(_short(c.values.get(k)) for k in keys) for c in cells)
 
 
 @dataclass
@@ -194,7 +217,7 @@ def _run(study: StudyConfig, run_dir: Path, store: Store, executor: str, address
             for cell in cells:
                 store.mark_running(cell.key)
             if progress is not None:
-                progress.cell(" | ".join(c.label for c in cells))
+                progress.cell(group_label(cells), len(cells))
 
         stream = executors.inprocess(groups, None if progress is None else progress.epoch, starting, datasets,
                                      getattr(progress, "note", None))

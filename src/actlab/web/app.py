@@ -13,6 +13,7 @@ answer only the client holding their token.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,7 +28,7 @@ from actlab import __version__
 from actlab.errors import ActlabError, excerpt
 from actlab.web.guard import Guard, allowed_hosts
 from actlab.web.routes import activations, live, runs
-from actlab.web.sessions import Busy, LiveManager
+from actlab.web.sessions import Busy, LiveManager, warm_up
 
 STATIC = Path(__file__).parent / "static"
 
@@ -41,15 +42,19 @@ def _detail(err: RequestValidationError) -> str:
 
 
 def create_app(runs_root: str | Path = "runs", max_trainings: int = 2, host: str = "127.0.0.1",
-               allow_hosts: Iterable[str] = ()) -> FastAPI:
+               allow_hosts: Iterable[str] = (), warm: bool = True) -> FastAPI:
     """The explorer app: `runs_root` is the only folder whose files it serves besides its own static files.
 
     `host` is the address the server binds: requests must name it (or a loopback name when it is a loopback
-    or wildcard address) in their Host header, or one of `allow_hosts` ("*": any); see `actlab.web.guard`."""
+    or wildcard address) in their Host header, or one of `allow_hosts` ("*": any); see `actlab.web.guard`.
+    `warm`: at start-up, train two tiny live populations in the background (`sessions.warm_up`), so that the
+    first live training's first frame is not held up by the process's cold start."""
     sessions = LiveManager(max_trainings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        if warm:
+            threading.Thread(target=warm_up, name="live-warm-up", daemon=True).start()
         yield
         sessions.stop_all()  # shutting down: every live training ends at its next epoch
 

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -58,6 +58,20 @@ NEURON_CELLS = 24  # the per-neuron heat maps are a coarser NEURON_CELLS² grid 
 NEURON_LAYERS, NEURON_UNITS = 2, 8  # heat maps of the first two hidden layers, up to 8 units each
 DIAGRAM_UNITS = 8  # the network diagram draws up to 8 units per layer
 INITS = Literal["default", "kaiming_normal", "lecun_normal", "xavier_normal", "orthogonal"]
+# Playground's input features of a 2-D point (x₁, x₂ standardised): the network sees the chosen ones, in this order
+FEATURES: dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = {
+    "x1": ("X₁", lambda x: x[:, 0]), "x2": ("X₂", lambda x: x[:, 1]),
+    "x1^2": ("X₁²", lambda x: x[:, 0] ** 2), "x2^2": ("X₂²", lambda x: x[:, 1] ** 2),
+    "x1x2": ("X₁X₂", lambda x: x[:, 0] * x[:, 1]),
+    "sin_x1": ("sin(X₁)", lambda x: torch.sin(x[:, 0])), "sin_x2": ("sin(X₂)", lambda x: torch.sin(x[:, 1]))}
+Feature = Literal["x1", "x2", "x1^2", "x2^2", "x1x2", "sin_x1", "sin_x2"]
+# Each dataset's settings that show its point (a form's defaults when the dataset is picked): its own noise, and
+# Adam for the spirals (SGD at lr 0.05 plateaus near 70 % there); the GAN's, the gan-modes study's made smaller
+PRESETS: dict[str, dict[str, Any]] = {
+    "moons": {"noise": 0.2, "optimizer": "sgd", "lr": 0.05}, "circles": {"noise": 0.1, "optimizer": "sgd", "lr": 0.05},
+    "xor": {"noise": 0.1, "optimizer": "sgd", "lr": 0.05}, "blobs": {"noise": 1.0, "optimizer": "sgd", "lr": 0.05},
+    "spirals": {"noise": 0.05, "optimizer": "adam", "lr": 0.01},
+    "ring": {"optimizer": "adam", "lr": 0.001}, "grid": {"optimizer": "adam", "lr": 0.001}}
 UPDATES = 100  # about this many epoch events per training, whatever its length
 PENDING_TTL_S = 30.0  # a session whose stream is never opened is dropped after this long
 
@@ -92,6 +106,17 @@ def _few(v: dict[str, float]) -> dict[str, float]:
 Params = Annotated[dict[str, float], AfterValidator(_few)]
 
 
+def _distinct(v: list[str]) -> list[str]:
+    if len(set(v)) < len(v):
+        raise ValueError("each feature at most once")
+    return v
+
+
+def featurize(x: torch.Tensor, names: list[str]) -> torch.Tensor:
+    """The chosen input features of 2-D points x (N, 2), as columns in the order given: (N, len(names))."""
+    return torch.stack([FEATURES[n][1](x) for n in names], 1)
+
+
 class Arm(BaseModel):
     """One arm of a side-by-side training: an activation (with its parameters) and an init."""
 
@@ -108,14 +133,18 @@ class LiveRequest(BaseModel):
     model: Literal["classifier", "gan"] = "classifier"  # gan: the arms are the discriminator's activations
     dataset: Literal["moons", "circles", "xor", "spirals", "blobs", "ring", "grid"] = "moons"
     gan_output: Literal["tanh", "identity"] = "tanh"  # a GAN generator's output activation
-    noise: Annotated[float, Field(ge=0, le=2)] = 0.2
+    noise: Annotated[float | None, Field(ge=0, le=2)] = None  # None: the dataset's own (PRESETS)
     points: Annotated[int, Field(ge=20, le=MAX_POINTS)] = 400  # train + test
     train_fraction: Annotated[float, Field(ge=0.1, le=0.9)] = 0.75  # Playground's ratio of training to test data
     activation: CatalogName = "relu"  # the single arm, when `arms` is empty
     activation_params: Params = {}
     arms: Annotated[list[Arm], Field(max_length=MAX_ARMS)] = []  # 1-4 arms side by side; empty: `activation` alone
-    depth: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = 2  # hidden layers
-    width: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 8  # units per hidden layer
+    depth: Annotated[int, Field(ge=1, le=MAX_DEPTH)] = 2  # hidden layers (when `widths` is not given)
+    width: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 8  # units per hidden layer (when `widths` is not given)
+    widths: Annotated[list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] | None,
+                      Field(min_length=1, max_length=MAX_DEPTH)] = None  # units per hidden layer, one by one
+    features: Annotated[list[Feature], Field(min_length=1, max_length=len(FEATURES)),
+                        AfterValidator(_distinct)] = ["x1", "x2"]  # the network's inputs (a classifier's)
     init: INITS = "default"
     optimizer: Literal["sgd", "adam"] = "sgd"
     lr: Annotated[float, Field(gt=0, le=10)] = 0.05
@@ -123,6 +152,14 @@ class LiveRequest(BaseModel):
     batch_size: Annotated[int, Field(ge=1, le=MAX_POINTS)] = 32
     epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 300
     seeds: Annotated[int, Field(ge=1, le=MAX_SEEDS)] = 4  # replicas per arm, seeds 0..n-1, trained as one population
+
+    def hidden(self) -> list[int]:
+        """The hidden layers' widths: `widths`, or `depth` layers of `width` units."""
+        return list(self.widths) if self.widths is not None else [self.width] * self.depth
+
+    def noise_level(self) -> float:
+        """The noise asked for, or the dataset's own."""
+        return self.noise if self.noise is not None else PRESETS[self.dataset]["noise"]
 
     def arm_list(self) -> list[Arm]:
         """The arms, each with its init filled in."""
@@ -173,27 +210,69 @@ def _wait(running: threading.Event, stop: threading.Event, take_step: Callable[[
     return False
 
 
+def live_data(req: LiveRequest) -> tuple[data.Dataset, data.Dataset]:
+    """A classifier's data: the 2-D points (what the views draw) and the same points as the network's input
+    features (what it trains on)."""
+    ds = data.load(DATASETS[req.dataset], n=req.points, noise=req.noise_level(),
+                   test_size=round(1 - req.train_fraction, 6))
+    return ds, replace(ds, x_train=featurize(ds.x_train, req.features), x_test=featurize(ds.x_test, req.features))
+
+
+def _points(ds: data.Dataset) -> dict[str, Any]:
+    return {"train": _clean(ds.x_train.numpy()), "train_y": ds.y_train.tolist(), "test": _clean(ds.x_test.numpy()),
+            "test_y": ds.y_test.tolist()}
+
+
+def _gan_data(req: LiveRequest) -> data.Dataset:
+    return data.load(req.dataset, n=GAN_POINTS, seed=0)
+
+
+def _gan_params(arm: Arm) -> dict[str, float]:
+    """A discriminator arm's activation parameters: Leaky ReLU's slope 0.2 unless set (the GAN model's default)."""
+    return arm.activation_params or ({"alpha": 0.2} if arm.activation == "leaky_relu" else {})
+
+
+def _gan_labels(arms: list[Arm]) -> list[str]:
+    return [f"D {a.activation}" + (f" ({', '.join(f'{k}={v:g}' for k, v in sorted(p.items()))})" if p else "")
+            for a in arms for p in [_gan_params(a)]]
+
+
+def preview(req: LiveRequest) -> dict[str, Any]:
+    """What the live view draws before Start: the data as the training will see it, the arms' labels and colours
+    and the network's layer widths (a checked request: `LiveManager.check`)."""
+    arms = req.arm_list()
+    if req.model == "gan":
+        ds = _gan_data(req)
+        labels = _gan_labels(arms)
+        colors = palette.series_colors(labels)
+        return {"kind": "gan", "train": _clean(ds.x_train[:1000].numpy()), "modes": ds.provenance["modes"],
+                "sigma": ds.provenance["sigma"], "arms": [{"label": lab, "color": colors[lab]} for lab in labels]}
+    ds, _ = live_data(req)
+    labels = [arm_label(a, arms) for a in arms]
+    colors = palette.series_colors(labels)
+    return {"kind": "classifier", **_points(ds), "arms": [{"label": lab, "color": colors[lab]} for lab in labels],
+            "widths": [len(req.features), *req.hidden(), 1 if ds.task == "binary" else ds.n_classes],
+            "features": [FEATURES[f][0] for f in req.features], "noise": req.noise_level()}
+
+
 def train_gan_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: threading.Event,
                    running: threading.Event, take_step: Callable[[], bool] = lambda: False) -> None:
     """A live GAN (model='gan'): one generator per seed and arm against a discriminator whose activation is the
     arm's, on the ring or the grid; after every update the first seed's samples over the modes and, per replica,
     the modes covered and the high-quality share (actlab.training.adversarial). Pause and step as `train_live`."""
-    ds = data.load(req.dataset, n=GAN_POINTS, seed=0)
+    ds = _gan_data(req)
     arms = req.arm_list()
-    members = [ModelConfig(kind="gan", depth=req.depth, width=req.width, latent=8,
+    members = [ModelConfig(kind="gan", widths=req.hidden(), latent=8,
                            output_activation=None if req.gan_output == "identity" else req.gan_output,
-                           discriminator_activation=a.activation,
-                           discriminator_activation_params=a.activation_params or (
-                               {"alpha": 0.2} if a.activation == "leaky_relu" else {})) for a in arms]
+                           discriminator_activation=a.activation, discriminator_activation_params=_gan_params(a))
+               for a in arms]
     seeds = list(range(req.seeds))
     model = build(members, ds.input_shape, ds.task, ds.n_classes, seeds)
     groups = [(start, stop_) for _, start, stop_ in model.groups]
     every = max(1, req.epochs // UPDATES)
     tcfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size, optimizer=req.optimizer, lr=req.lr,
                        betas=(0.5, 0.999), weight_decay=req.weight_decay, eval_train=False, device="cpu")
-    labels = [f"D {a.activation}" + "".join(f" ({', '.join(f'{k}={v:g}' for k, v in sorted(p.items()))})"
-                                            for p in [m.discriminator_activation_params] if p)
-              for a, m in zip(arms, members, strict=True)]
+    labels = _gan_labels(arms)
     colors = palette.series_colors(labels)
     emit("start", {"kind": "gan", "seeds": seeds, "epochs": req.epochs, "train": _clean(ds.x_train[:1000].numpy()),
                    "modes": ds.provenance["modes"], "sigma": ds.provenance["sigma"], "output": req.gan_output,
@@ -253,12 +332,13 @@ def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: thread
     if req.model == "gan":
         train_gan_live(req, emit, stop, running, take_step)
         return
-    ds = data.load(DATASETS[req.dataset], n=req.points, noise=req.noise, test_size=round(1 - req.train_fraction, 6))
+    ds, dsf = live_data(req)
     arms = req.arm_list()
-    members = [ModelConfig(widths=[req.width] * req.depth, activation=a.activation,
-                           activation_params=a.activation_params, init=a.init) for a in arms]
+    hidden, feats = req.hidden(), req.features
+    members = [ModelConfig(widths=hidden, activation=a.activation, activation_params=a.activation_params,
+                           init=a.init) for a in arms]
     seeds = list(range(req.seeds))
-    model = build(members, ds.input_shape, ds.task, ds.n_classes, seeds)
+    model = build(members, dsf.input_shape, dsf.task, dsf.n_classes, seeds)
     groups = [(start, stop_) for _, start, stop_ in model.groups]
     firsts = [start for start, _ in groups]  # each arm's first seed: the replica its single-seed views show
     every = max(1, req.epochs // UPDATES)
@@ -266,21 +346,20 @@ def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: thread
     tcfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size, optimizer=req.optimizer, lr=req.lr,
                        weight_decay=req.weight_decay, eval_train=True, device="cpu", probe_size=256,
                        probe_epochs=sorted({0, *range(probe_every, req.epochs + 1, probe_every), req.epochs}))
-    pts = ds.x_train
+    pts = ds.x_train  # the surfaces and heat maps are drawn over the plane of the 2-D points, whatever the features
     step = float((pts.max(0).values - pts.min(0).values).max() + 1.0) / SURFACE_CELLS
     box_lo, box_hi = pts.min(0).values.numpy() - 0.5, pts.max(0).values.numpy() + 0.5
     ngx, ngy = _grid(box_lo, box_hi, NEURON_CELLS)
-    neuron_pts = torch.tensor(np.stack(np.meshgrid(ngx, ngy), -1).reshape(-1, 2), dtype=pts.dtype)
+    neuron_pts = featurize(torch.tensor(np.stack(np.meshgrid(ngx, ngy), -1).reshape(-1, 2), dtype=pts.dtype), feats)
     trace_pts = far_points(ds)
     labels = [arm_label(a, arms) for a in arms]
     colors = palette.series_colors(labels)
-    emit("start", {"seeds": seeds, "epochs": req.epochs, "train": _clean(ds.x_train.numpy()),
-                   "train_y": ds.y_train.tolist(), "test": _clean(ds.x_test.numpy()), "test_y": ds.y_test.tolist(),
+    emit("start", {**_points(ds), "seeds": seeds, "epochs": req.epochs,
                    "arms": [{"label": lab, "color": colors[lab], "activation": a.activation, "init": a.init,
                              "params": a.activation_params, "start": g[0], "stop": g[1]}
                             for lab, a, g in zip(labels, arms, groups, strict=True)],
-                   "widths": [ds.input_shape[0], *[req.width] * req.depth, 1 if ds.task == "binary" else ds.n_classes],
-                   "trace_points": _clean(trace_pts.numpy())})
+                   "widths": [len(feats), *hidden, 1 if ds.task == "binary" else ds.n_classes],
+                   "features": [FEATURES[f][0] for f in feats], "trace_points": _clean(trace_pts.numpy())})
     sent = {"epoch": 0, "probes": 0}
 
     def per_arm(a: np.ndarray) -> list[Any]:
@@ -289,16 +368,17 @@ def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: thread
             return [_clean(np.nanmean(a[s:e], 0)) for s, e in groups]
 
     def surface(epoch: int) -> None:
-        s = probes.decision_surface(model, pts, step=step, margin=0.5, groups=len(arms), keep=1)
-        snap = probes.hidden_snapshot(model, ds.x_test, layers=tuple(range(1, req.depth + 1)))
-        trace = probes.signal_trace(model, trace_pts)
+        s = probes.decision_surface(model, pts, step=step, margin=0.5, groups=len(arms), keep=1,
+                                    forward=lambda p: model(featurize(p, feats))[..., 0])
+        snap = probes.hidden_snapshot(model, dsf.x_test, layers=tuple(range(1, len(hidden) + 1)))
+        trace = probes.signal_trace(model, featurize(trace_pts, feats))
         was, tr = model.training, []
         model.eval()
         with torch.no_grad():
             model(neuron_pts, trace=tr)
         model.train(was)
         neurons = [[_clean(np.moveaxis(tr[k][2][r, :, :NEURON_UNITS, 0].numpy().reshape(NEURON_CELLS, NEURON_CELLS, -1),
-                                       -1, 0)) for k in range(min(NEURON_LAYERS, req.depth))] for r in firsts]
+                                       -1, 0)) for k in range(min(NEURON_LAYERS, len(hidden)))] for r in firsts]
         emit("surface", {
             "epoch": epoch, "gx": _clean(s.gx), "gy": _clean(s.gy),
             "mean": [_clean(m) for m in s.mean], "first": [_clean(k[0]) for k in s.kept],
@@ -350,7 +430,7 @@ def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: thread
 
     surface(0)
     try:
-        h = train(model, ds, tcfg, on_epoch=on_epoch)
+        h = train(model, dsf, tcfg, on_epoch=on_epoch)
     except _Stopped:
         emit("stopped", {"epoch": sent["epoch"]})
         return
@@ -362,6 +442,54 @@ def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: thread
     emit("done", {"epoch": req.epochs, "arms": results, "wall_s": round(h.wall_time_s, 2),
                   **{k: results[0][k] for k in ("test_acc", "lo", "hi", "n")},
                   "diverged": sum(r["diverged"] for r in results)})
+
+
+def warm_up() -> None:
+    """Train two tiny live populations (SGD and Adam, a few epochs) so that the first Start a user clicks does not
+    pay for the process's cold start (scikit-learn's import, PyTorch's first kernels: about 2 s here)."""
+    never, go = threading.Event(), threading.Event()
+    go.set()
+    for optimizer in ("sgd", "adam"):
+        train_live(LiveRequest(points=40, epochs=2, seeds=1, optimizer=optimizer), lambda *_: None, never, go)
+
+
+def check(req: LiveRequest) -> LiveRequest:
+    """The request with its arms' names resolved in the catalog, or one ActlabError naming what is wrong."""
+    if (req.model == "gan") != (req.dataset in GAN_DATASETS):
+        raise ActlabError(f"dataset={req.dataset!r} with model={req.model!r}: a gan learns the mixtures "
+                          f"{', '.join(GAN_DATASETS)}; a classifier the others ({', '.join(DATASETS)})")
+    if req.model == "gan" and req.features != ["x1", "x2"]:
+        raise ActlabError(f"features={req.features}: a GAN's discriminator sees the 2-D samples themselves; "
+                          "features are for a classifier (leave them at x1, x2)")
+    arms = []
+    for i, arm in enumerate(req.arm_list()):
+        act = lookup(arm.activation)  # a catalog name only: the request model admits no import path
+        where = f"arms[{i}]: " if req.arms else ""
+        if act.vector:
+            raise ActlabError(f"{where}activation {act.name!r} is vector-valued (output only); choose an "
+                              "element-wise one")
+        if act.gated and req.model == "gan":
+            raise ActlabError(f"{where}activation {act.name!r} is gated; a GAN's discriminator takes an "
+                              "element-wise one (relu, leaky_relu, ...)")
+        if act.gated:
+            raise ActlabError(f"{where}activation {act.name!r} is gated (φ(xW)·xV needs a second projection): the "
+                              f"live view trains MLPs; models that take gated entries: "
+                              f"{', '.join(activations.GATED_MODELS)}. Choose an element-wise one")
+        try:
+            act.resolve(**arm.activation_params)  # unknown or out-of-range parameters: one clear message
+        except ActlabError as e:
+            raise ActlabError(f"{where}{e}") from None
+        arms.append(arm.model_copy(update={"activation": act.name}))
+    seen: dict[tuple, int] = {}
+    for i, a in enumerate(arms):
+        key = (a.activation, tuple(sorted(a.activation_params.items())), a.init)
+        if key in seen:
+            raise ActlabError(f"arms[{seen[key]}] and arms[{i}] are the same ({arm_label(a, [a])}, init "
+                              f"{a.init}); the arms of a comparison must differ in activation, its parameters "
+                              "or init")
+        seen[key] = i
+    update = {"arms": arms} if req.arms else {"activation": arms[0].activation}
+    return req.model_copy(update=update)
 
 
 @dataclass
@@ -401,43 +529,13 @@ class LiveManager:
                 self.sessions.pop(s.id, None)
 
     def create(self, req: LiveRequest) -> Session:
-        if (req.model == "gan") != (req.dataset in GAN_DATASETS):
-            raise ActlabError(f"dataset={req.dataset!r} with model={req.model!r}: a gan learns the mixtures "
-                              f"{', '.join(GAN_DATASETS)}; a classifier the others ({', '.join(DATASETS)})")
-        arms = []
-        for i, arm in enumerate(req.arm_list()):
-            act = lookup(arm.activation)  # a catalog name only: the request model admits no import path
-            where = f"arms[{i}]: " if req.arms else ""
-            if act.vector:
-                raise ActlabError(f"{where}activation {act.name!r} is vector-valued (output only); choose an "
-                                  "element-wise one")
-            if act.gated and req.model == "gan":
-                raise ActlabError(f"{where}activation {act.name!r} is gated; a GAN's discriminator takes an "
-                                  "element-wise one (relu, leaky_relu, ...)")
-            if act.gated:
-                raise ActlabError(f"{where}activation {act.name!r} is gated (φ(xW)·xV needs a second projection): the "
-                                  f"live view trains MLPs; models that take gated entries: "
-                                  f"{', '.join(activations.GATED_MODELS)}. Choose an element-wise one")
-            try:
-                act.resolve(**arm.activation_params)  # unknown or out-of-range parameters: one clear message
-            except ActlabError as e:
-                raise ActlabError(f"{where}{e}") from None
-            arms.append(arm.model_copy(update={"activation": act.name}))
-        seen: dict[tuple, int] = {}
-        for i, a in enumerate(arms):
-            key = (a.activation, tuple(sorted(a.activation_params.items())), a.init)
-            if key in seen:
-                raise ActlabError(f"arms[{seen[key]}] and arms[{i}] are the same ({arm_label(a, [a])}, init "
-                                  f"{a.init}); the arms of a comparison must differ in activation, its parameters "
-                                  "or init")
-            seen[key] = i
-        update = {"arms": arms} if req.arms else {"activation": arms[0].activation}
+        req = check(req)
         with self.lock:
             self._expire()
             if len(self.sessions) >= self.max:
                 raise Busy(f"{len(self.sessions)} live trainings are running, the most this server allows "
                            f"(--max-trainings {self.max}); stop one or wait")
-            s = Session(uuid.uuid4().hex[:12], req.model_copy(update=update))
+            s = Session(uuid.uuid4().hex[:12], req)
             self.sessions[s.id] = s
         return s
 

@@ -9,7 +9,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from actlab.web.sessions import DATASETS, GAN_DATASETS, LiveManager, LiveRequest, Session
+from actlab.web.sessions import (
+    DATASETS,
+    FEATURES,
+    GAN_DATASETS,
+    PRESETS,
+    LiveManager,
+    LiveRequest,
+    Session,
+    check,
+    preview,
+)
 
 Token = Annotated[str, Header(alias="X-Live-Token", max_length=100,
                               description="The secret `token` returned when the live training was created.")]
@@ -22,6 +32,18 @@ def router(live: LiveManager) -> APIRouter:
     async def datasets() -> dict[str, str]:
         """The live view's datasets and the actlab source behind each (the GAN's mixtures last)."""
         return DATASETS | {name: name for name in GAN_DATASETS}
+
+    @r.get("/api/live/presets")
+    async def presets() -> dict[str, Any]:
+        """Each dataset's settings that show its point (the live view's defaults when a dataset is picked), and the
+        input features a classifier can be given (name: label)."""
+        return {"datasets": PRESETS, "features": {k: label for k, (label, _) in FEATURES.items()}}
+
+    @r.post("/api/live/preview")
+    async def live_preview(req: LiveRequest) -> dict[str, Any]:
+        """What a live training would be given, without training: its data (drawn before Start), the arms' labels
+        and colours, the layer widths. Checked as a training's request is."""
+        return await asyncio.to_thread(preview, check(req))
 
     @r.get("/api/live")
     async def live_list(token: Token = "") -> dict[str, Any]:

@@ -368,15 +368,18 @@ function renderProps(curves) {
 
 // ------------------------------------------------------------------------------- live training
 // One to four arms (activation and init) trained side by side as one population: same data, same seeds,
-// same data order. Small multiples per arm (decision surface, hidden space, neurons, network), shared
-// overlaid charts (losses with seed bands, accuracy, gradients, dead units, signal trace).
+// same data order. Playground's layout: the controls and a large epoch counter on top, the data drawn as soon as
+// the form says which, one card per arm with its decision surface and its loss sparkline together, the shared
+// overlaid charts below (losses with seed bands, accuracy, gradients, dead units, signal trace). Events update
+// the state; drawing happens once per animation frame (a burst of events after a busy spell is drawn once).
 
-const LIVE_FIELDS = ["model", "dataset", "gan_output", "noise", "points", "train_pct", "depth", "width", "init",
+const LIVE_FIELDS = ["model", "dataset", "gan_output", "noise", "points", "train_pct", "widths", "features", "init",
                      "optimizer", "lr", "weight_decay", "batch_size", "epochs", "seeds"];
 const GAN_SETS = ["ring", "grid"];  // the GAN's mixtures (the server's GAN_DATASETS; /api/datasets lists them too)
-const NUMERIC = new Set(["noise", "points", "train_pct", "depth", "width", "lr", "weight_decay", "batch_size", "epochs",
-                         "seeds"]);
+const NUMERIC = new Set(["noise", "points", "train_pct", "lr", "weight_decay", "batch_size", "epochs", "seeds"]);
 const INIT_NAMES = ["kaiming_normal", "lecun_normal", "xavier_normal", "orthogonal"];
+const MAX_LAYERS = 6, MAX_UNITS = 64;
+const WAIT_MS = 1500;  // no event for this long while training: say the view is waiting for the machine
 let source = null;
 
 function liveForm() { return $("#live-form"); }
@@ -396,8 +399,59 @@ function buildArmRows() {
   }
 }
 
+// Playground's input features as check boxes, kept in the form's hidden "features" field (at least one stays on)
+function buildFeatures() {
+  const holder = $("#live-features"), form = liveForm();
+  holder.innerHTML = "";
+  for (const [name, label] of Object.entries(actlab.presets.features)) {
+    const box = el("input", { type: "checkbox", value: name, "aria-label": `feature ${label}` });
+    holder.append(el("label", { class: "feature" }, box, label));
+  }
+  if (!form.elements.features) form.append(el("input", { type: "hidden", name: "features", value: "x1,x2" }));
+  holder.addEventListener("change", e => {
+    e.stopPropagation();
+    const on = [...holder.querySelectorAll("input:checked")].map(b => b.value);
+    if (!on.length) { e.target.checked = true; return; }  // the network needs an input
+    form.elements.features.value = on.join(",");
+    onLiveForm();
+  });
+}
+
+function syncFeatures() {
+  const on = new Set(liveForm().elements.features.value.split(","));
+  for (const b of $("#live-features").querySelectorAll("input")) b.checked = on.has(b.value);
+}
+
+function widthsOf() {
+  return liveForm().elements.widths.value.split(",").map(Number).filter(n => Number.isInteger(n) && n >= 1);
+}
+
+// the hidden layers, Playground's way: + and − for layers, and for each layer's neurons
+function buildLayers() {
+  const w = widthsOf(), holder = $("#live-layers");
+  holder.innerHTML = "";
+  $("#layer-count").textContent = `${w.length} hidden layer${w.length === 1 ? "" : "s"}`;
+  $("#layer-add").disabled = w.length >= MAX_LAYERS;
+  $("#layer-remove").disabled = w.length <= 1;
+  w.forEach((n, k) => {
+    const set = v => { w[k] = Math.max(1, Math.min(MAX_UNITS, v)); setWidths(w); };
+    holder.append(el("div", { class: "layer-row" }, el("span", { text: `layer ${k + 1}` }),
+      el("button", { type: "button", class: "small", "aria-label": `fewer neurons in layer ${k + 1}`, text: "−",
+                     onclick: () => set(n - 1), ...(n <= 1 ? { disabled: "" } : {}) }),
+      el("span", { class: "units", text: `${n} neuron${n === 1 ? "" : "s"}` }),
+      el("button", { type: "button", class: "small", "aria-label": `more neurons in layer ${k + 1}`, text: "+",
+                     onclick: () => set(n + 1), ...(n >= MAX_UNITS ? { disabled: "" } : {}) })));
+  });
+}
+
+function setWidths(w) {
+  liveForm().elements.widths.value = w.join(",");
+  buildLayers();
+  onLiveForm();
+}
+
 // The model decides the datasets offered and the fields shown: a GAN learns the ring or the grid, its arms are the
-// discriminator's activation, and it has no noise, point count or training share to set.
+// discriminator's activation, and it has no noise, point count, training share or features to set.
 function applyModel(keep = null) {
   const form = liveForm(), gan = form.elements.model.value === "gan", sel = form.elements.dataset;
   const names = Object.keys(actlab.datasets || {}).filter(n => GAN_SETS.includes(n) === gan);
@@ -406,9 +460,16 @@ function applyModel(keep = null) {
   for (const n of names) sel.append(el("option", { value: n, text: n }));
   sel.value = names.includes(want) ? want : names[0];
   for (const e of document.querySelectorAll(".gan-only")) e.style.display = gan ? "" : "none";
+  for (const e of document.querySelectorAll(".classifier-form")) e.style.display = gan ? "none" : "";
   for (const f of ["noise", "points", "train_pct", "init"]) form.elements[f].closest("label").style.display = gan ? "none" : "";
   for (let i = 0; i < 4; i++) form.elements[`arm${i}_init`].style.display = gan ? "none" : "";  // a GAN's init: paired
   $("#live-arms-legend").textContent = gan ? "Compare discriminators (arms A–D; generator: ReLU)" : "Compare (arms A–D)";
+}
+
+// a dataset picked in the form brings the settings that show its point (the server's PRESETS)
+function applyPreset() {
+  const form = liveForm(), p = actlab.presets.datasets[form.elements.dataset.value] || {};
+  for (const [k, v] of Object.entries(p)) if (form.elements[k]) form.elements[k].value = v;
 }
 
 function armsFromForm() {
@@ -425,7 +486,11 @@ function renderLive() {
   const form = liveForm();
   for (const f of LIVE_FIELDS) if (params.has(f) && f !== "dataset") form.elements[f].value = params.get(f);
   if (!params.has("model")) form.elements.model.value = "classifier";  // a link from before the GAN mode
+  // a link from before per-layer widths: depth × width
+  if (!params.has("widths") && (params.has("depth") || params.has("width")))
+    form.elements.widths.value = Array(Number(params.get("depth") || 2)).fill(Number(params.get("width") || 8)).join(",");
   applyModel(params.get("dataset"));
+  if (!params.has("noise")) applyPreset();
   // arms=relu,tanh:xavier_normal (an old link's activation=... is arm A)
   const arms = (params.get("arms") || params.get("activation") || "relu,tanh").split(",").filter(Boolean).slice(0, 4);
   for (let i = 0; i < 4; i++) {
@@ -433,6 +498,9 @@ function renderLive() {
     form.elements[`arm${i}`].value = act || (i ? "" : "relu");
     form.elements[`arm${i}_init`].value = init || "";
   }
+  syncFeatures();
+  buildLayers();
+  if (!actlab.live || actlab.live.finished) schedulePreview(0);
 }
 
 function liveRequest() {
@@ -444,11 +512,59 @@ function liveRequest() {
   }
   body.train_fraction = body.train_pct / 100;
   delete body.train_pct;
+  body.widths = widthsOf();
+  body.features = body.features.split(",").filter(Boolean);
+  if (body.model === "gan") delete body.features;
   body.arms = armsFromForm();
   params.set("arms", body.arms.map(a => a.init ? `${a.activation}:${a.init}` : a.activation).join(","));
   writeHash("live", params);
   return body;
 }
+
+function onLiveForm() {
+  liveRequest();
+  if (!actlab.live || actlab.live.finished) schedulePreview();
+}
+
+// ---- before Start: the data, the arms' cards and the network drawn from the form (POST /api/live/preview)
+
+let previewTimer = null, previewSeq = 0;
+function schedulePreview(delay = 120) {
+  clearTimeout(previewTimer);
+  previewTimer = setTimeout(drawPreview, delay);
+}
+
+async function drawPreview() {
+  const seq = ++previewSeq, body = liveRequest();
+  try {
+    const p = await api("/api/live/preview", { method: "POST", body: JSON.stringify(body) });
+    if (seq !== previewSeq || (actlab.live && !actlab.live.finished)) return;  // a later form, or a training, won
+    showError(null);
+    resetCharts();
+    const st = actlab.preview = { data: p, arms: p.arms, request: body, preview: true };
+    buildCards(st, p.kind === "gan");
+    if (p.kind === "gan") st.cards.forEach((card, i) => drawGan(card, p, p.arms[i], null));
+    else st.cards.forEach(card => {
+      drawSurfaceCanvas($("canvas.surface", card), ...previewGrid(p), null, st);
+      drawDiagram($(".diagram", card), p.widths, null, p.features);
+    });
+    setEpoch(0, body.epochs);
+    const n = body.seeds * p.arms.length;
+    $("#live-status").textContent = p.kind === "gan"
+      ? `Ready: the ${body.dataset} (${p.modes.length} modes), ${p.arms.length} arm${p.arms.length > 1 ? "s" : ""} × ${body.seeds} seeds. Press Start.`
+      : `Ready: ${p.train.length} training and ${p.test.length} test points, ${p.arms.length} arm${p.arms.length > 1 ? "s" : ""} × ` +
+        `${body.seeds} seeds (${n} networks ${p.widths.join("-")}). Press Start.`;
+    $("#live-status").classList.remove("waiting");
+  } catch (e) { if (seq === previewSeq) showError(e); }
+}
+
+// the surface's box before there is a surface: the training points' range ± 0.5, as the server draws it
+function previewGrid(p) {
+  const xs = p.train.map(q => q[0]), ys = p.train.map(q => q[1]);
+  return [[Math.min(...xs) - 0.5, Math.max(...xs) + 0.5], [Math.min(...ys) - 0.5, Math.max(...ys) + 0.5]];
+}
+
+// ---- training
 
 function liveButtons(st) {
   const running = st && !st.finished;
@@ -458,33 +574,57 @@ function liveButtons(st) {
   $("#live-step").disabled = !(running && st.paused);
 }
 
+function setEpoch(e, total) {
+  $("#live-epoch").textContent = String(e).padStart(6, "0").replace(/(\d{3})$/, ",$1");
+  $("#live-of").textContent = `of ${total}`;
+}
+
+function resetCharts() {
+  for (const id of ["#live-loss", "#live-acc", "#live-grad", "#live-dead", "#live-trace", "#live-arms"]) $(id).innerHTML = "";
+  $("#live-trace-note").textContent = "";
+  for (const e of document.querySelectorAll(".classifier-only")) e.style.display = "";
+}
+
 function resetLive() {
   if (source) { source.close(); source = null; }
   if (actlab.live && actlab.live.id && !actlab.live.finished) fetch(`/api/live/${actlab.live.id}`, { method: "DELETE", headers: headers(actlab.live.token) });
   actlab.live = null;
-  for (const id of ["#live-loss", "#live-acc", "#live-grad", "#live-dead", "#live-trace", "#live-arms"]) $(id).innerHTML = "";
-  for (const e of document.querySelectorAll(".classifier-only")) e.style.display = "";
+  resetCharts();
   liveButtons(null);
+  $("#live-status").classList.remove("waiting");
   $("#live-status").textContent = "Ready.";
+  setEpoch(0, liveForm().elements.epochs.value);
+  schedulePreview(0);
 }
 
 async function startLive() {
-  resetLive();
-  const body = liveRequest();
+  if (source) { source.close(); source = null; }
+  clearTimeout(previewTimer);
+  previewSeq++;  // a preview still on its way is not drawn over the training
+  const body = liveRequest(), t0 = performance.now();
   try {
     const s = await api("/api/live", { method: "POST", body: JSON.stringify(body) });
     showError(null);
     const st = actlab.live = { id: s.id, token: s.token, request: s.request, epochs: [], loss: [], testLoss: [], testAcc: [],
-                               meanLoss: [], probes: [], surfaces: 0, finished: false, paused: false };
+                               meanLoss: [], probes: [], surfaces: 0, finished: false, paused: false, t0, lastEvent: t0,
+                               frames: 0, firstFrameMs: null, firstEpochMs: null, waited: 0, maxGap: 0, dirty: new Set() };
     liveButtons(st);
+    setEpoch(0, body.epochs);
+    $("#live-status").textContent = `Starting: ${body.seeds * Math.max(1, body.arms.length)} networks on the server…`;
     source = new EventSource(`/api/live/${s.id}/events?token=${encodeURIComponent(s.token)}`);
-    source.addEventListener("start", e => onStart(st, JSON.parse(e.data)));
-    source.addEventListener("epoch", e => onEpoch(st, JSON.parse(e.data)));
-    source.addEventListener("surface", e => onSurface(st, JSON.parse(e.data)));
-    source.addEventListener("probe", e => onProbe(st, JSON.parse(e.data)));
-    source.addEventListener("gan", e => onGan(st, JSON.parse(e.data)));
-    source.addEventListener("done", e => finishLive(st, JSON.parse(e.data)));
-    source.addEventListener("stopped", () => finishLive(st, null));
+    const on = (name, f) => source.addEventListener(name, e => {
+      const now = performance.now();
+      if (!st.paused) st.maxGap = Math.max(st.maxGap, now - st.lastEvent);
+      st.lastEvent = now;
+      f(e);
+    });
+    on("start", e => onStart(st, JSON.parse(e.data)));
+    on("epoch", e => onEpoch(st, JSON.parse(e.data)));
+    on("surface", e => { st.surface = JSON.parse(e.data); schedule(st, "surface"); });
+    on("probe", e => { st.probes.push(JSON.parse(e.data)); schedule(st, "probe"); });
+    on("gan", e => onGan(st, JSON.parse(e.data)));
+    on("done", e => finishLive(st, JSON.parse(e.data)));
+    on("stopped", () => finishLive(st, null));
     source.addEventListener("error", e => {
       if (e.data) { showError(JSON.parse(e.data).detail); finishLive(st, null); }
       else if (!st.finished) { $("#live-status").textContent = "Connection lost."; finishLive(st, null); }
@@ -492,27 +632,96 @@ async function startLive() {
   } catch (e) { showError(e); }
 }
 
+// Events change the state and mark what is to be drawn; one animation frame draws it all (st.frames counts them)
+function schedule(st, what) {
+  st.dirty.add(what);
+  if (st.frame) return;
+  st.frame = requestAnimationFrame(() => {
+    st.frame = null;
+    if (actlab.live !== st) return;
+    const dirty = st.dirty;
+    st.dirty = new Set();
+    if (dirty.has("surface") && st.surface) {
+      drawSurfaces(st, st.surface);
+      if (st.firstFrameMs == null) st.firstFrameMs = performance.now() - st.t0;
+    }
+    if (dirty.has("epoch")) {
+      drawEpochs(st);
+      if (st.firstEpochMs == null) st.firstEpochMs = performance.now() - st.t0;
+    }
+    if (dirty.has("probe") && st.probes.length) drawProbes(st);
+    if (dirty.has("gan")) drawGanState(st);
+    st.frames += 1;
+  });
+}
+
+// while training, an update is due every few epochs: after WAIT_MS without one, say the view is waiting for the
+// machine (a busy server trains slower; the stream catches up by itself)
+setInterval(() => {
+  const st = actlab.live;
+  if (!st || st.finished || st.paused) return;
+  const gap = performance.now() - st.lastEvent;
+  if (gap < WAIT_MS) return;
+  st.waited = Math.max(st.waited, gap);
+  const s = $("#live-status");
+  s.classList.add("waiting");
+  s.textContent = `Waiting for the machine: no update for ${(gap / 1000).toFixed(0)} s` +
+    (st.epochs.length ? ` (last: epoch ${st.epochs.at(-1)} of ${st.request.epochs})` : " (the training has not started yet)") +
+    ". The server is busy; training goes on and the view catches up by itself.";
+}, 250);
+
 function onStart(st, d) {
   st.data = d;
   st.arms = d.arms;
   const gan = d.kind === "gan";
+  resetCharts();
   for (const e of document.querySelectorAll(".classifier-only")) e.style.display = gan ? "none" : "";
   $("#live-loss-title").textContent = gan ? `Modes covered of ${d.modes.length} (mean; band: min–max over seeds)` :
     "Loss: training solid, test dashed (mean; band: min–max over seeds)";
   $("#live-acc-title").textContent = gan ? "High-quality share: samples within 3σ of a mode (mean; band: min–max over seeds)" :
     "Test accuracy (mean; band: min–max over seeds)";
-  if (gan) { ganStart(st, d); return; }
-  const m = d.arms.length ? d.arms[d.arms.length - 1].stop : d.seeds.length;
-  st.loss = Array.from({ length: m }, () => []);
-  st.testLoss = Array.from({ length: m }, () => []);
-  st.testAcc = Array.from({ length: m }, () => []);
-  st.cards = armCards(d, () => `${d.seeds.length} seeds`, a => [
+  const m = d.arms[d.arms.length - 1].stop;
+  if (gan) {
+    st.modes = Array.from({ length: m }, () => []);
+    st.quality = Array.from({ length: m }, () => []);
+  } else {
+    st.loss = Array.from({ length: m }, () => []);
+    st.testLoss = Array.from({ length: m }, () => []);
+    st.testAcc = Array.from({ length: m }, () => []);
+  }
+  buildCards(st, gan);
+  if (gan) st.cards.forEach((card, i) => drawGan(card, d, d.arms[i], null));
+  else st.cards.forEach(card => drawDiagram($(".diagram", card), d.widths, null, d.features));
+}
+
+// One card per arm in #live-arms: its name in its colour, its surface (or a GAN's samples), its loss sparkline
+// under it, the latest numbers, the result (filled in at the end) and, folded, what seed 0 looks like inside.
+function buildCards(st, gan) {
+  const holder = $("#live-arms"), seeds = st.request.seeds;
+  holder.innerHTML = "";
+  holder.classList.toggle("many", st.arms.length > 2);
+  st.cards = st.arms.map((a, i) => {
+    const views = gan ? [
+      el("canvas", { class: "surface gan", width: 300, height: 300, "aria-label": `samples of ${a.label}` }),
+      el("p", { class: "dim", text: "Seed 0's generator: 500 samples (coloured) over the modes (grey: 3σ discs); " +
+        "faint: training points." })] : [
       el("canvas", { class: "surface", width: 300, height: 300, "aria-label": `decision surface of ${a.label}` }),
       el("div", { class: "colorbar" }, el("span", { text: "0" }), el("i"), el("span", { text: "1" }),
-         el("span", { class: "dim", text: " P(class 1)" })),
-      el("h4", { text: "Hidden space (seed 0, test points, first two units)" }), el("div", { class: "hidden-row" }),
-      el("h4", { text: "Neurons (seed 0): output over the input plane" }), el("div", { class: "neurons" }),
-      el("h4", { text: "Network (seed 0): blue +, orange −, width |w|" }), el("div", { class: "diagram" })]);
+         el("span", { class: "dim", text: " P(class 1)" }))];
+    const inside = gan ? null : el("details", { class: "inside", ...(st.arms.length <= 2 ? { open: "" } : {}) },
+      el("summary", { text: "Inside seed 0: hidden space, neurons, network" }),
+      el("h4", { text: "Hidden space (test points, first two units)" }), el("div", { class: "hidden-row" }),
+      el("h4", { text: "Neurons: output over the input plane" }), el("div", { class: "neurons" }),
+      el("h4", { text: "Network: red +, blue −, width |w|" }), el("div", { class: "diagram" }));
+    const card = el("div", { class: "card arm", "data-arm": i },
+      el("h3", { style: `color:${a.color}` }, el("span", { class: "swatch", style: `background:${a.color}` }), a.label),
+      ...views,
+      el("canvas", { class: "spark", width: 300, height: 64, "aria-label": `${gan ? "modes covered" : "loss"} of ${a.label}` }),
+      el("p", { class: "arm-now", text: gan ? "modes covered, mean over seeds" : "loss: training solid, test dashed" }),
+      el("p", { class: "dim arm-result", text: `${seeds} seed${seeds > 1 ? "s" : ""}` }), inside);
+    holder.append(card);
+    return card;
+  });
 }
 
 const mean = v => { const f = v.filter(x => x != null && Number.isFinite(x)); return f.length ? f.reduce((a, b) => a + b, 0) / f.length : null; };
@@ -531,9 +740,46 @@ function armStats(st, rows) {
   });
 }
 
+// A sparkline: the arm's curves over epochs (solid, then dashed), on a log axis when asked, with its range
+function drawSpark(c, x, curves, color, { logY = false, range = null } = {}) {
+  const ctx = c.getContext("2d"), W = c.width, H = c.height, L = 4, R = 46, T = 6, B = 6;
+  ctx.clearRect(0, 0, W, H);
+  const ok = v => v != null && Number.isFinite(v) && (!logY || v > 0);
+  const all = curves.flat().filter(ok);
+  if (!all.length || x.length < 1) return;
+  let [a, b] = range || [Math.min(...all), Math.max(...all)];
+  if (logY) { a = Math.log10(a); b = Math.log10(b); }
+  if (b - a < 1e-9) { a -= 0.5; b += 0.5; }
+  const x0 = x[0], x1 = Math.max(x.at(-1), x0 + 1);
+  const px = v => L + (v - x0) / (x1 - x0) * (W - L - R), py = v => T + (1 - ((logY ? Math.log10(v) : v) - a) / (b - a)) * (H - T - B);
+  ctx.strokeStyle = "#e1e4e8"; ctx.lineWidth = 1; ctx.strokeRect(L, T, W - L - R, H - T - B);
+  curves.forEach((ys, k) => {
+    ctx.beginPath(); ctx.strokeStyle = color; ctx.lineWidth = 1.8; ctx.setLineDash(k ? [5, 3] : []);
+    let pen = false;
+    ys.forEach((v, i) => { if (!ok(v)) { pen = false; return; } if (pen) ctx.lineTo(px(x[i]), py(v)); else ctx.moveTo(px(x[i]), py(v)); pen = true; });
+    ctx.stroke();
+  });
+  ctx.setLineDash([]);
+  ctx.fillStyle = "#566070"; ctx.font = "10px system-ui"; ctx.textAlign = "left";
+  const lab = v => logY ? fmt(10 ** v, 2) : String(+v.toPrecision(2));
+  ctx.fillText(lab(b), W - R + 4, T + 8);
+  ctx.fillText(lab(a), W - R + 4, H - B);
+}
+
 // A line chart: each series {label, color, dash, values, lo, hi} (lo/hi: a band), our own legend (names and
 // line styles) and a hover read-out of every series at the cursor.
 function linePlot(container, x, series, { logY = false, xLabel = "", yLabel = "", height = 260, yRange = null, intX = false } = {}) {
+  // the same chart with new numbers (a live training's next epochs): uPlot's setData, not a new chart
+  const key = JSON.stringify([series.map(s => [s.label, s.color, s.dash, !!s.lo]), logY, xLabel, yLabel, height, yRange, intX,
+                              container.clientWidth]);
+  const old = container._plot;
+  if (old && old.key === key && container.contains(old.u.root)) {
+    const data = [x];
+    for (const s of series) { if (s.lo && s.hi) data.push(s.hi, s.lo); data.push(s.values); }
+    old.u.series_ = series;
+    old.u.setData(data);
+    return old.u;
+  }
   container.innerHTML = "";
   const legend = el("div", { class: "legend" }), readout = el("div", { class: "readout dim", text: "hover for values" });
   const holder = el("div");
@@ -566,11 +812,12 @@ function linePlot(container, x, series, { logY = false, xLabel = "", yLabel = ""
     hooks: { setCursor: [p => {
       const i = p.cursor.idx;
       if (i == null) return;
-      const xv = Number.isInteger(x[i]) ? x[i] : fmt(x[i], 4);
-      readout.textContent = `${xLabel} ${xv}: ` + series.map(s => `${s.label} ${fmt(s.values[i], 3)}`).join(" · ");
+      const xs = p.data[0], xv = Number.isInteger(xs[i]) ? xs[i] : fmt(xs[i], 4);
+      readout.textContent = `${xLabel} ${xv}: ` + p.series_.map(s => `${s.label} ${fmt(s.values[i], 3)}`).join(" · ");
     }] },
   }, data, holder);
   u.series_ = series;
+  container._plot = { u, key };
   return u;
 }
 
@@ -592,50 +839,42 @@ function onEpoch(st, d) {
   d.loss.forEach((row, s) => st.loss[s].push(...row));
   d.test_loss.forEach((row, s) => st.testLoss[s].push(...row));
   d.test_acc.forEach((row, s) => st.testAcc[s].push(...row));
+  st.rate = st.epochs.length > 1 ? (st.epochs.at(-1) - st.epochs[0]) / ((performance.now() - (st.firstEpochAt ||= performance.now())) / 1000) : null;
+  schedule(st, "epoch");
+}
+
+function statusLine(st, numbers = st.numbers) {
+  st.numbers = numbers;
+  const last = st.epochs.at(-1), rate = st.rate && Number.isFinite(st.rate) && st.rate > 0 ? ` · ${fmt(st.rate, 2)} epochs/s` : "";
+  const s = $("#live-status");
+  s.classList.remove("waiting");
+  s.textContent = `epoch ${last} of ${st.request.epochs}${st.paused ? " (paused)" : ""}${rate} · ${numbers} ` +
+    `(mean of ${st.data.seeds.length} seeds each)`;
+  setEpoch(last, st.request.epochs);
+}
+
+function drawEpochs(st) {
   const train = armStats(st, st.loss), test = armStats(st, st.testLoss), acc = armStats(st, st.testAcc);
   st.meanLoss = train[0].mean;
   st.armLoss = train.map(t => t.mean);
   st.armTestLoss = test.map(t => t.mean);
-  const lossSeries = [], accSeries = [];
+  const lossSeries = [], accSeries = [], last = st.epochs.length - 1;
   st.arms.forEach((a, i) => {
     lossSeries.push({ label: `${a.label} train`, color: a.color, values: train[i].mean, lo: train[i].lo, hi: train[i].hi });
     lossSeries.push({ label: `${a.label} test`, color: a.color, dash: [6, 4], values: test[i].mean, lo: test[i].lo, hi: test[i].hi });
     accSeries.push({ label: a.label, color: a.color, values: acc[i].mean, lo: acc[i].lo, hi: acc[i].hi });
+    drawSpark($("canvas.spark", st.cards[i]), st.epochs, [train[i].mean, test[i].mean], a.color, { logY: true });
+    $(".arm-now", st.cards[i]).textContent = `loss ${fmt(train[i].mean[last], 3)} training, ${fmt(test[i].mean[last], 3)} test · ` +
+      `test accuracy ${fmt(acc[i].mean[last], 3)}`;
   });
   st.lossPlot = linePlot($("#live-loss"), st.epochs, lossSeries, { xLabel: "epoch", yLabel: "loss", logY: true });
   st.accPlot = linePlot($("#live-acc"), st.epochs, accSeries, { xLabel: "epoch", yLabel: "test accuracy", yRange: [0, 1] });
-  const last = st.epochs.length - 1;
-  $("#live-status").textContent = `epoch ${st.epochs[last]} of ${st.request.epochs}${st.paused ? " (paused)" : ""} · ` +
-    st.arms.map((a, i) => `${a.label}: test acc ${fmt(acc[i].mean[last], 3)}`).join(" · ") + ` (mean of ${st.data.seeds.length} seeds each)`;
-}
-
-// One card per arm in #live-arms: its name in its colour, a result line (filled in at the end), then its views.
-function armCards(d, result, views) {
-  const holder = $("#live-arms");
-  holder.innerHTML = "";
-  return d.arms.map((a, i) => {
-    const card = el("div", { class: "card arm", "data-arm": i },
-      el("h3", { style: `color:${a.color}` }, el("span", { class: "swatch", style: `background:${a.color}` }), a.label),
-      el("p", { class: "dim arm-result", text: result(a) }), ...views(a));
-    holder.append(card);
-    return card;
-  });
+  statusLine(st, st.arms.map((a, i) => `${a.label}: test accuracy ${fmt(acc[i].mean[last], 3)}`).join(" · "));
 }
 
 // A live GAN: per arm a card with the first seed's samples over the modes (grey discs: 3σ, where a sample counts
 // as high quality; faint dots: training points), and two charts over epochs, the modes covered and the high-quality
 // share, per arm over its seeds.
-function ganStart(st, d) {
-  const m = d.arms[d.arms.length - 1].stop;
-  st.modes = Array.from({ length: m }, () => []);
-  st.quality = Array.from({ length: m }, () => []);
-  st.cards = armCards(d, () => `${d.seeds.length} seeds · generator ReLU → ${d.output}`, a => [
-    el("canvas", { class: "surface gan", width: 300, height: 300, "aria-label": `samples of ${a.label}` }),
-    el("p", { class: "dim", text: "Seed 0's generator: 500 samples (coloured) over the modes (grey: 3σ discs); " +
-      "faint: training points." })]);
-  st.cards.forEach((card, i) => drawGan(card, d, d.arms[i], null));
-}
-
 function drawGan(card, d, arm, pts) {
   const canvas = $("canvas", card), ctx = canvas.getContext("2d"), size = canvas.width, span = 1.2;
   const px = v => (v + span) / (2 * span) * size, py = v => size - (v + span) / (2 * span) * size;
@@ -654,20 +893,29 @@ function drawGan(card, d, arm, pts) {
 function onGan(st, d) {
   st.epochs.push(...d.epochs);
   for (let k = 0; k < d.epochs.length; k++) d.modes[k].forEach((v, s) => { st.modes[s].push(v); st.quality[s].push(d.high_quality[k][s]); });
-  st.arms.forEach((a, i) => drawGan(st.cards[i], st.data, a, d.samples[i]));
-  const modes = armStats(st, st.modes), hq = armStats(st, st.quality);
-  const line = (stats, i, a) => ({ label: a.label, color: a.color, values: stats[i].mean, lo: stats[i].lo, hi: stats[i].hi });
-  linePlot($("#live-loss"), st.epochs, st.arms.map((a, i) => line(modes, i, a)),
-    { xLabel: "epoch", yLabel: "modes covered", yRange: [0, st.data.modes.length] });
-  linePlot($("#live-acc"), st.epochs, st.arms.map((a, i) => line(hq, i, a)),
-    { xLabel: "epoch", yLabel: "high-quality share", yRange: [0, 1] });
-  const last = st.epochs.length - 1;
-  $("#live-status").textContent = `epoch ${st.epochs[last]} of ${st.request.epochs}${st.paused ? " (paused)" : ""} · ` +
-    st.arms.map((a, i) => `${a.label}: ${fmt(modes[i].mean[last], 3)} modes`).join(" · ") +
-    ` (mean of ${st.data.seeds.length} seeds each)`;
+  st.samples = d.samples;
+  schedule(st, "gan");
 }
 
-// blue (class 0) to white to red (class 1), as in the report
+function drawGanState(st) {
+  st.arms.forEach((a, i) => drawGan(st.cards[i], st.data, a, st.samples[i]));
+  const modes = armStats(st, st.modes), hq = armStats(st, st.quality), k = st.data.modes.length;
+  const line = (stats, i, a) => ({ label: a.label, color: a.color, values: stats[i].mean, lo: stats[i].lo, hi: stats[i].hi });
+  const last = st.epochs.length - 1;
+  st.arms.forEach((a, i) => {
+    drawSpark($("canvas.spark", st.cards[i]), st.epochs, [modes[i].mean], a.color, { range: [0, k] });
+    $(".arm-now", st.cards[i]).textContent = `modes covered ${fmt(modes[i].mean[last], 3)} of ${k} · high-quality share ${fmt(hq[i].mean[last], 3)}`;
+  });
+  linePlot($("#live-loss"), st.epochs, st.arms.map((a, i) => line(modes, i, a)),
+    { xLabel: "epoch", yLabel: "modes covered", yRange: [0, k] });
+  linePlot($("#live-acc"), st.epochs, st.arms.map((a, i) => line(hq, i, a)),
+    { xLabel: "epoch", yLabel: "high-quality share", yRange: [0, 1] });
+  statusLine(st, st.arms.map((a, i) => `${a.label}: ${fmt(modes[i].mean[last], 3)} modes`).join(" · "));
+}
+
+// One colour scale for everything the live view shades: blue (negative, class 0) to white to red (positive,
+// class 1), as in the report: the surfaces (P(class 1)), the neurons' outputs, the network's edges, the points.
+const NEG = "#0b3d91", POS = "#b3001b";
 function probColor(p) {
   return p < 0.5 ? [70 + 370 * p, 130 + 250 * p, 255] : [255, 255 - 300 * (p - 0.5), 255 - 380 * (p - 0.5)];
 }
@@ -680,19 +928,24 @@ function niceTicks(a, b, n = 5) {
   return out;
 }
 
+// The decision surface over the grid gx × gy (grid null: before training, the box [gx0, gx1] × [gy0, gy1] with
+// the points only), the training points filled and the test points hollow
 function drawSurfaceCanvas(c, gx, gy, grid, st) {
   const ctx = c.getContext("2d"), L = 30, B = 22, W = c.width - L - 4, H = c.height - B - 4;
-  const nx = gx.length, ny = gy.length, img = ctx.createImageData(nx, ny);
-  for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
-    const rgb = probColor(grid[j][i] ?? 0.5), k = 4 * ((ny - 1 - j) * nx + i);
-    img.data[k] = rgb[0]; img.data[k + 1] = rgb[1]; img.data[k + 2] = rgb[2]; img.data[k + 3] = 210;
-  }
-  const off = document.createElement("canvas");
-  off.width = nx; off.height = ny;
-  off.getContext("2d").putImageData(img, 0, 0);
+  const nx = gx.length, ny = gy.length;
   ctx.clearRect(0, 0, c.width, c.height);
-  ctx.imageSmoothingEnabled = true;
-  ctx.drawImage(off, L, 4, W, H);
+  if (grid) {
+    const img = ctx.createImageData(nx, ny);
+    for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
+      const rgb = probColor(grid[j][i] ?? 0.5), k = 4 * ((ny - 1 - j) * nx + i);
+      img.data[k] = rgb[0]; img.data[k + 1] = rgb[1]; img.data[k + 2] = rgb[2]; img.data[k + 3] = 210;
+    }
+    const off = document.createElement("canvas");
+    off.width = nx; off.height = ny;
+    off.getContext("2d").putImageData(img, 0, 0);
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(off, L, 4, W, H);
+  } else { ctx.fillStyle = "#fbfbfc"; ctx.fillRect(L, 4, W, H); }
   const [x0, x1, y0, y1] = [gx[0], gx[nx - 1], gy[0], gy[ny - 1]];
   const px = x => L + (x - x0) / (x1 - x0) * W, py = y => 4 + (1 - (y - y0) / (y1 - y0)) * H;
   ctx.strokeStyle = "#566070"; ctx.fillStyle = "#33404f"; ctx.font = "10px system-ui"; ctx.lineWidth = 1;
@@ -705,7 +958,7 @@ function drawSurfaceCanvas(c, gx, gy, grid, st) {
   const draw = (pts, ys, hollow) => pts.forEach(([x, y], i) => {
     ctx.beginPath();
     ctx.arc(px(x), py(y), 2.6, 0, 2 * Math.PI);
-    ctx.fillStyle = ctx.strokeStyle = ys[i] ? "#b3001b" : "#0b3d91";
+    ctx.fillStyle = ctx.strokeStyle = ys[i] ? POS : NEG;
     if (hollow) ctx.stroke(); else ctx.fill();
   });
   draw(st.data.train, st.data.train_y, false);
@@ -723,17 +976,17 @@ function drawScatter(c, pts, ys) {
     if (!Number.isFinite(xs[i]) || !Number.isFinite(yv[i])) return;
     ctx.beginPath();
     ctx.arc(6 + (xs[i] - ax) / sx * (W - 12), H - 6 - (yv[i] - ay) / sy * (H - 12), 2, 0, 2 * Math.PI);
-    ctx.fillStyle = ys[i] ? "#b3001b" : "#0b3d91";
+    ctx.fillStyle = ys[i] ? POS : NEG;
     ctx.fill();
   });
 }
 
+// a neuron's output over the input plane, on the shared scale: −scale blue, 0 white, +scale red
 function drawNeuron(c, map, scale) {
   const ny = map.length, nx = map[0].length, ctx = c.getContext("2d"), img = ctx.createImageData(nx, ny);
   for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
     const v = Math.max(-1, Math.min(1, (map[j][i] ?? 0) / scale)), k = 4 * ((ny - 1 - j) * nx + i);
-    // Playground's colours: orange negative, white zero, blue positive
-    const rgb = v < 0 ? [255, 255 + 110 * v, 255 + 255 * v] : [255 - 230 * v, 255 - 140 * v, 255 - 60 * v];
+    const rgb = probColor((v + 1) / 2);
     img.data[k] = rgb[0]; img.data[k + 1] = rgb[1]; img.data[k + 2] = rgb[2]; img.data[k + 3] = 255;
   }
   const off = document.createElement("canvas");
@@ -743,38 +996,42 @@ function drawNeuron(c, map, scale) {
   ctx.drawImage(off, 0, 0, c.width, c.height);
 }
 
-function drawDiagram(holder, widths, weights) {
-  const W = 300, H = 170, cols = widths.length, shown = widths.map(w => Math.min(w, 8));
-  const x = k => 18 + k * (W - 36) / (cols - 1), y = (k, i) => H / 2 + (i - (shown[k] - 1) / 2) * 18;
+// The network: up to 8 units per layer; edges red (+) or blue (−), width |w| (weights null: before training, grey);
+// the inputs named by their features
+function drawDiagram(holder, widths, weights, features = null) {
+  const W = 300, H = 170, cols = widths.length, shown = widths.map(w => Math.min(w, 8)), left = features ? 44 : 18;
+  const x = k => left + k * (W - left - 18) / (cols - 1), y = (k, i) => H / 2 + (i - (shown[k] - 1) / 2) * 18;
   let max = 1e-9;
-  for (const m of weights) for (const row of m) for (const v of row) if (v != null) max = Math.max(max, Math.abs(v));
+  if (weights) for (const m of weights) for (const row of m) for (const v of row) if (v != null) max = Math.max(max, Math.abs(v));
   let s = `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="network diagram">`;
-  weights.forEach((m, k) => m.forEach((row, i) => row.forEach((v, j) => {
+  if (weights) weights.forEach((m, k) => m.forEach((row, i) => row.forEach((v, j) => {
     if (v == null || i >= shown[k] || j >= shown[k + 1]) return;
-    s += `<line x1="${x(k)}" y1="${y(k, i)}" x2="${x(k + 1)}" y2="${y(k + 1, j)}" stroke="${v >= 0 ? "#2b7bba" : "#e8711a"}" ` +
-         `stroke-width="${(0.3 + 3 * Math.abs(v) / max).toFixed(2)}" stroke-opacity="0.75"/>`;
+    s += `<line x1="${x(k)}" y1="${y(k, i)}" x2="${x(k + 1)}" y2="${y(k + 1, j)}" stroke="${v >= 0 ? POS : NEG}" ` +
+         `stroke-width="${(0.3 + 3 * Math.abs(v) / max).toFixed(2)}" stroke-opacity="0.7"/>`;
   })));
+  else for (let k = 0; k + 1 < cols; k++) for (let i = 0; i < shown[k]; i++) for (let j = 0; j < shown[k + 1]; j++)
+    s += `<line x1="${x(k)}" y1="${y(k, i)}" x2="${x(k + 1)}" y2="${y(k + 1, j)}" stroke="#c7ccd3" stroke-width="0.6"/>`;
   widths.forEach((w, k) => {
     for (let i = 0; i < shown[k]; i++) s += `<circle cx="${x(k)}" cy="${y(k, i)}" r="5" fill="#fff" stroke="#33404f"/>`;
     if (w > shown[k]) s += `<text x="${x(k)}" y="${H - 4}" font-size="9" text-anchor="middle" fill="#566070">+${w - shown[k]}</text>`;
   });
+  if (features) features.slice(0, shown[0]).forEach((f, i) =>
+    s += `<text x="${x(0) - 8}" y="${y(0, i) + 3}" font-size="9" text-anchor="end" fill="#33404f">${f}</text>`);
   holder.innerHTML = s + "</svg>";
 }
 
-function onSurface(st, d, redraw = false) {
-  st.surface = d;
-  if (!redraw) st.surfaces += 1;
+function drawSurfaces(st, d) {
+  st.surfaces += 1;
   const which = $("#live-show").value;  // "mean" or "first"
   st.arms.forEach((a, i) => {
     const card = st.cards[i];
     const canvas = $("canvas.surface", card);
     drawSurfaceCanvas(canvas, d.gx, d.gy, which === "first" ? d.first[i] : d.mean[i], st);
-    if (!redraw) {  // a checksum of each drawn surface (tests check that every arm's surface updates)
-      const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-      let sum = 0;
-      for (let k = 0; k < px.length; k += 4) sum = (sum * 31 + px[k] + 7 * px[k + 2]) % 1000000007;
-      (st.surfaceSums ||= st.arms.map(() => [])).at(i).push(sum);
-    }
+    // a checksum of each drawn surface (tests check that every arm's surface updates)
+    const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    let sum = 0;
+    for (let k = 0; k < px.length; k += 4) sum = (sum * 31 + px[k] + 7 * px[k + 2]) % 1000000007;
+    (st.surfaceSums ||= st.arms.map(() => [])).at(i).push(sum);
     const row = $(".hidden-row", card);
     row.innerHTML = "";
     d.hidden[i].forEach((h, k) => {
@@ -789,10 +1046,10 @@ function onSurface(st, d, redraw = false) {
       for (const m of layer) for (const r of m) for (const v of r) if (v != null) scale = Math.max(scale, Math.abs(v));
       const tiles = el("div", { class: "tiles" });
       layer.forEach(m => { const c = el("canvas", { width: 40, height: 40 }); tiles.append(c); drawNeuron(c, m, scale); });
-      nholder.append(el("div", { class: "dim", text: `layer ${k + 1}: units 1–${layer.length} of ${st.request.width}, ` +
-                                                   `colour ±${fmt(scale, 2)}` }), tiles);
+      nholder.append(el("div", { class: "dim", text: `layer ${k + 1}: units 1–${layer.length} of ${st.data.widths[k + 1]}, ` +
+                                                   `blue −${fmt(scale, 2)} to red +${fmt(scale, 2)}` }), tiles);
     });
-    drawDiagram($(".diagram", card), st.data.widths, d.weights[i]);
+    drawDiagram($(".diagram", card), st.data.widths, d.weights[i], st.data.features);
   });
   // the signal trace of the two far points: mean |a| per layer (and |z| of the output), mean over seeds
   const layers = Object.keys(d.trace).filter(k => k.startsWith("a")).length;
@@ -805,9 +1062,8 @@ function onSurface(st, d, redraw = false) {
   $("#live-trace-note").textContent = `epoch ${d.epoch}; points ${st.data.trace_points.map(p => `(${p.map(v => fmt(v, 3)).join(", ")})`).join(" and ")}`;
 }
 
-function onProbe(st, d) {
-  st.probes.push(d);
-  const first = st.probes[0], x = d.layers.map((_, i) => i + 1), g = [], dd = [];
+function drawProbes(st) {
+  const d = st.probes.at(-1), first = st.probes[0], x = d.layers.map((_, i) => i + 1), g = [], dd = [];
   const hidden = d.hidden.map((n, i) => [n, i]).filter(([n]) => n !== "output").map(([, i]) => i);
   st.arms.forEach((a, i) => {
     g.push({ label: `${a.label} epoch ${first.epoch}`, color: a.color, dash: [3, 3], width: 1.2, values: first.grad_norm[i] });
@@ -820,8 +1076,20 @@ function onProbe(st, d) {
 
 function finishLive(st, d) {
   st.finished = true;
+  st.doneMs = performance.now() - st.t0;
   if (source) { source.close(); source = null; }
   liveButtons(st);
+  $("#live-status").classList.remove("waiting");
+  if (st.frame) { cancelAnimationFrame(st.frame); st.frame = null; }
+  // what the last frame had not drawn yet, drawn now
+  if (st.dirty && st.dirty.size && st.data) {
+    const dirty = st.dirty;
+    st.dirty = new Set();
+    if (dirty.has("surface") && st.surface) drawSurfaces(st, st.surface);
+    if (dirty.has("epoch")) drawEpochs(st);
+    if (dirty.has("probe") && st.probes.length) drawProbes(st);
+    if (dirty.has("gan")) drawGanState(st);
+  }
   if (d && st.data && st.data.kind === "gan") {
     st.result = d;
     d.arms.forEach((r, i) => {
@@ -829,6 +1097,7 @@ function finishLive(st, d) {
         `[${fmt(r.lo, 3)}, ${fmt(r.hi, 3)}] of ${d.modes_total} (95 % CI, n = ${r.n} seeds) · high-quality share ` +
         `${fmt(r.high_quality, 3)}` + (r.diverged ? ` · ${r.diverged} diverged` : "");
     });
+    setEpoch(d.epoch, d.epoch);
     $("#live-status").textContent = `done: ${d.epoch} epochs in ${d.wall_s} s · ` +
       d.arms.map(r => `${r.label} ${fmt(r.modes, 3)} of ${d.modes_total} modes`).join(" · ") + " (mean over seeds)";
     return;
@@ -839,6 +1108,7 @@ function finishLive(st, d) {
       if (st.cards && st.cards[i]) $(".arm-result", st.cards[i]).textContent =
         `final test accuracy ${fmt(r.test_acc, 3)} [${fmt(r.lo, 3)}, ${fmt(r.hi, 3)}] (95 % CI, n = ${r.n} seeds)` + (r.diverged ? ` · ${r.diverged} diverged` : "");
     });
+    setEpoch(d.epoch, d.epoch);
     $("#live-status").textContent = `done: ${d.epoch} epochs in ${d.wall_s} s · ` +
       (d.arms || []).map(r => `${r.label} ${fmt(r.test_acc, 3)} [${fmt(r.lo, 3)}, ${fmt(r.hi, 3)}]`).join(" · ") +
       ` (final test accuracy, 95 % CI, n = ${d.n} seeds each)`;
@@ -851,7 +1121,9 @@ async function togglePause() {
   if (!st || st.finished) return;
   const r = await api(`/api/live/${st.id}/${st.paused ? "resume" : "pause"}`, { method: "POST" }, st.token);
   st.paused = r.state === "paused";
+  st.lastEvent = performance.now();  // waiting starts counting from the resume, not from before the pause
   liveButtons(st);
+  if (st.paused) { $("#live-status").classList.remove("waiting"); if (st.epochs.length) statusLine(st); }
 }
 
 async function stepLive() {
@@ -956,31 +1228,38 @@ function route() {
 
 async function main() {
   try {
-    const [health, catalog, datasets] = await Promise.all([api("/api/health"), api("/api/activations"), api("/api/datasets")]);
+    const [health, catalog, datasets, presets] = await Promise.all([api("/api/health"), api("/api/activations"),
+                                                                   api("/api/datasets"), api("/api/live/presets")]);
     $("#version").textContent = `actlab ${health.version}`;
     actlab.catalog = catalog;
     actlab.datasets = datasets;
+    actlab.presets = presets;
     buildArmRows();
+    buildFeatures();
     applyModel();
     liveForm().elements.model.addEventListener("change", () => {
       const f = liveForm(), gan = f.elements.model.value === "gan";
       // each model's working defaults (the gan-modes study's, smaller): Adam with β₁ = 0.5 for a GAN
-      const sets = gan ? { optimizer: "adam", lr: 0.001, batch_size: 256, epochs: 100, width: 64, depth: 2, seeds: 4 }
-                       : { optimizer: "sgd", lr: 0.05, batch_size: 32, epochs: 300, width: 8, depth: 2, seeds: 4 };
+      const sets = gan ? { batch_size: 256, epochs: 100, widths: "64,64", seeds: 4 }
+                       : { batch_size: 32, epochs: 300, widths: "8,8", seeds: 4 };
       for (const [k, v] of Object.entries(sets)) f.elements[k].value = v;
       if (gan) { f.elements.arm0.value = "relu"; f.elements.arm1.value = "leaky_relu"; }
       applyModel();
-      liveRequest();
+      applyPreset();
+      buildLayers();
     });
+    liveForm().elements.dataset.addEventListener("change", applyPreset);
   } catch (e) { showError(e); return; }
   $("#act-lo").addEventListener("change", onActChange);
   $("#act-hi").addEventListener("change", onActChange);
-  liveForm().addEventListener("change", liveRequest);
+  liveForm().addEventListener("change", onLiveForm);
+  $("#layer-add").addEventListener("click", () => { const w = widthsOf(); if (w.length < MAX_LAYERS) setWidths([...w, w.at(-1) || 4]); });
+  $("#layer-remove").addEventListener("click", () => { const w = widthsOf(); if (w.length > 1) setWidths(w.slice(0, -1)); });
   $("#live-start").addEventListener("click", startLive);
   $("#live-pause").addEventListener("click", togglePause);
   $("#live-reset").addEventListener("click", resetLive);
   $("#live-step").addEventListener("click", stepLive);
-  $("#live-show").addEventListener("change", () => { if (actlab.live && actlab.live.surface) onSurface(actlab.live, actlab.live.surface, true); });
+  $("#live-show").addEventListener("change", () => { if (actlab.live && actlab.live.surface) schedule(actlab.live, "surface"); });
   window.addEventListener("hashchange", route);
   window.addEventListener("beforeunload", () => { if (source) source.close(); });
   route();
