@@ -1023,7 +1023,7 @@ def bench_live(arms: tuple[str, ...] = ("relu", "tanh", "sigmoid", "gelu"), seed
         exe = chromium or os.environ.get("ACTLAB_CHROMIUM") or "/usr/bin/chromium"
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=exe if Path(exe).exists() else None)
-            for label, burners in (("quiet", 0), ("loaded", load)):
+            for label, burners in (("quiet", 0), ("loaded", load))[:2 if load else 1]:
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 t = time.perf_counter()
                 page.goto(url)

@@ -59,6 +59,15 @@ def test_benchmarks_run_at_tiny_sizes(tmp_path):
     assert info["cores"] >= 1 and info["torch"].startswith("2.")
 
 
+def test_the_live_benchmark_reads_the_page_s_counters():
+    """bench_live at a tiny size (2 arms, 1 seed, 5 epochs, no loaded pass): a real server and Chromium."""
+    live = bench.bench_live(arms=("relu", "tanh"), seeds=1, epochs=5, load=0)["live"]
+    assert set(live) == {"workload", "headless", "quiet"}
+    q = live["quiet"]
+    assert q["frames"] >= 1 and 0 < q["first_frame_s"] <= q["wall_s"] and q["epochs_per_s"] > 0
+    assert q["vs_headless"] == q["epochs_per_s"] / live["headless"]["epochs_per_s"]
+
+
 def test_seed_002_port_is_the_source_and_trains_as_actlab_does():
     """benchmarks/source_blobs.py is seed 002 as written: its data cell is actlab's blobs8, its printed test
     accuracies come out (1.00 and 0.46 for sigmoid at one and two hidden layers, 0.46 for ReLU at four), and

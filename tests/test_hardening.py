@@ -303,7 +303,7 @@ def test_a_suite_prints_one_overview_row_per_study(tmp_path):
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("│")]
     assert len(lines) == 2  # one row per study, no per-cell tables
     moons = next(ln for ln in lines if "moons" in ln)
-    assert "2 of 2 done" in moons and "best final test acc:" in moons and "(n = 2)" in moons
+    assert "2 of 2 done" in moons and "best final test accuracy:" in moons and "(n = 2)" in moons
     assert "1 of 1 done" in next(ln for ln in lines if "gelu-approx" in ln)
 
 

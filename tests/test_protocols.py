@@ -112,6 +112,17 @@ def test_gradient_flow_at_depth_50_neither_underflows_nor_vanishes_and_matches_t
     for depth, r in source_ratios(rows).items():
         assert abs(math.log10(r.mean) - math.log10(published[depth])) < 0.2, (depth, r.mean)
 
+    from actlab.analysis.findings import findings
+
+    with Run.open(protocol_runs["gradient-flow"]) as run:  # the findings open with one sentence of the numbers below
+        head, *rest = [f.text for f in findings(run)]
+    ratios = source_ratios(rows)
+    assert head.startswith(f"In short: in seed 003's toy the mean‖g‖ ratio goes from {ratios[5].mean:.3g} at depth 5 "
+                           f"to {ratios[50].mean:.3g} at depth 50 (n = 20 simulations)")
+    inside = sum("theory inside the interval" in t for t in rest)
+    assert f"inside the measured interval at {inside} of 4 depths" in head
+    assert "in real backprop at depth 50 the first layer gets" in head and "with sigmoid + lecun_normal" in head
+
 
 def test_dead_neurons_is_the_source_experiment_on_the_same_draws():
     seed = 7
@@ -213,7 +224,7 @@ def test_the_direction_of_a_depth_trend_is_compared_with_the_source(tmp_path):
         a = list(run.replicas(next(c for c in run.done if c.depth == 1 and c.series == "sigmoid")).values())
         b = list(run.replicas(next(c for c in run.done if c.depth == 2 and c.series == "sigmoid")).values())
     (note,) = notes
-    assert "goes from 0.2 at depth 1 to 0.9 at depth 2 (rises)" in note
+    assert "the source's final test accuracy goes from 0.2 at depth 1 to 0.9 at depth 2 (rises)" in note  # words
     change = np.mean(np.array(b) - np.array(a))
     assert f"{change:+.3f}" in note
     assert any(v in note for v in ("the same direction here", "the direction differs here", "goes the same way",

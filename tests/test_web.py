@@ -850,6 +850,91 @@ def test_browser_puts_two_runs_side_by_side(page, server, tmp_path):
     assert page.errors == []
 
 
+@pytest.fixture(scope="module")
+def compared_root(smoke_runs, smoke_dir, tmp_path_factory):
+    """A runs root with two moons runs that differ in the learning rate (a, b) and a suite folder holding both."""
+    import shutil
+
+    from actlab.studies.config import load_study
+    from actlab.studies.runner import run_study
+    from conftest import TINY
+
+    root = tmp_path_factory.mktemp("compared")
+    shutil.copytree(smoke_dir / "moons", root / "a")
+    run_study(load_study("moons", ["seeds=2", *TINY["moons"], "train.lr=0.2"]), root / "b")
+    for name, src in (("moons", "a"), ("moons-fast", "b")):
+        shutil.copytree(root / src, root / "suite" / name)
+    return root
+
+
+def test_two_runs_compare_by_configuration_cells_and_curves(compared_root):
+    """What differs (only the learning rate), the cells both ran with each run's score and b − a paired by seed
+    (checked against the stores by hand), and the mean curves of both runs per metric."""
+    from actlab.analysis.stats import mean_ci, sign_flip_test
+
+    c = TestClient(create_app(compared_root, warm=False), base_url="http://127.0.0.1", headers=WRITE)
+    out = c.get("/api/compare", params={"a": "a", "b": "b"})
+    assert out.status_code == 200, out.text
+    out = out.json()
+    assert out["diff"] == [{"path": "train.lr", "a": 0.05, "b": 0.2}] and out["same"] > 20
+    with Run.open(compared_root / "a") as ra, Run.open(compared_root / "b") as rb:
+        assert [r["cell"] for r in out["shared"]] == [cell.label for cell in ra.cells] and not out["only_a"]
+        for row, ca, cb in zip(out["shared"], ra.cells, rb.cells, strict=True):
+            xa, xb = ra.replicas(ca, "final_test_acc"), rb.replicas(cb, "final_test_acc")
+            assert row["a"]["mean"] == pytest.approx(mean_ci(list(xa.values())).mean)
+            d = np.array([xb[k] - xa[k] for k in sorted(xa)])
+            assert row["diff"]["mean"] == pytest.approx(d.mean()) and row["diff"]["n"] == len(d)
+            assert row["diff"]["p"] == pytest.approx(sign_flip_test(d))
+            assert "paired by seed, n = 2" in row["diff"]["text"]
+        _, acc = rb.metric(rb.cells[0], "test_acc")
+        b0 = next(s for s in out["curves"]["test_acc"]["series"] if s["run"] == "b" and s["cell"] == rb.cells[0].label)
+        np.testing.assert_allclose(b0["mean"], acc.mean(0), rtol=1e-6)
+    assert set(out["curves"]) == {"train_loss", "test_loss", "test_acc"}
+    assert c.get("/api/compare", params={"a": "a", "b": "nope"}).status_code == 404
+    assert c.get("/api/compare", params={"a": "a", "b": "suite"}).status_code == 404  # a suite is no run
+
+
+def test_suites_are_listed_and_open_to_their_overview(compared_root):
+    c = TestClient(create_app(compared_root, warm=False), base_url="http://127.0.0.1", headers=WRITE)
+    runs = {r["path"]: r for r in c.get("/api/runs").json()["runs"]}
+    assert runs["suite"]["kind"] == "suite" and runs["suite"]["studies"] == 2
+    assert {"a", "b", "suite/moons", "suite/moons-fast"} <= set(runs)
+    suite = c.get("/api/runs/suite").json()
+    assert suite["kind"] == "suite" and [m["path"] for m in suite["members"]] == ["suite/moons", "suite/moons-fast"]
+    with Run.open(compared_root / "suite" / "moons") as run:
+        from actlab.analysis.overview import overview
+        assert {k: suite["members"][0][k] for k in ("cells", "source", "headline")} == overview(run)
+    assert suite["members"][0]["headline"].startswith("best final test accuracy:")  # words, not final_test_acc
+
+
+def test_browser_compares_two_runs_and_opens_a_suite(page, compared_root, tmp_path):
+    with serving(create_app(compared_root, warm=False)) as base:
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 800 if width > 400 else 844})
+            page.goto("about:blank")
+            page.goto(f"{base}/#runs?run=a&with=b")
+            page.wait_for_function("window.actlab.compare && document.querySelectorAll('#run-diff .plot canvas').length"
+                                   " === 3", timeout=30_000)
+            rows = page.locator("#run-diff table").first.locator("tbody tr")
+            assert rows.count() == 1 and rows.first.inner_text().split("\t") == ["train.lr", "0.05", "0.2"]
+            assert page.locator("#run-diff mark.a").count() == 1 and page.locator("#run-diff mark.b").count() == 1
+            assert page.locator("#run-diff table").nth(1).locator("tbody tr").count() == 2  # the cells both ran
+            assert "paired by seed" in page.inner_text("#run-diff")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            page.screenshot(path=tmp_path / f"compare-{width}.png", full_page=True)
+            page.click("#runs-list tr[data-path='suite'] td")
+            page.wait_for_selector(".suite-table tbody tr")
+            assert page.locator(".suite-table tbody tr").count() == 2
+            assert "not a run directory" not in page.inner_text("body")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            page.screenshot(path=tmp_path / f"suite-{width}.png", full_page=True)
+            assert page.locator(".suite-table a").all_inner_texts() == ["moons", "moons (moons-fast)"]
+            page.click(".suite-table a[href*='moons-fast']")
+            page.wait_for_function("window.actlab.run && window.actlab.run.path === 'suite/moons-fast'")
+        page.set_viewport_size({"width": 1400, "height": 1000})
+    assert page.errors == []
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 
 

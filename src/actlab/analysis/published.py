@@ -38,7 +38,7 @@ from scipy import stats as sps
 
 from actlab.analysis.simulations import source_ratios
 from actlab.analysis.stats import Estimate, TimeRange, mean_ci, sign_flip_test, time_range, time_to_event
-from actlab.analysis.summary import bounds_of
+from actlab.analysis.summary import bounds_of, prose_name
 from actlab.store.results import METRICS, Run
 
 REPLICA_METRICS = ("final_test_acc", "best_test_acc", "final_test_loss", "final_train_loss")
@@ -333,8 +333,9 @@ def direction_notes(run: Run) -> list[str]:
                        f"too few for the exact sign-flip test to confirm it at 0.05 (p = {p:.2g})")
         else:
             verdict = f"this run cannot tell the direction (its seeds disagree; exact sign-flip p = {p:.2g})"
-        notes.append(f"{label}: the source's {metric} goes from {points[d0]:.3g} at depth {d0} to {points[d1]:.3g} at "
-                     f"depth {d1} ({'falls' if src < 0 else 'rises'}); this run's change over the same depths is "
+        notes.append(f"{label}: the source's {prose_name(metric)} goes from {points[d0]:.3g} at depth {d0} to "
+                     f"{points[d1]:.3g} at depth {d1} ({'falls' if src < 0 else 'rises'}); this run's change over the "
+                     f"same depths is "
                      f"{diff.mean:+.3f} (95 % CI [{diff.lo:+.3f}, {diff.hi:+.3f}], n = {diff.n} paired seeds): "
                      f"{verdict}.")
     return notes

@@ -134,6 +134,46 @@ def gradient_flow_table(rows: Rows) -> tuple[list[str], list[list[str]]]:
 
 
 def _gradient_flow(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
+    found, verdicts = _gradient_flow_details(rows, st)
+    return ([f for f in [_gradient_flow_headline(rows)] if f is not None] + found), verdicts
+
+
+def _gradient_flow_headline(rows: list[dict]) -> Finding | None:
+    """gradient-flow's findings in one sentence: the toy's ratio from the shallowest to the deepest depth, how
+    often theory lands inside the measured interval, and real backprop's first-to-last ratio per arm."""
+    ratios = source_ratios(rows)
+    if not ratios:
+        return None
+    t = Text()
+    (d0, r0), (d1, r1) = min(ratios.items()), max(ratios.items())
+    t("In short: in seed 003's toy the mean‖g‖ ratio goes from {a} at depth {d0} to {b} at depth {d1} "
+      "(n = {n} simulations)", a=(r0.mean, ".3g"), d0=(d0, "d"), b=(r1.mean, ".3g"), d1=(d1, "d"), n=(r1.n, "d"))
+    try:
+        predicted = toy_gradient(rows)
+    except ActlabError:
+        predicted = {}
+    judged = [rms.lo <= theory <= rms.hi for theory, rms in predicted.values() if np.isfinite(rms.lo)]
+    if judged:
+        t("; mean-field theory lies inside the measured interval at {k} of {m} depths", k=(sum(judged), "d"),
+          m=(len(judged), "d"))
+    real = [r for r in rows if r.get("method") == "real"]
+    if real:
+        top = max(r["depth"] for r in real)
+        parts = []
+        for (act, init), rs in group([r for r in real if r["depth"] == top], "activation", "init").items():
+            e = log_ratio(rs)
+            if e.n:
+                parts.append((f"{act} + {init}", 10 ** e.mean))
+        if parts:
+            t("; in real backprop at depth {depth} the first layer gets ", depth=(top, "d"))
+            for i, (name, v) in enumerate(parts):
+                t(("" if i == 0 else " and " if i == len(parts) - 1 else ", ") + "{v}× the last layer's gradient "
+                  f"with {name}", v=(v, ".3g"))
+    t(".")
+    return t.finding()
+
+
+def _gradient_flow_details(rows: list[dict], st: Stats) -> tuple[list[Finding], list]:
     found, verdicts = [], []
     for depth, r in source_ratios(rows).items():
         t = Text()

@@ -18,6 +18,12 @@ from actlab.store.results import Run, score_of
 Rows = list[dict[str, Any]]
 
 
+def prose_name(field: str) -> str:
+    """A stored column's name as a sentence says it: final_test_acc -> 'final test accuracy'."""
+    words = field.replace("_acc", "_accuracy").replace("_mse", "_MSE").split("_")
+    return " ".join(words)
+
+
 def bounds_of(field: str) -> tuple[float, float] | None:
     """The range a measured quantity cannot leave, by its name: accuracies and fractions [0, 1]; losses, stds,
     variances, norms, ratios, errors and times [0, ∞); None where it may take any sign. Intervals are clipped
@@ -138,8 +144,7 @@ def headline(rows: list[dict[str, Any]], sims: list[dict[str, Any]], published: 
     if scored:
         lower = scored[0]["score_lower"]
         best = (min if lower else max)(scored, key=lambda r: r["score"].mean)
-        name = {"test accuracy": "test acc", "test MSE": "test MSE"}.get(best["score_name"], best["score_name"])
-        return f"{'lowest' if lower else 'best'} final {name}: {best['cell']} " \
+        return f"{'lowest' if lower else 'best'} final {best['score_name']}: {best['cell']} " \
             f"{best['score'].format(best['score_spec'], with_n=False)} (n = {best['score'].n})"
     if published:
         c = published[0]

@@ -31,8 +31,8 @@ from matplotlib.figure import Figure
 from actlab import __version__
 from actlab.analysis import guide
 from actlab.analysis.findings import Finding, findings
-from actlab.analysis.published import compare, study_note
-from actlab.analysis.summary import cells_done, headline, sim_summary, summary_rows, verdict_counts
+from actlab.analysis.overview import overview
+from actlab.analysis.published import study_note
 from actlab.errors import ActlabError
 from actlab.report.figures import catalog as catalog_figures
 from actlab.report.figures import generative as generative_figures
@@ -194,11 +194,7 @@ def study_section(run_dir: str | Path, ci: str = "t") -> Section:
                       config=json.dumps(cfg, indent=2), cells=cells_table(run),
                       claims=[{"guide": cv.guide, "claim": cv.claim, "verdict": cv.verdict, "sentence": cv.sentence()}
                               for cv in guide.claim_verdicts(run)])
-        rows = summary_rows(run)
-        comparisons = compare(run)
-        sec.overview = {"cells": cells_done([c.status for c in run.cells]),
-                        "source": verdict_counts(comparisons),
-                        "headline": headline(rows, sim_summary(run) if run.kind == "simulation" else [], comparisons)}
+        sec.overview = overview(run)
         folder = Path(run_dir) / FIGURE_DIR
         published = [t for t in (published_table(run),) if t is not None]
         if run.kind == "train":

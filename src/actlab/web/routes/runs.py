@@ -11,13 +11,14 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 from actlab.analysis.findings import findings
+from actlab.analysis.overview import compare_runs, overview
 from actlab.analysis.published import study_note
 from actlab.catalog.activations import catalog_only
 from actlab.errors import ActlabError, excerpt
 from actlab.report import page
 from actlab.report.figures import simulations as simfigures
 from actlab.report.tables import depth_tables, published_table, results_table, simulation_tables
-from actlab.store.results import Run, run_dirs
+from actlab.store.results import Run, run_dirs, suite_members
 from actlab.store.writer import DB_NAME
 
 SERVED_SUFFIXES = (".png", ".svg", ".html")  # what /files/ serves from the runs root
@@ -126,6 +127,30 @@ def _run_dir(root: Path, rel: str) -> Path:
     return path
 
 
+def suite_dirs(root: Path) -> list[Path]:
+    """Folders under the root that hold run directories directly and are no run themselves: a suite's folder
+    (`actlab run tour` writes its studies there, and its report beside them)."""
+    top = root.resolve()
+    return sorted({p.parent for p in run_dirs(root, MAX_RUN_DEPTH)
+                   if p.parent.resolve() != top and not (p.parent / DB_NAME).exists()})
+
+
+def suite_detail(root: Path, path: Path) -> dict[str, Any]:
+    """A suite's overview: one row per member study (cells, the source's numbers, headline, its path here)."""
+    rel = _rel(root, path)
+    members = []
+    for m in suite_members(path):
+        try:
+            with catalog_only(), Run.open(m) as run:
+                members.append({"path": _rel(root, m), "name": run.name, **overview(run)})
+        except UNREADABLE as e:  # one damaged member is listed as such; the others still show
+            members.append({"path": _rel(root, m), "name": m.name, "cells": "unreadable", "source": "—",
+                            "headline": str(e) if isinstance(e, ActlabError) else f"{type(e).__name__}: {e}"})
+    report = path / page.REPORT_NAME
+    return {"path": rel, "name": path.name, "kind": "suite", "members": members,
+            "report_url": f"/files/{rel}/{page.REPORT_NAME}" if report.is_file() else None}
+
+
 def router(root: Path) -> APIRouter:
     r = APIRouter()
 
@@ -141,10 +166,33 @@ def router(root: Path) -> APIRouter:
                 why = str(e) if isinstance(e, ActlabError) else f"not a readable actlab store ({type(e).__name__}: {e})"
                 listed.append({"path": _rel(root, p), "name": p.name, "kind": "unreadable", "description": why,
                                "seeds": 0, "cells": {}, "created": None, "report": False, "error": why})
+        for p in suite_dirs(root):
+            listed.append({"path": _rel(root, p), "name": p.name, "kind": "suite", "studies": len(suite_members(p)),
+                           "description": "", "seeds": 0, "cells": {}, "created": None,
+                           "report": (p / page.REPORT_NAME).is_file()})
+        listed.sort(key=lambda r: r["path"])
         return {"root": str(root), "runs": listed}
+
+    @r.get("/api/compare")
+    def compare(a: str, b: str) -> dict[str, Any]:
+        """Two runs side by side: what their configurations set differently, the cells they share in one table
+        (each run's score with its interval and n, b − a paired by seed), the cells only one has, and the mean
+        curves of the shared cells overlaid (`actlab.analysis.overview.compare_runs`)."""
+        pa, pb = _run_dir(root, a), _run_dir(root, b)
+        try:
+            with catalog_only(), Run.open(pa) as ra, Run.open(pb) as rb:
+                out = compare_runs(ra, rb)
+        except UNREADABLE as e:
+            why = str(e) if isinstance(e, ActlabError) else f"{type(e).__name__}: {e}"
+            raise HTTPException(422, f"{excerpt(a)} or {excerpt(b)} is not a readable actlab store ({why})") from None
+        out["a"]["path"], out["b"]["path"] = _rel(root, pa), _rel(root, pb)
+        return out
 
     @r.get("/api/runs/{rel:path}")
     def run(rel: str) -> dict[str, Any]:
+        folder = contained(root, rel)
+        if not (folder / DB_NAME).exists() and folder.resolve() in {p.resolve() for p in suite_dirs(root)}:
+            return suite_detail(root, folder)
         path = _run_dir(root, rel)
         try:
             return run_detail(root, path)

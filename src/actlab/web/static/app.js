@@ -768,7 +768,8 @@ function drawSpark(c, x, curves, color, { logY = false, range = null } = {}) {
 
 // A line chart: each series {label, color, dash, values, lo, hi} (lo/hi: a band), our own legend (names and
 // line styles) and a hover read-out of every series at the cursor.
-function linePlot(container, x, series, { logY = false, xLabel = "", yLabel = "", height = 260, yRange = null, intX = false } = {}) {
+function linePlot(container, x, series, { logY = false, xLabel = "", yLabel = "", height = 260, yRange = null, intX = false,
+                                         spanGaps = false } = {}) {
   // the same chart with new numbers (a live training's next epochs): uPlot's setData, not a new chart
   const key = JSON.stringify([series.map(s => [s.label, s.color, s.dash, !!s.lo]), logY, xLabel, yLabel, height, yRange, intX,
                               container.clientWidth]);
@@ -793,7 +794,8 @@ function linePlot(container, x, series, { logY = false, xLabel = "", yLabel = ""
       data.push(s.hi, s.lo);
       bands.push({ series: [i, i + 1], fill: s.color + (s.dash ? "18" : "2a") });
     }
-    sers.push({ label: s.label, stroke: s.color, width: s.width || 2, dash: s.dash || undefined, points: { show: x.length < 12 } });
+    sers.push({ label: s.label, stroke: s.color, width: s.width || 2, dash: s.dash || undefined, points: { show: x.length < 12 },
+                spanGaps });
     data.push(s.values);
     const key = el("span", { class: "key" });
     key.innerHTML = `<svg width="28" height="10" aria-hidden="true"><line x1="1" y1="5" x2="27" y2="5" stroke="${s.color}" ` +
@@ -1154,10 +1156,12 @@ async function renderRuns() {
       if (!current || r.path === current) cmp.disabled = true;
       const tr = el("tr", { "data-path": r.path, onclick: () => go(r.path, null) },
         el("td", { text: r.path }), el("td", { text: r.kind }),
-        // an unreadable store says why in place of its cells
+        // an unreadable store says why in place of its cells; a suite counts its studies
         el("td", r.error ? { text: r.error, class: "small", title: r.error }
-                         : { text: Object.entries(r.cells).map(([k, v]) => `${v} ${k}`).join(", ") }),
+                         : { text: r.kind === "suite" ? `${r.studies} studies`
+                                                      : Object.entries(r.cells).map(([k, v]) => `${v} ${k}`).join(", ") }),
         el("td", {}, cmp));
+      if (r.kind === "suite") cmp.disabled = true;  // a suite opens to its overview; its studies compare
       if (r.path === current) tr.className = "sel";
       else if (r.path === other) tr.className = "sel2";
       return tr;
@@ -1168,12 +1172,15 @@ async function renderRuns() {
       el("thead", {}, el("tr", {}, el("th", { text: "run" }), el("th", { text: "kind" }), el("th", { text: "cells" }), el("th"))),
       el("tbody", {}, ...rows)) : el("p", { class: "dim", text: "No runs yet: actlab run writes them here." }));
     const box = $("#run-detail");
-    if (current && other) {  // two runs side by side: summaries, tables and figures in two columns
+    if (current && other) {  // two runs: what differs, the cells both ran in one table, curves overlaid; then both
       box.innerHTML = "";
-      const left = el("div", { class: "run-col" }), right = el("div", { class: "run-col" });
+      const left = el("div", { class: "run-col" }), right = el("div", { class: "run-col" }), diff = el("div", { id: "run-diff" });
       box.append(el("p", {}, `Comparing two runs. `, el("a", { href: "#", id: "close-compare", text: "Close the comparison",
-        onclick: e => { e.preventDefault(); go(current, null); } })), el("div", { class: "run-compare" }, left, right));
+        onclick: e => { e.preventDefault(); go(current, null); } })), diff, el("h3", { text: "Each run whole" }),
+        el("div", { class: "run-compare" }, left, right));
       actlab.runWith = null;
+      actlab.compare = null;
+      await drawCompare(diff, current, other);
       await showRun(current, false, left);
       actlab.runWith = await showRun(other, false, right, false);
     } else if (current) {
@@ -1183,12 +1190,66 @@ async function renderRuns() {
   } catch (e) { showError(e); }
 }
 
+// Two runs compared (GET /api/compare): the settings that differ (a's value, b's value), the cells both ran with
+// each run's score and b − a paired by seed, the cells only one has, and per metric one chart with every shared
+// cell's mean curve, run a solid and run b dashed, one colour per cell.
+async function drawCompare(box, a, b) {
+  try {
+    const c = actlab.compare = await api(`/api/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
+    const cellTable = (header, rows) => el("div", { class: "scroll-x" }, el("table", {},
+      el("thead", {}, el("tr", {}, ...header.map(h => el("th", { text: h })))),
+      el("tbody", {}, ...rows.map(r => el("tr", {}, ...r.map(v => v instanceof Node ? el("td", {}, v) : el("td", { text: v })))))));
+    const show = v => v == null ? "(not set)" : typeof v === "object" ? JSON.stringify(v) : String(v);
+    box.append(el("h3", { text: `What differs: a = ${c.a.path}, b = ${c.b.path}` }),
+      c.diff.length ? cellTable(["setting", `a: ${c.a.name}`, `b: ${c.b.name}`],
+                                c.diff.map(d => [d.path, el("mark", { class: "a", text: show(d.a) }), el("mark", { class: "b", text: show(d.b) })]))
+                    : el("p", { text: "Nothing: the two runs have the same configuration." }),
+      el("p", { class: "dim", text: `${c.same} other settings are the same in both.` }));
+    box.append(el("h3", { text: `Cells both ran (${c.shared.length})` }));
+    if (c.shared.length) box.append(cellTable(["cell", "score", `a: ${c.a.name}`, `b: ${c.b.name}`, "b − a"],
+      c.shared.map(r => [r.cell, r.score + (r.lower_better ? " (lower is better)" : ""), r.a ? r.a.text : "—",
+                         r.b ? r.b.text : "—", r.diff ? r.diff.text : r.note || "—"])));
+    else box.append(el("p", { class: "dim", text: "None: the runs share no cell label, so nothing is aligned." }));
+    if (c.only_a.length) box.append(el("p", { class: "dim", text: `Only in a: ${c.only_a.join("; ")}` }));
+    if (c.only_b.length) box.append(el("p", { class: "dim", text: `Only in b: ${c.only_b.join("; ")}` }));
+    const cells = [...new Set(Object.values(c.curves).flatMap(m => m.series.map(s => s.cell)))];
+    const colour = cell => SEED_COLORS[cells.indexOf(cell) % SEED_COLORS.length];
+    const grid = el("div", { class: "grid2" });
+    box.append(grid);
+    for (const [metric, m] of Object.entries(c.curves)) {
+      const x = [...new Set(m.series.flatMap(s => s.epochs))].sort((p, q) => p - q), at = new Map(x.map((e, i) => [e, i]));
+      const series = m.series.map(s => {
+        const values = Array(x.length).fill(null);
+        s.epochs.forEach((e, i) => { values[at.get(e)] = s.mean[i]; });
+        return { label: `${s.cell} (${s.run})`, color: colour(s.cell), dash: s.run === "b" ? [6, 4] : null, values };
+      });
+      const holder = el("div", { class: "plot", "data-metric": metric });
+      grid.append(el("div", {}, el("h3", { text: `${m.name[0].toUpperCase() + m.name.slice(1)}: a solid, b dashed (mean over seeds)` }), holder));
+      linePlot(holder, x, series, { xLabel: "epoch", yLabel: m.name, logY: metric.endsWith("loss"), spanGaps: true,
+                                    yRange: metric.endsWith("acc") ? [0, 1] : null, height: 240 });
+    }
+  } catch (e) { showError(e); }
+}
+
+// a suite's folder: its studies, one row each (cells, the source's numbers, headline), each opening its run
+function showSuite(r, box) {
+  box.append(el("h2", { text: `${r.name} (a suite of ${r.members.length} studies)` }),
+    r.report_url ? el("p", {}, el("a", { href: r.report_url, target: "_blank", text: "Open the suite's report" })) : null,
+    el("div", { class: "scroll-x" }, el("table", { class: "suite-table" },
+      el("thead", {}, el("tr", {}, ...["study", "cells", "the source's numbers", "headline"].map(h => el("th", { text: h })))),
+      el("tbody", {}, ...r.members.map(m => el("tr", {},
+        el("td", {}, el("a", { href: `#runs?run=${encodeURIComponent(m.path)}`,
+                               text: m.path.split("/").pop() === m.name ? m.name : `${m.name} (${m.path.split("/").pop()})` })),
+        el("td", { text: m.cells }), el("td", { text: m.source }), el("td", { class: "wrap", text: m.headline })))))));
+}
+
 async function showRun(path, build = false, box = $("#run-detail"), main = true) {
   try {
     const r = await api(`/api/runs/${path}${build ? "/report" : ""}`, build ? { method: "POST" } : {});
     if (main) actlab.run = r;
     showError(null);
     box.innerHTML = "";
+    if (r.kind === "suite") { showSuite(r, box); return r; }
     // DOM append writes a null as the text "null": only the parts this run has
     box.append(...[el("h2", { text: r.name }), el("p", { text: r.description }),
       r.note ? el("p", { class: "dim", text: r.note }) : null,
