@@ -84,6 +84,13 @@ class Comparison:
     reproduced: Reproduced | None
     verdict: str  # consistent, not consistent, not comparable, not measured
     detail: str  # the range compared, the difference, or why
+    key: str = ""  # the published number's key, metric@where
+
+    @property
+    def spec(self) -> str:
+        """How actlab's estimate is written: an accuracy or a fraction as every table writes it (0.795), other
+        quantities to 4 significant digits."""
+        return ".3f" if bounds_of(parse_key(self.key)[0]) == (0.0, 1.0) else ".4g"
 
 
 def parse_key(key: str) -> tuple[str, dict[str, str]]:
@@ -269,7 +276,7 @@ def compare(run: Run) -> list[Comparison]:
             if not inside:
                 detail += f"; published / actlab = {_g(value / rep.value)}" if rep.value else ""
         out.append(Comparison(p["quantity"], value, p.get("unit", ""), p["source"], p["single_run"], rep, verdict,
-                              detail))
+                              detail, p["key"]))
     return out
 
 

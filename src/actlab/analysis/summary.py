@@ -148,8 +148,8 @@ def headline(rows: list[dict[str, Any]], sims: list[dict[str, Any]], published: 
             f"{best['score'].format(best['score_spec'], with_n=False)} (n = {best['score'].n})"
     if published:
         c = published[0]
-        rep = "—" if c.reproduced is None or c.reproduced.n == 0 else c.reproduced.format(".3g")
-        return f"{c.quantity}: {rep} ({c.verdict} with {c.published:.3g})"
+        rep = "—" if c.reproduced is None or c.reproduced.n == 0 else c.reproduced.format(c.spec)
+        return f"{c.quantity}: {rep} ({c.verdict} with {c.published:.4g})"
     return f"{len(sims)} result rows" if sims else "—"
 
 

@@ -66,7 +66,8 @@ WideOpt = Annotated[bool, typer.Option("--wide", help="Show every column of the 
 
 
 ParamOpt = Annotated[list[str] | None, typer.Option(
-    "--param", "-p", metavar="KEY=VALUE", help="Parameter as KEY=VALUE (every named activation that has KEY) or NAME.KEY=VALUE.")]
+    "--param", "-p", metavar="KEY=VALUE",
+    help="Parameter as KEY=VALUE (every named activation that has KEY) or NAME.KEY=VALUE.")]
 
 
 def parse_params(items: list[str] | None, acts: list[Activation]) -> dict[str, dict[str, float]]:

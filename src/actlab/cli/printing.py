@@ -186,7 +186,7 @@ def summary(summary: RunSummary, max_rows: int = 16, wide: bool = False) -> None
         rows = []
         for c in summary.published:
             rep = c.reproduced
-            est = "—" if rep is None or rep.n == 0 else rep.format()
+            est = "—" if rep is None or rep.n == 0 else rep.format(c.spec)
             published = f"{c.published:.4g} {c.unit}".strip() + (" (one run)" if c.single_run else " (mean)")
             rows.append([c.quantity, published,
                          est, c.verdict, c.detail])

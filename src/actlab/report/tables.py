@@ -177,7 +177,7 @@ def published_table(run: Run) -> Table | None:
     rows = []
     for c in compare(run):
         rep = c.reproduced
-        est = "—" if rep is None or rep.n == 0 else rep.format()
+        est = "—" if rep is None or rep.n == 0 else rep.format(c.spec)
         published = f"{c.published:.4g}{(' ' + c.unit) if c.unit else ''} ({'one run' if c.single_run else 'a mean'})"
         rows.append([c.quantity, published, est, c.verdict, c.detail, c.source])
     if not rows:
