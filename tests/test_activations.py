@@ -45,6 +45,7 @@ NUMPY_FORMULAS = {
     "hard_sigmoid": ({}, lambda x: np.clip((x + 3) / 6, 0, 1)),
     "hard_swish": ({}, lambda x: x * np.clip((x + 3) / 6, 0, 1)),
     "identity": ({}, lambda x: x),
+    "relu2": ({}, lambda x: np.maximum(x, 0) ** 2),  # squared ReLU (So et al. 2021)
 }
 
 # name -> torch's functional equivalent with the same parameters as NUMPY_FORMULAS.

@@ -166,6 +166,10 @@ def test_schedules():
     assert f(0) == 1.0 and f(10) == pytest.approx(0.5) and f(20) == pytest.approx(0.0)
     f = lr_factor(TrainConfig(epochs=10, schedule="warmup_cosine", warmup_epochs=2), 2)
     assert f(0) == 0.25 and f(3) == 1.0 and f(4) == pytest.approx(1.0) and f(20) == pytest.approx(0.0)
+    for warm_epochs, steps in ((1.25, 2), (0.25, 2)):  # a fractional warm-up (2.5 and 0.5 steps): never above 1
+        f = lr_factor(TrainConfig(epochs=10, schedule="warmup_cosine", warmup_epochs=warm_epochs), steps)
+        ramp = [f(s) for s in range(math.ceil(warm_epochs * steps))]  # the warm-up steps: rising, ending at 1
+        assert ramp[-1] == 1.0 and max(ramp) == 1.0 and ramp == sorted(ramp) and f(len(ramp)) <= 1.0
 
 
 def test_bad_configs_are_named(moons):

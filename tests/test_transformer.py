@@ -358,3 +358,53 @@ def test_language_findings_and_a_wrong_published_order(tmp_path):
         pairs = text.split("their runs' spread (")[1].split(")")[0].split(", ")
         assert pairs == [f"{r.arms[0].label}/{r.arms[1].label}", f"{r.arms[2].label}/{r.arms[3].label}",
                          f"{r.arms[3].label}/{r.arms[4].label}"]
+
+
+def test_a_gated_rms_block_is_its_formula():
+    """A gated block with RMSNorm, against float64 formulas: x' = x + attention(RMSNorm₁(x)), then
+    x' + W₂(φ(W₁h + b₁) ⊙ (Vh + c)) + b₂ with h = RMSNorm₂(x') and φ SwiGLU's gate Swish (the gate, not the diagonal
+    x·Swish(x)); each RMSNorm is torch's own (F.rms_norm) with the replica's gain."""
+    torch.manual_seed(1)
+    m, bsz, t, d, heads, ffn = 2, 3, 4, 8, 2, 16
+    blk = Block(m, d, heads, ffn, True, True, "softmax", True).double()
+    with torch.no_grad():
+        for p in blk.parameters():
+            p.normal_(0, 0.5)
+    x = torch.randn(m, bsz * t, d, dtype=F64)
+    swiglu = activations.get("swiglu")
+    phi = swiglu.gate.module().double()
+    got = blk(x, bsz, t, phi, None, None, "block1").detach()
+    blk.requires_grad_(False)
+    for r in range(m):
+        xr = x[r]
+        h1 = torch.nn.functional.rms_norm(xr, (d,), blk.norm1.weight[r, 0], eps=blk.norm1.eps)
+        att = _reference_attention(h1.view(bsz, t, d).numpy(), blk.qkv.weight[r].detach().numpy(),
+                                   blk.qkv.bias[r, 0].detach().numpy(), heads, "softmax", True)
+        x1 = xr + torch.from_numpy(att).reshape(bsz * t, d) @ blk.proj.weight[r] + blk.proj.bias[r, 0]
+        h2 = torch.nn.functional.rms_norm(x1, (d,), blk.norm2.weight[r, 0], eps=blk.norm2.eps)
+        a, v = h2 @ blk.fc.weight[r] + blk.fc.bias[r, 0], h2 @ blk.value.weight[r] + blk.value.bias[r, 0]
+        ref = x1 + (a * torch.sigmoid(a) * v) @ blk.out.weight[r] + blk.out.bias[r, 0]
+        np.testing.assert_allclose(got[r].numpy(), ref.detach().numpy(), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(swiglu.gated_fn(a.detach(), v.detach()).numpy(),
+                                   (a * torch.sigmoid(a) * v).detach().numpy(),
+                                   rtol=1e-12)
+
+
+def test_a_run_records_both_parameter_counts(tmp_path):
+    """Each transformer cell keeps its own parameter count and that of the ungated FFN at 4d it is matched with,
+    as the formula gives them (artifact `parameter_counts`)."""
+    from actlab.store.results import Run
+    from actlab.studies.config import load_study
+    from actlab.studies.runner import run_study
+    from conftest import TINY
+
+    run_study(load_study("transformer-ffn-cpu", ["seeds=1", *TINY["transformer-ffn-cpu"],
+                                                 "grid.activation=[gelu,swiglu]"]), tmp_path / "run")
+    with Run.open(tmp_path / "run") as run:
+        assert len(run.cells) == 2
+        for cell in run.cells:
+            counts = {k: int(v) for k, v in run.artifact(cell, "parameter_counts").items()}
+            m, d = cell.model, cell.model["width"]
+            gated = activations.get(m["activation"]).gated
+            assert counts["ffn_width"] == ffn_width(d, gated) and counts["ungated_ffn_width"] == 4 * d
+            assert abs(counts["parameters"] - counts["ungated_parameters"]) <= 0.05 * counts["ungated_parameters"]

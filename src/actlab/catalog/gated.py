@@ -2,7 +2,7 @@
 
 A gated entry takes two pre-activations (a = xW + b_W, b = xV + b_V, two projections of the same input), so
 the element-wise record (`actlab.catalog.properties`) applies to two of its parts only: its gate φ, and its
-self-gated diagonal x·φ(x) (both inputs equal; e.g. SwiGLU's diagonal is Swish). What applies to the function
+self-gated diagonal x·φ(x) (both inputs equal; e.g. GLU's diagonal x·σ(x) is Swish). What applies to the function
 of two inputs is measured here, on a grid over the gate input a ∈ [-12, 12] (step 2e-4) times the value input b
 (autograd in float64), with a, b independent N(0, 1), the statistics of two independent projections at init.
 Expectations are Simpson's rule over a and Gauss-Hermite over b, which is exact in b for a function at most

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from actlab.data.record import Dataset
-from actlab.nn.models import PopGAN, Population, PopVAE, build
+from actlab.nn.models import PopGAN, PopTransformer, Population, PopVAE, build
 from actlab.store.writer import CellResult
 from actlab.studies import simulations
 from actlab.studies.config import Cell, Diagnostics
@@ -73,6 +73,8 @@ def run_population(cells: list[Cell], datasets: DataCache | None = None, on_epoc
     fast = (fused.surface_forward(model, cfg.train, ds.task, ds.n_classes) if surface and hist.engine == "fused"
             else None)
     shared, per_replica, per_cell = _diagnostics(model, ds, cfg.diagnostics, len(cells), fast)
+    if isinstance(model, PopTransformer):  # its own parameter count and the ungated FFN's it is matched with
+        shared["parameter_counts"] = {k: np.array(v) for k, v in model.counts.items()}
     wall = (time.perf_counter() - t0) / len(cells)
     out = []
     for i in range(len(cells)):

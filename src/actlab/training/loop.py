@@ -215,8 +215,8 @@ def lr_factor(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
         if cfg.schedule == "cosine":
             return 0.5 * (1 + math.cos(math.pi * step / total))
         if cfg.schedule == "warmup_cosine":
-            if step < warm:
-                return (step + 1) / warm
+            if step < warm:  # a linear ramp that reaches 1 at the last warm-up step (a fractional one too)
+                return min(1.0, (step + 1) / warm)
             return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
         return 1.0
 

@@ -93,7 +93,8 @@ def ranking_figure(run: Run) -> Figure | None:
                 ax2.set_xticks([0, 1], ["published order", "actlab's order"])
                 ax2.set_ylabel("rank (1 = lowest loss)")
                 ci = f", 95 % [{r.tau_ci[0]:.2f}, {r.tau_ci[1]:.2f}]" if np.isfinite(r.tau_ci[0]) else ""
-                ax2.set_title(f"Kendall's τ = {r.tau:.2f} (exact p = {r.tau_p:.2g}{ci}) over {r.tau_n} arms",
+                how = "exact p" if r.tau_method == "exact" else f"p ({r.tau_method}, ties)"
+                ax2.set_title(f"Kendall's τ = {r.tau:.2f} ({how} = {r.tau_p:.2g}{ci}) over {r.tau_n} arms",
                               fontsize=9)
             else:
                 ax2.set_visible(False)

@@ -772,7 +772,7 @@ function linePlot(container, x, series, { logY = false, xLabel = "", yLabel = ""
                                          spanGaps = false } = {}) {
   // the same chart with new numbers (a live training's next epochs): uPlot's setData, not a new chart
   const key = JSON.stringify([series.map(s => [s.label, s.color, s.dash, !!s.lo]), logY, xLabel, yLabel, height, yRange, intX,
-                              container.clientWidth]);
+                              container.clientWidth, x.length < 12]);  // points are drawn on short series only
   const old = container._plot;
   if (old && old.key === key && container.contains(old.u.root)) {
     const data = [x];
