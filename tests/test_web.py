@@ -788,8 +788,8 @@ def test_browser_says_when_it_waits_for_the_machine(page, server):
     """Updates that come slowly (a busy machine, or a big population: here each epoch takes a while and an update
     comes every 20 epochs) make the status say it is waiting, and for how long, instead of standing still."""
     page.goto("about:blank")
-    page.goto(f"{server}/#live?dataset=moons&points=1000&train_pct=75&batch_size=1&seeds=8&widths=64,64,64"
-              "&epochs=2000&arms=relu,tanh")
+    page.goto(f"{server}/#live?dataset=moons&points=1000&train_pct=75&batch_size=1&seeds=16&widths=64,64,64,64,64,64"
+              "&epochs=2000&arms=relu,tanh,gelu,elu")  # seconds per epoch: longer than the wait the page allows
     page.click("#live-start")
     page.wait_for_function("document.querySelector('#live-status').innerText.startsWith('Waiting for the machine')",
                            timeout=30_000)
@@ -864,6 +864,8 @@ def compared_root(smoke_runs, smoke_dir, tmp_path_factory):
     run_study(load_study("moons", ["seeds=2", *TINY["moons"], "train.lr=0.2"]), root / "b")
     for name, src in (("moons", "a"), ("moons-fast", "b")):
         shutil.copytree(root / src, root / "suite" / name)
+    (root / "suite" / "report.html").write_text("<!DOCTYPE html><title>suite</title>")  # a suite's run writes one
+    shutil.copytree(root / "a", root / "kept" / "a")  # a folder a user keeps a run in: no suite report
     return root
 
 
@@ -898,9 +900,13 @@ def test_suites_are_listed_and_open_to_their_overview(compared_root):
     c = TestClient(create_app(compared_root, warm=False), base_url="http://127.0.0.1", headers=WRITE)
     runs = {r["path"]: r for r in c.get("/api/runs").json()["runs"]}
     assert runs["suite"]["kind"] == "suite" and runs["suite"]["studies"] == 2
+    assert runs["kept"]["kind"] == "folder" and c.get("/api/runs/kept").json()["kind"] == "folder"
     assert {"a", "b", "suite/moons", "suite/moons-fast"} <= set(runs)
     suite = c.get("/api/runs/suite").json()
     assert suite["kind"] == "suite" and [m["path"] for m in suite["members"]] == ["suite/moons", "suite/moons-fast"]
+    assert suite["report_url"] == "/files/suite/report.html"
+    sims = c.get("/api/compare", params={"a": "a", "b": "a"}).json()  # a run beside itself: nothing differs, b − a is 0
+    assert sims["diff"] == [] and all(r["diff"]["mean"] == 0 for r in sims["shared"])
     with Run.open(compared_root / "suite" / "moons") as run:
         from actlab.analysis.overview import overview
         assert {k: suite["members"][0][k] for k in ("cells", "source", "headline")} == overview(run)

@@ -15,6 +15,7 @@ import numpy as np
 from actlab.analysis.published import compare
 from actlab.analysis.stats import Estimate, mean_ci, paired_difference
 from actlab.analysis.summary import cells_done, headline, sim_summary, summary_rows, verdict_counts
+from actlab.catalog import palette
 from actlab.store.results import Run, score_of
 
 # the per-epoch metrics overlaid when two runs are compared, with their names in prose
@@ -71,7 +72,8 @@ def compare_runs(a: Run, b: Run) -> dict[str, Any]:
     CURVES the mean curve over seeds of every shared cell in both runs (a solid, b dashed in the explorer)."""
     differ, same = config_diff(a.study["config"], b.study["config"])
     cells_a, cells_b = {c.label: c for c in a.cells}, {c.label: c for c in b.cells}
-    shared = [label for label in cells_a if label in cells_b]
+    trained = a.kind == "train" and b.kind == "train"  # a simulation's rows are compared in its own tables
+    shared = [label for label in cells_a if label in cells_b] if trained else []
     rows = []
     for label in shared:
         ca, cb = cells_a[label], cells_b[label]
@@ -91,6 +93,7 @@ def compare_runs(a: Run, b: Run) -> dict[str, Any]:
                                 f"p = {d.p:.2g} (paired by seed, n = {d.n})") if d.n >= 2 else
                        f"— (n = {d.n} seed{'s' if d.n != 1 else ''} in both runs)"}
         rows.append(row)
+    colors = palette.series_colors(shared) if shared else {}
     curves: dict[str, Any] = {}
     for metric, name in CURVES.items():
         series = []
@@ -103,7 +106,7 @@ def compare_runs(a: Run, b: Run) -> dict[str, Any]:
                     mean = np.nanmean(values, 0)
                 epochs = list(range(1, values.shape[1] + 1))
                 keep = _thin(epochs)
-                series.append({"cell": label, "run": side, "epochs": [epochs[i] for i in keep],
+                series.append({"cell": label, "run": side, "color": colors[label], "epochs": [epochs[i] for i in keep],
                                "mean": [None if not math.isfinite(v) else float(v) for v in mean[keep]],
                                "n": int(values.shape[0])})
         if series:
@@ -111,5 +114,6 @@ def compare_runs(a: Run, b: Run) -> dict[str, Any]:
     return {"a": {"name": a.name, "seeds": len(a.seeds), "cells": len(a.cells)},
             "b": {"name": b.name, "seeds": len(b.seeds), "cells": len(b.cells)},
             "diff": differ, "same": same, "shared": rows,
-            "only_a": [c for c in cells_a if c not in cells_b], "only_b": [c for c in cells_b if c not in cells_a],
-            "curves": curves}
+            "only_a": [c for c in cells_a if c not in cells_b] if trained else [],
+            "only_b": [c for c in cells_b if c not in cells_a] if trained else [],
+            "kinds": [a.kind, b.kind], "curves": curves}

@@ -55,25 +55,33 @@ class Progress(Protocol):
     def note(self, text: str) -> None: ...  # a line about a slow step before training (e.g. solving transforms)
 
 
-def _short(v: Any) -> str:
-    return v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
+def _short(v: Any, key: str = "") -> str:
+    """A grid value in a few characters: a table of settings as its values ('relu/kaiming_normal'), a list
+    joined by '-', a switch as its key or 'no key'."""
+    if isinstance(v, dict):
+        return "/".join(_short(x, k) for k, x in v.items())
+    if isinstance(v, list):
+        return "-".join(_short(x) for x in v)
+    if isinstance(v, bool):
+        return key.rsplit(".", 1)[-1] if v and key else f"no {key.rsplit('.', 1)[-1]}" if key else str(v).lower()
+    return v if isinstance(v, str) else json.dumps(v, default=str)
 
 
 def group_label(cells: list[Cell]) -> str:
     """A short name for cells that train together: one cell's grid values (values only); several cells: how many,
     then each cell's values of the grid keys that tell them apart ("4 cells: relu, tanh, sigmoid, gelu")."""
     if len(cells) == 1:
-        return " · ".join(_short(v) for v in cells[0].values.values()) or cells[0].label
+        return " · ".join(_short(v, k) for k, v in cells[0].values.items()) or cells[0].label
     distinct: dict[str, list[str]] = {}
     for k in cells[0].values:
         for c in cells:
-            v = _short(c.values.get(k))
+            v = _short(c.values.get(k), k)
             if v not in distinct.setdefault(k, []):
                 distinct[k].append(v)
     keys = [k for k, vs in distinct.items() if len(vs) > 1]
     if math.prod(len(distinct[k]) for k in keys) == len(cells):  # every combination: "relu, tanh × he, lecun"
         return f"{len(cells)} cells: " + " × ".join(", ".join(distinct[k]) for k in keys)
-    return f"{len(cells)} cells: " + ", ".join("/".join(_short(c.values.get(k)) for k in keys) for c in cells)
+    return f"{len(cells)} cells: " + ", ".join("/".join(_short(c.values.get(k), k) for k in keys) for c in cells)
 
 
 @dataclass

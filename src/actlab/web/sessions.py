@@ -73,6 +73,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "spirals": {"noise": 0.05, "optimizer": "adam", "lr": 0.01},
     "ring": {"optimizer": "adam", "lr": 0.001}, "grid": {"optimizer": "adam", "lr": 0.001}}
 UPDATES = 100  # about this many epoch events per training, whatever its length
+SEND_EVERY_S = 1.0  # and one at least this often (seconds) when epochs are long
 PENDING_TTL_S = 30.0  # a session whose stream is never opened is dropped after this long
 
 
@@ -408,17 +409,20 @@ def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: thread
         if with_surface:
             surface(epoch)
 
-    state = {"stepped": False, "surfaced": 0}
+    state = {"stepped": False, "surfaced": 0, "sent_at": time.monotonic(), "surfaced_at": time.monotonic()}
 
     def on_epoch(epoch: int, h: Any) -> None:
         if stop.is_set():
             raise _Stopped
-        regular = epoch % every == 0 or epoch == req.epochs
+        now = time.monotonic()  # long epochs (a big population, a busy machine): an update at least every second
+        regular = epoch % every == 0 or epoch == req.epochs or now - state["sent_at"] >= SEND_EVERY_S
         if regular or state["stepped"]:
-            full = state["stepped"] or epoch % (every * 5) == 0 or epoch == req.epochs
+            full = (state["stepped"] or epoch % (every * 5) == 0 or epoch == req.epochs
+                    or now - state["surfaced_at"] >= 5 * SEND_EVERY_S)
             send(epoch, h, full)
+            state["sent_at"] = time.monotonic()
             if full:
-                state["surfaced"] = epoch
+                state["surfaced"], state["surfaced_at"] = epoch, state["sent_at"]
         state["stepped"] = False
         if not running.is_set() and epoch < req.epochs:
             if sent["epoch"] < epoch or state["surfaced"] < epoch:  # paused mid-interval: show where it stands

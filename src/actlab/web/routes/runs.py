@@ -129,7 +129,7 @@ def _run_dir(root: Path, rel: str) -> Path:
 
 def suite_dirs(root: Path) -> list[Path]:
     """Folders under the root that hold run directories directly and are no run themselves: a suite's folder
-    (`actlab run tour` writes its studies there, and its report beside them)."""
+    (`actlab run tour` writes its studies there, and its report beside them), or a folder a user keeps runs in."""
     top = root.resolve()
     return sorted({p.parent for p in run_dirs(root, MAX_RUN_DEPTH)
                    if p.parent.resolve() != top and not (p.parent / DB_NAME).exists()})
@@ -147,7 +147,8 @@ def suite_detail(root: Path, path: Path) -> dict[str, Any]:
             members.append({"path": _rel(root, m), "name": m.name, "cells": "unreadable", "source": "—",
                             "headline": str(e) if isinstance(e, ActlabError) else f"{type(e).__name__}: {e}"})
     report = path / page.REPORT_NAME
-    return {"path": rel, "name": path.name, "kind": "suite", "members": members,
+    kind = "suite" if report.is_file() else "folder"  # a suite's run writes its report; a folder of runs has none
+    return {"path": rel, "name": path.name, "kind": kind, "members": members,
             "report_url": f"/files/{rel}/{page.REPORT_NAME}" if report.is_file() else None}
 
 
@@ -167,7 +168,8 @@ def router(root: Path) -> APIRouter:
                 listed.append({"path": _rel(root, p), "name": p.name, "kind": "unreadable", "description": why,
                                "seeds": 0, "cells": {}, "created": None, "report": False, "error": why})
         for p in suite_dirs(root):
-            listed.append({"path": _rel(root, p), "name": p.name, "kind": "suite", "studies": len(suite_members(p)),
+            kind = "suite" if (p / page.REPORT_NAME).is_file() else "folder"
+            listed.append({"path": _rel(root, p), "name": p.name, "kind": kind, "studies": len(suite_members(p)),
                            "description": "", "seeds": 0, "cells": {}, "created": None,
                            "report": (p / page.REPORT_NAME).is_file()})
         listed.sort(key=lambda r: r["path"])

@@ -467,9 +467,9 @@ function applyModel(keep = null) {
 }
 
 // a dataset picked in the form brings the settings that show its point (the server's PRESETS)
-function applyPreset() {
+function applyPreset(keep = null) {
   const form = liveForm(), p = actlab.presets.datasets[form.elements.dataset.value] || {};
-  for (const [k, v] of Object.entries(p)) if (form.elements[k]) form.elements[k].value = v;
+  for (const [k, v] of Object.entries(p)) if (form.elements[k] && !(keep && keep.has(k))) form.elements[k].value = v;
 }
 
 function armsFromForm() {
@@ -482,7 +482,8 @@ function armsFromForm() {
 }
 
 function renderLive() {
-  const { params } = readHash();
+  let { params } = readHash();
+  if (![...params.keys()].length && actlab.liveParams) params = actlab.liveParams;  // back from another view
   const form = liveForm();
   for (const f of LIVE_FIELDS) if (params.has(f) && f !== "dataset") form.elements[f].value = params.get(f);
   if (!params.has("model")) form.elements.model.value = "classifier";  // a link from before the GAN mode
@@ -490,7 +491,7 @@ function renderLive() {
   if (!params.has("widths") && (params.has("depth") || params.has("width")))
     form.elements.widths.value = Array(Number(params.get("depth") || 2)).fill(Number(params.get("width") || 8)).join(",");
   applyModel(params.get("dataset"));
-  if (!params.has("noise")) applyPreset();
+  applyPreset(params);  // the dataset's settings where the link sets none
   // arms=relu,tanh:xavier_normal (an old link's activation=... is arm A)
   const arms = (params.get("arms") || params.get("activation") || "relu,tanh").split(",").filter(Boolean).slice(0, 4);
   for (let i = 0; i < 4; i++) {
@@ -507,10 +508,11 @@ function liveRequest() {
   const form = liveForm(), body = {}, params = new URLSearchParams();
   for (const f of LIVE_FIELDS) {
     const v = form.elements[f].value;
-    body[f] = NUMERIC.has(f) ? Number(v) : v;
     params.set(f, v);
+    if (NUMERIC.has(f) && v.trim() === "") continue;  // an emptied box: the server's default, not 0
+    body[f] = NUMERIC.has(f) ? Number(v) : v;
   }
-  body.train_fraction = body.train_pct / 100;
+  if (body.train_pct != null) body.train_fraction = body.train_pct / 100;
   delete body.train_pct;
   body.widths = widthsOf();
   body.features = body.features.split(",").filter(Boolean);
@@ -518,6 +520,7 @@ function liveRequest() {
   body.arms = armsFromForm();
   params.set("arms", body.arms.map(a => a.init ? `${a.activation}:${a.init}` : a.activation).join(","));
   writeHash("live", params);
+  actlab.liveParams = params;
   return body;
 }
 
@@ -541,6 +544,12 @@ async function drawPreview() {
     if (seq !== previewSeq || (actlab.live && !actlab.live.finished)) return;  // a later form, or a training, won
     showError(null);
     resetCharts();
+    for (const e of liveForm().querySelectorAll(".bad")) e.classList.remove("bad");
+    for (const e of document.querySelectorAll(".classifier-only")) e.style.display = p.kind === "gan" ? "none" : "";
+    $("#live-loss-title").textContent = p.kind === "gan" ? `Modes covered of ${p.modes.length} (mean; band: min–max over seeds)` :
+      "Loss: training solid, test dashed (mean; band: min–max over seeds)";
+    $("#live-acc-title").textContent = p.kind === "gan" ? "High-quality share: samples within 3σ of a mode (mean; band: min–max over seeds)" :
+      "Test accuracy (mean; band: min–max over seeds)";
     const st = actlab.preview = { data: p, arms: p.arms, request: body, preview: true };
     buildCards(st, p.kind === "gan");
     if (p.kind === "gan") st.cards.forEach((card, i) => drawGan(card, p, p.arms[i], null));
@@ -555,7 +564,27 @@ async function drawPreview() {
       : `Ready: ${p.train.length} training and ${p.test.length} test points, ${p.arms.length} arm${p.arms.length > 1 ? "s" : ""} × ` +
         `${body.seeds} seeds (${n} networks ${p.widths.join("-")}). Press Start.`;
     $("#live-status").classList.remove("waiting");
-  } catch (e) { if (seq === previewSeq) showError(e); }
+  } catch (e) { if (seq === previewSeq) formError(e); }
+}
+
+// A setting the server refuses: said in the form's own words in the status, beside Start, where the eye is
+// (and in the banner); the field's box is marked.
+const FIELD_WORDS = { train_fraction: "training share of the points", lr: "learning rate", weight_decay: "L2 regularisation",
+                      batch_size: "batch size", noise: "noise", points: "points", epochs: "epochs", seeds: "seeds per arm" };
+function formError(e) {
+  let msg = String(e && e.message ? e.message : e);
+  msg = msg.replace(/widths\.(\d+)/g, (_, k) => `layer ${Number(k) + 1}'s neurons`)
+           .replace(/\btrain_fraction: (.*?)\(given ([0-9.]+)\)/, (_, m, v) => `training share of the points: must be 10–90 % (given ${Math.round(v * 100)} %)`)
+           .replace(/^([a-z_]+):/, (w, f) => FIELD_WORDS[f] ? `${FIELD_WORDS[f]}:` : w);
+  showError(msg);
+  const s = $("#live-status");
+  s.classList.remove("waiting");
+  s.textContent = /live trainings are running/.test(msg) ? `Cannot start now: ${msg}` : `Cannot train these settings: ${msg}`;
+  for (const b of liveForm().querySelectorAll(".bad")) b.classList.remove("bad");
+  const f = (msg.match(/^([a-z ]+?)(?: per arm)?:/) || [])[1];
+  const name = Object.entries(FIELD_WORDS).find(([, w]) => f && w.startsWith(f));
+  const box = name && liveForm().elements[name[0] === "train_fraction" ? "train_pct" : name[0]];
+  if (box) box.classList.add("bad");
 }
 
 // the surface's box before there is a surface: the training points' range ± 0.5, as the server draws it
@@ -597,7 +626,11 @@ function resetLive() {
   schedulePreview(0);
 }
 
+let starting = false;
 async function startLive() {
+  if (starting || (actlab.live && !actlab.live.finished)) return;  // a double click starts one training
+  starting = true;
+  $("#live-start").disabled = true;
   if (source) { source.close(); source = null; }
   clearTimeout(previewTimer);
   previewSeq++;  // a preview still on its way is not drawn over the training
@@ -611,8 +644,9 @@ async function startLive() {
     liveButtons(st);
     setEpoch(0, body.epochs);
     $("#live-status").textContent = `Starting: ${body.seeds * Math.max(1, body.arms.length)} networks on the server…`;
-    source = new EventSource(`/api/live/${s.id}/events?token=${encodeURIComponent(s.token)}`);
-    const on = (name, f) => source.addEventListener(name, e => {
+    const es = st.source = source = new EventSource(`/api/live/${s.id}/events?token=${encodeURIComponent(s.token)}`);
+    const on = (name, f) => es.addEventListener(name, e => {
+      if (actlab.live !== st) { es.close(); return; }  // a training this page has left behind: not drawn
       const now = performance.now();
       if (!st.paused) st.maxGap = Math.max(st.maxGap, now - st.lastEvent);
       st.lastEvent = now;
@@ -625,11 +659,12 @@ async function startLive() {
     on("gan", e => onGan(st, JSON.parse(e.data)));
     on("done", e => finishLive(st, JSON.parse(e.data)));
     on("stopped", () => finishLive(st, null));
-    source.addEventListener("error", e => {
+    es.addEventListener("error", e => {
+      if (actlab.live !== st) { es.close(); return; }
       if (e.data) { showError(JSON.parse(e.data).detail); finishLive(st, null); }
       else if (!st.finished) { $("#live-status").textContent = "Connection lost."; finishLive(st, null); }
     });
-  } catch (e) { showError(e); }
+  } catch (e) { formError(e); liveButtons(actlab.live); } finally { starting = false; }
 }
 
 // Events change the state and mark what is to be drawn; one animation frame draws it all (st.frames counts them)
@@ -666,8 +701,9 @@ setInterval(() => {
   const s = $("#live-status");
   s.classList.add("waiting");
   s.textContent = `Waiting for the machine: no update for ${(gap / 1000).toFixed(0)} s` +
-    (st.epochs.length ? ` (last: epoch ${st.epochs.at(-1)} of ${st.request.epochs})` : " (the training has not started yet)") +
-    ". The server is busy; training goes on and the view catches up by itself.";
+    (st.epochs.length ? ` (last: epoch ${st.epochs.at(-1)} of ${st.request.epochs})`
+                      : st.data ? " (no epoch has finished yet)" : " (the server has not started this training yet)") +
+    ". The server is busy or each epoch is long; training goes on and the view catches up by itself.";
 }, 250);
 
 function onStart(st, d) {
@@ -1005,7 +1041,7 @@ function drawDiagram(holder, widths, weights, features = null) {
   const x = k => left + k * (W - left - 18) / (cols - 1), y = (k, i) => H / 2 + (i - (shown[k] - 1) / 2) * 18;
   let max = 1e-9;
   if (weights) for (const m of weights) for (const row of m) for (const v of row) if (v != null) max = Math.max(max, Math.abs(v));
-  let s = `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="network diagram">`;
+  let s = `<svg viewBox="0 0 ${W} ${H}" width="100%" style="max-width:${W}px" role="img" aria-label="network diagram">`;
   if (weights) weights.forEach((m, k) => m.forEach((row, i) => row.forEach((v, j) => {
     if (v == null || i >= shown[k] || j >= shown[k + 1]) return;
     s += `<line x1="${x(k)}" y1="${y(k, i)}" x2="${x(k + 1)}" y2="${y(k + 1, j)}" stroke="${v >= 0 ? POS : NEG}" ` +
@@ -1079,7 +1115,8 @@ function drawProbes(st) {
 function finishLive(st, d) {
   st.finished = true;
   st.doneMs = performance.now() - st.t0;
-  if (source) { source.close(); source = null; }
+  if (st.source) st.source.close();  // this training's stream, not whichever is open now
+  if (source === st.source) source = null;
   liveButtons(st);
   $("#live-status").classList.remove("waiting");
   if (st.frame) { cancelAnimationFrame(st.frame); st.frame = null; }
@@ -1125,7 +1162,10 @@ async function togglePause() {
   st.paused = r.state === "paused";
   st.lastEvent = performance.now();  // waiting starts counting from the resume, not from before the pause
   liveButtons(st);
-  if (st.paused) { $("#live-status").classList.remove("waiting"); if (st.epochs.length) statusLine(st); }
+  if (st.paused) {
+    $("#live-status").classList.remove("waiting");
+    if (st.epochs.length) statusLine(st); else $("#live-status").textContent = "Paused before the first epoch ended.";
+  }
 }
 
 async function stepLive() {
@@ -1158,10 +1198,10 @@ async function renderRuns() {
         el("td", { text: r.path }), el("td", { text: r.kind }),
         // an unreadable store says why in place of its cells; a suite counts its studies
         el("td", r.error ? { text: r.error, class: "small", title: r.error }
-                         : { text: r.kind === "suite" ? `${r.studies} studies`
+                         : { text: r.kind === "suite" || r.kind === "folder" ? `${r.studies} studies`
                                                       : Object.entries(r.cells).map(([k, v]) => `${v} ${k}`).join(", ") }),
         el("td", {}, cmp));
-      if (r.kind === "suite") cmp.disabled = true;  // a suite opens to its overview; its studies compare
+      if (r.kind === "suite" || r.kind === "folder") cmp.disabled = true;  // a suite opens to its overview; its studies compare
       if (r.path === current) tr.className = "sel";
       else if (r.path === other) tr.className = "sel2";
       return tr;
@@ -1180,9 +1220,9 @@ async function renderRuns() {
         el("div", { class: "run-compare" }, left, right));
       actlab.runWith = null;
       actlab.compare = null;
-      await drawCompare(diff, current, other);
       await showRun(current, false, left);
       actlab.runWith = await showRun(other, false, right, false);
+      await drawCompare(diff, current, other);  // last: its error is not cleared by the runs' own pages
     } else if (current) {
       actlab.runWith = null;
       await showRun(current);
@@ -1205,15 +1245,18 @@ async function drawCompare(box, a, b) {
                                 c.diff.map(d => [d.path, el("mark", { class: "a", text: show(d.a) }), el("mark", { class: "b", text: show(d.b) })]))
                     : el("p", { text: "Nothing: the two runs have the same configuration." }),
       el("p", { class: "dim", text: `${c.same} other settings are the same in both.` }));
-    box.append(el("h3", { text: `Cells both ran (${c.shared.length})` }));
-    if (c.shared.length) box.append(cellTable(["cell", "score", `a: ${c.a.name}`, `b: ${c.b.name}`, "b − a"],
-      c.shared.map(r => [r.cell, r.score + (r.lower_better ? " (lower is better)" : ""), r.a ? r.a.text : "—",
-                         r.b ? r.b.text : "—", r.diff ? r.diff.text : r.note || "—"])));
-    else box.append(el("p", { class: "dim", text: "None: the runs share no cell label, so nothing is aligned." }));
+    const sims = c.kinds.includes("simulation");
+    const scores = [...new Set(c.shared.map(r => r.score + (r.lower_better ? ", lower is better" : "")))];
+    box.append(el("h3", { text: `Cells both ran (${c.shared.length})` + (scores.length ? `: ${scores.join("; ")}` : "") }));
+    if (c.shared.length) box.append(cellTable(["cell", "b − a (paired by seed)", `a: ${c.a.name}`, `b: ${c.b.name}`],
+      c.shared.map(r => [r.cell, r.diff ? r.diff.text.replace(" (paired by seed, ", " (") : r.note || "—",
+                         r.a ? r.a.text : "—", r.b ? r.b.text : "—"])));
+    else box.append(el("p", { class: "dim", text: sims ? "A simulation has no cells scored over seeds to align: compare its " +
+      "tables in the two columns below." : "None: the runs share no cell label, so nothing is aligned." }));
     if (c.only_a.length) box.append(el("p", { class: "dim", text: `Only in a: ${c.only_a.join("; ")}` }));
     if (c.only_b.length) box.append(el("p", { class: "dim", text: `Only in b: ${c.only_b.join("; ")}` }));
     const cells = [...new Set(Object.values(c.curves).flatMap(m => m.series.map(s => s.cell)))];
-    const colour = cell => SEED_COLORS[cells.indexOf(cell) % SEED_COLORS.length];
+    const colour = (cell, given) => given || SEED_COLORS[cells.indexOf(cell) % SEED_COLORS.length];
     const grid = el("div", { class: "grid2" });
     box.append(grid);
     for (const [metric, m] of Object.entries(c.curves)) {
@@ -1221,7 +1264,7 @@ async function drawCompare(box, a, b) {
       const series = m.series.map(s => {
         const values = Array(x.length).fill(null);
         s.epochs.forEach((e, i) => { values[at.get(e)] = s.mean[i]; });
-        return { label: `${s.cell} (${s.run})`, color: colour(s.cell), dash: s.run === "b" ? [6, 4] : null, values };
+        return { label: `${s.cell} (${s.run})`, color: colour(s.cell, s.color), dash: s.run === "b" ? [6, 4] : null, values };
       });
       const holder = el("div", { class: "plot", "data-metric": metric });
       grid.append(el("div", {}, el("h3", { text: `${m.name[0].toUpperCase() + m.name.slice(1)}: a solid, b dashed (mean over seeds)` }), holder));
@@ -1233,7 +1276,7 @@ async function drawCompare(box, a, b) {
 
 // a suite's folder: its studies, one row each (cells, the source's numbers, headline), each opening its run
 function showSuite(r, box) {
-  box.append(el("h2", { text: `${r.name} (a suite of ${r.members.length} studies)` }),
+  box.append(el("h2", { text: `${r.name} (${r.kind === "suite" ? "a suite of" : "a folder of"} ${r.members.length} studies)` }),
     r.report_url ? el("p", {}, el("a", { href: r.report_url, target: "_blank", text: "Open the suite's report" })) : null,
     el("div", { class: "scroll-x" }, el("table", { class: "suite-table" },
       el("thead", {}, el("tr", {}, ...["study", "cells", "the source's numbers", "headline"].map(h => el("th", { text: h })))),
@@ -1249,7 +1292,7 @@ async function showRun(path, build = false, box = $("#run-detail"), main = true)
     if (main) actlab.run = r;
     showError(null);
     box.innerHTML = "";
-    if (r.kind === "suite") { showSuite(r, box); return r; }
+    if (r.kind === "suite" || r.kind === "folder") { showSuite(r, box); return r; }
     // DOM append writes a null as the text "null": only the parts this run has
     box.append(...[el("h2", { text: r.name }), el("p", { text: r.description }),
       r.note ? el("p", { class: "dim", text: r.note }) : null,
@@ -1309,7 +1352,7 @@ async function main() {
       applyPreset();
       buildLayers();
     });
-    liveForm().elements.dataset.addEventListener("change", applyPreset);
+    liveForm().elements.dataset.addEventListener("change", () => applyPreset());
   } catch (e) { showError(e); return; }
   $("#act-lo").addEventListener("change", onActChange);
   $("#act-hi").addEventListener("change", onActChange);
