@@ -784,6 +784,36 @@ def test_browser_live_draws_the_data_before_start_with_the_controls_on_top(page,
     assert page.errors == []
 
 
+def test_browser_live_form_keeps_what_the_user_set_and_says_what_it_refuses(page, server):
+    """A link's own settings beat the dataset's preset; the settings survive a visit to another view; a double click
+    on Start starts one training; a refused setting is said in the form's words beside Start, its box marked."""
+    page.goto("about:blank")
+    page.goto(f"{server}/#live?dataset=spirals&optimizer=sgd&lr=0.3&epochs=5&seeds=1&arms=relu,elu:orthogonal")
+    page.wait_for_function("window.actlab.preview && window.actlab.preview.cards")
+    assert page.input_value("select[name=optimizer]") == "sgd" and page.input_value("input[name=lr]") == "0.3"
+    assert page.input_value("input[name=noise]") == "0.05"  # the link set no noise: the spirals' own
+    page.click("#tabs a[data-view=activations]")
+    page.wait_for_selector("#act-props .card")
+    page.click("#tabs a[data-view=live]")
+    page.wait_for_function("location.hash.includes('lr=0.3')")
+    assert page.input_value("select[name=arm1]") == "elu" and page.input_value("select[name=arm1_init]") == "orthogonal"
+    page.fill("input[name=lr]", "0")
+    page.dispatch_event("input[name=lr]", "change")
+    page.wait_for_function("document.querySelector('#live-status').innerText.startsWith('Cannot train these settings')")
+    assert "learning rate" in page.inner_text("#live-status") and page.locator("input[name=lr].bad").count() == 1
+    page.fill("input[name=lr]", "0.3")
+    page.dispatch_event("input[name=lr]", "change")
+    page.wait_for_function("document.querySelector('#live-status').innerText.startsWith('Ready')")
+    assert page.locator("#live-form .bad").count() == 0
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and r.url.endswith("/api/live") else None)
+    page.dblclick("#live-start")
+    page.wait_for_function("window.actlab.live && window.actlab.live.finished", timeout=60_000)
+    assert len(posts) == 1  # a double click starts one training
+    assert "done" in page.inner_text("#live-status")
+    assert [e for e in page.errors if "status of 422" not in e] == []  # the refused lr's answer, said above
+
+
 def test_browser_says_when_it_waits_for_the_machine(page, server):
     """Updates that come slowly (a busy machine, or a big population: here each epoch takes a while and an update
     comes every 20 epochs) make the status say it is waiting, and for how long, instead of standing still."""

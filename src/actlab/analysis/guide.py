@@ -30,6 +30,7 @@ from scipy import stats as sps
 
 from actlab.analysis import recurrent
 from actlab.analysis.stats import Paired, holm, paired_difference, proportion_ci
+from actlab.analysis.summary import bounds_of, prose_name
 from actlab.catalog.activations import canonical
 from actlab.store.results import SERIES_FIELDS, CellData, Run, grid_pairs, run_dirs, show_value
 from actlab.store.writer import DB_NAME
@@ -81,7 +82,7 @@ class ClaimVerdict:
         g0 = self.groups[0] if self.groups else None
         arms = (f"{g0.better} over {g0.than}" if g0 is not None and g0.better != g0.than else
                 f"{self.better} over {self.than}")  # the series labels, unless they do not tell the arms apart
-        head = (f"The guide's \"{self.claim}\" ({self.guide}; {arms} by {self.metric.replace('_', ' ')}): "
+        head = (f"The guide's \"{self.claim}\" ({self.guide}; {arms} by {prose_name(self.metric)}): "
                 f"{self.verdict.upper()}" + (f" so far ({self.unfinished} cell{'s' * (self.unfinished != 1)} of the "
                                              "run not finished)" if self.unfinished else ""))
         if not self.groups:
@@ -93,8 +94,13 @@ class ClaimVerdict:
                 parts.append(f"{g.where or 'all cells'}: tied, equal on every one of the {g.paired.n} seeds — "
                              f"{g.verdict}")
                 continue
-            part = (f"{g.where or 'all cells'}: {d.mean:+.4g} in the claimed direction (95 % CI [{d.lo:.4g}, "
-                    f"{d.hi:.4g}], n = {g.paired.n}, p = {g.p_holm:.2g} Holm-adjusted over the study's "
+            if bounds_of(self.metric) == (0.0, 1.0):  # an accuracy or a share: in points, as every finding says it
+                amount = (f"{100 * d.mean:+.1f} points in the claimed direction (95 % CI [{100 * d.lo:.1f}, "
+                          f"{100 * d.hi:.1f}]")
+            else:
+                amount = f"{d.mean:+.4g} in the claimed direction (95 % CI [{d.lo:.4g}, {d.hi:.4g}]"
+            part = (f"{g.where or 'all cells'}: {amount}, n = {g.paired.n}, p = {g.p_holm:.2g} Holm-adjusted over the "
+                    f"study's "
                     f"{self.family} claim comparison{'s' * (self.family != 1)}) — {g.verdict}")
             if g.needed is not None:
                 part += f", about {g.needed} seeds would decide it at this effect"

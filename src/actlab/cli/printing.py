@@ -191,7 +191,7 @@ def summary(summary: RunSummary, max_rows: int = 16, wide: bool = False) -> None
             rows.append([c.quantity, published,
                          est, c.verdict, c.detail])
         fit_table(f"{summary.study}: published beside reproduced",
-                   ["quantity", "published", "actlab mean [95% CI] (n)", "verdict", "compared with"], rows,
+                   ["quantity", "published", "actlab mean [95 % CI] (n)", "verdict", "compared with"], rows,
                    drop_first=["compared with"], wide=wide)
 
 
@@ -215,7 +215,7 @@ def cells(summary: RunSummary, max_rows: int, wide: bool = False) -> None:
     sims = summary.sims
     if sims:
         cols = list(dict.fromkeys(k for row in sims for k in row))
-        fit_table(f"{summary.study}  ({summary.run_dir}): mean [95% CI] over seeds", cols,
+        fit_table(f"{summary.study}  ({summary.run_dir}): mean [95 % CI] over seeds", cols,
                    [[str(row.get(c, "")) for c in cols] for row in sims[:max_rows]], drop_first=cols[:0:-1], wide=wide)
         if len(sims) > max_rows:
             out.print(f"... {len(sims) - max_rows} more rows: actlab export {summary.run_dir}", style="dim")
@@ -226,11 +226,11 @@ def cells(summary: RunSummary, max_rows: int, wide: bool = False) -> None:
     names = list(dict.fromkeys(r["score_name"] for r in summary.rows if r.get("score_name")))
     short = {"test accuracy": "test acc", "test MSE": "test MSE"}
     what = " / ".join(short.get(n, n) for n in names) or "test acc"
-    cols = ["cell", "status", "n seeds", f"final {what}, mean [95% CI]",
+    cols = ["cell", "status", "n seeds", f"final {what}, mean [95 % CI]",
             "diverged", *(("rows",) if sim_rows else ()), "wall s"]
     rows = []
     for r in summary.rows:
-        acc = "—" if r.get("score") is None else r["score"].format(".4g", with_n=False)
+        acc = "—" if r.get("score") is None else r["score"].format(r.get("score_spec", ".3f"), with_n=False)
         rows.append([r["cell"], r["status"] + (f": {r['error']}" if r["error"] else ""), str(r["replicas"]),
                      acc, str(r["diverged"]), *((str(r["sim_rows"] or "—"),) if sim_rows else ()),
                      "—" if r["wall_s"] is None else f"{r['wall_s']:.1f}"])

@@ -12,7 +12,7 @@ import numpy as np
 from actlab.analysis.published import compare
 from actlab.analysis.simulations import gradient_flow_table
 from actlab.analysis.stats import mean_ci
-from actlab.analysis.summary import group_sim_rows
+from actlab.analysis.summary import group_sim_rows, prose_name
 from actlab.store.results import Run, likelihood
 
 
@@ -151,7 +151,7 @@ def simulation_tables(run: Run) -> list[Table]:
     out = []
     if grouped:
         cols = list(dict.fromkeys(k for r in grouped for k in r))
-        out.append(Table("Simulation results: mean [95 % CI] over seeds", cols,
+        out.append(Table("Simulation results: mean [95 % CI] over seeds", [prose_name(c) for c in cols],
                          [[str(r.get(c, "")) for c in cols] for r in grouped]))
     if run.study["config"]["simulation"]["name"] == "gradient-flow" and rows:
         header, body = gradient_flow_table(rows)
