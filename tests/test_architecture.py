@@ -141,7 +141,7 @@ def test_the_root_holds_no_stray_files():
     if not tracked:
         pytest.skip("not a git checkout")
     top = {p.split("/")[0] for p in tracked}
-    assert top <= {".ci", ".gitignore", "Makefile", "README.md", "benchmarks", "constraints.txt", "pyproject.toml",
+    assert top <= {".ci", ".gitignore", "Makefile", "README.md", "benchmarks", "constraints.txt", "docs", "pyproject.toml",
                    "src", "tests", "tools"}, sorted(top)
 
 
