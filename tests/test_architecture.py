@@ -141,8 +141,8 @@ def test_the_root_holds_no_stray_files():
     if not tracked:
         pytest.skip("not a git checkout")
     top = {p.split("/")[0] for p in tracked}
-    assert top <= {".ci", ".gitignore", "Makefile", "README.md", "benchmarks", "constraints.txt", "docs", "pyproject.toml",
-                   "src", "tests", "tools"}, sorted(top)
+    assert top <= {".ci", ".gitignore", "Makefile", "README.md", "benchmarks", "constraints.txt", "docs",
+                   "pyproject.toml", "src", "tests", "tools"}, sorted(top)
 
 
 def _function_imports() -> list[tuple[str, int, str]]:
