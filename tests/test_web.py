@@ -812,6 +812,7 @@ def test_browser_live_form_keeps_what_the_user_set_and_says_what_it_refuses(page
     assert len(posts) == 1  # a double click starts one training
     assert "done" in page.inner_text("#live-status")
     assert [e for e in page.errors if "status of 422" not in e] == []  # the refused lr's answer, said above
+    page.errors.clear()  # the page is shared by the tests after this one
 
 
 def test_browser_says_when_it_waits_for_the_machine(page, server):
@@ -827,6 +828,7 @@ def test_browser_says_when_it_waits_for_the_machine(page, server):
     page.click("#live-reset")
     assert page.inner_text("#live-status").startswith("Ready")
     assert page.locator("#live-status.waiting").count() == 0
+    assert _wait(lambda: httpx.get(f"{server}/api/live").json()["running"] == 0, timeout=60)  # ends at its epoch's end
     assert page.errors == []
 
 
@@ -992,6 +994,47 @@ def test_serve_command(smoke_dir, host, warns):
         _, err = proc.communicate(timeout=20)
     assert f"actlab explorer on http://{host}:{port}/" in err
     assert ("warning:" in err) == warns
+
+
+def test_ctrl_c_stops_a_server_that_streams_a_live_training(tmp_path):
+    """Ctrl-C while a page streams a long training: the streams end, the training stops at its epoch's end and the
+    server exits within seconds, with no traceback (it used to wait on the open stream for ever, and a worker
+    killed inside PyTorch aborted the process)."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "actlab", "serve", "--port", str(port), "--runs", str(tmp_path)],
+                            stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert _wait(lambda: _up(f"{base}/api/health"), timeout=30)
+        made = httpx.post(f"{base}/api/live", headers=WRITE, json={
+            "points": 1000, "batch_size": 1, "seeds": 8, "widths": [64, 64, 64], "epochs": 2000}).json()
+
+        def stream() -> None:
+            try:
+                with httpx.stream("GET", f"{base}/api/live/{made['id']}/events?token={made['token']}", timeout=60) as r:
+                    for _ in r.iter_lines():
+                        pass
+            except httpx.HTTPError:
+                pass
+
+        threading.Thread(target=stream, daemon=True).start()
+        assert _wait(lambda: httpx.get(f"{base}/api/live").json()["running"] == 1)
+        time.sleep(2)  # mid-epoch
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert time.monotonic() - t0 < 20 and proc.returncode in (0, 130), (proc.returncode, err[-800:])
+    assert "Traceback" not in err and "terminate called" not in err and "ERROR" not in err, err[-800:]
 
 
 def _up(url: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -24,4 +25,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, runs_root: str | Path = "ru
     """Run the explorer until interrupted (an entry point: it applies the process-wide allocator tuning).
     `allow_hosts`: Host header names answered besides the bound address (and loopback names)."""
     tune_malloc()
-    uvicorn.run(create_app(runs_root, max_trainings, host, allow_hosts), host=host, port=port, log_level="warning")
+    app = create_app(runs_root, max_trainings, host, allow_hosts)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:  # Ctrl-C: the event streams end first, so that the
+            app.state.live.closing.set()  # graceful shutdown does not wait on them; then every training stops
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)).run()

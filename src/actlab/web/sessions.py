@@ -525,6 +525,7 @@ class LiveManager:
         self.max = max_trainings
         self.sessions: dict[str, Session] = {}
         self.lock = threading.Lock()
+        self.closing = threading.Event()  # the server is shutting down: event streams end
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -580,10 +581,17 @@ class LiveManager:
         s.thread = threading.Thread(target=work, name=f"live-{s.id}", daemon=True)
         s.thread.start()
 
-    def stop_all(self) -> None:
-        for s in list(self.sessions.values()):
+    def stop_all(self, wait_s: float = 30.0) -> None:
+        """Stop every training and wait (up to `wait_s`) for its worker to end at its epoch's end: a worker killed
+        inside a PyTorch call as the process exits aborts it ("terminate called without an active exception")."""
+        live = list(self.sessions.values())
+        for s in live:
             s.stop.set()
             s.running.set()
+        end = time.monotonic() + wait_s
+        for s in live:
+            if s.thread is not None:
+                s.thread.join(max(0.0, end - time.monotonic()))
 
 
 class Busy(Exception):

@@ -76,14 +76,19 @@ def router(live: LiveManager) -> APIRouter:
         async def stream():
             try:
                 yield f"event: session\ndata: {json.dumps({'id': s.id})}\n\n"
-                while True:
+                quiet = 0.0
+                while not live.closing.is_set():
                     try:
-                        event, data = await asyncio.wait_for(s.queue.get(), timeout=10)
+                        event, data = await asyncio.wait_for(s.queue.get(), timeout=0.5)
                     except TimeoutError:
-                        if await request.is_disconnected():
-                            break
-                        yield ": keep-alive\n\n"
+                        quiet += 0.5
+                        if quiet >= 10:  # a keep-alive every 10 s without events, and a check the client is there
+                            quiet = 0.0
+                            if await request.is_disconnected():
+                                break
+                            yield ": keep-alive\n\n"
                         continue
+                    quiet = 0.0
                     yield f"event: {event}\ndata: {json.dumps(data)}\n\n"
                     if event in ("done", "stopped", "error"):
                         break
