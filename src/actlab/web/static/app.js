@@ -877,7 +877,10 @@ function onEpoch(st, d) {
   d.loss.forEach((row, s) => st.loss[s].push(...row));
   d.test_loss.forEach((row, s) => st.testLoss[s].push(...row));
   d.test_acc.forEach((row, s) => st.testAcc[s].push(...row));
-  st.rate = st.epochs.length > 1 ? (st.epochs.at(-1) - st.epochs[0]) / ((performance.now() - (st.firstEpochAt ||= performance.now())) / 1000) : null;
+  // epochs per second since the last start or resume (a pause is not counted)
+  const now = performance.now();
+  if (st.rateAt == null) { st.rateAt = now; st.rateFrom = st.epochs.at(-1); }
+  st.rate = now > st.rateAt ? (st.epochs.at(-1) - st.rateFrom) / ((now - st.rateAt) / 1000) : null;
   schedule(st, "epoch");
 }
 
@@ -1161,6 +1164,7 @@ async function togglePause() {
   const r = await api(`/api/live/${st.id}/${st.paused ? "resume" : "pause"}`, { method: "POST" }, st.token);
   st.paused = r.state === "paused";
   st.lastEvent = performance.now();  // waiting starts counting from the resume, not from before the pause
+  st.rateAt = null;  // and the speed is measured afresh
   liveButtons(st);
   if (st.paused) {
     $("#live-status").classList.remove("waiting");
