@@ -975,11 +975,13 @@ def _burn(stop_at: float) -> None:
 
 
 def _live_headless(body: dict) -> dict:
-    """The live training of `body` run in this process with no page: the baseline of the live view's rate."""
+    """The live training of `body` run in this process with no page, after the server's own warm-up: the baseline
+    of the live view's rate."""
     import threading
 
-    from actlab.web.sessions import LiveRequest, check, train_live
+    from actlab.web.sessions import LiveRequest, check, train_live, warm_up
 
+    warm_up()  # as the server does at its start: the baseline pays no cold start either
     req = check(LiveRequest(**{k: v for k, v in body.items() if k != "arms"},
                             arms=[{"activation": a} for a in body["arms"]]))
     first: dict[str, float] = {}

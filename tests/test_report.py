@@ -438,3 +438,11 @@ def test_forward_variance_draws_each_activation_in_its_colour_on_a_readable_axis
         if ax.get_visible() and ax.get_title():
             lo, hi = ax.get_ylim()
             assert lo > 1e-6 * hi  # bounded by the data, not by a band's zero
+
+
+def test_stored_names_read_as_words():
+    from actlab.analysis.summary import prose_name
+
+    assert prose_name("final_test_acc") == "final test accuracy" and prose_name("final_test_mse") == "final test MSE"
+    assert prose_name("train_accuracy") == "train accuracy"  # a word already whole stays whole
+    assert prose_name("epochs_to_threshold") == "epochs to threshold" and prose_name("n") == "n"

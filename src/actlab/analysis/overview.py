@@ -53,8 +53,7 @@ def config_diff(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[dict[str, An
 
 
 def _estimate(e: Estimate, spec: str) -> dict[str, Any]:
-    return {"mean": e.mean, "lo": e.lo, "hi": e.hi, "n": e.n,
-            "text": f"{e.mean:{spec}} [{e.lo:{spec}}, {e.hi:{spec}}] (n = {e.n})" if e.n else "—"}
+    return {"mean": e.mean, "lo": e.lo, "hi": e.hi, "n": e.n, "text": e.format(spec)}
 
 
 def _thin(epochs: list[int]) -> np.ndarray:

@@ -20,8 +20,7 @@ Rows = list[dict[str, Any]]
 
 def prose_name(field: str) -> str:
     """A stored column's name as a sentence says it: final_test_acc -> 'final test accuracy'."""
-    words = field.replace("_acc", "_accuracy").replace("_mse", "_MSE").split("_")
-    return " ".join(words)
+    return " ".join({"acc": "accuracy", "mse": "MSE"}.get(w, w) for w in field.split("_"))
 
 
 def bounds_of(field: str) -> tuple[float, float] | None:

@@ -33,7 +33,7 @@ from actlab import __version__
 from actlab.analysis.published import Comparison, compare, study_note
 from actlab.analysis.summary import sim_summary, summary_rows
 from actlab.errors import ActlabError
-from actlab.store.results import Run
+from actlab.store.results import Run, show_value
 from actlab.store.writer import DB_NAME, Store, writer_lock
 from actlab.studies import executors
 from actlab.studies.config import Cell, StudyConfig, expand, load_study, run_dir_name
@@ -56,12 +56,12 @@ class Progress(Protocol):
 
 
 def _short(v: Any, key: str = "") -> str:
-    """A grid value in a few characters: a table of settings as its values ('relu/kaiming_normal'), a list
-    joined by '-', a switch as its key or 'no key'."""
+    """A grid value in a few characters: a table of settings as its values ('relu/kaiming_normal'), a list as
+    labels write it ('16-32'), a switch as its key or 'no key'."""
     if isinstance(v, dict):
         return "/".join(_short(x, k) for k, x in v.items())
     if isinstance(v, list):
-        return "-".join(_short(x) for x in v)
+        return show_value(v)
     if isinstance(v, bool):
         return key.rsplit(".", 1)[-1] if v and key else f"no {key.rsplit('.', 1)[-1]}" if key else str(v).lower()
     return v if isinstance(v, str) else json.dumps(v, default=str)

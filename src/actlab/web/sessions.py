@@ -66,7 +66,8 @@ FEATURES: dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = {
     "sin_x1": ("sin(X₁)", lambda x: torch.sin(x[:, 0])), "sin_x2": ("sin(X₂)", lambda x: torch.sin(x[:, 1]))}
 Feature = Literal["x1", "x2", "x1^2", "x2^2", "x1x2", "sin_x1", "sin_x2"]
 # Each dataset's settings that show its point (a form's defaults when the dataset is picked): its own noise, and
-# Adam for the spirals (SGD at lr 0.05 plateaus near 70 % there); the GAN's, the gan-modes study's made smaller
+# Adam for the spirals (SGD at lr 0.05 stays far below it there in 300 epochs: tested); the GAN's, gan-modes' made
+# smaller
 PRESETS: dict[str, dict[str, Any]] = {
     "moons": {"noise": 0.2, "optimizer": "sgd", "lr": 0.05}, "circles": {"noise": 0.1, "optimizer": "sgd", "lr": 0.05},
     "xor": {"noise": 0.1, "optimizer": "sgd", "lr": 0.05}, "blobs": {"noise": 1.0, "optimizer": "sgd", "lr": 0.05},
@@ -238,22 +239,30 @@ def _gan_labels(arms: list[Arm]) -> list[str]:
             for a in arms for p in [_gan_params(a)]]
 
 
+def _network(req: LiveRequest, ds: data.Dataset) -> dict[str, Any]:
+    """A classifier's layer widths (inputs = its features, hidden, outputs) and its inputs' names."""
+    return {"widths": [len(req.features), *req.hidden(), 1 if ds.task == "binary" else ds.n_classes],
+            "features": [FEATURES[f][0] for f in req.features]}
+
+
+def _gan_start(req: LiveRequest, ds: data.Dataset) -> dict[str, Any]:
+    """What a live GAN draws from the start: its training points (the first 1,000) and the mixture's modes."""
+    return {"kind": "gan", "train": _clean(ds.x_train[:1000].numpy()), "modes": ds.provenance["modes"],
+            "sigma": ds.provenance["sigma"]}
+
+
 def preview(req: LiveRequest) -> dict[str, Any]:
     """What the live view draws before Start: the data as the training will see it, the arms' labels and colours
-    and the network's layer widths (a checked request: `LiveManager.check`)."""
+    and the network's layer widths (a request `check` has passed). The training's own start event carries the same."""
     arms = req.arm_list()
-    if req.model == "gan":
-        ds = _gan_data(req)
-        labels = _gan_labels(arms)
-        colors = palette.series_colors(labels)
-        return {"kind": "gan", "train": _clean(ds.x_train[:1000].numpy()), "modes": ds.provenance["modes"],
-                "sigma": ds.provenance["sigma"], "arms": [{"label": lab, "color": colors[lab]} for lab in labels]}
-    ds, _ = live_data(req)
-    labels = [arm_label(a, arms) for a in arms]
+    gan = req.model == "gan"
+    ds = _gan_data(req) if gan else live_data(req)[0]
+    labels = _gan_labels(arms) if gan else [arm_label(a, arms) for a in arms]
     colors = palette.series_colors(labels)
-    return {"kind": "classifier", **_points(ds), "arms": [{"label": lab, "color": colors[lab]} for lab in labels],
-            "widths": [len(req.features), *req.hidden(), 1 if ds.task == "binary" else ds.n_classes],
-            "features": [FEATURES[f][0] for f in req.features], "noise": req.noise_level()}
+    shown = [{"label": lab, "color": colors[lab]} for lab in labels]
+    if gan:
+        return {**_gan_start(req, ds), "arms": shown}
+    return {"kind": "classifier", **_points(ds), "arms": shown, **_network(req, ds), "noise": req.noise_level()}
 
 
 def train_gan_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: threading.Event,
@@ -275,8 +284,7 @@ def train_gan_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: th
                        betas=(0.5, 0.999), weight_decay=req.weight_decay, eval_train=False, device="cpu")
     labels = _gan_labels(arms)
     colors = palette.series_colors(labels)
-    emit("start", {"kind": "gan", "seeds": seeds, "epochs": req.epochs, "train": _clean(ds.x_train[:1000].numpy()),
-                   "modes": ds.provenance["modes"], "sigma": ds.provenance["sigma"], "output": req.gan_output,
+    emit("start", {**_gan_start(req, ds), "seeds": seeds, "epochs": req.epochs, "output": req.gan_output,
                    "arms": [{"label": lab, "color": colors[lab], "activation": a.activation,
                              "params": a.activation_params, "start": g[0], "stop": g[1]}
                             for lab, a, g in zip(labels, arms, groups, strict=True)]})
@@ -359,8 +367,7 @@ def train_live(req: LiveRequest, emit: Callable[[str, dict], None], stop: thread
                    "arms": [{"label": lab, "color": colors[lab], "activation": a.activation, "init": a.init,
                              "params": a.activation_params, "start": g[0], "stop": g[1]}
                             for lab, a, g in zip(labels, arms, groups, strict=True)],
-                   "widths": [len(feats), *hidden, 1 if ds.task == "binary" else ds.n_classes],
-                   "features": [FEATURES[f][0] for f in feats], "trace_points": _clean(trace_pts.numpy())})
+                   **_network(req, ds), "trace_points": _clean(trace_pts.numpy())})
     sent = {"epoch": 0, "probes": 0}
 
     def per_arm(a: np.ndarray) -> list[Any]:

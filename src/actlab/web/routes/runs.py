@@ -127,12 +127,17 @@ def _run_dir(root: Path, rel: str) -> Path:
     return path
 
 
-def suite_dirs(root: Path) -> list[Path]:
-    """Folders under the root that hold run directories directly and are no run themselves: a suite's folder
-    (`actlab run tour` writes its studies there, and its report beside them), or a folder a user keeps runs in."""
+def suite_dirs(runs: list[Path], root: Path) -> list[Path]:
+    """The folders under the root that hold some of `runs` (run directories) directly and are no run themselves:
+    a suite's folder (`actlab run tour` writes its studies there, and its report beside them), or a folder a user
+    keeps runs in."""
     top = root.resolve()
-    return sorted({p.parent for p in run_dirs(root, MAX_RUN_DEPTH)
-                   if p.parent.resolve() != top and not (p.parent / DB_NAME).exists()})
+    return sorted({p.parent for p in runs if p.parent.resolve() != top and not (p.parent / DB_NAME).exists()})
+
+
+def folder_kind(path: Path) -> str:
+    """'suite' where a suite's run wrote its report beside its studies, else 'folder' (runs kept together)."""
+    return "suite" if (path / page.REPORT_NAME).is_file() else "folder"
 
 
 def suite_detail(root: Path, path: Path) -> dict[str, Any]:
@@ -146,10 +151,9 @@ def suite_detail(root: Path, path: Path) -> dict[str, Any]:
         except UNREADABLE as e:  # one damaged member is listed as such; the others still show
             members.append({"path": _rel(root, m), "name": m.name, "cells": "unreadable", "source": "—",
                             "headline": str(e) if isinstance(e, ActlabError) else f"{type(e).__name__}: {e}"})
-    report = path / page.REPORT_NAME
-    kind = "suite" if report.is_file() else "folder"  # a suite's run writes its report; a folder of runs has none
+    kind = folder_kind(path)
     return {"path": rel, "name": path.name, "kind": kind, "members": members,
-            "report_url": f"/files/{rel}/{page.REPORT_NAME}" if report.is_file() else None}
+            "report_url": f"/files/{rel}/{page.REPORT_NAME}" if kind == "suite" else None}
 
 
 def router(root: Path) -> APIRouter:
@@ -157,8 +161,8 @@ def router(root: Path) -> APIRouter:
 
     @r.get("/api/runs")
     def runs() -> dict[str, Any]:
-        listed = []
-        for p in run_dirs(root, MAX_RUN_DEPTH):
+        listed, found = [], run_dirs(root, MAX_RUN_DEPTH)
+        for p in found:
             try:
                 with Run.open(p) as run:
                     if run.store.study() is not None:  # a store still being created holds no study yet
@@ -167,11 +171,11 @@ def router(root: Path) -> APIRouter:
                 why = str(e) if isinstance(e, ActlabError) else f"not a readable actlab store ({type(e).__name__}: {e})"
                 listed.append({"path": _rel(root, p), "name": p.name, "kind": "unreadable", "description": why,
                                "seeds": 0, "cells": {}, "created": None, "report": False, "error": why})
-        for p in suite_dirs(root):
-            kind = "suite" if (p / page.REPORT_NAME).is_file() else "folder"
-            listed.append({"path": _rel(root, p), "name": p.name, "kind": kind, "studies": len(suite_members(p)),
-                           "description": "", "seeds": 0, "cells": {}, "created": None,
-                           "report": (p / page.REPORT_NAME).is_file()})
+        for p in suite_dirs(found, root):  # its studies counted from the runs just read, no store opened again
+            kind = folder_kind(p)
+            listed.append({"path": _rel(root, p), "name": p.name, "kind": kind,
+                           "studies": sum(r.parent == p for r in found), "description": "", "seeds": 0, "cells": {},
+                           "created": None, "report": kind == "suite"})
         listed.sort(key=lambda r: r["path"])
         return {"root": str(root), "runs": listed}
 
@@ -193,7 +197,7 @@ def router(root: Path) -> APIRouter:
     @r.get("/api/runs/{rel:path}")
     def run(rel: str) -> dict[str, Any]:
         folder = contained(root, rel)
-        if not (folder / DB_NAME).exists() and folder.resolve() in {p.resolve() for p in suite_dirs(root)}:
+        if folder.is_dir() and not (folder / DB_NAME).exists() and run_dirs(folder):  # runs directly inside it
             return suite_detail(root, folder)
         path = _run_dir(root, rel)
         try:

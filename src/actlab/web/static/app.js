@@ -18,6 +18,13 @@ const el = (tag, attrs = {}, ...kids) => {
 };
 const actlab = window.actlab = { catalog: [], curves: null, live: null, run: null };
 
+// A table: a header row and body rows; a cell is text, or a DOM node put in as it is
+function dataTable(header, rows, attrs = {}) {
+  const cell = v => v instanceof Node ? el("td", {}, v) : el("td", { text: v });
+  return el("table", attrs, el("thead", {}, el("tr", {}, ...header.map(h => el("th", { text: h })))),
+    el("tbody", {}, ...rows.map(r => el("tr", {}, ...r.map(cell)))));
+}
+
 // ------------------------------------------------------------------------------------- plumbing
 
 // Every request carries X-Actlab (the server refuses writes without it: other sites cannot send it) and,
@@ -278,8 +285,7 @@ async function drawGuide() {
     el("tbody", {}, ...g.architectures.rows.map(r => el("tr", {}, ...r.map(v => el("td", { text: v })),
       el("td", {}, ...((verdicts[r[0]] || []).length ? verdicts[r[0]].map(v => el("div", { title: v.sentence },
         verdictBadge(v.verdict), ` ${v.claim} (${v.study})`)) : [r[4] === "—" ? "no study yet" : "not yet run"]))))));
-  const table = t => el("table", {}, el("thead", {}, el("tr", {}, ...t.header.map(h => el("th", { text: h })))),
-    el("tbody", {}, ...t.rows.map(r => el("tr", {}, ...r.map(v => el("td", { text: v }))))));
+  const table = t => dataTable(t.header, t.rows);
   const remark = g.remark && (g.remark.groups || g.remark.all_groups) ? g.remark : null;
   body.append(el("p", { class: "dim", text: `From ${g.source}. Verdicts: the claims decided by the stored runs ` +
       "under this explorer's runs folder (paired over seeds, exact sign-flip tests, Holm within each study); hover " +
@@ -380,7 +386,6 @@ const NUMERIC = new Set(["noise", "points", "train_pct", "lr", "weight_decay", "
 const INIT_NAMES = ["kaiming_normal", "lecun_normal", "xavier_normal", "orthogonal"];
 const MAX_LAYERS = 6, MAX_UNITS = 64;
 const WAIT_MS = 1500;  // no event for this long while training: say the view is waiting for the machine
-let source = null;
 
 function liveForm() { return $("#live-form"); }
 
@@ -615,7 +620,7 @@ function resetCharts() {
 }
 
 function resetLive() {
-  if (source) { source.close(); source = null; }
+  if (actlab.live && actlab.live.source) actlab.live.source.close();
   if (actlab.live && actlab.live.id && !actlab.live.finished) fetch(`/api/live/${actlab.live.id}`, { method: "DELETE", headers: headers(actlab.live.token) });
   actlab.live = null;
   resetCharts();
@@ -631,7 +636,6 @@ async function startLive() {
   if (starting || (actlab.live && !actlab.live.finished)) return;  // a double click starts one training
   starting = true;
   $("#live-start").disabled = true;
-  if (source) { source.close(); source = null; }
   clearTimeout(previewTimer);
   previewSeq++;  // a preview still on its way is not drawn over the training
   const body = liveRequest(), t0 = performance.now();
@@ -644,7 +648,7 @@ async function startLive() {
     liveButtons(st);
     setEpoch(0, body.epochs);
     $("#live-status").textContent = `Starting: ${body.seeds * Math.max(1, body.arms.length)} networks on the server…`;
-    const es = st.source = source = new EventSource(`/api/live/${s.id}/events?token=${encodeURIComponent(s.token)}`);
+    const es = st.source = new EventSource(`/api/live/${s.id}/events?token=${encodeURIComponent(s.token)}`);
     const on = (name, f) => es.addEventListener(name, e => {
       if (actlab.live !== st) { es.close(); return; }  // a training this page has left behind: not drawn
       const now = performance.now();
@@ -1119,7 +1123,6 @@ function finishLive(st, d) {
   st.finished = true;
   st.doneMs = performance.now() - st.t0;
   if (st.source) st.source.close();  // this training's stream, not whichever is open now
-  if (source === st.source) source = null;
   liveButtons(st);
   $("#live-status").classList.remove("waiting");
   if (st.frame) { cancelAnimationFrame(st.frame); st.frame = null; }
@@ -1240,9 +1243,7 @@ async function renderRuns() {
 async function drawCompare(box, a, b) {
   try {
     const c = actlab.compare = await api(`/api/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
-    const cellTable = (header, rows) => el("div", { class: "scroll-x" }, el("table", {},
-      el("thead", {}, el("tr", {}, ...header.map(h => el("th", { text: h })))),
-      el("tbody", {}, ...rows.map(r => el("tr", {}, ...r.map(v => v instanceof Node ? el("td", {}, v) : el("td", { text: v })))))));
+    const cellTable = (header, rows) => el("div", { class: "scroll-x" }, dataTable(header, rows));
     const show = v => v == null ? "(not set)" : typeof v === "object" ? JSON.stringify(v) : String(v);
     box.append(el("h3", { text: `What differs: a = ${c.a.path}, b = ${c.b.path}` }),
       c.diff.length ? cellTable(["setting", `a: ${c.a.name}`, `b: ${c.b.name}`],
@@ -1280,14 +1281,13 @@ async function drawCompare(box, a, b) {
 
 // a suite's folder: its studies, one row each (cells, the source's numbers, headline), each opening its run
 function showSuite(r, box) {
-  box.append(el("h2", { text: `${r.name} (${r.kind === "suite" ? "a suite of" : "a folder of"} ${r.members.length} studies)` }),
+  const link = m => { const dir = m.path.split("/").pop();
+    return el("a", { href: `#runs?run=${encodeURIComponent(m.path)}`, text: dir === m.name ? m.name : `${m.name} (${dir})` }); };
+  // DOM append writes a null as the text "null": only the parts this folder has
+  box.append(...[el("h2", { text: `${r.name} (${r.kind === "suite" ? "a suite of" : "a folder of"} ${r.members.length} studies)` }),
     r.report_url ? el("p", {}, el("a", { href: r.report_url, target: "_blank", text: "Open the suite's report" })) : null,
-    el("div", { class: "scroll-x" }, el("table", { class: "suite-table" },
-      el("thead", {}, el("tr", {}, ...["study", "cells", "the source's numbers", "headline"].map(h => el("th", { text: h })))),
-      el("tbody", {}, ...r.members.map(m => el("tr", {},
-        el("td", {}, el("a", { href: `#runs?run=${encodeURIComponent(m.path)}`,
-                               text: m.path.split("/").pop() === m.name ? m.name : `${m.name} (${m.path.split("/").pop()})` })),
-        el("td", { text: m.cells }), el("td", { text: m.source }), el("td", { class: "wrap", text: m.headline })))))));
+    el("div", { class: "scroll-x" }, dataTable(["study", "cells", "the source's numbers", "headline"],
+      r.members.map(m => [link(m), m.cells, m.source, m.headline]), { class: "suite-table" }))].filter(Boolean));
 }
 
 async function showRun(path, build = false, box = $("#run-detail"), main = true) {
@@ -1306,9 +1306,7 @@ async function showRun(path, build = false, box = $("#run-detail"), main = true)
       r.not_drawn ? el("p", { class: "dim", id: "not-drawn", text: r.not_drawn }) : null,
       el("h3", { text: "Findings" }), el("ul", {}, ...r.findings.map(t => el("li", { text: t })))].filter(Boolean));
     for (const t of r.tables) {
-      box.append(el("h3", { text: t.title }), el("table", {},
-        el("thead", {}, el("tr", {}, ...t.header.map(h => el("th", { text: h })))),
-        el("tbody", {}, ...t.rows.map(row => el("tr", {}, ...row.map(v => el("td", { text: v })))))));
+      box.append(el("h3", { text: t.title }), dataTable(t.header, t.rows));
     }
     if (!r.figures.length) {
       box.append(el("p", { class: "dim", text: "No figures yet: build the report to draw them from the store." }),
@@ -1369,7 +1367,7 @@ async function main() {
   $("#live-step").addEventListener("click", stepLive);
   $("#live-show").addEventListener("change", () => { if (actlab.live && actlab.live.surface) schedule(actlab.live, "surface"); });
   window.addEventListener("hashchange", route);
-  window.addEventListener("beforeunload", () => { if (source) source.close(); });
+  window.addEventListener("beforeunload", () => { if (actlab.live && actlab.live.source) actlab.live.source.close(); });
   route();
 }
 
